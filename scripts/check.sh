@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, strict typing, then every test (unit, integration, fault).
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff check gateway ble video store cloud tests bench
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
