@@ -1,8 +1,14 @@
-"""The ble package's exceptions: one base, typed subclasses with stable codes."""
+"""The ble package's exceptions: one base, typed subclasses with stable codes.
+
+Each message is one a homeowner can act on: it says what happened and what to try.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ble.driver import LockStatus
 
 
 class LockError(Exception):
@@ -13,3 +19,42 @@ class LockError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class LockNotFound(LockError):
+    code = "lock_not_found"
+
+
+class LockConnectionFailed(LockError):
+    code = "lock_connection_failed"
+
+
+class LockTimeout(LockError):
+    code = "lock_timeout"
+
+
+class LockJammed(LockError):
+    code = "lock_jammed"
+
+
+class LockNotAuthorized(LockError):
+    code = "lock_not_authorized"
+
+
+class LockProtocolError(LockError):
+    code = "lock_protocol_error"
+
+
+class LockBusy(LockError):
+    code = "lock_busy"
+
+
+class LockOutcomeUnknown(LockError):
+    """A command's outcome is unknown (the link dropped); ``status`` is what a re-read found,
+    or ``None`` when the lock could not be read either."""
+
+    code = "lock_outcome_unknown"
+
+    def __init__(self, message: str, status: LockStatus | None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,1 @@
+"""Test support per area (fixtures and launchers); test modules import what they use."""
