@@ -39,6 +39,7 @@ from ble.nuki.messages import (
     StatusCode,
     decode_message,
 )
+from ble.nuki.reassembly import is_plain_error_report
 
 
 class ExchangePhase(enum.Enum):
@@ -66,6 +67,8 @@ class KeyturnerExchange:
         return encode_encrypted(self._key, self._auth_id, command, payload, self._random(NONCE_24))
 
     def _open(self, frame: bytes) -> object:
+        if is_plain_error_report(frame):
+            return ErrorReport.decode(frame[2:-2])
         auth_id, command, payload = decode_encrypted(self._key, frame)
         if auth_id != self._auth_id:
             raise NukiProtocolError("bad_auth_id", "reply for another authorization")

@@ -16,11 +16,25 @@ import struct
 from ble.nuki.frames import (
     ADATA_BYTES,
     CRC_BYTES,
+    Command,
     NukiProtocolError,
     command_of,
+    crc16,
     encrypted_frame_length,
 )
 from ble.nuki.messages import PLAIN_PAYLOAD_SIZES
+
+# A lock that cannot encrypt (unknown authorization id) answers on the encrypted
+# characteristic with a plain Error Report: command, error code, command id, CRC.
+PLAIN_ERROR_BYTES = 2 + 3 + CRC_BYTES
+
+
+def is_plain_error_report(frame: bytes) -> bool:
+    if len(frame) != PLAIN_ERROR_BYTES:
+        return False
+    (command,) = struct.unpack_from("<H", frame)
+    (crc,) = struct.unpack_from("<H", frame, PLAIN_ERROR_BYTES - CRC_BYTES)
+    return bool(command == Command.ERROR_REPORT and crc16(frame[:-CRC_BYTES]) == crc)
 
 # No Nuki message is longer than this; a header announcing more is garbage.
 MAX_FRAME_BYTES = 1024
@@ -59,6 +73,12 @@ class IndicationReassembler:
         return len(self._buffer)
 
     def feed(self, piece: bytes) -> list[bytes]:
+        if (
+            self.kind is FrameKind.ENCRYPTED
+            and not self._buffer
+            and is_plain_error_report(piece)
+        ):
+            return [piece]
         self._buffer += piece
         frames: list[bytes] = []
         try:
