@@ -195,8 +195,15 @@ class VirtualNukiLock:
         self._state_changed()
 
     def on_state_change(self, listener: Callable[[], None]) -> None:
-        """``listener`` runs after every state change (the shell re-advertises)."""
+        """``listener`` runs after every state change and whenever the "new state available"
+        flag changes (the shell re-advertises)."""
         self._state_listeners.append(listener)
+
+    def clear_new_state_flag(self) -> None:
+        if self.new_state_available:
+            self.new_state_available = False
+            for listener in list(self._state_listeners):
+                listener()
 
     @property
     def battery_critical(self) -> bool:
@@ -445,8 +452,9 @@ class LockLink:
                 self._challenge = lock._random(32)
                 return self.reply_many([Challenge(self._challenge)])
             if message.requested == Command.KEYTURNER_STATES:
-                lock.new_state_available = False
-                return self.reply_many([lock.states()])
+                states = lock.states()
+                lock.clear_new_state_flag()
+                return self.reply_many([states])
             return self.reply_many([ErrorReport(ErrorCode.K_ERROR_BAD_PARAMETER, command)])
         if isinstance(message, LockActionRequest):
             challenge, self._challenge = self._challenge, None
