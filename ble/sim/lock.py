@@ -119,6 +119,7 @@ class LoggedCommand:
     command: Command
     auth_id: int | None
     action: LockAction | None = None
+    requested: int | None = None
 
 
 @dataclass(slots=True)
@@ -218,6 +219,14 @@ class VirtualNukiLock:
             1
             for entry in self.command_log
             if entry.command is command and (action is None or entry.action is action)
+        )
+
+    def count_requests(self, requested: Command) -> int:
+        """How many Request Data messages asked for ``requested`` (e.g. Keyturner States)."""
+        return sum(
+            1
+            for entry in self.command_log
+            if entry.command is Command.REQUEST_DATA and entry.requested == requested
         )
 
     def command_counts(self) -> Counter[str]:
@@ -442,7 +451,8 @@ class LockLink:
         except NukiProtocolError as exc:
             return self._usdio_plain_error(_error_for(exc), 0)
         action = message.action if isinstance(message, LockActionRequest) else None
-        lock.command_log.append(LoggedCommand(Command(command), auth_id, action))
+        requested = message.requested if isinstance(message, RequestData) else None
+        lock.command_log.append(LoggedCommand(Command(command), auth_id, action, requested))
         return self._with_delay(self._keyturner_step(Command(command), message))
 
     def _keyturner_step(self, command: Command, message: Message) -> list[Effect]:

@@ -17,17 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bumble.att import AttributeValue
-from bumble.controller import Controller
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
-from bumble.hci import Address
-from bumble.host import Host
-from bumble.link import LocalLink
-from bumble.transport.common import AsyncPipeSink
 
+from ble.bumble_backend import VirtualRadio
 from ble.nuki import gatt
 from ble.nuki.advertisement import advertising_data, scan_response_data
 from ble.nuki.frames import split_indications
@@ -59,9 +56,14 @@ class VirtualNukiPeripheral:
     """A :class:`VirtualNukiLock` reachable over Bluetooth (a Bumble device)."""
 
     def __init__(
-        self, lock: VirtualNukiLock, device: Device, advertising_interval_ms: float = 20.0
+        self,
+        lock: VirtualNukiLock,
+        device: Device,
+        advertising_interval_ms: float = 20.0,
+        drop_link: Callable[[Connection], Awaitable[None]] | None = None,
     ) -> None:
         self.lock = lock
+        self._drop_link = drop_link
         self.device = device
         self.advertising_interval_ms = advertising_interval_ms
         self._sessions: dict[Connection, _Session] = {}
@@ -81,28 +83,27 @@ class VirtualNukiPeripheral:
         lock.on_state_change(self._on_state_change)
 
     @classmethod
-    async def on_link(
+    async def join(
         cls,
-        link: LocalLink,
+        radio: VirtualRadio,
         lock: VirtualNukiLock,
         address: str = DEFAULT_ADDRESS,
-        advertising_interval_ms: float = 20.0,
     ) -> VirtualNukiPeripheral:
-        """Attach a virtual controller for the lock to ``link``, power it on, advertise."""
-        controller = Controller(f"nuki-{address}", link=link, public_address=address)
-        device = Device(
-            name=lock.name,
-            address=Address(address),
-            host=Host(controller, AsyncPipeSink(controller)),
-        )
-        peripheral = cls(lock, device, advertising_interval_ms)
-        await device.power_on()
+        """Put the lock on ``radio`` (its own controller), with GATT services, advertising
+        at the radio's interval. A dropped-link fault drops it as a supervision timeout
+        does: neither side says goodbye."""
+        device = await radio.create_peripheral(address, name=lock.name)
+
+        async def drop(_connection: Connection) -> None:
+            radio.drop_link(device)
+
+        peripheral = cls(lock, device, radio.advertising_interval_ms, drop_link=drop)
         await peripheral.advertise()
         return peripheral
 
     @property
     def address(self) -> str:
-        return str(self.device.random_address).split("/")[0]
+        return str(self.device.random_address).split("/")[0].upper()
 
     async def advertise(self) -> None:
         if self._stopped:
@@ -194,7 +195,10 @@ class VirtualNukiPeripheral:
                     task.add_done_callback(self._motors.discard)
                 elif isinstance(effect, DropLink):
                     session.link.disconnected()
-                    await connection.disconnect()
+                    if self._drop_link is not None:
+                        await self._drop_link(connection)
+                    else:
+                        await connection.disconnect()
 
     async def _indicate(self, connection: Connection, effect: Indicate) -> None:
         characteristic = self.pairing_gdio if effect.characteristic == PAIRING else (
