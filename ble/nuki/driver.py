@@ -186,16 +186,38 @@ class _LinkLost(Exception):
 
 _LINK_LOST = b""
 
-# One operation lock per physical lock and event loop (asyncio locks belong to one loop).
-_OPERATION_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+@dataclass(eq=False)
+class _PhysicalLock:
+    """What every driver object for one lock shares: a lock can hold one connection to a
+    central, and must see one command at a time."""
+
+    address: str
+    operation: asyncio.Lock
+    keyturner: _Connection
+    idle: asyncio.Task[None] | None = None
+    users: int = 0
 
 
-def operation_lock(address: str) -> asyncio.Lock:
+# Keyed by event loop too: asyncio locks and queues belong to one loop.
+_PHYSICAL_LOCKS: dict[tuple[int, str], _PhysicalLock] = {}
+
+
+def physical_lock(address: str) -> _PhysicalLock:
     key = (id(asyncio.get_running_loop()), address.upper())
-    lock = _OPERATION_LOCKS.get(key)
-    if lock is None:
-        lock = _OPERATION_LOCKS[key] = asyncio.Lock()
-    return lock
+    shared = _PHYSICAL_LOCKS.get(key)
+    if shared is None:
+        shared = _PHYSICAL_LOCKS[key] = _PhysicalLock(
+            address.upper(),
+            asyncio.Lock(),
+            _Connection(address.upper(), gatt.KEYTURNER_USDIO, FrameKind.ENCRYPTED),
+        )
+    return shared
+
+
+def _forget_physical_lock(shared: _PhysicalLock) -> None:
+    for key, value in list(_PHYSICAL_LOCKS.items()):
+        if value is shared:
+            del _PHYSICAL_LOCKS[key]
 
 
 def _connection_error(exc: BaseException, address: str) -> LockError:
@@ -345,10 +367,9 @@ class NukiDriver:
         self.transport = transport or BleakTransport()
         self.timeouts = timeouts or NukiTimeouts()
         self._random = random_bytes
-        self._connection = _Connection(pairing.address, gatt.KEYTURNER_USDIO, FrameKind.ENCRYPTED)
+        self._shared: _PhysicalLock | None = None
         self._callbacks: list[StatusCallback] = []
         self._last: LockStatus | None = None
-        self._idle: asyncio.Task[None] | None = None
         self._watcher: BleakScanner | None = None
         self._refresh: asyncio.Task[None] | None = None
         self._closed = False
@@ -389,39 +410,55 @@ class NukiDriver:
 
     async def close(self) -> None:
         self._closed = True
-        for task in (self._idle, self._refresh):
-            if task is not None:
-                task.cancel()
+        if self._refresh is not None:
+            self._refresh.cancel()
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             with contextlib.suppress(BleakError, OSError, TimeoutError):
                 await watcher.stop()
-        await self._connection.close()
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.users -= 1
+            if shared.users <= 0:
+                async with shared.operation:
+                    if shared.idle is not None:
+                        shared.idle.cancel()
+                    await shared.keyturner.close()
+                _forget_physical_lock(shared)
 
     @property
     def connected(self) -> bool:
-        return self._connection.connected
+        return self._shared is not None and self._shared.keyturner.connected
+
+    @property
+    def _connection(self) -> _Connection:
+        assert self._shared is not None, "used outside an operation"
+        return self._shared.keyturner
+
+    def _physical(self) -> _PhysicalLock:
+        if self._shared is None:
+            self._shared = physical_lock(self.pairing.address)
+            self._shared.users += 1
+        return self._shared
 
     # -- operations ----------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def _operation(self) -> Any:
         if self._closed:
             raise LockConnectionFailed("this lock driver is closed")
-        async with operation_lock(self.pairing.address):
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
+        shared = self._physical()
+        async with shared.operation:
+            if shared.idle is not None:
+                shared.idle.cancel()
+                shared.idle = None
             try:
-                if not self._connection.connected:
-                    await self._connection.open(self.transport, self.timeouts, self.pairing.name)
+                if not shared.keyturner.connected:
+                    await shared.keyturner.open(self.transport, self.timeouts, self.pairing.name)
                 yield
             finally:
-                self._idle = asyncio.get_running_loop().create_task(self._disconnect_when_idle())
-
-    async def _disconnect_when_idle(self) -> None:
-        await asyncio.sleep(self.timeouts.idle_disconnect_s)
-        async with operation_lock(self.pairing.address):
-            await self._connection.close()
+                shared.idle = asyncio.get_running_loop().create_task(
+                    _disconnect_when_idle(shared, self.timeouts.idle_disconnect_s)
+                )
 
     async def _read_states(self) -> LockStatus:
         exchange = StatesRead(self.pairing.shared_key, self.pairing.auth_id, self._random)
@@ -567,6 +604,13 @@ class NukiDriver:
             logger.info("could not read the lock after it flagged a change: %s", exc)
 
 
+async def _disconnect_when_idle(shared: _PhysicalLock, idle_s: float) -> None:
+    # A timer, not a synchronisation: the lock's battery pays for every connected second.
+    await asyncio.sleep(idle_s)
+    async with shared.operation:
+        await shared.keyturner.close()
+
+
 async def pair_nuki(
     address: str,
     name: str,
@@ -585,7 +629,10 @@ async def pair_nuki(
     app = app_id if app_id is not None else int.from_bytes(random_bytes(4), "little")
     client = PairingClient(private, name, app, random_bytes=random_bytes)
     connection = _Connection(address.upper(), gatt.PAIRING_GDIO, FrameKind.PLAIN)
-    async with operation_lock(address):
+    shared = physical_lock(address)
+    async with shared.operation:
+        # One connection per lock: a driver's idle keyturner link must go first.
+        await shared.keyturner.close()
         await connection.open(transport, timeouts, name)
         try:
             events: list[Any] = list(client.start())
