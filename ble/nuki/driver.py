@@ -38,7 +38,7 @@ from typing import Any
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakError
+from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
 
 from ble.driver import DoorState, LockState, LockStatus, StatusCallback
@@ -180,6 +180,12 @@ def status_from_states(states: KeyturnerStates, read_at: datetime | None = None)
     )
 
 
+class NoBluetoothAdapter(LockConnectionFailed):
+    """This computer has no usable Bluetooth radio (no adapter, or no BlueZ)."""
+
+    code = "no_bluetooth_adapter"
+
+
 class _LinkLost(Exception):
     """The BLE link ended while a reply was awaited."""
 
@@ -226,10 +232,13 @@ def _connection_error(exc: BaseException, address: str) -> LockError:
     if isinstance(exc, BleakNotFoundError):
         return LockNotFound(f"the lock {address} is out of range or switched off")
     text = str(exc)
-    if "adapter" in text.lower() or "bluetooth device is turned off" in text.lower():
-        return LockConnectionFailed(
-            f"no usable Bluetooth adapter on this computer ({text}); plug one in or switch "
-            "Bluetooth on"
+    no_radio = isinstance(exc, BleakBluetoothNotAvailableError) or (
+        isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+    )
+    if no_radio or "adapter" in text.lower():
+        return NoBluetoothAdapter(
+            f"Bluetooth is not available on this computer ({type(exc).__name__}: {text}); "
+            "plug in a Bluetooth adapter and check that BlueZ (bluetoothd) is running"
         )
     if isinstance(exc, TimeoutError):
         return LockTimeout(f"the lock {address} did not answer in time; is it in range?")
