@@ -48,7 +48,7 @@ DEFAULT_ADDRESS = "C0:4E:01:5A:00:01"
 @dataclass(slots=True)
 class _Session:
     link: LockLink
-    queue: asyncio.Queue[list[Effect]] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[list[Effect] | None] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
 
 
@@ -68,6 +68,7 @@ class VirtualNukiPeripheral:
         self.advertising_interval_ms = advertising_interval_ms
         self._sessions: dict[Connection, _Session] = {}
         self._motors: set[asyncio.Task[None]] = set()
+        self._workers: set[asyncio.Task[None]] = set()
         self._readvertise: asyncio.Task[None] | None = None
         self._stopped = False
         self.pairing_gdio = self._characteristic(gatt.PAIRING_GDIO, self._on_pairing_write)
@@ -126,12 +127,18 @@ class VirtualNukiPeripheral:
 
     async def close(self) -> None:
         self._stopped = True
-        for task in [*self._motors, self._readvertise]:
-            if task is not None:
-                task.cancel()
-        for session in list(self._sessions.values()):
-            if session.worker is not None:
-                session.worker.cancel()
+        for session in self._sessions.values():
+            session.queue.put_nowait(None)
+        tasks = [*self._motors]
+        if self._readvertise is not None:
+            tasks.append(self._readvertise)
+        for task in tasks:
+            task.cancel()
+        tasks += self._workers
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=1.0)
+            for task in stuck:
+                logger.warning("virtual lock task did not stop: %r", task.get_coro())
         with contextlib.suppress(Exception):
             await self.device.stop_advertising()
         for connection in list(self._sessions):
@@ -152,6 +159,8 @@ class VirtualNukiPeripheral:
     def _on_connection(self, connection: Connection) -> None:
         session = _Session(self.lock.connect())
         session.worker = asyncio.create_task(self._serve(connection, session))
+        self._workers.add(session.worker)
+        session.worker.add_done_callback(self._workers.discard)
         self._sessions[connection] = session
         connection.on(connection.EVENT_DISCONNECTION, lambda *_: self._on_disconnection(connection))
 
@@ -159,8 +168,7 @@ class VirtualNukiPeripheral:
         session = self._sessions.pop(connection, None)
         if session is not None:
             session.link.disconnected()
-            if session.worker is not None:
-                session.worker.cancel()
+            session.queue.put_nowait(None)
 
     def _on_pairing_write(self, connection: Connection, value: bytes) -> None:
         self._submit(connection, lambda link: link.write_pairing(bytes(value)))
@@ -184,6 +192,8 @@ class VirtualNukiPeripheral:
     async def _serve(self, connection: Connection, session: _Session) -> None:
         while True:
             effects = await session.queue.get()
+            if effects is None:  # the link ended or the lock is shutting down
+                return
             for effect in effects:
                 if isinstance(effect, Delay):
                     await asyncio.sleep(effect.seconds)
