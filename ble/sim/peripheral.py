@@ -69,6 +69,9 @@ class VirtualNukiPeripheral:
         self._sessions: dict[Connection, _Session] = {}
         self._motors: set[asyncio.Task[None]] = set()
         self._workers: set[asyncio.Task[None]] = set()
+        # Set while no central is connected: tests wait on it instead of sleeping.
+        self.idle = asyncio.Event()
+        self.idle.set()
         self._readvertise: asyncio.Task[None] | None = None
         self._stopped = False
         self.pairing_gdio = self._characteristic(gatt.PAIRING_GDIO, self._on_pairing_write)
@@ -162,6 +165,7 @@ class VirtualNukiPeripheral:
         self._workers.add(session.worker)
         session.worker.add_done_callback(self._workers.discard)
         self._sessions[connection] = session
+        self.idle.clear()
         connection.on(connection.EVENT_DISCONNECTION, lambda *_: self._on_disconnection(connection))
 
     def _on_disconnection(self, connection: Connection) -> None:
@@ -169,6 +173,8 @@ class VirtualNukiPeripheral:
         if session is not None:
             session.link.disconnected()
             session.queue.put_nowait(None)
+        if not self._sessions:
+            self.idle.set()
 
     def _on_pairing_write(self, connection: Connection, value: bytes) -> None:
         self._submit(connection, lambda link: link.write_pairing(bytes(value)))

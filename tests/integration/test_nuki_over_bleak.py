@@ -132,3 +132,26 @@ async def test_two_drivers_for_one_lock_never_interleave(nuki_bench: NukiBench) 
     assert results[0].lock is LockState.UNLOCKED
     assert results[2].lock is LockState.LOCKED
     assert nuki_bench.lock.count(Command.LOCK_ACTION) == 2
+
+
+async def test_idle_link_is_closed_and_the_next_connect_subscribes_again(
+    nuki_bench: NukiBench,
+) -> None:
+    import asyncio
+    import dataclasses
+
+    timeouts = dataclasses.replace(TEST_TIMEOUTS, idle_disconnect_s=0.2)
+    driver = nuki_bench.driver(await nuki_bench.pair(), timeouts)
+    peripheral = nuki_bench.peripheral
+    try:
+        await driver.status()
+        assert driver.connected
+        async with asyncio.timeout(5):
+            await peripheral.idle.wait()
+        assert not driver.connected
+        # A fresh connection: the lock forgot the subscription, the driver renews it, or
+        # this read would never get its reply.
+        assert (await driver.unlock()).lock is LockState.UNLOCKED
+    finally:
+        await driver.close()
+

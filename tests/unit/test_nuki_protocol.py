@@ -252,3 +252,19 @@ def test_status_codec() -> None:
     assert Status.decode(b"\x01").status is StatusCode.ACCEPTED
     with pytest.raises(NukiProtocolError):
         Status.decode(b"\x07")
+
+
+def test_error_reports_map_to_typed_errors() -> None:
+    from ble.errors import LockBusy, LockJammed, LockNotAuthorized, LockProtocolError
+    from ble.nuki.errors import NukiBatteryTooLow, NukiPairingRefused, error_for_report
+    from ble.nuki.messages import ErrorCode, ErrorReport
+
+    def kind(code: int) -> type:
+        return type(error_for_report(ErrorReport(code, Command.LOCK_ACTION)))
+
+    assert kind(ErrorCode.K_ERROR_MOTOR_BLOCKED) is LockJammed
+    assert kind(ErrorCode.K_ERROR_BUSY) is LockBusy
+    assert kind(ErrorCode.K_ERROR_NOT_AUTHORIZED) is LockNotAuthorized
+    assert kind(ErrorCode.P_ERROR_NOT_PAIRING) is NukiPairingRefused
+    assert kind(ErrorCode.K_ERROR_VOLTAGE_TOO_LOW) is NukiBatteryTooLow
+    assert kind(0x99) is LockProtocolError
