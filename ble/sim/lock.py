@@ -180,9 +180,11 @@ class VirtualNukiLock:
     def press_button_for_pairing(self) -> None:
         """Pairing mode on, as holding the lock's button for 5 s does."""
         self.pairing_mode = True
+        self._notify()
 
     def leave_pairing_mode(self) -> None:
         self.pairing_mode = False
+        self._notify()
 
     def open_door(self) -> None:
         self._set_door(DoorSensorState.DOOR_OPENED)
@@ -203,8 +205,11 @@ class VirtualNukiLock:
     def clear_new_state_flag(self) -> None:
         if self.new_state_available:
             self.new_state_available = False
-            for listener in list(self._state_listeners):
-                listener()
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self._state_listeners):
+            listener()
 
     @property
     def battery_critical(self) -> bool:
@@ -323,8 +328,7 @@ class VirtualNukiLock:
 
     def _state_changed(self) -> None:
         self.new_state_available = True
-        for listener in list(self._state_listeners):
-            listener()
+        self._notify()
 
     def _start_motor(self, action: LockAction, link: LockLink) -> RunMotor:
         self._runs += 1
@@ -415,8 +419,8 @@ class LockLink:
                 return self._plain_error(ErrorCode.P_ERROR_BAD_AUTHENTICATOR, command)
             lock.authorizations[self._pending.auth_id] = self._pending
             lock.next_auth_id += 1
-            lock.pairing_mode = False
             self._pending = None
+            lock.leave_pairing_mode()
             return self._plain(Status(StatusCode.COMPLETE))
         return self._plain_error(ErrorCode.P_ERROR_BAD_PARAMETER, command)
 

@@ -160,3 +160,13 @@ async def test_lock_out_of_range_is_not_found_within_the_scan_timeout(
         await driver.close()
     assert loop.time() - started < timeouts.scan_s + 2.5
     assert "out of range" in info.value.message
+
+
+async def test_refused_pairing_is_a_typed_error(nuki_bench: NukiBench) -> None:
+    from ble.nuki.errors import NukiPairingRefused
+
+    nuki_bench.lock.faults.refuse_pairing = True
+    with pytest.raises(NukiPairingRefused) as info:
+        await nuki_bench.pair()
+    assert "full" in info.value.message
+    assert nuki_bench.lock.authorizations == {}
