@@ -300,10 +300,10 @@ class BumbleClient(BaseBleakClient):
         proxy: CharacteristicProxy[bytes] = characteristic.obj
         if characteristic.handle in self._subscribers:
             raise BleakError(f"{self.address}: notifications already started on {characteristic}")
-        if proxy.get_descriptor(GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR) is None:
-            raise BleakError(f"{self.address}: {characteristic} has no CCCD to subscribe with")
         if not {"notify", "indicate"} & set(characteristic.properties):
             raise BleakError(f"{self.address}: {characteristic} cannot notify or indicate")
+        if proxy.get_descriptor(GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR) is None:
+            raise BleakError(f"{self.address}: {characteristic} has no CCCD to subscribe with")
 
         def subscriber(value: bytes) -> None:
             try:
