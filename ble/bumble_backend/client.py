@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from bleak.args import SizedBuffer
@@ -89,6 +89,8 @@ class BumbleClient(BaseBleakClient):
         self._watcher: EventWatcher | None = None
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
         self._established = False
+        self._link_lost: asyncio.Future[None] | None = None
+        self._abandoned: set[asyncio.Future[Any]] = set()
 
     # -- properties ---------------------------------------------------------------------
 
@@ -150,6 +152,7 @@ class BumbleClient(BaseBleakClient):
     def _attach(self, connection: Connection) -> None:
         self._connection = connection
         self._peer = Peer(connection)
+        self._link_lost = asyncio.get_running_loop().create_future()
         watcher = EventWatcher()
         watcher.on(connection, connection.EVENT_DISCONNECTION, self._on_disconnection)
         self._watcher = watcher
@@ -201,6 +204,9 @@ class BumbleClient(BaseBleakClient):
             self._watcher.close()
         self._watcher = None
         self._established = False
+        if self._link_lost is not None and not self._link_lost.done():
+            self._link_lost.set_result(None)
+        self._link_lost = None
         self._connection = None
         self._peer = None
         self._subscribers.clear()
@@ -230,23 +236,49 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(f"{self.address}: Not connected")
         return self._peer
 
-    async def _gatt(self, what: str, operation: Awaitable[_T]) -> _T:
-        """Run a Bumble GATT operation, translating its failures into bleak's exceptions."""
+    async def _gatt(self, what: str, operation: Coroutine[Any, Any, _T]) -> _T:
+        """Run a Bumble GATT operation, translating its failures into bleak's exceptions.
+
+        The operation races the link: Bumble fails only the ATT request in flight when the
+        link drops, and one queued behind it would wait out the 30 s ATT timeout.
+
+        A caller that gives up (cancellation, its own timeout) does not cancel the ATT
+        request: ATT allows one request at a time, and the late response would otherwise be
+        taken as the answer to the next request. The request finishes in the background
+        (response, link loss or the ATT timeout) and the next one waits for it.
+        """
+        lost = self._link_lost
+        if lost is None or lost.done():
+            operation.close()
+            raise BleakError(f"{self.address}: {what} failed: Not connected")
+        task = asyncio.ensure_future(operation)
+        racers: set[asyncio.Future[Any]] = {task, lost}
         try:
-            return await operation
+            await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._abandoned.add(task)
+                task.add_done_callback(self._forget_abandoned)
+            raise
+        if not task.done():
+            task.cancel()
+            raise BleakError(f"{self.address}: {what} failed: Disconnected")
+        try:
+            return task.result()
+        except asyncio.CancelledError:
+            # Bumble cancels the request in flight when the link goes down.
+            raise BleakError(f"{self.address}: {what} failed: Disconnected") from None
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
         except core.TimeoutError as exc:
             raise TimeoutError(f"{self.address}: {what} timed out") from exc
-        except asyncio.CancelledError:
-            # Bumble cancels the pending ATT request when the link goes down. Only a
-            # cancellation of this task itself is a real cancellation.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            raise BleakError(f"{self.address}: {what} failed: Disconnected") from None
         except (core.BaseBumbleError, hci.HCI_Error) as exc:
             raise BleakError(f"{self.address}: {what} failed: {exc}") from exc
+
+    def _forget_abandoned(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.debug("%s: an abandoned GATT request failed: %s", self.address, error)
 
     async def read_gatt_char(
         self,

@@ -289,19 +289,41 @@ async def test_disconnected_callback_on_supervision_timeout_and_reconnect(
     assert calls == [ADDRESS, ADDRESS]
 
 
-async def test_an_operation_cut_by_link_loss_raises_disconnected(
+async def test_operations_cut_by_link_loss_raise_disconnected_at_once(
     virtual_radio: VirtualRadio,  # noqa: F811
 ) -> None:
     peripheral = await EchoPeripheral.join(virtual_radio, ADDRESS)
     peripheral.hold_reads = asyncio.Event()
     async with BleakClient(await find(ADDRESS), backend=BumbleClient, timeout=WAIT) as client:
-        read = asyncio.create_task(client.read_gatt_char(INFO_CHAR_UUID))
+        # One read in flight at the peripheral, one queued behind it (ATT allows one
+        # request at a time): both must fail with the link, not after the 30 s ATT timeout.
+        in_flight = asyncio.create_task(client.read_gatt_char(INFO_CHAR_UUID))
         await asyncio.wait_for(peripheral.read_started.wait(), WAIT)
+        queued = asyncio.create_task(client.read_gatt_char(TICK_CHAR_UUID))
         virtual_radio.drop_link(peripheral.device)
-        with pytest.raises(BleakError, match="Disconnected"):
-            await asyncio.wait_for(read, WAIT)
+        for operation in (in_flight, queued):
+            with pytest.raises(BleakError, match="Disconnected"):
+                await asyncio.wait_for(operation, WAIT)
         assert not client.is_connected
+        with pytest.raises(BleakError, match="Not connected"):
+            await client.write_gatt_char(ECHO_CHAR_UUID, b"late", response=True)
     peripheral.hold_reads.set()
+
+
+async def test_cancelling_an_operation_is_still_a_cancellation(
+    virtual_radio: VirtualRadio,  # noqa: F811
+) -> None:
+    peripheral = await EchoPeripheral.join(virtual_radio, ADDRESS)
+    peripheral.hold_reads = asyncio.Event()
+    async with BleakClient(await find(ADDRESS), backend=BumbleClient, timeout=WAIT) as client:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.read_gatt_char(INFO_CHAR_UUID), 0.1)
+        assert client.is_connected
+        # The abandoned request's late answer must not be taken for the next one's.
+        next_read = asyncio.create_task(client.read_gatt_char(TICK_CHAR_UUID))
+        peripheral.hold_reads.set()
+        assert await asyncio.wait_for(next_read, WAIT) == b"\x00"
+        assert await client.read_gatt_char(INFO_CHAR_UUID) == INFO_VALUE
 
 
 async def test_connect_times_out_when_the_device_is_gone_and_the_radio_recovers(
