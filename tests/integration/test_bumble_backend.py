@@ -425,3 +425,49 @@ async def test_an_unreachable_moniker_is_bluetooth_not_available() -> None:
     adapter = BumbleAdapter.for_transport("tcp-client:127.0.0.1:1")
     with pytest.raises(BleakBluetoothNotAvailableError, match="cannot open"):
         await asyncio.wait_for(adapter.start(), WAIT)
+
+
+async def test_two_peripherals_at_once_while_a_scan_runs(
+    virtual_radio: VirtualRadio,  # noqa: F811
+) -> None:
+    first = await EchoPeripheral.join(virtual_radio, ADDRESS)
+    second = await EchoPeripheral.join(virtual_radio, OTHER_ADDRESS)
+    received: dict[str, asyncio.Queue[bytes]] = {
+        ADDRESS: asyncio.Queue(),
+        OTHER_ADDRESS: asyncio.Queue(),
+    }
+    async with BleakScanner(lambda _d, _a: None, backend=BumbleScanner):
+        clients = await asyncio.gather(
+            connected(await find(ADDRESS)), connected(await find(OTHER_ADDRESS))
+        )
+        for client in clients:
+            await client.start_notify(
+                ECHO_CHAR_UUID, lambda _c, d, q=received[client.address]: q.put_nowait(d)
+            )
+        await asyncio.gather(
+            *(c.write_gatt_char(ECHO_CHAR_UUID, c.address.encode(), response=True) for c in clients)
+        )
+        for client in clients:
+            echoed = await asyncio.wait_for(received[client.address].get(), WAIT)
+            assert echoed == client.address.encode()
+        assert len(first.connections) == len(second.connections) == 1
+        await asyncio.gather(*(c.disconnect() for c in clients))
+
+
+async def test_closing_the_adapter_disconnects_its_clients(
+    virtual_radio: VirtualRadio,  # noqa: F811
+) -> None:
+    await EchoPeripheral.join(virtual_radio, ADDRESS)
+    gone = asyncio.Event()
+    client = BleakClient(
+        await find(ADDRESS),
+        disconnected_callback=lambda _c: gone.set(),
+        backend=BumbleClient,
+        timeout=WAIT,
+    )
+    await client.connect()
+    await virtual_radio.adapter.close()
+    await asyncio.wait_for(gone.wait(), WAIT)
+    assert not client.is_connected
+    with pytest.raises(BleakBluetoothNotAvailableError, match="not started"):
+        await client.connect()

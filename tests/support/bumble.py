@@ -154,4 +154,3 @@ class EchoPeripheral:
         """The peripheral ends its links itself (an LL_TERMINATE_IND to the central)."""
         for connection in list(self.connections):
             await connection.disconnect()
-
