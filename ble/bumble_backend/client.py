@@ -31,6 +31,7 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -139,8 +140,14 @@ class BumbleClient(BaseBleakClient):
         loop = asyncio.get_running_loop()
         async with adapter.connect_lock:
             remaining = max(deadline - loop.time(), 0.001)
+            attempt = asyncio.ensure_future(adapter.device.connect(address, timeout=remaining))
             try:
-                connection = await adapter.device.connect(address, timeout=remaining)
+                connection = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # The caller gave up while the controller still tries to connect: withdraw
+                # the attempt, or the controller stays busy and connects later, unasked.
+                await asyncio.shield(self._withdraw(adapter, attempt))
+                raise
             except core.TimeoutError as exc:
                 raise TimeoutError(str(exc)) from exc
             except (core.BaseBumbleError, hci.HCI_Error) as exc:
@@ -148,6 +155,22 @@ class BumbleClient(BaseBleakClient):
         self._attach(connection)
         async with asyncio.timeout_at(deadline):
             await self._set_up_gatt(adapter, connection)
+
+    async def _withdraw(self, adapter: BumbleAdapter, attempt: asyncio.Future[Connection]) -> None:
+        try:
+            async with asyncio.timeout(_CANCEL_MARGIN):
+                if not attempt.done():
+                    await adapter.device.cancel_connection()  # type: ignore[no-untyped-call]
+                connection = await attempt
+        except Exception as exc:
+            _LOGGER.debug("%s: connection attempt withdrawn (%s)", self.address, exc)
+            if not attempt.done():
+                attempt.cancel()
+            return
+        # The link came up just as it was withdrawn; nobody owns it, so it goes.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_CANCEL_MARGIN):
+                await connection.disconnect()
 
     def _attach(self, connection: Connection) -> None:
         self._connection = connection

@@ -471,3 +471,32 @@ async def test_closing_the_adapter_disconnects_its_clients(
     assert not client.is_connected
     with pytest.raises(BleakBluetoothNotAvailableError, match="not started"):
         await client.connect()
+
+
+async def test_a_cancelled_connect_is_withdrawn_from_the_controller(
+    virtual_radio: VirtualRadio,  # noqa: F811
+) -> None:
+    client = BleakClient(ADDRESS, backend=BumbleClient, timeout=WAIT)
+    with pytest.raises(TimeoutError):
+        # The caller's own deadline, well before the client's.
+        await asyncio.wait_for(client.connect(), 0.2)
+    assert not client.is_connected
+    # The device turns up later: the controller must not connect to it unasked...
+    peripheral = await EchoPeripheral.join(virtual_radio, ADDRESS)
+    adverts = 0
+    seen_enough = asyncio.Event()
+
+    def count(device: BLEDevice, _adv: AdvertisementData) -> None:
+        nonlocal adverts
+        if device.address == ADDRESS:
+            adverts += 1
+            if adverts >= 3:
+                seen_enough.set()
+
+    async with BleakScanner(count, backend=BumbleScanner):
+        await asyncio.wait_for(seen_enough.wait(), WAIT)
+    assert peripheral.connections == []
+    assert virtual_radio.adapter.device.connections == {}
+    # ...and it is free for the next connect.
+    async with BleakClient(ADDRESS, backend=BumbleClient, timeout=WAIT) as again:
+        assert await again.read_gatt_char(INFO_CHAR_UUID) == INFO_VALUE
