@@ -59,6 +59,7 @@ _T = TypeVar("_T")
 # never confirms the cancel must not hold connect() beyond this extra margin.
 _CANCEL_MARGIN = 2.0
 _ATT_HEADER = 3
+_DISCONNECT_TIMEOUT = 5.0
 
 
 class BumbleClient(BaseBleakClient):
@@ -239,10 +240,12 @@ class BumbleClient(BaseBleakClient):
         if connection is None:
             return
         try:
-            await connection.disconnect()
-        except (core.BaseBumbleError, hci.HCI_Error) as exc:
-            # Already gone (the peer left at the same moment): the link is down either way.
-            _LOGGER.debug("%s: disconnect: %s", self.address, exc)
+            async with asyncio.timeout(_DISCONNECT_TIMEOUT):
+                await connection.disconnect()
+        except (TimeoutError, core.BaseBumbleError, hci.HCI_Error) as exc:
+            # Already gone (the peer left at the same moment), or a controller that does
+            # not answer: either way this client is done with the link.
+            _LOGGER.debug("%s: disconnect: %r", self.address, exc)
             if self._connection is connection:
                 self._on_disconnection(hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
