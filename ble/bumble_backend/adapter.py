@@ -182,6 +182,8 @@ class BumbleAdapter:
         self._device = self._endpoint = None
         self._listeners.clear()
         self._scan_users.clear()
+        self._scanning_active = None
+        self._address_types.clear()
         if device is None or endpoint is None:
             return
         steps: list[Callable[[], Awaitable[Any]]] = []

@@ -31,8 +31,9 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from bleak.args import SizedBuffer
@@ -58,6 +59,7 @@ _T = TypeVar("_T")
 # never confirms the cancel must not hold connect() beyond this extra margin.
 _CANCEL_MARGIN = 2.0
 _ATT_HEADER = 3
+_DISCONNECT_TIMEOUT = 5.0
 
 
 class BumbleClient(BaseBleakClient):
@@ -89,6 +91,8 @@ class BumbleClient(BaseBleakClient):
         self._watcher: EventWatcher | None = None
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
         self._established = False
+        self._link_lost: asyncio.Future[None] | None = None
+        self._abandoned: set[asyncio.Future[Any]] = set()
 
     # -- properties ---------------------------------------------------------------------
 
@@ -137,8 +141,14 @@ class BumbleClient(BaseBleakClient):
         loop = asyncio.get_running_loop()
         async with adapter.connect_lock:
             remaining = max(deadline - loop.time(), 0.001)
+            attempt = asyncio.ensure_future(adapter.device.connect(address, timeout=remaining))
             try:
-                connection = await adapter.device.connect(address, timeout=remaining)
+                connection = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # The caller gave up while the controller still tries to connect: withdraw
+                # the attempt, or the controller stays busy and connects later, unasked.
+                await asyncio.shield(self._withdraw(adapter, attempt))
+                raise
             except core.TimeoutError as exc:
                 raise TimeoutError(str(exc)) from exc
             except (core.BaseBumbleError, hci.HCI_Error) as exc:
@@ -147,9 +157,26 @@ class BumbleClient(BaseBleakClient):
         async with asyncio.timeout_at(deadline):
             await self._set_up_gatt(adapter, connection)
 
+    async def _withdraw(self, adapter: BumbleAdapter, attempt: asyncio.Future[Connection]) -> None:
+        try:
+            async with asyncio.timeout(_CANCEL_MARGIN):
+                if not attempt.done():
+                    await adapter.device.cancel_connection()  # type: ignore[no-untyped-call]
+                connection = await attempt
+        except Exception as exc:
+            _LOGGER.debug("%s: connection attempt withdrawn (%s)", self.address, exc)
+            if not attempt.done():
+                attempt.cancel()
+            return
+        # The link came up just as it was withdrawn; nobody owns it, so it goes.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_CANCEL_MARGIN):
+                await connection.disconnect()
+
     def _attach(self, connection: Connection) -> None:
         self._connection = connection
         self._peer = Peer(connection)
+        self._link_lost = asyncio.get_running_loop().create_future()
         watcher = EventWatcher()
         watcher.on(connection, connection.EVENT_DISCONNECTION, self._on_disconnection)
         self._watcher = watcher
@@ -201,6 +228,9 @@ class BumbleClient(BaseBleakClient):
             self._watcher.close()
         self._watcher = None
         self._established = False
+        if self._link_lost is not None and not self._link_lost.done():
+            self._link_lost.set_result(None)
+        self._link_lost = None
         self._connection = None
         self._peer = None
         self._subscribers.clear()
@@ -210,10 +240,12 @@ class BumbleClient(BaseBleakClient):
         if connection is None:
             return
         try:
-            await connection.disconnect()
-        except (core.BaseBumbleError, hci.HCI_Error) as exc:
-            # Already gone (the peer left at the same moment): the link is down either way.
-            _LOGGER.debug("%s: disconnect: %s", self.address, exc)
+            async with asyncio.timeout(_DISCONNECT_TIMEOUT):
+                await connection.disconnect()
+        except (TimeoutError, core.BaseBumbleError, hci.HCI_Error) as exc:
+            # Already gone (the peer left at the same moment), or a controller that does
+            # not answer: either way this client is done with the link.
+            _LOGGER.debug("%s: disconnect: %r", self.address, exc)
             if self._connection is connection:
                 self._on_disconnection(hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
@@ -230,23 +262,49 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(f"{self.address}: Not connected")
         return self._peer
 
-    async def _gatt(self, what: str, operation: Awaitable[_T]) -> _T:
-        """Run a Bumble GATT operation, translating its failures into bleak's exceptions."""
+    async def _gatt(self, what: str, operation: Coroutine[Any, Any, _T]) -> _T:
+        """Run a Bumble GATT operation, translating its failures into bleak's exceptions.
+
+        The operation races the link: Bumble fails only the ATT request in flight when the
+        link drops, and one queued behind it would wait out the 30 s ATT timeout.
+
+        A caller that gives up (cancellation, its own timeout) does not cancel the ATT
+        request: ATT allows one request at a time, and the late response would otherwise be
+        taken as the answer to the next request. The request finishes in the background
+        (response, link loss or the ATT timeout) and the next one waits for it.
+        """
+        lost = self._link_lost
+        if lost is None or lost.done():
+            operation.close()
+            raise BleakError(f"{self.address}: {what} failed: Not connected")
+        task = asyncio.ensure_future(operation)
+        racers: set[asyncio.Future[Any]] = {task, lost}
         try:
-            return await operation
+            await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._abandoned.add(task)
+                task.add_done_callback(self._forget_abandoned)
+            raise
+        if not task.done():
+            task.cancel()
+            raise BleakError(f"{self.address}: {what} failed: Disconnected")
+        try:
+            return task.result()
+        except asyncio.CancelledError:
+            # Bumble cancels the request in flight when the link goes down.
+            raise BleakError(f"{self.address}: {what} failed: Disconnected") from None
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
         except core.TimeoutError as exc:
             raise TimeoutError(f"{self.address}: {what} timed out") from exc
-        except asyncio.CancelledError:
-            # Bumble cancels the pending ATT request when the link goes down. Only a
-            # cancellation of this task itself is a real cancellation.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            raise BleakError(f"{self.address}: {what} failed: Disconnected") from None
         except (core.BaseBumbleError, hci.HCI_Error) as exc:
             raise BleakError(f"{self.address}: {what} failed: {exc}") from exc
+
+    def _forget_abandoned(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.debug("%s: an abandoned GATT request failed: %s", self.address, error)
 
     async def read_gatt_char(
         self,
@@ -300,10 +358,10 @@ class BumbleClient(BaseBleakClient):
         proxy: CharacteristicProxy[bytes] = characteristic.obj
         if characteristic.handle in self._subscribers:
             raise BleakError(f"{self.address}: notifications already started on {characteristic}")
-        if proxy.get_descriptor(GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR) is None:
-            raise BleakError(f"{self.address}: {characteristic} has no CCCD to subscribe with")
         if not {"notify", "indicate"} & set(characteristic.properties):
             raise BleakError(f"{self.address}: {characteristic} cannot notify or indicate")
+        if proxy.get_descriptor(GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR) is None:
+            raise BleakError(f"{self.address}: {characteristic} has no CCCD to subscribe with")
 
         def subscriber(value: bytes) -> None:
             try:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from bumble.att import ATT_READ_NOT_PERMITTED_ERROR, ATT_WRITE_NOT_PERMITTED_ERROR, ATT_Error
 from bumble.device import Connection, Device
 from bumble.gatt import (
     Characteristic,
@@ -39,6 +40,16 @@ async def virtual_radio() -> AsyncIterator[VirtualRadio]:
     async with VirtualRadio() as radio:
         with use_adapter(radio.adapter):
             yield radio
+
+
+def _refuse_write(_connection: Connection, _value: bytes) -> None:
+    # Bumble's GATT server does not enforce attribute permissions itself; a handler that
+    # raised anything but ATT_Error would leave the request unanswered for 30 s.
+    raise ATT_Error(ATT_WRITE_NOT_PERMITTED_ERROR)
+
+
+def _refuse_read(_connection: Connection) -> bytes:
+    raise ATT_Error(ATT_READ_NOT_PERMITTED_ERROR)
 
 
 @dataclass
@@ -88,7 +99,7 @@ class EchoPeripheral:
             INFO_CHAR_UUID,
             Characteristic.Properties.READ,
             Characteristic.READABLE,
-            CharacteristicValue(read=self._read_info),
+            CharacteristicValue(read=self._read_info, write=_refuse_write),
         )
         self.echo = Characteristic(
             ECHO_CHAR_UUID,
@@ -96,7 +107,7 @@ class EchoPeripheral:
             | Characteristic.Properties.WRITE_WITHOUT_RESPONSE
             | Characteristic.Properties.INDICATE,
             Characteristic.WRITEABLE,
-            CharacteristicValue(write=self._on_echo_write),
+            CharacteristicValue(read=_refuse_read, write=self._on_echo_write),
         )
         self.tick = Characteristic(
             TICK_CHAR_UUID,
@@ -143,4 +154,3 @@ class EchoPeripheral:
         """The peripheral ends its links itself (an LL_TERMINATE_IND to the central)."""
         for connection in list(self.connections):
             await connection.disconnect()
-
