@@ -190,7 +190,6 @@ class _LinkLost(Exception):
     """The BLE link ended while a reply was awaited."""
 
 
-_LINK_LOST = b""
 
 @dataclass(eq=False)
 class _PhysicalLock:
@@ -293,7 +292,8 @@ class _Connection:
         self.address = address
         self.characteristic = characteristic
         self.client: BleakClient | None = None
-        self.frames: asyncio.Queue[bytes] = asyncio.Queue()
+        # A frame, an unreadable one (its error), or None when the link went away.
+        self.frames: asyncio.Queue[bytes | NukiProtocolError | None] = asyncio.Queue()
         self._reassembler = IndicationReassembler(kind)
         self._protocol_errors: list[NukiProtocolError] = []
 
@@ -344,8 +344,10 @@ class _Connection:
     async def next_frame(self, limit_s: float) -> bytes:
         async with asyncio.timeout(limit_s):
             frame = await self.frames.get()
-        if frame == _LINK_LOST:
+        if frame is None:
             raise _LinkLost
+        if isinstance(frame, NukiProtocolError):
+            raise frame
         return frame
 
     def _on_indication(self, _sender: object, data: bytearray) -> None:
@@ -353,13 +355,13 @@ class _Connection:
             for frame in self._reassembler.feed(bytes(data)):
                 self.frames.put_nowait(frame)
         except NukiProtocolError as exc:
-            # Surface garbage to the waiting exchange as an unreadable frame.
+            # The waiting exchange gets the error in order, where the reply would have been.
             logger.debug("unreadable indication: %s", exc.reason)
-            self.frames.put_nowait(b"\x00" * 7)
+            self.frames.put_nowait(exc)
 
     def _on_disconnect(self, _client: BleakClient) -> None:
         self.client = None
-        self.frames.put_nowait(_LINK_LOST)
+        self.frames.put_nowait(None)
 
 
 class NukiDriver:
@@ -382,6 +384,7 @@ class NukiDriver:
         self._watcher: BleakScanner | None = None
         self._refresh: asyncio.Task[None] | None = None
         self._closed = False
+        self._action_sent = False
         # Counts the frames written and read, for the benchmark's round-trip figure.
         self.frames_sent = 0
         self.frames_received = 0
@@ -464,6 +467,10 @@ class NukiDriver:
                 if not shared.keyturner.connected:
                     await shared.keyturner.open(self.transport, self.timeouts, self.pairing.name)
                 yield
+            except BaseException:
+                # A late reply to a failed exchange must not be read by the next one.
+                await shared.keyturner.close()
+                raise
             finally:
                 shared.idle = asyncio.get_running_loop().create_task(
                     _disconnect_when_idle(shared, self.timeouts.idle_disconnect_s)
@@ -499,8 +506,6 @@ class NukiDriver:
                 if not self._action_sent:
                     raise self._before_action_error(exc, verb) from None
                 raise await self._outcome_unknown(exc, verb) from None
-            except LockJammed:
-                raise
             completed = next(e for e in events if isinstance(e, ActionCompleted))
             if completed.states is not None:
                 return self._publish(completed.states)

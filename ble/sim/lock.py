@@ -170,7 +170,7 @@ class VirtualNukiLock:
         self.faults = Faults()
         self.command_log: list[LoggedCommand] = []
         self.new_state_available = False
-        self._random = random_bytes
+        self.random_bytes = random_bytes
         self._clock = clock
         self._motor: _Motor | None = None
         self._runs = 0
@@ -403,9 +403,9 @@ class LockLink:
                 lock.next_auth_id, self._key, decode_name(message.name), message.app_id,
                 message.id_type,
             )
-            nonce = lock._random(32)
+            nonce = lock.random_bytes(32)
             self._nonces.append(nonce)
-            uuid = lock._random(16)
+            uuid = lock.random_bytes(16)
             unsigned = AuthorizationId(b"", self._pending.auth_id, uuid, nonce)
             tag = authenticator(self._key, unsigned.signed_part(), self._client_nonce)
             return self._plain(AuthorizationId(tag, self._pending.auth_id, uuid, nonce))
@@ -425,7 +425,7 @@ class LockLink:
         return self._plain_error(ErrorCode.P_ERROR_BAD_PARAMETER, command)
 
     def _new_pairing_challenge(self) -> Challenge:
-        nonce = self.lock._random(32)
+        nonce = self.lock.random_bytes(32)
         self._nonces.append(nonce)
         return Challenge(nonce)
 
@@ -463,7 +463,7 @@ class LockLink:
         lock = self.lock
         if isinstance(message, RequestData):
             if message.requested == Command.CHALLENGE:
-                self._challenge = lock._random(32)
+                self._challenge = lock.random_bytes(32)
                 return self.reply_many([Challenge(self._challenge)])
             if message.requested == Command.KEYTURNER_STATES:
                 states = lock.states()
@@ -501,7 +501,7 @@ class LockLink:
 
     def _encrypt(self, authorization: Authorization, message: Message) -> bytes:
         faults = self.lock.faults
-        nonce = self.lock._random(NONCE_24)
+        nonce = self.lock.random_bytes(NONCE_24)
         if faults.corrupt_crc_replies > 0 and faults.corrupt_only in (None, message.COMMAND):
             faults.corrupt_crc_replies -= 1
             return _encrypt_with_bad_crc(authorization, message, nonce)

@@ -151,12 +151,14 @@ class VirtualNukiPeripheral:
             await self.device.power_off()
 
     # -- GATT ----------------------------------------------------------------------------
-    def _characteristic(self, uuid: str, on_write: object) -> Characteristic[bytes]:
+    def _characteristic(
+        self, uuid: str, on_write: Callable[[Connection, bytes], None]
+    ) -> Characteristic[bytes]:
         return Characteristic(
             uuid,
             Characteristic.Properties.WRITE | Characteristic.Properties.INDICATE,
             Characteristic.WRITEABLE,
-            AttributeValue(write=on_write),  # type: ignore[arg-type]
+            AttributeValue(write=on_write),
         )
 
     def _on_connection(self, connection: Connection) -> None:
@@ -187,12 +189,13 @@ class VirtualNukiPeripheral:
         # uses; the real lock ignores what it does not understand there.
         logger.debug("ignored %d bytes on the keyturner GDIO", len(value))
 
-    def _submit(self, connection: Connection, step: object) -> None:
+    def _submit(
+        self, connection: Connection, step: Callable[[LockLink], list[Effect]]
+    ) -> None:
         session = self._sessions.get(connection)
         if session is None:
             return
-        effects = step(session.link)  # type: ignore[operator]
-        session.queue.put_nowait(effects)
+        session.queue.put_nowait(step(session.link))
 
     # -- effects ---------------------------------------------------------------------------
     async def _serve(self, connection: Connection, session: _Session) -> None:
