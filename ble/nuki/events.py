@@ -6,7 +6,7 @@ and reacts to the others; nothing here touches a socket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ble.nuki.messages import ErrorReport, KeyturnerStates
 
@@ -49,7 +49,7 @@ class PairingResult:
     """What a successful pairing leaves behind: enough to talk to the lock forever after."""
 
     auth_id: int
-    shared_key: bytes
+    shared_key: bytes = field(repr=False)
     lock_uuid: bytes
     app_id: int
 

@@ -19,7 +19,7 @@ import os
 import struct
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,7 +106,7 @@ Effect = Indicate | RunMotor | DropLink | Delay
 @dataclass(frozen=True, slots=True)
 class Authorization:
     auth_id: int
-    key: bytes
+    key: bytes = field(repr=False)
     name: str
     app_id: int
     id_type: IdType
