@@ -155,3 +155,29 @@ async def test_idle_link_is_closed_and_the_next_connect_subscribes_again(
     finally:
         await driver.close()
 
+
+
+async def test_pairing_over_bleak_reproduces_the_documented_shared_key() -> None:
+    import json
+    from pathlib import Path
+
+    from ble.bumble_backend import VirtualRadio
+    from ble.nuki.driver import pair_nuki
+    from ble.sim.lock import VirtualNukiLock
+    from ble.sim.peripheral import VirtualNukiPeripheral
+    from tests.support.nuki import LOCK_ADDRESS, bumble_transport
+
+    vectors = json.loads((Path(__file__).parents[1] / "data" / "nuki-ble.json").read_text())
+    async with VirtualRadio() as radio:
+        lock = VirtualNukiLock(bytes.fromhex(vectors["lock_private_key"]))
+        peripheral = await VirtualNukiPeripheral.join(radio, lock, LOCK_ADDRESS)
+        try:
+            await peripheral.press_button_for_pairing()
+            pairing = await pair_nuki(
+                LOCK_ADDRESS, "vectors", transport=bumble_transport(radio),
+                timeouts=TEST_TIMEOUTS,
+                client_private=bytes.fromhex(vectors["client_private_key"]),
+            )
+        finally:
+            await peripheral.close()
+    assert pairing.shared_key == bytes.fromhex(vectors["shared_key"])

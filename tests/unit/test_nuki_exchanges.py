@@ -128,3 +128,28 @@ def test_state_survives_a_round_trip_through_its_file_form() -> None:
     assert again.door is lock.door
     assert again.public_key == lock.public_key
     assert again.authorizations[paired.auth_id].key == paired.shared_key
+
+
+def test_pairing_client_refuses_a_lock_with_a_wrong_authenticator() -> None:
+    import pytest
+
+    from ble.nuki.protocol import AuthorizationId, NukiProtocolError, decode_plain, encode_plain
+
+    lock = VirtualNukiLock()
+    lock.press_button_for_pairing()
+    link = lock.connect()
+    client = PairingClient(CLIENT_PRIVATE, "x", 1)
+    (frame,) = client.start()
+    assert isinstance(frame, SendFrame)
+    while True:
+        (reply,) = [e for e in link.write_pairing(frame.data) if isinstance(e, Indicate)]
+        command, payload = decode_plain(reply.frame)
+        if command == Command.AUTHORIZATION_ID:
+            forged = AuthorizationId.decode(payload)
+            forged = AuthorizationId(bytes(32), forged.auth_id, forged.uuid, forged.nonce)
+            with pytest.raises(NukiProtocolError) as info:
+                client.receive(encode_plain(command, forged.encode()))
+            assert info.value.reason == "bad_authenticator"
+            return
+        (frame,) = client.receive(reply.frame)
+        assert isinstance(frame, SendFrame)

@@ -268,3 +268,22 @@ def test_error_reports_map_to_typed_errors() -> None:
     assert kind(ErrorCode.P_ERROR_NOT_PAIRING) is NukiPairingRefused
     assert kind(ErrorCode.K_ERROR_VOLTAGE_TOO_LOW) is NukiBatteryTooLow
     assert kind(0x99) is LockProtocolError
+
+
+def test_keyturner_states_map_to_lock_status() -> None:
+    from ble.driver import DoorState, LockState
+    from ble.nuki.driver import status_from_states
+
+    def status(**changes: object) -> tuple[LockState, DoorState]:
+        mapped = status_from_states(_states(**changes))
+        return mapped.lock, mapped.door
+
+    assert status(lock_state=NukiLockState.MOTOR_BLOCKED)[0] is LockState.JAMMED
+    assert status(lock_state=NukiLockState.UNLATCHED)[0] is LockState.UNLOCKED
+    assert status(lock_state=NukiLockState.UNLATCHING)[0] is LockState.UNLOCKING
+    assert status(lock_state=NukiLockState.BOOT_RUN)[0] is LockState.UNKNOWN
+    assert status(door_sensor=DoorSensorState.DOOR_OPENED)[1] is DoorState.OPEN
+    assert status(door_sensor=DoorSensorState.DEACTIVATED)[1] is DoorState.UNKNOWN
+    critical = status_from_states(_states(battery_critical=True, battery_percent=10))
+    assert critical.battery_critical
+    assert critical.battery_percent == 10
