@@ -140,12 +140,22 @@ class BleakTransport:
 class NukiTimeouts:
     """Seconds. ``motor_s`` bounds the wait for COMPLETE while the bolt moves."""
 
-    scan_s: float = 10.0
-    connect_s: float = 20.0
-    step_s: float = 5.0
-    motor_s: float = 15.0
+    scan_s: float = 8.0
+    connect_s: float = 12.0
+    step_s: float = 4.0
+    motor_s: float = 12.0
     idle_disconnect_s: float = 3.0
     connect_attempts: int = 2
+
+    def operation_budget_s(self) -> float:
+        """The longest any one driver call can take: an action (scan, connect, challenge,
+        action, motor) then, if its outcome is lost, one reconnect and state read. A caller
+        wrapping calls in its own timeout should allow at least this, or it cancels the
+        driver before it can report what the lock did."""
+        reach = self.scan_s + 2.0 + self.connect_s
+        action = reach + 4 * self.step_s + self.motor_s
+        reread = reach + 3 * self.step_s
+        return action + reread
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +427,10 @@ class NukiDriver:
         def unsubscribe() -> None:
             with contextlib.suppress(ValueError):
                 self._callbacks.remove(callback)
+            if not self._callbacks and self._watcher is not None:
+                watcher, self._watcher = self._watcher, None
+                with contextlib.suppress(RuntimeError):
+                    asyncio.get_running_loop().create_task(_stop_scanner(watcher))
 
         return unsubscribe
 
@@ -616,6 +630,12 @@ class NukiDriver:
             await self.status()
         except LockError as exc:
             logger.info("could not read the lock after it flagged a change: %s", exc)
+
+
+async def _stop_scanner(scanner: BleakScanner) -> None:
+    with contextlib.suppress(BleakError, OSError, TimeoutError):
+        async with asyncio.timeout(5.0):
+            await scanner.stop()
 
 
 async def _disconnect_when_idle(shared: _PhysicalLock, idle_s: float) -> None:

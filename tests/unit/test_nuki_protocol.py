@@ -287,3 +287,12 @@ def test_keyturner_states_map_to_lock_status() -> None:
     critical = status_from_states(_states(battery_critical=True, battery_percent=10))
     assert critical.battery_critical
     assert critical.battery_percent == 10
+
+
+def test_operation_budget_covers_every_step() -> None:
+    from ble.nuki.driver import NukiTimeouts
+
+    t = NukiTimeouts(scan_s=1, connect_s=2, step_s=3, motor_s=4)
+    # scan + connect (twice: the action, then the re-read), four steps, the motor, three
+    # steps for the re-read, and a scan grace of 2 s each time.
+    assert t.operation_budget_s() == (1 + 2 + 2) * 2 + 4 * 3 + 4 + 3 * 3
