@@ -548,10 +548,12 @@ class NukiDriver:
         except (LockError, NukiProtocolError, _LinkLost, TimeoutError) as read_exc:
             logger.warning("could not read the lock after a lost %s: %s", verb, read_exc)
         found = f"the lock now reports {status.lock.value}" if status else "it could not be read"
-        lost = {
-            _LinkLost: "the link dropped",
-            TimeoutError: "the lock stopped answering",
-        }.get(type(exc), "the lock's reply was unreadable")
+        if isinstance(exc, _LinkLost):
+            lost = "the link dropped"
+        elif isinstance(exc, TimeoutError):
+            lost = "the lock stopped answering"
+        else:
+            lost = "the lock's reply was unreadable"
         return LockOutcomeUnknown(
             f"{lost} after the {verb} command was sent, so whether it ran is unknown; "
             f"{found}. The command was not sent again.",
