@@ -121,6 +121,18 @@ def split_footer(token: str) -> bytes:
     return b64decode(match.group(2)) if match.group(2) is not None else b""
 
 
+def peek(token: str) -> tuple[bytes, bytes]:
+    """``(message, footer)`` WITHOUT verifying anything: for display (``ticket inspect``) only."""
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
+        raise PasetoError("not a v4.public token")
+    body = b64decode(match.group(1))
+    if len(body) < _SIGNATURE_LEN:
+        raise PasetoError("token too short")
+    footer = b64decode(match.group(2)) if match.group(2) is not None else b""
+    return body[:-_SIGNATURE_LEN], footer
+
+
 def verify(
     token: str, public_key: bytes, footer: bytes | None = None, implicit_assertion: bytes = b""
 ) -> tuple[bytes, bytes]:
