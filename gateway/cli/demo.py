@@ -72,8 +72,11 @@ def _peek_jti(token: str) -> str:
 
 
 def _key(directory: Path, name: str) -> bytes:
+    path = directory / f"{name}.key"
+    if path.exists():  # a kept --dir: the same household as last time
+        return inputs.read_secret_key(str(path))
     secret = generate_secret_key()
-    inputs.write_secret_key(str(directory / f"{name}.key"), secret)
+    inputs.write_secret_key(str(path), secret)
     return secret
 
 

@@ -71,19 +71,28 @@ class Household:
     def challenge(self, now: datetime = NOW) -> ChallengeRecord:
         return ChallengeRecord(bytes(range(32)), GATEWAY, now + timedelta(seconds=10))
 
-    def proof(self, challenge: ChallengeRecord, jti: str = "t-0001", action: str = "open",
-              key: bytes | None = None) -> bytes:
+    def proof(
+        self,
+        challenge: ChallengeRecord,
+        jti: str = "t-0001",
+        action: str = "open",
+        key: bytes | None = None,
+    ) -> bytes:
         return sign_proof(key or self.holder, GATEWAY, challenge.nonce, jti, action)
 
-    def verify(self, token: str, *, now: datetime = NOW, jti: str = "t-0001",
-               **kw: Any) -> Verdict:
+    def verify(self, token: str, *, now: datetime = NOW, jti: str = "t-0001", **kw: Any) -> Verdict:
         challenge = kw.pop("challenge", self.challenge(now))
         proof = kw.pop("proof", None)
         if proof is None and challenge is not None:
             proof = self.proof(challenge, jti)
         args: dict[str, Any] = {
-            "anchors": self.anchors, "gateway_id": GATEWAY, "door": DOOR, "now": now,
-            "zone": ZONE, "challenge": challenge, "proof": proof,
+            "anchors": self.anchors,
+            "gateway_id": GATEWAY,
+            "door": DOOR,
+            "now": now,
+            "zone": ZONE,
+            "challenge": challenge,
+            "proof": proof,
         }
         args.update(kw)
         return verify_ticket(token, **args)

@@ -29,15 +29,20 @@ def home() -> Household:
 
 def test_delegated_ticket_with_proof_is_allowed(home: Household) -> None:
     verdict = home.verify(home.delegated())
-    assert verdict.allowed and verdict.reason is Reason.OK
-    assert verdict.claims is not None and verdict.claims.jti == "t-0001"
-    assert verdict.certificate is not None and verdict.certificate.sub == "ACME Parcels"
-    assert verdict.proof_checked and not verdict.alarm
+    assert verdict.allowed
+    assert verdict.reason is Reason.OK
+    assert verdict.claims is not None
+    assert verdict.claims.jti == "t-0001"
+    assert verdict.certificate is not None
+    assert verdict.certificate.sub == "ACME Parcels"
+    assert verdict.proof_checked
+    assert not verdict.alarm
 
 
 def test_owner_ticket_needs_no_certificate(home: Household) -> None:
     verdict = home.verify(home.owner_ticket())
-    assert verdict.allowed and verdict.certificate is None
+    assert verdict.allowed
+    assert verdict.certificate is None
 
 
 def test_bad_token(home: Household) -> None:
@@ -45,12 +50,14 @@ def test_bad_token(home: Household) -> None:
     for bad in (token[:-10], token + "\n", "", "v4.public.", "x" * 5000, token.upper()):
         verdict = home.verify(bad)
         assert verdict.reason is Reason.BAD_TOKEN, bad[:20]
-        assert not verdict.allowed and verdict.claims is None
+        assert not verdict.allowed
+        assert verdict.claims is None
 
 
 def test_oversized_token_is_bad_token(home: Household) -> None:
-    many = tuple(WeeklyWindow(frozenset({d}), 60 * h, 60 * h + 30) for d in range(7)
-                 for h in range(2))
+    many = tuple(
+        WeeklyWindow(frozenset({d}), 60 * h, 60 * h + 30) for d in range(7) for h in range(2)
+    )
     big = home.ticket(
         iss="owner",
         schedule=many,
@@ -60,8 +67,7 @@ def test_oversized_token_is_bad_token(home: Household) -> None:
     claims = big.to_claims()
     claims["padding"] = "x" * 3000
     # Built by hand: sign_ticket refuses to produce it.
-    token = paseto.sign(encode_object(claims), home.owner,
-                        b'{"kid":"x"}', TokenKind.TICKET.value)
+    token = paseto.sign(encode_object(claims), home.owner, b'{"kid":"x"}', TokenKind.TICKET.value)
     assert len(token) > 4096
     assert home.verify(token).reason is Reason.BAD_TOKEN
 
@@ -83,7 +89,7 @@ def test_unknown_key(home: Household) -> None:
 
 def test_bad_signature_on_ticket_and_on_certificate(home: Household) -> None:
     token = home.delegated()
-    body, _, footer = token[len("v4.public."):].partition(".")
+    body, _, footer = token[len("v4.public.") :].partition(".")
     raw = bytearray(paseto.b64decode(body))
     raw[5] ^= 1
     forged = "v4.public." + paseto.b64encode(bytes(raw)) + "." + footer
@@ -93,8 +99,9 @@ def test_bad_signature_on_ticket_and_on_certificate(home: Household) -> None:
     from gateway.envelope import read_footer
 
     cert_token = read_footer(home.delegated(), TokenKind.TICKET).cert
-    assert cert_token is not None and cert
-    cbody, _, cfooter = cert_token[len("v4.public."):].partition(".")
+    assert cert_token is not None
+    assert cert
+    cbody, _, cfooter = cert_token[len("v4.public.") :].partition(".")
     craw = bytearray(paseto.b64decode(cbody))
     craw[10] ^= 1
     bad_cert = "v4.public." + paseto.b64encode(bytes(craw)) + "." + cfooter
@@ -171,13 +178,15 @@ def test_duplicate_keys_and_deep_nesting_are_malformed(home: Household) -> None:
     deep = good[:-1] + b',"x":[[[[1]]]]}'
     token = paseto.sign(deep, home.owner, footer, TokenKind.TICKET.value)
     verdict = home.verify(token)
-    assert verdict.reason is Reason.MALFORMED_CLAIMS and "deeper" in verdict.detail
+    assert verdict.reason is Reason.MALFORMED_CLAIMS
+    assert "deeper" in verdict.detail
 
 
 def test_clock_untrusted_denies_ordinary_tickets(home: Household) -> None:
     floor = NOW + timedelta(minutes=5)
     verdict = home.verify(home.delegated(), time_floor=floor)
-    assert verdict.reason is Reason.CLOCK_UNTRUSTED and not verdict.allowed
+    assert verdict.reason is Reason.CLOCK_UNTRUSTED
+    assert not verdict.allowed
     # Within the skew the clock is still believed.
     assert home.verify(home.delegated(), time_floor=NOW + timedelta(seconds=90)).allowed
 
@@ -185,10 +194,12 @@ def test_clock_untrusted_denies_ordinary_tickets(home: Household) -> None:
 def test_emergency_ticket_opens_on_untrusted_clock_with_alarm(home: Household) -> None:
     token = home.owner_ticket(home.ticket(iss="owner", purpose=Purpose.EMERGENCY))
     verdict = home.verify(token, time_floor=NOW + timedelta(minutes=30))
-    assert verdict.allowed and verdict.alarm
+    assert verdict.allowed
+    assert verdict.alarm
     # With the floor beyond the ticket's expiry it is certainly expired: still refused.
     verdict = home.verify(token, time_floor=NOW + timedelta(hours=5))
-    assert verdict.reason is Reason.EXPIRED and verdict.alarm
+    assert verdict.reason is Reason.EXPIRED
+    assert verdict.alarm
 
 
 def test_revoked_by_jti_subject_issuer_key_holder_key_and_certificate(home: Household) -> None:
@@ -227,7 +238,10 @@ def test_wrong_door(home: Household) -> None:
         ({"exp": NOW + timedelta(hours=30)}, {}),  # longer than max_ticket_s
         ({"uses": 3}, {}),
         ({"iss": "Evil Parcels"}, {}),
-        ({"schedule": (WeeklyWindow.parse("wed 07:00-12:00"),)}, {"hours": parse_hours("08:00-20:00")}),
+        (
+            {"schedule": (WeeklyWindow.parse("wed 07:00-12:00"),)},
+            {"hours": parse_hours("08:00-20:00")},
+        ),
         ({}, {"hours": parse_hours("12:00-20:00")}),  # NOW is 11:00 in London
     ],
 )
@@ -304,7 +318,8 @@ def test_check_ticket_leaves_the_proof_out(home: Household) -> None:
     verdict = check_ticket(
         home.delegated(), anchors=home.anchors, gateway_id=GATEWAY, door=DOOR, now=NOW, zone=ZONE
     )
-    assert verdict.allowed and not verdict.proof_checked
+    assert verdict.allowed
+    assert not verdict.proof_checked
 
 
 def test_done_request_needs_a_fresh_proof_by_the_same_holder(home: Household) -> None:
@@ -312,24 +327,50 @@ def test_done_request_needs_a_fresh_proof_by_the_same_holder(home: Household) ->
     assert verdict.claims is not None
     challenge = home.challenge()
     done = home.proof(challenge, action="done")
-    assert verify_holder_proof(
-        verdict.claims, gateway_id=GATEWAY, challenge=challenge, proof=done, now=NOW,
-        action="done",
-    ) is Reason.OK
+    assert (
+        verify_holder_proof(
+            verdict.claims,
+            gateway_id=GATEWAY,
+            challenge=challenge,
+            proof=done,
+            now=NOW,
+            action="done",
+        )
+        is Reason.OK
+    )
     wrong = home.proof(challenge, action="done", key=generate_secret_key())
-    assert verify_holder_proof(
-        verdict.claims, gateway_id=GATEWAY, challenge=challenge, proof=wrong, now=NOW,
-        action="done",
-    ) is Reason.BAD_PROOF
+    assert (
+        verify_holder_proof(
+            verdict.claims,
+            gateway_id=GATEWAY,
+            challenge=challenge,
+            proof=wrong,
+            now=NOW,
+            action="done",
+        )
+        is Reason.BAD_PROOF
+    )
 
 
 def test_every_reason_code_is_exercised() -> None:
     # The codes the issue requires all exist with these exact spellings.
     required = {
-        "bad_token", "unknown_key", "bad_signature", "wrong_gateway", "wrong_door",
-        "not_yet_valid", "expired", "outside_schedule", "revoked", "certificate_exceeded",
-        "bad_proof", "unknown_challenge", "challenge_expired", "uses_exhausted",
-        "malformed_claims", "clock_untrusted",
+        "bad_token",
+        "unknown_key",
+        "bad_signature",
+        "wrong_gateway",
+        "wrong_door",
+        "not_yet_valid",
+        "expired",
+        "outside_schedule",
+        "revoked",
+        "certificate_exceeded",
+        "bad_proof",
+        "unknown_challenge",
+        "challenge_expired",
+        "uses_exhausted",
+        "malformed_claims",
+        "clock_untrusted",
     }
     assert required <= {r.value for r in Reason}
 
@@ -339,29 +380,48 @@ _names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,20}", fullmatch=True)
 
 @settings(max_examples=40, deadline=None)
 @given(
-    sub=st.text(min_size=1, max_size=40).filter(lambda s: s.encode("utf-8", "ignore") != b""
-                                               and not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
+    sub=st.text(min_size=1, max_size=40).filter(
+        lambda s: (
+            s.encode("utf-8", "ignore") != b"" and not any(0xD800 <= ord(c) <= 0xDFFF for c in s)
+        )
+    ),
     jti=_names,
     uses=st.integers(1, 2),
     minutes=st.integers(1, 24 * 60),
     open_s=st.integers(1, 3600),
     codes=st.lists(st.text(min_size=1, max_size=20), max_size=4),
-    window=st.tuples(st.frozensets(st.integers(0, 6), min_size=1), st.integers(0, 1439),
-                     st.integers(1, 1440)).filter(lambda w: w[1] != w[2]),
+    window=st.tuples(
+        st.frozensets(st.integers(0, 6), min_size=1), st.integers(0, 1439), st.integers(1, 1440)
+    ).filter(lambda w: w[1] != w[2]),
 )
 def test_claims_survive_issue_and_verify(
-    sub: str, jti: str, uses: int, minutes: int, open_s: int, codes: list[str],
+    sub: str,
+    jti: str,
+    uses: int,
+    minutes: int,
+    open_s: int,
+    codes: list[str],
     window: tuple[frozenset[int], int, int],
 ) -> None:
     home = HOUSE
     ticket = home.ticket(
-        sub=sub, jti=jti, uses=uses, exp=NOW + timedelta(minutes=minutes), open_s=open_s,
+        sub=sub,
+        jti=jti,
+        uses=uses,
+        exp=NOW + timedelta(minutes=minutes),
+        open_s=open_s,
         delivery=Delivery("order-1", tuple(package_hash(c) for c in codes)),
         schedule=(WeeklyWindow(*window),),
     )
     verdict = check_ticket(
-        home.delegated(ticket), anchors=home.anchors, gateway_id=GATEWAY, door=DOOR, now=NOW,
+        home.delegated(ticket),
+        anchors=home.anchors,
+        gateway_id=GATEWAY,
+        door=DOOR,
+        now=NOW,
         zone=ZONE,
     )
     assert verdict.claims == ticket
+
+
 HOUSE = Household()
