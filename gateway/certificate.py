@@ -15,10 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from gateway.claims import IDENTIFIER, ClaimReader, format_time, malformed
-from gateway.envelope import TokenKind, open_token, read_footer, seal
+from gateway.envelope import TokenKind, open_owner_signed, seal
 from gateway.keys import TrustAnchors, decode_public_key
 from gateway.paseto import b64encode
-from gateway.reasons import Reason, TicketError
 from gateway.schedule import WeeklyWindow, format_hours, parse_hours
 from gateway.ticket import MAX_USES, SCHEMA_VERSION, Purpose
 
@@ -111,10 +110,4 @@ def verify_certificate(token: str, anchors: TrustAnchors) -> IssuerCertificate:
 
     Raises TicketError: bad_token, unknown_key, bad_signature or malformed_claims.
     """
-    footer = read_footer(token, TokenKind.ISSUER_CERTIFICATE)
-    if footer.cert is not None:
-        raise TicketError(Reason.BAD_TOKEN, "a certificate cannot carry a certificate")
-    owner_key = anchors.by_kid.get(footer.kid)
-    if owner_key is None:
-        raise TicketError(Reason.UNKNOWN_KEY, "certificate not signed by a trusted owner key")
-    return certificate_from_claims(open_token(TokenKind.ISSUER_CERTIFICATE, token, owner_key))
+    return certificate_from_claims(open_owner_signed(token, TokenKind.ISSUER_CERTIFICATE, anchors))

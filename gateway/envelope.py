@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway import paseto
 from gateway.claims import MAX_TOKEN_CHARS, ClaimReader, decode_object, encode_object
-from gateway.keys import SECRET_KEY_LEN, key_id, public_key_of
+from gateway.keys import SECRET_KEY_LEN, TrustAnchors, key_id, public_key_of
 from gateway.reasons import Reason, TicketError
 
 MAX_REVOCATIONS_CHARS = 65536
@@ -61,27 +61,61 @@ def seal(
     return token
 
 
-def read_footer(token: str, kind: TokenKind) -> Footer:
-    """The footer, unverified (it is authenticated once the signature checks); bad_token."""
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A token taken apart, its footer read, nothing verified yet."""
+
+    parsed: paseto.ParsedToken
+    footer: Footer
+    kind: TokenKind
+
+
+def unwrap(token: str, kind: TokenKind) -> Envelope:
+    """Parse a token of ``kind`` and read its footer, unverified; bad_token if malformed."""
     if not isinstance(token, str) or len(token) > kind.max_chars:
         raise TicketError(Reason.BAD_TOKEN, "token missing or too long")
     try:
-        raw = paseto.split_footer(token)
-        reader = ClaimReader(decode_object(raw), "footer")
+        parsed = paseto.parse(token)
+        reader = ClaimReader(decode_object(parsed.footer), "footer")
         kid = reader.req_text("kid", max_len=64)
         cert = reader.text("cert", max_len=MAX_TOKEN_CHARS, required=False)
         reader.finish()
     except (paseto.PasetoError, TicketError) as exc:
         raise TicketError(Reason.BAD_TOKEN, f"bad token: {exc}") from exc
-    return Footer(kid, cert)
+    return Envelope(parsed, Footer(kid, cert), kind)
 
 
-def open_token(kind: TokenKind, token: str, public_key: bytes) -> dict[str, Any]:
-    """Verify a token of ``kind`` under ``public_key`` and decode its claims strictly."""
+def read_footer(token: str, kind: TokenKind) -> Footer:
+    """The footer, unverified (it is authenticated once the signature checks); bad_token."""
+    return unwrap(token, kind).footer
+
+
+def open_envelope(envelope: Envelope, public_key: bytes) -> dict[str, Any]:
+    """Verify an unwrapped token under ``public_key`` and decode its claims strictly."""
     try:
-        message, _ = paseto.verify(token, public_key, None, kind.value)
+        message = paseto.verify_parsed(envelope.parsed, public_key, envelope.kind.value)
     except paseto.SignatureMismatch as exc:
         raise TicketError(Reason.BAD_SIGNATURE, "signature does not verify") from exc
     except paseto.PasetoError as exc:
         raise TicketError(Reason.BAD_TOKEN, f"bad token: {exc}") from exc
     return decode_object(message)
+
+
+def open_token(kind: TokenKind, token: str, public_key: bytes) -> dict[str, Any]:
+    """Verify a token of ``kind`` under ``public_key`` and decode its claims strictly."""
+    return open_envelope(unwrap(token, kind), public_key)
+
+
+def open_owner_signed(token: str, kind: TokenKind, anchors: TrustAnchors) -> dict[str, Any]:
+    """Verify a token only the owner signs (certificate, revocation list, approval).
+
+    Raises TicketError: bad_token (malformed, or carrying a certificate), unknown_key (not an
+    owner anchor's kid), bad_signature or malformed_claims.
+    """
+    envelope = unwrap(token, kind)
+    if envelope.footer.cert is not None:
+        raise TicketError(Reason.BAD_TOKEN, "only tickets carry a certificate")
+    owner_key = anchors.by_kid.get(envelope.footer.kid)
+    if owner_key is None:
+        raise TicketError(Reason.UNKNOWN_KEY, "not signed by a trusted owner key")
+    return open_envelope(envelope, owner_key)

@@ -11,7 +11,8 @@ verifier. This module is deliberately strict where lenient parsing has hurt othe
 
 * the header is the exact, case-sensitive literal ``v4.public.``; nothing else is a v4.public
   token (``v4.local`` and every other version or purpose are refused);
-* the whole string must match (``re.fullmatch``; ``$`` would accept a trailing newline);
+* the whole string is checked, character by character (a regex ``$`` would accept a
+  trailing newline): every body and footer character must be base64url;
 * base64url must be canonical and unpadded: a decoder that ignores non-zero trailing bits
   lets two different strings carry one signature;
 * an expected footer is compared in constant time.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from nacl.exceptions import BadSignatureError
@@ -40,15 +41,20 @@ __all__ = [
     "b64decode",
     "b64encode",
     "pae",
+    "parse",
     "sign",
     "verify",
+    "verify_parsed",
 ]
 
 HEADER = "v4.public."
 _HEADER_BYTES = HEADER.encode("ascii")
 _SIGNATURE_LEN = 64
-_TOKEN = re.compile(r"v4\.public\.([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?")
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
+# Bits of the last character that carry no data, by length mod 4.
+_UNUSED_BITS = {2: 0x0F, 3: 0x03}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 class PasetoError(GatewayError):
@@ -77,16 +83,33 @@ def b64encode(data: bytes) -> str:
 
 def b64decode(text: str) -> bytes:
     """Decode canonical unpadded base64url; anything else raises :class:`PasetoError`."""
-    if len(text) % 4 == 1 or _B64URL.fullmatch(text) is None:
+    if not isinstance(text, str) or not text.isascii():
+        raise PasetoError("not canonical base64url")
+    raw = text.encode("ascii")
+    remainder = len(raw) % 4
+    # strict_mode rejects anything outside the standard alphabet after translation, so the
+    # standard alphabet's own '+', '/' and '=' must be refused before it.
+    if remainder == 1 or b"+" in raw or b"/" in raw or b"=" in raw:
+        raise PasetoError("not canonical base64url")
+    if remainder and _B64_VALUE.get(text[-1], 0xFF) & _UNUSED_BITS[remainder]:
+        # Non-zero trailing bits decode to the same bytes: only the canonical spelling passes.
         raise PasetoError("not canonical base64url")
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - guarded by the regex
+        return binascii.a2b_base64(
+            raw.translate(_TO_STANDARD) + b"=" * (-remainder % 4), strict_mode=True
+        )
+    except binascii.Error as exc:
         raise PasetoError("not canonical base64url") from exc
-    # Non-zero trailing bits decode to the same bytes; only the canonical spelling passes.
-    if b64encode(data) != text:
-        raise PasetoError("not canonical base64url")
-    return data
+
+
+def _split(token: str) -> tuple[str, str | None]:
+    """The base64url body and footer of a v4.public token, checked for shape only."""
+    if not isinstance(token, str) or not token.startswith(HEADER):
+        raise PasetoError("not a v4.public token")
+    parts = token[len(HEADER) :].split(".")
+    if len(parts) > 2 or not all(parts):
+        raise PasetoError("not a v4.public token")
+    return parts[0], parts[1] if len(parts) == 2 else None
 
 
 @lru_cache(maxsize=256)
@@ -113,24 +136,49 @@ def sign(
     return token
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedToken:
+    """A v4.public token taken apart but NOT verified: pass it to :func:`verify_parsed`."""
+
+    message: bytes
+    signature: bytes
+    footer: bytes
+
+
+def parse(token: str) -> ParsedToken:
+    """Take a token apart (shape and encoding checked, signature not)."""
+    body_text, footer_text = _split(token)
+    body = b64decode(body_text)
+    if len(body) < _SIGNATURE_LEN:
+        raise PasetoError("token too short")
+    footer = b64decode(footer_text) if footer_text is not None else b""
+    return ParsedToken(body[:-_SIGNATURE_LEN], body[-_SIGNATURE_LEN:], footer)
+
+
+def verify_parsed(parsed: ParsedToken, public_key: bytes, implicit_assertion: bytes = b"") -> bytes:
+    """Verify a parsed token's signature and return its message."""
+    if not isinstance(public_key, bytes) or len(public_key) != 32:
+        raise PasetoError("public key must be 32 bytes")
+    if not isinstance(implicit_assertion, bytes):
+        raise PasetoError("implicit assertion must be bytes")
+    signed = pae(_HEADER_BYTES, parsed.message, parsed.footer, implicit_assertion)
+    try:
+        verifier(public_key).verify(signed, parsed.signature)
+    except (BadSignatureError, ValueError, TypeError) as exc:
+        raise SignatureMismatch("bad signature") from exc
+    return parsed.message
+
+
 def split_footer(token: str) -> bytes:
     """The footer of a v4.public token, UNVERIFIED: only to pick the key to verify with."""
-    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
-    if match is None:
-        raise PasetoError("not a v4.public token")
-    return b64decode(match.group(2)) if match.group(2) is not None else b""
+    footer_text = _split(token)[1]
+    return b64decode(footer_text) if footer_text is not None else b""
 
 
 def peek(token: str) -> tuple[bytes, bytes]:
     """``(message, footer)`` WITHOUT verifying anything: for display (``ticket inspect``) only."""
-    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
-    if match is None:
-        raise PasetoError("not a v4.public token")
-    body = b64decode(match.group(1))
-    if len(body) < _SIGNATURE_LEN:
-        raise PasetoError("token too short")
-    footer = b64decode(match.group(2)) if match.group(2) is not None else b""
-    return body[:-_SIGNATURE_LEN], footer
+    parsed = parse(token)
+    return parsed.message, parsed.footer
 
 
 def verify(
@@ -143,26 +191,14 @@ def verify(
     """
     if not isinstance(token, str):
         raise PasetoError("token must be a string")
-    if not isinstance(public_key, bytes) or len(public_key) != 32:
-        raise PasetoError("public key must be 32 bytes")
-    if not isinstance(implicit_assertion, bytes) or (
-        footer is not None and not isinstance(footer, bytes)
-    ):
-        raise PasetoError("footer and implicit assertion must be bytes")
-    match = _TOKEN.fullmatch(token)
-    if match is None:
-        raise PasetoError("not a v4.public token")
-    body_text, footer_text = match.group(1), match.group(2)
+    if footer is not None and not isinstance(footer, bytes):
+        raise PasetoError("footer must be bytes")
+    body_text, footer_text = _split(token)
     token_footer = b64decode(footer_text) if footer_text is not None else b""
     if footer is not None and not hmac.compare_digest(token_footer, footer):
         raise PasetoError("footer does not match")
     body = b64decode(body_text)
     if len(body) < _SIGNATURE_LEN:
         raise PasetoError("token too short")
-    message = body[:-_SIGNATURE_LEN]
-    signed = pae(_HEADER_BYTES, message, token_footer, implicit_assertion)
-    try:
-        verifier(public_key).verify(signed, body[-_SIGNATURE_LEN:])
-    except (BadSignatureError, ValueError, TypeError) as exc:
-        raise SignatureMismatch("bad signature") from exc
-    return message, token_footer
+    parsed = ParsedToken(body[:-_SIGNATURE_LEN], body[-_SIGNATURE_LEN:], token_footer)
+    return verify_parsed(parsed, public_key, implicit_assertion), token_footer

@@ -37,7 +37,7 @@ from gateway import schedule
 from gateway.approval import Approval, Decision, decode_approval, sign_approval
 from gateway.certificate import IssuerCertificate, sign_certificate, verify_certificate
 from gateway.clock import DEFAULT_SKEW, clock_trusted
-from gateway.envelope import TokenKind, open_token, read_footer
+from gateway.envelope import TokenKind, open_envelope, unwrap
 from gateway.keys import TrustAnchors, key_id
 from gateway.proof import ChallengeRecord, proof_message, proof_valid, sign_proof
 from gateway.reasons import Reason, TicketError
@@ -119,7 +119,8 @@ class _Chain:
 
 
 def _open_chain(token: str, anchors: TrustAnchors) -> _Chain:
-    footer = read_footer(token, TokenKind.TICKET)
+    envelope = unwrap(token, TokenKind.TICKET)
+    footer = envelope.footer
     certificate: IssuerCertificate | None = None
     signer = anchors.by_kid.get(footer.kid)
     if footer.cert is not None:
@@ -131,7 +132,7 @@ def _open_chain(token: str, anchors: TrustAnchors) -> _Chain:
         signer = certificate.key
     if signer is None:
         raise TicketError(Reason.UNKNOWN_KEY, "ticket signed by an unknown key")
-    ticket = ticket_from_claims(open_token(TokenKind.TICKET, token, signer))
+    ticket = ticket_from_claims(open_envelope(envelope, signer))
     return _Chain(ticket, certificate, signer)
 
 

@@ -94,17 +94,16 @@ def test_bad_signature_on_ticket_and_on_certificate(home: Household) -> None:
     raw[5] ^= 1
     forged = "v4.public." + paseto.b64encode(bytes(raw)) + "." + footer
     assert home.verify(forged).reason is Reason.BAD_SIGNATURE
-    # A certificate with a widened cap, signature left as it was.
-    cert = home.delegated().split(".")[3]
-    from gateway.envelope import read_footer
+    # A certificate with a widened cap (max_uses 2 -> 9), signature left as it was.
+    from gateway.certificate import sign_certificate
 
-    cert_token = read_footer(home.delegated(), TokenKind.TICKET).cert
-    assert cert_token is not None
-    assert cert
+    cert_token = sign_certificate(home.certificate(), home.owner)
     cbody, _, cfooter = cert_token[len("v4.public.") :].partition(".")
-    craw = bytearray(paseto.b64decode(cbody))
-    craw[10] ^= 1
-    bad_cert = "v4.public." + paseto.b64encode(bytes(craw)) + "." + cfooter
+    craw = paseto.b64decode(cbody)
+    claims, signature = craw[:-64], craw[-64:]
+    assert b'"max_uses":2' in claims
+    widened = claims.replace(b'"max_uses":2', b'"max_uses":9')
+    bad_cert = "v4.public." + paseto.b64encode(widened + signature) + "." + cfooter
     token = sign_ticket(home.ticket(), home.issuer, bad_cert)
     assert home.verify(token).reason is Reason.BAD_SIGNATURE
 
