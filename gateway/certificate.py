@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from gateway.claims import IDENTIFIER, ClaimReader, format_time, malformed
-from gateway.envelope import TokenKind, open_owner_signed, seal
+from gateway import paseto
+from gateway.claims import IDENTIFIER, ClaimReader, decode_object, format_time, malformed
+from gateway.envelope import Envelope, TokenKind, seal, unwrap
 from gateway.keys import TrustAnchors, decode_public_key
 from gateway.paseto import b64encode
+from gateway.reasons import Reason, TicketError
 from gateway.schedule import WeeklyWindow, format_hours, parse_hours
 from gateway.ticket import MAX_USES, SCHEMA_VERSION, Purpose
 
@@ -105,9 +108,33 @@ def sign_certificate(cert: IssuerCertificate, owner_secret_key: bytes) -> str:
     return seal(TokenKind.ISSUER_CERTIFICATE, claims, owner_secret_key)
 
 
+@lru_cache(maxsize=128)
+def _unwrap_certificate(token: str) -> Envelope:
+    return unwrap(token, TokenKind.ISSUER_CERTIFICATE)
+
+
+@lru_cache(maxsize=128)
+def _certificate_from_message(message: bytes) -> IssuerCertificate:
+    return certificate_from_claims(decode_object(message))
+
+
 def verify_certificate(token: str, anchors: TrustAnchors) -> IssuerCertificate:
     """Check a certificate's owner signature and shape (not its validity window).
 
     Raises TicketError: bad_token, unknown_key, bad_signature or malformed_claims.
+
+    One certificate rides in every ticket its issuer signs, so parsing it (base64, footer,
+    claims: pure functions of its bytes) is cached. The owner's signature is still checked
+    on every call: a cache hit never stands in for a verification.
     """
-    return certificate_from_claims(open_owner_signed(token, TokenKind.ISSUER_CERTIFICATE, anchors))
+    envelope = _unwrap_certificate(token)
+    if envelope.footer.cert is not None:
+        raise TicketError(Reason.BAD_TOKEN, "a certificate cannot carry a certificate")
+    owner_key = anchors.by_kid.get(envelope.footer.kid)
+    if owner_key is None:
+        raise TicketError(Reason.UNKNOWN_KEY, "certificate not signed by a trusted owner key")
+    try:
+        message = paseto.verify_parsed(envelope.parsed, owner_key, envelope.kind.value)
+    except paseto.PasetoError as exc:
+        raise TicketError(Reason.BAD_SIGNATURE, "certificate signature does not verify") from exc
+    return _certificate_from_message(message)

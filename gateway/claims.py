@@ -45,32 +45,55 @@ def _no_float(text: str) -> NoReturn:
     malformed("numbers must be integers")
 
 
-def _depth(value: Any, level: int = 1) -> int:
+def _too_deep(root: dict[str, Any]) -> bool:
+    # Breadth-first over containers only: scalars never add depth.
+    level: list[Any] = [root]
+    depth = 1
+    while level:
+        children: list[Any] = []
+        for node in level:
+            values = node.values() if isinstance(node, dict) else node
+            children.extend(v for v in values if isinstance(v, dict | list))
+        if children:
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        level = children
+    return False
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
     if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
     if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level - 1
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_object, parse_float=_no_float, parse_constant=_no_float
+)
+# Valid UTF-8 cannot encode a surrogate, so only a \uD800-\uDFFF escape can produce one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def decode_object(data: bytes) -> dict[str, Any]:
     """Decode a JSON object strictly (see the module docstring)."""
     try:
         text = data.decode("utf-8")
-        value = json.loads(
-            text,
-            object_pairs_hook=_unique_object,
-            parse_float=_no_float,
-            parse_constant=_no_float,
-        )
+        value = _DECODER.decode(text)
     except TicketError:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise TicketError(Reason.MALFORMED_CLAIMS, "not a JSON object") from exc
     if not isinstance(value, dict):
         malformed("not a JSON object")
-    if _depth(value) > MAX_DEPTH:
+    if _too_deep(value):
         malformed(f"JSON nested deeper than {MAX_DEPTH}")
+    if _SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(value):
+        malformed("a string is not valid Unicode (lone surrogate)")
     return value
 
 
@@ -84,15 +107,15 @@ def parse_time(text: str) -> datetime:
     match = _RFC3339.fullmatch(text)
     if match is None:
         malformed(f"not an RFC 3339 time: {text[:40]!r}")
-    fraction = (match.group(7) or "")[:6].ljust(6, "0")
     offset = match.group(8)
+    fraction = match.group(7)
+    if fraction is not None:
+        text = f"{text[:19]}.{fraction[:6].ljust(6, '0')}{offset}"
     try:
-        base = datetime.fromisoformat(
-            f"{text[:19]}.{fraction}{'+00:00' if offset == 'Z' else offset}"
-        )
+        moment = datetime.fromisoformat(text)
     except ValueError:
         malformed(f"not an RFC 3339 time: {text[:40]!r}")
-    return base.astimezone(UTC)
+    return moment if offset == "Z" else moment.astimezone(UTC)
 
 
 def format_time(moment: datetime) -> str:
@@ -100,14 +123,6 @@ def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _check_text(value: str, name: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        malformed(f"{name} is not valid Unicode")
-    return value
 
 
 class ClaimReader:
@@ -142,7 +157,7 @@ class ClaimReader:
             malformed(f"{self._what}.{name} must be a string of 1..{max_len} characters")
         if pattern is not None and pattern.fullmatch(value) is None:
             malformed(f"{self._what}.{name} has characters that are not allowed")
-        return _check_text(value, name)
+        return value
 
     def req_text(
         self, name: str, *, pattern: re.Pattern[str] | None = None, max_len: int = 128
@@ -192,7 +207,6 @@ class ClaimReader:
                 or (pattern is not None and pattern.fullmatch(item) is None)
             ):
                 malformed(f"{self._what}.{name} has an item that is not allowed")
-            _check_text(item, name)
         return tuple(value)
 
     def raw(self, name: str, *, required: bool = False) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from gateway import paseto
@@ -70,19 +71,34 @@ class Envelope:
     kind: TokenKind
 
 
+@lru_cache(maxsize=256)
+def _footer(footer_text: str | None) -> tuple[bytes, Footer]:
+    # Every ticket of one issuer carries the same footer (kid and certificate), so decoding
+    # it is cached; it is a pure function of its text and is authenticated by each signature.
+    raw = paseto.b64decode(footer_text) if footer_text is not None else b""
+    reader = ClaimReader(decode_object(raw), "footer")
+    kid = reader.req_text("kid", max_len=64)
+    cert = reader.text("cert", max_len=MAX_TOKEN_CHARS, required=False)
+    reader.finish()
+    return raw, Footer(kid, cert)
+
+
 def unwrap(token: str, kind: TokenKind) -> Envelope:
     """Parse a token of ``kind`` and read its footer, unverified; bad_token if malformed."""
     if not isinstance(token, str) or len(token) > kind.max_chars:
         raise TicketError(Reason.BAD_TOKEN, "token missing or too long")
     try:
-        parsed = paseto.parse(token)
-        reader = ClaimReader(decode_object(parsed.footer), "footer")
-        kid = reader.req_text("kid", max_len=64)
-        cert = reader.text("cert", max_len=MAX_TOKEN_CHARS, required=False)
-        reader.finish()
+        body_text, footer_text = paseto.split(token)
+        body = paseto.b64decode(body_text)
+        if len(body) < paseto.SIGNATURE_LEN:
+            raise paseto.PasetoError("token too short")
+        raw_footer, footer = _footer(footer_text)
     except (paseto.PasetoError, TicketError) as exc:
         raise TicketError(Reason.BAD_TOKEN, f"bad token: {exc}") from exc
-    return Envelope(parsed, Footer(kid, cert), kind)
+    parsed = paseto.ParsedToken(
+        body[: -paseto.SIGNATURE_LEN], body[-paseto.SIGNATURE_LEN :], raw_footer
+    )
+    return Envelope(parsed, footer, kind)
 
 
 def read_footer(token: str, kind: TokenKind) -> Footer:

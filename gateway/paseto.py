@@ -26,9 +26,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
+from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
@@ -43,18 +45,21 @@ __all__ = [
     "pae",
     "parse",
     "sign",
+    "split",
     "verify",
     "verify_parsed",
 ]
 
 HEADER = "v4.public."
 _HEADER_BYTES = HEADER.encode("ascii")
-_SIGNATURE_LEN = 64
+SIGNATURE_LEN = 64
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
 # Bits of the last character that carry no data, by length mod 4.
 _UNUSED_BITS = {2: 0x0F, 3: 0x03}
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_LE64 = struct.Struct("<Q").pack
+_LE64_MASK = 0x7FFF_FFFF_FFFF_FFFF
 
 
 class PasetoError(GatewayError):
@@ -68,12 +73,15 @@ class SignatureMismatch(PasetoError):
 
 
 def pae(*pieces: bytes) -> bytes:
-    """Pre-authentication encoding: LE64(count), then LE64(len) || piece for each piece."""
-    out = bytearray((len(pieces) & 0x7FFF_FFFF_FFFF_FFFF).to_bytes(8, "little"))
+    """Pre-authentication encoding: LE64(count), then LE64(len) || piece for each piece.
+
+    LE64 clears the top bit, as the specification requires for interoperability.
+    """
+    parts = [_LE64(len(pieces) & _LE64_MASK)]
     for piece in pieces:
-        out += (len(piece) & 0x7FFF_FFFF_FFFF_FFFF).to_bytes(8, "little")
-        out += piece
-    return bytes(out)
+        parts.append(_LE64(len(piece) & _LE64_MASK))
+        parts.append(piece)
+    return b"".join(parts)
 
 
 def b64encode(data: bytes) -> str:
@@ -102,7 +110,7 @@ def b64decode(text: str) -> bytes:
         raise PasetoError("not canonical base64url") from exc
 
 
-def _split(token: str) -> tuple[str, str | None]:
+def split(token: str) -> tuple[str, str | None]:
     """The base64url body and footer of a v4.public token, checked for shape only."""
     if not isinstance(token, str) or not token.startswith(HEADER):
         raise PasetoError("not a v4.public token")
@@ -147,12 +155,12 @@ class ParsedToken:
 
 def parse(token: str) -> ParsedToken:
     """Take a token apart (shape and encoding checked, signature not)."""
-    body_text, footer_text = _split(token)
+    body_text, footer_text = split(token)
     body = b64decode(body_text)
-    if len(body) < _SIGNATURE_LEN:
+    if len(body) < SIGNATURE_LEN:
         raise PasetoError("token too short")
     footer = b64decode(footer_text) if footer_text is not None else b""
-    return ParsedToken(body[:-_SIGNATURE_LEN], body[-_SIGNATURE_LEN:], footer)
+    return ParsedToken(body[:-SIGNATURE_LEN], body[-SIGNATURE_LEN:], footer)
 
 
 def verify_parsed(parsed: ParsedToken, public_key: bytes, implicit_assertion: bytes = b"") -> bytes:
@@ -161,9 +169,12 @@ def verify_parsed(parsed: ParsedToken, public_key: bytes, implicit_assertion: by
         raise PasetoError("public key must be 32 bytes")
     if not isinstance(implicit_assertion, bytes):
         raise PasetoError("implicit assertion must be bytes")
-    signed = pae(_HEADER_BYTES, parsed.message, parsed.footer, implicit_assertion)
+    # libsodium's combined form (signature || message), built in one concatenation.
+    signed = parsed.signature + pae(
+        _HEADER_BYTES, parsed.message, parsed.footer, implicit_assertion
+    )
     try:
-        verifier(public_key).verify(signed, parsed.signature)
+        crypto_sign_open(signed, public_key)
     except (BadSignatureError, ValueError, TypeError) as exc:
         raise SignatureMismatch("bad signature") from exc
     return parsed.message
@@ -171,7 +182,7 @@ def verify_parsed(parsed: ParsedToken, public_key: bytes, implicit_assertion: by
 
 def split_footer(token: str) -> bytes:
     """The footer of a v4.public token, UNVERIFIED: only to pick the key to verify with."""
-    footer_text = _split(token)[1]
+    footer_text = split(token)[1]
     return b64decode(footer_text) if footer_text is not None else b""
 
 
@@ -193,12 +204,12 @@ def verify(
         raise PasetoError("token must be a string")
     if footer is not None and not isinstance(footer, bytes):
         raise PasetoError("footer must be bytes")
-    body_text, footer_text = _split(token)
+    body_text, footer_text = split(token)
     token_footer = b64decode(footer_text) if footer_text is not None else b""
     if footer is not None and not hmac.compare_digest(token_footer, footer):
         raise PasetoError("footer does not match")
     body = b64decode(body_text)
-    if len(body) < _SIGNATURE_LEN:
+    if len(body) < SIGNATURE_LEN:
         raise PasetoError("token too short")
-    parsed = ParsedToken(body[:-_SIGNATURE_LEN], body[-_SIGNATURE_LEN:], token_footer)
+    parsed = ParsedToken(body[:-SIGNATURE_LEN], body[-SIGNATURE_LEN:], token_footer)
     return verify_parsed(parsed, public_key, implicit_assertion), token_footer
