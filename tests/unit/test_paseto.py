@@ -152,3 +152,19 @@ def test_random_strings_raise_only_paseto_error(text: str) -> None:
 def test_sign_verify_round_trip(message: bytes, footer: bytes, assertion: bytes) -> None:
     token = paseto.sign(message, SECRET, footer, assertion)
     assert paseto.verify(token, PUBLIC, None, assertion) == (message, footer)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=100))
+def test_base64url_round_trip(data: bytes) -> None:
+    assert paseto.b64decode(paseto.b64encode(data)) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= \n"))
+def test_base64url_accepts_only_canonical_spellings(text: str) -> None:
+    try:
+        data = paseto.b64decode(text)
+    except PasetoError:
+        return
+    assert paseto.b64encode(data) == text
