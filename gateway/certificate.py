@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from gateway import paseto
-from gateway.claims import IDENTIFIER, ClaimReader, decode_object, format_time, malformed
+from gateway.claims import IDENTIFIER, NAME, ClaimReader, decode_object, format_time, malformed
 from gateway.envelope import Envelope, TokenKind, seal, unwrap
 from gateway.keys import TrustAnchors, decode_public_key
 from gateway.paseto import b64encode
@@ -81,7 +81,7 @@ def certificate_from_claims(claims: dict[str, Any]) -> IssuerCertificate:
     max_ticket_s = reader.integer("max_ticket_s", low=1, high=7 * 86400, default=0)
     max_uses = reader.integer("max_uses", low=1, high=MAX_USES, default=0)
     cert = IssuerCertificate(
-        sub=reader.req_text("sub"),
+        sub=reader.req_text("sub", pattern=NAME),
         key=decode_public_key(reader.req_text("key", max_len=43)),
         aud=reader.req_text("aud", pattern=IDENTIFIER),
         jti=reader.req_text("jti", pattern=IDENTIFIER),

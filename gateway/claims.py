@@ -26,6 +26,8 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})"
 )
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+# Names (holders, issuers) end up in logs and on screens: no control characters.
+NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,128}")
 
 
 def malformed(message: str) -> NoReturn:

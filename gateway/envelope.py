@@ -101,11 +101,6 @@ def unwrap(token: str, kind: TokenKind) -> Envelope:
     return Envelope(parsed, footer, kind)
 
 
-def read_footer(token: str, kind: TokenKind) -> Footer:
-    """The footer, unverified (it is authenticated once the signature checks); bad_token."""
-    return unwrap(token, kind).footer
-
-
 def open_envelope(envelope: Envelope, public_key: bytes) -> dict[str, Any]:
     """Verify an unwrapped token under ``public_key`` and decode its claims strictly."""
     try:
@@ -115,11 +110,6 @@ def open_envelope(envelope: Envelope, public_key: bytes) -> dict[str, Any]:
     except paseto.PasetoError as exc:
         raise TicketError(Reason.BAD_TOKEN, f"bad token: {exc}") from exc
     return decode_object(message)
-
-
-def open_token(kind: TokenKind, token: str, public_key: bytes) -> dict[str, Any]:
-    """Verify a token of ``kind`` under ``public_key`` and decode its claims strictly."""
-    return open_envelope(unwrap(token, kind), public_key)
 
 
 def open_owner_signed(token: str, kind: TokenKind, anchors: TrustAnchors) -> dict[str, Any]:

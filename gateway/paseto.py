@@ -28,11 +28,10 @@ import binascii
 import hmac
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
 
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
 from gateway.errors import GatewayError
 
@@ -120,12 +119,6 @@ def split(token: str) -> tuple[str, str | None]:
     return parts[0], parts[1] if len(parts) == 2 else None
 
 
-@lru_cache(maxsize=256)
-def verifier(public_key: bytes) -> VerifyKey:
-    """A cached VerifyKey: building one per token is measurable at door rates."""
-    return VerifyKey(public_key)
-
-
 def sign(
     message: bytes, secret_key: bytes, footer: bytes = b"", implicit_assertion: bytes = b""
 ) -> str:
@@ -178,12 +171,6 @@ def verify_parsed(parsed: ParsedToken, public_key: bytes, implicit_assertion: by
     except (BadSignatureError, ValueError, TypeError) as exc:
         raise SignatureMismatch("bad signature") from exc
     return parsed.message
-
-
-def split_footer(token: str) -> bytes:
-    """The footer of a v4.public token, UNVERIFIED: only to pick the key to verify with."""
-    footer_text = split(token)[1]
-    return b64decode(footer_text) if footer_text is not None else b""
 
 
 def peek(token: str) -> tuple[bytes, bytes]:

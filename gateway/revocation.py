@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gateway.claims import IDENTIFIER, ClaimReader, format_time, malformed
+from gateway.claims import IDENTIFIER, NAME, ClaimReader, format_time, malformed
 from gateway.envelope import TokenKind, open_owner_signed, seal
 from gateway.keys import TrustAnchors, decode_public_key
 from gateway.paseto import b64encode
@@ -53,7 +53,7 @@ def revocations_from_claims(claims: dict[str, Any]) -> RevocationList:
         seq=reader.integer("seq", low=0, high=MAX_SEQ),
         iat=reader.time("iat"),
         jti=frozenset(reader.text_list("jti", pattern=IDENTIFIER, max_items=MAX_ENTRIES) or ()),
-        sub=frozenset(reader.text_list("sub", max_items=MAX_ENTRIES) or ()),
+        sub=frozenset(reader.text_list("sub", pattern=NAME, max_items=MAX_ENTRIES) or ()),
         keys=frozenset(decode_public_key(k) for k in keys or ()),
     )
     reader.finish()

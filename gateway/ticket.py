@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from gateway.claims import IDENTIFIER, ClaimReader, format_time, malformed
+from gateway.claims import IDENTIFIER, NAME, ClaimReader, format_time, malformed
 from gateway.envelope import TokenKind, seal
 from gateway.keys import decode_public_key
 from gateway.paseto import b64encode
@@ -141,8 +141,8 @@ def ticket_from_claims(claims: dict[str, Any]) -> Ticket:
             windows.append(read_window(window_reader))
             window_reader.finish()
     ticket = Ticket(
-        iss=reader.req_text("iss"),
-        sub=reader.req_text("sub"),
+        iss=reader.req_text("iss", pattern=NAME),
+        sub=reader.req_text("sub", pattern=NAME),
         aud=reader.req_text("aud", pattern=IDENTIFIER),
         jti=reader.req_text("jti", pattern=IDENTIFIER),
         iat=reader.time("iat"),

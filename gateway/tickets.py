@@ -287,16 +287,9 @@ def verify_ticket(
         skew=skew,
     )
     if verdict.claims is None:
-        return Verdict(False, verdict.reason, detail=verdict.detail)
+        return verdict
     if not verdict.allowed:
-        return Verdict(
-            False,
-            verdict.reason,
-            verdict.claims,
-            verdict.certificate,
-            verdict.alarm,
-            detail=verdict.detail,
-        )
+        return verdict  # denied before the proof: proof_checked stays False
     reason = verify_holder_proof(
         verdict.claims,
         gateway_id=gateway_id,

@@ -171,3 +171,25 @@ def test_pyseto_verifies_our_tickets() -> None:
         decoded.payload
         == paseto.verify(token, public_key_of(home.issuer), None, b"threshold-ticket-v1")[0]
     )
+
+
+def test_proof_message_refuses_bad_inputs_and_challenges_are_fresh() -> None:
+    from gateway.proof import CHALLENGE_TTL, new_challenge, proof_message
+
+    with pytest.raises(ValueError, match="32 bytes"):
+        proof_message(GATEWAY, bytes(31), "t-1", "open")
+    with pytest.raises(ValueError, match="action"):
+        proof_message(GATEWAY, bytes(32), "t-1", "op en")
+    first, second = new_challenge(GATEWAY, NOW), new_challenge(GATEWAY, NOW)
+    assert first.nonce != second.nonce
+    assert len(first.nonce) == 32
+    assert first.expires_at == NOW + CHALLENGE_TTL
+
+
+def test_proof_pieces_cannot_be_shifted() -> None:
+    from gateway.proof import proof_message
+
+    # Length prefixes keep ("gw-1", ..., "t-12", "open") apart from ("gw-1", ..., "t-1", "2open").
+    a = proof_message("gw-1", bytes(32), "t-12", "open")
+    b = proof_message("gw-1", bytes(32), "t-1", "2open")
+    assert a != b
