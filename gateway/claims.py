@@ -142,7 +142,11 @@ class ClaimReader:
             if required:
                 malformed(f"{self._what} lacks {name!r}")
             return None
-        return self._claims.pop(name)
+        value = self._claims.pop(name)
+        if value is None:
+            # Absent and null are not the same claim; only absence means "default".
+            malformed(f"{self._what}.{name} is null")
+        return value
 
     def text(
         self,

@@ -150,6 +150,8 @@ def test_certificate_cannot_redelegate(home: Household) -> None:
         {"door": ""},
         {"unknown": 1},
         {"camera": "off"},
+        {"approval": None},
+        {"uses": None},
         {"sub": "Alice\nCourier"},
         {"iss": "owner\u001b[31m"},
         {"open_s": 1.5},
