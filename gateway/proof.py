@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey
 
 from gateway.claims import IDENTIFIER
@@ -84,6 +84,6 @@ def proof_valid(
     try:
         message = proof_message(gateway_id, nonce, ticket_id, action)
         crypto_sign_open(signature + message, holder_public_key)
-    except (BadSignatureError, ValueError, TypeError):
+    except (CryptoError, ValueError, TypeError):
         return False
     return True
