@@ -39,7 +39,7 @@ from gateway.certificate import IssuerCertificate, sign_certificate, verify_cert
 from gateway.clock import DEFAULT_SKEW, clock_trusted
 from gateway.envelope import TokenKind, open_envelope, unwrap
 from gateway.keys import TrustAnchors, key_id
-from gateway.proof import ChallengeRecord, proof_message, proof_valid, sign_proof
+from gateway.proof import ChallengeRecord, new_challenge, proof_message, proof_valid, sign_proof
 from gateway.reasons import Reason, TicketError
 from gateway.revocation import RevocationList, apply, revoked, sign_revocations
 from gateway.revocation import verify_revocations as decode_revocations
@@ -51,6 +51,7 @@ __all__ = [
     "ChallengeRecord",
     "Decision",
     "IssuerCertificate",
+    "Purpose",
     "Reason",
     "RevocationList",
     "Ticket",
@@ -61,6 +62,7 @@ __all__ = [
     "check_ticket",
     "decode_approval",
     "decode_revocations",
+    "new_challenge",
     "proof_message",
     "sign_approval",
     "sign_certificate",
