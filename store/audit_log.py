@@ -165,7 +165,11 @@ def _stored(row: tuple[Any, ...]) -> StoredEntry:
     assert isinstance(time_ms, int)
     assert isinstance(kind, str)
     assert isinstance(body, str)
-    entry = AuditEntry(index=idx, time_ms=time_ms, kind=kind, body=json.loads(body))
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        raise StorageCorrupt(f"audit entry {idx}: the stored body is not JSON") from None
+    entry = AuditEntry(index=idx, time_ms=time_ms, kind=kind, body=parsed)
     return StoredEntry(entry, bool(sealed), bytes(leaf), bytes(digest))
 
 

@@ -257,10 +257,14 @@ class MerkleFrontier:
 
 
 class MemoryTree:
-    """A whole tree in memory, level by level: for tests, verification and small logs."""
+    """A whole tree in memory, each level packed in one bytearray (32 bytes per node).
+
+    For tests, for the verifier (which rebuilds the tree from the entries) and small logs:
+    about 64 bytes per leaf in total.
+    """
 
     def __init__(self, leaf_hashes: Sequence[bytes] = ()) -> None:
-        self._levels: list[list[bytes]] = [[]]
+        self._levels: list[bytearray] = [bytearray()]
         self._frontier = MerkleFrontier()
         for leaf in leaf_hashes:
             self.append(leaf)
@@ -270,22 +274,29 @@ class MemoryTree:
         return self._frontier.size
 
     def append(self, leaf: bytes) -> list[CompletedNode]:
-        self._levels[0].append(leaf)
+        if len(leaf) != HASH_SIZE:
+            raise ValueError("a leaf hash is 32 bytes")
+        self._levels[0] += leaf
         completed = self._frontier.append(leaf)
         for done in completed:
             if len(self._levels) <= done.level:
-                self._levels.append([])
-            self._levels[done.level].append(done.hash)
+                self._levels.append(bytearray())
+            self._levels[done.level] += done.hash
         return completed
 
     def node(self, level: int, index: int) -> bytes:
-        try:
-            return self._levels[level][index]
-        except IndexError:
-            raise KeyError(f"no perfect node at level {level} index {index}") from None
+        if level >= len(self._levels) or not 0 <= index < len(self._levels[level]) // HASH_SIZE:
+            raise KeyError(f"no perfect node at level {level} index {index}")
+        start = index * HASH_SIZE
+        return bytes(self._levels[level][start : start + HASH_SIZE])
 
-    def level(self, level: int) -> Sequence[bytes]:
-        return self._levels[level] if level < len(self._levels) else ()
+    def level_size(self, level: int) -> int:
+        """How many perfect nodes the tree has at ``level``."""
+        return len(self._levels[level]) // HASH_SIZE if level < len(self._levels) else 0
+
+    @property
+    def height(self) -> int:
+        return len(self._levels)
 
     def root(self) -> bytes:
         return self._frontier.root()
