@@ -320,6 +320,17 @@ class Store:
 
         return await self._in_writer(apply)
 
+    async def settings(self) -> dict[str, int | str]:
+        """The writer connection's durability settings, for diagnostics and tests."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, int | str]:
+            return {
+                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+
+        return await self._in_writer(read)
+
     # The audit log -------------------------------------------------------------------------
 
     async def append(

@@ -88,7 +88,9 @@ def test_inclusion_proofs_at_larger_sizes(tree: MemoryTree) -> None:
         root = merkle.root_at(tree, size)
         for index in range(0, size, 7):
             proof = merkle.inclusion_proof(tree, index, size)
-            assert merkle.verify_inclusion(merkle.leaf_hash(LEAVES[index]), index, size, proof, root)
+            assert merkle.verify_inclusion(
+                merkle.leaf_hash(LEAVES[index]), index, size, proof, root
+            )
 
 
 def test_every_consistency_proof_matches_reference_and_verifies(tree: MemoryTree) -> None:
