@@ -275,16 +275,20 @@ class Store:
         return await self._in_writer(lambda conn: self._run_transaction(conn, fn))
 
     def _run_transaction(self, conn: sqlite3.Connection, fn: Callable[[StoreTransaction], T]) -> T:
-        tx = StoreTransaction(
-            conn,
-            self._frontier.copy(),
-            signer=self._signer,
-            seal=self._seal,
-            checkpoint_every=self._checkpoint_every,
-            clock=self._clock,
-        )
         try:
             conn.execute("BEGIN IMMEDIATE")
+            frontier = self._frontier
+            if audit_log.tree_size(conn) != frontier.size:
+                # Another writer (a CLI checkpoint, a second process) appended meanwhile.
+                frontier = audit_log.load_frontier(conn)
+            tx = StoreTransaction(
+                conn,
+                frontier.copy(),
+                signer=self._signer,
+                seal=self._seal,
+                checkpoint_every=self._checkpoint_every,
+                clock=self._clock,
+            )
             result = fn(tx)
             conn.execute("COMMIT")
         except BaseException as exc:

@@ -353,3 +353,22 @@ async def test_time_floor_pairings_clips_and_sync_cursor(tmp_path: Path) -> None
             await store.ack_tree_size(1)  # backwards
     finally:
         await store.close()
+
+
+async def test_two_writers_on_one_file_keep_one_tree(tmp_path: Path) -> None:
+    signer = new_signer()
+    first = await open_store(tmp_path / "g.db", signer, checkpoint_every=5)
+    second = await open_store(tmp_path / "g.db", signer, checkpoint_every=5)
+    try:
+        indexes = []
+        for i in range(12):
+            writer = first if i % 3 else second
+            indexes.append((await writer.append("session.requested", {"n": i})).entry.index)
+        assert indexes == list(range(12))
+    finally:
+        await first.close()
+        await second.close()
+    conn = sqlite3.connect(tmp_path / "g.db")
+    report = verify_log(conn)
+    assert report.ok, report
+    conn.close()
