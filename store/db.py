@@ -19,6 +19,7 @@ database after any failed transaction.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import sqlite3
@@ -74,6 +75,19 @@ class Receipt:
     entry: StoredEntry
     checkpoint: SignedCheckpoint
     inclusion_proof: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt as a phone stores it (hashes and bytes in standard base64)."""
+        entry = self.entry.entry
+        return {
+            "index": entry.index,
+            "time_ms": entry.time_ms,
+            "kind": entry.kind,
+            "sealed": self.entry.sealed,
+            "leaf_bytes": base64.b64encode(self.entry.leaf_bytes).decode("ascii"),
+            "inclusion_proof": [base64.b64encode(p).decode("ascii") for p in self.inclusion_proof],
+            "checkpoint": self.checkpoint.to_json(),
+        }
 
     def verify(self, gateway_public_key: bytes) -> bool:
         cp = self.checkpoint.checkpoint

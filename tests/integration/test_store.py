@@ -4,6 +4,7 @@ receipts, sealing, migrations, and the state behind offline decisions."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -57,6 +58,7 @@ async def test_appends_proofs_and_receipts(tmp_path: Path) -> None:
         for index in (0, 13, 49, 50, 56):
             receipt = await store.receipt(index)
             assert receipt.verify(signer.public_key)
+            assert json.loads(json.dumps(receipt.to_json()))["index"] == index
         # The receipt for 56 needed a checkpoint covering it, signed on demand.
         latest = await store.latest_checkpoint()
         assert latest is not None
