@@ -9,17 +9,20 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from nacl.public import PrivateKey, SealedBox
+from nacl.signing import SigningKey
 
 from store import merkle
+from store.entry import canonical_bytes
 from store.errors import (
+    DoorBusy,
     IdentityMismatch,
     IntegrityViolation,
     NoSigningKey,
     SchemaTooNew,
 )
 from store.migrations import LATEST_VERSION, migrate
-from store.state import ChallengeOutcome, DoorBusy, RevocationOutcome
+from store.sealing import OwnerSealer, open_sealed
+from store.state import ChallengeOutcome, RevocationOutcome
 from store.transaction import StoreTransaction
 from store.verify import verify_log
 from tests.support.store import ManualClock, new_signer, open_store
@@ -183,16 +186,14 @@ async def test_checkpoint_needs_the_key_and_the_key_must_match(tmp_path: Path) -
 
 
 async def test_sealed_entries_hash_the_sealed_bytes(tmp_path: Path) -> None:
-    owner = PrivateKey.generate()
-    box = SealedBox(owner.public_key)
+    owner = SigningKey.generate()
     signer = new_signer()
-    store = await open_store(tmp_path / "g.db", signer, seal=box.encrypt)
+    seal = OwnerSealer(bytes(owner.verify_key))
+    store = await open_store(tmp_path / "g.db", signer, seal=seal)
     try:
         stored = await store.append("lock.unlocked", {"door": "front"})
         assert stored.sealed
-        from store.entry import canonical_bytes
-
-        assert SealedBox(owner).decrypt(stored.leaf_bytes) == canonical_bytes(stored.entry)
+        assert open_sealed(owner, stored.leaf_bytes) == canonical_bytes(stored.entry)
         assert stored.leaf_hash == merkle.leaf_hash(stored.leaf_bytes)
         reread = await store.entry(0)
         assert reread == stored  # sealed once, at append, and kept
