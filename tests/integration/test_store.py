@@ -38,7 +38,9 @@ async def test_durability_settings_and_private_file(tmp_path: Path) -> None:
             "foreign_keys": 1,
             "busy_timeout": 5000,
         }
-        assert (tmp_path / "g.db").stat().st_mode & 0o777 == 0o600
+        await store.append("session.requested", {})
+        for name in ("g.db", "g.db-wal", "g.db-shm"):  # the WAL holds the same secrets
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
     finally:
         await store.close()
 
