@@ -100,6 +100,7 @@ class Camera:
         self._watch_task: asyncio.Task[None] | None = None
         self._motion: MotionFeed | None = None
         self._was_live = False
+        self._closing = False
         self._live_changed = asyncio.Event()
         self.stalled = asyncio.Event()
         """Set while the camera is not live after having been live; cleared when it is back."""
@@ -120,6 +121,7 @@ class Camera:
 
     async def close(self) -> None:
         """Finish open clips (without post-roll), stop the threads. Idempotent."""
+        self._closing = True
         for recording in list(self._recordings):
             recording.finish(0.0)
             with contextlib.suppress(Exception):
@@ -197,6 +199,8 @@ class Camera:
             await asyncio.sleep(_WATCH_PERIOD_S)
 
     def _check(self) -> None:
+        if self._closing:
+            return  # stopping the reader on purpose is not a stall
         health = self.source.health()
         if health.live != self._was_live:
             self._live_changed.set()

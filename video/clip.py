@@ -219,8 +219,9 @@ class ClipRecording:
         info = self._info_for(packet.epoch)
         if info is None:
             return False
+        # Created here, exclusively and private to the household, before FFmpeg opens it.
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         container = av.open(str(self.path), "w", format="mp4", options=dict(FRAGMENTED_MP4))
-        os.chmod(self.path, 0o600)  # an entry's video is private to the household
         self._ostream = container.add_stream_from_template(info.template)
         self._container = container
         self._time_base = packet.time_base

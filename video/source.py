@@ -36,7 +36,7 @@ from video.backoff import RECONNECT_SCHEDULE_S, reconnect_delay
 from video.errors import CameraConfigError, CameraConnectFailed
 from video.health import CameraHealth, HealthTracker
 from video.packet import StreamInfo, VideoPacket
-from video.ring import DEFAULT_MAX_BYTES, DEFAULT_PREROLL_S, PrerollRing
+from video.ring import DEFAULT_MAX_BYTES, DEFAULT_PREROLL_S, PrerollRing, RingStats
 from video.subscription import DEFAULT_MAX_PACKETS, PacketSubscription
 
 log = logging.getLogger("threshold.video")
@@ -186,9 +186,9 @@ class StreamReader:
         with self._lock:
             return self._ring.latest_group()
 
-    def ring_bytes(self) -> int:
+    def ring_stats(self) -> RingStats:
         with self._lock:
-            return self._ring.bytes
+            return self._ring.stats()
 
     def _unsubscribe(self, sub: PacketSubscription) -> None:
         with self._lock:
