@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
+import os
 from pathlib import Path
 
 import av
@@ -76,7 +78,7 @@ async def test_file_source_loops_in_real_time_with_one_timeline(
     assert len(frames) == one.frame_count
     # Continuous across the file's loop point: no gap larger than a frame.
     times = [f.time for f in frames if f.time is not None]
-    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 0.1
+    assert max(b - a for a, b in itertools.pairwise(times)) < 0.1
     assert deleted == []
     assert two.sha256 == hashlib.sha256(two.path.read_bytes()).hexdigest()
     assert motion[0].kind is MotionEventKind.STARTED
@@ -90,7 +92,7 @@ def test_open_source_refuses_unknown_schemes_and_missing_files(tmp_path: Path) -
 
 
 def test_retention_deletes_real_files_oldest_first_and_reports_each(tmp_path: Path) -> None:
-    import os
+
 
     for i in range(4):
         path = tmp_path / f"{i}.mp4"
