@@ -47,3 +47,9 @@ class SnapshotFailed(CameraError):
     """No picture could be decoded for a snapshot."""
 
     code = "snapshot_failed"
+
+
+class LiveViewBusy(CameraError):
+    """Too many live viewers already: each costs a decoder."""
+
+    code = "live_view_busy"
