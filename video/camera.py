@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +72,19 @@ class CameraConfig:
             ring_max_bytes=self.ring_max_bytes,
             max_silence_s=self.max_silence_s,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MotionFacts:
+    """What motion says about the door now: stored with a grant and with a relock.
+
+    At grant, ``moving`` or a small ``seconds_since_motion`` means someone is at the door;
+    at relock, ``not moving`` means the scene went quiet after the door closed.
+    """
+
+    enabled: bool
+    moving: bool
+    seconds_since_motion: float | None  # None: no motion seen since start (or disabled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +199,13 @@ class Camera:
     def last_motion_at(self) -> float | None:
         """time.monotonic() of the last picture with motion, None if never (or motion off)."""
         return None if self._motion is None else self._motion.detector.last_motion_at
+
+    def motion_facts(self) -> MotionFacts:
+        if self._motion is None:
+            return MotionFacts(enabled=False, moving=False, seconds_since_motion=None)
+        last = self._motion.detector.last_motion_at
+        since = None if last is None else max(0.0, time.monotonic() - last)
+        return MotionFacts(True, self._motion.detector.moving, since)
 
     def _poke(self) -> None:
         # On the reader thread at connect/disconnect: check at once rather than next tick.

@@ -69,6 +69,7 @@ async def test_file_source_loops_in_real_time_with_one_timeline(
         async with asyncio.timeout(5):
             await started.wait()
         jpeg = await camera.snapshot()
+        facts = camera.motion_facts()
 
     assert jpeg[:2] == b"\xff\xd8"
     assert one.duration_s >= 1.0 + 2.5 + 0.5 - 0.2
@@ -82,6 +83,11 @@ async def test_file_source_loops_in_real_time_with_one_timeline(
     assert deleted == []
     assert two.sha256 == hashlib.sha256(two.path.read_bytes()).hexdigest()
     assert motion[0].kind is MotionEventKind.STARTED
+    # The test video's block never stops sliding.
+    assert facts.enabled
+    assert facts.moving
+    assert facts.seconds_since_motion is not None
+    assert facts.seconds_since_motion < 1.0
 
 
 def test_open_source_refuses_unknown_schemes_and_missing_files(tmp_path: Path) -> None:
