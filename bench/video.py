@@ -37,9 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.rtsp import RtspTestServer  # noqa: E402
-from video.camera import Camera, CameraConfig  # noqa: E402
-from video.motion import MotionConfig  # noqa: E402
+from tests.support.rtsp import RtspTestServer
+from video.camera import Camera, CameraConfig
+from video.motion import MotionConfig
 
 READ_TIMEOUT_S = 2.0
 
