@@ -36,7 +36,8 @@ from video.source import SourceConfig, StreamReader, open_source
 log = logging.getLogger("threshold.video")
 
 DEFAULT_CLIP_BUDGET_BYTES = 2 * 1024**3
-_WATCH_PERIOD_S = 0.1
+_WATCH_PERIOD_S = 0.25  # while not live: how often to look for the camera coming back
+_MIN_WATCH_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ class Camera:
         self._was_live = False
         self._closing = False
         self._live_changed = asyncio.Event()
+        self._poked = asyncio.Event()
         self.stalled = asyncio.Event()
         """Set while the camera is not live after having been live; cleared when it is back."""
 
@@ -212,16 +214,24 @@ class Camera:
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._check)
+                loop.call_soon_threadsafe(self._poked.set)
 
     async def _watch(self) -> None:
+        # Wake when the live window would run out (not on a fixed tick: a 10 Hz poll cost
+        # as much CPU as demuxing), or at once when the reader connects or disconnects.
         while True:
-            self._check()
-            await asyncio.sleep(_WATCH_PERIOD_S)
+            health = self._check()
+            if health is not None and health.live and health.stream_age_s is not None:
+                wait = max(_MIN_WATCH_S, health.live_window_s - health.stream_age_s + 0.01)
+            else:
+                wait = _WATCH_PERIOD_S
+            self._poked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), wait)
 
-    def _check(self) -> None:
+    def _check(self) -> CameraHealth | None:
         if self._closing:
-            return  # stopping the reader on purpose is not a stall
+            return None  # stopping the reader on purpose is not a stall
         health = self.source.health()
         if health.live != self._was_live:
             self._live_changed.set()
@@ -237,6 +247,7 @@ class Camera:
         elif health.live:
             self.stalled.clear()
         self._was_live = health.live
+        return health
 
     def _motion_from_thread(self, event: MotionEvent) -> None:
         loop = self._loop

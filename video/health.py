@@ -6,6 +6,13 @@ groups of pictures has certainly stalled, while one late group can be network ji
 window is capped (``max_silence_s``) so that a camera with a 10 s keyframe interval cannot
 hide a 20 s freeze, and assumed (``assumed_keyframe_interval_s``) until two keyframes have
 been seen.
+
+"Arrived" is judged on the stream's own clock, not only on arrival. When a stream stalls,
+FFmpeg's RTSP demuxer still hands over the last frame it was holding once its read times
+out: a packet that *arrives* late but is *old*. Each packet is therefore dated at the time
+its timestamp says it should have arrived (the smallest transit offset seen, allowed to
+creep up by ``DRIFT_ALLOWANCE`` for cameras whose clock runs slow), never later than its
+arrival. A stale packet flushed after a freeze does not make the camera look live.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass
 DEFAULT_MAX_SILENCE_S = 4.0
 DEFAULT_ASSUMED_KEYFRAME_INTERVAL_S = 2.0
 _FPS_WINDOW = 31
+DRIFT_ALLOWANCE = 0.05  # seconds per second the camera's clock may run slow
 
 
 class StreamState(enum.Enum):
@@ -32,8 +40,9 @@ class CameraHealth:
 
     live: bool
     state: StreamState
-    last_packet_at: float | None  # time.monotonic() of the newest packet
+    last_packet_at: float | None  # time.monotonic() of the newest packet's arrival
     last_packet_age_s: float | None
+    stream_age_s: float | None  # how old the newest picture is, on the stream's clock
     fps: float | None
     keyframe_interval_s: float | None
     reconnects: int
@@ -55,6 +64,8 @@ class HealthTracker:
         self._state = StreamState.CONNECTING
         self._connections = 0
         self._last_packet_at: float | None = None
+        self._fresh_at: float | None = None
+        self._transit: float | None = None
         self._last_key_dts_s: float | None = None
         self._keyframe_interval_s: float | None = None
         self._recent_dts: deque[float] = deque(maxlen=_FPS_WINDOW)
@@ -66,6 +77,7 @@ class HealthTracker:
         # A new connection starts a new timeline.
         self._last_key_dts_s = None
         self._recent_dts.clear()
+        self._transit = None
 
     def on_disconnected(self) -> None:
         if self._state is not StreamState.STOPPED:
@@ -78,6 +90,14 @@ class HealthTracker:
         self._dropped += count
 
     def on_packet(self, now: float, dts_s: float, keyframe: bool) -> None:
+        transit = now - dts_s
+        if self._transit is None or self._last_packet_at is None or transit <= self._transit:
+            self._transit = transit
+        else:
+            creep = DRIFT_ALLOWANCE * max(0.0, now - self._last_packet_at)
+            self._transit = min(transit, self._transit + creep)
+        due = self._transit + dts_s
+        self._fresh_at = due if self._fresh_at is None else max(self._fresh_at, due)
         self._last_packet_at = now
         self._recent_dts.append(dts_s)
         if keyframe:
@@ -99,13 +119,19 @@ class HealthTracker:
 
     def snapshot(self, now: float) -> CameraHealth:
         age = None if self._last_packet_at is None else max(0.0, now - self._last_packet_at)
+        stream_age = None if self._fresh_at is None else max(0.0, now - self._fresh_at)
         window = self.live_window_s()
-        live = self._state is StreamState.STREAMING and age is not None and age <= window
+        live = (
+            self._state is StreamState.STREAMING
+            and stream_age is not None
+            and stream_age <= window
+        )
         return CameraHealth(
             live=live,
             state=self._state,
             last_packet_at=self._last_packet_at,
             last_packet_age_s=age,
+            stream_age_s=stream_age,
             fps=self.fps(),
             keyframe_interval_s=self._keyframe_interval_s,
             reconnects=max(0, self._connections - 1),

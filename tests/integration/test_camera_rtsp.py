@@ -99,6 +99,8 @@ async def test_reconnects_after_the_server_comes_back(
 ) -> None:
     async with Camera(config(rtsp_server.url, tmp_path)) as camera:
         assert await camera.wait_live(10.0)
+        await until(camera.source, lambda: bool(camera.source.latest_group()), 10)
+        recording = await camera.start_clip("across-reconnect")
         stalls: list[CameraStall] = []
         camera.add_stall_listener(stalls.append)
         rtsp_server.kill()
@@ -113,6 +115,18 @@ async def test_reconnects_after_the_server_comes_back(
         assert time.monotonic() - back_at < 8.0
         assert camera.health().reconnects >= 1
         assert not camera.stalled.is_set()
+        # The clip spans the outage: it goes on at the new connection's first keyframe.
+        await until(
+            camera.source, lambda: any(p.epoch > 1 for p in camera.source.latest_group()[:1]), 10
+        )
+        async with asyncio.timeout(10):
+            result = await camera.finish_clip(recording, post_roll_s=0.5)
+    assert result.reconnects == 1
+    with av.open(str(result.path)) as clip:
+        frames = list(clip.decode(video=0))
+    assert len(frames) == result.frame_count
+    times = [f.time for f in frames]
+    assert times == sorted(times)
 
 
 async def test_a_frozen_server_stops_being_live_within_twice_the_read_timeout(

@@ -46,6 +46,29 @@ def test_live_means_a_packet_within_twice_the_keyframe_interval() -> None:
     assert h.snapshot(2.0).reconnects == 1
 
 
+def test_a_stale_packet_flushed_after_a_freeze_does_not_look_live() -> None:
+    h = HealthTracker(max_silence_s=10.0)
+    h.on_connected()
+    for i in range(46):  # 3 s at 15 fps, keyframe every second, on time
+        h.on_packet(100 + i / 15, i / 15, i % 15 == 0)
+    # Frozen at 103.0; at 105.0 the demuxer's read times out and it flushes the last frame
+    # (stream time 3.067) it was holding.
+    h.on_packet(105.0, 46 / 15, False)
+    snap = h.snapshot(105.0)
+    assert snap.last_packet_age_s == 0.0
+    assert snap.stream_age_s is not None
+    assert snap.stream_age_s > 1.8
+    assert not h.snapshot(105.2).live
+
+
+def test_a_slow_camera_clock_is_tolerated() -> None:
+    h = HealthTracker(max_silence_s=10.0)
+    h.on_connected()
+    for i in range(15 * 120):  # two minutes of a camera whose clock runs 2 % slow
+        h.on_packet(i / 15, (i / 15) * 0.98, i % 15 == 0)
+        assert h.snapshot(i / 15).live
+
+
 def test_the_live_window_is_capped() -> None:
     h = HealthTracker(max_silence_s=3.0)
     h.on_connected()
