@@ -7,7 +7,8 @@ really fills the bitrate, like a real camera):
 * recorder_cpu_s_per_min: CPU seconds per minute of our reader thread plus one clip being
   remuxed (no decoding), measured in this process;
 * ffmpeg_copy_cpu_s_per_min: Debian's ``ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4``
-  on the same stream for the same time (the reference, from wait4's rusage);
+  on the same stream at the same time (the reference, from wait4's rusage; run side by
+  side so that both see the same load on a shared machine; both include connecting);
 * recorder_vs_ffmpeg: their ratio (target <= 1.0);
 * with_motion_cpu_s_per_min: the same with motion detection on (target < 6, i.e. 10% of a
   core);
@@ -75,17 +76,19 @@ async def recorder_cpu(url: str, seconds: float, clips: Path, motion: bool) -> t
     return used * 60 / elapsed, ready_ms
 
 
-def ffmpeg_cpu(url: str, seconds: float, out: Path) -> float:
+def start_ffmpeg(url: str, out: Path) -> subprocess.Popen[bytes]:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise SystemExit("bench: ffmpeg is missing (sudo apt-get install ffmpeg)")
-    started = time.monotonic()
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [ffmpeg, "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
          "-c", "copy", "-f", "mp4", "-y", str(out)],
         stdin=subprocess.DEVNULL,
     )
-    time.sleep(seconds)
+
+
+def stop_ffmpeg(process: subprocess.Popen[bytes], started: float, out: Path) -> float:
+    """CPU seconds per minute of the ffmpeg process, from its rusage at exit."""
     process.send_signal(signal.SIGINT)  # ffmpeg finishes the file and exits cleanly
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -93,6 +96,19 @@ def ffmpeg_cpu(url: str, seconds: float, out: Path) -> float:
     if not out.exists() or out.stat().st_size == 0:
         raise SystemExit("bench: ffmpeg wrote nothing")
     return (usage.ru_utime + usage.ru_stime) * 60 / elapsed
+
+
+async def side_by_side(url: str, seconds: float, work: Path) -> tuple[float, float, float]:
+    """Our recorder and ffmpeg on the same stream at the same time, so both see the same
+    machine load: (recorder, ffmpeg) CPU s/min and clip_ready_ms."""
+    out = work / "ffmpeg.mp4"
+    started = time.monotonic()
+    process = start_ffmpeg(url, out)
+    try:
+        recorder, ready_ms = await recorder_cpu(url, seconds, work / "clips", motion=False)
+    finally:
+        ffmpeg = stop_ffmpeg(process, started, out)
+    return recorder, ffmpeg, ready_ms
 
 
 async def stall_and_reconnect(server: RtspTestServer, clips: Path) -> tuple[float, float]:
@@ -131,10 +147,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            ffmpeg = ffmpeg_cpu(server.url, args.seconds, work / "ffmpeg.mp4")
-            recorder, ready_ms = asyncio.run(
-                recorder_cpu(server.url, args.seconds, work / "clips", motion=False)
-            )
+            recorder, ffmpeg, ready_ms = asyncio.run(side_by_side(server.url, args.seconds, work))
             with_motion, _ = asyncio.run(
                 recorder_cpu(server.url, args.seconds, work / "clips", motion=True)
             )
