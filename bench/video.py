@@ -4,11 +4,12 @@ Prints ONE JSON line, measured in one run on a 1080p 15 fps stream from the proj
 GStreamer test camera (tests/support/rtsp_server.py, snow pattern at 4 Mb/s so the encoder
 really fills the bitrate, like a real camera):
 
-* recorder_cpu_s_per_min: CPU seconds per minute of our reader thread plus one clip being
-  remuxed (no decoding), measured in this process;
+* recorder_cpu_s_per_min: CPU seconds per minute of this whole process (reader thread, one
+  clip being remuxed without decoding, the event loop) in steady state;
 * ffmpeg_copy_cpu_s_per_min: Debian's ``ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4``
-  on the same stream at the same time (the reference, from wait4's rusage; run side by
-  side so that both see the same load on a shared machine; both include connecting);
+  on the same stream over the same wall-clock window (the reference; run side by side so
+  that both see the same load on a shared machine; /proc CPU times, both already running,
+  so neither's connecting or shutdown counts);
 * recorder_vs_ffmpeg: their ratio (target <= 1.0);
 * with_motion_cpu_s_per_min: the same with motion detection on (target < 6, i.e. 10% of a
   core);
@@ -43,6 +44,7 @@ from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
 
 READ_TIMEOUT_S = 2.0
+WARM_UP_S = 2.0
 
 
 def cpu_s() -> float:
@@ -50,30 +52,14 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def recorder_cpu(url: str, seconds: float, clips: Path, motion: bool) -> tuple[float, float]:
-    """CPU seconds per minute of the camera recording one clip for ``seconds``; clip_ready_ms."""
-    config = CameraConfig(
-        url=url,
-        clip_dir=clips,
-        read_timeout_s=READ_TIMEOUT_S,
-        motion=MotionConfig() if motion else None,
-        post_roll_s=0.0,
-    )
-    before = cpu_s()
-    started = time.monotonic()
-    async with Camera(config) as camera:
-        if not await camera.wait_live(20):
-            raise SystemExit("bench: the test camera never went live")
-        recording = await camera.start_clip("bench")
-        await asyncio.sleep(max(0.0, seconds - (time.monotonic() - started)))
-        finish_at = time.monotonic()
-        result = await camera.finish_clip(recording, post_roll_s=0.0)
-        ready_ms = (time.monotonic() - finish_at) * 1000
-        elapsed = time.monotonic() - started
-        used = cpu_s() - before
-    if result.frame_count < seconds * 10:
-        raise SystemExit(f"bench: the clip has only {result.frame_count} frames")
-    return used * 60 / elapsed, ready_ms
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of a running process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def has_data(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
 
 
 def start_ffmpeg(url: str, out: Path) -> subprocess.Popen[bytes]:
@@ -87,28 +73,49 @@ def start_ffmpeg(url: str, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def stop_ffmpeg(process: subprocess.Popen[bytes], started: float, out: Path) -> float:
-    """CPU seconds per minute of the ffmpeg process, from its rusage at exit."""
-    process.send_signal(signal.SIGINT)  # ffmpeg finishes the file and exits cleanly
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    elapsed = time.monotonic() - started
-    if not out.exists() or out.stat().st_size == 0:
-        raise SystemExit("bench: ffmpeg wrote nothing")
-    return (usage.ru_utime + usage.ru_stime) * 60 / elapsed
-
-
-async def side_by_side(url: str, seconds: float, work: Path) -> tuple[float, float, float]:
-    """Our recorder and ffmpeg on the same stream at the same time, so both see the same
-    machine load: (recorder, ffmpeg) CPU s/min and clip_ready_ms."""
-    out = work / "ffmpeg.mp4"
-    started = time.monotonic()
-    process = start_ffmpeg(url, out)
+async def recording_cpu(
+    url: str, seconds: float, clips: Path, *, motion: bool, ffmpeg_out: Path | None
+) -> tuple[float, float | None, float]:
+    """Steady-state CPU seconds per minute of our camera recording one clip, and of ffmpeg
+    copying the same stream over the same wall-clock window (both already running, so
+    neither's start-up or shutdown counts); plus clip_ready_ms."""
+    config = CameraConfig(
+        url=url,
+        clip_dir=clips,
+        read_timeout_s=READ_TIMEOUT_S,
+        motion=MotionConfig() if motion else None,
+        post_roll_s=0.0,
+    )
+    process = start_ffmpeg(url, ffmpeg_out) if ffmpeg_out is not None else None
     try:
-        recorder, ready_ms = await recorder_cpu(url, seconds, work / "clips", motion=False)
+        async with Camera(config) as camera:
+            if not await camera.wait_live(20):
+                raise SystemExit("bench: the test camera never went live")
+            recording = await camera.start_clip("bench")
+            await asyncio.sleep(WARM_UP_S)
+            ours_before, ff_before = cpu_s(), None
+            if process is not None:
+                ff_before = proc_cpu_s(process.pid)
+            window_start = time.monotonic()
+            await asyncio.sleep(seconds)
+            ours = cpu_s() - ours_before
+            ffmpeg = None
+            if process is not None and ff_before is not None:
+                ffmpeg = proc_cpu_s(process.pid) - ff_before
+            window = time.monotonic() - window_start
+            finish_at = time.monotonic()
+            result = await camera.finish_clip(recording, post_roll_s=0.0)
+            ready_ms = (time.monotonic() - finish_at) * 1000
     finally:
-        ffmpeg = stop_ffmpeg(process, started, out)
-    return recorder, ffmpeg, ready_ms
+        if process is not None:
+            process.send_signal(signal.SIGINT)  # ffmpeg finishes its file and exits
+            process.wait(30)
+    if result.frame_count < seconds * 10:
+        raise SystemExit(f"bench: the clip has only {result.frame_count} frames")
+    if ffmpeg_out is not None and not await asyncio.to_thread(has_data, ffmpeg_out):
+        raise SystemExit("bench: ffmpeg wrote nothing")
+    per_min = 60 / window
+    return ours * per_min, None if ffmpeg is None else ffmpeg * per_min, ready_ms
 
 
 async def stall_and_reconnect(server: RtspTestServer, clips: Path) -> tuple[float, float]:
@@ -147,9 +154,15 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            recorder, ffmpeg, ready_ms = asyncio.run(side_by_side(server.url, args.seconds, work))
-            with_motion, _ = asyncio.run(
-                recorder_cpu(server.url, args.seconds, work / "clips", motion=True)
+            recorder, ffmpeg, ready_ms = asyncio.run(
+                recording_cpu(
+                    server.url, args.seconds, work / "clips", motion=False,
+                    ffmpeg_out=work / "ffmpeg.mp4",
+                )
+            )
+            with_motion, _, _ = asyncio.run(
+                recording_cpu(server.url, args.seconds, work / "clips", motion=True,
+                              ffmpeg_out=None)
             )
             stall_s, reconnect_s = asyncio.run(stall_and_reconnect(server, work / "clips"))
     finally:

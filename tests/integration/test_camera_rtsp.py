@@ -18,6 +18,7 @@ from tests.support.rtsp import (
     until,
 )
 from video.camera import Camera, CameraConfig, CameraStall
+from video.motion import MotionConfig
 from video.source import RtspSource, SourceConfig
 
 __all__ = ["rtsp_server", "rtsp_server_factory"]  # fixtures, imported for pytest
@@ -178,3 +179,19 @@ async def test_ring_memory_bound_holds_at_high_bitrate(
     finally:
         sub.close()
         assert source.stop()
+
+
+async def test_motion_can_read_the_substream(
+    rtsp_server_factory: RtspServerFactory, tmp_path: Path
+) -> None:
+    main = rtsp_server_factory(width=320, height=240)
+    sub = rtsp_server_factory(width=160, height=120)  # the ball bounces: motion
+    started = asyncio.Event()
+    cfg = config(main.url, tmp_path, motion=MotionConfig(), motion_url=sub.url)
+    async with Camera(cfg) as camera:
+        camera.add_motion_listener(lambda e: started.set())
+        async with asyncio.timeout(15):
+            await started.wait()
+        assert camera.motion_facts().enabled
+        assert camera.source.info is not None
+        assert camera.source.info.width == 320  # clips and snapshots keep the main stream
