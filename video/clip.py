@@ -134,6 +134,7 @@ class ClipRecording:
         self._frames = 0
         self._epochs = 0
         self._preroll_s = 0.0
+        self._need_keyframe = False
 
     @property
     def finishing(self) -> bool:
@@ -183,6 +184,7 @@ class ClipRecording:
         self._preroll = ()
         try:
             while True:
+                from_preroll = bool(pending)
                 packet = pending.popleft() if pending else self._sub.get(_POLL_S)
                 stop_at = self._stop_at
                 if packet is None:
@@ -191,6 +193,10 @@ class ClipRecording:
                     continue
                 if stop_at is not None and packet.arrived_at >= stop_at:
                     break
+                if not from_preroll and self._sub.last_gap:
+                    # The disk fell behind and packets were lost just before this one: what
+                    # follows does not decode until the next keyframe, so resume there.
+                    self._need_keyframe = True
                 self._write(packet)
         finally:
             if self._container is not None:
@@ -243,6 +249,10 @@ class ClipRecording:
                 self._offset = packet.dts - (self._last_dts + max(1, self._last_step))
             self._epoch = packet.epoch
             self._epochs += 1
+        if self._need_keyframe:
+            if not packet.keyframe:
+                return
+            self._need_keyframe = False
         dts = packet.dts - self._offset
         pts = packet.pts - self._offset
         if self._last_dts is not None and dts <= self._last_dts:

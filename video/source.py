@@ -194,7 +194,6 @@ class StreamReader:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)
-            self._health.on_dropped(sub.dropped)
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -296,7 +295,7 @@ class StreamReader:
         self._failures = 0
         dropped = 0
         for sub in subs:
-            if not sub.offer(packet):
+            if not sub.offer(packet) and not sub.closed:
                 dropped += 1
         if dropped:
             with self._lock:

@@ -31,7 +31,11 @@ class PacketSubscription:
         if max_packets < 1:
             raise ValueError("max_packets must be >= 1")
         self.max_packets = max_packets
-        self._items: deque[VideoPacket] = deque()
+        # Each packet with whether packets were dropped just before it.
+        self._items: deque[tuple[VideoPacket, bool]] = deque()
+        self._gap = False
+        self.last_gap = False
+        """After get()/next(): True if packets were dropped right before the one returned."""
         self._cond = threading.Condition()
         self._closed = False
         self._dropped = 0
@@ -54,9 +58,11 @@ class PacketSubscription:
                 return False
             if len(self._items) >= self.max_packets:
                 self._dropped += 1
+                self._gap = True
                 return False
             was_empty = not self._items
-            self._items.append(packet)
+            self._items.append((packet, self._gap))
+            self._gap = False
             self._cond.notify()
         if was_empty:
             self._wake_async()
@@ -67,9 +73,7 @@ class PacketSubscription:
         with self._cond:
             if not self._items and not self._closed:
                 self._cond.wait(timeout)
-            if self._items:
-                return self._items.popleft()
-            return None
+            return self._pop()
 
     async def next(self) -> VideoPacket | None:
         """Read from asyncio: the next packet, or None once the subscription is closed."""
@@ -78,11 +82,17 @@ class PacketSubscription:
         while True:
             with self._cond:
                 if self._items:
-                    return self._items.popleft()
+                    return self._pop()
                 if self._closed:
                     return None
                 self._event.clear()
             await self._event.wait()
+
+    def _pop(self) -> VideoPacket | None:
+        if not self._items:
+            return None
+        packet, self.last_gap = self._items.popleft()
+        return packet
 
     def close(self) -> None:
         with self._cond:

@@ -115,3 +115,18 @@ async def test_an_async_consumer_is_woken_from_another_thread() -> None:
     sub.close()
     async with asyncio.timeout(5):
         assert await sub.next() is None
+
+
+def test_the_packet_after_a_drop_is_marked_as_after_a_gap() -> None:
+    sub = PacketSubscription(max_packets=2)
+    for i in range(4):  # 0, 1 queued; 2, 3 dropped
+        sub.offer(_packet(i))
+    assert sub.get(0) is not None
+    assert not sub.last_gap
+    sub.offer(_packet(4))  # queued after the drops
+    assert sub.get(0) is not None
+    assert not sub.last_gap  # packet 1 came before the drops
+    got = sub.get(0)
+    assert got is not None
+    assert got.dts == 4
+    assert sub.last_gap
