@@ -67,8 +67,22 @@ def start_ffmpeg(url: str, out: Path) -> subprocess.Popen[bytes]:
     if ffmpeg is None:
         raise SystemExit("bench: ffmpeg is missing (sudo apt-get install ffmpeg)")
     return subprocess.Popen(
-        [ffmpeg, "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
-         "-c", "copy", "-f", "mp4", "-y", str(out)],
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            url,
+            "-c",
+            "copy",
+            "-f",
+            "mp4",
+            "-y",
+            str(out),
+        ],
         stdin=subprocess.DEVNULL,
     )
 
@@ -119,8 +133,9 @@ async def recording_cpu(
 
 
 async def stall_and_reconnect(server: RtspTestServer, clips: Path) -> tuple[float, float]:
-    config = CameraConfig(url=server.url, clip_dir=clips, read_timeout_s=READ_TIMEOUT_S,
-                          motion=None)
+    config = CameraConfig(
+        url=server.url, clip_dir=clips, read_timeout_s=READ_TIMEOUT_S, motion=None
+    )
     async with Camera(config) as camera:
         if not await camera.wait_live(20):
             raise SystemExit("bench: the test camera never went live")
@@ -147,7 +162,11 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=1080)
     args = parser.parse_args()
     server = RtspTestServer(
-        width=args.width, height=args.height, fps=15, bitrate_kbps=4000, keyint=15,
+        width=args.width,
+        height=args.height,
+        fps=15,
+        bitrate_kbps=4000,
+        keyint=15,
         pattern="snow",
     )
     server.start()
@@ -156,29 +175,37 @@ def main() -> int:
             work = Path(tmp)
             recorder, ffmpeg, ready_ms = asyncio.run(
                 recording_cpu(
-                    server.url, args.seconds, work / "clips", motion=False,
+                    server.url,
+                    args.seconds,
+                    work / "clips",
+                    motion=False,
                     ffmpeg_out=work / "ffmpeg.mp4",
                 )
             )
             with_motion, _, _ = asyncio.run(
-                recording_cpu(server.url, args.seconds, work / "clips", motion=True,
-                              ffmpeg_out=None)
+                recording_cpu(
+                    server.url, args.seconds, work / "clips", motion=True, ffmpeg_out=None
+                )
             )
             stall_s, reconnect_s = asyncio.run(stall_and_reconnect(server, work / "clips"))
     finally:
         server.stop()
-    print(json.dumps({
-        "stream": f"{args.width}x{args.height}@15fps 4Mb/s h264, {args.seconds:g} s each",
-        "recorder_cpu_s_per_min": round(recorder, 3),
-        "ffmpeg_copy_cpu_s_per_min": round(ffmpeg, 3),
-        "recorder_vs_ffmpeg": round(recorder / ffmpeg, 3) if ffmpeg else None,
-        "with_motion_cpu_s_per_min": round(with_motion, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "stall_detect_s": round(stall_s, 3),
-        "read_timeout_s": READ_TIMEOUT_S,
-        "reconnect_s": round(reconnect_s, 3),
-        "clip_ready_ms": round(ready_ms, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "stream": f"{args.width}x{args.height}@15fps 4Mb/s h264, {args.seconds:g} s each",
+                "recorder_cpu_s_per_min": round(recorder, 3),
+                "ffmpeg_copy_cpu_s_per_min": round(ffmpeg, 3),
+                "recorder_vs_ffmpeg": round(recorder / ffmpeg, 3) if ffmpeg else None,
+                "with_motion_cpu_s_per_min": round(with_motion, 3),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "stall_detect_s": round(stall_s, 3),
+                "read_timeout_s": READ_TIMEOUT_S,
+                "reconnect_s": round(reconnect_s, 3),
+                "clip_ready_ms": round(ready_ms, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -137,7 +137,9 @@ class Camera:
             motion_source = self.source
             if self.config.motion_url is not None:
                 settings = dataclasses.replace(
-                    self.config.source_config(), url=self.config.motion_url, preroll_s=0.0,
+                    self.config.source_config(),
+                    url=self.config.motion_url,
+                    preroll_s=0.0,
                     ring_max_bytes=4 * 1024 * 1024,
                 )
                 motion_source = open_source(self.config.motion_url, settings)
@@ -318,9 +320,7 @@ class Camera:
 
     def _apply_retention(self) -> None:
         keep = {r.path for r in self._recordings}
-        enforce_retention(
-            self.config.clip_dir, self.config.clip_budget_bytes, self._deleted, keep
-        )
+        enforce_retention(self.config.clip_dir, self.config.clip_budget_bytes, self._deleted, keep)
 
     def _deleted(self, event: ClipDeleted) -> None:
         for listener in list(self._deletion_listeners):

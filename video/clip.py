@@ -118,9 +118,7 @@ class ClipRecording:
         self._done: asyncio.Future[ClipResult] = loop.create_future()
         self._stop_at: float | None = None
         self._stop_lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._run, name=f"clip {path.name}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"clip {path.name}", daemon=True)
         # Written by the writer thread only.
         self._container: Any = None
         self._ostream: Any = None
@@ -157,8 +155,12 @@ class ClipRecording:
         try:
             result = self._record()
         except BaseException as exc:
-            error = exc if isinstance(exc, ClipFailed) else ClipFailed(
-                f"clip {self.path.name} could not be written: {type(exc).__name__}: {exc}"
+            error = (
+                exc
+                if isinstance(exc, ClipFailed)
+                else ClipFailed(
+                    f"clip {self.path.name} could not be written: {type(exc).__name__}: {exc}"
+                )
             )
             self._resolve(None, error)
         else:

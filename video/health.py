@@ -122,9 +122,7 @@ class HealthTracker:
         stream_age = None if self._fresh_at is None else max(0.0, now - self._fresh_at)
         window = self.live_window_s()
         live = (
-            self._state is StreamState.STREAMING
-            and stream_age is not None
-            and stream_age <= window
+            self._state is StreamState.STREAMING and stream_age is not None and stream_age <= window
         )
         return CameraHealth(
             live=live,

@@ -80,9 +80,9 @@ def downscale(gray: Gray, cell_px: int) -> Cells:
     return cells
 
 
-def mask_cells(shape: tuple[int, int], masks: tuple[tuple[float, float, float, float], ...]) -> (
-    npt.NDArray[np.bool_]
-):
+def mask_cells(
+    shape: tuple[int, int], masks: tuple[tuple[float, float, float, float], ...]
+) -> npt.NDArray[np.bool_]:
     """True for the cells that count (outside every mask)."""
     counted = np.ones(shape, dtype=np.bool_)
     rows, cols = shape

@@ -51,8 +51,13 @@ def test_a_camera_that_is_not_there_is_one_line_and_exit_1(tmp_path: Path) -> No
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     result = run(
-        "camera", "check", f"rtsp://user:secret@127.0.0.1:{port}/cam", "--within", "2",
-        "--snapshot", str(tmp_path / "s.jpg"),
+        "camera",
+        "check",
+        f"rtsp://user:secret@127.0.0.1:{port}/cam",
+        "--within",
+        "2",
+        "--snapshot",
+        str(tmp_path / "s.jpg"),
     )
     assert result.returncode == 1
     assert "camera_unavailable" in result.stderr

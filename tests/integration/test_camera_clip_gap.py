@@ -25,7 +25,12 @@ def packets_and_info(path: Path) -> tuple[list[VideoPacket], StreamInfo]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         info = StreamInfo(
-            1, "h264", stream.width, stream.height, Fraction(stream.time_base), 15.0,
+            1,
+            "h264",
+            stream.width,
+            stream.height,
+            Fraction(stream.time_base),
+            15.0,
             bytes(stream.codec_context.extradata or b""),
             holder.add_stream_from_template(stream),
         )

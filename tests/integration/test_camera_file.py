@@ -61,8 +61,9 @@ async def test_file_source_loops_in_real_time_with_one_timeline(
         first = await camera.start_clip("file-1")
         # 2.5 s: across the loop point of the 2 s file.
         await until(
-            camera.source, lambda: (camera.health().last_packet_at or 0) - first.started_monotonic
-            > 2.5, 10
+            camera.source,
+            lambda: (camera.health().last_packet_at or 0) - first.started_monotonic > 2.5,
+            10,
         )
         one = await camera.finish_clip(first)
         two = await camera.finish_clip(await camera.start_clip("file-2"))
@@ -98,7 +99,6 @@ def test_open_source_refuses_unknown_schemes_and_missing_files(tmp_path: Path) -
 
 
 def test_retention_deletes_real_files_oldest_first_and_reports_each(tmp_path: Path) -> None:
-
 
     for i in range(4):
         path = tmp_path / f"{i}.mp4"
