@@ -156,6 +156,11 @@ class StreamReader:
         with self._lock:
             return self._info
 
+    @property
+    def consecutive_failures(self) -> int:
+        """Failed attempts since the last packet: the step of the backoff schedule."""
+        return self._failures
+
     def info_for(self, epoch: int) -> StreamInfo | None:
         with self._lock:
             return self._infos.get(epoch)
