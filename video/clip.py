@@ -184,6 +184,11 @@ class ClipRecording:
     def _record(self) -> ClipResult:
         pending = deque(self._preroll)
         self._preroll = ()
+        # Each packet is written once the next one of the same connection has arrived. When
+        # a connection dies, FFmpeg hands over the frame it was assembling, often truncated
+        # (measured: a 6-byte "frame" after a SIGKILL); the held packet of a connection that
+        # ended is therefore dropped, and so is the last one at the end of the post-roll.
+        held: VideoPacket | None = None
         try:
             while True:
                 from_preroll = bool(pending)
@@ -195,11 +200,13 @@ class ClipRecording:
                     continue
                 if stop_at is not None and packet.arrived_at >= stop_at:
                     break
+                if held is not None and held.epoch == packet.epoch:
+                    self._write(held)
                 if not from_preroll and self._sub.last_gap:
                     # The disk fell behind and packets were lost just before this one: what
                     # follows does not decode until the next keyframe, so resume there.
                     self._need_keyframe = True
-                self._write(packet)
+                held = packet
         finally:
             if self._container is not None:
                 self._container.close()
