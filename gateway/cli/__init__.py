@@ -33,6 +33,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.audit",
     "gateway.cli.demo",
     "gateway.cli.lock",
+    "gateway.cli.camera",
 )
 
 EXIT_OK = 0
