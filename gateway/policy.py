@@ -87,8 +87,8 @@ Decision = Allow | AwaitApproval | Refuse
 
 
 def package_code_hash(code: str) -> str:
-    """The hex SHA-256 of a package code as tickets carry it (UTF-8, surrounding space cut)."""
-    return hashlib.sha256(code.strip().encode("utf-8")).hexdigest()
+    """The hex SHA-256 of a package code's UTF-8 bytes, as tickets carry it."""
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
 def package_code_matches(code: str | None, hashes: tuple[str, ...]) -> bool:

@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 from ble.driver import DoorState, LockState, LockStatus
 from gateway.errors import GatewayError
 
-AuditValue = str | int | float | bool | None
+AuditValue = str | int | bool | None
 
 
 class SessionState(enum.Enum):
@@ -393,7 +393,7 @@ class AccessSession:
 
     def _await_approval(self, event: ApprovalRequired) -> list[Effect]:
         return [
-            self._to(SessionState.AWAITING_APPROVAL, timeout_s=event.timeout_s),
+            self._to(SessionState.AWAITING_APPROVAL, timeout_ms=round(event.timeout_s * 1000)),
             ArmApprovalTimer(event.timeout_s),
             NotifyOwner("approval"),
         ]

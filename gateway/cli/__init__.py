@@ -25,7 +25,10 @@ from typing import NoReturn
 from gateway.errors import GatewayError, UsageError
 
 # Command groups, in the order ``threshold --help`` lists them.
-_GROUPS: tuple[str, ...] = ("gateway.cli.version",)
+_GROUPS: tuple[str, ...] = (
+    "gateway.cli.version",
+    "gateway.cli.service",
+)
 
 EXIT_OK = 0
 EXIT_DENIED = 1

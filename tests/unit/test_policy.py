@@ -25,8 +25,7 @@ DELIVERY = TicketTerms(Purpose.DELIVERY, package_hashes=(package_code_hash(CODE)
 
 def test_delivery_needs_matching_code() -> None:
     assert decide(DELIVERY, package_code=CODE, facts=LIVE, rules=RULES) == Allow()
-    assert decide(DELIVERY, package_code=" PKG-1234\n", facts=LIVE, rules=RULES) == Allow()
-    for code in (None, "", "PKG-1235"):
+    for code in (None, "", "PKG-1235", " PKG-1234"):
         d = decide(DELIVERY, package_code=code, facts=LIVE, rules=RULES)
         assert isinstance(d, Refuse)
         assert d.code == "package_mismatch"
