@@ -268,6 +268,7 @@ class AccessService:
         self.unauthenticated_refusals = 0
         self._closing = False
         self.reconciled = 0
+        self._changed = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -343,6 +344,16 @@ class AccessService:
         for slot in self.doors.values():
             if slot.unsubscribe is not None:
                 slot.unsubscribe()
+
+    def notify_changed(self) -> None:
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> None:
+        """Wait until ``predicate()`` holds, re-checking after every session transition."""
+        async with asyncio.timeout(timeout_s):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -762,6 +773,7 @@ class SessionRunner:
             self._after_transition()
 
     def _after_transition(self) -> None:
+        self.service.notify_changed()
         machine = self.machine
         if machine.state is not SessionState.OPEN:
             self._cancel_timer("open")

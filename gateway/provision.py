@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nacl.signing import SigningKey
+from store.checkpoint import CheckpointSigner
+from store.db import Store
 
 from gateway.config import (
     GATEWAY_ID_RE,
@@ -33,8 +35,6 @@ from gateway.identity import (
     write_private_file,
     write_public_file,
 )
-from store.checkpoint import CheckpointSigner
-from store.db import Store
 
 CONFIG_NAME = "threshold.toml"
 FILES = (CONFIG_NAME, "gateway.key", "tls.crt", "tls.key", "threshold.db")
@@ -114,10 +114,6 @@ def init_gateway(
     )
     config_path = directory / CONFIG_NAME
     # Validate before writing anything, so a bad --tz or --camera leaves no files behind.
-    import tomllib
-
-    from gateway.config import parse as parse_config
-
     try:
         parse(tomllib.loads(text), directory)
     except Exception as exc:

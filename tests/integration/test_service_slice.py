@@ -3,8 +3,9 @@ virtual Nuki lock unlocks through bleak/Bumble -> done -> relocked -> audit log.
 
 from __future__ import annotations
 
-from ble.driver import LockState
 from gateway.ticket import Purpose
+
+from ble.driver import LockState
 from tests.support.service import GatewayHarness, harness
 
 __all__ = ["harness"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
@@ -25,7 +26,6 @@ from gateway.config import b64u_encode, load
 from gateway.locks import SimulatedDoor
 from gateway.policy import package_code_hash
 from gateway.provision import init_gateway
-from gateway.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 
 WAIT = 15.0
 GATEWAY_ID = "gw-test"
@@ -125,10 +125,10 @@ class GatewayHarness:
             gateway_id=GATEWAY_ID, session_id=session_id, jti=t.jti, holder=t.holder
         )
 
-    async def wait_lock(self, state: LockState, timeout: float = WAIT) -> None:
-        await wait_until(lambda: lock_state(self.sim) is state, timeout)
+    async def wait_lock(self, state: LockState, limit_s: float = WAIT) -> None:
+        await wait_lock(self.sim, state, limit_s)
 
-    async def wait_session(self, session_id: str, state: str, timeout: float = WAIT) -> None:
+    async def wait_session(self, session_id: str, state: str, limit_s: float = WAIT) -> None:
         assert self.gateway.service is not None
         service = self.gateway.service
 
@@ -136,7 +136,7 @@ class GatewayHarness:
             view = service.view(session_id)
             return view is not None and view.state == state
 
-        await wait_until(reached, timeout)
+        await service.wait_for(reached, limit_s)
 
 
 def lock_state(sim: SimulatedDoor) -> LockState:
@@ -148,11 +148,14 @@ def lock_state(sim: SimulatedDoor) -> LockState:
     }.get(name, LockState.UNKNOWN)
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Poll a cheap in-process predicate on the event loop's own schedule, with a deadline."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+async def wait_lock(sim: SimulatedDoor, state: LockState, limit_s: float = WAIT) -> None:
+    """Wait for the virtual lock's bolt to reach ``state`` (woken by its state listener)."""
+    changed = asyncio.Event()
+    sim.lock.on_state_change(changed.set)
+    async with asyncio.timeout(limit_s):
+        while lock_state(sim) is not state:
+            changed.clear()
+            await changed.wait()
 
 
 async def make_gateway_dir(
