@@ -536,13 +536,22 @@ class AccessService:
             self._emergency_uses.add(jti)
             return True
 
-    async def _accept_revocations(self, token: str) -> None:
+    async def _accept_revocations(self, token: str, *, from_owner: bool = False) -> None:
+        """Adopt a newer owner-signed revocation list (never an older one: no rollback).
+
+        A phone attaching a list older than the one held is simply behind: its request goes
+        on under the newer list. Anything that does not verify is refused (400).
+        """
         try:
             incoming = decode_revocations(token, self.settings.anchors)
             newer = apply_revocations(self._revocations, incoming)
         except GatewayError as exc:
-            raise AccessRefused(exc.code, f"revocation list refused: {exc.message}") from None
-        if newer is not self._revocations and newer != self._revocations:
+            if exc.code == Reason.STALE_REVOCATIONS.value and not from_owner:
+                return
+            raise AccessRefused(
+                exc.code, f"revocation list refused: {exc.message}", status=400
+            ) from None
+        if newer != self._revocations:
             try:
                 await self.ledger.save_revocations(token, newer.seq)
             except StoreError as exc:
@@ -617,7 +626,7 @@ class AccessService:
         return runner.view()
 
     async def set_revocations(self, token: str) -> int:
-        await self._accept_revocations(token)
+        await self._accept_revocations(token, from_owner=True)
         assert self._revocations is not None
         return self._revocations.seq
 

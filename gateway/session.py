@@ -368,7 +368,7 @@ class AccessSession:
     def _alarm_entry(self, reason: str) -> AppendAudit:
         f = self.facts
         return AppendAudit(
-            kind="alarm",
+            kind="alarm.raised",
             session=f.session,
             door=f.door,
             state=self.state,

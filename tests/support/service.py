@@ -8,6 +8,7 @@ Every wait has a timeout; nothing sleeps to synchronise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -67,18 +68,23 @@ def make_ticket(
     subject: str = "courier",
     now: datetime | None = None,
     lifetime: timedelta = timedelta(hours=2),
+    nbf: datetime | None = None,
+    issuer: SigningKey | None = None,
+    issuer_name: str = "owner",
+    certificate: str | None = None,
 ) -> IssuedTicket:
     holder = SigningKey.generate()
     now = now or datetime.now(UTC)
     jti = "t-" + secrets.token_hex(8)
+    start = nbf or now - timedelta(minutes=1)
     ticket = Ticket(
-        iss="owner",
+        iss=issuer_name,
         sub=subject,
         aud=gateway_id,
         jti=jti,
-        iat=now - timedelta(minutes=1),
-        nbf=now - timedelta(minutes=1),
-        exp=now - timedelta(minutes=1) + lifetime,
+        iat=start,
+        nbf=start,
+        exp=start + lifetime,
         door=door,
         purpose=purpose,
         cnf=bytes(holder.verify_key),
@@ -93,7 +99,8 @@ def make_ticket(
         open_s=open_s,
         camera=camera,
     )
-    return IssuedTicket(sign_ticket(ticket, secret64(owner)), jti, holder, door)
+    token = sign_ticket(ticket, secret64(issuer or owner), certificate)
+    return IssuedTicket(token, jti, holder, door)
 
 
 @dataclass
@@ -199,15 +206,30 @@ async def start_gateway(config_path: Path, **overrides: Any) -> Gateway:
     return gateway
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
+@contextlib.asynccontextmanager
+async def running_harness(
+    directory: Path,
+    *,
+    settings: dict[tuple[str, str], str] | None = None,
+    allow_without_camera: bool = True,
+    **overrides: Any,
+) -> AsyncIterator[GatewayHarness]:
+    """init a gateway in ``directory`` (config edits applied), start it, yield, stop it."""
     keys = Keys()
-    config = await make_gateway_dir(tmp_path / "gw", keys)
-    gateway = await start_gateway(config)
+    config = await make_gateway_dir(directory, keys, allow_without_camera=allow_without_camera)
+    for (section, key), value in (settings or {}).items():
+        set_config(config, section, key, value)
+    gateway = await start_gateway(config, **overrides)
     client = GatewayClient(gateway.url, fingerprint=gateway.fingerprint, timeout_s=WAIT)
     try:
-        yield GatewayHarness(tmp_path / "gw", keys, gateway, client)
+        yield GatewayHarness(directory, keys, gateway, client)
     finally:
         await client.close()
         async with asyncio.timeout(WAIT):
             await gateway.stop()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
+    async with running_harness(tmp_path / "gw") as h:
+        yield h

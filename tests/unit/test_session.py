@@ -74,7 +74,7 @@ def test_emergency_grant_writes_alarm_before_unlock() -> None:
     s = AccessSession(FACTS)
     effects = s.handle(Granted(alarm=True, alarm_reason="emergency+camera_down"))
     names = kinds(effects)
-    assert names.index("alarm") < names.index("SendUnlock")
+    assert names.index("alarm.raised") < names.index("SendUnlock")
     assert names.index("session.granted") < names.index("SendUnlock")
 
 
@@ -117,13 +117,13 @@ def test_relock_verified_by_state_read_else_alarm_and_retry() -> None:
     s.handle(Unlocked(status(LockState.UNLOCKED)))
     s.handle(RelockRequested(RelockCause.OPEN_TIMEOUT))
     effects = s.handle(Relocked(status(LockState.UNLOCKED)))
-    assert kinds(effects) == ["session.alarm", "alarm", "NotifyOwner"]
+    assert kinds(effects) == ["session.alarm", "alarm.raised", "NotifyOwner"]
     assert s.state is SessionState.ALARM
     assert s.holds_door
     assert kinds(s.handle(RetryRelock(1))) == ["session.relocking", "SendLock"]
     assert kinds(s.handle(RelockFailed("lock_timeout"))) == [
         "session.alarm",
-        "alarm",
+        "alarm.raised",
         "NotifyOwner",
     ]
     s.handle(RetryRelock(2))
