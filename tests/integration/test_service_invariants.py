@@ -1,0 +1,136 @@
+"""The access-session invariants of DESIGN §3, each against the real stack: the real store,
+the virtual Nuki lock through bleak/Bumble and its command log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ble.nuki.frames import Command
+from ble.nuki.messages import LockAction
+
+from ble.driver import LockState
+from gateway.access import SessionRecord
+from gateway.client import ApiProblem
+from gateway.session import AuditValue
+from tests.support.service import WAIT, GatewayHarness, harness, running_harness
+
+__all__ = ["harness"]
+
+
+def action_count(h: GatewayHarness, action: LockAction) -> int:
+    return h.sim.lock.count(Command.LOCK_ACTION, action)
+
+
+async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
+    harness: GatewayHarness,
+) -> None:
+    """Invariant 1: one timeline of durable commits and of commands the lock received."""
+    order: list[tuple[str, str]] = []
+    service = harness.gateway.service
+    assert service is not None
+    ledger = service.ledger
+    durable_append = ledger.append
+
+    async def recording_append(
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]], session: SessionRecord
+    ) -> None:
+        await durable_append(entries, session)  # returns once committed (synchronous=FULL)
+        order.extend(("durable", kind) for kind, _ in entries)
+
+    ledger.append = recording_append  # type: ignore[method-assign]
+
+    class LockReceived(list[Any]):
+        def append(self, item: Any) -> None:
+            if item.command is Command.LOCK_ACTION:
+                order.append(("lock", item.action.name))
+            super().append(item)
+
+    harness.sim.lock.command_log = LockReceived(harness.sim.lock.command_log)
+    t = harness.ticket()
+    await harness.open(t, package_code="PKG-1")
+    assert ("lock", "UNLOCK") in order
+    assert order.index(("durable", "session.granted")) < order.index(("lock", "UNLOCK"))
+    assert order.index(("durable", "session.unlocking")) < order.index(("lock", "UNLOCK"))
+
+
+async def test_no_blind_unlock_retry_when_the_link_drops(harness: GatewayHarness) -> None:
+    """Invariant 2: the link drops during the unlock; the gateway reads, never re-sends."""
+    harness.sim.lock.faults.drop_link_on_action = 1
+    t = harness.ticket()
+    outcome: object
+    try:
+        outcome = (await harness.open(t, package_code="PKG-1")).status
+    except ApiProblem as exc:  # the reading decides the answer; the count is the invariant
+        outcome = exc.code
+    assert outcome in (201, "lock_unavailable")
+    assert action_count(harness, LockAction.UNLOCK) == 1
+    service = harness.gateway.service
+    assert service is not None
+    # Whatever the reading said, the session ends with the door locked or open-and-held.
+    runner = next(iter(service.sessions.values()))
+    assert runner.machine.state.value in ("open", "failed", "relocking", "closed", "alarm")
+    assert action_count(harness, LockAction.UNLOCK) == 1
+
+
+async def test_relock_when_the_door_closes_after_opening(harness: GatewayHarness) -> None:
+    t = harness.ticket()
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    service = harness.gateway.service
+    assert service is not None
+    runner = service.sessions[session_id]
+    harness.sim.lock.open_door()
+    # A person takes seconds to walk through; wait until the gateway has seen the door open.
+    await service.wait_for(lambda: runner.machine.door_was_opened, WAIT)
+    assert runner.machine.state.value == "open"
+    harness.sim.lock.close_door()
+    await harness.wait_session(session_id, "closed")
+    await harness.wait_lock(LockState.LOCKED)
+
+
+async def test_relock_when_open_s_runs_out(harness: GatewayHarness) -> None:
+    t = harness.ticket(open_s=1)
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    await harness.wait_session(session_id, "closed", 5)
+    await harness.wait_lock(LockState.LOCKED)
+    events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
+    causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
+    assert causes == ["open_timeout"]
+
+
+async def test_relock_failure_raises_alarm_and_retries_until_locked(tmp_path: Path) -> None:
+    settings = {
+        ("lock", "relock_retry_initial_s"): "0.05",
+        ("lock", "relock_retry_max_s"): "0.2",
+    }
+    async with running_harness(tmp_path / "gw", settings=settings) as h:
+        t = h.ticket()
+        session_id = (await h.open(t, package_code="PKG-1")).body["session"]
+        h.sim.lock.faults.jam_motor = True
+        done = asyncio.ensure_future(h.done(t, session_id))
+        await h.wait_session(session_id, "alarm")
+        h.sim.lock.faults.jam_motor = False
+        await h.wait_session(session_id, "closed")
+        await asyncio.wait_for(done, WAIT)
+        await h.wait_lock(LockState.LOCKED)
+        events = (await h.client.owner(h.keys.owner, "GET", "/v1/owner/events"))["events"]
+        kinds = [e["kind"] for e in events if e["body"].get("session") == session_id]
+        assert "alarm.raised" in kinds
+        assert kinds[-1] == "session.closed"
+
+
+async def test_shutdown_relocks_open_sessions(tmp_path: Path) -> None:
+    async with running_harness(tmp_path / "gw") as h:
+        t = h.ticket(open_s=600)
+        await h.open(t, package_code="PKG-1")
+        sim = h.sim
+        assert sim.lock.lock_state.name == "UNLOCKED"
+    assert sim.lock.lock_state.name == "LOCKED"
+
+
+async def test_camera_stays_false_without_a_camera(harness: GatewayHarness) -> None:
+    service = harness.gateway.service
+    assert service is not None
+    assert service.camera_live() is False
