@@ -200,7 +200,8 @@ def set_config(path: Path, section: str, key: str, value: str) -> None:
 
 
 async def start_gateway(config_path: Path, **overrides: Any) -> Gateway:
-    gateway = Gateway(load(config_path), Overrides(port=0, mdns=False, **overrides))
+    options: dict[str, Any] = {"port": 0, "mdns": False, **overrides}
+    gateway = Gateway(load(config_path), Overrides(**options))
     async with asyncio.timeout(WAIT * 2):
         await gateway.start()
     return gateway
