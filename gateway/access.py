@@ -187,6 +187,7 @@ class SessionView:
     state: str
     purpose: str
     subject: str
+    ticket_id: str
     reason: str | None
     created_at: datetime
     updated_at: datetime
@@ -198,6 +199,7 @@ class SessionView:
             "state": self.state,
             "purpose": self.purpose,
             "subject": self.subject,
+            "ticket_id": self.ticket_id,
             "reason": self.reason,
             "created_at": _rfc3339(self.created_at),
             "updated_at": _rfc3339(self.updated_at),
@@ -737,6 +739,7 @@ class SessionRunner:
             state=state,
             purpose=f.purpose,
             subject=f.subject,
+            ticket_id=f.jti,
             reason=reason,
             created_at=self.created_at,
             updated_at=self.updated_at,

@@ -209,6 +209,8 @@ class Gateway:
         if self.locks is not None:
             await self.locks.close()
         if self.store is not None:
+            with contextlib.suppress(Exception):
+                await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
         log.info("stopped")
 

@@ -28,6 +28,8 @@ from gateway.errors import GatewayError, UsageError
 _GROUPS: tuple[str, ...] = (
     "gateway.cli.version",
     "gateway.cli.service",
+    "gateway.cli.courier",
+    "gateway.cli.owner",
 )
 
 EXIT_OK = 0
