@@ -137,17 +137,21 @@ class Ledger(Protocol):
     """The durable state the runner reads and writes; every write is durable on return."""
 
     async def append(
-        self, entries: Sequence[tuple[str, Mapping[str, AuditValue]]], session: SessionRecord
-    ) -> None:
-        """Append audit entries and save the session's state in one durable transaction."""
+        self,
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, int] | None = None,
+    ) -> bool:
+        """Append audit entries and save the session's state in one durable transaction.
+
+        With ``use`` = (ticket id, max uses), first count one use atomically in the same
+        transaction; if the uses are exhausted nothing is written and the answer is False.
+        """
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord: ...
 
     async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeRecord | None:
         """Consume a challenge atomically: it is returned once, then never again."""
-
-    async def consume_use(self, jti: str, max_uses: int) -> bool:
-        """Record one use atomically; False when ``max_uses`` were already recorded."""
 
     async def time_floor(self) -> datetime | None: ...
 
@@ -484,15 +488,10 @@ class AccessService:
         runner = SessionRunner(self, AccessSession(facts), slot, ticket.cnf, now)
         runner.emergency = emergency
         runner.arrived = arrived
+        # The use is counted in the same durable transaction as the session's first entries
+        # (one commit, not two); an emergency ticket is never usable twice whatever it says.
+        runner.use_claim = (ticket.jti, 1 if emergency else ticket.uses)
         slot.session = runner
-        try:
-            max_uses = 1 if emergency else ticket.uses
-            if not await self._consume_use(ticket.jti, max_uses, emergency):
-                slot.session = None
-                await self._deny(facts, ticket, "uses_exhausted", "ticket already used up", now)
-        except AccessRefused:
-            slot.session = None
-            raise
         self._remember(runner)
 
         if isinstance(decision, AwaitApproval):
@@ -502,6 +501,9 @@ class AccessService:
             await runner.handle(
                 Granted(alarm=decision.alarm is not None, alarm_reason=decision.alarm or "")
             )
+        if runner.aborted == "uses_exhausted":
+            self.sessions.pop(facts.session, None)
+            await self._deny(facts, ticket, "uses_exhausted", "ticket already used up", now)
         return runner.view_or_raise()
 
     async def _deny(
@@ -518,25 +520,6 @@ class AccessService:
         runner = SessionRunner(self, AccessSession(facts), None, ticket.cnf, now)
         await runner.handle(Denied(code, detail))
         raise AccessRefused(code, detail or code, status=status)
-
-    async def _consume_use(self, jti: str, max_uses: int, emergency: bool) -> bool:
-        try:
-            ok = await self.ledger.consume_use(jti, max_uses)
-            self._storage_ok = True
-            if emergency and ok:
-                self._emergency_uses.add(jti)
-            return ok
-        except StoreError as exc:
-            self._storage_ok = False
-            if not emergency:
-                raise AccessRefused(
-                    "storage_unavailable", f"the gateway's store failed ({exc.code})", status=503
-                ) from None
-            log.critical("EMERGENCY entry with the store unwritable (%s): opening anyway", exc.code)
-            if jti in self._emergency_uses:
-                return False
-            self._emergency_uses.add(jti)
-            return True
 
     async def _accept_revocations(self, token: str, *, from_owner: bool = False) -> None:
         """Adopt a newer owner-signed revocation list (never an older one: no rollback).
@@ -722,6 +705,7 @@ class SessionRunner:
         self.emergency = False
         self.arrived: float | None = None
         self.aborted: str | None = None
+        self.use_claim: tuple[str, int] | None = None
         self._mutex = asyncio.Lock()
         self._timers: dict[str, asyncio.Task[Any]] = {}
 
@@ -824,9 +808,16 @@ class SessionRunner:
             updated_at=now,
             reason=self.machine.reason,
         )
+        claim = self.use_claim
         try:
-            await service.ledger.append([(e.kind, e.record()) for e in batch], record)
+            written = await service.ledger.append(
+                [(e.kind, e.record()) for e in batch], record, claim
+            )
+            self.use_claim = None
             service._storage_ok = True
+            if not written:
+                self.aborted = "uses_exhausted"
+                return False
             return True
         except StoreError as exc:
             service._storage_ok = False
@@ -837,6 +828,12 @@ class SessionRunner:
                     [e.kind for e in batch],
                     exc.code,
                 )
+                if claim is not None:
+                    self.use_claim = None
+                    if claim[0] in service._emergency_uses:
+                        self.aborted = "uses_exhausted"
+                        return False
+                    service._emergency_uses.add(claim[0])
                 return True
             log.error(
                 "session %s: audit write failed (%s); failing closed",

@@ -41,20 +41,25 @@ class StoreLedger:
         self._known: set[str] = set()
 
     async def append(
-        self, entries: Sequence[tuple[str, Mapping[str, AuditValue]]], session: SessionRecord
-    ) -> None:
+        self,
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, int] | None = None,
+    ) -> bool:
         facts = session.facts
         known = facts.session in self._known
         terminal = session.state in FINISHED_STATES
 
-        def write(tx: StoreTransaction) -> None:
+        def write(tx: StoreTransaction) -> bool:
+            if use is not None and not tx.state.consume_use(use[0], use[1], tx.now_ms()).granted:
+                return False
             index: int | None = None
             for kind, body in entries:
                 index = tx.append(kind, dict(body)).entry.index
             now = tx.now_ms()
             if not known:
                 if session.state is SessionState.DENIED:
-                    return
+                    return True
                 tx.state.open_session(
                     facts.session,
                     facts.door,
@@ -67,16 +72,18 @@ class StoreLedger:
                     tx.state.set_session_state(
                         facts.session, session.state.value, now, terminal=True
                     )
-                return
+                return True
             tx.state.set_session_state(
                 facts.session, session.state.value, now, terminal=terminal, audit_index=index
             )
+            return True
 
-        await self.store.transact(write)
-        if not terminal:
+        written = await self.store.transact(write)
+        if written and not terminal:
             self._known.add(facts.session)
-        else:
+        elif terminal:
             self._known.discard(facts.session)
+        return written
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord:
         nonce = await self.store.issue_challenge(int(ttl.total_seconds() * 1000))
@@ -92,9 +99,6 @@ class StoreLedger:
         if outcome is ChallengeOutcome.EXPIRED:
             return ChallengeRecord(nonce, self.gateway_id, now - timedelta(seconds=1))
         return None
-
-    async def consume_use(self, jti: str, max_uses: int) -> bool:
-        return (await self.store.consume_use(jti, max_uses)).granted
 
     async def time_floor(self) -> datetime | None:
         ms = await self.store.time_floor()

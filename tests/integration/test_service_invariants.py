@@ -35,10 +35,14 @@ async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
     durable_append = ledger.append
 
     async def recording_append(
-        entries: Sequence[tuple[str, Mapping[str, AuditValue]]], session: SessionRecord
-    ) -> None:
-        await durable_append(entries, session)  # returns once committed (synchronous=FULL)
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, int] | None = None,
+    ) -> bool:
+        # Returns once committed (synchronous=FULL).
+        written = await durable_append(entries, session, use)
         order.extend(("durable", kind) for kind, _ in entries)
+        return written
 
     ledger.append = recording_append  # type: ignore[method-assign]
 
