@@ -202,13 +202,16 @@ async def _main(opens: int, duration: float, floor_rounds: int) -> dict[str, Any
         try:
             assert gateway.service is not None
             assert gateway.fingerprint is not None
-            floor = await _floor_ms(gateway, owner, floor_rounds)
             async with GatewayClient(gateway.url, fingerprint=gateway.fingerprint) as client:
                 for _ in range(3):  # warm-up: connections, caches
                     await _one_open(client, owner)
                 gateway.service.timing.samples.clear()
+                # Interleaved, so that the floor and the overhead see the same machine load.
+                floors = []
                 for _ in range(opens):
                     await _one_open(client, owner)
+                    floors.append(await _floor_ms(gateway, owner, floor_rounds))
+                floor = statistics.median(floors)
                 overhead = [s * 1000 for s in gateway.service.timing.samples]
 
                 flood = await asyncio.create_subprocess_exec(
@@ -248,7 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opens", type=int, default=60)
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--floor-rounds", type=int, default=200)
+    parser.add_argument("--floor-rounds", type=int, default=5, help="floor samples per open")
     parser.add_argument("--flood-worker", nargs=3, metavar=("URL", "FP", "SECONDS"))
     args = parser.parse_args()
     if args.flood_worker:

@@ -275,10 +275,14 @@ class AccessService:
         self._closing = False
         self.reconciled = 0
         self._changed = asyncio.Event()
+        self._floor: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # The time floor is read once, then advanced with every entry this service writes:
+        # the store keeps the same rule on disk, and a request costs no extra read.
+        self._floor = await self.ledger.time_floor()
         token = await self.ledger.revocations()
         if token is not None:
             try:
@@ -351,6 +355,10 @@ class AccessService:
             if slot.unsubscribe is not None:
                 slot.unsubscribe()
 
+    def advance_floor(self, moment: datetime) -> None:
+        if self._floor is None or moment > self._floor:
+            self._floor = moment
+
     def notify_changed(self) -> None:
         self._changed.set()
 
@@ -418,7 +426,7 @@ class AccessService:
         store_failed = False
         try:
             challenge = await self.ledger.take_challenge(request.nonce, now)
-            floor = await self.ledger.time_floor()
+            floor = self._floor
         except StoreError as exc:
             store_failed = True
             self._storage_ok = False
@@ -815,6 +823,7 @@ class SessionRunner:
             )
             self.use_claim = None
             service._storage_ok = True
+            service.advance_floor(now)
             if not written:
                 self.aborted = "uses_exhausted"
                 return False
