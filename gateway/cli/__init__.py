@@ -27,6 +27,10 @@ from gateway.errors import GatewayError, UsageError
 # Command groups, in the order ``threshold --help`` lists them.
 _GROUPS: tuple[str, ...] = (
     "gateway.cli.version",
+    "gateway.cli.keys",
+    "gateway.cli.issuer",
+    "gateway.cli.ticket",
+    "gateway.cli.demo",
     "gateway.cli.service",
     "gateway.cli.courier",
     "gateway.cli.owner",
