@@ -34,8 +34,9 @@ from gateway.app import Gateway, Overrides
 from gateway.approval import Approval, Decision, sign_approval
 from gateway.client import ApiProblem, GatewayClient
 from gateway.config import DoorConfig, b64u_encode, load
+from gateway.identity import load_signing_key, write_private_file
 from gateway.policy import package_code_hash
-from gateway.provision import init_gateway
+from gateway.provision import CONFIG_NAME, init_gateway
 from gateway.schedule import WeeklyWindow
 from gateway.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 
@@ -139,7 +140,13 @@ def _windows_around_now() -> tuple[WeeklyWindow, WeeklyWindow]:
     return inside, outside
 
 
-async def _scenario(directory: Path, tl: Timeline) -> int:
+async def _prepare(directory: Path, tl: Timeline) -> tuple[SigningKey, Path]:
+    """A new gateway directory, or the one a previous ``--dir`` run kept (reused as is)."""
+    owner_file = directory / "owner.key"
+    config_path = directory / CONFIG_NAME
+    if config_path.exists() and owner_file.exists():
+        tl.say(f"reusing the gateway in {directory} (its log keeps growing)")
+        return load_signing_key(owner_file), config_path
     owner = SigningKey.generate()
     tl.say(f"threshold init --dir {directory} (gateway {GATEWAY_ID}, door {DOOR}=sim)")
     result = await asyncio.to_thread(
@@ -151,11 +158,20 @@ async def _scenario(directory: Path, tl: Timeline) -> int:
         bind="127.0.0.1:0",
         allow_without_camera=True,
     )
+    # The owner's key normally lives on the owner's phone; the demo plays the owner.
+    write_private_file(
+        owner_file, (b64u_encode(bytes(owner) + bytes(owner.verify_key)) + "\n").encode()
+    )
     tl.say(
         f"  gateway key {result.public_key[:16]}..., TLS sha256 {result.tls_fingerprint[:16]}..."
     )
+    return owner, result.config_path
+
+
+async def _scenario(directory: Path, tl: Timeline) -> int:
+    owner, config_path = await _prepare(directory, tl)
     tl.say("  no camera: policy.allow_without_camera = true (stated in threshold.toml)")
-    gateway = Gateway(load(result.config_path), Overrides(port=0, mdns=False))
+    gateway = Gateway(load(config_path), Overrides(port=0, mdns=False))
     await gateway.start()
     tl.say(f"gateway running at {gateway.url}; virtual Nuki lock via bleak over Bumble")
     try:
@@ -164,7 +180,7 @@ async def _scenario(directory: Path, tl: Timeline) -> int:
     finally:
         await gateway.stop()
     tl.say("gateway stopped (doors relocked, store closed)")
-    return _audit_verify(result.config_path, tl)
+    return _audit_verify(config_path, tl)
 
 
 async def _flows(client: GatewayClient, gateway: Gateway, owner: SigningKey, tl: Timeline) -> None:
