@@ -553,6 +553,18 @@ class AccessService:
                 ) from None
             self._revocations = newer
 
+    def camera_stalled(self) -> int:
+        """The camera stopped delivering frames: relock every open door early (DESIGN §3,
+        invariant 6; Amazon Key's 2017 frozen-camera attack). The camera component calls
+        this; returns how many sessions were told to relock."""
+        count = 0
+        for slot in self.doors.values():
+            runner = slot.session
+            if runner is not None and runner.machine.state is SessionState.OPEN:
+                runner.submit(RelockRequested(RelockCause.CAMERA_STALLED))
+                count += 1
+        return count
+
     def view(self, session_id: str) -> SessionView | None:
         runner = self.sessions.get(session_id)
         return runner.view() if runner is not None else None

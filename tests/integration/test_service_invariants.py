@@ -138,3 +138,16 @@ async def test_camera_stays_false_without_a_camera(harness: GatewayHarness) -> N
     service = harness.gateway.service
     assert service is not None
     assert service.camera_live() is False
+
+
+async def test_a_stalled_camera_relocks_early(harness: GatewayHarness) -> None:
+    service = harness.gateway.service
+    assert service is not None
+    t = harness.ticket(open_s=600)
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    assert service.camera_stalled() == 1  # what the camera component reports
+    await harness.wait_session(session_id, "closed")
+    await harness.wait_lock(LockState.LOCKED)
+    events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
+    causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
+    assert causes == ["camera_stalled"]
