@@ -77,3 +77,14 @@ def test_rate_limiter_refills_and_bounds_memory() -> None:
     for key in "bcdef":
         limiter.allow(key, 2.0)
     assert len(limiter._buckets) == 3
+
+
+def test_docs_example_is_the_exact_signed_message() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    block = doc.split("threshold-owner-v1\nGET\n", 1)[1].split("```", 1)[0]
+    documented = ("threshold-owner-v1\nGET\n" + block).rstrip("\n").encode()
+    assert documented == signed_message(
+        "GET", "/v1/owner/events?since=3", b"", 1_800_000_000, "A" * 32
+    )
