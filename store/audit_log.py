@@ -1,0 +1,202 @@
+"""The audit log's tables: append entries with their tree nodes, sign and read checkpoints.
+
+Synchronous functions over a ``sqlite3.Connection``. The async ``Store`` runs them inside its
+writer transactions (one executor hop each); the CLI and readers run them on their own
+read-only connections. Every completed perfect subtree is stored (``merkle_node``, level >= 1;
+level 0 is ``audit_entry.leaf_hash``), so a root or a proof costs O(log n) primary-key
+lookups at any log size; see ``store.merkle``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from store import merkle
+from store.checkpoint import Checkpoint, CheckpointSigner, SignedCheckpoint
+from store.entry import AuditEntry, EntrySealer, JsonValue, canonical_body, canonical_bytes
+from store.errors import NoSigningKey, StorageCorrupt
+from store.merkle import MerkleFrontier
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as the log holds it: the event, and the exact bytes its leaf hash covers."""
+
+    entry: AuditEntry
+    sealed: bool
+    leaf_bytes: bytes
+    leaf_hash: bytes
+
+
+class SqlitePerfectNodes:
+    """``merkle.PerfectNodes`` over the audit tables of one connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def node(self, level: int, index: int) -> bytes:
+        if level == 0:
+            row = self._conn.execute(
+                "SELECT leaf_hash FROM audit_entry WHERE idx = ?", (index,)
+            ).fetchone()
+        else:
+            row = self._conn.execute(
+                "SELECT hash FROM merkle_node WHERE level = ? AND idx = ?", (level, index)
+            ).fetchone()
+        if row is None:
+            raise StorageCorrupt(f"the audit tree has no node at level {level} index {index}")
+        return bytes(row[0])
+
+
+def tree_size(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entry").fetchone()
+    return int(row[0])
+
+
+def load_frontier(conn: sqlite3.Connection) -> MerkleFrontier:
+    return MerkleFrontier.load(SqlitePerfectNodes(conn), tree_size(conn))
+
+
+def insert_entry(
+    conn: sqlite3.Connection,
+    frontier: MerkleFrontier,
+    kind: str,
+    body: Mapping[str, JsonValue],
+    time_ms: int,
+    seal: EntrySealer | None,
+) -> StoredEntry:
+    """Append one entry at ``frontier.size`` and the tree nodes it completes.
+
+    ``frontier`` is advanced; the caller owns rolling it back if the transaction fails.
+    """
+    entry = AuditEntry(index=frontier.size, time_ms=time_ms, kind=kind, body=body)
+    encoded = canonical_bytes(entry)
+    leaf = encoded if seal is None else seal(encoded)
+    digest = merkle.leaf_hash(leaf)
+    conn.execute(
+        "INSERT INTO audit_entry (idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.index,
+            time_ms,
+            kind,
+            canonical_body(body).decode("utf-8"),
+            int(seal is not None),
+            leaf,
+            digest,
+        ),
+    )
+    completed = frontier.append(digest)
+    if completed:
+        conn.executemany(
+            "INSERT INTO merkle_node (level, idx, hash) VALUES (?, ?, ?)",
+            [(node.level, node.index, node.hash) for node in completed],
+        )
+    conn.execute("UPDATE time_floor SET time_ms = MAX(time_ms, ?) WHERE singleton = 1", (time_ms,))
+    return StoredEntry(entry, seal is not None, leaf, digest)
+
+
+def insert_checkpoint(
+    conn: sqlite3.Connection,
+    frontier: MerkleFrontier,
+    signer: CheckpointSigner | None,
+    time_ms: int,
+) -> SignedCheckpoint:
+    """Sign the tree as ``frontier`` holds it; reuse the stored one if the size is unchanged."""
+    existing = checkpoint_at(conn, frontier.size)
+    if existing is not None:
+        return existing
+    if signer is None:
+        raise NoSigningKey("this store was opened without the gateway key; it cannot sign")
+    signed = signer.sign(frontier.size, frontier.root(), time_ms)
+    conn.execute(
+        "INSERT INTO checkpoint (tree_size, time_ms, origin, root_hash, signature)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (frontier.size, time_ms, signer.origin, signed.checkpoint.root_hash, signed.signature),
+    )
+    return signed
+
+
+def _checkpoint(row: tuple[Any, ...]) -> SignedCheckpoint:
+    origin, size, root, time_ms, signature = row
+    assert isinstance(origin, str)
+    assert isinstance(size, int)
+    assert isinstance(time_ms, int)
+    return SignedCheckpoint(Checkpoint(origin, size, bytes(root), time_ms), bytes(signature))
+
+
+def checkpoint_at(conn: sqlite3.Connection, size: int) -> SignedCheckpoint | None:
+    row = conn.execute(
+        "SELECT origin, tree_size, root_hash, time_ms, signature"
+        " FROM checkpoint WHERE tree_size = ?",
+        (size,),
+    ).fetchone()
+    return None if row is None else _checkpoint(row)
+
+
+def latest_checkpoint(conn: sqlite3.Connection) -> SignedCheckpoint | None:
+    row = conn.execute(
+        "SELECT origin, tree_size, root_hash, time_ms, signature"
+        " FROM checkpoint ORDER BY tree_size DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else _checkpoint(row)
+
+
+def all_checkpoints(conn: sqlite3.Connection) -> list[SignedCheckpoint]:
+    rows = conn.execute(
+        "SELECT origin, tree_size, root_hash, time_ms, signature FROM checkpoint ORDER BY tree_size"
+    )
+    return [_checkpoint(row) for row in rows]
+
+
+def gateway_identity(conn: sqlite3.Connection) -> tuple[str, bytes] | None:
+    """The (origin, public key) the database was created for, if any."""
+    row = conn.execute("SELECT origin, public_key FROM gateway_identity").fetchone()
+    return None if row is None else (str(row[0]), bytes(row[1]))
+
+
+def _stored(row: tuple[Any, ...]) -> StoredEntry:
+    idx, time_ms, kind, body, sealed, leaf, digest = row
+    assert isinstance(idx, int)
+    assert isinstance(time_ms, int)
+    assert isinstance(kind, str)
+    assert isinstance(body, str)
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        raise StorageCorrupt(f"audit entry {idx}: the stored body is not JSON") from None
+    entry = AuditEntry(index=idx, time_ms=time_ms, kind=kind, body=parsed)
+    return StoredEntry(entry, bool(sealed), bytes(leaf), bytes(digest))
+
+
+def iter_entries(conn: sqlite3.Connection, since: int = 0) -> Iterator[StoredEntry]:
+    """Entries with index >= ``since``, in order, streamed."""
+    cursor = conn.execute(
+        "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash"
+        " FROM audit_entry WHERE idx >= ? ORDER BY idx",
+        (since,),
+    )
+    for row in cursor:
+        yield _stored(row)
+
+
+def read_entry(conn: sqlite3.Connection, index: int) -> StoredEntry | None:
+    row = conn.execute(
+        "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash"
+        " FROM audit_entry WHERE idx = ?",
+        (index,),
+    ).fetchone()
+    return None if row is None else _stored(row)
+
+
+def last_entries(conn: sqlite3.Connection, count: int) -> list[StoredEntry]:
+    rows = conn.execute(
+        "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash"
+        " FROM audit_entry ORDER BY idx DESC LIMIT ?",
+        (count,),
+    ).fetchall()
+    return [_stored(row) for row in reversed(rows)]

@@ -1,0 +1,189 @@
+"""The database schema as numbered, forward-only migrations.
+
+Each migration runs in one transaction together with ``PRAGMA user_version = N``, so a
+database is always at exactly one version. Migrations are never edited once released: a
+change is a new migration. A database whose version is above ``LATEST_VERSION`` was written
+by newer code and is refused (``SchemaTooNew``) rather than misread.
+
+Append-only tables (audit entries, tree nodes, checkpoints) carry triggers that refuse UPDATE
+and DELETE. Triggers stop mistakes and casual edits; against a thief who drops them, the
+Merkle tree and the signed checkpoints are what make tampering visible.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from store.errors import SchemaTooNew, StoreError, from_sqlite
+
+# v1: the audit log, its tree and its checkpoints.
+_V1 = """
+CREATE TABLE gateway_identity (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    origin      TEXT NOT NULL,
+    public_key  BLOB NOT NULL CHECK (length(public_key) = 32)
+);
+CREATE TABLE audit_entry (
+    idx         INTEGER PRIMARY KEY CHECK (idx >= 0),
+    time_ms     INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    sealed      INTEGER NOT NULL CHECK (sealed IN (0, 1)),
+    leaf_bytes  BLOB NOT NULL,
+    leaf_hash   BLOB NOT NULL CHECK (length(leaf_hash) = 32)
+);
+CREATE TRIGGER audit_entry_in_order BEFORE INSERT ON audit_entry
+WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entry)
+BEGIN SELECT RAISE(ABORT, 'audit entries are appended in index order'); END;
+CREATE TABLE merkle_node (
+    level INTEGER NOT NULL CHECK (level >= 1),
+    idx   INTEGER NOT NULL CHECK (idx >= 0),
+    hash  BLOB NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE checkpoint (
+    tree_size   INTEGER PRIMARY KEY CHECK (tree_size >= 0),
+    time_ms     INTEGER NOT NULL,
+    origin      TEXT NOT NULL,
+    root_hash   BLOB NOT NULL CHECK (length(root_hash) = 32),
+    signature   BLOB NOT NULL CHECK (length(signature) = 64)
+);
+CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry
+BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END;
+CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry
+BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END;
+CREATE TRIGGER merkle_node_no_update BEFORE UPDATE ON merkle_node
+BEGIN SELECT RAISE(ABORT, 'merkle_node is append-only'); END;
+CREATE TRIGGER merkle_node_no_delete BEFORE DELETE ON merkle_node
+BEGIN SELECT RAISE(ABORT, 'merkle_node is append-only'); END;
+CREATE TRIGGER checkpoint_no_update BEFORE UPDATE ON checkpoint
+BEGIN SELECT RAISE(ABORT, 'checkpoint is append-only'); END;
+CREATE TRIGGER checkpoint_no_delete BEFORE DELETE ON checkpoint
+BEGIN SELECT RAISE(ABORT, 'checkpoint is append-only'); END;
+CREATE TRIGGER gateway_identity_no_update BEFORE UPDATE ON gateway_identity
+BEGIN SELECT RAISE(ABORT, 'the gateway identity is set once'); END;
+"""
+
+# v2: the state behind offline decisions. The time floor starts from the log itself.
+_V2 = """
+CREATE TABLE ticket_use (
+    ticket_id   TEXT PRIMARY KEY,
+    uses        INTEGER NOT NULL CHECK (uses >= 0),
+    max_uses    INTEGER NOT NULL CHECK (max_uses >= 1),
+    last_ms     INTEGER NOT NULL
+);
+CREATE TABLE challenge (
+    nonce       BLOB PRIMARY KEY CHECK (length(nonce) = 32),
+    bound_to    TEXT NOT NULL,
+    issued_ms   INTEGER NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    consumed_ms INTEGER
+);
+CREATE INDEX challenge_expiry ON challenge (expires_ms);
+CREATE TABLE revocation_list (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    seq         INTEGER NOT NULL CHECK (seq >= 0),
+    token       TEXT NOT NULL,
+    stored_ms   INTEGER NOT NULL
+);
+CREATE TRIGGER revocation_list_forward BEFORE UPDATE ON revocation_list
+WHEN NEW.seq <= OLD.seq
+BEGIN SELECT RAISE(ABORT, 'a revocation list is replaced only by a higher seq'); END;
+CREATE TABLE time_floor (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    time_ms     INTEGER NOT NULL
+);
+INSERT INTO time_floor (singleton, time_ms)
+    SELECT 1, COALESCE(MAX(time_ms), 0) FROM audit_entry;
+CREATE TABLE access_session (
+    session_id  TEXT PRIMARY KEY,
+    door        TEXT NOT NULL,
+    ticket_id   TEXT,
+    state       TEXT NOT NULL,
+    terminal    INTEGER NOT NULL CHECK (terminal IN (0, 1)),
+    opened_ms   INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX access_session_one_open_per_door ON access_session (door)
+    WHERE terminal = 0;
+CREATE TABLE access_session_event (
+    session_id  TEXT NOT NULL REFERENCES access_session (session_id),
+    seq         INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    time_ms     INTEGER NOT NULL,
+    audit_index INTEGER REFERENCES audit_entry (idx),
+    PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+"""
+
+# v3: lock pairings, the clip index, and what the cloud has acknowledged and cosigned.
+_V3 = """
+CREATE TABLE lock_pairing (
+    door        TEXT PRIMARY KEY,
+    vendor      TEXT NOT NULL,
+    data        BLOB NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);
+CREATE TABLE clip (
+    path        TEXT PRIMARY KEY,
+    sha256      BLOB NOT NULL CHECK (length(sha256) = 32),
+    entry_index INTEGER NOT NULL REFERENCES audit_entry (idx),
+    size_bytes  INTEGER NOT NULL CHECK (size_bytes >= 0)
+);
+CREATE INDEX clip_by_entry ON clip (entry_index);
+CREATE TABLE sync_cursor (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    acked_size  INTEGER NOT NULL CHECK (acked_size >= 0),
+    updated_ms  INTEGER NOT NULL
+);
+CREATE TRIGGER sync_cursor_forward BEFORE UPDATE ON sync_cursor
+WHEN NEW.acked_size < OLD.acked_size
+BEGIN SELECT RAISE(ABORT, 'the acknowledged tree size never goes back'); END;
+CREATE TABLE checkpoint_cosignature (
+    tree_size   INTEGER NOT NULL REFERENCES checkpoint (tree_size),
+    witness     TEXT NOT NULL,
+    signature   BLOB NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (tree_size, witness)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> int:
+    """Bring the database on ``conn`` (autocommit mode) up to ``target``; return the version.
+
+    Raises ``SchemaTooNew`` for a database written by newer code.
+    """
+    if not 0 <= target <= LATEST_VERSION:
+        raise ValueError(f"no schema version {target}")
+    try:
+        current = schema_version(conn)
+    except sqlite3.Error as exc:
+        raise from_sqlite(exc, "read the schema version") from None
+    if current > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"the database is at schema version {current}, but this Threshold knows only up "
+            f"to {LATEST_VERSION}; upgrade Threshold or open a copy made for this version"
+        )
+    for version in range(current + 1, target + 1):
+        script = (
+            f"BEGIN IMMEDIATE;\n{MIGRATIONS[version - 1]}\n"
+            f"PRAGMA user_version = {version};\nCOMMIT;"
+        )
+        try:
+            conn.executescript(script)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            error: StoreError = from_sqlite(exc, f"migrate to schema version {version}")
+            raise error from None
+        current = version
+    return current

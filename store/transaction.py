@@ -1,0 +1,77 @@
+"""One writer transaction: audit appends, checkpoints and state changes that commit together.
+
+The gateway's write-ahead rule (DESIGN §3, invariant 1) needs "the ``granted`` event is
+durable" and "the session is in state ``granted``" to be one commit. A function given to
+``Store.transact`` receives a ``StoreTransaction`` and makes any number of these calls; they
+all commit, or none do. The function runs in the writer's thread: it must not await or block
+on anything but the database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+
+from store import audit_log
+from store.audit_log import StoredEntry
+from store.checkpoint import CheckpointSigner, SignedCheckpoint
+from store.entry import EntrySealer, JsonValue
+from store.errors import IntegrityViolation
+from store.merkle import MerkleFrontier
+from store.state import StateTables
+
+
+class StoreTransaction:
+    """The audit log and the state tables, inside one open writer transaction."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        frontier: MerkleFrontier,
+        *,
+        signer: CheckpointSigner | None,
+        seal: EntrySealer | None,
+        checkpoint_every: int,
+        clock: Callable[[], int],
+    ) -> None:
+        self._conn = conn
+        self.frontier = frontier
+        self._signer = signer
+        self._seal = seal
+        self._checkpoint_every = checkpoint_every
+        self._clock = clock
+        self.state = StateTables(conn)
+
+    def now_ms(self) -> int:
+        return self._clock()
+
+    @property
+    def tree_size(self) -> int:
+        return self.frontier.size
+
+    def append(
+        self, kind: str, body: Mapping[str, JsonValue], time_ms: int | None = None
+    ) -> StoredEntry:
+        """Append an audit entry; every ``checkpoint_every`` entries also sign a checkpoint."""
+        at = self._clock() if time_ms is None else time_ms
+        stored = audit_log.insert_entry(self._conn, self.frontier, kind, body, at, self._seal)
+        if (
+            self._signer is not None
+            and self._checkpoint_every > 0
+            and self.frontier.size % self._checkpoint_every == 0
+        ):
+            audit_log.insert_checkpoint(self._conn, self.frontier, self._signer, at)
+        return stored
+
+    def checkpoint(self, time_ms: int | None = None) -> SignedCheckpoint:
+        """Sign the tree as it stands (or return the checkpoint already made at this size)."""
+        at = self._clock() if time_ms is None else time_ms
+        return audit_log.insert_checkpoint(self._conn, self.frontier, self._signer, at)
+
+    def ack_tree_size(self, size: int, now_ms: int | None = None) -> None:
+        """Record the cloud's acknowledged tree size: never beyond the log, never backwards."""
+        if not 0 <= size <= self.frontier.size:
+            raise IntegrityViolation(
+                f"acknowledged size {size} is beyond the log's {self.frontier.size} entries"
+            )
+        self.state.ack_tree_size(size, self._clock() if now_ms is None else now_ms)
