@@ -12,13 +12,14 @@ Owner routes (``/v1/owner/...``) are authenticated by an owner-key request signa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -103,6 +104,9 @@ class ApiContext:
     client_limiter: RateLimiter
     ticket_limiter: RateLimiter
     max_body_bytes: int
+    #: Requests handled at once; the rest wait their turn (FIFO) outside the event loop's
+    #: ready queue, so a flood cannot starve the lock's Bluetooth exchange of loop turns.
+    admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     wall_clock: Callable[[], float] = time.time
 
 
@@ -512,6 +516,12 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 @web.middleware
+async def admission(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async with request.app[CTX].admission:
+        return await handler(request)
+
+
+@web.middleware
 async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
     ctx = request.app[CTX]
     client = request.remote or "unknown"
@@ -545,7 +555,7 @@ async def owner_signature(request: web.Request, handler: Handler) -> web.StreamR
 
 def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
-        middlewares=[problems, rate_limit, owner_signature],
+        middlewares=[problems, rate_limit, admission, owner_signature],
         client_max_size=ctx.max_body_bytes,
         handler_args={"max_field_size": 8190, "max_line_size": 8190},
     )

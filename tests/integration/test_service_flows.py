@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from ble.nuki.frames import Command
 from ble.nuki.messages import LockAction
-from gateway.approval import Approval, Decision, sign_approval
-from gateway.certificate import IssuerCertificate, sign_certificate
-from gateway.revocation import RevocationList, sign_revocations
-from gateway.schedule import WeeklyWindow
-from gateway.ticket import Camera, Purpose
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
+from gateway.approval import Approval, Decision, sign_approval
+from gateway.certificate import IssuerCertificate, sign_certificate
 from gateway.client import ApiProblem
 from gateway.config import b64u_encode
+from gateway.revocation import RevocationList, sign_revocations
+from gateway.schedule import WeeklyWindow
+from gateway.ticket import Camera, Purpose
 from tests.support.service import (
     GATEWAY_ID,
     WAIT,
@@ -324,6 +324,12 @@ async def test_bad_request_and_limits(harness: GatewayHarness) -> None:
     assert reply.status == 405
     for r in (reply,):
         assert "Traceback" not in json.dumps(r.body)
+
+
+async def test_oversized_headers_are_refused(harness: GatewayHarness) -> None:
+    reply = await harness.client.request("GET", "/v1/info", headers={"X-Big": "a" * 20_000})
+    assert reply.status in (400, 431)
+    assert "Traceback" not in json.dumps(reply.body)
 
 
 async def test_rate_limits(tmp_path: Path) -> None:
