@@ -12,9 +12,12 @@ is what to read):
   commit through the store, measured alone; ``overhead_vs_floor`` = p50 / floor (target <= 3);
 * flood: 50 concurrent clients (in a separate process) post bogus tickets, each signed by an
   unknown key with its own ticket id, as fast as they can for ``--duration`` seconds, while a
-  legitimate courier opens every 2 s: ``bogus_rejected_per_s`` and ``legit_grant_p99_ms``
-  (the courier's POST /v1/access round trip, target <= 250). Rate limits are raised for the
-  run so that every bogus request is verified in full: the worst case for the gateway.
+  legitimate courier (a third process: a phone is a device of its own) opens every 2 s:
+  ``bogus_rejected_per_s`` and ``legit_grant_p99_ms`` (the courier's POST /v1/access round
+  trip, which ends once the bolt is retracted, target <= 250), and ``legit_to_unlock_p99_ms``
+  (the same grants measured inside the gateway, arrival to unlock handed to the driver).
+  Rate limits are raised for the run so that every bogus request is verified in full: the
+  worst case for the gateway.
 
 Usage: ``.venv/bin/python bench/access.py [--opens 60] [--duration 20]``.
 """
@@ -149,6 +152,15 @@ async def _legit_during_flood(
     return grants
 
 
+async def _legit_worker(url: str, fingerprint: str, duration: float) -> None:
+    """Child process: the courier's phone, a device of its own. The owner's key (to issue
+    its tickets) arrives on stdin, never on the command line."""
+    owner = SigningKey(bytes.fromhex(sys.stdin.readline().strip()))
+    async with GatewayClient(url, fingerprint=fingerprint) as client:
+        grants = await _legit_during_flood(client, owner, duration)
+    print(json.dumps(grants), flush=True)
+
+
 async def _flood_worker(url: str, fingerprint: str, duration: float, clients: int) -> None:
     """Child process: ``clients`` concurrent posters of bogus tickets; prints counts."""
     stranger = SigningKey.generate()
@@ -178,7 +190,9 @@ async def _flood_worker(url: str, fingerprint: str, duration: float, clients: in
     print(json.dumps(counts), flush=True)
 
 
-async def _main(opens: int, duration: float, floor_rounds: int) -> dict[str, Any]:
+async def _main(
+    opens: int, duration: float, floor_rounds: int, clients: int = 50
+) -> dict[str, Any]:
     owner = SigningKey.generate()
     with tempfile.TemporaryDirectory(prefix="threshold-bench-") as tmp:
         result = await asyncio.to_thread(
@@ -221,10 +235,25 @@ async def _main(opens: int, duration: float, floor_rounds: int) -> dict[str, Any
                     gateway.url,
                     gateway.fingerprint,
                     str(duration),
+                    "--flood-clients",
+                    str(clients),
                     stdout=asyncio.subprocess.PIPE,
                 )
                 gateway.service.timing.samples.clear()
-                grants = await _legit_during_flood(client, owner, duration)
+                legit = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,
+                    "--legit-worker",
+                    gateway.url,
+                    gateway.fingerprint,
+                    str(duration),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                legit_out, _ = await asyncio.wait_for(
+                    legit.communicate(bytes(owner).hex().encode() + b"\n"), duration + 60
+                )
+                grants = json.loads(legit_out.decode().strip().splitlines()[-1])
                 flood_overhead = [x * 1000 for x in gateway.service.timing.samples]
                 out, _ = await asyncio.wait_for(flood.communicate(), duration + 60)
                 counts = json.loads(out.decode().strip().splitlines()[-1])
@@ -239,7 +268,7 @@ async def _main(opens: int, duration: float, floor_rounds: int) -> dict[str, Any
         "floor_ms": round(floor, 3),
         "overhead_vs_floor": round(p50 / floor, 2),
         "flood_s": duration,
-        "flood_clients": 50,
+        "flood_clients": clients,
         "bogus_rejected_per_s": round(counts["rejected"] / duration, 1),
         "bogus_other": counts["other"],
         "legit_grants": len(grants),
@@ -256,13 +285,20 @@ def main() -> None:
     parser.add_argument("--opens", type=int, default=60)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--floor-rounds", type=int, default=5, help="floor samples per open")
+    parser.add_argument("--flood-clients", type=int, default=50)
     parser.add_argument("--flood-worker", nargs=3, metavar=("URL", "FP", "SECONDS"))
+    parser.add_argument("--legit-worker", nargs=3, metavar=("URL", "FP", "SECONDS"))
     args = parser.parse_args()
+    if args.legit_worker:
+        url, fp, seconds = args.legit_worker
+        asyncio.run(_legit_worker(url, fp, float(seconds)))
+        return
     if args.flood_worker:
         url, fp, seconds = args.flood_worker
-        asyncio.run(_flood_worker(url, fp, float(seconds), 50))
+        asyncio.run(_flood_worker(url, fp, float(seconds), args.flood_clients))
         return
-    print(json.dumps(asyncio.run(_main(args.opens, args.duration, args.floor_rounds))))
+    figures = asyncio.run(_main(args.opens, args.duration, args.floor_rounds, args.flood_clients))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
