@@ -426,13 +426,11 @@ class AccessService:
         store_failed = False
         try:
             challenge = await self.ledger.take_challenge(request.nonce, now)
-            floor = self._floor
         except StoreError as exc:
             store_failed = True
             self._storage_ok = False
             log.error("store failed while checking a request (%s)", exc.code)
             challenge = self._memory_challenges.pop(request.nonce, None)
-            floor = None
         verdict = check_ticket(
             request.ticket,
             anchors=self.settings.anchors,
@@ -442,7 +440,7 @@ class AccessService:
             zone=self.settings.zone,
             revocations=self._revocations,
             uses_so_far=0,
-            time_floor=floor,
+            time_floor=self._floor,
             skew=self.settings.skew,
         )
         ticket = verdict.claims
