@@ -168,6 +168,9 @@ class Ledger(Protocol):
     async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
         """Audit entries from index ``since`` on, at most ``limit``."""
 
+    async def receipt(self, session: str) -> dict[str, Any] | None:
+        """A signed checkpoint and inclusion proof for the session's latest entry."""
+
 
 # ---------------------------------------------------------------------------------------------
 
@@ -592,6 +595,13 @@ class AccessService:
         if runner.machine.state is SessionState.OPEN:
             await runner.handle(RelockRequested(RelockCause.DONE))
         return runner.view()
+
+    async def receipt(self, session_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.ledger.receipt(session_id)
+        except StoreError as exc:
+            log.error("no receipt for session %s (%s)", session_id, exc.code)
+            return None
 
     # -- owner actions -------------------------------------------------------------------------
 

@@ -430,7 +430,10 @@ async def done(request: web.Request) -> web.Response:
         _b64u_field(body, "nonce", 32),
         _b64u_field(body, "proof", 64),
     )
-    return web.json_response(view.to_json())
+    out = view.to_json()
+    if view.state == "closed":
+        out["receipt"] = await ctx.service.receipt(view.id)
+    return web.json_response(out)
 
 
 async def owner_events(request: web.Request) -> web.Response:

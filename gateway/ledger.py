@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from store.db import Store
-from store.state import ChallengeOutcome
-from store.transaction import StoreTransaction
 
 from gateway.access import SessionRecord
 from gateway.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
 from gateway.tickets import ChallengeRecord
 from store import audit_log
+from store.db import Store
+from store.state import ChallengeOutcome
+from store.transaction import StoreTransaction
 
 
 def _ms(moment: datetime) -> int:
@@ -39,6 +39,7 @@ class StoreLedger:
         self.store = store
         self.gateway_id = gateway_id
         self._known: set[str] = set()
+        self._last_index: OrderedDict[str, int] = OrderedDict()
 
     async def append(
         self,
@@ -56,6 +57,10 @@ class StoreLedger:
             index: int | None = None
             for kind, body in entries:
                 index = tx.append(kind, dict(body)).entry.index
+            if index is not None:
+                self._last_index[facts.session] = index
+                while len(self._last_index) > 1000:
+                    self._last_index.popitem(last=False)
             now = tx.now_ms()
             if not known:
                 if session.state is SessionState.DENIED:
@@ -84,6 +89,14 @@ class StoreLedger:
         elif terminal:
             self._known.discard(facts.session)
         return written
+
+    async def receipt(self, session: str) -> dict[str, Any] | None:
+        """The visitor's receipt: the session's latest entry, a signed checkpoint covering it
+        and the inclusion proof (DESIGN §7: the courier's phone is a witness)."""
+        index = self._last_index.get(session)
+        if index is None:
+            return None
+        return (await self.store.receipt(index)).to_json()
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord:
         nonce = await self.store.issue_challenge(int(ttl.total_seconds() * 1000))

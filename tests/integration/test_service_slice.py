@@ -3,12 +3,36 @@ virtual Nuki lock unlocks through bleak/Bumble -> done -> relocked -> audit log.
 
 from __future__ import annotations
 
-from gateway.ticket import Purpose
+import base64
+from typing import Any
 
 from ble.driver import LockState
+from gateway.config import b64u_decode
+from gateway.ticket import Purpose
+from store import merkle
+from store.checkpoint import Checkpoint, SignedCheckpoint
 from tests.support.service import GatewayHarness, harness
 
 __all__ = ["harness"]
+
+
+def assert_receipt_verifies(receipt: dict[str, Any], gateway_public_key: str) -> None:
+    """What the courier's phone can check offline: the gateway signed a checkpoint whose tree
+    includes the entry closing the visit."""
+    assert receipt["kind"] == "session.closed"
+    cp = receipt["checkpoint"]
+    signed = SignedCheckpoint(
+        Checkpoint(cp["origin"], cp["tree_size"], base64.b64decode(cp["root_hash"]), cp["time_ms"]),
+        base64.b64decode(cp["signature"]),
+    )
+    assert signed.verify(b64u_decode(gateway_public_key))
+    assert merkle.verify_inclusion(
+        merkle.leaf_hash(base64.b64decode(receipt["leaf_bytes"])),
+        receipt["index"],
+        cp["tree_size"],
+        [base64.b64decode(p) for p in receipt["inclusion_proof"]],
+        base64.b64decode(cp["root_hash"]),
+    )
 
 
 async def test_delivery_open_done_relock_and_audit(harness: GatewayHarness) -> None:
@@ -23,6 +47,7 @@ async def test_delivery_open_done_relock_and_audit(harness: GatewayHarness) -> N
     view = await harness.done(t, session_id)
     assert view["state"] == "closed"
     await harness.wait_lock(LockState.LOCKED)
+    assert_receipt_verifies(view["receipt"], harness.gateway.public_key)
 
     owner = harness.keys.owner
     events = (await harness.client.owner(owner, "GET", "/v1/owner/events?since=0&limit=100"))[
