@@ -29,12 +29,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
-from store.checkpoint import CheckpointSigner
-from store.db import Store
 
 from gateway.access import AccessService, AccessSettings
 from gateway.api import API_VERSION, ApiContext, build_app
 from gateway.config import GatewayConfig, b64u_encode, load
+from gateway.errors import GatewayError
 from gateway.identity import load_signing_key, tls_fingerprint
 from gateway.ledger import StoreLedger
 from gateway.locks import LockFleet, open_locks
@@ -43,8 +42,15 @@ from gateway.owner_auth import OwnerRequestVerifier
 from gateway.policy import PolicyRules
 from gateway.ratelimit import RateLimiter
 from gateway.tickets import TrustAnchors
+from store.checkpoint import CheckpointSigner
+from store.db import Store
 
 log = logging.getLogger("threshold")
+
+
+class ListenError(GatewayError):
+    code = "cannot_listen"
+
 
 SHUTDOWN_RELOCK_BUDGET_S = 3.0
 
@@ -168,7 +174,13 @@ class Gateway:
         await self._runner.setup()
         port = cfg.api.port if o.port is None else o.port
         site = web.TCPSite(self._runner, cfg.api.host, port, ssl_context=ssl_context)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(
+                f"api: cannot listen on {cfg.api.host}:{port} ({exc.strerror}); "
+                "change [api] bind in threshold.toml"
+            ) from None
         self.port = _bound_port(self._runner, port)
         log.info(
             "api: listening on %s (%s)",

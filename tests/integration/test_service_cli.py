@@ -8,11 +8,11 @@ import json
 import sys
 from pathlib import Path
 
-from gateway.ticket import Purpose
 from nacl.signing import SigningKey
 
 from gateway.config import b64u_encode
 from gateway.identity import write_private_file
+from gateway.ticket import Purpose
 from tests.support.service import GatewayHarness, harness
 
 __all__ = ["harness"]
@@ -139,3 +139,39 @@ async def test_owner_cli_approve_events_lock(harness: GatewayHarness, tmp_path: 
     )
     assert code == 1
     assert "unauthorized" in err
+
+
+async def test_run_with_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        owner = b64u_encode(bytes(SigningKey.generate().verify_key))
+        code, _, err = await threshold(
+            "init",
+            "--dir",
+            str(tmp_path / "gw"),
+            "--owner-pub",
+            owner,
+            "--bind",
+            f"127.0.0.1:{port}",
+        )
+        assert code == 0, err
+        code, _, err = await threshold("run", "--config", str(tmp_path / "gw" / "threshold.toml"))
+    assert code == 1
+    assert "cannot_listen" in err
+    assert "Traceback" not in err
+
+
+async def test_run_with_a_bad_config_names_the_key(tmp_path: Path) -> None:
+    owner = b64u_encode(bytes(SigningKey.generate().verify_key))
+    code, _, err = await threshold("init", "--dir", str(tmp_path / "gw"), "--owner-pub", owner)
+    assert code == 0, err
+    config = tmp_path / "gw" / "threshold.toml"
+    config.write_text(config.read_text().replace("max_body_bytes = 16384", "max_body_bytes = -1"))
+    code, _, err = await threshold("run", "--config", str(config))
+    assert code == 1
+    assert "api.max_body_bytes" in err
+    assert err.strip().count("\n") == 0, err
