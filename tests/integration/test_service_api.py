@@ -9,7 +9,6 @@ import secrets
 import time
 from pathlib import Path
 
-from gateway.proof import proof_message
 from nacl.signing import SigningKey
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
@@ -17,6 +16,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 from gateway.api import ROUTES
 from gateway.config import b64u_encode
 from gateway.owner_auth import sign_request
+from gateway.proof import proof_message
 from tests.support.service import GATEWAY_ID, WAIT, GatewayHarness, harness, running_harness
 
 __all__ = ["harness"]
@@ -161,3 +161,57 @@ async def test_plain_http_only_when_configured(tmp_path: Path) -> None:
         assert (await h.client.info())["tls_fingerprint"] is None
     async with running_harness(tmp_path / "gw2") as h:
         assert h.url.startswith("https://")
+
+
+async def test_garbage_gets_a_problem_never_a_500(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(20261124)
+
+    def junk_value(depth: int = 0) -> object:
+        pick = rng.randrange(8 if depth < 3 else 5)
+        if pick == 0:
+            return None
+        if pick == 1:
+            return rng.random() < 0.5
+        if pick == 2:
+            return rng.randrange(-(2**70), 2**70)
+        if pick == 3:
+            return "".join(chr(rng.randrange(1, 0x3000)) for _ in range(rng.randrange(40)))
+        if pick == 4:
+            return "v4.public." + b64u_encode(rng.randbytes(rng.randrange(120)))
+        if pick == 5:
+            return [junk_value(depth + 1) for _ in range(rng.randrange(4))]
+        return {str(junk_value(3))[:20]: junk_value(depth + 1) for _ in range(rng.randrange(4))}
+
+    fields = [
+        "ticket",
+        "door",
+        "nonce",
+        "proof",
+        "package_code",
+        "revocations",
+        "approval",
+        "action",
+    ]
+    async with running_harness(
+        tmp_path / "gw", client_rate_per_minute=10**9, ticket_rate_per_minute=10**9
+    ) as h:
+        for route in ROUTES:
+            path = route.path.replace("{session}", "s-" + "0" * 24)
+            for _ in range(25):
+                kind = rng.randrange(3)
+                if kind == 0:
+                    raw = rng.randbytes(rng.randrange(200))
+                elif kind == 1:
+                    raw = json.dumps(junk_value()).encode()
+                else:
+                    raw = json.dumps(
+                        {f: junk_value() for f in rng.sample(fields, rng.randrange(1, 5))}
+                    ).encode()
+                reply = await h.client.request(route.method, path, raw=raw)
+                assert reply.status < 500, (route.path, raw, reply)
+                if reply.status >= 400:
+                    assert isinstance(reply.body.get("code"), str), (route.path, reply)
+                    assert "Traceback" not in json.dumps(reply.body)
+        assert (await h.client.info())["gateway_id"] == GATEWAY_ID
