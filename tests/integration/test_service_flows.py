@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ble.nuki.frames import Command
-from ble.nuki.messages import LockAction
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
+from ble.nuki.frames import Command
+from ble.nuki.messages import LockAction
 from gateway.approval import Approval, Decision, sign_approval
 from gateway.certificate import IssuerCertificate, sign_certificate
 from gateway.client import ApiProblem
@@ -360,3 +360,28 @@ async def test_ten_couriers_one_single_use_ticket_one_grant(harness: GatewayHarn
     assert results.count(201) == 1, results
     assert all(r in (201, "door_busy", "uses_exhausted") for r in results), results
     assert unlocks(harness) == 1
+
+
+async def test_malformed_claims_and_not_awaiting_approval(harness: GatewayHarness) -> None:
+    from gateway.envelope import TokenKind, seal
+
+    owner = harness.keys.owner
+    token = seal(TokenKind.TICKET, {"v": 1, "jti": "t-odd", "door": "front"}, secret64(owner))
+    odd = IssuedTicket(token, "t-odd", SigningKey.generate(), "front")
+    assert (await refused(harness, odd, package_code="PKG-1")).code == "malformed_claims"
+
+    t = harness.ticket()
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    now = datetime.now(UTC)
+    approval = sign_approval(
+        Approval(GATEWAY_ID, session_id, t.jti, Decision.APPROVE, now, now + timedelta(minutes=5)),
+        secret64(owner),
+    )
+    body = json.dumps({"approval": approval}).encode()
+    reply = await harness.client.request(
+        "POST",
+        "/v1/owner/approvals",
+        raw=body,
+        headers=harness.client.owner_headers(owner, "POST", "/v1/owner/approvals", body),
+    )
+    assert (reply.status, reply.body["code"]) == (409, "not_awaiting_approval")
