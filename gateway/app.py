@@ -41,6 +41,7 @@ from gateway.mdns import MdnsAdvertiser, service_info
 from gateway.owner_auth import OwnerRequestVerifier
 from gateway.policy import PolicyRules
 from gateway.ratelimit import RateLimiter
+from gateway.supervisor import Supervisor
 from gateway.tickets import TrustAnchors
 from store.checkpoint import CheckpointSigner
 from store.db import Store
@@ -53,6 +54,20 @@ class ListenError(GatewayError):
 
 
 SHUTDOWN_RELOCK_BUDGET_S = 3.0
+PURGE_EVERY_S = 60
+CHECKPOINT_EVERY_S = 600
+
+
+async def _purge(store: Store) -> None:
+    await store.purge_challenges()
+
+
+async def _checkpoint(store: Store) -> None:
+    # A signed checkpoint of whatever was appended since the last one, so that recent
+    # entries are attested even when fewer than the store's every-N threshold were written.
+    latest = await store.latest_checkpoint()
+    if latest is None or latest.checkpoint.tree_size < store.tree_size:
+        await store.checkpoint()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,7 @@ class Gateway:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._mdns: MdnsAdvertiser | None = None
+        self._jobs = Supervisor()
         self._stopped = False
 
     @classmethod
@@ -150,6 +166,15 @@ class Gateway:
         await ledger.record("gateway.started", {"gateway": cfg.gateway_id})
         log.info("access: ready, %d unfinished session(s) reconciled", self.service.reconciled)
 
+        store = self.store
+        self._jobs.start("purge expired challenges", lambda: _purge(store), PURGE_EVERY_S)
+        self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
+        log.info(
+            "jobs: challenge purge every %ds, checkpoint every %ds",
+            PURGE_EVERY_S,
+            CHECKPOINT_EVERY_S,
+        )
+
         ssl_context: ssl.SSLContext | None = None
         if cfg.api.tls:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -210,6 +235,7 @@ class Gateway:
         if self._mdns is not None:
             with contextlib.suppress(Exception):
                 await self._mdns.stop()
+        await self._jobs.stop()
         if self.service is not None:
             await self.service.shutdown(SHUTDOWN_RELOCK_BUDGET_S)
             with contextlib.suppress(Exception):
