@@ -24,6 +24,8 @@ class JobState:
     name: str
     runs: int = 0
     failures: int = 0
+    #: Set after the first successful run (start-up checks and tests wait on it).
+    ran: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Supervisor:
             try:
                 await job()
                 state.runs += 1
+                state.ran.set()
                 backoff = self.restart_initial_s
                 await asyncio.sleep(every_s)
             except asyncio.CancelledError:
