@@ -336,10 +336,13 @@ class AccessService:
     async def shutdown(self, budget_s: float = 3.0) -> None:
         """Relock every door a session holds, within ``budget_s``, then stop all tasks."""
         self._closing = True
+        # A session still unlocking is included: handle() waits for the unlock in progress
+        # (the session's mutex), and the door it opened is then relocked like the others.
+        in_flight = (SessionState.GRANTED, SessionState.UNLOCKING, SessionState.OPEN)
         relocks = [
             runner.handle(RelockRequested(RelockCause.SHUTDOWN))
             for runner in list(self.sessions.values())
-            if runner.machine.state is SessionState.OPEN
+            if runner.machine.state in in_flight
         ]
         if relocks:
             done, pending = await asyncio.wait(
@@ -844,6 +847,7 @@ class SessionRunner:
             self.use_claim = None
             service._storage_ok = True
             service.advance_floor(now)
+            service.notify_changed()
             if not written:
                 self.aborted = "uses_exhausted"
                 return False

@@ -4,14 +4,14 @@ the virtual Nuki lock through bleak/Bumble and its command log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ble.driver import LockState
 from ble.nuki.frames import Command
 from ble.nuki.messages import LockAction
-
-from ble.driver import LockState
 from gateway.access import SessionRecord
 from gateway.client import ApiProblem
 from gateway.session import AuditValue
@@ -151,3 +151,27 @@ async def test_a_stalled_camera_relocks_early(harness: GatewayHarness) -> None:
     events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
     causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
     assert causes == ["camera_stalled"]
+
+
+async def test_shutdown_during_an_unlock_relocks_after_it(tmp_path: Path) -> None:
+    async with running_harness(tmp_path / "gw") as h:
+        service = h.gateway.service
+        assert service is not None
+        h.sim.lock.faults.reply_delay_s = 0.3  # a slow lock: the unlock is still in flight
+        t = h.ticket(open_s=600)
+        request = asyncio.ensure_future(h.open(t, package_code="PKG-1"))
+        await service.wait_for(
+            lambda: any(r.machine.state.value == "unlocking" for r in service.sessions.values()),
+            WAIT,
+        )
+        sim = h.sim
+        async with asyncio.timeout(WAIT):
+            await h.gateway.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(request, WAIT)
+    assert sim.lock.lock_state.name == "LOCKED"
+    assert action_count_of(sim, LockAction.UNLOCK) == 1
+
+
+def action_count_of(sim: Any, action: LockAction) -> int:
+    return int(sim.lock.count(Command.LOCK_ACTION, action))
