@@ -148,7 +148,7 @@ class Gateway:
             max_open_s=cfg.policy.max_open_s,
             challenge_ttl=timedelta(seconds=cfg.policy.challenge_ttl_s),
             skew=timedelta(seconds=cfg.policy.clock_skew_s),
-            lock_timeout_s=cfg.lock.timeout_s,
+            lock_timeout_s=max([cfg.lock.timeout_s, *self.locks.operation_budgets()]),
             relock_retry_initial_s=cfg.lock.relock_retry_initial_s,
             relock_retry_max_s=cfg.lock.relock_retry_max_s,
         )

@@ -410,7 +410,8 @@ challenge_ttl_s = 10
 clock_skew_s = 120
 
 [lock]
-# Every lock operation ends within this many seconds. Default 10.
+# How long the gateway waits for one lock operation before reading the lock instead.
+# Never less than the driver's own budget (so a driver is not cut off mid-report). 10.
 timeout_s = 10
 # A failed relock is retried with exponential backoff between these bounds. 1 / 30.
 relock_retry_initial_s = 1

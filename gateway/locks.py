@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
+from ble.driver import LockDriver
+from ble.errors import LockError
 from ble.nuki.driver import BleakTransport, NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
-from store.db import Store
-
-from ble.driver import LockDriver
-from ble.errors import LockError
 from gateway.config import DoorConfig, GatewayConfig
 from gateway.errors import GatewayError
+from store.db import Store
 
 log = logging.getLogger("threshold.locks")
 
@@ -61,6 +60,15 @@ class LockFleet:
     simulated: dict[str, SimulatedDoor] = field(default_factory=dict)
     radio: VirtualRadio | None = None
     kinds: dict[str, str] = field(default_factory=dict)
+
+    def operation_budgets(self) -> list[float]:
+        """Each driver's longest call. The gateway never waits less, so it never cuts a
+        driver off before the driver can report what the lock did."""
+        return [
+            d.timeouts.operation_budget_s()
+            for d in self.drivers.values()
+            if isinstance(d, NukiDriver)
+        ]
 
     def describe(self) -> str:
         return ", ".join(f"{name} ({kind})" for name, kind in self.kinds.items()) or "none"

@@ -85,6 +85,14 @@ async def test_relock_when_the_door_closes_after_opening(harness: GatewayHarness
     service = harness.gateway.service
     assert service is not None
     runner = service.sessions[session_id]
+    # Let the driver consume the unlock's own "new state" flag first, so that the door's
+    # change is a fresh flag (a person needs longer than this to reach the handle).
+    flag = asyncio.Event()
+    harness.sim.lock.on_state_change(flag.set)
+    async with asyncio.timeout(WAIT):
+        while harness.sim.lock.new_state_available:
+            flag.clear()
+            await flag.wait()
     harness.sim.lock.open_door()
     # A person takes seconds to walk through; wait until the gateway has seen the door open.
     await service.wait_for(lambda: runner.machine.door_was_opened, WAIT)
