@@ -59,7 +59,11 @@ def register(sub: Any) -> None:
         description="Create a new gateway directory. Refuses to overwrite anything.",
     )
     init.add_argument("--dir", required=True, help="the gateway directory to create")
-    init.add_argument("--owner-pub", required=True, help="the owner's Ed25519 public key (b64u)")
+    init.add_argument(
+        "--owner-pub",
+        required=True,
+        help="the owner's Ed25519 public key (b64u; write --owner-pub=KEY if it starts with -)",
+    )
     init.add_argument("--gateway-id", help="this gateway's id (default: gw-<random>)")
     init.add_argument("--tz", default="UTC", help="IANA time zone for schedules (default UTC)")
     init.add_argument(

@@ -44,8 +44,7 @@ async def test_init_cli_prints_identity_and_refuses_overwrite(tmp_path: Path) ->
         "init",
         "--dir",
         str(tmp_path / "gw"),
-        "--owner-pub",
-        owner,
+        f"--owner-pub={owner}",  # a base64url key may start with '-'
         "--gateway-id",
         "gw-cli",
         "--door",
@@ -153,8 +152,7 @@ async def test_run_with_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
             "init",
             "--dir",
             str(tmp_path / "gw"),
-            "--owner-pub",
-            owner,
+            f"--owner-pub={owner}",
             "--bind",
             f"127.0.0.1:{port}",
         )
@@ -167,7 +165,7 @@ async def test_run_with_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
 
 async def test_run_with_a_bad_config_names_the_key(tmp_path: Path) -> None:
     owner = b64u_encode(bytes(SigningKey.generate().verify_key))
-    code, _, err = await threshold("init", "--dir", str(tmp_path / "gw"), "--owner-pub", owner)
+    code, _, err = await threshold("init", "--dir", str(tmp_path / "gw"), f"--owner-pub={owner}")
     assert code == 0, err
     config = tmp_path / "gw" / "threshold.toml"
     config.write_text(config.read_text().replace("max_body_bytes = 16384", "max_body_bytes = -1"))
