@@ -183,3 +183,35 @@ async def test_shutdown_during_an_unlock_relocks_after_it(tmp_path: Path) -> Non
 
 def action_count_of(sim: Any, action: LockAction) -> int:
     return int(sim.lock.count(Command.LOCK_ACTION, action))
+
+
+async def test_owner_lock_relocks_a_session_holding_the_door(harness: GatewayHarness) -> None:
+    t = harness.ticket(open_s=600)
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    reply = await harness.client.owner(
+        harness.keys.owner, "POST", "/v1/owner/lock", {"door": "front", "action": "lock"}
+    )
+    assert reply["lock"] == "locked"
+    assert (await harness.client.session(session_id))["state"] == "closed"
+    events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
+    causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
+    assert causes == ["owner"]
+
+
+async def test_restart_denies_a_session_left_awaiting_approval(tmp_path: Path) -> None:
+    from gateway.ticket import Purpose
+    from tests.support.service import start_gateway
+
+    async with running_harness(tmp_path / "gw") as h:
+        t = h.ticket(purpose=Purpose.SURVEY)
+        session_id = (await h.open(t)).body["session"]
+    gateway = await start_gateway(tmp_path / "gw" / "threshold.toml")
+    try:
+        assert gateway.service is not None
+        assert gateway.service.reconciled == 1
+        events = await gateway.service.ledger.events(0, 1000)
+    finally:
+        await gateway.stop()
+    mine = [e for e in events if e["body"].get("session") == session_id]
+    assert [e["kind"] for e in mine] == ["session.awaiting_approval", "session.denied"]
+    assert mine[-1]["body"]["code"] == "gateway_restarted"
