@@ -3,13 +3,14 @@
 One :class:`AccessService` serves every door. For a request it gathers the facts (the
 challenge the store consumed, the time floor, the revocation list, the camera), asks
 :func:`gateway.tickets.check_ticket`, :func:`gateway.tickets.verify_holder_proof` and
-:func:`gateway.policy.decide`, reserves the door, consumes a use atomically, and then drives
-the session's state machine: each effect is performed in order and awaited, which is what
-makes the invariants hold:
+:func:`gateway.policy.decide`, reserves the door, and then drives the session's state
+machine: each effect is performed in order and awaited, which is what makes the invariants
+hold:
 
 1. write-ahead audit: :class:`~gateway.session.AppendAudit` effects are committed (one
-   transaction per contiguous batch) before the next effect, so the unlock follows its
-   ``granted`` entry onto disk, never the reverse;
+   transaction per contiguous batch; the session's first one also counts the ticket's use
+   atomically) before the next effect, so the unlock follows its ``granted`` entry onto
+   disk, never the reverse;
 2. no blind unlock retry: an unlock whose outcome is unknown (driver error, timeout) is
    followed by a state read, never by a second unlock;
 3. always relock: timers, the door sensor and the courier's ``done`` all feed the machine,
