@@ -140,6 +140,40 @@ async def _stored_pairing(store: Store, door: str) -> NukiPairing | None:
     return NukiPairing.from_json(json.loads(record.data))
 
 
+def pairing_file(config: GatewayConfig, door: str) -> Path:
+    """Where ``threshold lock pair --store FILE`` may leave a real lock's pairing for a door."""
+    return config.directory / f"lock-{door}.json"
+
+
+async def _import_pairing(config: GatewayConfig, store: Store, door: DoorConfig) -> NukiPairing:
+    """A real Nuki's pairing: from the store, or imported once from ``lock-<door>.json``
+    (written by ``threshold lock pair``), after which the store holds it."""
+    pairing = await _stored_pairing(store, door.name)
+    if pairing is not None:
+        return pairing
+    path = pairing_file(config, door.name)
+    if not path.exists():
+        raise LockSetupError(
+            f"door {door.name}: Nuki {door.address} is not paired; run "
+            f"'threshold lock pair --name {door.name} --address {door.address} --store {path}'"
+        )
+    if path.stat().st_mode & 0o077:
+        raise LockSetupError(f"{path}: holds the lock's shared key; run chmod 600 on it")
+    try:
+        pairing = NukiPairing.from_json(json.loads(path.read_text())["lock"])
+    except (OSError, ValueError, KeyError, TypeError, LockError) as exc:
+        raise LockSetupError(
+            f"{path}: not a pairing written by threshold lock pair ({exc})"
+        ) from None
+    if pairing.address.upper() != (door.address or "").upper():
+        raise LockSetupError(
+            f"{path}: the pairing is for {pairing.address}, not {door.address} (door {door.name})"
+        )
+    await store.set_lock_pairing(door.name, "nuki", json.dumps(pairing.to_json()).encode())
+    log.info("locks: imported the pairing of door %s from %s", door.name, path)
+    return pairing
+
+
 async def open_locks(config: GatewayConfig, store: Store) -> LockFleet:
     fleet = LockFleet()
     try:
@@ -153,12 +187,7 @@ async def open_locks(config: GatewayConfig, store: Store) -> LockFleet:
                 fleet.simulated[door.name] = sim
                 fleet.kinds[door.name] = "virtual Nuki over bleak/Bumble"
             else:
-                pairing = await _stored_pairing(store, door.name)
-                if pairing is None:
-                    raise LockSetupError(
-                        f"door {door.name}: no pairing stored for Nuki {door.address}; "
-                        "pair the lock first"
-                    )
+                pairing = await _import_pairing(config, store, door)
                 fleet.drivers[door.name] = NukiDriver(pairing)
                 fleet.kinds[door.name] = f"Nuki {door.address}"
     except (LockError, OSError) as exc:

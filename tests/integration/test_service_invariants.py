@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ble.driver import LockState
 from ble.nuki.frames import Command
 from ble.nuki.messages import LockAction
@@ -215,3 +217,43 @@ async def test_restart_denies_a_session_left_awaiting_approval(tmp_path: Path) -
     mine = [e for e in events if e["body"].get("session") == session_id]
     assert [e["kind"] for e in mine] == ["session.awaiting_approval", "session.denied"]
     assert mine[-1]["body"]["code"] == "gateway_restarted"
+
+
+async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path) -> None:
+    import json as _json
+
+    from ble.nuki.driver import NukiPairing
+    from gateway.identity import write_private_file
+    from gateway.locks import LockSetupError
+    from tests.support.service import Keys, make_gateway_dir, set_config, start_gateway
+
+    config = await make_gateway_dir(tmp_path / "gw", Keys())
+    text = config.read_text() + '\n[[door]]\nname = "garage"\nlock = "nuki:AA:BB:CC:DD:EE:01"\n'
+    config.write_text(text)
+    set_config(config, "lock", "timeout_s", "1")
+    with pytest.raises(LockSetupError) as refused:
+        await start_gateway(config)
+    assert "threshold lock pair --name garage" in refused.value.message
+    pairing = NukiPairing(
+        address="AA:BB:CC:DD:EE:01",
+        auth_id=7,
+        shared_key=bytes(32),
+        app_id=1,
+        lock_uuid=bytes(16),
+        name="threshold",
+    )
+    write_private_file(
+        tmp_path / "gw" / "lock-garage.json",
+        _json.dumps({"version": 1, "lock": pairing.to_json()}).encode(),
+    )
+    gateway = await start_gateway(config)
+    try:
+        assert gateway.store is not None
+        assert gateway.locks is not None
+        assert set(gateway.locks.drivers) == {"front", "garage"}
+        stored = await gateway.store.lock_pairing("garage")
+        assert stored is not None
+        assert NukiPairing.from_json(_json.loads(stored.data)) == pairing
+    finally:
+        async with asyncio.timeout(WAIT):
+            await gateway.stop()
