@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ble.errors import LockError
 from gateway.access import AccessRefused, AccessRequest, AccessService
 from gateway.config import b64u_decode, b64u_encode
 from gateway.owner_auth import (
@@ -34,6 +35,7 @@ from gateway.owner_auth import (
     OwnerRequestVerifier,
 )
 from gateway.ratelimit import RateLimiter
+from store.errors import StoreError
 
 log = logging.getLogger("threshold.api")
 
@@ -513,6 +515,14 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as exc:
         code = "bad_request" if exc.status == 400 else f"http_{exc.status}"
         return problem_response(exc.status, code, exc.reason)
+    except StoreError as exc:
+        log.error("store error on %s %s: %s", request.method, request.path, exc.code)
+        return problem_response(
+            503, "storage_unavailable", f"the gateway's store failed ({exc.code})"
+        )
+    except LockError as exc:
+        log.error("lock error on %s %s: %s", request.method, request.path, exc.code)
+        return problem_response(503, "lock_unavailable", f"the lock failed ({exc.code})")
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return problem_response(500, "internal_error", "the gateway hit an internal error")

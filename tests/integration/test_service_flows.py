@@ -385,3 +385,18 @@ async def test_malformed_claims_and_not_awaiting_approval(harness: GatewayHarnes
         headers=harness.client.owner_headers(owner, "POST", "/v1/owner/approvals", body),
     )
     assert (reply.status, reply.body["code"]) == (409, "not_awaiting_approval")
+
+
+async def test_store_gone_is_a_503_problem_not_a_500(harness: GatewayHarness) -> None:
+    store = harness.gateway.store
+    assert store is not None
+    await store.close()
+    reply = await harness.client.request(
+        "GET",
+        "/v1/owner/events",
+        headers=harness.client.owner_headers(harness.keys.owner, "GET", "/v1/owner/events", b""),
+    )
+    assert (reply.status, reply.body["code"]) == (503, "storage_unavailable")
+    problem = await refused(harness, harness.ticket(), package_code="PKG-1")
+    assert (problem.status, problem.code) == (503, "storage_unavailable")
+    assert unlocks(harness) == 0
