@@ -34,6 +34,9 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.demo",
     "gateway.cli.lock",
     "gateway.cli.camera",
+    "gateway.cli.service",
+    "gateway.cli.courier",
+    "gateway.cli.owner",
 )
 
 EXIT_OK = 0
