@@ -18,7 +18,10 @@ hold:
 4. one session per door: the door is reserved synchronously, before any await;
 5. fail closed: a store error before the unlock ends the request with
    ``storage_unavailable`` and nothing is sent to the lock (emergency tickets go on, loudly);
-6. the camera fact comes from a callable; with no camera configured it is False.
+6. the camera fact comes from a callable; with no camera configured it is False. With an
+   :class:`EntryWitness` (the camera, :mod:`gateway.filming`) the runner also starts the
+   clip before the unlock, reports the door opening and the session's end to it, and stores
+   its motion facts with the grant and the relock; the camera never blocks the door.
 
 Every session is serialised by its own mutex: a timer firing while the courier says done is
 handled after, not during, the other event.
@@ -33,7 +36,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, NoReturn, Protocol
 
@@ -173,6 +176,24 @@ class Ledger(Protocol):
         """A signed checkpoint and inclusion proof for the session's latest entry."""
 
 
+class EntryWitness(Protocol):
+    """The camera as the runner sees it; every method returns promptly (no I/O waits)."""
+
+    def live(self) -> bool: ...
+
+    def grant_scene(self) -> Mapping[str, AuditValue]: ...
+
+    def relock_scene(self) -> Mapping[str, AuditValue]: ...
+
+    async def session_granted(self, session: str, door: str) -> None:
+        """Start the clip (from the pre-roll) and the grant snapshot; before the unlock."""
+
+    def door_opened(self, session: str, door: str) -> None: ...
+
+    def session_ended(self, session: str, door: str, state: str) -> None:
+        """Finish the clip (post-roll) and take the closing snapshot, off the access path."""
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -259,12 +280,16 @@ class AccessService:
         ledger: Ledger,
         drivers: Mapping[str, LockDriver],
         *,
-        camera_live: Callable[[], bool] = lambda: False,
+        camera_live: Callable[[], bool] | None = None,
+        witness: EntryWitness | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.doors = {name: DoorSlot(name, driver) for name, driver in drivers.items()}
+        self.witness = witness
+        if camera_live is None:
+            camera_live = witness.live if witness is not None else (lambda: False)
         self.camera_live = camera_live
         self.clock = clock
         self.sessions: OrderedDict[str, SessionRunner] = OrderedDict()
@@ -565,8 +590,14 @@ class AccessService:
         count = 0
         for slot in self.doors.values():
             runner = slot.session
-            if runner is not None and runner.machine.state is SessionState.OPEN:
+            if runner is None:
+                continue
+            if runner.machine.state is SessionState.OPEN:
                 runner.submit(RelockRequested(RelockCause.CAMERA_STALLED))
+                count += 1
+            elif runner.machine.state in (SessionState.GRANTED, SessionState.UNLOCKING):
+                # Mid-unlock: relock as soon as the door is open (see _after_transition).
+                runner.relock_when_open = True
                 count += 1
         return count
 
@@ -740,6 +771,8 @@ class SessionRunner:
         self.use_claim: tuple[str, int] | None = None
         self._mutex = asyncio.Lock()
         self._timers: dict[str, asyncio.Task[Any]] = {}
+        self._filming = False  # the witness was told of the grant and not yet of the end
+        self.relock_when_open = False  # the camera stalled while this session was unlocking
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -795,14 +828,47 @@ class SessionRunner:
                 current = pending.pop(0)
                 if self.aborted is not None:
                     return
+                current = await self._witness_grant(current)
+                opened = self.machine.door_was_opened
                 effects = self.machine.handle(current)
+                witness = self.service.witness
+                if witness and self._filming and not opened and self.machine.door_was_opened:
+                    witness.door_opened(self.machine.facts.session, self.machine.facts.door)
                 follow = await self._perform(effects)
                 pending.extend(follow)
             self._after_transition()
 
+    async def _witness_grant(self, event: Event) -> Event:
+        """At a grant, before the unlock: start filming and take the scene's motion facts."""
+        witness = self.service.witness
+        state = self.machine.state
+        granting = (isinstance(event, Granted) and state is SessionState.REQUESTED) or (
+            isinstance(event, ApprovalGiven) and state is SessionState.AWAITING_APPROVAL
+        )
+        if witness is None or not granting or self._filming:
+            return event
+        f = self.machine.facts
+        try:
+            await witness.session_granted(f.session, f.door)
+            self._filming = True
+        except Exception:
+            # The camera is a witness, not a gate: the policy already decided on its facts.
+            log.exception("session %s: the camera could not start recording", f.session)
+        scene = witness.grant_scene()
+        assert isinstance(event, (Granted, ApprovalGiven))
+        return replace(event, scene=scene)
+
     def _after_transition(self) -> None:
         self.service.notify_changed()
         machine = self.machine
+        witness = self.service.witness
+        if self._filming and witness is not None and (machine.finished or self.aborted):
+            self._filming = False
+            state = self.aborted or machine.state.value
+            witness.session_ended(machine.facts.session, machine.facts.door, state)
+        if machine.state is SessionState.OPEN and self.relock_when_open:
+            self.relock_when_open = False
+            self.submit(RelockRequested(RelockCause.CAMERA_STALLED))
         if machine.state is not SessionState.OPEN:
             self._cancel_timer("open")
         if machine.state is not SessionState.AWAITING_APPROVAL:
@@ -945,7 +1011,10 @@ class SessionRunner:
             status = await asyncio.wait_for(slot.driver.status(), timeout)
         except (LockError, TimeoutError) as exc:
             return RelockFailed(_code(exc))
-        return Relocked(status)
+        witness = self.service.witness
+        if witness is None:
+            return Relocked(status)
+        return Relocked(status, scene=witness.relock_scene())
 
     def _schedule_retry(self) -> None:
         settings = self.service.settings

@@ -36,6 +36,9 @@ from gateway.owner_auth import (
 )
 from gateway.ratelimit import RateLimiter
 from store.errors import StoreError
+from video.camera import Camera
+from video.errors import CameraError, CameraUnavailable, LiveViewBusy
+from video.liveview import mjpeg_handler
 
 log = logging.getLogger("threshold.api")
 
@@ -94,6 +97,8 @@ class Route:
     owner: bool = False
     request_schema: dict[str, Any] | None = None
     responses: tuple[int, ...] = (200,)
+    media_type: str = "application/json"  # of the success response
+    streaming: bool = False  # a long-lived response: not counted against admission
 
 
 @dataclass(slots=True)
@@ -106,6 +111,8 @@ class ApiContext:
     client_limiter: RateLimiter
     ticket_limiter: RateLimiter
     max_body_bytes: int
+    #: The camera, for the owner's live view and snapshot; None when none is configured.
+    camera: Camera | None = None
     #: Requests handled at once; the rest wait their turn (FIFO) outside the event loop's
     #: ready queue, so a flood cannot starve the lock's Bluetooth exchange of loop turns.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
@@ -212,7 +219,32 @@ ROUTES: tuple[Route, ...] = (
         ),
         responses=(200, 400, 401, 404, 409, 503),
     ),
+    Route(
+        "GET",
+        "/v1/owner/camera/live",
+        "owner_live_view",
+        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers).",
+        owner=True,
+        responses=(200, 401, 429, 503),
+        media_type="multipart/x-mixed-replace",
+        streaming=True,
+    ),
+    Route(
+        "GET",
+        "/v1/owner/camera/snapshot",
+        "owner_snapshot",
+        "One JPEG of the camera's newest picture.",
+        owner=True,
+        responses=(200, 401, 503),
+        media_type="image/jpeg",
+    ),
 )
+
+
+def _success_schema(route: Route) -> dict[str, Any]:
+    if route.media_type == "application/json":
+        return {"type": "object"}
+    return {"type": "string", "format": "binary"}
 
 
 def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
@@ -226,8 +258,8 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                 str(code): {
                     "description": STATUS_TITLES.get(code, "OK"),
                     "content": {
-                        PROBLEM_TYPE if code >= 400 else "application/json": {
-                            "schema": problem if code >= 400 else {"type": "object"}
+                        PROBLEM_TYPE if code >= 400 else route.media_type: {
+                            "schema": problem if code >= 400 else _success_schema(route)
                         }
                     },
                 }
@@ -477,6 +509,22 @@ async def owner_lock(request: web.Request) -> web.Response:
     )
 
 
+async def owner_snapshot(request: web.Request) -> web.Response:
+    camera = request.app[CTX].camera
+    if camera is None:
+        raise CameraUnavailable("no camera is configured")
+    jpeg = await camera.snapshot()
+    return web.Response(
+        body=jpeg,
+        content_type="image/jpeg",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def _no_camera(request: web.Request) -> web.StreamResponse:
+    raise CameraUnavailable("no camera is configured")
+
+
 _HANDLERS: dict[str, Handler] = {
     "info": info,
     "openapi": openapi,
@@ -489,8 +537,11 @@ _HANDLERS: dict[str, Handler] = {
     "owner_approvals": owner_approvals,
     "owner_revocations": owner_revocations,
     "owner_lock": owner_lock,
+    "owner_live_view": _no_camera,  # replaced by build_app when a camera is configured
+    "owner_snapshot": owner_snapshot,
 }
 _ROUTE_BY_NAME = {route.name: route for route in ROUTES}
+_STREAMING_PATHS = frozenset(route.path for route in ROUTES if route.streaming)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,6 +566,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as exc:
         code = "bad_request" if exc.status == 400 else f"http_{exc.status}"
         return problem_response(exc.status, code, exc.reason)
+    except LiveViewBusy as exc:
+        return problem_response(429, exc.code, exc.message, retry_after=5)
+    except CameraError as exc:
+        return problem_response(503, exc.code, exc.message)
     except StoreError as exc:
         log.error("store error on %s %s: %s", request.method, request.path, exc.code)
         return problem_response(
@@ -530,6 +585,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 @web.middleware
 async def admission(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in _STREAMING_PATHS:
+        # A live view lasts as long as the owner watches: holding an admission slot for it
+        # would starve the courier routes. Its own viewer limit bounds it instead.
+        return await handler(request)
     async with request.app[CTX].admission:
         return await handler(request)
 
@@ -573,6 +632,9 @@ def build_app(ctx: ApiContext) -> web.Application:
         handler_args={"max_field_size": 8190, "max_line_size": 8190},
     )
     app[CTX] = ctx
+    handlers = dict(_HANDLERS)
+    if ctx.camera is not None:
+        handlers["owner_live_view"] = mjpeg_handler(ctx.camera)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, _HANDLERS[route.name], name=route.name)
+        app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
     return app

@@ -5,14 +5,18 @@ Start-up, in order, each step logged on one line:
 1. configuration (already validated by :func:`gateway.config.load`);
 2. the gateway key (mode 0600 checked) and the store (migrated, identity claimed);
 3. the locks, one driver per door (``sim`` runs the virtual Nuki lock in this process);
-4. the access service, which reconciles every session the store holds unfinished: it reads
+4. the camera, if ``[camera] url`` is set (an RTSP URL, or a local video file played in a
+   loop): its reader, pre-roll ring and stall watch start, and :class:`gateway.filming.
+   EntryCamera` becomes the access service's witness (clips, snapshots, motion, stalls);
+5. the access service, which reconciles every session the store holds unfinished: it reads
    the lock, relocks if needed and records what happened, before any request is accepted;
-5. the LAN API (HTTPS unless the config says ``tls = false``);
-6. the mDNS advertisement.
+6. the LAN API (HTTPS unless the config says ``tls = false``);
+7. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
-a session holds (within a budget), close the API's connections, close the locks, close the
-store. ``threshold run`` calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits within 5 s.
+a session holds (within a budget), record the clips in flight (cut short) and close the
+camera, close the API's connections, close the locks, close the store. ``threshold run``
+calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits within 5 s.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from gateway.access import AccessService, AccessSettings
 from gateway.api import API_VERSION, ApiContext, build_app
 from gateway.config import GatewayConfig, b64u_encode, load
 from gateway.errors import GatewayError
+from gateway.filming import EntryCamera
 from gateway.identity import load_signing_key, tls_fingerprint
 from gateway.ledger import StoreLedger
 from gateway.locks import LockFleet, open_locks
@@ -45,6 +50,8 @@ from gateway.supervisor import Supervisor
 from gateway.tickets import TrustAnchors
 from store.checkpoint import CheckpointSigner
 from store.db import Store
+from video.camera import Camera, CameraConfig
+from video.motion import MotionConfig
 
 log = logging.getLogger("threshold")
 
@@ -54,6 +61,7 @@ class ListenError(GatewayError):
 
 
 SHUTDOWN_RELOCK_BUDGET_S = 3.0
+SHUTDOWN_CLIP_BUDGET_S = 1.0
 PURGE_EVERY_S = 60
 CHECKPOINT_EVERY_S = 600
 
@@ -78,6 +86,8 @@ class Overrides:
     mdns: bool | None = None
     client_rate_per_minute: int | None = None
     ticket_rate_per_minute: int | None = None
+    #: An RTSP URL or video file path instead of ``[camera] url`` (``threshold run --camera``).
+    camera_url: str | None = None
 
 
 class Gateway:
@@ -89,6 +99,7 @@ class Gateway:
         self.store: Store | None = None
         self.locks: LockFleet | None = None
         self.service: AccessService | None = None
+        self.camera: EntryCamera | None = None
         self.public_key = ""
         self.fingerprint: str | None = None
         self.port = 0
@@ -153,10 +164,19 @@ class Gateway:
             relock_retry_max_s=cfg.lock.relock_retry_max_s,
         )
         ledger = StoreLedger(self.store, cfg.gateway_id)
-        self.service = AccessService(settings, ledger, self.locks.drivers)
-        camera = "none configured (camera_live is false)"
-        if cfg.camera.url:
-            camera = "configured but not built into this version (camera_live is false)"
+        camera_url = o.camera_url or cfg.camera.url or ""
+        if camera_url:
+            self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
+            await self.camera.start()
+        self.service = AccessService(settings, ledger, self.locks.drivers, witness=self.camera)
+        if self.camera is not None:
+            service = self.service
+            self.camera.on_stall = service.camera_stalled
+            self.camera.on_recorded = service.notify_changed
+            live = await self.camera.camera.wait_live(cfg.camera.read_timeout_s * 2)
+            camera = f"{_redact(camera_url)} ({'live' if live else 'not live yet'})"
+        else:
+            camera = "none configured (camera_live is false)"
         log.info(
             "camera: %s; allow_without_camera = %s",
             camera,
@@ -183,6 +203,7 @@ class Gateway:
             self.fingerprint = tls_fingerprint(cfg.api.tls_cert)
         ctx = ApiContext(
             service=self.service,
+            camera=self.camera.camera if self.camera is not None else None,
             gateway_id=cfg.gateway_id,
             public_key=self.public_key,
             tls_fingerprint=self.fingerprint,
@@ -238,6 +259,12 @@ class Gateway:
         await self._jobs.stop()
         if self.service is not None:
             await self.service.shutdown(SHUTDOWN_RELOCK_BUDGET_S)
+        if self.camera is not None:
+            try:
+                await self.camera.close(SHUTDOWN_CLIP_BUDGET_S)
+            except Exception:
+                log.exception("camera: close failed")
+        if self.service is not None:
             with contextlib.suppress(Exception):
                 await self.service.ledger.record(
                     "gateway.stopped", {"gateway": self.config.gateway_id}
@@ -251,6 +278,33 @@ class Gateway:
                 await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
         log.info("stopped")
+
+
+def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
+    c = cfg.camera
+    if "://" not in url:
+        path = Path(url).expanduser()
+        url = str(path if path.is_absolute() else cfg.directory / path)
+    return Camera(
+        CameraConfig(
+            url=url,
+            clip_dir=c.clip_dir or cfg.directory / "clips",
+            read_timeout_s=c.read_timeout_s,
+            preroll_s=c.preroll_s,
+            post_roll_s=c.post_roll_s,
+            clip_budget_bytes=c.clip_budget_mb * 1024 * 1024,
+            motion=MotionConfig() if c.motion else None,
+        )
+    )
+
+
+def _redact(url: str) -> str:
+    """The URL without its password (camera URLs often carry rtsp://user:pass@host)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, host = rest.partition("@")
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

@@ -75,7 +75,15 @@ class LockConfig:
 
 @dataclass(frozen=True, slots=True)
 class CameraConfig:
+    """``[camera]``: an RTSP URL, or a local video file path (played in a loop: the demo)."""
+
     url: str | None = None
+    clip_dir: Path | None = None  # None: <gateway directory>/clips
+    preroll_s: float = 5.0
+    post_roll_s: float = 5.0
+    read_timeout_s: float = 2.0
+    clip_budget_mb: int = 2048
+    motion: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +276,15 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     lk.check_unknown()
 
     c = root.table("camera")
-    camera = CameraConfig(url=c.opt_str("url"))
+    camera = CameraConfig(
+        url=c.opt_str("url"),
+        clip_dir=_path(directory, c, "clips", "clips"),
+        preroll_s=c.float_("preroll_s", 5.0, 0.0, 30.0),
+        post_roll_s=c.float_("post_roll_s", 5.0, 0.0, 60.0),
+        read_timeout_s=c.float_("read_timeout_s", 2.0, 0.2, 30.0),
+        clip_budget_mb=c.int_("clip_budget_mb", 2048, 1, 10_000_000),
+        motion=c.bool_("motion", True),
+    )
     c.check_unknown()
 
     doors = _parse_doors(root)
@@ -418,8 +434,19 @@ relock_retry_initial_s = 1
 relock_retry_max_s = 30
 
 [camera]
-# RTSP URL of the entrance camera. Empty: no camera (camera_live is then false).
+# RTSP URL of the entrance camera (or a local video file, played in a loop, for a demo).
+# Empty: no camera (camera_live is then false).
 url = {camera_url}
+# Where clips and snapshots go (relative to this directory), and their disk budget in MB.
+clips = "clips"
+clip_budget_mb = 2048
+# Seconds of video kept before the unlock and recorded after the session ends. 5 / 5.
+preroll_s = 5
+post_roll_s = 5
+# No packet for this long (s) means the camera stalled: open doors relock early. 2.
+read_timeout_s = 2
+# Motion detection (facts stored with grants and relocks). true.
+motion = true
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

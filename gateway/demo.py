@@ -1,9 +1,12 @@
 """``threshold demo``: the whole gateway on embedded defaults, told as a short timeline.
 
-No internet, no hardware, no camera. It creates a gateway directory (``threshold init``:
-key, threshold.toml, TLS certificate, database) in ``--dir`` or a temporary directory,
-starts the real service on 127.0.0.1 with the virtual Nuki lock in process (driven through
-bleak over Bumble by the real Nuki driver), and plays every party over the real HTTPS API:
+No internet, no hardware. It creates a gateway directory (``threshold init``: key,
+threshold.toml, TLS certificate, database) in ``--dir`` or a temporary directory, generates a
+short test video there (:mod:`video.testvideo`) and uses it as the camera (the file source,
+played in a loop: every entry is filmed and gets a ``clip.recorded`` entry; ``--no-camera``
+runs without one), starts the real service on 127.0.0.1 with the virtual Nuki lock in
+process (driven through bleak over Bumble by the real Nuki driver), and plays every party
+over the real HTTPS API:
 
 1. an offline delivery with a package code, in and out again;
 2. the same ticket replayed, refused;
@@ -11,13 +14,16 @@ bleak over Bumble by the real Nuki driver), and plays every party over the real 
 4. a cleaner inside their weekly window (let in) and outside it (refused);
 5. a surveyor the owner approves live.
 
-It ends with ``audit verify`` over the database the run wrote.
+It then lists the clips (each file's SHA-256 checked against its audit entry) and ends with
+``audit verify`` over the database the run wrote.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import logging
 import secrets
 import tempfile
@@ -39,9 +45,12 @@ from gateway.policy import package_code_hash
 from gateway.provision import CONFIG_NAME, init_gateway
 from gateway.schedule import WeeklyWindow
 from gateway.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
+from video.testvideo import generate_test_video
 
 GATEWAY_ID = "gw-demo"
 DOOR = "front"
+DEMO_VIDEO = "demo-camera.mp4"
+DEMO_POST_ROLL_S = 1.0  # short, so the demo stays well under a minute
 
 
 @dataclass
@@ -140,7 +149,7 @@ def _windows_around_now() -> tuple[WeeklyWindow, WeeklyWindow]:
     return inside, outside
 
 
-async def _prepare(directory: Path, tl: Timeline) -> tuple[SigningKey, Path]:
+async def _prepare(directory: Path, tl: Timeline, camera: bool) -> tuple[SigningKey, Path]:
     """A new gateway directory, or the one a previous ``--dir`` run kept (reused as is)."""
     owner_file = directory / "owner.key"
     config_path = directory / CONFIG_NAME
@@ -156,7 +165,7 @@ async def _prepare(directory: Path, tl: Timeline) -> tuple[SigningKey, Path]:
         gateway_id=GATEWAY_ID,
         doors=(DoorConfig(DOOR, "sim"),),
         bind="127.0.0.1:0",
-        allow_without_camera=True,
+        allow_without_camera=not camera,
     )
     # The owner's key normally lives on the owner's phone; the demo plays the owner.
     write_private_file(
@@ -168,19 +177,74 @@ async def _prepare(directory: Path, tl: Timeline) -> tuple[SigningKey, Path]:
     return owner, result.config_path
 
 
-async def _scenario(directory: Path, tl: Timeline) -> int:
-    owner, config_path = await _prepare(directory, tl)
-    tl.say("  no camera: policy.allow_without_camera = true (stated in threshold.toml)")
-    gateway = Gateway(load(config_path), Overrides(port=0, mdns=False))
+async def _scenario(directory: Path, tl: Timeline, camera: bool) -> int:
+    owner, config_path = await _prepare(directory, tl, camera)
+    config = load(config_path)
+    overrides = Overrides(port=0, mdns=False)
+    if camera:
+        video = directory / DEMO_VIDEO
+        if not video.exists():
+            await asyncio.to_thread(generate_test_video, video, seconds=4.0)
+        tl.say(f"camera: {video.name} (generated test video, played in a loop as the camera)")
+        overrides = dataclasses.replace(overrides, camera_url=str(video))
+        config = dataclasses.replace(
+            config,
+            camera=dataclasses.replace(config.camera, post_roll_s=DEMO_POST_ROLL_S, preroll_s=2.0),
+        )
+        tl.say(
+            "  policy.allow_without_camera = "
+            + str(config.policy.allow_without_camera).lower()
+            + ": camera = required tickets need it live"
+        )
+    else:
+        tl.say("  no camera: policy.allow_without_camera = true (stated in threshold.toml)")
+    gateway = Gateway(config, overrides)
     await gateway.start()
     tl.say(f"gateway running at {gateway.url}; virtual Nuki lock via bleak over Bumble")
     try:
         async with GatewayClient(gateway.url, fingerprint=gateway.fingerprint) as client:
             await _flows(client, gateway, owner, tl)
+            if gateway.camera is not None:
+                await gateway.camera.settle(15.0)
+                await _clips(client, owner, tl)
     finally:
         await gateway.stop()
     tl.say("gateway stopped (doors relocked, store closed)")
     return _audit_verify(config_path, tl)
+
+
+async def _clips(client: GatewayClient, owner: SigningKey, tl: Timeline) -> None:
+    events = (await client.owner(owner, "GET", "/v1/owner/events?limit=1000"))["events"]
+    opened = {e["body"]["session"] for e in events if e["kind"] == "session.open"}
+    clips = [e["body"] for e in events if e["kind"] == "clip.recorded"]
+    snaps = [e for e in events if e["kind"] == "snapshot.saved"]
+    tl.say(f"6. clips: {len(clips)} recorded, {len(snaps)} snapshots")
+    good = 0
+    for clip in clips:
+        path = Path(clip["path"])
+        digest = await asyncio.to_thread(_sha256_of, path)
+        ok = digest == clip["sha256"]
+        good += ok
+        seconds = clip["duration_ms"] / 1000
+        tl.say(
+            f"  clip {path.name}: {clip['frame_count']} frames, {seconds:.1f} s, "
+            f"sha256 {clip['sha256'][:12]}... {'matches the file' if ok else 'MISMATCH'}"
+        )
+    missing = [e["body"] for e in events if e["kind"] == "clip.missing"]
+    for body in missing:
+        tl.say(f"  clip missing for {body['session']}: {body['code']}")
+    filmed = {c["session_id"] for c in clips}
+    tl.expect(
+        f"every entry filmed ({len(opened & filmed)}/{len(opened)}), hashes match",
+        bool(opened) and opened <= filmed and good == len(clips),
+    )
+
+
+def _sha256_of(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 async def _flows(client: GatewayClient, gateway: Gateway, owner: SigningKey, tl: Timeline) -> None:
@@ -274,14 +338,14 @@ def _quiet_logs() -> Iterator[None]:
         root.setLevel(previous)
 
 
-def run_demo(directory: Path | None) -> int:
+def run_demo(directory: Path | None, *, camera: bool = True) -> int:
     tl = Timeline()
     with _quiet_logs():
         if directory is not None:
-            code = asyncio.run(_scenario(directory, tl))
+            code = asyncio.run(_scenario(directory, tl, camera))
             tl.say(f"kept {directory} for inspection")
         else:
             with tempfile.TemporaryDirectory(prefix="threshold-demo-") as tmp:
-                code = asyncio.run(_scenario(Path(tmp) / "gateway", tl))
+                code = asyncio.run(_scenario(Path(tmp) / "gateway", tl, camera))
     tl.say("demo " + ("passed" if code == 0 else "FAILED"))
     return code

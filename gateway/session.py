@@ -121,6 +121,8 @@ class Granted:
 
     alarm: bool = False
     alarm_reason: str = ""
+    #: What the camera saw at the grant (motion facts), stored with the ``granted`` entry.
+    scene: Mapping[str, AuditValue] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,7 @@ class ApprovalRequired:
 @dataclass(frozen=True, slots=True)
 class ApprovalGiven:
     by: str = "owner"
+    scene: Mapping[str, AuditValue] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +183,14 @@ class RelockRequested:
 
 @dataclass(frozen=True, slots=True)
 class Relocked:
-    """The relock command returned; ``status`` is the state read that verifies it."""
+    """The relock command returned; ``status`` is the state read that verifies it.
+
+    ``scene``: what the camera saw at the relock (did the scene go quiet?), stored with the
+    ``closed`` entry.
+    """
 
     status: LockStatus
+    scene: Mapping[str, AuditValue] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +390,9 @@ class AccessSession:
         return [self._to(SessionState.DENIED, code=event.code, why=event.detail or None)]
 
     def _grant(self, event: Granted) -> list[Effect]:
-        effects: list[Effect] = [self._to(SessionState.GRANTED, alarm=event.alarm)]
+        effects: list[Effect] = [
+            self._to(SessionState.GRANTED, alarm=event.alarm, **_scene(event.scene))
+        ]
         if event.alarm:
             # The alarm entry is durable before the door moves, like the grant itself.
             effects.append(self._alarm_entry(event.alarm_reason or "emergency"))
@@ -400,7 +410,7 @@ class AccessSession:
 
     def _approved(self, event: ApprovalGiven) -> list[Effect]:
         return [
-            self._to(SessionState.GRANTED, approved_by=event.by),
+            self._to(SessionState.GRANTED, approved_by=event.by, **_scene(event.scene)),
             self._to(SessionState.UNLOCKING),
             SendUnlock(),
         ]
@@ -455,11 +465,28 @@ class AccessSession:
         return []
 
     def _relock(self, event: RelockRequested) -> list[Effect]:
-        return [self._to(SessionState.RELOCKING, cause=event.cause.value), SendLock()]
+        effects: list[Effect] = [self._to(SessionState.RELOCKING, cause=event.cause.value)]
+        if event.cause is RelockCause.CAMERA_STALLED:
+            # Invariant 6: the frozen camera is recorded and alarmed in the same durable
+            # batch as the relock decision, before the lock command leaves.
+            f = self.facts
+            effects.append(
+                AppendAudit(
+                    kind="camera.stalled",
+                    session=f.session,
+                    door=f.door,
+                    state=self.state,
+                    detail=MappingProxyType({"jti": f.jti, "action": "relock_early"}),
+                )
+            )
+            effects.append(self._alarm_entry("camera_stalled"))
+            effects.append(NotifyOwner("camera_stalled"))
+        effects.append(SendLock())
+        return effects
 
     def _relocked(self, event: Relocked) -> list[Effect]:
         if event.status.lock is LockState.LOCKED:
-            return [self._to(SessionState.CLOSED, lock="locked")]
+            return [self._to(SessionState.CLOSED, lock="locked", **_scene(event.scene))]
         return self._relock_failed(RelockFailed(f"lock_reads_{event.status.lock.value}"))
 
     def _relock_failed(self, event: RelockFailed) -> list[Effect]:
@@ -488,6 +515,11 @@ class AccessSession:
             self._to(SessionState.RELOCKING, cause=RelockCause.RECONCILE.value, lock=lock),
             SendLock(),
         ]
+
+
+def _scene(scene: Mapping[str, AuditValue]) -> dict[str, AuditValue]:
+    # Namespaced so a camera fact can never overwrite a session field of the entry.
+    return {f"scene_{key}": value for key, value in scene.items()}
 
 
 _S = SessionState

@@ -149,6 +149,14 @@ class ClipRecording:
                 self._stop_at = time.monotonic() + max(0.0, roll)
         return self._done
 
+    def cut_short(self) -> asyncio.Future[ClipResult]:
+        """Stop now, even in the middle of a post-roll (the gateway is shutting down)."""
+        with self._stop_lock:
+            now = time.monotonic()
+            if self._stop_at is None or self._stop_at > now:
+                self._stop_at = now
+        return self._done
+
     # -- the writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:

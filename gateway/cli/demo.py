@@ -14,7 +14,7 @@ from typing import Any
 def _run(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
-    return run_demo(Path(args.dir) if args.dir else None)
+    return run_demo(Path(args.dir) if args.dir else None, camera=not args.no_camera)
 
 
 def register(sub: Any) -> None:
@@ -22,4 +22,10 @@ def register(sub: Any) -> None:
         "demo", help="run the gateway end to end (virtual lock, no internet) and print a timeline"
     )
     parser.add_argument("--dir", metavar="DIR", help="keep the gateway directory in DIR")
+    parser.add_argument(
+        "--no-camera",
+        action="store_true",
+        help="no camera (policy.allow_without_camera); by default a generated test video "
+        "is the camera and every entry is filmed",
+    )
     parser.set_defaults(handler=_run)

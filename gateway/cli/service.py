@@ -42,13 +42,16 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gateway.app import configure_logging, serve
+    from gateway.app import Overrides, configure_logging, serve
 
     path = Path(args.config)
     if not path.is_file():
         raise UsageError(f"--config {path}: no such file (run threshold init first)")
+    camera = args.camera
+    if camera and "://" not in camera and not Path(camera).is_file():
+        raise UsageError(f"--camera {camera}: no such video file")
     configure_logging()
-    asyncio.run(serve(path))
+    asyncio.run(serve(path, Overrides(camera_url=camera or None)))
     return 0
 
 
@@ -81,4 +84,9 @@ def register(sub: Any) -> None:
 
     run = sub.add_parser("run", help="run the gateway service")
     run.add_argument("--config", required=True, help="path to threshold.toml")
+    run.add_argument(
+        "--camera",
+        metavar="URL_OR_FILE",
+        help="an RTSP URL or a local video file (looped) instead of [camera] url",
+    )
     run.set_defaults(handler=_run)
