@@ -82,14 +82,18 @@ class EntryCamera:
     # -- EntryWitness ----------------------------------------------------------------------
 
     def live(self) -> bool:
-        return self.camera.live
+        # Fresh packets AND a keyframe in hand: just after connecting, packets flow before
+        # the first keyframe, and nothing of them can be decoded, filmed or shown.
+        return self.camera.live and bool(self.camera.source.latest_group())
 
     def _reading(self) -> MotionReading:
         facts = self.camera.motion_facts()
         return MotionReading(facts.enabled, facts.moving, facts.seconds_since_motion)
 
     def grant_scene(self) -> Mapping[str, AuditValue]:
-        return grant_scene(self._reading())
+        # Whether the camera was live is part of the grant's own (write-ahead) entry: a
+        # ticket with camera = preferred, or policy.allow_without_camera, goes on without.
+        return {"camera_live": self.live(), **grant_scene(self._reading())}
 
     def relock_scene(self) -> Mapping[str, AuditValue]:
         return relock_scene(self._reading())
