@@ -34,13 +34,27 @@ def test_demo_runs_every_flow_and_verifies_the_log(tmp_path: Path) -> None:
         "owner: signed approval sent; session open",
         "threshold audit verify",
         "demo passed",
+        "camera: demo-camera.mp4",
+        "6. clips: 4 recorded",
+        "every entry filmed (3/3), hashes match",
     ):
         assert line in out, line
+    assert out.count("matches the file") == 4
     assert "FAIL" not in out
     assert "Traceback" not in result.stderr
     for name in ("gateway.key", "owner.key", "tls.key", "threshold.db"):
         assert stat.S_IMODE(os.stat(tmp_path / "gw" / name).st_mode) == 0o600, name
+    clips = sorted((tmp_path / "gw" / "clips").glob("*.mp4"))
+    assert len(clips) == 4
     # A kept directory is reused, its log growing.
     again = run_demo("--dir", str(tmp_path / "gw"))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "reusing the gateway" in again.stdout
+
+
+def test_demo_without_a_camera_still_passes(tmp_path: Path) -> None:
+    result = run_demo("--no-camera")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no camera: policy.allow_without_camera = true" in result.stdout
+    assert "clips:" not in result.stdout
+    assert "demo passed" in result.stdout
