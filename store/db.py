@@ -153,7 +153,11 @@ class Store:
         return store
 
     async def _connect(self) -> None:
-        if not self.path.exists():
+        try:
+            missing = not self.path.exists()
+        except OSError as exc:
+            raise StorageIOError(f"cannot reach the database {self.path}: {exc.strerror}") from None
+        if missing:
             _create_private_file(self.path)
         timeout = self._busy_timeout_ms / 1000
         try:

@@ -26,8 +26,9 @@ from typing import Any
 
 from store import audit_log, merkle
 from store.entry import canonical_body, decode_entry
-from store.errors import InvalidEntry, StoreError, from_sqlite
+from store.errors import InvalidEntry, SchemaTooNew, StoreError, from_sqlite
 from store.merkle import MemoryTree
+from store.migrations import LATEST_VERSION, schema_version
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,15 @@ def _check_stored_nodes(conn: sqlite3.Connection, tree: MemoryTree) -> None:
             "SELECT idx, hash FROM merkle_node WHERE level = ? ORDER BY idx", (level,)
         )
         for idx, digest in rows:
-            if idx != expected or idx >= tree.level_size(level):
+            if idx >= tree.level_size(level):
                 raise _Failure(
-                    min(idx, expected) << level,
-                    f"tree node level {level} index {idx} is not part of the log's tree",
+                    tree.size,
+                    f"tree node level {level} index {idx} covers entries the log no longer has "
+                    f"(the log ends at {tree.size})",
+                )
+            if idx != expected:
+                raise _Failure(
+                    expected << level, f"tree node level {level} index {expected} is missing"
                 )
             if bytes(digest) != tree.node(level, idx):
                 raise _Failure(
@@ -238,15 +244,27 @@ def export_records(
         }
 
 
-def open_read_only(path: str) -> sqlite3.Connection:
-    """A read-only connection for the CLI; a missing or non-SQLite file is a StoreError."""
+def open_read_only(path: str, *, require_schema: bool = True) -> sqlite3.Connection:
+    """A read-only connection for the CLI.
+
+    A missing file, a file that is not SQLite, and (with ``require_schema``) a database that
+    Threshold never created or that newer code wrote are each a ``StoreError``.
+    """
     file = Path(path)
     if not file.is_file():
         raise StoreError(f"no database at {path}")
     try:
         conn = sqlite3.connect(file.resolve().as_uri() + "?mode=ro", uri=True)
         conn.execute("PRAGMA query_only = ON")
-        conn.execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()
+        version = schema_version(conn)
     except sqlite3.Error as exc:
         raise from_sqlite(exc, f"open {path}") from None
+    if version > LATEST_VERSION:
+        conn.close()
+        raise SchemaTooNew(
+            f"{path} is at schema version {version}; this Threshold knows up to {LATEST_VERSION}"
+        )
+    if require_schema and version == 0:
+        conn.close()
+        raise StoreError(f"{path} is not a Threshold database (it has no schema)")
     return conn

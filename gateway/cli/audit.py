@@ -18,6 +18,7 @@ import json
 import sqlite3
 import stat
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from gateway.errors import UsageError
 from store import audit_log
 from store.audit_log import StoredEntry
 from store.checkpoint import CheckpointSigner
-from store.errors import InvalidEntry
+from store.errors import InvalidEntry, from_sqlite
+from store.migrations import schema_version
 from store.verify import export_records, open_read_only, verify_log
 
 
@@ -131,9 +133,11 @@ def _checkpoint(args: argparse.Namespace) -> int:
     from store.db import Store
 
     secret = load_gateway_secret(args.key)
-    conn = _open(args.db)
+    if not Path(args.db).is_file():
+        raise UsageError(f"no database at {args.db}")
+    conn = open_read_only(args.db, require_schema=False)
     try:
-        identity = audit_log.gateway_identity(conn)
+        identity = audit_log.gateway_identity(conn) if schema_version(conn) > 0 else None
     finally:
         conn.close()
     origin = args.origin or (identity[0] if identity else None)
@@ -155,6 +159,18 @@ def _checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _translating(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """SQLite failures while reading become the store's typed errors (exit 1, one line)."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except sqlite3.Error as exc:
+            raise from_sqlite(exc, f"audit {args.audit_command}") from None
+
+    return run
+
+
 def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="verify, read and export the audit log")
     commands = audit.add_subparsers(dest="audit_command", metavar="ACTION")
@@ -163,22 +179,22 @@ def register(sub: Any) -> None:
     verify = commands.add_parser("verify", help="check every entry, the tree and checkpoints")
     verify.add_argument("--db", required=True, help="the gateway database")
     verify.add_argument("--gateway-pub", help="the gateway public key (base64); overrides the DB")
-    verify.set_defaults(handler=_verify)
+    verify.set_defaults(handler=_translating(_verify))
 
     tail = commands.add_parser("tail", help="print the last entries")
     tail.add_argument("--db", required=True)
     tail.add_argument("-n", type=int, default=20, help="how many entries (default 20)")
     tail.add_argument("--follow", action="store_true", help="keep printing new entries")
-    tail.set_defaults(handler=_tail)
+    tail.set_defaults(handler=_translating(_tail))
 
     export = commands.add_parser("export", help="JSON Lines with inclusion proofs")
     export.add_argument("--db", required=True)
     export.add_argument("--since", type=int, default=0, help="first index to export")
     export.add_argument("--gateway-pub", help="the public key to name in the output (base64)")
-    export.set_defaults(handler=_export)
+    export.set_defaults(handler=_translating(_export))
 
     checkpoint = commands.add_parser("checkpoint", help="sign a checkpoint of the log now")
     checkpoint.add_argument("--db", required=True)
     checkpoint.add_argument("--key", required=True, help="the gateway key file (mode 0600)")
     checkpoint.add_argument("--origin", help="the gateway id, if the DB has none yet")
-    checkpoint.set_defaults(handler=_checkpoint)
+    checkpoint.set_defaults(handler=_translating(_checkpoint))

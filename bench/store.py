@@ -1,0 +1,168 @@
+"""Benchmark: the durable audit log against raw SQLite, and proofs at a million entries.
+
+Prints one JSON line:
+
+- ``durable_appends_per_s``: ``Store.append``, one entry per durable transaction (WAL,
+  synchronous=FULL), through the aiosqlite writer: canonical encoding, leaf and node hashes,
+  tree nodes, time floor, checkpoints every 256 entries;
+- ``raw_sqlite_commits_per_s``: the reference, measured in the same run: plain ``sqlite3``,
+  same pragmas, one comparable row (time, kind, body, 32-byte hash, leaf bytes) per commit;
+- ``durable_vs_raw``: their ratio (target >= 0.5);
+- ``batched_appends_per_s``: 100 appends per transaction;
+- ``proof_ms_at_1m``: median time of ``Store.inclusion_proof`` for a random leaf of a
+  ``--entries`` (default 1,000,000) log, executor hop included (target <= 20);
+- ``checkpoint_ms_at_1m``: median time to append one entry and sign a checkpoint over it;
+- ``db_bytes_per_entry``: database size divided by entries, at ``--entries``.
+
+The large log is built with 10,000 appends per transaction to keep the run short.
+
+    .venv/bin/python bench/store.py            # full run, about a minute or two
+    .venv/bin/python bench/store.py --entries 5000 --appends 300   # smoke size
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Run as a script, this file's directory comes first on sys.path and its own name would
+# shadow the ``store`` package it measures: put the repository there instead.
+_REPO = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == _REPO / "bench":
+    sys.path[0] = str(_REPO)
+
+from store.checkpoint import CheckpointSigner  # noqa: E402
+from store.db import Store  # noqa: E402
+from store.transaction import StoreTransaction  # noqa: E402
+
+BODY = {"door": "front", "ticket": "01J9Z3Q8W6XK2M4N5P7R8S9T0V", "purpose": "delivery"}
+
+
+def raw_commits_per_s(path: Path, count: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(
+        "CREATE TABLE entry (idx INTEGER PRIMARY KEY, time_ms INTEGER, kind TEXT, body TEXT,"
+        " leaf_bytes BLOB, leaf_hash BLOB)"
+    )
+    body = json.dumps(BODY, sort_keys=True, separators=(",", ":"))
+    leaf = body.encode() * 2
+    start = time.perf_counter()
+    for i in range(count):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?)",
+            (i, time.time_ns() // 1_000_000, "session.granted", body, leaf, os.urandom(32)),
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return count / elapsed
+
+
+async def durable_appends_per_s(store: Store, count: int) -> float:
+    start = time.perf_counter()
+    for i in range(count):
+        await store.append("session.granted", {**BODY, "n": i})
+    return count / (time.perf_counter() - start)
+
+
+async def batched_appends_per_s(store: Store, batches: int, per_batch: int = 100) -> float:
+    def batch(tx: StoreTransaction) -> None:
+        for i in range(per_batch):
+            tx.append("session.granted", {**BODY, "n": i})
+
+    start = time.perf_counter()
+    for _ in range(batches):
+        await store.transact(batch)
+    return batches * per_batch / (time.perf_counter() - start)
+
+
+async def grow(store: Store, entries: int, per_batch: int = 10_000) -> None:
+    while store.tree_size < entries:
+        todo = min(per_batch, entries - store.tree_size)
+
+        def batch(tx: StoreTransaction, todo: int = todo) -> None:
+            for i in range(todo):
+                tx.append("session.granted", {**BODY, "n": i})
+
+        await store.transact(batch)
+
+
+def database_bytes(directory: Path, name: str) -> int:
+    return sum(p.stat().st_size for p in directory.iterdir() if p.name.startswith(name))
+
+
+async def run(entries: int, appends: int, samples: int) -> dict[str, float | int]:
+    signer = CheckpointSigner.from_secret(os.urandom(32), "gw-bench")
+    with tempfile.TemporaryDirectory(prefix="threshold-bench-") as tmp:
+        directory = Path(tmp)
+        # Interleave reference and subject twice and keep each one's best round: the machine
+        # is shared, and the ratio is what this benchmark reports.
+        raw_rounds, durable_rounds = [], []
+        store = await Store.open(directory / "durable.db", signer=signer)
+        try:
+            for round_no in range(2):
+                raw_rounds.append(raw_commits_per_s(directory / f"raw{round_no}.db", appends))
+                durable_rounds.append(await durable_appends_per_s(store, appends))
+        finally:
+            await store.close()
+        raw, durable = max(raw_rounds), max(durable_rounds)
+
+        store = await Store.open(directory / "big.db", signer=signer, checkpoint_every=0)
+        try:
+            batched = await batched_appends_per_s(store, max(1, appends // 100))
+            await grow(store, entries)
+            size = store.tree_size
+            rng = random.Random(1)
+            proof_times = []
+            for _ in range(samples):
+                index = rng.randrange(size)
+                start = time.perf_counter()
+                await store.inclusion_proof(index, size)
+                proof_times.append(time.perf_counter() - start)
+            checkpoint_times = []
+            for _ in range(max(5, samples // 10)):
+                start = time.perf_counter()
+                await store.transact(
+                    lambda tx: (tx.append("session.granted", BODY), tx.checkpoint())
+                )
+                checkpoint_times.append(time.perf_counter() - start)
+            final_size = store.tree_size
+        finally:
+            await store.close()
+        db_bytes = database_bytes(directory, "big.db")
+    return {
+        "durable_appends_per_s": round(durable, 1),
+        "raw_sqlite_commits_per_s": round(raw, 1),
+        "durable_vs_raw": round(durable / raw, 3),
+        "batched_appends_per_s": round(batched, 1),
+        "entries": size,
+        "proof_ms_at_1m": round(statistics.median(proof_times) * 1000, 3),
+        "checkpoint_ms_at_1m": round(statistics.median(checkpoint_times) * 1000, 3),
+        "db_bytes_per_entry": round(db_bytes / final_size, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=1_000_000, help="size of the big log")
+    parser.add_argument("--appends", type=int, default=2000, help="durable appends per round")
+    parser.add_argument("--samples", type=int, default=200, help="proofs to time")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.entries, args.appends, args.samples))))
+
+
+if __name__ == "__main__":
+    main()
