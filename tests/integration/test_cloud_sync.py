@@ -29,10 +29,13 @@ async def test_backlog_reaches_relay_intact_and_replay_is_noop(tmp_path: Path) -
         storage = server.relay._storage
         held = storage.entries(GATEWAY_ID, 0, 5000)
         assert [i for i, _ in held] == list(range(1234))
-        local = await store.read(lambda c: c.execute(
-            "SELECT leaf_bytes FROM audit_entry ORDER BY idx").fetchall())
+        local = await store.read(
+            lambda c: c.execute("SELECT leaf_bytes FROM audit_entry ORDER BY idx").fetchall()
+        )
         assert [bytes(r[0]) for r in local] == [sealed for _, sealed in held]
-        assert merkle.MemoryTree([merkle.leaf_hash(s) for _, s in held]).root() == await store.root_at(1234)
+        assert merkle.MemoryTree(
+            [merkle.leaf_hash(s) for _, s in held]
+        ).root() == await store.root_at(1234)
         # A second round has nothing to send and changes nothing.
         assert await asyncio.wait_for(sync.upload_backlog(), 30) == 0
         assert storage.held_size(GATEWAY_ID) == 1234

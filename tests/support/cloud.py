@@ -35,7 +35,9 @@ def new_parties() -> Parties:
     return Parties(SigningKey(os.urandom(32)), SigningKey(os.urandom(32)))
 
 
-async def start_relay(directory: Path, parties: Parties, **kwargs: object) -> tuple[RelayServer, str]:
+async def start_relay(
+    directory: Path, parties: Parties, **kwargs: object
+) -> tuple[RelayServer, str]:
     relay = Relay(directory)
     await relay.register_gateway(GATEWAY_ID, parties.gateway_public, parties.owner_public)
     server = RelayServer(relay)
@@ -52,8 +54,9 @@ async def open_sealed_store(path: Path, parties: Parties, checkpoint_every: int 
     )
 
 
-def sync_for(store: Store, url: str, parties: Parties, relay_key: bytes | None = None,
-             **kwargs: object) -> CloudSync:
+def sync_for(
+    store: Store, url: str, parties: Parties, relay_key: bytes | None = None, **kwargs: object
+) -> CloudSync:
     config = SyncConfig(
         cloud_url=url,
         gateway_id=GATEWAY_ID,
