@@ -251,8 +251,9 @@ class Relay:
         )
         if refused is not None:
             if refused.finding.is_alarm:
-                storage.add_alarm(receipt.gateway, refused.finding.value, refused.detail,
-                                  self._clock())
+                storage.add_alarm(
+                    receipt.gateway, refused.finding.value, refused.detail, self._clock()
+                )
             return refused
         storage.add_witnessed(receipt.gateway, receipt.checkpoint, "receipt")
         return None
@@ -263,8 +264,9 @@ class Relay:
         gateway_id, _ = await self._as_owner(request)
         since = _query_int(request, "since", 0)
         limit = min(_query_int(request, "limit", MAX_READ_ENTRIES), MAX_READ_ENTRIES)
-        rows = await self._run(lambda s: (s.entries(gateway_id, since, limit),
-                                          s.held_size(gateway_id)))
+        rows = await self._run(
+            lambda s: (s.entries(gateway_id, since, limit), s.held_size(gateway_id))
+        )
         entries, held = rows
         return web.json_response(
             {
@@ -275,9 +277,12 @@ class Relay:
 
     async def _owner_checkpoints(self, request: web.Request) -> web.Response:
         gateway_id, _ = await self._as_owner(request)
-        records = await self._run(lambda s: s.witnessed(gateway_id))
+        records, record = await self._run(
+            lambda s: (s.witnessed(gateway_id), s.gateway(gateway_id))
+        )
         return web.json_response(
             {
+                "gateway_key": wire.b64(record.public_key),
                 "relay_id": self.relay_id,
                 "relay_key": wire.b64(self.public_key),
                 "checkpoints": [
