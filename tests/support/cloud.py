@@ -82,3 +82,29 @@ async def append_many(store: Store, count: int, start: int = 0) -> None:
             tx.append("session.granted", delivery_body(n))  # type: ignore[attr-defined]
 
     await store.transact(write)
+
+
+def truncate_log(path: Path, keep: int) -> None:
+    """What a thief with the disk does: drop the append-only triggers, cut the log's tail."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for trigger in ("audit_entry_no_delete", "merkle_node_no_delete", "checkpoint_no_delete"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("DELETE FROM checkpoint_cosignature")
+        conn.execute("DELETE FROM audit_entry WHERE idx >= ?", (keep,))
+        conn.execute("DELETE FROM merkle_node WHERE (idx + 1) * (1 << level) > ?", (keep,))
+        conn.execute("DELETE FROM checkpoint WHERE tree_size > ?", (keep,))
+    finally:
+        conn.close()
+
+
+def write_key_file(path: Path, key: SigningKey) -> Path:
+    import base64
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.urlsafe_b64encode(bytes(key)).rstrip(b"=").decode() + "\n")
+    return path
