@@ -171,8 +171,10 @@ class CloudSync:
         mailbox: MailboxHandler | None = None,
         *,
         clock: Callable[[], int] = now_ms,
+        on_ack: Callable[[int], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_ack = on_ack
         self._config = config
         self._mailbox = mailbox
         self._clock = clock
@@ -388,6 +390,8 @@ class CloudSync:
 
         await self._store.transact(record)
         self._relay_held = new_acked
+        if self._on_ack is not None:
+            self._on_ack(new_acked)
         self.status.uploaded_entries += max(0, new_acked - stored_acked)
         return new_acked
 
