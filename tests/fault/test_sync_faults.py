@@ -101,7 +101,8 @@ def assert_relay_holds_exactly(relay_dir: Path, gateway_db: Path, total: int) ->
         finals = [
             w for w in storage.witnessed(GATEWAY_ID) if w.checkpoint.checkpoint.tree_size == total
         ]
-        assert finals and finals[0].checkpoint.checkpoint.root_hash == root
+        assert finals
+        assert finals[0].checkpoint.checkpoint.root_hash == root
         assert finals[0].cosignature is not None
         assert storage.alarms(GATEWAY_ID) == []
     finally:
@@ -130,7 +131,9 @@ async def test_chaos_network_delivers_every_entry_exactly_once(tmp_path: Path) -
     finally:
         await proxy.stop()
         await server.stop()
-    assert proxy.fates["cut_request"] and proxy.fates["cut_response"] and proxy.fates["e503"]
+    assert proxy.fates["cut_request"]
+    assert proxy.fates["cut_response"]
+    assert proxy.fates["e503"]
     assert proxy.fates["dup_first"] + proxy.fates["dup_second"] > 0
     assert proxy.fates["down"] > 0
     assert_relay_holds_exactly(tmp_path / "cloud", db, CHAOS_ENTRIES)
@@ -203,7 +206,8 @@ async def test_gateway_killed_mid_sync_resumes_from_the_acknowledged_size(tmp_pa
         acked_before = first.acked
         second = await Worker.launch(parties, db, url, total)
         await second.until(lambda w: w.start_acked is not None)
-        assert second.start_acked is not None and second.start_acked >= acked_before
+        assert second.start_acked is not None
+        assert second.start_acked >= acked_before
         await second.finish()
     finally:
         await server.stop()
