@@ -25,7 +25,15 @@ from typing import NoReturn
 from gateway.errors import GatewayError, UsageError
 
 # Command groups, in the order ``threshold --help`` lists them.
-_GROUPS: tuple[str, ...] = ("gateway.cli.version", "gateway.cli.audit", "gateway.cli.cloud")
+_GROUPS: tuple[str, ...] = (
+    "gateway.cli.version",
+    "gateway.cli.keys",
+    "gateway.cli.issuer",
+    "gateway.cli.ticket",
+    "gateway.cli.demo",
+    "gateway.cli.audit",
+    "gateway.cli.cloud",
+)
 
 EXIT_OK = 0
 EXIT_DENIED = 1
