@@ -47,7 +47,7 @@ from nacl.signing import SigningKey  # noqa: E402
 
 from cloud import wire  # noqa: E402
 from cloud.relay import Relay  # noqa: E402
-from gateway.seal import OwnerSeal  # noqa: E402
+from gateway.seal import Sealer  # noqa: E402
 from gateway.sync import CloudSync, SyncConfig  # noqa: E402
 from store.checkpoint import CheckpointSigner  # noqa: E402
 from store.db import Store  # noqa: E402
@@ -68,7 +68,7 @@ def body_for(n: int) -> dict[str, Any]:
 
 async def build_backlog(db: Path, gateway: SigningKey, owner_public: bytes, count: int) -> float:
     store = await Store.open(
-        db, signer=CheckpointSigner(gateway, GATEWAY_ID), seal=OwnerSeal(owner_public)
+        db, signer=CheckpointSigner(gateway, GATEWAY_ID), seal=Sealer(owner_public)
     )
     plain = 0
     try:

@@ -46,7 +46,7 @@ from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
 T = TypeVar("T")
 MAX_BODY = 2 * 1024 * 1024
 MAX_READ_ENTRIES = 2000
-MAIL_KINDS = ("revocations", "approval")
+MAX_MAIL_BYTES = 160 * 1024
 RELAY_KEY_FILE = "relay.key"
 DATABASE_FILE = "relay.sqlite3"
 
@@ -205,7 +205,7 @@ class Relay:
         after = _query_int(request, "after", 0)
         items = await self._run(lambda s: s.mail_after(gateway_id, after, 100))
         return web.json_response(
-            {"items": [{"id": m.id, "kind": m.kind, "token": m.token} for m in items]}
+            {"items": [{"id": m.id, "sealed": wire.b64(m.sealed)} for m in items]}
         )
 
     async def _time(self, request: web.Request) -> web.Response:
@@ -314,13 +314,12 @@ class Relay:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise MalformedMessage("mailbox item is not JSON") from None
-        if not isinstance(data, dict) or data.get("kind") not in MAIL_KINDS:
-            raise MalformedMessage(f"mailbox kind must be one of {', '.join(MAIL_KINDS)}")
-        token = data.get("token")
-        if not isinstance(token, str) or not 0 < len(token) <= 64 * 1024:
-            raise MalformedMessage("mailbox token must be a non-empty string up to 64 KiB")
-        kind = str(data["kind"])
-        item_id = await self._run(lambda s: s.post_mail(gateway_id, kind, token, self._clock()))
+        if not isinstance(data, dict):
+            raise MalformedMessage("a mailbox item is an object with the sealed bytes")
+        sealed = wire.unb64(data.get("sealed"), "sealed mail")
+        if not 0 < len(sealed) <= MAX_MAIL_BYTES:
+            raise MalformedMessage(f"sealed mail is 1 to {MAX_MAIL_BYTES} bytes")
+        item_id = await self._run(lambda s: s.post_mail(gateway_id, sealed, self._clock()))
         return web.json_response({"id": item_id}, status=201)
 
     # Registration (local, for `threshold cloud register-gateway --dir`) ----------------------

@@ -68,8 +68,7 @@ CREATE TABLE IF NOT EXISTS alarm (
 CREATE TABLE IF NOT EXISTS mailbox (
     id          INTEGER PRIMARY KEY,
     gateway_id  TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    token       TEXT NOT NULL,
+    sealed      BLOB NOT NULL,
     posted_ms   INTEGER NOT NULL
 );
 """
@@ -108,9 +107,10 @@ class Alarm:
 
 @dataclass(frozen=True)
 class MailItem:
+    """The owner's mail to a gateway: opaque bytes sealed to the gateway's key."""
+
     id: int
-    kind: str
-    token: str
+    sealed: bytes
     posted_ms: int
 
 
@@ -312,18 +312,18 @@ class RelayStorage:
         ).fetchall()
         return [Alarm(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
 
-    def post_mail(self, gateway_id: str, kind: str, token: str, now_ms: int) -> int:
+    def post_mail(self, gateway_id: str, sealed: bytes, now_ms: int) -> int:
         with self._transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO mailbox (gateway_id, kind, token, posted_ms) VALUES (?, ?, ?, ?)",
-                (gateway_id, kind, token, now_ms),
+                "INSERT INTO mailbox (gateway_id, sealed, posted_ms) VALUES (?, ?, ?)",
+                (gateway_id, sealed, now_ms),
             )
             return int(cursor.lastrowid or 0)
 
     def mail_after(self, gateway_id: str, after: int, limit: int) -> list[MailItem]:
         rows = self._conn.execute(
-            "SELECT id, kind, token, posted_ms FROM mailbox WHERE gateway_id = ? AND id > ?"
+            "SELECT id, sealed, posted_ms FROM mailbox WHERE gateway_id = ? AND id > ?"
             " ORDER BY id LIMIT ?",
             (gateway_id, after, limit),
         ).fetchall()
-        return [MailItem(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+        return [MailItem(int(r[0]), bytes(r[1]), int(r[2])) for r in rows]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cloud import wire
-from gateway.seal import OwnerUnseal, SealError
+from gateway.seal import SealError, Unsealer
 from store import merkle
 from store.checkpoint import SignedCheckpoint
 from store.entry import AuditEntry, decode_entry
@@ -38,7 +38,7 @@ def verify_and_open(
     sealed: Sequence[tuple[int, bytes]],
     checkpoints: Sequence[WitnessedCheckpoint],
     gateway_key: bytes,
-    unseal: OwnerUnseal,
+    unseal: Unsealer,
     relay_id: str,
     relay_key: bytes | None,
 ) -> OwnerLog:

@@ -14,7 +14,11 @@ Size classes are powers of two from 512 bytes; an entry of canonical size n (plu
 length) lands in the smallest class that holds it. A typical entry (a few hundred bytes) is
 512, so a delivery, a cleaner's visit and a lock event all seal to 560 bytes.
 
-Pure: no I/O. The store calls :meth:`OwnerSeal.seal` once per entry at append time (its
+The owner's mail to the gateway (revocation lists, approvals) is sealed the same way to the
+gateway's key, so the relay passing it on cannot read who was revoked or which visit was
+approved.
+
+Pure: no I/O. The store calls :meth:`Sealer.seal` once per entry at append time (its
 ``seal`` hook), and the leaf hash covers the sealed bytes.
 """
 
@@ -72,16 +76,17 @@ def unpad(padded: bytes) -> bytes:
     return padded[_LENGTH.size : end]
 
 
-class OwnerSeal:
-    """Seals to the owner's Ed25519 public key (the store's ``seal`` hook)."""
+class Sealer:
+    """Seals to one Ed25519 key holder: the owner for audit entries (the store's ``seal``
+    hook), the gateway for the owner's mail the relay passes on."""
 
-    def __init__(self, owner_public_key: bytes) -> None:
-        if len(owner_public_key) != 32:
-            raise SealError("the owner's public key is 32 bytes")
+    def __init__(self, recipient_public_key: bytes) -> None:
+        if len(recipient_public_key) != 32:
+            raise SealError("the recipient's public key is 32 bytes")
         try:
-            self._recipient = crypto_sign_ed25519_pk_to_curve25519(owner_public_key)
+            self._recipient = crypto_sign_ed25519_pk_to_curve25519(recipient_public_key)
         except (CryptoError, ValueError, RuntimeError):
-            raise SealError("the owner's public key is not a valid Ed25519 point") from None
+            raise SealError("the recipient's public key is not a valid Ed25519 point") from None
 
     def __call__(self, entry: bytes) -> bytes:
         return self.seal(entry)
@@ -90,19 +95,20 @@ class OwnerSeal:
         return bytes(crypto_box_seal(pad(entry), self._recipient))
 
 
-class OwnerUnseal:
-    """Opens sealed entries with the owner's Ed25519 secret key (32-byte seed or 64 bytes)."""
+class Unsealer:
+    """Opens what a :class:`Sealer` sealed, with the recipient's Ed25519 secret key
+    (a 32-byte seed or the 64-byte libsodium form)."""
 
-    def __init__(self, owner_secret_key: bytes) -> None:
-        if len(owner_secret_key) not in (32, 64):
-            raise SealError("the owner's secret key is a 32-byte seed or 64 bytes")
-        signing = SigningKey(owner_secret_key[:32])
+    def __init__(self, secret_key: bytes) -> None:
+        if len(secret_key) not in (32, 64):
+            raise SealError("an Ed25519 secret key is a 32-byte seed or 64 bytes")
+        signing = SigningKey(secret_key[:32])
         full = bytes(signing) + bytes(signing.verify_key)
-        if len(owner_secret_key) == 64 and owner_secret_key != full:
-            raise SealError("the owner's 64-byte secret key does not match its seed")
+        if len(secret_key) == 64 and secret_key != full:
+            raise SealError("the 64-byte secret key does not match its seed")
         self._secret = crypto_sign_ed25519_sk_to_curve25519(full)
         self._public = crypto_scalarmult_base(self._secret)
-        self.owner_public_key = bytes(signing.verify_key)
+        self.public_key = bytes(signing.verify_key)
 
     def open(self, sealed: bytes) -> bytes:
         if len(sealed) < SEAL_OVERHEAD + SMALLEST_CLASS:
@@ -110,5 +116,5 @@ class OwnerUnseal:
         try:
             padded = crypto_box_seal_open(sealed, self._public, self._secret)
         except CryptoError:
-            raise SealError("sealed entry does not open with the owner's key") from None
+            raise SealError("sealed bytes do not open with this key") from None
         return unpad(bytes(padded))

@@ -40,8 +40,11 @@ import aiohttp
 from nacl.signing import SigningKey
 
 from cloud import wire
+from cloud.errors import CloudError
 from cloud.signed_request import gateway_principal, sign_request
 from gateway.errors import GatewayError
+from gateway.owner_mail import open_mail
+from gateway.seal import Unsealer
 from gateway.sync_schedule import (
     BACKOFF_CAP_S,
     backoff_delay,
@@ -182,6 +185,7 @@ class CloudSync:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._mail_cursor = 0
+        self._unsealer = Unsealer(bytes(config.gateway_key))
         self._relay_held: int | None = None
         self.status = SyncStatus()
         self.round_done = asyncio.Event()
@@ -408,13 +412,14 @@ class CloudSync:
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), int):
                     raise SyncRefused("a mailbox item is malformed")
-                token = str(item.get("token", ""))
-                # A token that fails the owner's signature is the handler's to refuse; one bad
-                # item must not wedge the mailbox, so the cursor moves on either way.
-                with contextlib.suppress(GatewayError):
-                    if item.get("kind") == "revocations":
+                # An item that does not open, or whose token fails the owner's signature, is
+                # dropped; one bad item must not wedge the mailbox, so the cursor moves on.
+                with contextlib.suppress(GatewayError, CloudError):
+                    sealed = wire.unb64(item.get("sealed"), "sealed mail")
+                    kind, token = open_mail(self._unsealer, sealed)
+                    if kind == "revocations":
                         await handler.apply_revocations(token)
-                    elif item.get("kind") == "approval":
+                    else:
                         await handler.apply_approval(token)
                 self._mail_cursor = max(self._mail_cursor, int(item["id"]))
                 applied += 1

@@ -21,11 +21,12 @@ from typing import Any
 import aiohttp
 
 from cloud.relay import Relay, RelayServer
-from cloud.wire import WireReceipt, unb64
+from cloud.wire import WireReceipt, b64, unb64
 from gateway.cli import cloud_client
 from gateway.errors import UsageError
 from gateway.owner_log import verify_and_open
-from gateway.seal import OwnerUnseal
+from gateway.owner_mail import MAIL_KINDS, seal_mail
+from gateway.seal import Unsealer
 from gateway.sync import CloudSync, SyncConfig
 from store.checkpoint import CheckpointSigner
 from store.db import Store
@@ -93,7 +94,8 @@ def _post_mail(args: argparse.Namespace) -> int:
         token = Path(args.token_file).read_text("utf-8").strip()
     except OSError as exc:
         raise UsageError(f"cannot read {args.token_file}: {exc.strerror}") from None
-    body = json.dumps({"kind": args.kind, "token": token}).encode()
+    sealed = seal_mail(cloud_client.parse_public_key(args.gateway_key), args.kind, token)
+    body = json.dumps({"sealed": b64(sealed)}).encode()
 
     async def post() -> Any:
         async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:
@@ -170,7 +172,7 @@ def _now(args: argparse.Namespace) -> int:
 
 def _owner_log(args: argparse.Namespace) -> int:
     owner = cloud_client.read_signing_key(args.owner_key)
-    unseal = OwnerUnseal(bytes(owner))
+    unseal = Unsealer(bytes(owner))
 
     async def fetch() -> tuple[Any, ...]:
         async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:
@@ -271,7 +273,9 @@ def register(sub: Any) -> None:
     mail.add_argument("--cloud", required=True)
     mail.add_argument("--owner-key", required=True, help="the owner's secret key file")
     mail.add_argument("--gateway", required=True)
-    mail.add_argument("--kind", required=True, choices=("revocations", "approval"))
+    mail.add_argument("--gateway-key", required=True, help="the gateway's public key (mail is "
+                      "sealed to it)")
+    mail.add_argument("--kind", required=True, choices=MAIL_KINDS)
     mail.add_argument("--token-file", required=True)
     mail.set_defaults(handler=_post_mail)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from gateway.approval import Approval, Decision, sign_approval
 from gateway.cli import cloud_client
 from gateway.keys import TrustAnchors
 from gateway.mailbox import StoreMailbox
+from gateway.owner_mail import seal_mail
 from gateway.revocation import RevocationList, sign_revocations, verify_revocations
 from store.state import RevocationOutcome
 from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
@@ -24,8 +26,9 @@ def secret64(key: SigningKey) -> bytes:
     return bytes(key) + bytes(key.verify_key)
 
 
-async def post(url: str, owner: SigningKey, kind: str, token: str) -> None:
-    body = json.dumps({"kind": kind, "token": token}).encode()
+async def post(url: str, owner: SigningKey, gateway_public: bytes, kind: str, token: str) -> None:
+    sealed = seal_mail(gateway_public, kind, token)
+    body = json.dumps({"sealed": base64.b64encode(sealed).decode()}).encode()
     async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:
         path = f"/v1/owner/gateways/{GATEWAY_ID}/mailbox"
         await cloud_client.owner_post(session, url, owner, path, body)
@@ -58,11 +61,13 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
             ("revocations", forged),
             ("approval", approval),
         ):
-            await post(url, parties.owner, kind, token)
+            await post(url, parties.owner, parties.gateway_public, kind, token)
+        # Mail sealed to another key, and garbage: dropped without wedging the mailbox.
+        await post(url, parties.owner, parties.owner_public, "revocations", forged)
         anchors = TrustAnchors.of(parties.owner_public)
         mailbox = StoreMailbox(store, anchors, sink)
         sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        assert await asyncio.wait_for(sync.pull_mailbox(mailbox), 30) == 4
+        assert await asyncio.wait_for(sync.pull_mailbox(mailbox), 30) == 5
         held = await store.revocation_list()
         assert held is not None
         assert held.seq == 5

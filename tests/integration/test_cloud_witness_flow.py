@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import hashlib
 import json
@@ -175,6 +176,8 @@ async def test_mailbox_and_signed_time_reach_the_gateway(tmp_path: Path) -> None
             str(owner_key),
             "--gateway",
             GATEWAY_ID,
+            "--gateway-key",
+            base64.urlsafe_b64encode(parties.gateway_public).decode().rstrip("="),
             "--kind",
             "revocations",
             "--token-file",

@@ -9,7 +9,7 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from cloud.relay import Relay, RelayServer
-from gateway.seal import OwnerSeal
+from gateway.seal import Sealer
 from gateway.sync import CloudSync, SyncConfig
 from store.checkpoint import CheckpointSigner
 from store.db import Store
@@ -49,7 +49,7 @@ async def open_sealed_store(path: Path, parties: Parties, checkpoint_every: int 
     return await Store.open(
         path,
         signer=CheckpointSigner(parties.gateway, GATEWAY_ID),
-        seal=OwnerSeal(parties.owner_public),
+        seal=Sealer(parties.owner_public),
         checkpoint_every=checkpoint_every,
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from gateway.seal import OwnerSeal
+from gateway.seal import Sealer
 from gateway.sync import CloudSync, SyncConfig
 from store.checkpoint import CheckpointSigner
 from store.db import Store
@@ -28,7 +28,7 @@ async def main(config: dict[str, object]) -> None:
     store = await Store.open(
         Path(str(config["db"])),
         signer=CheckpointSigner(gateway, str(config["gateway_id"])),
-        seal=OwnerSeal(owner_public),
+        seal=Sealer(owner_public),
         checkpoint_every=256,
     )
     target = int(str(config["total"]))

@@ -12,9 +12,9 @@ from nacl.signing import SigningKey
 from gateway.seal import (
     SEAL_OVERHEAD,
     SMALLEST_CLASS,
-    OwnerSeal,
-    OwnerUnseal,
+    Sealer,
     SealError,
+    Unsealer,
     pad,
     size_class,
     unpad,
@@ -33,7 +33,7 @@ def test_pad_round_trips_and_lands_on_a_class(data: bytes) -> None:
 
 def test_a_delivery_and_a_cleaner_seal_to_the_same_size() -> None:
     owner = SigningKey(os.urandom(32))
-    seal = OwnerSeal(bytes(owner.verify_key))
+    seal = Sealer(bytes(owner.verify_key))
     delivery = AuditEntry(
         7,
         1_790_000_000_000,
@@ -59,23 +59,23 @@ def test_a_delivery_and_a_cleaner_seal_to_the_same_size() -> None:
 
 def test_only_the_owner_opens_and_tampering_is_detected() -> None:
     owner, other = SigningKey(os.urandom(32)), SigningKey(os.urandom(32))
-    sealed = OwnerSeal(bytes(owner.verify_key)).seal(b'{"x":1}')
-    assert OwnerUnseal(bytes(owner)).open(sealed) == b'{"x":1}'
+    sealed = Sealer(bytes(owner.verify_key)).seal(b'{"x":1}')
+    assert Unsealer(bytes(owner)).open(sealed) == b'{"x":1}'
     full = bytes(owner) + bytes(owner.verify_key)
-    assert OwnerUnseal(full).open(sealed) == b'{"x":1}'
+    assert Unsealer(full).open(sealed) == b'{"x":1}'
     with pytest.raises(SealError):
-        OwnerUnseal(bytes(other)).open(sealed)
+        Unsealer(bytes(other)).open(sealed)
     flipped = bytearray(sealed)
     flipped[-1] ^= 1
     with pytest.raises(SealError):
-        OwnerUnseal(bytes(owner)).open(bytes(flipped))
+        Unsealer(bytes(owner)).open(bytes(flipped))
     with pytest.raises(SealError):
-        OwnerUnseal(bytes(owner)).open(sealed[:40])
+        Unsealer(bytes(owner)).open(sealed[:40])
 
 
 def test_bad_keys_and_bad_padding_are_typed_errors() -> None:
     with pytest.raises(SealError):
-        OwnerSeal(b"short")
+        Sealer(b"short")
     with pytest.raises(SealError):
         unpad(b"\x00" * 511)
     with pytest.raises(SealError):
