@@ -275,10 +275,11 @@ class CloudSync:
 
     async def sync_once(self) -> None:
         self.status.state = SyncState.SYNCING
-        await self.upload_backlog()
+        # Pulls first: revocations matter most, and what they write goes up in this round.
         if self._mailbox is not None:
             await self.pull_mailbox(self._mailbox)
             await self.pull_time(self._mailbox)
+        await self.upload_backlog()
         self.status.state = SyncState.IDLE
         self.status.last_success_ms = self._clock()
         self.status.last_error = None

@@ -63,6 +63,7 @@ class FaultProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.fates: Counter[str] = Counter()
         self.port = 0
+        self.captured = bytearray()  # every request and response that went through
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
@@ -114,6 +115,7 @@ class FaultProxy:
                     return
                 fate = self._fate()
                 self.fates[fate] += 1
+                self.captured += request
                 if fate == "cut_request":
                     # Half the request reaches the relay, then both sides are dropped.
                     with contextlib.suppress(OSError):
@@ -140,6 +142,7 @@ class FaultProxy:
                     response = second if fate == "dup_second" else response
                 if response is None:
                     return
+                self.captured += response
                 if fate == "cut_response":
                     writer.write(response[: len(response) // 2])
                     await writer.drain()
