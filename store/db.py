@@ -19,6 +19,7 @@ database after any failed transaction.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import sqlite3
@@ -74,6 +75,19 @@ class Receipt:
     entry: StoredEntry
     checkpoint: SignedCheckpoint
     inclusion_proof: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt as a phone stores it (hashes and bytes in standard base64)."""
+        entry = self.entry.entry
+        return {
+            "index": entry.index,
+            "time_ms": entry.time_ms,
+            "kind": entry.kind,
+            "sealed": self.entry.sealed,
+            "leaf_bytes": base64.b64encode(self.entry.leaf_bytes).decode("ascii"),
+            "inclusion_proof": [base64.b64encode(p).decode("ascii") for p in self.inclusion_proof],
+            "checkpoint": self.checkpoint.to_json(),
+        }
 
     def verify(self, gateway_public_key: bytes) -> bool:
         cp = self.checkpoint.checkpoint
@@ -275,16 +289,20 @@ class Store:
         return await self._in_writer(lambda conn: self._run_transaction(conn, fn))
 
     def _run_transaction(self, conn: sqlite3.Connection, fn: Callable[[StoreTransaction], T]) -> T:
-        tx = StoreTransaction(
-            conn,
-            self._frontier.copy(),
-            signer=self._signer,
-            seal=self._seal,
-            checkpoint_every=self._checkpoint_every,
-            clock=self._clock,
-        )
         try:
             conn.execute("BEGIN IMMEDIATE")
+            frontier = self._frontier
+            if audit_log.tree_size(conn) != frontier.size:
+                # Another writer (a CLI checkpoint, a second process) appended meanwhile.
+                frontier = audit_log.load_frontier(conn)
+            tx = StoreTransaction(
+                conn,
+                frontier.copy(),
+                signer=self._signer,
+                seal=self._seal,
+                checkpoint_every=self._checkpoint_every,
+                clock=self._clock,
+            )
             result = fn(tx)
             conn.execute("COMMIT")
         except BaseException as exc:

@@ -87,6 +87,12 @@ class IntegrityViolation(StoreError):
     code = "integrity_violation"
 
 
+class DoorBusy(StoreError):
+    """A door already has an access session that is not closed (DESIGN §3, invariant 4)."""
+
+    code = "door_busy"
+
+
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 _SQLITE_READONLY = 8

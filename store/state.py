@@ -14,15 +14,9 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
-from store.errors import IntegrityViolation, StoreError
+from store.errors import DoorBusy, IntegrityViolation
 
 NONCE_BYTES = 32
-
-
-class DoorBusy(StoreError):
-    """A door already has an access session that is not closed (DESIGN §3, invariant 4)."""
-
-    code = "door_busy"
 
 
 @dataclass(frozen=True)

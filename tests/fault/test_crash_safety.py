@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import sqlite3
 import subprocess
@@ -32,7 +33,9 @@ def _kill_one_child(db: Path, seed_hex: str, rng: random.Random) -> int | None:
     )
     assert child.stdout is not None
     try:
-        first = child.stdout.readline()  # blocks until the child has committed once
+        ready, _, _ = select.select([child.stdout], [], [], 60)
+        assert ready, "the child committed nothing within 60 s"
+        first = child.stdout.readline()  # the child has committed once
         assert first, f"the child wrote nothing: {child.stderr.read() if child.stderr else ''}"
         time.sleep(rng.uniform(0, 0.04))
     finally:

@@ -4,21 +4,25 @@ receipts, sealing, migrations, and the state behind offline decisions."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
-from nacl.public import PrivateKey, SealedBox
+from nacl.signing import SigningKey
 
 from store import merkle
+from store.entry import canonical_bytes
 from store.errors import (
+    DoorBusy,
     IdentityMismatch,
     IntegrityViolation,
     NoSigningKey,
     SchemaTooNew,
 )
 from store.migrations import LATEST_VERSION, migrate
-from store.state import ChallengeOutcome, DoorBusy, RevocationOutcome
+from store.sealing import OwnerSealer, open_sealed
+from store.state import ChallengeOutcome, RevocationOutcome
 from store.transaction import StoreTransaction
 from store.verify import verify_log
 from tests.support.store import ManualClock, new_signer, open_store
@@ -34,7 +38,9 @@ async def test_durability_settings_and_private_file(tmp_path: Path) -> None:
             "foreign_keys": 1,
             "busy_timeout": 5000,
         }
-        assert (tmp_path / "g.db").stat().st_mode & 0o777 == 0o600
+        await store.append("session.requested", {})
+        for name in ("g.db", "g.db-wal", "g.db-shm"):  # the WAL holds the same secrets
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
     finally:
         await store.close()
 
@@ -57,6 +63,7 @@ async def test_appends_proofs_and_receipts(tmp_path: Path) -> None:
         for index in (0, 13, 49, 50, 56):
             receipt = await store.receipt(index)
             assert receipt.verify(signer.public_key)
+            assert json.loads(json.dumps(receipt.to_json()))["index"] == index
         # The receipt for 56 needed a checkpoint covering it, signed on demand.
         latest = await store.latest_checkpoint()
         assert latest is not None
@@ -181,16 +188,14 @@ async def test_checkpoint_needs_the_key_and_the_key_must_match(tmp_path: Path) -
 
 
 async def test_sealed_entries_hash_the_sealed_bytes(tmp_path: Path) -> None:
-    owner = PrivateKey.generate()
-    box = SealedBox(owner.public_key)
+    owner = SigningKey.generate()
     signer = new_signer()
-    store = await open_store(tmp_path / "g.db", signer, seal=box.encrypt)
+    seal = OwnerSealer(bytes(owner.verify_key))
+    store = await open_store(tmp_path / "g.db", signer, seal=seal)
     try:
         stored = await store.append("lock.unlocked", {"door": "front"})
         assert stored.sealed
-        from store.entry import canonical_bytes
-
-        assert SealedBox(owner).decrypt(stored.leaf_bytes) == canonical_bytes(stored.entry)
+        assert open_sealed(owner, stored.leaf_bytes) == canonical_bytes(stored.entry)
         assert stored.leaf_hash == merkle.leaf_hash(stored.leaf_bytes)
         reread = await store.entry(0)
         assert reread == stored  # sealed once, at append, and kept
@@ -353,3 +358,22 @@ async def test_time_floor_pairings_clips_and_sync_cursor(tmp_path: Path) -> None
             await store.ack_tree_size(1)  # backwards
     finally:
         await store.close()
+
+
+async def test_two_writers_on_one_file_keep_one_tree(tmp_path: Path) -> None:
+    signer = new_signer()
+    first = await open_store(tmp_path / "g.db", signer, checkpoint_every=5)
+    second = await open_store(tmp_path / "g.db", signer, checkpoint_every=5)
+    try:
+        indexes = []
+        for i in range(12):
+            writer = first if i % 3 else second
+            indexes.append((await writer.append("session.requested", {"n": i})).entry.index)
+        assert indexes == list(range(12))
+    finally:
+        await first.close()
+        await second.close()
+    conn = sqlite3.connect(tmp_path / "g.db")
+    report = verify_log(conn)
+    assert report.ok, report
+    conn.close()

@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store.entry import (
@@ -98,6 +98,7 @@ json_values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(
     index=st.integers(0, 2**53 - 1),
     time_ms=st.integers(0, 2**53 - 1),
@@ -112,6 +113,7 @@ def test_round_trip_and_agreement_with_plain_json(
     assert json.loads(data) == {"b": body, "i": index, "k": "event.happened", "t": time_ms, "v": 1}
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=64))
 def test_garbage_raises_only_invalid_entry(data: bytes) -> None:
     with contextlib.suppress(InvalidEntry):
