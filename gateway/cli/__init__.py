@@ -32,7 +32,6 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.ticket",
     "gateway.cli.audit",
     "gateway.cli.demo",
-    "gateway.cli.audit",
     "gateway.cli.cloud",
 )
 
