@@ -111,7 +111,7 @@ class Unsealer:
         self.public_key = bytes(signing.verify_key)
 
     def open(self, sealed: bytes) -> bytes:
-        if len(sealed) < SEAL_OVERHEAD + SMALLEST_CLASS:
+        if len(sealed) <= SEAL_OVERHEAD:
             raise SealError("sealed entry is too short")
         try:
             padded = crypto_box_seal_open(sealed, self._public, self._secret)
