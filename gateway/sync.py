@@ -213,6 +213,7 @@ class CloudSync:
     async def _supervise(self) -> None:
         attempt = 0
         while True:
+            probe = False
             try:
                 await self.sync_once()
                 attempt = 0
@@ -223,14 +224,18 @@ class CloudSync:
                 # Supervision: whatever went wrong, log it in the status and try again later.
                 self._record_error(exc)
                 hint = exc.retry_after_s if isinstance(exc, SyncUnavailable) else None
-                jitter = backoff_delay(attempt, cap_s=self._config.backoff_cap_s)
-                delay = max(hint, jitter) if hint is not None else jitter
+                delay = backoff_delay(attempt, cap_s=self._config.backoff_cap_s)
+                if hint is not None:
+                    # The relay is up and said when: wait that long, no probing past it.
+                    delay = max(hint, delay)
+                else:
+                    probe = isinstance(exc, SyncUnavailable)
                 attempt += 1
                 self.status.state = SyncState.BACKING_OFF
             self.status.next_attempt_ms = self._clock() + int(delay * 1000)
             self._save_status()
             self.round_done.set()
-            await self._sleep(delay, probe=self.status.state is SyncState.BACKING_OFF)
+            await self._sleep(delay, probe=probe)
 
     async def _sleep(self, delay: float, *, probe: bool) -> None:
         self._wake.clear()
@@ -272,6 +277,15 @@ class CloudSync:
             os.replace(tmp, path)
 
     # One round ---------------------------------------------------------------------------------
+
+    async def run_round(self) -> None:
+        """One round with its outcome kept in the status (``threshold sync now``)."""
+        try:
+            await self.sync_once()
+        except SyncError as exc:
+            self._record_error(exc)
+            self._save_status()
+            raise
 
     async def sync_once(self) -> None:
         self.status.state = SyncState.SYNCING

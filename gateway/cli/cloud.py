@@ -158,7 +158,8 @@ def _now(args: argparse.Namespace) -> int:
             ),
         )
         try:
-            return await sync.upload_backlog()
+            await sync.run_round()
+            return sync.status.uploaded_entries
         finally:
             await sync.stop()
             await store.close()

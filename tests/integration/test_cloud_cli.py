@@ -117,6 +117,9 @@ async def test_register_sync_now_and_status(tmp_path: Path) -> None:
         )
         assert down.returncode == 1
         assert "sync_unavailable" in down.stderr
+        status = await asyncio.to_thread(run_cli, "sync", "status", "--db", str(db))
+        assert "backlog: 1 entries" in status.stdout
+        assert "last error: relay unreachable" in status.stdout
     finally:
         await server.stop()
 

@@ -63,7 +63,8 @@ class FaultProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.fates: Counter[str] = Counter()
         self.port = 0
-        self.captured = bytearray()  # every request and response that went through
+        self.captured = bytearray()
+        self.retry_after = "0"  # every request and response that went through
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
@@ -128,7 +129,8 @@ class FaultProxy:
                     status = "500 Internal Server Error" if fate == "e500" else "503 Unavailable"
                     body = b'{"code":"injected"}'
                     writer.write(
-                        f"HTTP/1.1 {status}\r\nRetry-After: 0\r\nContent-Type: application/json"
+                        f"HTTP/1.1 {status}\r\nRetry-After: {self.retry_after}\r\n"
+                        "Content-Type: application/json"
                         f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                         + body
                     )
