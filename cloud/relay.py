@@ -322,6 +322,14 @@ class Relay:
         item_id = await self._run(lambda s: s.post_mail(gateway_id, sealed, self._clock()))
         return web.json_response({"id": item_id}, status=201)
 
+    def held(self, gateway_id: str) -> int:
+        """How many entries the relay holds for a gateway (read on a private connection)."""
+        storage = RelayStorage.open(self.directory / DATABASE_FILE)
+        try:
+            return storage.held_size(gateway_id)
+        finally:
+            storage.close()
+
     # Registration (local, for `threshold cloud register-gateway --dir`) ----------------------
 
     async def register_gateway(self, gateway_id: str, public_key: bytes, owner_key: bytes) -> None:
