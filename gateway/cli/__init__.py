@@ -32,6 +32,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.ticket",
     "gateway.cli.audit",
     "gateway.cli.demo",
+    "gateway.cli.lock",
     "gateway.cli.cloud",
 )
 

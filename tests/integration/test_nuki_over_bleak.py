@@ -1,0 +1,183 @@
+"""The Nuki driver end to end through the REAL bleak API (BleakScanner, BleakClient,
+bleak-retry-connector's establish_connection) over the Bumble backend, against the virtual
+Nuki lock on an in-process radio."""
+
+from __future__ import annotations
+
+import pytest
+
+from ble.driver import DoorState, LockDriver, LockState
+from ble.errors import LockNotAuthorized
+from ble.nuki.driver import NukiDriver, NukiPairing, scan_nuki
+from ble.nuki.errors import NukiPairingRefused
+from ble.nuki.frames import Command
+from ble.nuki.messages import LockAction
+from tests.support.nuki import TEST_TIMEOUTS, NukiBench, StatusRecorder, nuki_bench
+
+__all__ = ["nuki_bench"]
+
+
+async def test_pairing_is_refused_outside_pairing_mode(nuki_bench: NukiBench) -> None:
+    from ble.nuki.driver import pair_nuki
+
+    with pytest.raises(NukiPairingRefused) as info:
+        await pair_nuki(
+            nuki_bench.peripheral.address, "intruder", transport=nuki_bench.transport,
+            timeouts=TEST_TIMEOUTS,
+        )
+    assert "pairing mode" in info.value.message
+    assert nuki_bench.lock.authorizations == {}
+
+
+async def test_pairing_succeeds_in_pairing_mode(nuki_bench: NukiBench) -> None:
+    pairing = await nuki_bench.pair("front door gateway")
+    stored = nuki_bench.lock.authorizations[pairing.auth_id]
+    assert stored.key == pairing.shared_key
+    assert stored.name == "front door gateway"
+    assert pairing.address == nuki_bench.peripheral.address
+    assert NukiPairing.from_json(pairing.to_json()) == pairing
+    assert not nuki_bench.lock.pairing_mode
+
+
+async def test_scan_finds_the_lock_and_its_pairing_mode(nuki_bench: NukiBench) -> None:
+    await nuki_bench.peripheral.press_button_for_pairing()
+    found = await scan_nuki(nuki_bench.transport, scan_s=0.5)
+    assert [lock.address for lock in found] == [nuki_bench.peripheral.address]
+    assert found[0].pairing_mode
+
+
+async def test_unlock_lock_unlatch_each_followed_by_a_state_read(nuki_bench: NukiBench) -> None:
+    driver = nuki_bench.driver(await nuki_bench.pair())
+    assert isinstance(driver, LockDriver)
+    try:
+        assert (await driver.status()).lock is LockState.LOCKED
+        assert (await driver.unlock()).lock is LockState.UNLOCKED
+        assert (await driver.status()).lock is LockState.UNLOCKED
+        assert (await driver.lock()).lock is LockState.LOCKED
+        assert (await driver.status()).lock is LockState.LOCKED
+        assert (await driver.unlatch()).lock is LockState.UNLOCKED
+        assert (await driver.status()).lock is LockState.UNLOCKED
+    finally:
+        await driver.close()
+    lock = nuki_bench.lock
+    assert lock.count(Command.LOCK_ACTION, LockAction.UNLOCK) == 1
+    assert lock.count(Command.LOCK_ACTION, LockAction.LOCK) == 1
+    assert lock.count(Command.LOCK_ACTION, LockAction.UNLATCH) == 1
+    assert lock.count_requests(Command.KEYTURNER_STATES) == 4
+    assert lock.count_requests(Command.CHALLENGE) == 3
+
+
+async def test_subscriber_sees_motor_and_door_changes(nuki_bench: NukiBench) -> None:
+    driver = nuki_bench.driver(await nuki_bench.pair())
+    recorder = StatusRecorder()
+    unsubscribe = driver.subscribe(recorder)
+    try:
+        await driver.unlock()
+        await recorder.wait_for(lambda s: s.lock is LockState.UNLOCKING)
+        await recorder.wait_for(lambda s: s.lock is LockState.UNLOCKED)
+        # Nobody asked: the lock flags a new state in its advertisement and the driver's
+        # watcher reads it.
+        nuki_bench.lock.open_door()
+        await recorder.wait_for(lambda s: s.door is DoorState.OPEN)
+        nuki_bench.lock.close_door()
+        seen_open = len(recorder.seen)
+        closed = await recorder.wait_for(lambda s: s.door is DoorState.CLOSED and
+                                         recorder.seen.index(s) >= seen_open)
+        assert closed.lock is LockState.UNLOCKED
+    finally:
+        unsubscribe()
+        await driver.close()
+
+
+async def test_battery_critical_is_reported(nuki_bench: NukiBench) -> None:
+    driver = nuki_bench.driver(await nuki_bench.pair())
+    try:
+        healthy = await driver.status()
+        assert healthy.battery_percent == 84
+        assert not healthy.battery_critical
+        nuki_bench.lock.set_battery(12)
+        low = await driver.status()
+        assert low.battery_critical
+        assert low.battery_percent == 12
+    finally:
+        await driver.close()
+
+
+async def test_a_lock_that_forgot_the_gateway_is_not_authorized(nuki_bench: NukiBench) -> None:
+    pairing = await nuki_bench.pair()
+    nuki_bench.lock.authorizations.clear()  # the owner removed the gateway in the Nuki app
+    driver = nuki_bench.driver(pairing)
+    try:
+        with pytest.raises(LockNotAuthorized) as info:
+            await driver.status()
+        assert "pair" in info.value.message
+        with pytest.raises(LockNotAuthorized):
+            await driver.unlock()
+    finally:
+        await driver.close()
+    assert nuki_bench.lock.count(Command.LOCK_ACTION) == 0
+
+
+async def test_two_drivers_for_one_lock_never_interleave(nuki_bench: NukiBench) -> None:
+    import asyncio
+
+    pairing = await nuki_bench.pair()
+    first: NukiDriver = nuki_bench.driver(pairing)
+    second: NukiDriver = nuki_bench.driver(pairing)
+    try:
+        results = await asyncio.gather(first.unlock(), second.status(), first.lock())
+    finally:
+        await first.close()
+        await second.close()
+    assert results[0].lock is LockState.UNLOCKED
+    assert results[2].lock is LockState.LOCKED
+    assert nuki_bench.lock.count(Command.LOCK_ACTION) == 2
+
+
+async def test_idle_link_is_closed_and_the_next_connect_subscribes_again(
+    nuki_bench: NukiBench,
+) -> None:
+    import asyncio
+    import dataclasses
+
+    timeouts = dataclasses.replace(TEST_TIMEOUTS, idle_disconnect_s=0.2)
+    driver = nuki_bench.driver(await nuki_bench.pair(), timeouts)
+    peripheral = nuki_bench.peripheral
+    try:
+        await driver.status()
+        assert driver.connected
+        async with asyncio.timeout(5):
+            await peripheral.idle.wait()
+        assert not driver.connected
+        # A fresh connection: the lock forgot the subscription, the driver renews it, or
+        # this read would never get its reply.
+        assert (await driver.unlock()).lock is LockState.UNLOCKED
+    finally:
+        await driver.close()
+
+
+
+async def test_pairing_over_bleak_reproduces_the_documented_shared_key() -> None:
+    import json
+    from pathlib import Path
+
+    from ble.bumble_backend import VirtualRadio
+    from ble.nuki.driver import pair_nuki
+    from ble.sim.lock import VirtualNukiLock
+    from ble.sim.peripheral import VirtualNukiPeripheral
+    from tests.support.nuki import LOCK_ADDRESS, bumble_transport
+
+    vectors = json.loads((Path(__file__).parents[1] / "data" / "nuki-ble.json").read_text())
+    async with VirtualRadio() as radio:
+        lock = VirtualNukiLock(bytes.fromhex(vectors["lock_private_key"]))
+        peripheral = await VirtualNukiPeripheral.join(radio, lock, LOCK_ADDRESS)
+        try:
+            await peripheral.press_button_for_pairing()
+            pairing = await pair_nuki(
+                LOCK_ADDRESS, "vectors", transport=bumble_transport(radio),
+                timeouts=TEST_TIMEOUTS,
+                client_private=bytes.fromhex(vectors["client_private_key"]),
+            )
+        finally:
+            await peripheral.close()
+    assert pairing.shared_key == bytes.fromhex(vectors["shared_key"])

@@ -1,0 +1,83 @@
+"""Fixtures for Nuki tests over real bleak on the Bumble backend: a virtual radio with the
+virtual Nuki lock on it, the bleak transport that reaches it, and a paired driver.
+
+Every wait has a timeout (:data:`WAIT`); nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
+from ble.driver import LockStatus
+from ble.nuki.driver import BleakTransport, NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
+from ble.sim.lock import VirtualNukiLock
+from ble.sim.peripheral import VirtualNukiPeripheral
+
+WAIT = 10.0
+LOCK_ADDRESS = "C0:4E:01:5A:00:01"
+# Short but generous enough for a loaded 2-core machine.
+TEST_TIMEOUTS = NukiTimeouts(
+    scan_s=5.0, connect_s=10.0, step_s=3.0, motor_s=5.0, idle_disconnect_s=2.0
+)
+
+
+@dataclass
+class NukiBench:
+    radio: VirtualRadio
+    peripheral: VirtualNukiPeripheral
+    lock: VirtualNukiLock
+    transport: BleakTransport
+
+    async def pair(self, name: str = "Threshold test") -> NukiPairing:
+        await self.peripheral.press_button_for_pairing()
+        return await pair_nuki(
+            self.peripheral.address, name, transport=self.transport, timeouts=TEST_TIMEOUTS
+        )
+
+    def driver(self, pairing: NukiPairing, timeouts: NukiTimeouts = TEST_TIMEOUTS) -> NukiDriver:
+        return NukiDriver(pairing, self.transport, timeouts)
+
+
+def bumble_transport(radio: VirtualRadio) -> BleakTransport:
+    return BleakTransport(
+        scanner_backend=BumbleScanner,
+        client_backend=BumbleClient,
+        options={"bumble_adapter": radio.adapter},
+    )
+
+
+@pytest.fixture
+async def nuki_bench() -> AsyncIterator[NukiBench]:
+    async with VirtualRadio() as radio:
+        lock = VirtualNukiLock(motor_seconds=0.05)
+        peripheral = await VirtualNukiPeripheral.join(radio, lock, LOCK_ADDRESS)
+        try:
+            yield NukiBench(radio, peripheral, lock, bumble_transport(radio))
+        finally:
+            await peripheral.close()
+
+
+class StatusRecorder:
+    """A subscriber that lets a test wait for a status matching a predicate."""
+
+    def __init__(self) -> None:
+        self.seen: list[LockStatus] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, status: LockStatus) -> None:
+        self.seen.append(status)
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[LockStatus], bool]) -> LockStatus:
+        async with asyncio.timeout(WAIT):
+            while True:
+                for status in self.seen:
+                    if predicate(status):
+                        return status
+                self._changed.clear()
+                await self._changed.wait()
