@@ -10,6 +10,7 @@ record and the store's floor (the newest time in the log) takes it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from gateway.approval import Approval, decode_approval
 from gateway.keys import TrustAnchors
@@ -41,6 +42,34 @@ class StoreMailbox:
         approval = decode_approval(token, self._anchors)
         if self._on_approval is not None:
             await self._on_approval(approval)
+
+    async def raise_time_floor(self, time_ms: int) -> None:
+        if time_ms > await self._store.time_floor():
+            await self._store.append("clock.floor_raised", {"floor_ms": time_ms}, time_ms)
+
+
+class AccessDecisions(Protocol):
+    """The part of the access service the owner's mail feeds (``gateway.access``)."""
+
+    async def set_revocations(self, token: str) -> int: ...
+
+    async def approve(self, token: str) -> object: ...
+
+
+class AccessMailbox:
+    """The running gateway's ``MailboxHandler``: mail goes through the access service, which
+    verifies it with the owner's key and keeps its in-memory revocations and pending sessions
+    in step with the store; the time floor is raised on the record."""
+
+    def __init__(self, store: Store, access: AccessDecisions) -> None:
+        self._store = store
+        self._access = access
+
+    async def apply_revocations(self, token: str) -> None:
+        await self._access.set_revocations(token)
+
+    async def apply_approval(self, token: str) -> None:
+        await self._access.approve(token)
 
     async def raise_time_floor(self, time_ms: int) -> None:
         if time_ms > await self._store.time_floor():
