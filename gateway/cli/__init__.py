@@ -33,6 +33,10 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.audit",
     "gateway.cli.demo",
     "gateway.cli.lock",
+    "gateway.cli.camera",
+    "gateway.cli.service",
+    "gateway.cli.courier",
+    "gateway.cli.owner",
     "gateway.cli.cloud",
 )
 

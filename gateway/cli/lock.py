@@ -104,8 +104,16 @@ def _run_scan(args: argparse.Namespace) -> int:
     async def work(transport: BleakTransport, _sim: Any) -> int:
         found = await scan_nuki(transport, scan_s=args.timeout)
         for lock in found:
-            print(json.dumps({"address": lock.address, "name": lock.name,
-                              "pairing_mode": lock.pairing_mode, "rssi": lock.rssi}))
+            print(
+                json.dumps(
+                    {
+                        "address": lock.address,
+                        "name": lock.name,
+                        "pairing_mode": lock.pairing_mode,
+                        "rssi": lock.rssi,
+                    }
+                )
+            )
         if not found:
             raise LockNotFound("no Nuki lock is advertising nearby")
         return 0
@@ -123,8 +131,11 @@ def _run_pair(args: argparse.Namespace) -> int:
             await sim.peripheral.press_button_for_pairing()
             address = sim.peripheral.address
         if address is None:
-            candidates = [lock for lock in await scan_nuki(transport, scan_s=args.timeout)
-                          if lock.pairing_mode]
+            candidates = [
+                lock
+                for lock in await scan_nuki(transport, scan_s=args.timeout)
+                if lock.pairing_mode
+            ]
             if not candidates:
                 raise LockNotFound(
                     "no Nuki in pairing mode nearby: hold the lock's button for 5 seconds "
@@ -138,8 +149,15 @@ def _run_pair(args: argparse.Namespace) -> int:
             address = candidates[0].address
         pairing = await pair_nuki(address, args.name, transport=transport)
         _save_pairing(_store_path(args), pairing)
-        print(json.dumps({"paired": pairing.address, "auth_id": pairing.auth_id,
-                          "store": str(_store_path(args))}))
+        print(
+            json.dumps(
+                {
+                    "paired": pairing.address,
+                    "auth_id": pairing.auth_id,
+                    "store": str(_store_path(args)),
+                }
+            )
+        )
         return 0
 
     return asyncio.run(_with_transport(args, work))
@@ -168,18 +186,27 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sim", action="store_true",
-                        help="use the virtual Nuki lock (in-process Bumble radio)")
-    parser.add_argument("--store", default=str(DEFAULT_STORE),
-                        help="pairing store (JSON, mode 0600; default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=10.0,
-                        help="seconds to look for the lock (default %(default)s)")
+    parser.add_argument(
+        "--sim", action="store_true", help="use the virtual Nuki lock (in-process Bumble radio)"
+    )
+    parser.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        help="pairing store (JSON, mode 0600; default %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds to look for the lock (default %(default)s)",
+    )
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("lock", help="find, pair and command the smart lock")
-    commands = parser.add_subparsers(dest="lock_command", metavar="COMMAND",
-                                     parser_class=type(parser))
+    commands = parser.add_subparsers(
+        dest="lock_command", metavar="COMMAND", parser_class=type(parser)
+    )
     commands.required = True
     scan = commands.add_parser("scan", help="list Nuki locks advertising nearby")
     _common(scan)

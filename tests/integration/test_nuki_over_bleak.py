@@ -22,7 +22,9 @@ async def test_pairing_is_refused_outside_pairing_mode(nuki_bench: NukiBench) ->
 
     with pytest.raises(NukiPairingRefused) as info:
         await pair_nuki(
-            nuki_bench.peripheral.address, "intruder", transport=nuki_bench.transport,
+            nuki_bench.peripheral.address,
+            "intruder",
+            transport=nuki_bench.transport,
             timeouts=TEST_TIMEOUTS,
         )
     assert "pairing mode" in info.value.message
@@ -81,8 +83,9 @@ async def test_subscriber_sees_motor_and_door_changes(nuki_bench: NukiBench) -> 
         await recorder.wait_for(lambda s: s.door is DoorState.OPEN)
         nuki_bench.lock.close_door()
         seen_open = len(recorder.seen)
-        closed = await recorder.wait_for(lambda s: s.door is DoorState.CLOSED and
-                                         recorder.seen.index(s) >= seen_open)
+        closed = await recorder.wait_for(
+            lambda s: s.door is DoorState.CLOSED and recorder.seen.index(s) >= seen_open
+        )
         assert closed.lock is LockState.UNLOCKED
     finally:
         unsubscribe()
@@ -156,7 +159,6 @@ async def test_idle_link_is_closed_and_the_next_connect_subscribes_again(
         await driver.close()
 
 
-
 async def test_pairing_over_bleak_reproduces_the_documented_shared_key() -> None:
     import json
     from pathlib import Path
@@ -174,7 +176,9 @@ async def test_pairing_over_bleak_reproduces_the_documented_shared_key() -> None
         try:
             await peripheral.press_button_for_pairing()
             pairing = await pair_nuki(
-                LOCK_ADDRESS, "vectors", transport=bumble_transport(radio),
+                LOCK_ADDRESS,
+                "vectors",
+                transport=bumble_transport(radio),
                 timeouts=TEST_TIMEOUTS,
                 client_private=bytes.fromhex(vectors["client_private_key"]),
             )

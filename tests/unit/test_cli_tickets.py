@@ -396,13 +396,3 @@ def test_owner_ticket_with_schedule(world: dict[str, str]) -> None:
     late = run(*base, "--at", "2026-06-03T12:30:00Z")
     assert late.returncode == 1
     assert json.loads(late.stdout)["reason"] == "outside_schedule"
-
-
-def test_demo_runs_the_round_trip(tmp_path: Path) -> None:
-    result = run("demo", "--dir", str(tmp_path))
-    assert result.returncode == 0, result.stdout + result.stderr
-    for reason in ("ALLOW ok", "bad_signature", "uses_exhausted", "expired", "bad_proof"):
-        assert reason in result.stdout
-    assert stat.S_IMODE(os.stat(tmp_path / "owner.key").st_mode) == 0o600
-    # A kept directory is reused, not refused.
-    assert run("demo", "--dir", str(tmp_path)).returncode == 0

@@ -30,8 +30,9 @@ VECTORS = json.loads((Path(__file__).parent.parent / "data" / "nuki-ble.json").r
 CLIENT_PRIVATE = bytes.fromhex(VECTORS["client_private_key"])
 
 
-def _run(link: LockLink, exchange: PairingClient | StatesRead | LockActionExchange,
-         kind: FrameKind) -> list[object]:
+def _run(
+    link: LockLink, exchange: PairingClient | StatesRead | LockActionExchange, kind: FrameKind
+) -> list[object]:
     """Drive ``exchange`` against ``link`` until it stops sending; returns every event."""
     reassembler = IndicationReassembler(kind)
     events: list[object] = list(exchange.start())
@@ -87,8 +88,11 @@ def test_unlock_then_read_states() -> None:
     completed = [e for e in events if isinstance(e, ActionCompleted)]
     assert completed[0].states is not None
     assert completed[0].states.lock_state is NukiLockState.UNLOCKED
-    states = [e for e in _run(link, StatesRead(paired.shared_key, paired.auth_id),
-                              FrameKind.ENCRYPTED) if isinstance(e, StatesReceived)]
+    states = [
+        e
+        for e in _run(link, StatesRead(paired.shared_key, paired.auth_id), FrameKind.ENCRYPTED)
+        if isinstance(e, StatesReceived)
+    ]
     assert states[0].states.lock_state is NukiLockState.UNLOCKED
     assert lock.count(Command.LOCK_ACTION, LockAction.UNLOCK) == 1
 

@@ -70,9 +70,7 @@ def test_authenticator_frame_matches_documentation() -> None:
     example = VECTORS["examples"][1]
     nonce = bytes.fromhex(example["challenge_nonce"])
     tag = authenticator(SHARED, public_key(CLIENT_PRIVATE), LOCK_PUBLIC, nonce)
-    assert encode_plain(Command.AUTHORIZATION_AUTHENTICATOR, tag) == bytes.fromhex(
-        example["wire"]
-    )
+    assert encode_plain(Command.AUTHORIZATION_AUTHENTICATOR, tag) == bytes.fromhex(example["wire"])
 
 
 def test_crc_check_value() -> None:

@@ -1,0 +1,115 @@
+"""``threshold courier open``: the reference courier client (what a courier's phone does).
+
+Fetches the gateway's identity, a challenge, signs the proof with the holder key, presents
+the ticket, waits (``--done-after``) and says done with a fresh proof. Each step is printed
+with its timing. Exit 0 when let in and out again; exit 1 with the problem code when denied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import UsageError
+
+APPROVAL_WAIT_S = 330.0
+
+
+def _read_ticket(value: str) -> str:
+    path = Path(value)
+    if not value.startswith("v4.public.") and path.is_file():
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"--ticket {value}: {exc.strerror}") from None
+    if not value.startswith("v4.public."):
+        raise UsageError("--ticket: neither a v4.public token nor a readable file")
+    return value.strip()
+
+
+def _step(started: float, what: str) -> None:
+    print(f"[{(time.perf_counter() - started) * 1000:8.1f} ms] {what}", flush=True)
+
+
+async def _open(args: argparse.Namespace) -> int:
+    from gateway.client import ApiProblem, GatewayClient, unverified_claims
+    from gateway.identity import KeyFileError, load_signing_key
+
+    token = _read_ticket(args.ticket)
+    try:
+        holder = load_signing_key(Path(args.holder_key))
+    except KeyFileError as exc:
+        raise UsageError(exc.message) from None
+    claims = unverified_claims(token)
+    jti = str(claims.get("jti", ""))
+    started = time.perf_counter()
+    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+        try:
+            info = await client.info()
+            gateway_id = str(info["gateway_id"])
+            _step(started, f"gateway {gateway_id} (api {info.get('api_version')})")
+            if not args.pin_fingerprint and args.gateway.startswith("https://"):
+                _step(started, "warning: TLS not pinned (use --pin-fingerprint)")
+            reply = await client.open(
+                gateway_id=gateway_id,
+                ticket=token,
+                jti=jti,
+                holder=holder,
+                door=args.door,
+                package_code=args.package_code,
+            )
+            session_id = str(reply.body["session"])
+            _step(started, f"access {reply.status}: session {session_id} {reply.body['state']}")
+            state = str(reply.body["state"])
+            if state == "awaiting_approval":
+                state = await _await_owner(client, session_id, started)
+                if state != "open":
+                    print("threshold: approval_denied: the owner did not approve", flush=True)
+                    return 1
+            _step(started, f"door open; done in {args.done_after:g} s")
+            await asyncio.sleep(args.done_after)
+            view = await client.done(
+                gateway_id=gateway_id, session_id=session_id, jti=jti, holder=holder
+            )
+            _step(started, f"done: session {view['state']}")
+            return 0 if view["state"] == "closed" else 1
+        except ApiProblem as p:
+            _step(started, f"refused: {p.code} ({p.detail})")
+            print(f"threshold: {p.code}", flush=True)
+            return 1
+
+
+async def _await_owner(client: Any, session_id: str, started: float) -> str:
+    _step(started, "waiting for the owner's approval")
+    deadline = time.monotonic() + APPROVAL_WAIT_S
+    while time.monotonic() < deadline:
+        view = await client.session(session_id)
+        if view["state"] != "awaiting_approval":
+            _step(started, f"owner decided: {view['state']}")
+            return str(view["state"])
+        await asyncio.sleep(0.5)  # the API has no push channel; a phone polls the same way
+    return "timeout"
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.done_after < 0:
+        raise UsageError("--done-after must be >= 0")
+    return asyncio.run(_open(args))
+
+
+def register(sub: Any) -> None:
+    courier = sub.add_parser("courier", help="the reference courier client")
+    csub = courier.add_subparsers(dest="courier_command", metavar="ACTION")
+    csub.required = True
+    op = csub.add_parser("open", help="open a door with a ticket, then say done")
+    op.add_argument("--gateway", required=True, help="the gateway's URL (https://HOST:PORT)")
+    op.add_argument("--ticket", required=True, help="the ticket token, or a file holding it")
+    op.add_argument("--holder-key", required=True, help="the holder's secret key file")
+    op.add_argument("--door", required=True, help="the door to open")
+    op.add_argument("--package-code", help="the package code (delivery tickets)")
+    op.add_argument("--done-after", type=float, default=5.0, help="seconds inside (default 5)")
+    op.add_argument("--pin-fingerprint", help="the gateway's TLS SHA-256 fingerprint (hex)")
+    op.set_defaults(handler=_run)

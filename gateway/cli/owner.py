@@ -1,0 +1,100 @@
+"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock).
+
+Every request is signed with the owner key (docs/api.md, "Owner request signatures").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import UsageError
+
+APPROVAL_LIFETIME = timedelta(minutes=5)
+
+
+def _owner_key(path: str) -> Any:
+    from gateway.identity import KeyFileError, load_signing_key
+
+    try:
+        return load_signing_key(Path(path))
+    except KeyFileError as exc:
+        raise UsageError(exc.message) from None
+
+
+async def _decide(args: argparse.Namespace, approve: bool) -> int:
+    from gateway.approval import Approval, Decision, sign_approval
+    from gateway.client import GatewayClient
+
+    owner = _owner_key(args.owner_key)
+    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+        info = await client.info()
+        sessions = (await client.owner(owner, "GET", "/v1/owner/sessions"))["sessions"]
+        match = [s for s in sessions if s["session"] == args.session]
+        if not match:
+            raise UsageError(f"no session {args.session} on this gateway")
+        now = datetime.now(UTC)
+        approval = Approval(
+            aud=str(info["gateway_id"]),
+            session=args.session,
+            jti=str(match[0]["ticket_id"]),
+            decision=Decision.APPROVE if approve else Decision.DENY,
+            iat=now,
+            exp=now + APPROVAL_LIFETIME,
+        )
+        token = sign_approval(approval, bytes(owner) + bytes(owner.verify_key))
+        view = await client.owner(owner, "POST", "/v1/owner/approvals", {"approval": token})
+        print(json.dumps(view))
+        return 0
+
+
+async def _events(args: argparse.Namespace) -> int:
+    from gateway.client import GatewayClient
+
+    owner = _owner_key(args.owner_key)
+    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+        path = f"/v1/owner/events?since={args.since}&limit={args.limit}"
+        for event in (await client.owner(owner, "GET", path))["events"]:
+            print(json.dumps(event, sort_keys=True))
+    return 0
+
+
+async def _lock(args: argparse.Namespace, action: str) -> int:
+    from gateway.client import GatewayClient
+
+    owner = _owner_key(args.owner_key)
+    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+        body = {"door": args.door, "action": action}
+        print(json.dumps(await client.owner(owner, "POST", "/v1/owner/lock", body)))
+    return 0
+
+
+def register(sub: Any) -> None:
+    owner = sub.add_parser("owner", help="the reference owner client")
+    osub = owner.add_subparsers(dest="owner_command", metavar="ACTION")
+    osub.required = True
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--gateway", required=True, help="the gateway's URL")
+        p.add_argument("--owner-key", required=True, help="the owner's secret key file")
+        p.add_argument("--pin-fingerprint", help="the gateway's TLS SHA-256 fingerprint (hex)")
+
+    for name, approve in (("approve", True), ("deny", False)):
+        p = osub.add_parser(name, help=f"{name} a session awaiting the owner")
+        p.add_argument("session")
+        common(p)
+        p.set_defaults(handler=lambda a, ap=approve: asyncio.run(_decide(a, ap)))
+    ev = osub.add_parser("events", help="print audit log entries")
+    ev.add_argument("--since", type=int, default=0)
+    ev.add_argument("--limit", type=int, default=100)
+    common(ev)
+    ev.set_defaults(handler=lambda a: asyncio.run(_events(a)))
+    for action in ("lock", "unlock"):
+        p = osub.add_parser(action, help=f"{action} a door by hand (recorded)")
+        p.add_argument("--door", required=True)
+        common(p)
+        p.set_defaults(handler=lambda a, act=action: asyncio.run(_lock(a, act)))

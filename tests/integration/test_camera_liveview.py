@@ -1,0 +1,82 @@
+"""The owner's MJPEG live view over real HTTP on loopback, from a file camera."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from video.camera import Camera, CameraConfig
+from video.errors import CameraError
+from video.liveview import BOUNDARY, mjpeg_handler
+from video.testvideo import generate_test_video
+
+
+async def read_part(reader: aiohttp.StreamReader) -> tuple[dict[str, str], bytes]:
+    line = await reader.readline()
+    while line in (b"\r\n", b""):
+        line = await reader.readline()
+    assert line.strip() == f"--{BOUNDARY}".encode()
+    headers: dict[str, str] = {}
+    while (line := await reader.readline()) != b"\r\n":
+        name, value = line.decode().split(":", 1)
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers["content-length"]))
+    return headers, body
+
+
+@pytest.fixture
+async def served_camera(tmp_path: Path):  # type: ignore[no-untyped-def]
+    video = generate_test_video(tmp_path / "v.mp4", seconds=3.0, fps=15, keyframe_interval=15)
+    camera = Camera(CameraConfig(url=str(video), clip_dir=tmp_path / "clips", motion=None))
+    await camera.start()
+
+    @web.middleware
+    async def camera_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        try:
+            return await handler(request)
+        except CameraError as exc:
+            return web.json_response({"code": exc.code}, status=503)
+
+    app = web.Application(middlewares=[camera_errors])
+    app.router.add_get("/live", mjpeg_handler(camera, max_fps=5.0, max_viewers=1))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield camera, f"http://127.0.0.1:{port}/live"
+    await runner.cleanup()
+    await camera.close()
+
+
+async def test_streams_jpegs_at_most_five_per_second(served_camera) -> None:  # type: ignore[no-untyped-def]
+    camera, url = served_camera
+    assert await camera.wait_live(5.0)
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+        times = []
+        for _ in range(6):
+            headers, body = await read_part(response.content)
+            assert body[:2] == b"\xff\xd8"
+            assert body[-2:] == b"\xff\xd9"
+            times.append(float(headers["x-frame-time"]))
+        # A second viewer is refused while the first watches (max_viewers=1).
+        async with http.get(url) as second:
+            assert second.status == 503
+            assert (await second.json())["code"] == "live_view_busy"
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.2 - 1e-6
+    assert max(gaps) < 0.5
+    async with asyncio.timeout(5):  # the viewer slot is given back after a disconnect
+        while True:
+            async with aiohttp.ClientSession() as http, http.get(url) as again:
+                if again.status == 200:
+                    break
+            await asyncio.sleep(0.05)

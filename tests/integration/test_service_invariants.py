@@ -1,0 +1,259 @@
+"""The access-session invariants of DESIGN §3, each against the real stack: the real store,
+the virtual Nuki lock through bleak/Bumble and its command log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ble.driver import LockState
+from ble.nuki.frames import Command
+from ble.nuki.messages import LockAction
+from gateway.access import SessionRecord
+from gateway.client import ApiProblem
+from gateway.session import AuditValue
+from tests.support.service import WAIT, GatewayHarness, harness, running_harness
+
+__all__ = ["harness"]
+
+
+def action_count(h: GatewayHarness, action: LockAction) -> int:
+    return h.sim.lock.count(Command.LOCK_ACTION, action)
+
+
+async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
+    harness: GatewayHarness,
+) -> None:
+    """Invariant 1: one timeline of durable commits and of commands the lock received."""
+    order: list[tuple[str, str]] = []
+    service = harness.gateway.service
+    assert service is not None
+    ledger = service.ledger
+    durable_append = ledger.append
+
+    async def recording_append(
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, int] | None = None,
+    ) -> bool:
+        # Returns once committed (synchronous=FULL).
+        written = await durable_append(entries, session, use)
+        order.extend(("durable", kind) for kind, _ in entries)
+        return written
+
+    ledger.append = recording_append  # type: ignore[method-assign]
+
+    class LockReceived(list[Any]):
+        def append(self, item: Any) -> None:
+            if item.command is Command.LOCK_ACTION:
+                order.append(("lock", item.action.name))
+            super().append(item)
+
+    harness.sim.lock.command_log = LockReceived(harness.sim.lock.command_log)
+    t = harness.ticket()
+    await harness.open(t, package_code="PKG-1")
+    assert ("lock", "UNLOCK") in order
+    assert order.index(("durable", "session.granted")) < order.index(("lock", "UNLOCK"))
+    assert order.index(("durable", "session.unlocking")) < order.index(("lock", "UNLOCK"))
+
+
+async def test_no_blind_unlock_retry_when_the_link_drops(harness: GatewayHarness) -> None:
+    """Invariant 2: the link drops during the unlock; the gateway reads, never re-sends."""
+    harness.sim.lock.faults.drop_link_on_action = 1
+    t = harness.ticket()
+    outcome: object
+    try:
+        outcome = (await harness.open(t, package_code="PKG-1")).status
+    except ApiProblem as exc:  # the reading decides the answer; the count is the invariant
+        outcome = exc.code
+    assert outcome in (201, "lock_unavailable")
+    assert action_count(harness, LockAction.UNLOCK) == 1
+    service = harness.gateway.service
+    assert service is not None
+    # Whatever the reading said, the session ends with the door locked or open-and-held.
+    runner = next(iter(service.sessions.values()))
+    assert runner.machine.state.value in ("open", "failed", "relocking", "closed", "alarm")
+    assert action_count(harness, LockAction.UNLOCK) == 1
+
+
+async def test_relock_when_the_door_closes_after_opening(harness: GatewayHarness) -> None:
+    t = harness.ticket()
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    service = harness.gateway.service
+    assert service is not None
+    runner = service.sessions[session_id]
+    # Let the driver consume the unlock's own "new state" flag first, so that the door's
+    # change is a fresh flag (a person needs longer than this to reach the handle).
+    flag = asyncio.Event()
+    harness.sim.lock.on_state_change(flag.set)
+    async with asyncio.timeout(WAIT):
+        while harness.sim.lock.new_state_available:
+            flag.clear()
+            await flag.wait()
+    harness.sim.lock.open_door()
+    # A person takes seconds to walk through; wait until the gateway has seen the door open.
+    await service.wait_for(lambda: runner.machine.door_was_opened, WAIT)
+    assert runner.machine.state.value == "open"
+    harness.sim.lock.close_door()
+    await harness.wait_session(session_id, "closed")
+    await harness.wait_lock(LockState.LOCKED)
+
+
+async def test_relock_when_open_s_runs_out(harness: GatewayHarness) -> None:
+    t = harness.ticket(open_s=1)
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    await harness.wait_session(session_id, "closed", 5)
+    await harness.wait_lock(LockState.LOCKED)
+    events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
+    causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
+    assert causes == ["open_timeout"]
+
+
+async def test_relock_failure_raises_alarm_and_retries_until_locked(tmp_path: Path) -> None:
+    settings = {
+        ("lock", "relock_retry_initial_s"): "0.05",
+        ("lock", "relock_retry_max_s"): "0.2",
+    }
+    async with running_harness(tmp_path / "gw", settings=settings) as h:
+        t = h.ticket()
+        session_id = (await h.open(t, package_code="PKG-1")).body["session"]
+        h.sim.lock.faults.jam_motor = True
+        done = asyncio.ensure_future(h.done(t, session_id))
+        await h.wait_session(session_id, "alarm")
+        h.sim.lock.faults.jam_motor = False
+        await h.wait_session(session_id, "closed")
+        await asyncio.wait_for(done, WAIT)
+        await h.wait_lock(LockState.LOCKED)
+        events = (await h.client.owner(h.keys.owner, "GET", "/v1/owner/events"))["events"]
+        kinds = [e["kind"] for e in events if e["body"].get("session") == session_id]
+        assert "alarm.raised" in kinds
+        assert kinds[-1] == "session.closed"
+
+
+async def test_shutdown_relocks_open_sessions(tmp_path: Path) -> None:
+    async with running_harness(tmp_path / "gw") as h:
+        t = h.ticket(open_s=600)
+        await h.open(t, package_code="PKG-1")
+        sim = h.sim
+        assert sim.lock.lock_state.name == "UNLOCKED"
+    assert sim.lock.lock_state.name == "LOCKED"
+
+
+async def test_camera_stays_false_without_a_camera(harness: GatewayHarness) -> None:
+    service = harness.gateway.service
+    assert service is not None
+    assert service.camera_live() is False
+
+
+async def test_a_stalled_camera_relocks_early(harness: GatewayHarness) -> None:
+    service = harness.gateway.service
+    assert service is not None
+    t = harness.ticket(open_s=600)
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    assert service.camera_stalled() == 1  # what the camera component reports
+    await harness.wait_session(session_id, "closed")
+    await harness.wait_lock(LockState.LOCKED)
+    events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
+    causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
+    assert causes == ["camera_stalled"]
+
+
+async def test_shutdown_during_an_unlock_relocks_after_it(tmp_path: Path) -> None:
+    async with running_harness(tmp_path / "gw") as h:
+        service = h.gateway.service
+        assert service is not None
+        h.sim.lock.faults.reply_delay_s = 0.3  # a slow lock: the unlock is still in flight
+        t = h.ticket(open_s=600)
+        request = asyncio.ensure_future(h.open(t, package_code="PKG-1"))
+        await service.wait_for(
+            lambda: any(r.machine.state.value == "unlocking" for r in service.sessions.values()),
+            WAIT,
+        )
+        sim = h.sim
+        async with asyncio.timeout(WAIT):
+            await h.gateway.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(request, WAIT)
+    assert sim.lock.lock_state.name == "LOCKED"
+    assert action_count_of(sim, LockAction.UNLOCK) == 1
+
+
+def action_count_of(sim: Any, action: LockAction) -> int:
+    return int(sim.lock.count(Command.LOCK_ACTION, action))
+
+
+async def test_owner_lock_relocks_a_session_holding_the_door(harness: GatewayHarness) -> None:
+    t = harness.ticket(open_s=600)
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    reply = await harness.client.owner(
+        harness.keys.owner, "POST", "/v1/owner/lock", {"door": "front", "action": "lock"}
+    )
+    assert reply["lock"] == "locked"
+    assert (await harness.client.session(session_id))["state"] == "closed"
+    events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
+    causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
+    assert causes == ["owner"]
+
+
+async def test_restart_denies_a_session_left_awaiting_approval(tmp_path: Path) -> None:
+    from gateway.ticket import Purpose
+    from tests.support.service import start_gateway
+
+    async with running_harness(tmp_path / "gw") as h:
+        t = h.ticket(purpose=Purpose.SURVEY)
+        session_id = (await h.open(t)).body["session"]
+    gateway = await start_gateway(tmp_path / "gw" / "threshold.toml")
+    try:
+        assert gateway.service is not None
+        assert gateway.service.reconciled == 1
+        events = await gateway.service.ledger.events(0, 1000)
+    finally:
+        await gateway.stop()
+    mine = [e for e in events if e["body"].get("session") == session_id]
+    assert [e["kind"] for e in mine] == ["session.awaiting_approval", "session.denied"]
+    assert mine[-1]["body"]["code"] == "gateway_restarted"
+
+
+async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path) -> None:
+    import json as _json
+
+    from ble.nuki.driver import NukiPairing
+    from gateway.identity import write_private_file
+    from gateway.locks import LockSetupError
+    from tests.support.service import Keys, make_gateway_dir, set_config, start_gateway
+
+    config = await make_gateway_dir(tmp_path / "gw", Keys())
+    text = config.read_text() + '\n[[door]]\nname = "garage"\nlock = "nuki:AA:BB:CC:DD:EE:01"\n'
+    config.write_text(text)
+    set_config(config, "lock", "timeout_s", "1")
+    with pytest.raises(LockSetupError) as refused:
+        await start_gateway(config)
+    assert "threshold lock pair --name garage" in refused.value.message
+    pairing = NukiPairing(
+        address="AA:BB:CC:DD:EE:01",
+        auth_id=7,
+        shared_key=bytes(32),
+        app_id=1,
+        lock_uuid=bytes(16),
+        name="threshold",
+    )
+    write_private_file(
+        tmp_path / "gw" / "lock-garage.json",
+        _json.dumps({"version": 1, "lock": pairing.to_json()}).encode(),
+    )
+    gateway = await start_gateway(config)
+    try:
+        assert gateway.store is not None
+        assert gateway.locks is not None
+        assert set(gateway.locks.drivers) == {"front", "garage"}
+        stored = await gateway.store.lock_pairing("garage")
+        assert stored is not None
+        assert NukiPairing.from_json(_json.loads(stored.data)) == pairing
+    finally:
+        async with asyncio.timeout(WAIT):
+            await gateway.stop()

@@ -1,0 +1,151 @@
+"""threshold.toml validation and threshold init: one clear message per bad value, nothing
+overwritten, secrets only in 0600 files."""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from gateway.config import TEMPLATE, DoorConfig, b64u_encode, load, parse, render
+from gateway.errors import ConfigError, UsageError
+from gateway.identity import KeyFileError, load_signing_key, tls_fingerprint
+from gateway.provision import init_gateway, parse_door_arg
+
+OWNER = b64u_encode(bytes(SigningKey.generate().verify_key))
+
+
+def base(**changes: object) -> dict[str, object]:
+    text = render(
+        gateway_id="gw-1",
+        owner_pub=OWNER,
+        timezone="Europe/London",
+        bind="127.0.0.1:8443",
+        doors=(DoorConfig("front", "sim"), DoorConfig("back", "nuki", "AA:BB:CC:DD:EE:FF")),
+        camera_url=None,
+        allow_without_camera=False,
+    )
+    return tomllib.loads(text)
+
+
+def test_rendered_template_loads_with_documented_defaults(tmp_path: Path) -> None:
+    cfg = parse(base(), tmp_path)
+    assert cfg.gateway_id == "gw-1"
+    assert cfg.timezone == "Europe/London"
+    assert [d.lock_spec for d in cfg.doors] == ["sim", "nuki:AA:BB:CC:DD:EE:FF"]
+    assert cfg.api.tls is True
+    assert cfg.api.max_body_bytes == 16384
+    assert cfg.policy.allow_without_camera is False
+    assert cfg.policy.approval_timeout_s == 300
+    assert cfg.key_file == tmp_path / "gateway.key"
+    assert cfg.camera.url is None
+    # Every setting the loader knows is documented in the template.
+    for key in (
+        "client_rate_per_minute",
+        "ticket_rate_per_minute",
+        "owner_skew_s",
+        "mdns",
+        "challenge_ttl_s",
+        "clock_skew_s",
+        "relock_retry_max_s",
+        "max_open_s",
+    ):
+        assert f"{key} =" in TEMPLATE
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("gateway", "id", "Not An Id", "gateway.id"),
+        ("gateway", "owner_public_key", "abc", "gateway.owner_public_key"),
+        ("gateway", "timezone", "Mars/Olympus", "gateway.timezone"),
+        ("api", "bind", "localhost", "api.bind"),
+        ("api", "tls", "yes", "api.tls: must be true or false"),
+        ("api", "max_body_bytes", 10, "api.max_body_bytes: must be between"),
+        ("policy", "approval_timeout_s", "soon", "policy.approval_timeout_s: must be a number"),
+        ("policy", "allow_without_camra", True, "policy.allow_without_camra: is not a known"),
+        ("lock", "timeout_s", -1, "lock.timeout_s"),
+    ],
+)
+def test_bad_values_name_the_key(
+    tmp_path: Path, section: str, key: str, value: object, message: str
+) -> None:
+    data = base()
+    data[section][key] = value  # type: ignore[index]
+    with pytest.raises(ConfigError) as info:
+        parse(data, tmp_path)
+    assert message in info.value.message
+    assert info.value.message.count("\n") == 0
+
+
+def test_bad_doors(tmp_path: Path) -> None:
+    data = base()
+    data["door"] = [{"name": "front", "lock": "sim"}, {"name": "front", "lock": "sim"}]
+    with pytest.raises(ConfigError, match=r"door\[1\].name: door 'front' is defined twice"):
+        parse(data, tmp_path)
+    data["door"] = [{"name": "front", "lock": "yale:1"}]
+    with pytest.raises(ConfigError, match=r"door\[0\].lock"):
+        parse(data, tmp_path)
+    del data["door"]
+    with pytest.raises(ConfigError, match="at least one"):
+        parse(data, tmp_path)
+
+
+def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gateway\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(bad)
+
+
+def test_init_creates_everything_with_safe_modes_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    d = tmp_path / "gw"
+    result = init_gateway(
+        d,
+        owner_pub=OWNER,
+        gateway_id="gw-x",
+        timezone="America/New_York",
+        doors=(parse_door_arg("front=sim"),),
+        bind="127.0.0.1:9443",
+    )
+    for name, mode in (("gateway.key", 0o600), ("tls.key", 0o600), ("threshold.db", 0o600)):
+        assert stat.S_IMODE((d / name).stat().st_mode) == mode, name
+    cfg = load(result.config_path)
+    assert cfg.gateway_id == "gw-x"
+    assert cfg.api.port == 9443
+    key = load_signing_key(cfg.key_file)
+    assert b64u_encode(bytes(key.verify_key)) == result.public_key
+    assert result.tls_fingerprint == tls_fingerprint(d / "tls.crt")
+    toml_text = (d / "threshold.toml").read_text()
+    assert (d / "gateway.key").read_text().strip() not in toml_text
+    assert "PRIVATE KEY" not in toml_text
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    with pytest.raises(UsageError, match="refusing to overwrite"):
+        init_gateway(d, owner_pub=OWNER)
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+def test_init_rejects_bad_input_before_writing(tmp_path: Path) -> None:
+    d = tmp_path / "gw"
+    with pytest.raises(UsageError):
+        init_gateway(d, owner_pub="not-a-key")
+    with pytest.raises(UsageError, match="time zone"):
+        init_gateway(d, owner_pub=OWNER, timezone="Nowhere/Land")
+    with pytest.raises(UsageError):
+        parse_door_arg("front")
+    with pytest.raises(UsageError):
+        parse_door_arg("front=nuki:zz")
+    assert not d.exists() or not any(d.iterdir())
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    d = tmp_path / "gw"
+    init_gateway(d, owner_pub=OWNER)
+    (d / "gateway.key").chmod(0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        load_signing_key(d / "gateway.key")

@@ -1,0 +1,385 @@
+"""Camera ingest: one reader thread per camera, demuxing with PyAV, never blocking on anyone.
+
+The thread owns its PyAV input container from open to close: containers are never closed
+from another thread while demuxing, which crashes the process. Stopping is a flag the
+thread checks between packets; a blocked read ends within the read timeout, because both
+the RTSP ``timeout`` option (microseconds, the socket timeout) and PyAV's
+``timeout=(open, read)`` are always set.
+
+The end of the demux loop means the camera went away (a dying RTSP server simply ends the
+stream), so it is handled exactly like an error: reconnect after the backoff of
+:mod:`video.backoff`.
+
+Each packet is copied into a :class:`~video.packet.VideoPacket`, pushed into the pre-roll
+ring and offered to every subscriber, all without blocking. :class:`FileSource` reads a
+local video file in real time and loops it, through the same interface, for the demo and
+for tests that need no RTSP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import av
+
+from video.backoff import RECONNECT_SCHEDULE_S, reconnect_delay
+from video.errors import CameraConfigError, CameraConnectFailed
+from video.health import CameraHealth, HealthTracker
+from video.packet import StreamInfo, VideoPacket
+from video.ring import DEFAULT_MAX_BYTES, DEFAULT_PREROLL_S, PrerollRing, RingStats
+from video.subscription import DEFAULT_MAX_PACKETS, PacketSubscription
+
+log = logging.getLogger("threshold.video")
+
+_libav_logging_lock = threading.Lock()
+_libav_logging_silenced = False
+
+
+def silence_libav_logging() -> None:
+    """Keep FFmpeg's log callback out of Python.
+
+    PyAV can route FFmpeg's logs into Python's logging, but that callback takes the GIL from
+    FFmpeg's threads and can deadlock against a thread that holds a logging lock. So the
+    level stays None (PyAV's default, set here explicitly in case anything changed it): FFmpeg's
+    messages are discarded, and errors still surface as exceptions.
+    """
+    global _libav_logging_silenced
+    with _libav_logging_lock:
+        if not _libav_logging_silenced:
+            av.logging.set_level(None)
+            _libav_logging_silenced = True
+
+
+def redact_url(url: str) -> str:
+    """The URL without user name and password, fit for logs and audit entries."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """How to reach and read one camera.
+
+    ``read_timeout_s`` bounds how long one read may block: a stall is noticed by the
+    reader within about twice that, and earlier by the health window.
+    """
+
+    url: str
+    transport: str = "tcp"
+    open_timeout_s: float = 5.0
+    read_timeout_s: float = 2.0
+    analyzeduration_us: int = 500_000
+    probesize: int = 262_144
+    preroll_s: float = DEFAULT_PREROLL_S
+    ring_max_bytes: int = DEFAULT_MAX_BYTES
+    max_silence_s: float = 4.0
+    backoff_s: tuple[float, ...] = RECONNECT_SCHEDULE_S
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("tcp", "udp"):
+            raise CameraConfigError("camera transport must be 'tcp' or 'udp'")
+        if self.open_timeout_s <= 0 or self.read_timeout_s <= 0:
+            raise CameraConfigError("camera timeouts must be positive")
+        if not self.backoff_s or min(self.backoff_s) < 0:
+            raise CameraConfigError("the camera backoff schedule must be non-empty, >= 0")
+
+
+Listener = Callable[[], None]
+
+
+class StreamReader:
+    """The common reader thread. Subclasses say how to open the container and pace packets."""
+
+    def __init__(self, config: SourceConfig) -> None:
+        silence_libav_logging()
+        self.config = config
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ring = PrerollRing(config.preroll_s, config.ring_max_bytes)
+        self._health = HealthTracker(max_silence_s=config.max_silence_s)
+        self._subs: list[PacketSubscription] = []
+        self._listeners: list[Listener] = []
+        self._info: StreamInfo | None = None
+        self._infos: dict[int, StreamInfo] = {}
+        self._epoch = 0
+        self._failures = 0
+        self.last_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        self._thread = threading.Thread(
+            target=self._run, name=f"camera-reader {redact_url(self.config.url)}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the thread to finish and wait for it; True if it has ended."""
+        self._stop.set()
+        if self._thread is None:
+            return True
+        limit = timeout if timeout is not None else self.config.read_timeout_s * 2 + 2
+        self._thread.join(limit)
+        ended = not self._thread.is_alive()
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.close()
+        return ended
+
+    # -- what consumers use ----------------------------------------------------------------
+
+    def health(self, now: float | None = None) -> CameraHealth:
+        with self._lock:
+            return self._health.snapshot(time.monotonic() if now is None else now)
+
+    @property
+    def info(self) -> StreamInfo | None:
+        with self._lock:
+            return self._info
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failed attempts since the last packet: the step of the backoff schedule."""
+        return self._failures
+
+    def info_for(self, epoch: int) -> StreamInfo | None:
+        with self._lock:
+            return self._infos.get(epoch)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called on the reader thread at each connect and disconnect: keep it quick."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def subscribe(
+        self,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        max_packets: int = DEFAULT_MAX_PACKETS,
+        with_preroll: bool = False,
+    ) -> tuple[tuple[VideoPacket, ...], PacketSubscription]:
+        """A new subscription, plus (if asked) the pre-roll taken atomically with it.
+
+        No packet is missed or repeated between the pre-roll and the first queued packet.
+        """
+        sub = PacketSubscription(max_packets, loop, on_close=self._unsubscribe)
+        with self._lock:
+            preroll = self._ring.packets() if with_preroll else ()
+            self._subs.append(sub)
+        return preroll, sub
+
+    def latest_group(self) -> tuple[VideoPacket, ...]:
+        with self._lock:
+            return self._ring.latest_group()
+
+    def ring_stats(self) -> RingStats:
+        with self._lock:
+            return self._ring.stats()
+
+    def _unsubscribe(self, sub: PacketSubscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
+        yield from container.demux(stream)
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("camera listener failed")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._session()
+            except Exception as exc:
+                # Whatever PyAV raised, the thread must live on and reconnect.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("camera %s: %s", redact_url(self.config.url), type(exc).__name__)
+            with self._lock:
+                self._health.on_disconnected()
+            self._notify()
+            if self._stop.is_set():
+                break
+            self._failures += 1
+            self._stop.wait(reconnect_delay(self._failures, self.config.backoff_s))
+        with self._lock:
+            self._health.on_stopped()
+        self._notify()
+
+    def _session(self) -> None:
+        container = self._open()
+        try:
+            streams = container.streams.video
+            if not streams:
+                raise CameraConnectFailed("the camera offers no video stream")
+            stream = streams[0]
+            info = self._make_info(stream)
+            with self._lock:
+                self._info = info
+                self._infos = {k: v for k, v in self._infos.items() if k >= info.epoch - 4}
+                self._infos[info.epoch] = info
+                self._health.on_connected()
+            self._notify()
+            for packet in self._packets(container, stream):
+                if self._stop.is_set():
+                    return
+                video_packet = self._copy(packet, info.epoch)
+                if video_packet is not None:
+                    self._publish(video_packet)
+            self.last_error = "end of stream"
+        finally:
+            container.close()  # this thread opened it and is the only one demuxing it
+
+    def _make_info(self, stream: Any) -> StreamInfo:
+        self._epoch += 1
+        # A template stream owned by a container nobody writes or closes: clips copy it
+        # from their own threads after this connection's input container is long gone.
+        holder = av.open(io.BytesIO(), "w", format="mp4")
+        template = holder.add_stream_from_template(stream)
+        rate = stream.average_rate or stream.guessed_rate
+        return StreamInfo(
+            epoch=self._epoch,
+            codec=stream.codec_context.name,
+            width=int(stream.width),
+            height=int(stream.height),
+            time_base=Fraction(stream.time_base),
+            nominal_fps=float(rate) if rate else None,
+            extradata=bytes(stream.codec_context.extradata or b""),
+            template=template,
+        )
+
+    def _copy(self, packet: Any, epoch: int) -> VideoPacket | None:
+        if packet.dts is None or packet.size == 0:
+            return None  # a flush packet, or one the demuxer could not time: not recordable
+        pts = packet.pts if packet.pts is not None else packet.dts
+        return VideoPacket(
+            data=bytes(packet),
+            pts=int(pts),
+            dts=int(packet.dts),
+            time_base=Fraction(packet.time_base),
+            keyframe=bool(packet.is_keyframe),
+            arrived_at=time.monotonic(),
+            epoch=epoch,
+        )
+
+    def _publish(self, packet: VideoPacket) -> None:
+        with self._lock:
+            self._ring.push(packet)
+            self._health.on_packet(packet.arrived_at, packet.dts_s, packet.keyframe)
+            subs = list(self._subs)
+        self._failures = 0
+        dropped = 0
+        for sub in subs:
+            if not sub.offer(packet) and not sub.closed:
+                dropped += 1
+        if dropped:
+            with self._lock:
+                self._health.on_dropped(dropped)
+
+
+class RtspSource(StreamReader):
+    """An RTSP camera. TCP by default: UDP loses packets on Wi-Fi and through NAT."""
+
+    def _open(self) -> Any:
+        cfg = self.config
+        options = {
+            "rtsp_transport": cfg.transport,
+            # The RTSP demuxer's socket timeout, in microseconds.
+            "timeout": str(int(cfg.read_timeout_s * 1_000_000)),
+            "analyzeduration": str(cfg.analyzeduration_us),
+            "probesize": str(cfg.probesize),
+            "fflags": "nobuffer",
+        }
+        try:
+            return av.open(
+                cfg.url, options=options, timeout=(cfg.open_timeout_s, cfg.read_timeout_s)
+            )
+        except av.FFmpegError as exc:
+            raise CameraConnectFailed(
+                f"cannot open {redact_url(cfg.url)}: {type(exc).__name__}"
+            ) from exc
+
+
+class FileSource(StreamReader):
+    """A local video file played in real time and looped, with one continuous timeline."""
+
+    def __init__(self, path: Path | str, config: SourceConfig | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CameraConfigError(f"no such video file: {self.path}")
+        super().__init__(config or SourceConfig(url=str(self.path)))
+
+    def _open(self) -> Any:
+        try:
+            return av.open(str(self.path), timeout=(self.config.open_timeout_s, None))
+        except av.FFmpegError as exc:
+            raise CameraConnectFailed(f"cannot open {self.path}: {type(exc).__name__}") from exc
+
+    def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
+        offset = 0  # added to every timestamp so each loop continues the timeline
+        next_dts = 0
+        started = time.monotonic()
+        while not self._stop.is_set():
+            first_dts: int | None = None
+            count = 0
+            for packet in container.demux(stream):
+                if packet.dts is None or packet.size == 0:
+                    continue
+                if first_dts is None:
+                    first_dts = packet.dts
+                    offset = next_dts - first_dts
+                dts = packet.dts + offset
+                due = started + float(dts * packet.time_base)
+                delay = due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    return
+                frame_ticks = packet.duration or 1
+                next_dts = dts + frame_ticks
+                packet.dts = dts
+                packet.pts = (packet.pts if packet.pts is not None else packet.dts) + offset
+                count += 1
+                yield packet
+            if count == 0:
+                return  # an empty file would spin
+            container.seek(0, stream=stream)
+
+
+def open_source(url_or_path: str, config: SourceConfig | None = None) -> StreamReader:
+    """An :class:`RtspSource` for an ``rtsp://`` or ``rtsps://`` URL, else a file source."""
+    scheme = urlsplit(url_or_path).scheme.lower()
+    if scheme in ("rtsp", "rtsps"):
+        return RtspSource(config or SourceConfig(url=url_or_path))
+    if scheme not in ("", "file"):
+        raise CameraConfigError(f"unsupported camera URL scheme {scheme!r}")
+    path = urlsplit(url_or_path).path if scheme == "file" else url_or_path
+    return FileSource(path, config)
