@@ -232,6 +232,16 @@ class WireReceipt:
 
     @classmethod
     def from_json(cls, data: object) -> WireReceipt:
+        """A receipt in this wire form, or as the gateway's ``done`` answer gives it (one
+        entry: ``index``, ``leaf_bytes``, ``inclusion_proof``, ``checkpoint``)."""
+        if isinstance(data, dict) and "leaf_bytes" in data:
+            checkpoint = checkpoint_from_json(data.get("checkpoint"))
+            entry = (
+                _int(data.get("index"), "receipt index"),
+                unb64(data.get("leaf_bytes"), "receipt leaf"),
+                tuple(proof_from_json(data.get("inclusion_proof"))),
+            )
+            return cls(checkpoint.checkpoint.origin, checkpoint, (entry,))
         if not isinstance(data, dict) or not isinstance(data.get("gateway"), str):
             raise MalformedMessage("receipt is not an object with a gateway")
         raw_entries = data.get("entries")

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nacl.signing import SigningKey
-from store.checkpoint import CheckpointSigner
-from store.db import Store
 
 from gateway.config import (
     GATEWAY_ID_RE,
@@ -35,6 +33,8 @@ from gateway.identity import (
     write_private_file,
     write_public_file,
 )
+from store.checkpoint import CheckpointSigner
+from store.db import Store
 
 CONFIG_NAME = "threshold.toml"
 FILES = (CONFIG_NAME, "gateway.key", "tls.crt", "tls.key", "threshold.db")
