@@ -32,6 +32,7 @@ class CuttableLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self.blocked = True
         self.port = 0
+        self.captured = bytearray()  # what crossed the link, both ways
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -57,14 +58,17 @@ class CuttableLink:
             writer.close()
             return
         for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pump(source, sink))
+            task = asyncio.create_task(self._pump(source, sink, self.captured))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pump(
+        source: asyncio.StreamReader, sink: asyncio.StreamWriter, capture: bytearray
+    ) -> None:
         try:
             while data := await source.read(65536):
+                capture += data
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
@@ -94,6 +98,11 @@ class DemoCloud:
         self.link = CuttableLink(self.server.port)
         await self.link.start()
         return self.url
+
+    @property
+    def public_key(self) -> bytes:
+        assert self.server is not None
+        return self.server.relay.public_key
 
     def block(self) -> None:
         assert self.link is not None
@@ -126,5 +135,7 @@ class DemoCloud:
     async def stop(self) -> None:
         if self.link is not None:
             await self.link.stop()
+            # Kept so anyone can grep what the relay was shown (docs/cloud.md).
+            (self.directory / "wire-capture.bin").write_bytes(bytes(self.link.captured))
         if self.server is not None:
             await self.server.stop()

@@ -144,10 +144,13 @@ def _read_batch(conn: sqlite3.Connection, *, start: int, end: int) -> list[bytes
     # Sealed leaves only: the plaintext columns never leave the store on this path.
     leaves: list[bytes] = []
     total = 0
-    for (leaf,) in conn.execute(
-        "SELECT leaf_bytes FROM audit_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
+    for index, sealed, leaf in conn.execute(
+        "SELECT idx, sealed, leaf_bytes FROM audit_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
         (start, end),
     ):
+        if not sealed:
+            # Fail closed: an entry written without the owner's seal never leaves the home.
+            raise SyncRefused(f"audit entry {index} is not sealed; it will not be uploaded")
         if leaves and total + len(leaf) > MAX_BATCH_BYTES:
             break
         leaves.append(bytes(leaf))
