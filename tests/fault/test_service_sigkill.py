@@ -17,10 +17,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from store.db import Store
-
 from gateway.client import GatewayClient
 from gateway.identity import tls_fingerprint
+from store.db import Store
 from tests.support.service import GATEWAY_ID, WAIT, Keys, make_gateway_dir, make_ticket
 
 READY = "ready at "

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
@@ -27,6 +26,7 @@ from gateway.config import b64u_encode, load
 from gateway.locks import SimulatedDoor
 from gateway.policy import package_code_hash
 from gateway.provision import init_gateway
+from gateway.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 
 WAIT = 15.0
 GATEWAY_ID = "gw-test"
