@@ -255,3 +255,28 @@ async def test_self_signed_relay_is_refused_unless_pinned(tmp_path: Path) -> Non
         await store.close()
         await server.stop()
     assert aiohttp  # the client library under test
+
+
+async def test_the_done_answers_receipt_is_accepted_as_is(tmp_path: Path) -> None:
+    """The service's ``done`` answer carries ``Store.receipt(...).to_json()``; saved by
+    ``courier open --save-receipt``, it uploads without the entry's kind or time."""
+    parties = new_parties()
+    server, url = await start_relay(tmp_path / "cloud", parties)
+    store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
+    try:
+        await append_many(store, 20)
+        done_receipt = (await store.receipt(19)).to_json()
+        assert done_receipt["kind"] == "session.granted"
+        receipt_file = tmp_path / "done-receipt.json"
+        receipt_file.write_text(json.dumps(done_receipt))
+        uploaded = await asyncio.to_thread(
+            run_cli, "courier", "receipts", "upload", "--cloud", url, str(receipt_file)
+        )
+        assert uploaded.returncode == 0, uploaded.stderr
+        witnessed = server.relay._storage.witnessed(GATEWAY_ID)
+        assert [(w.source, w.checkpoint.checkpoint.tree_size) for w in witnessed] == [
+            ("receipt", done_receipt["checkpoint"]["tree_size"])
+        ]
+    finally:
+        await store.close()
+        await server.stop()
