@@ -23,7 +23,7 @@ import aiohttp
 from cloud.relay import Relay, RelayServer
 from cloud.wire import WireReceipt, b64, unb64
 from gateway.cli import cloud_client
-from gateway.errors import UsageError
+from gateway.errors import GatewayError, UsageError
 from gateway.owner_log import verify_and_open
 from gateway.owner_mail import MAIL_KINDS, seal_mail
 from gateway.seal import Unsealer
@@ -109,7 +109,33 @@ def _post_mail(args: argparse.Namespace) -> int:
 # threshold sync ----------------------------------------------------------------------------------
 
 
+def _from_config(args: argparse.Namespace) -> None:
+    """Fill ``--db`` (and for ``now`` the cloud settings) from ``--config`` when given."""
+    if args.config is None:
+        if args.db is None:
+            raise UsageError("give --config threshold.toml or --db")
+        return
+    from gateway.config import load
+
+    try:
+        config = load(Path(args.config))
+    except GatewayError as exc:
+        raise UsageError(f"{args.config}: {exc}") from None
+    args.db = str(config.database)
+    if hasattr(args, "cloud"):
+        args.cloud = args.cloud or config.cloud.url
+        args.gateway_id = args.gateway_id or config.gateway_id
+        args.gateway_key = args.gateway_key or str(config.key_file)
+        if args.pin is None and config.cloud.pin_sha256 is not None:
+            args.pin = config.cloud.pin_sha256.hex()
+        if args.relay_key is None and config.cloud.relay_public_key is not None:
+            args.relay_key = (
+                b64(config.cloud.relay_public_key).replace("+", "-").replace("/", "_").rstrip("=")
+            )
+
+
 def _status(args: argparse.Namespace) -> int:
+    _from_config(args)
     try:
         conn = sqlite3.connect(Path(args.db).resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -140,6 +166,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _now(args: argparse.Namespace) -> int:
+    _from_config(args)
+    if not (args.cloud and args.gateway_id and args.gateway_key):
+        raise UsageError(
+            "sync now needs --cloud, --gateway-id and --gateway-key (or --config "
+            "with a [cloud] url)"
+        )
     key = cloud_client.read_signing_key(args.gateway_key)
     pin = bytes.fromhex(args.pin) if args.pin else None
     relay_key = cloud_client.parse_public_key(args.relay_key) if args.relay_key else None
@@ -274,8 +306,9 @@ def register(sub: Any) -> None:
     mail.add_argument("--cloud", required=True)
     mail.add_argument("--owner-key", required=True, help="the owner's secret key file")
     mail.add_argument("--gateway", required=True)
-    mail.add_argument("--gateway-key", required=True, help="the gateway's public key (mail is "
-                      "sealed to it)")
+    mail.add_argument(
+        "--gateway-key", required=True, help="the gateway's public key (mail is sealed to it)"
+    )
     mail.add_argument("--kind", required=True, choices=MAIL_KINDS)
     mail.add_argument("--token-file", required=True)
     mail.set_defaults(handler=_post_mail)
@@ -284,14 +317,18 @@ def register(sub: Any) -> None:
     ssub = sync.add_subparsers(dest="sync_command", metavar="COMMAND")
     ssub.required = True
     status = ssub.add_parser("status", help="backlog, last success, last error")
-    status.add_argument("--db", required=True, help="the gateway's database")
+    status.add_argument("--config", help="the gateway's threshold.toml")
+    status.add_argument("--db", help="the gateway's database (instead of --config)")
     status.add_argument("--status-file", help="default: sync-status.json beside the database")
     status.set_defaults(handler=_status)
-    now = ssub.add_parser("now", help="upload the backlog now")
-    now.add_argument("--db", required=True)
-    now.add_argument("--cloud", required=True)
-    now.add_argument("--gateway-id", required=True)
-    now.add_argument("--gateway-key", required=True, help="the gateway's secret key file")
+    now = ssub.add_parser(
+        "now", help="run one sync round now (safe beside the running service: overlap is a no-op)"
+    )
+    now.add_argument("--config", help="the gateway's threshold.toml (db, key, [cloud])")
+    now.add_argument("--db")
+    now.add_argument("--cloud")
+    now.add_argument("--gateway-id")
+    now.add_argument("--gateway-key", help="the gateway's secret key file")
     now.add_argument("--pin", help="SHA-256 of the relay's certificate (hex)")
     now.add_argument("--relay-key", help="the relay's public key, to check its cosignatures")
     now.set_defaults(handler=_now)

@@ -146,3 +146,32 @@ async def test_relay_restored_from_an_old_backup_gets_the_log_again(tmp_path: Pa
     finally:
         await store.close()
         await server.stop()
+
+
+async def test_sync_commands_read_the_gateway_config(tmp_path: Path) -> None:
+    from gateway.provision import init_gateway
+
+    parties = new_parties()
+    result = await asyncio.to_thread(
+        init_gateway, tmp_path / "gw", owner_pub=b64u(parties.owner_public), gateway_id="gw-cfg"
+    )
+    config = str(result.config_path)
+    status = await asyncio.to_thread(run_cli, "sync", "status", "--config", config)
+    assert status.returncode == 0, status.stderr
+    assert "backlog: 1 entries" in status.stdout
+    no_cloud = await asyncio.to_thread(run_cli, "sync", "now", "--config", config)
+    assert no_cloud.returncode == 2
+    relay = Relay(tmp_path / "cloud")
+    gateway_public = base64.urlsafe_b64decode(result.public_key + "==")
+    await relay.register_gateway("gw-cfg", gateway_public, parties.owner_public)
+    server = RelayServer(relay)
+    url = await server.start()
+    try:
+        with result.config_path.open("a") as handle:
+            handle.write(f'\n[cloud]\nurl = "{url}"\n')
+        now = await asyncio.to_thread(run_cli, "sync", "now", "--config", config)
+        assert now.returncode == 0, now.stderr
+        assert "uploaded 1 entries" in now.stdout
+        assert server.relay._storage.held_size("gw-cfg") == 1
+    finally:
+        await server.stop()
