@@ -42,11 +42,14 @@ from gateway.filming import EntryCamera
 from gateway.identity import load_signing_key, tls_fingerprint
 from gateway.ledger import StoreLedger
 from gateway.locks import LockFleet, open_locks
+from gateway.mailbox import AccessMailbox
 from gateway.mdns import MdnsAdvertiser, service_info
 from gateway.owner_auth import OwnerRequestVerifier
 from gateway.policy import PolicyRules
 from gateway.ratelimit import RateLimiter
+from gateway.seal import Sealer
 from gateway.supervisor import Supervisor
+from gateway.sync import CloudSync, SyncConfig
 from gateway.tickets import TrustAnchors
 from store.checkpoint import CheckpointSigner
 from store.db import Store
@@ -107,6 +110,7 @@ class Gateway:
         self._mdns: MdnsAdvertiser | None = None
         self._jobs = Supervisor()
         self._stopped = False
+        self.sync: CloudSync | None = None
 
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
@@ -141,7 +145,12 @@ class Gateway:
         )
         key = load_signing_key(cfg.key_file)
         self.public_key = b64u_encode(bytes(key.verify_key))
-        self.store = await Store.open(cfg.database, signer=CheckpointSigner(key, cfg.gateway_id))
+        # Entries are sealed to the owner from the first one, so the log can go to the cloud
+        # whenever sync is configured (docs/cloud.md); the plaintext stays beside them here.
+        seal = Sealer(cfg.owner_public_key) if cfg.cloud.seal else None
+        self.store = await Store.open(
+            cfg.database, signer=CheckpointSigner(key, cfg.gateway_id), seal=seal
+        )
         log.info("store: %s open, %d audit entries", cfg.database, self.store.tree_size)
 
         self.locks = await open_locks(cfg, self.store)
@@ -184,6 +193,22 @@ class Gateway:
         )
         await self.service.start()
         await ledger.record("gateway.started", {"gateway": cfg.gateway_id})
+        if cfg.cloud.url is not None:
+            self.sync = CloudSync(
+                self.store,
+                SyncConfig(
+                    cloud_url=cfg.cloud.url,
+                    gateway_id=cfg.gateway_id,
+                    gateway_key=key,
+                    interval_s=cfg.cloud.interval_s,
+                    pin_sha256=cfg.cloud.pin_sha256,
+                    relay_key=cfg.cloud.relay_public_key,
+                    status_file=cfg.database.with_name("sync-status.json"),
+                ),
+                AccessMailbox(self.store, self.service),
+            )
+            await self.sync.start()
+            log.info("sync: to %s every %.0f s", cfg.cloud.url, cfg.cloud.interval_s)
         log.info("access: ready, %d unfinished session(s) reconciled", self.service.reconciled)
 
         store = self.store
@@ -257,6 +282,8 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self._mdns.stop()
         await self._jobs.stop()
+        if self.sync is not None:
+            await self.sync.stop()
         if self.service is not None:
             await self.service.shutdown(SHUTDOWN_RELOCK_BUDGET_S)
         if self.camera is not None:

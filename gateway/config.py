@@ -87,6 +87,17 @@ class CameraConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudConfig:
+    """Cloud sync (docs/cloud.md). No ``url``: no sync, the gateway stays fully local."""
+
+    url: str | None = None
+    interval_s: float = 60.0
+    pin_sha256: bytes | None = None
+    relay_public_key: bytes | None = None
+    seal: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     directory: Path
     gateway_id: str
@@ -99,6 +110,7 @@ class GatewayConfig:
     policy: PolicyConfig = PolicyConfig()
     lock: LockConfig = LockConfig()
     camera: CameraConfig = CameraConfig()
+    cloud: CloudConfig = CloudConfig()
 
     def door(self, name: str) -> DoorConfig | None:
         for door in self.doors:
@@ -287,6 +299,8 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     )
     c.check_unknown()
 
+    cloud = _parse_cloud(root.table("cloud"))
+
     doors = _parse_doors(root)
     root.check_unknown()
     return GatewayConfig(
@@ -301,7 +315,41 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         policy=policy,
         lock=lock,
         camera=camera,
+        cloud=cloud,
     )
+
+
+def _parse_cloud(t: _Table) -> CloudConfig:
+    url = t.opt_str("url")
+    if url is not None and not url.startswith(("https://", "http://127.0.0.1", "http://[::1]")):
+        raise t.fail("url", "must be https:// (plain http only to a relay on loopback)")
+    pin_text = t.opt_str("pin_sha256")
+    pin: bytes | None = None
+    if pin_text is not None:
+        try:
+            pin = bytes.fromhex(pin_text.replace(":", ""))
+        except ValueError:
+            raise t.fail("pin_sha256", "is not hex") from None
+        if len(pin) != 32:
+            raise t.fail("pin_sha256", "must be the 32-byte SHA-256 of the relay certificate")
+    relay_text = t.opt_str("relay_public_key")
+    relay: bytes | None = None
+    if relay_text is not None:
+        try:
+            relay = b64u_decode(relay_text)
+        except ValueError as exc:
+            raise t.fail("relay_public_key", f"is not canonical base64url ({exc})") from None
+        if len(relay) != 32:
+            raise t.fail("relay_public_key", "must be a 32-byte Ed25519 key")
+    cloud = CloudConfig(
+        url=url,
+        interval_s=t.float_("interval_s", 60.0, 0.05, 86400.0),
+        pin_sha256=pin,
+        relay_public_key=relay,
+        seal=t.bool_("seal", True),
+    )
+    t.check_unknown()
+    return cloud
 
 
 def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:

@@ -12,7 +12,10 @@ over the real HTTPS API:
 2. the same ticket replayed, refused;
 3. a ticket for another gateway, refused;
 4. a cleaner inside their weekly window (let in) and outside it (refused);
-5. a surveyor the owner approves live.
+5. a surveyor the owner approves live;
+6. the cloud phase: the relay runs on loopback but its link is cut during all of the above;
+   then the internet comes back, the gateway catches up, and the owner's reader prints the
+   decrypted, verified history (``--dir DIR`` keeps the relay's data in ``DIR/cloud/``).
 
 It then lists the clips (each file's SHA-256 checked against its audit entry) and ends with
 ``audit verify`` over the database the run wrote.
@@ -39,7 +42,8 @@ from nacl.signing import SigningKey
 from gateway.app import Gateway, Overrides
 from gateway.approval import Approval, Decision, sign_approval
 from gateway.client import ApiProblem, GatewayClient
-from gateway.config import DoorConfig, b64u_encode, load
+from gateway.config import CloudConfig, DoorConfig, b64u_encode, load
+from gateway.demo_cloud import DemoCloud
 from gateway.identity import load_signing_key, write_private_file
 from gateway.policy import package_code_hash
 from gateway.provision import CONFIG_NAME, init_gateway
@@ -198,17 +202,30 @@ async def _scenario(directory: Path, tl: Timeline, camera: bool) -> int:
         )
     else:
         tl.say("  no camera: policy.allow_without_camera = true (stated in threshold.toml)")
+    cloud = DemoCloud(directory / "cloud")
+    url = await cloud.start(
+        GATEWAY_ID, bytes(load_signing_key(config.key_file).verify_key), bytes(owner.verify_key)
+    )
+    tl.say(f"cloud relay on loopback ({directory / 'cloud'}), its link cut: no internet")
+    held_at_start = cloud.held_size(GATEWAY_ID)
+    config = dataclasses.replace(
+        config, cloud=CloudConfig(url=url, interval_s=2.0, relay_public_key=cloud.public_key)
+    )
     gateway = Gateway(config, overrides)
-    await gateway.start()
-    tl.say(f"gateway running at {gateway.url}; virtual Nuki lock via bleak over Bumble")
     try:
-        async with GatewayClient(gateway.url, fingerprint=gateway.fingerprint) as client:
-            await _flows(client, gateway, owner, tl)
-            if gateway.camera is not None:
-                await gateway.camera.settle(15.0)
-                await _clips(client, owner, tl)
+        await gateway.start()
+        tl.say(f"gateway running at {gateway.url}; virtual Nuki lock via bleak over Bumble")
+        try:
+            async with GatewayClient(gateway.url, fingerprint=gateway.fingerprint) as client:
+                await _flows(client, gateway, owner, tl)
+                if gateway.camera is not None:
+                    await gateway.camera.settle(15.0)
+                    await _clips(client, owner, tl)
+            await _cloud_phase(gateway, cloud, owner, tl, held_at_start)
+        finally:
+            await gateway.stop()
     finally:
-        await gateway.stop()
+        await cloud.stop()
     tl.say("gateway stopped (doors relocked, store closed)")
     return _audit_verify(config_path, tl)
 
@@ -218,7 +235,7 @@ async def _clips(client: GatewayClient, owner: SigningKey, tl: Timeline) -> None
     opened = {e["body"]["session"] for e in events if e["kind"] == "session.open"}
     clips = [e["body"] for e in events if e["kind"] == "clip.recorded"]
     snaps = [e for e in events if e["kind"] == "snapshot.saved"]
-    tl.say(f"6. clips: {len(clips)} recorded, {len(snaps)} snapshots")
+    tl.say(f"camera: {len(clips)} clips recorded, {len(snaps)} snapshots")
     good = 0
     for clip in clips:
         path = Path(clip["path"])
@@ -245,6 +262,43 @@ def _sha256_of(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+async def _cloud_phase(
+    gateway: Gateway, cloud: DemoCloud, owner: SigningKey, tl: Timeline, held_at_start: int
+) -> None:
+    assert gateway.sync is not None
+    assert gateway.store is not None
+    store, sync = gateway.store, gateway.sync
+    tl.say("6. the internet comes back")
+    tl.expect(
+        f"nothing reached the cloud while offline ({store.tree_size - held_at_start} entries"
+        " waiting)",
+        cloud.held_size(GATEWAY_ID) == held_at_start,
+    )
+    cloud.unblock()
+    deadline = time.monotonic() + 30
+    while await store.acked_tree_size() < store.tree_size and time.monotonic() < deadline:
+        sync.round_done.clear()
+        sync.sync_now()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sync.round_done.wait(), 10)
+    acked = await store.acked_tree_size()
+    tl.expect(
+        f"gateway caught up: the relay acknowledged {acked} sealed entries",
+        acked == store.tree_size and cloud.held_size(GATEWAY_ID) == acked,
+    )
+    log, alarms = await cloud.owner_log(owner, GATEWAY_ID)
+    tl.say("threshold owner log: downloaded, verified against the signed checkpoints, unsealed")
+    for alarm in alarms:
+        tl.say(f"  {alarm}")
+    for entry in log.entries:
+        who = entry.body.get("sub") or entry.body.get("gateway") or ""
+        tl.say(f"  {entry.index:>3} {entry.kind:<24} {who}")
+    tl.expect(
+        f"owner's history: {len(log.entries)} entries, verified up to {log.verified_size}",
+        not alarms and not log.problems and len(log.entries) == acked,
+    )
 
 
 async def _flows(client: GatewayClient, gateway: Gateway, owner: SigningKey, tl: Timeline) -> None:

@@ -33,6 +33,7 @@ from gateway.identity import (
     write_private_file,
     write_public_file,
 )
+from gateway.seal import Sealer
 from store.checkpoint import CheckpointSigner
 from store.db import Store
 
@@ -40,8 +41,9 @@ CONFIG_NAME = "threshold.toml"
 FILES = (CONFIG_NAME, "gateway.key", "tls.crt", "tls.key", "threshold.db")
 
 
-async def _create_database(path: Path, key: SigningKey, gateway_id: str) -> None:
-    store = await Store.open(path, signer=CheckpointSigner(key, gateway_id))
+async def _create_database(path: Path, key: SigningKey, gateway_id: str, owner: bytes) -> None:
+    # Sealed from the very first entry: an unsealed one would reach the cloud in clear.
+    store = await Store.open(path, signer=CheckpointSigner(key, gateway_id), seal=Sealer(owner))
     try:
         await store.append("gateway.initialized", {"gateway": gateway_id})
         await store.checkpoint()
@@ -127,7 +129,7 @@ def init_gateway(
     write_public_file(config_path, text.encode("utf-8"))
     config = load(config_path)
     public = bytes(signing_key.verify_key)
-    asyncio.run(_create_database(config.database, signing_key, gateway_id))
+    asyncio.run(_create_database(config.database, signing_key, gateway_id, config.owner_public_key))
     return InitResult(
         config_path=config_path,
         gateway_id=gateway_id,

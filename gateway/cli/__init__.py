@@ -37,6 +37,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.service",
     "gateway.cli.courier",
     "gateway.cli.owner",
+    "gateway.cli.cloud",
 )
 
 EXIT_OK = 0

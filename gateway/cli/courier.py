@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,23 @@ async def _open(args: argparse.Namespace) -> int:
                 gateway_id=gateway_id, session_id=session_id, jti=jti, holder=holder
             )
             _step(started, f"done: session {view['state']}")
+            if args.save_receipt and isinstance(view.get("receipt"), dict):
+                _save_receipt(args.save_receipt, view["receipt"])
+                _step(started, f"receipt saved to {args.save_receipt}")
             return 0 if view["state"] == "closed" else 1
         except ApiProblem as p:
             _step(started, f"refused: {p.code} ({p.detail})")
             print(f"threshold: {p.code}", flush=True)
             return 1
+
+
+def _save_receipt(path: str, receipt: dict[str, Any]) -> None:
+    """Keep the receipt for ``threshold courier receipts upload`` (docs/cloud.md)."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(receipt, handle)
+    except OSError as exc:
+        raise UsageError(f"cannot save the receipt to {path}: {exc.strerror}") from None
 
 
 async def _await_owner(client: Any, session_id: str, started: float) -> str:
@@ -112,4 +125,5 @@ def register(sub: Any) -> None:
     op.add_argument("--package-code", help="the package code (delivery tickets)")
     op.add_argument("--done-after", type=float, default=5.0, help="seconds inside (default 5)")
     op.add_argument("--pin-fingerprint", help="the gateway's TLS SHA-256 fingerprint (hex)")
+    op.add_argument("--save-receipt", metavar="FILE", help="keep the visit's receipt here")
     op.set_defaults(handler=_run)

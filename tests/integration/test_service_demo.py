@@ -35,7 +35,7 @@ def test_demo_runs_every_flow_and_verifies_the_log(tmp_path: Path) -> None:
         "threshold audit verify",
         "demo passed",
         "camera: demo-camera.mp4",
-        "6. clips: 4 recorded",
+        "camera: 4 clips recorded",
         "every entry filmed (3/3), hashes match",
     ):
         assert line in out, line
@@ -56,5 +56,5 @@ def test_demo_without_a_camera_still_passes(tmp_path: Path) -> None:
     result = run_demo("--no-camera")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no camera: policy.allow_without_camera = true" in result.stdout
-    assert "clips:" not in result.stdout
+    assert "clips recorded" not in result.stdout
     assert "demo passed" in result.stdout

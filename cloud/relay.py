@@ -1,0 +1,376 @@
+"""The reference relay's HTTP service (aiohttp): routes, authentication, the storage thread.
+
+Routes (docs/cloud.md has the protocol):
+
+* gateway, signed ``gateway:<id>``: ``POST /v1/gateways/{id}/entries`` (an upload batch),
+  ``GET /v1/gateways/{id}/mailbox?after=N``;
+* anyone: ``GET /v1/time?nonce=X`` (the relay's signed time), ``POST /v1/receipts`` (a
+  courier's receipt; the gateway's signature inside is what makes it evidence);
+* owner, signed ``owner`` with the gateway's registered owner key:
+  ``GET /v1/owner/gateways/{id}/entries?since=N&limit=M``, ``.../checkpoints``,
+  ``.../alarms``, ``POST .../mailbox``.
+
+Errors are RFC 9457 problem+json with a stable ``code``. All storage calls run in ONE thread,
+one call at a time, so each upload's checks and writes are atomic with respect to the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+from nacl.signing import SigningKey
+
+from cloud import wire, witness
+from cloud.errors import CloudError
+from cloud.signed_request import (
+    OWNER,
+    RequestAuthError,
+    RequestVerifier,
+    b64u_decode,
+    b64u_encode,
+    gateway_principal,
+)
+from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
+from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
+
+T = TypeVar("T")
+MAX_BODY = 2 * 1024 * 1024
+MAX_READ_ENTRIES = 2000
+MAX_MAIL_BYTES = 160 * 1024
+RELAY_KEY_FILE = "relay.key"
+DATABASE_FILE = "relay.sqlite3"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def load_or_create_relay_key(directory: Path) -> SigningKey:
+    """The relay's own Ed25519 key (base64url seed, mode 0600), made on first start."""
+    path = directory / RELAY_KEY_FILE
+    if path.exists():
+        seed = b64u_decode(path.read_text("ascii").strip())
+        if len(seed) != 32:
+            raise CloudError(f"{path} does not hold a 32-byte seed")
+        return SigningKey(seed)
+    key = SigningKey.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(b64u_encode(bytes(key)) + "\n")
+    return key
+
+
+def relay_id_of(public_key: bytes) -> str:
+    return "relay:" + b64u_encode(public_key)
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> web.Response:
+    body = {"type": "about:blank", "title": code, "status": status, "code": code, "detail": detail}
+    body.update(extra)
+    return web.json_response(body, status=status, content_type="application/problem+json")
+
+
+class Relay:
+    """The relay over one data directory: ``DIR/relay.sqlite3`` and ``DIR/relay.key``."""
+
+    def __init__(self, directory: Path, *, clock: Callable[[], int] = now_ms) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.key = load_or_create_relay_key(directory)
+        self.public_key = bytes(self.key.verify_key)
+        self.relay_id = relay_id_of(self.public_key)
+        self._clock = clock
+        self._storage = RelayStorage.open(directory / DATABASE_FILE)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-storage")
+        self._verifier = RequestVerifier(not_before=clock() / 1000 - 1)
+        self.cpu_s = 0.0
+
+    async def _run(self, fn: Callable[[RelayStorage], T]) -> T:
+        def timed() -> T:
+            started = time.thread_time()
+            try:
+                return fn(self._storage)
+            finally:
+                self.cpu_s += time.thread_time() - started
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, timed)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self._storage.close()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        app.router.add_post("/v1/gateways/{gw}/entries", self._upload)
+        app.router.add_get("/v1/gateways/{gw}/mailbox", self._mailbox)
+        app.router.add_get("/v1/time", self._time)
+        app.router.add_post("/v1/receipts", self._receipt)
+        app.router.add_get("/v1/owner/gateways/{gw}/entries", self._owner_entries)
+        app.router.add_get("/v1/owner/gateways/{gw}/checkpoints", self._owner_checkpoints)
+        app.router.add_get("/v1/owner/gateways/{gw}/alarms", self._owner_alarms)
+        app.router.add_post("/v1/owner/gateways/{gw}/mailbox", self._owner_post_mail)
+        return app
+
+    @web.middleware
+    async def _errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except RequestAuthError as exc:
+            return problem(401, exc.code, exc.message)
+        except UnknownGateway as exc:
+            return problem(404, exc.code, exc.message)
+        except OwnerMismatch as exc:
+            return problem(403, exc.code, exc.message)
+        except MalformedMessage as exc:
+            return problem(400, exc.code, exc.message)
+        except CloudError as exc:
+            return problem(500, exc.code, exc.message)
+
+    async def _authenticate(self, request: web.Request, principal: str, key: bytes) -> bytes:
+        body = await request.read()
+        if request.headers.get("Threshold-Principal") != principal:
+            raise RequestAuthError("this endpoint needs another principal")
+        self._verifier.verify(
+            key, request.method, request.path_qs, body, request.headers, self._clock() / 1000
+        )
+        return body
+
+    async def _as_gateway(self, request: web.Request) -> tuple[str, bytes]:
+        gateway_id = request.match_info["gw"]
+        record = await self._run(lambda s: s.gateway(gateway_id))
+        body = await self._authenticate(request, gateway_principal(gateway_id), record.public_key)
+        return gateway_id, body
+
+    async def _as_owner(self, request: web.Request) -> tuple[str, bytes]:
+        gateway_id = request.match_info["gw"]
+        record = await self._run(lambda s: s.gateway(gateway_id))
+        body = await self._authenticate(request, OWNER, record.owner_key)
+        return gateway_id, body
+
+    # Gateway ---------------------------------------------------------------------------------
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        gateway_id, body = await self._as_gateway(request)
+        batch = wire.decode_batch(body)
+        if sum(len(e) for e in batch.entries) > wire.MAX_BATCH_BYTES:
+            raise MalformedMessage("a batch carries at most 1 MiB of entries")
+        size, outcome = await self._run(lambda s: self._ingest(s, gateway_id, batch))
+        if isinstance(outcome, witness.Refused):
+            status = 409 if outcome.finding is not witness.Finding.MALFORMED else 400
+            return problem(status, outcome.finding.value, outcome.detail, acked_size=size)
+        cosignature = outcome
+        return web.json_response(
+            {
+                "acked_size": size,
+                "relay_id": self.relay_id,
+                "relay_key": base64.b64encode(self.public_key).decode(),
+                "cosignature": base64.b64encode(cosignature).decode(),
+                "tree_size": batch.checkpoint.checkpoint.tree_size,
+            }
+        )
+
+    def _ingest(
+        self, storage: RelayStorage, gateway_id: str, batch: UploadBatch
+    ) -> tuple[int, bytes | witness.Refused]:
+        """(the held size after this upload, the cosignature or why it was refused)."""
+        record = storage.gateway(gateway_id)
+        held = storage.held_size(gateway_id)
+        cp_size = batch.checkpoint.checkpoint.tree_size
+        seen = storage.witnessed_for_batch(gateway_id, cp_size, held, max(held, batch.end))
+        verdict = witness.check_batch(
+            batch, gateway_id, record.public_key, storage.nodes(gateway_id), held, seen
+        )
+        if isinstance(verdict, witness.Refused):
+            if verdict.finding.is_alarm:
+                storage.add_alarm(gateway_id, verdict.finding.value, verdict.detail, self._clock())
+            return held, verdict
+        cosignature = wire.cosign(self.key, self.relay_id, verdict.checkpoint.checkpoint)
+        storage.accept(gateway_id, verdict, cosignature, self._clock())
+        return verdict.new_size, cosignature
+
+    async def _mailbox(self, request: web.Request) -> web.Response:
+        gateway_id, _ = await self._as_gateway(request)
+        after = _query_int(request, "after", 0)
+        items = await self._run(lambda s: s.mail_after(gateway_id, after, 100))
+        return web.json_response(
+            {"items": [{"id": m.id, "sealed": wire.b64(m.sealed)} for m in items]}
+        )
+
+    async def _time(self, request: web.Request) -> web.Response:
+        nonce = request.query.get("nonce", "")
+        if not 16 <= len(nonce) <= 64 or not nonce.isascii() or not nonce.isalnum():
+            raise MalformedMessage("nonce must be 16 to 64 ASCII letters or digits")
+        at = self._clock()
+        signature = self.key.sign(wire.time_message(self.relay_id, at, nonce)).signature
+        return web.json_response(
+            {
+                "relay_id": self.relay_id,
+                "time_ms": at,
+                "nonce": nonce,
+                "signature": base64.b64encode(signature).decode(),
+            }
+        )
+
+    # Couriers --------------------------------------------------------------------------------
+
+    async def _receipt(self, request: web.Request) -> web.Response:
+        try:
+            data = json.loads(await request.read())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise MalformedMessage("receipt is not JSON") from None
+        receipt = WireReceipt.from_json(data)
+        refused = await self._run(lambda s: self._witness_receipt(s, receipt))
+        if refused is not None:
+            status = 409 if refused.finding.is_alarm else 400
+            return problem(status, refused.finding.value, refused.detail)
+        return web.json_response({"witnessed": receipt.checkpoint.checkpoint.tree_size})
+
+    def _witness_receipt(
+        self, storage: RelayStorage, receipt: WireReceipt
+    ) -> witness.Refused | None:
+        record = storage.gateway(receipt.gateway)
+        size = receipt.checkpoint.checkpoint.tree_size
+        refused = witness.check_receipt(
+            receipt,
+            record.public_key,
+            storage.nodes(receipt.gateway),
+            storage.held_size(receipt.gateway),
+            storage.witnessed_at(receipt.gateway, size),
+        )
+        if refused is not None:
+            if refused.finding.is_alarm:
+                storage.add_alarm(
+                    receipt.gateway, refused.finding.value, refused.detail, self._clock()
+                )
+            return refused
+        storage.add_witnessed(receipt.gateway, receipt.checkpoint, "receipt")
+        return None
+
+    # Owner -----------------------------------------------------------------------------------
+
+    async def _owner_entries(self, request: web.Request) -> web.Response:
+        gateway_id, _ = await self._as_owner(request)
+        since = _query_int(request, "since", 0)
+        limit = min(_query_int(request, "limit", MAX_READ_ENTRIES), MAX_READ_ENTRIES)
+        rows = await self._run(
+            lambda s: (s.entries(gateway_id, since, limit), s.held_size(gateway_id))
+        )
+        entries, held = rows
+        return web.json_response(
+            {
+                "held_size": held,
+                "entries": [{"index": i, "sealed": wire.b64(sealed)} for i, sealed in entries],
+            }
+        )
+
+    async def _owner_checkpoints(self, request: web.Request) -> web.Response:
+        gateway_id, _ = await self._as_owner(request)
+        records, record = await self._run(
+            lambda s: (s.witnessed(gateway_id), s.gateway(gateway_id))
+        )
+        return web.json_response(
+            {
+                "gateway_key": wire.b64(record.public_key),
+                "relay_id": self.relay_id,
+                "relay_key": wire.b64(self.public_key),
+                "checkpoints": [
+                    {
+                        **r.checkpoint.to_json(),
+                        "source": r.source,
+                        "cosignature": None if r.cosignature is None else wire.b64(r.cosignature),
+                    }
+                    for r in records
+                ],
+            }
+        )
+
+    async def _owner_alarms(self, request: web.Request) -> web.Response:
+        gateway_id, _ = await self._as_owner(request)
+        alarms = await self._run(lambda s: s.alarms(gateway_id))
+        return web.json_response(
+            {
+                "alarms": [
+                    {"id": a.id, "time_ms": a.time_ms, "code": a.code, "detail": a.detail}
+                    for a in alarms
+                ]
+            }
+        )
+
+    async def _owner_post_mail(self, request: web.Request) -> web.Response:
+        gateway_id, body = await self._as_owner(request)
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise MalformedMessage("mailbox item is not JSON") from None
+        if not isinstance(data, dict):
+            raise MalformedMessage("a mailbox item is an object with the sealed bytes")
+        sealed = wire.unb64(data.get("sealed"), "sealed mail")
+        if not 0 < len(sealed) <= MAX_MAIL_BYTES:
+            raise MalformedMessage(f"sealed mail is 1 to {MAX_MAIL_BYTES} bytes")
+        item_id = await self._run(lambda s: s.post_mail(gateway_id, sealed, self._clock()))
+        return web.json_response({"id": item_id}, status=201)
+
+    def held(self, gateway_id: str) -> int:
+        """How many entries the relay holds for a gateway (read on a private connection)."""
+        storage = RelayStorage.open(self.directory / DATABASE_FILE)
+        try:
+            return storage.held_size(gateway_id)
+        finally:
+            storage.close()
+
+    # Registration (local, for `threshold cloud register-gateway --dir`) ----------------------
+
+    async def register_gateway(self, gateway_id: str, public_key: bytes, owner_key: bytes) -> None:
+        await self._run(
+            lambda s: s.register_gateway(gateway_id, public_key, owner_key, self._clock())
+        )
+
+
+def _query_int(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 16:
+        raise MalformedMessage(f"query parameter {name} must be a non-negative integer")
+    return int(text)
+
+
+class RelayServer:
+    """A relay listening on a TCP address until ``stop()`` (tests, the demo, the CLI)."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> str:
+        self._runner = web.AppRunner(self.relay.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = int(sockets[0].getsockname()[1])
+        scheme = "https" if ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.relay.close()

@@ -1,0 +1,262 @@
+"""The sync protocol's messages: upload batches, cosignatures, signed time, receipts.
+
+Upload batch (``application/x-threshold-batch``), binary so that sealed entries cost their
+own size on the wire, not base64's 4/3::
+
+    "TSB1" || u32 header length || header (JSON, UTF-8) || count x (u32 length || sealed bytes)
+
+The header holds ``gateway``, ``start`` (index of the first entry), ``count``, the gateway's
+latest signed ``checkpoint`` (``SignedCheckpoint.to_json``) and ``proof``: the RFC 9162
+consistency proof from the tree of size ``start + count`` to the checkpoint's tree, so the relay
+can check every batch against a signed root even when the checkpoint is ahead of the batch.
+
+Cosignature: the relay's Ed25519 signature over ``threshold-cosignature/v1\\n<relay id>\\n``
+followed by the checkpoint's own signed message. Signed time: over
+``threshold-time/v1\\n<relay id>\\n<unix ms>\\n<client nonce>\\n``.
+
+Pure: no I/O. Every decoder raises :class:`MalformedMessage` on any bad input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+from cloud.errors import CloudError
+from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.errors import InvalidEntry
+
+MAGIC = b"TSB1"
+BATCH_CONTENT_TYPE = "application/x-threshold-batch"
+MAX_BATCH_ENTRIES = 500
+MAX_BATCH_BYTES = 1024 * 1024
+MAX_ENTRY_BYTES = 160 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+_U32 = struct.Struct(">I")
+COSIGNATURE_LINE = b"threshold-cosignature/v1\n"
+TIME_LINE = "threshold-time/v1"
+
+
+class MalformedMessage(CloudError):
+    """A protocol message does not parse or breaks a limit."""
+
+    code = "malformed"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedMessage(f"{what} is not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedMessage(f"{what} is not base64") from None
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedMessage(f"{what} is not a non-negative integer")
+    return value
+
+
+def checkpoint_from_json(data: object) -> SignedCheckpoint:
+    if not isinstance(data, dict):
+        raise MalformedMessage("checkpoint is not an object")
+    origin = data.get("origin")
+    if not isinstance(origin, str):
+        raise MalformedMessage("checkpoint origin is not a string")
+    root = unb64(data.get("root_hash"), "checkpoint root")
+    signature = unb64(data.get("signature"), "checkpoint signature")
+    cp = Checkpoint(
+        origin, _int(data.get("tree_size"), "tree size"), root, _int(data.get("time_ms"), "time")
+    )
+    try:
+        cp.message()
+    except InvalidEntry as exc:
+        raise MalformedMessage(f"checkpoint: {exc.message}") from None
+    if len(signature) != 64:
+        raise MalformedMessage("checkpoint signature is not 64 bytes")
+    return SignedCheckpoint(cp, signature)
+
+
+def proof_from_json(data: object) -> list[bytes]:
+    if not isinstance(data, list) or len(data) > 128:
+        raise MalformedMessage("proof is not a list of hashes")
+    proof = [unb64(item, "proof hash") for item in data]
+    if any(len(p) != 32 for p in proof):
+        raise MalformedMessage("proof hashes are 32 bytes")
+    return proof
+
+
+@dataclass(frozen=True)
+class UploadBatch:
+    gateway: str
+    start: int
+    entries: tuple[bytes, ...]
+    checkpoint: SignedCheckpoint
+    proof: tuple[bytes, ...]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.entries)
+
+
+def encode_batch(batch: UploadBatch) -> bytes:
+    header = json.dumps(
+        {
+            "gateway": batch.gateway,
+            "start": batch.start,
+            "count": len(batch.entries),
+            "checkpoint": batch.checkpoint.to_json(),
+            "proof": [b64(p) for p in batch.proof],
+        },
+        separators=(",", ":"),
+    ).encode()
+    parts = [MAGIC, _U32.pack(len(header)), header]
+    for sealed in batch.entries:
+        parts.append(_U32.pack(len(sealed)))
+        parts.append(sealed)
+    return b"".join(parts)
+
+
+def decode_batch(body: bytes) -> UploadBatch:
+    view = memoryview(body)
+    if len(body) < 8 or bytes(view[:4]) != MAGIC:
+        raise MalformedMessage("not an upload batch (bad magic)")
+    (header_len,) = _U32.unpack_from(body, 4)
+    if header_len > MAX_HEADER_BYTES or 8 + header_len > len(body):
+        raise MalformedMessage("batch header length is out of range")
+    try:
+        header: Any = json.loads(bytes(view[8 : 8 + header_len]))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MalformedMessage("batch header is not JSON") from None
+    if not isinstance(header, dict):
+        raise MalformedMessage("batch header is not an object")
+    gateway = header.get("gateway")
+    if not isinstance(gateway, str):
+        raise MalformedMessage("batch gateway is not a string")
+    count = _int(header.get("count"), "count")
+    if count > MAX_BATCH_ENTRIES:
+        raise MalformedMessage(f"a batch holds at most {MAX_BATCH_ENTRIES} entries")
+    entries: list[bytes] = []
+    offset = 8 + header_len
+    for _ in range(count):
+        if offset + 4 > len(body):
+            raise MalformedMessage("batch is truncated")
+        (length,) = _U32.unpack_from(body, offset)
+        offset += 4
+        if length > MAX_ENTRY_BYTES or offset + length > len(body):
+            raise MalformedMessage("batch entry length is out of range")
+        entries.append(bytes(view[offset : offset + length]))
+        offset += length
+    if offset != len(body):
+        raise MalformedMessage("batch has trailing bytes")
+    return UploadBatch(
+        gateway=gateway,
+        start=_int(header.get("start"), "start"),
+        entries=tuple(entries),
+        checkpoint=checkpoint_from_json(header.get("checkpoint")),
+        proof=tuple(proof_from_json(header.get("proof"))),
+    )
+
+
+def cosignature_message(relay_id: str, checkpoint: Checkpoint) -> bytes:
+    return COSIGNATURE_LINE + relay_id.encode() + b"\n" + checkpoint.message()
+
+
+def cosign(key: SigningKey, relay_id: str, checkpoint: Checkpoint) -> bytes:
+    return bytes(key.sign(cosignature_message(relay_id, checkpoint)).signature)
+
+
+def verify_cosignature(
+    relay_key: bytes, relay_id: str, checkpoint: Checkpoint, signature: bytes
+) -> bool:
+    try:
+        VerifyKey(relay_key).verify(cosignature_message(relay_id, checkpoint), signature)
+    except (BadSignatureError, ValueError, InvalidEntry):
+        return False
+    return True
+
+
+def time_message(relay_id: str, time_ms: int, nonce: str) -> bytes:
+    return f"{TIME_LINE}\n{relay_id}\n{time_ms}\n{nonce}\n".encode()
+
+
+@dataclass(frozen=True)
+class SignedTime:
+    relay_id: str
+    time_ms: int
+    nonce: str
+    signature: bytes
+
+    def verify(self, relay_key: bytes) -> bool:
+        try:
+            VerifyKey(relay_key).verify(
+                time_message(self.relay_id, self.time_ms, self.nonce), self.signature
+            )
+        except (BadSignatureError, ValueError):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class WireReceipt:
+    """A courier's receipt: a signed checkpoint and the session's entries with their proofs.
+
+    ``entries`` maps an index to (sealed leaf bytes, inclusion proof into the checkpoint).
+    """
+
+    gateway: str
+    checkpoint: SignedCheckpoint
+    entries: tuple[tuple[int, bytes, tuple[bytes, ...]], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "gateway": self.gateway,
+            "checkpoint": self.checkpoint.to_json(),
+            "entries": [
+                {"index": i, "leaf": b64(leaf), "proof": [b64(p) for p in proof]}
+                for i, leaf, proof in self.entries
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> WireReceipt:
+        """A receipt in this wire form, or as the gateway's ``done`` answer gives it (one
+        entry: ``index``, ``leaf_bytes``, ``inclusion_proof``, ``checkpoint``)."""
+        if isinstance(data, dict) and "leaf_bytes" in data:
+            checkpoint = checkpoint_from_json(data.get("checkpoint"))
+            entry = (
+                _int(data.get("index"), "receipt index"),
+                unb64(data.get("leaf_bytes"), "receipt leaf"),
+                tuple(proof_from_json(data.get("inclusion_proof"))),
+            )
+            return cls(checkpoint.checkpoint.origin, checkpoint, (entry,))
+        if not isinstance(data, dict) or not isinstance(data.get("gateway"), str):
+            raise MalformedMessage("receipt is not an object with a gateway")
+        raw_entries = data.get("entries")
+        if not isinstance(raw_entries, list) or len(raw_entries) > 64:
+            raise MalformedMessage("receipt entries are not a short list")
+        entries: list[tuple[int, bytes, tuple[bytes, ...]]] = []
+        for item in raw_entries:
+            if not isinstance(item, dict):
+                raise MalformedMessage("receipt entry is not an object")
+            entries.append(
+                (
+                    _int(item.get("index"), "receipt index"),
+                    unb64(item.get("leaf"), "receipt leaf"),
+                    tuple(proof_from_json(item.get("proof"))),
+                )
+            )
+        checkpoint = checkpoint_from_json(data.get("checkpoint"))
+        return cls(str(data["gateway"]), checkpoint, tuple(entries))

@@ -1,0 +1,187 @@
+"""The relay as a witness: the checks every upload and every receipt must pass.
+
+Theory of operation. For each gateway the relay holds a prefix of its log: the sealed leaves
+0..held-1, their RFC 9162 tree (every perfect subtree, as the gateway's store keeps it), and
+the checkpoints it has *witnessed*: those that came with accepted uploads and those couriers
+delivered in receipts. An upload carries entries [start, end), the gateway's latest signed
+checkpoint C (size >= end) and a consistency proof from the tree of size ``end`` to C.
+
+The relay accepts a batch only if all of this holds; otherwise nothing of it is kept:
+
+1. C is signed by the gateway's registered key and names that gateway;
+2. ``start <= held`` (no gap; a gap is not an alarm, the relay just answers its held size);
+3. every entry below ``held`` hashes to the leaf already held (a replay is a no-op, a
+   different entry at an index already held is a rewrite: alarm);
+4. the root of the first ``end`` leaves (held, plus the new ones) is consistent with C;
+5. no witnessed checkpoint is larger than C (a shorter log than one already witnessed is a
+   truncation: alarm), none of C's size has another root, and every witnessed checkpoint the
+   new leaves reach has the root those leaves give (a rewritten or forked log: alarm).
+
+A receipt's checkpoint is checked the same way: against the held leaves if they reach it,
+otherwise it waits as a witnessed checkpoint for the upload that reaches it (check 5).
+
+Pure: the storage layer hands in what the checks need and writes what they return.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cloud.wire import UploadBatch, WireReceipt
+from store import merkle
+from store.checkpoint import SignedCheckpoint
+from store.merkle import CompletedNode, MerkleFrontier, PerfectNodes
+
+
+class Finding(enum.Enum):
+    """Why a batch or receipt was refused. Alarms are kept for the owner."""
+
+    GAP = "gap"
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    REWRITE = "rewrite"
+    INCONSISTENT = "inconsistent_checkpoint"
+    EQUIVOCATION = "equivocation"
+
+    @property
+    def is_alarm(self) -> bool:
+        return self in (
+            Finding.BAD_SIGNATURE,
+            Finding.REWRITE,
+            Finding.INCONSISTENT,
+            Finding.EQUIVOCATION,
+        )
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    tree_size: int
+    root_hash: bytes
+    source: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    finding: Finding
+    detail: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What to write: the new leaves (index, sealed, leaf hash), the nodes they complete."""
+
+    new_size: int
+    leaves: list[tuple[int, bytes, bytes]] = field(repr=False)
+    nodes: list[CompletedNode] = field(repr=False)
+    checkpoint: SignedCheckpoint
+
+
+class _Overlay:
+    """The held tree plus the leaves and nodes of the batch under test."""
+
+    def __init__(self, held: PerfectNodes, held_size: int) -> None:
+        self._held = held
+        self._held_size = held_size
+        self.new: dict[tuple[int, int], bytes] = {}
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self.new.get((level, index))
+        return found if found is not None else self._held.node(level, index)
+
+
+def check_batch(
+    batch: UploadBatch,
+    gateway_id: str,
+    gateway_key: bytes,
+    held: PerfectNodes,
+    held_size: int,
+    witnessed: Sequence[Witnessed],
+) -> Accepted | Refused:
+    """Decide on one upload. ``witnessed`` must hold every witnessed checkpoint whose size is
+    at least C's or lies in (held_size, max(held_size, batch.end)]."""
+    cp = batch.checkpoint.checkpoint
+    if batch.gateway != gateway_id or cp.origin != gateway_id:
+        return Refused(Finding.MALFORMED, "the batch or its checkpoint names another gateway")
+    if not batch.checkpoint.verify(gateway_key):
+        return Refused(Finding.BAD_SIGNATURE, f"checkpoint of size {cp.tree_size} is not signed")
+    if batch.end > cp.tree_size:
+        return Refused(Finding.MALFORMED, "the checkpoint does not cover the batch")
+    if batch.start > held_size:
+        return Refused(Finding.GAP, f"batch starts at {batch.start}; the relay holds {held_size}")
+    overlay = _Overlay(held, held_size)
+    frontier = MerkleFrontier.load(held, held_size)
+    leaves: list[tuple[int, bytes, bytes]] = []
+    nodes: list[CompletedNode] = []
+    for offset, sealed in enumerate(batch.entries):
+        index = batch.start + offset
+        digest = merkle.leaf_hash(sealed)
+        if index < held_size:
+            if held.node(0, index) != digest:
+                return Refused(Finding.REWRITE, f"a different entry at index {index}")
+            continue
+        leaves.append((index, sealed, digest))
+        overlay.new[(0, index)] = digest
+        for done in frontier.append(digest):
+            overlay.new[(done.level, done.index)] = done.hash
+            nodes.append(done)
+    new_size = frontier.size
+    end_root = merkle.root_at(overlay, batch.end)
+    if not merkle.verify_consistency(
+        batch.end, cp.tree_size, end_root, cp.root_hash, batch.proof
+    ):
+        return Refused(
+            Finding.INCONSISTENT,
+            f"entries up to {batch.end} are not a prefix of the signed tree of size {cp.tree_size}",
+        )
+    for seen in witnessed:
+        if seen.tree_size > cp.tree_size:
+            return Refused(
+                Finding.EQUIVOCATION,
+                f"the gateway signs a log of {cp.tree_size} entries after a {seen.source} "
+                f"witnessed {seen.tree_size}: truncated",
+            )
+        if seen.tree_size == cp.tree_size and seen.root_hash != cp.root_hash:
+            return Refused(
+                Finding.EQUIVOCATION,
+                f"two signed roots for size {cp.tree_size} (one from a {seen.source})",
+            )
+        if held_size < seen.tree_size <= new_size and (
+            merkle.root_at(overlay, seen.tree_size) != seen.root_hash
+        ):
+            return Refused(
+                Finding.EQUIVOCATION,
+                f"the log disagrees with the checkpoint of size {seen.tree_size} a "
+                f"{seen.source} witnessed: rewritten",
+            )
+    return Accepted(new_size, leaves, nodes, batch.checkpoint)
+
+
+def check_receipt(
+    receipt: WireReceipt,
+    gateway_key: bytes,
+    held: PerfectNodes,
+    held_size: int,
+    same_size: Sequence[Witnessed],
+) -> Refused | None:
+    """None when the receipt is genuine and agrees with what the relay holds so far."""
+    cp = receipt.checkpoint.checkpoint
+    if cp.origin != receipt.gateway or not receipt.checkpoint.verify(gateway_key):
+        return Refused(Finding.MALFORMED, "the receipt's checkpoint is not the gateway's")
+    for index, leaf, proof in receipt.entries:
+        if not merkle.verify_inclusion(
+            merkle.leaf_hash(leaf), index, cp.tree_size, proof, cp.root_hash
+        ):
+            return Refused(Finding.MALFORMED, f"the receipt's proof for entry {index} fails")
+    for seen in same_size:
+        if seen.root_hash != cp.root_hash:
+            return Refused(
+                Finding.EQUIVOCATION, f"a receipt shows another root for size {cp.tree_size}"
+            )
+    if 0 < cp.tree_size <= held_size and merkle.root_at(held, cp.tree_size) != cp.root_hash:
+        return Refused(
+            Finding.EQUIVOCATION,
+            f"the uploaded log disagrees with a receipt's checkpoint of size {cp.tree_size}",
+        )
+    return None

@@ -1,0 +1,150 @@
+"""What the relay learns: nothing of who came, why, or which door.
+
+Every byte the relay stores (database, WAL) and every HTTP body and header that passed
+through the wire is searched for the household's plaintext, raw and in every base64
+alignment: holder names, order ids, door names, purposes, package codes, and the revoked
+names and approved session in the owner's mail. (The full-demo variant of this test runs the
+gateway's `threshold demo` with sync on once the service is wired; see docs/cloud.md.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from gateway.approval import Approval, Decision, sign_approval
+from gateway.cli import cloud_client
+from gateway.keys import TrustAnchors
+from gateway.mailbox import StoreMailbox
+from gateway.owner_mail import seal_mail
+from gateway.receipt import build_receipt
+from gateway.revocation import RevocationList, sign_revocations
+from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
+from tests.support.fault_proxy import FaultPlan, FaultProxy
+
+SECRETS = (
+    "Dana Secretname",
+    "ORDER-7731-QX",
+    "back-garden-door",
+    "in-home-delivery",
+    "dog-walking",
+    "PKG-4417-XQ",
+    "Revoked Holdername",
+    "ticket-revoked-991",
+    "session-survey-5521",
+)
+
+
+def forms(secret: str) -> list[bytes]:
+    """The secret's bytes, and what base64 or base64url makes of them at each alignment."""
+    raw = secret.encode()
+    found = [raw]
+    for pad in (b"", b"\x00", b"\x00\x00"):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(pad + raw).rstrip(b"=")
+            # Drop the characters that mix with the alignment bytes at either end.
+            found.append(text[len(pad) * 2 : -2])
+    return found
+
+
+def leaks(blob: bytes) -> list[str]:
+    return [s for s in SECRETS if any(form and form in blob for form in forms(s))]
+
+
+def files_under(directory: Path, pattern: str) -> list[bytes]:
+    """The bytes of every file matching ``pattern``; the first item is all of them joined."""
+    blobs = [path.read_bytes() for path in sorted(directory.glob(pattern)) if path.is_file()]
+    return [b"".join(blobs), *blobs]
+
+
+def secret64(key: SigningKey) -> bytes:
+    return bytes(key) + bytes(key.verify_key)
+
+
+async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> None:
+    parties = new_parties()
+    relay_dir = tmp_path / "cloud"
+    server, _ = await start_relay(relay_dir, parties)
+    proxy = FaultProxy(server.port, FaultPlan(weights={"pass": 1.0}))
+    url = await proxy.start()
+    store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        await store.append(
+            "session.granted",
+            {
+                "holder": "Dana Secretname",
+                "order": "ORDER-7731-QX",
+                "door": "back-garden-door",
+                "purpose": "in-home-delivery",
+                "package_code": "PKG-4417-XQ",
+            },
+        )
+        await store.append("session.granted", {"holder": "Walker", "purpose": "dog-walking"})
+        receipt = await build_receipt(store, [0])
+        owner64 = secret64(parties.owner)
+        revocations = sign_revocations(
+            RevocationList(
+                seq=1,
+                iat=now,
+                jti=frozenset({"ticket-revoked-991"}),
+                sub=frozenset({"Revoked Holdername"}),
+            ),
+            owner64,
+        )
+        approval = sign_approval(
+            Approval(
+                GATEWAY_ID,
+                "session-survey-5521",
+                "a-1",
+                Decision.APPROVE,
+                now,
+                now + timedelta(minutes=5),
+            ),
+            owner64,
+        )
+        async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:
+            async with session.post(url + "/v1/receipts", json=receipt.to_json()) as response:
+                assert response.status == 200
+            for kind, token in (("revocations", revocations), ("approval", approval)):
+                sealed = seal_mail(parties.gateway_public, kind, token)
+                body = json.dumps({"sealed": base64.b64encode(sealed).decode()}).encode()
+                path = f"/v1/owner/gateways/{GATEWAY_ID}/mailbox"
+                await cloud_client.owner_post(session, url, parties.owner, path, body)
+        approved: list[Approval] = []
+
+        async def sink(item: Approval) -> None:
+            approved.append(item)
+
+        sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
+        sync._mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), sink)
+        await asyncio.wait_for(sync.sync_once(), 30)
+        await sync.stop()
+        async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:
+            entries, _, _ = await cloud_client.download_log(session, url, parties.owner, GATEWAY_ID)
+        # The flow really happened: entries up, mail applied, owner read back.
+        assert await store.acked_tree_size() == store.tree_size
+        assert len(entries) == store.tree_size
+        assert [a.session for a in approved] == ["session-survey-5521"]
+        held = await store.revocation_list()
+        assert held is not None
+        assert held.seq == 1
+    finally:
+        await store.close()
+        await proxy.stop()
+        await server.stop()
+    # The test's own probe works: the plaintext is in the gateway's own database.
+    assert "Dana Secretname" in leaks(files_under(tmp_path, "gw.sqlite3*")[0])
+    assert "Revoked Holdername" in leaks(revocations.encode())
+    assert len(proxy.captured) > 10_000
+    assert leaks(bytes(proxy.captured)) == []
+    relay_files = files_under(relay_dir, "*")
+    assert len(relay_files) >= 3  # the database, its WAL, the relay key
+    for blob in relay_files:
+        assert leaks(blob) == []
