@@ -55,6 +55,7 @@ from store.checkpoint import CheckpointSigner
 from store.db import Store
 from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
+from video.source import redact_url
 
 log = logging.getLogger("threshold")
 
@@ -183,7 +184,7 @@ class Gateway:
             self.camera.on_stall = service.camera_stalled
             self.camera.on_recorded = service.notify_changed
             live = await self.camera.camera.wait_live(cfg.camera.read_timeout_s * 2)
-            camera = f"{_redact(camera_url)} ({'live' if live else 'not live yet'})"
+            camera = f"{redact_url(camera_url)} ({'live' if live else 'not live yet'})"
         else:
             camera = "none configured (camera_live is false)"
         log.info(
@@ -323,15 +324,6 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
             motion=MotionConfig() if c.motion else None,
         )
     )
-
-
-def _redact(url: str) -> str:
-    """The URL without its password (camera URLs often carry rtsp://user:pass@host)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    userinfo, _, host = rest.partition("@")
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

@@ -58,3 +58,26 @@ def test_demo_without_a_camera_still_passes(tmp_path: Path) -> None:
     assert "no camera: policy.allow_without_camera = true" in result.stdout
     assert "clips recorded" not in result.stdout
     assert "demo passed" in result.stdout
+
+
+def test_run_refuses_a_camera_file_that_does_not_exist(tmp_path: Path) -> None:
+    config = tmp_path / "threshold.toml"
+    config.write_text("")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "run",
+            "--config",
+            str(config),
+            "--camera",
+            str(tmp_path / "no-such-video.mp4"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no such video file" in result.stderr
+    assert "Traceback" not in result.stderr
