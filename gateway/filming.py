@@ -47,6 +47,10 @@ from video.retention import ClipDeleted
 
 log = logging.getLogger("threshold.filming")
 
+#: How long shutdown waits for each camera reader thread (a frozen camera can block a read
+#: for twice the read timeout; the thread is a daemon and ends on its own after that).
+CAMERA_STOP_BUDGET_S = 1.0
+
 
 class EntryCamera:
     """The camera's part in every access session; see the module docstring."""
@@ -137,7 +141,7 @@ class EntryCamera:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
-        await self.camera.close()
+        await self.camera.close(stop_timeout_s=CAMERA_STOP_BUDGET_S)
 
     # -- the work, off the access path ----------------------------------------------------
 

@@ -152,8 +152,13 @@ class Camera:
             self._motion.start()
         self._watch_task = asyncio.create_task(self._watch(), name="camera-watch")
 
-    async def close(self) -> None:
-        """Finish open clips (without post-roll), stop the threads. Idempotent."""
+    async def close(self, stop_timeout_s: float | None = None) -> None:
+        """Finish open clips (without post-roll), stop the threads. Idempotent.
+
+        ``stop_timeout_s`` bounds the wait for each reader thread (default: twice the read
+        timeout plus 2 s); a reader still blocked on a frozen camera then ends on its own
+        (daemon thread), which is what a service shutting down within its budget needs.
+        """
         self._closing = True
         for recording in list(self._recordings):
             recording.finish(0.0)
@@ -168,9 +173,9 @@ class Camera:
             await asyncio.to_thread(self._motion.stop)
             self._motion = None
         if self._motion_source is not None:
-            await asyncio.to_thread(self._motion_source.stop)
+            await asyncio.to_thread(self._motion_source.stop, stop_timeout_s)
             self._motion_source = None
-        await asyncio.to_thread(self.source.stop)
+        await asyncio.to_thread(self.source.stop, stop_timeout_s)
 
     async def __aenter__(self) -> Camera:
         await self.start()

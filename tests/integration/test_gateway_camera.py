@@ -70,6 +70,22 @@ def rfc3339_ms(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
+def session_kinds(database: Path, session: str) -> list[str]:
+    """The kinds of a session's entries, read from the database file after the gateway quit."""
+    from store import audit_log
+    from store.verify import open_read_only
+
+    conn = open_read_only(str(database))
+    try:
+        return [
+            s.entry.kind
+            for s in audit_log.iter_entries(conn, 0)
+            if session in (s.entry.body.get("session"), s.entry.body.get("session_id"))
+        ]
+    finally:
+        conn.close()
+
+
 def read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
@@ -309,3 +325,26 @@ async def test_the_file_camera_films_entries_and_retention_is_audited(tmp_path: 
         deleted = one(log, "clip.deleted")["body"]
         assert deleted["path"] == str(old)
         assert not exists(old)
+
+
+async def test_shutdown_with_a_frozen_camera_and_an_open_door_stays_within_budget(
+    camera_harness: GatewayHarness, rtsp_server: RtspTestServer
+) -> None:
+    h = camera_harness
+    assert h.gateway.store is not None
+    t = h.ticket(camera=TicketCamera.REQUIRED, open_s=600)
+    opened = (await h.open(t, package_code="PKG-1")).body
+    assert opened["state"] == "open"
+    rtsp_server.freeze()
+    try:
+        started = time.monotonic()
+        # threshold run gives stop() 4.5 s; a reader blocked on the frozen camera must not
+        # hold it (the door relocks, the clip in flight is cut short and recorded).
+        await h.gateway.stop()
+        assert time.monotonic() - started < 4.5
+        await h.wait_lock(LockState.LOCKED)
+        kinds = await asyncio.to_thread(session_kinds, h.gateway.config.database, opened["session"])
+        assert "session.closed" in kinds
+        assert "clip.recorded" in kinds or "clip.missing" in kinds, kinds
+    finally:
+        rtsp_server.thaw()
