@@ -348,3 +348,30 @@ async def test_shutdown_with_a_frozen_camera_and_an_open_door_stays_within_budge
         assert "clip.recorded" in kinds or "clip.missing" in kinds, kinds
     finally:
         rtsp_server.thaw()
+
+
+async def test_a_stall_during_the_unlock_relocks_as_soon_as_the_door_is_open(
+    camera_harness: GatewayHarness,
+) -> None:
+    h = camera_harness
+    service = h.gateway.service
+    assert service is not None
+    h.sim.lock.motor_seconds = 0.5  # a slow bolt: the stall lands while it turns
+    t = h.ticket(camera=TicketCamera.REQUIRED, open_s=600)
+    request = asyncio.ensure_future(h.open(t, package_code="PKG-1"))
+    try:
+
+        def unlocking() -> bool:
+            return any(r.machine.state.value == "unlocking" for r in service.sessions.values())
+
+        await service.wait_for(unlocking, WAIT)
+        # The hook the camera's stall listener calls (that path: the SIGSTOP tests above).
+        assert service.camera_stalled() == 1
+        session = (await asyncio.wait_for(request, WAIT)).body["session"]
+    finally:
+        if not request.done():
+            request.cancel()
+    await h.wait_session(session, "closed", WAIT)
+    log = of_session(await events(h), session)
+    assert one(log, "session.relocking")["body"]["cause"] == "camera_stalled"
+    assert one(log, "alarm.raised")["body"]["reason"] == "camera_stalled"
