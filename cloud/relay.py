@@ -93,6 +93,8 @@ class Relay:
         self._storage = RelayStorage.open(directory / DATABASE_FILE)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-storage")
         self._verifier = RequestVerifier(not_before=clock() / 1000 - 1)
+        # A public key whose secret half is thrown away at once: nothing verifies under it.
+        self._nobody_key = bytes(SigningKey.generate().verify_key)
         self.cpu_s = 0.0
 
     async def _run(self, fn: Callable[[RelayStorage], T]) -> T:
@@ -147,16 +149,26 @@ class Relay:
         )
         return body
 
+    async def _registered_keys(self, gateway_id: str) -> tuple[bytes, bytes]:
+        """(gateway key, owner key) of a registered gateway. For an unknown id, keys nobody
+        holds: the request then fails exactly as a bad signature does, so an unauthenticated
+        caller cannot learn which gateway ids are registered."""
+        try:
+            record = await self._run(lambda s: s.gateway(gateway_id))
+        except UnknownGateway:
+            return self._nobody_key, self._nobody_key
+        return record.public_key, record.owner_key
+
     async def _as_gateway(self, request: web.Request) -> tuple[str, bytes]:
         gateway_id = request.match_info["gw"]
-        record = await self._run(lambda s: s.gateway(gateway_id))
-        body = await self._authenticate(request, gateway_principal(gateway_id), record.public_key)
+        gateway_key, _ = await self._registered_keys(gateway_id)
+        body = await self._authenticate(request, gateway_principal(gateway_id), gateway_key)
         return gateway_id, body
 
     async def _as_owner(self, request: web.Request) -> tuple[str, bytes]:
         gateway_id = request.match_info["gw"]
-        record = await self._run(lambda s: s.gateway(gateway_id))
-        body = await self._authenticate(request, OWNER, record.owner_key)
+        _, owner_key = await self._registered_keys(gateway_id)
+        body = await self._authenticate(request, OWNER, owner_key)
         return gateway_id, body
 
     # Gateway ---------------------------------------------------------------------------------

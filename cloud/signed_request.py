@@ -16,27 +16,24 @@ of newlines by construction::
 Headers: ``Threshold-Principal``, ``Threshold-Time``, ``Threshold-Nonce``,
 ``Threshold-Signature`` (base64url, no padding, of the 64-byte Ed25519 signature).
 
-The relay accepts a signature only within ``skew`` seconds of its clock and only once: each
-nonce is remembered until its time leaves the window, and a request signed before the relay
-started is refused (the nonce memory is in RAM; a client simply signs again). Pure: time is
-an argument.
+The time window, the nonce memory (shared by all principals) and the header checks are
+``gateway.request_signature``, the core both schemes share. Pure: time is an argument.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
 from cloud.errors import CloudError
+from gateway import request_signature
+from gateway.request_signature import HeaderNames, ReplayWindow, SignatureRefused
 
 CONTEXT = "threshold-cloud-v1"
 PRINCIPAL_HEADER = "Threshold-Principal"
@@ -45,9 +42,8 @@ NONCE_HEADER = "Threshold-Nonce"
 SIGNATURE_HEADER = "Threshold-Signature"
 DEFAULT_SKEW_S = 120
 OWNER = "owner"
-_NONCE = re.compile(r"[A-Za-z0-9_-]{22,43}")
-_METHOD = re.compile(r"[A-Z]{1,10}")
 _PRINCIPAL = re.compile(r"owner|gateway:[\x21-\x7e]{1,128}")
+_HEADERS = HeaderNames(time=TIME_HEADER, nonce=NONCE_HEADER, signature=SIGNATURE_HEADER)
 
 
 class RequestAuthError(CloudError):
@@ -76,13 +72,12 @@ def signed_message(
 ) -> bytes:
     if not _PRINCIPAL.fullmatch(principal):
         raise RequestAuthError("bad principal")
-    if not _METHOD.fullmatch(method):
-        raise RequestAuthError("bad method")
-    if not path_qs.startswith("/") or any(c in path_qs for c in "\r\n"):
-        raise RequestAuthError("bad path")
-    digest = hashlib.sha256(body).hexdigest()
-    lines = (CONTEXT, principal, method, path_qs, digest, str(time), nonce)
-    return "\n".join(lines).encode("utf-8")
+    try:
+        return request_signature.signed_message(
+            CONTEXT, (principal,), method, path_qs, body, time, nonce
+        )
+    except SignatureRefused as exc:
+        raise RequestAuthError(exc.message) from None
 
 
 def sign_request(
@@ -117,9 +112,7 @@ class RequestVerifier:
     """Checks request signatures and remembers nonces (for all principals) to refuse replays."""
 
     def __init__(self, *, skew_s: float = DEFAULT_SKEW_S, not_before: float = 0.0) -> None:
-        self._skew = skew_s
-        self._not_before = not_before
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._window = ReplayWindow(skew_s=skew_s, not_before=not_before)
 
     def verify(
         self,
@@ -131,41 +124,12 @@ class RequestVerifier:
         now: float,
     ) -> SignedRequest:
         principal = read_principal(headers)
-        time_text = headers.get(TIME_HEADER)
-        nonce = headers.get(NONCE_HEADER)
-        sig_text = headers.get(SIGNATURE_HEADER)
-        if time_text is None or nonce is None or sig_text is None:
-            raise RequestAuthError("signature headers are missing")
-        if not time_text.isdigit() or len(time_text) > 12:
-            raise RequestAuthError(f"{TIME_HEADER} must be integer unix seconds")
-        if not _NONCE.fullmatch(nonce):
-            raise RequestAuthError(f"{NONCE_HEADER} must be base64url of 16 to 32 bytes")
         try:
-            signature = b64u_decode(sig_text)
-        except ValueError:
-            raise RequestAuthError(f"{SIGNATURE_HEADER} is not base64url") from None
-        if len(signature) != 64:
-            raise RequestAuthError(f"{SIGNATURE_HEADER} must be 64 bytes")
-        time = int(time_text)
-        if abs(time - now) > self._skew:
-            raise RequestAuthError("signature time is outside the allowed window")
-        if time < int(self._not_before):
-            raise RequestAuthError("signature predates the relay's start; sign it again")
-        try:
-            VerifyKey(public_key).verify(
-                signed_message(principal, method, path_qs, body, time, nonce), signature
-            )
-        except (BadSignatureError, ValueError):
-            raise RequestAuthError("signature does not verify") from None
-        self._forget_older_than(now - self._skew)
-        if nonce in self._seen:
-            raise RequestAuthError("request replayed (nonce already used)")
-        self._seen[nonce] = time
-        return SignedRequest(principal=principal, time=time, nonce=nonce)
-
-    def _forget_older_than(self, horizon: float) -> None:
-        while self._seen:
-            nonce, time = next(iter(self._seen.items()))
-            if time >= horizon - self._skew:
-                break
-            del self._seen[nonce]
+            parsed = request_signature.parse_headers(headers, _HEADERS)
+            self._window.check_time(parsed.time, now)
+            message = signed_message(principal, method, path_qs, body, parsed.time, parsed.nonce)
+            request_signature.check_signature(public_key, message, parsed.signature)
+            self._window.remember(parsed.nonce, parsed.time, now)
+        except SignatureRefused as exc:
+            raise RequestAuthError(exc.message) from None
+        return SignedRequest(principal=principal, time=parsed.time, nonce=parsed.nonce)

@@ -14,47 +14,39 @@ newlines by construction, so the encoding is unambiguous::
 Headers: ``Threshold-Owner-Time``, ``Threshold-Owner-Nonce`` and
 ``Threshold-Owner-Signature`` (base64url of the 64-byte Ed25519 signature).
 
-The gateway accepts a signature only within ``skew`` seconds of its own clock and only once:
-each nonce is remembered until its time falls out of the window. The nonce memory is in RAM,
-so a request whose signed time is earlier than the service's start is refused outright: that
-closes the replay window a restart would otherwise open (the owner's app simply signs again).
-This module is pure: time comes in as an argument.
+The time window, the nonce memory and the header checks are ``gateway.request_signature``,
+which the cloud relay's requests share (with their own context line). This module is pure:
+time comes in as an argument.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections import OrderedDict
 from dataclasses import dataclass
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
-from gateway.config import b64u_decode, b64u_encode
-from gateway.errors import GatewayError
+from gateway import request_signature
+from gateway.config import b64u_encode
+from gateway.request_signature import HeaderNames, ReplayWindow, SignatureRefused
 
 CONTEXT = "threshold-owner-v1"
 TIME_HEADER = "Threshold-Owner-Time"
 NONCE_HEADER = "Threshold-Owner-Nonce"
 SIGNATURE_HEADER = "Threshold-Owner-Signature"
-_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{22,43}")
-_METHOD_RE = re.compile(r"[A-Z]{1,10}")
+_HEADERS = HeaderNames(time=TIME_HEADER, nonce=NONCE_HEADER, signature=SIGNATURE_HEADER)
 
 
-class OwnerAuthError(GatewayError):
+class OwnerAuthError(SignatureRefused):
     """An owner request's signature is missing, malformed, stale, replayed or wrong."""
 
     code = "unauthorized"
 
 
 def signed_message(method: str, path_qs: str, body: bytes, time: int, nonce: str) -> bytes:
-    if not _METHOD_RE.fullmatch(method):
-        raise OwnerAuthError("bad method")
-    if not path_qs.startswith("/") or any(c in path_qs for c in "\r\n"):
-        raise OwnerAuthError("bad path")
-    lines = (CONTEXT, method, path_qs, hashlib.sha256(body).hexdigest(), str(time), nonce)
-    return "\n".join(lines).encode("utf-8")
+    try:
+        return request_signature.signed_message(CONTEXT, (), method, path_qs, body, time, nonce)
+    except SignatureRefused as exc:
+        raise OwnerAuthError(exc.message) from None
 
 
 def sign_request(
@@ -79,10 +71,8 @@ class OwnerRequestVerifier:
     """Checks owner request signatures and remembers nonces to refuse replays."""
 
     def __init__(self, owner_public_key: bytes, *, skew_s: float, not_before: float) -> None:
-        self._key = VerifyKey(owner_public_key)
-        self._skew = skew_s
-        self._not_before = not_before
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._key = bytes(owner_public_key)
+        self._window = ReplayWindow(skew_s=skew_s, not_before=not_before)
 
     def verify(
         self,
@@ -92,41 +82,14 @@ class OwnerRequestVerifier:
         headers: dict[str, str],
         now: float,
     ) -> OwnerRequest:
-        time_text = headers.get(TIME_HEADER)
-        nonce = headers.get(NONCE_HEADER)
-        sig_text = headers.get(SIGNATURE_HEADER)
-        if time_text is None or nonce is None or sig_text is None:
-            raise OwnerAuthError("owner signature headers are missing")
-        if not time_text.isdigit() or len(time_text) > 12:
-            raise OwnerAuthError(f"{TIME_HEADER} must be integer unix seconds")
-        if not _NONCE_RE.fullmatch(nonce):
-            raise OwnerAuthError(f"{NONCE_HEADER} must be base64url of 16 to 32 bytes")
         try:
-            signature = b64u_decode(sig_text)
-        except ValueError:
-            raise OwnerAuthError(f"{SIGNATURE_HEADER} is not base64url") from None
-        if len(signature) != 64:
-            raise OwnerAuthError(f"{SIGNATURE_HEADER} must be 64 bytes")
-        time = int(time_text)
-        if abs(time - now) > self._skew:
-            raise OwnerAuthError("owner signature time is outside the allowed window")
-        if time < int(self._not_before):
-            raise OwnerAuthError("owner signature predates the gateway's start; sign it again")
-        try:
-            self._key.verify(signed_message(method, path_qs, body, time, nonce), signature)
-        except BadSignatureError:
-            raise OwnerAuthError("owner signature does not verify") from None
-        self._forget_older_than(now - self._skew)
-        if nonce in self._seen:
-            raise OwnerAuthError("owner request replayed (nonce already used)")
-        self._seen[nonce] = time
-        return OwnerRequest(time=time, nonce=nonce)
-
-    def _forget_older_than(self, horizon: float) -> None:
-        # Nonces arrive roughly in time order; a stale one at the front is dropped, and one
-        # signed with an older time behind a newer one just stays until it is passed.
-        while self._seen:
-            nonce, time = next(iter(self._seen.items()))
-            if time >= horizon - self._skew:
-                break
-            del self._seen[nonce]
+            parsed = request_signature.parse_headers(headers, _HEADERS)
+            self._window.check_time(parsed.time, now)
+            message = signed_message(method, path_qs, body, parsed.time, parsed.nonce)
+            request_signature.check_signature(self._key, message, parsed.signature)
+            self._window.remember(parsed.nonce, parsed.time, now)
+        except OwnerAuthError:
+            raise
+        except SignatureRefused as exc:
+            raise OwnerAuthError(exc.message) from None
+        return OwnerRequest(time=parsed.time, nonce=parsed.nonce)

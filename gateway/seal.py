@@ -117,8 +117,4 @@ class Unsealer:
             padded = crypto_box_seal_open(sealed, self._public, self._secret)
         except CryptoError:
             raise SealError("sealed bytes do not open with this key") from None
-        if padded[:1] == b"{":
-            # Sealed without padding (store.sealing.OwnerSealer): canonical JSON starts with
-            # "{", a padded entry with its length's high byte, 0x00, so the two cannot mix.
-            return bytes(padded)
         return unpad(bytes(padded))

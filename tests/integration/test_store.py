@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from gateway.seal import Sealer, Unsealer
 from store import merkle
 from store.entry import canonical_bytes
 from store.errors import (
@@ -21,7 +22,6 @@ from store.errors import (
     SchemaTooNew,
 )
 from store.migrations import LATEST_VERSION, migrate
-from store.sealing import OwnerSealer, open_sealed
 from store.state import ChallengeOutcome, RevocationOutcome
 from store.transaction import StoreTransaction
 from store.verify import verify_log
@@ -190,12 +190,12 @@ async def test_checkpoint_needs_the_key_and_the_key_must_match(tmp_path: Path) -
 async def test_sealed_entries_hash_the_sealed_bytes(tmp_path: Path) -> None:
     owner = SigningKey.generate()
     signer = new_signer()
-    seal = OwnerSealer(bytes(owner.verify_key))
+    seal = Sealer(bytes(owner.verify_key))
     store = await open_store(tmp_path / "g.db", signer, seal=seal)
     try:
         stored = await store.append("lock.unlocked", {"door": "front"})
         assert stored.sealed
-        assert open_sealed(owner, stored.leaf_bytes) == canonical_bytes(stored.entry)
+        assert Unsealer(bytes(owner)).open(stored.leaf_bytes) == canonical_bytes(stored.entry)
         assert stored.leaf_hash == merkle.leaf_hash(stored.leaf_bytes)
         reread = await store.entry(0)
         assert reread == stored  # sealed once, at append, and kept

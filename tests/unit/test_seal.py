@@ -83,10 +83,3 @@ def test_bad_keys_and_bad_padding_are_typed_errors() -> None:
     with pytest.raises(SealError):
         size_class(200 * 1024)
 
-
-def test_entries_the_store_sealed_without_padding_still_open() -> None:
-    from store.sealing import OwnerSealer
-
-    owner = SigningKey(os.urandom(32))
-    entry = canonical_bytes(AuditEntry(1, 2, "lock.opened", {"door": "front"}))
-    assert Unsealer(bytes(owner)).open(OwnerSealer(bytes(owner.verify_key))(entry)) == entry
