@@ -257,7 +257,7 @@ class StreamReader:
             for packet in self._packets(container, stream):
                 if self._stop.is_set():
                     return
-                video_packet = self._copy(packet, info.epoch)
+                video_packet = self._copy(packet, info)
                 if video_packet is not None:
                     self._publish(video_packet)
             self.last_error = "end of stream"
@@ -282,18 +282,21 @@ class StreamReader:
             template=template,
         )
 
-    def _copy(self, packet: Any, epoch: int) -> VideoPacket | None:
-        if packet.dts is None or packet.size == 0:
+    def _copy(self, packet: Any, info: StreamInfo) -> VideoPacket | None:
+        dts = packet.dts
+        if dts is None or packet.size == 0:
             return None  # a flush packet, or one the demuxer could not time: not recordable
-        pts = packet.pts if packet.pts is not None else packet.dts
+        pts = packet.pts
         return VideoPacket(
             data=bytes(packet),
-            pts=int(pts),
-            dts=int(packet.dts),
-            time_base=Fraction(packet.time_base),
+            pts=int(dts if pts is None else pts),
+            dts=int(dts),
+            # Demuxed packets carry their stream's time base: one Fraction per connection
+            # rather than a new one built by PyAV for every packet.
+            time_base=info.time_base,
             keyframe=bool(packet.is_keyframe),
             arrived_at=time.monotonic(),
-            epoch=epoch,
+            epoch=info.epoch,
         )
 
     def _publish(self, packet: VideoPacket) -> None:
