@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from video.clip import DEFAULT_POST_ROLL_S, ClipRecording, ClipResult, clip_path
+from video.clip import CLIP_WAKE_EVERY, DEFAULT_POST_ROLL_S, ClipRecording, ClipResult, clip_path
 from video.errors import CameraConfigError, CameraUnavailable, SnapshotFailed
 from video.health import CameraHealth
 from video.motion import MotionConfig, MotionEvent, MotionEventKind
@@ -301,7 +301,7 @@ class Camera:
         """
         loop = asyncio.get_running_loop()
         path = clip_path(self.config.clip_dir, session_id, datetime.now(UTC))
-        preroll, sub = self.source.subscribe(with_preroll=True)
+        preroll, sub = self.source.subscribe(with_preroll=True, wake_every=CLIP_WAKE_EVERY)
         recording = ClipRecording(
             session_id, path, preroll, sub, self.source.info_for, loop, self.config.post_roll_s
         )

@@ -40,7 +40,11 @@ log = logging.getLogger("threshold.video")
 
 DEFAULT_POST_ROLL_S = 5.0
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
-_POLL_S = 0.1
+# The writer works in batches: woken once per CLIP_WAKE_EVERY packets (about half a second at
+# 15 fps) or after _POLL_S, and at once by finish()/cut_short(). Waking per packet cost a
+# thread switch and a GIL hand-off with the reader 15 times a second.
+CLIP_WAKE_EVERY = 8
+_POLL_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,7 @@ class ClipRecording:
             if self._stop_at is None:
                 roll = self.post_roll_s if post_roll_s is None else post_roll_s
                 self._stop_at = time.monotonic() + max(0.0, roll)
+        self._sub.wake()
         return self._done
 
     def cut_short(self) -> asyncio.Future[ClipResult]:
@@ -155,6 +160,7 @@ class ClipRecording:
             now = time.monotonic()
             if self._stop_at is None or self._stop_at > now:
                 self._stop_at = now
+        self._sub.wake()
         return self._done
 
     # -- the writer thread -----------------------------------------------------------------
@@ -200,7 +206,11 @@ class ClipRecording:
         try:
             while True:
                 from_preroll = bool(pending)
-                packet = pending.popleft() if pending else self._sub.get(_POLL_S)
+                stop_at = self._stop_at
+                wait = _POLL_S
+                if stop_at is not None:  # the end of the post-roll is not missed by a batch
+                    wait = min(wait, max(0.0, stop_at - time.monotonic()) + 0.01)
+                packet = pending.popleft() if pending else self._sub.get(wait)
                 stop_at = self._stop_at
                 if packet is None:
                     if self._sub.closed or (stop_at is not None and time.monotonic() >= stop_at):

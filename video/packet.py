@@ -34,7 +34,9 @@ class VideoPacket:
 
     @property
     def dts_s(self) -> float:
-        return float(self.dts * self.time_base)
+        # Integer true division is correctly rounded: the same float as float(dts * time_base),
+        # without building a Fraction (called several times per packet by the ring and health).
+        return self.dts * self.time_base.numerator / self.time_base.denominator
 
 
 @dataclass(frozen=True, slots=True)

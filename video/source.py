@@ -2,9 +2,10 @@
 
 The thread owns its PyAV input container from open to close: containers are never closed
 from another thread while demuxing, which crashes the process. Stopping is a flag the
-thread checks between packets; a blocked read ends within the read timeout, because both
-the RTSP ``timeout`` option (microseconds, the socket timeout) and PyAV's
-``timeout=(open, read)`` are always set.
+thread checks between packets; a blocked read ends within the read timeout, because the
+RTSP ``timeout`` option (microseconds, the socket timeout) bounds every socket wait, and
+PyAV's open timeout bounds connecting (PyAV's read timeout too, over UDP only: see
+:meth:`RtspSource._open`).
 
 The end of the demux loop means the camera went away (a dying RTSP server simply ends the
 stream), so it is handled exactly like an error: reconnect after the backoff of
@@ -176,12 +177,15 @@ class StreamReader:
         loop: asyncio.AbstractEventLoop | None = None,
         max_packets: int = DEFAULT_MAX_PACKETS,
         with_preroll: bool = False,
+        wake_every: int = 1,
     ) -> tuple[tuple[VideoPacket, ...], PacketSubscription]:
         """A new subscription, plus (if asked) the pre-roll taken atomically with it.
 
         No packet is missed or repeated between the pre-roll and the first queued packet.
         """
-        sub = PacketSubscription(max_packets, loop, on_close=self._unsubscribe)
+        sub = PacketSubscription(
+            max_packets, loop, on_close=self._unsubscribe, wake_every=wake_every
+        )
         with self._lock:
             preroll = self._ring.packets() if with_preroll else ()
             self._subs.append(sub)
@@ -253,7 +257,7 @@ class StreamReader:
             for packet in self._packets(container, stream):
                 if self._stop.is_set():
                     return
-                video_packet = self._copy(packet, info.epoch)
+                video_packet = self._copy(packet, info)
                 if video_packet is not None:
                     self._publish(video_packet)
             self.last_error = "end of stream"
@@ -278,18 +282,21 @@ class StreamReader:
             template=template,
         )
 
-    def _copy(self, packet: Any, epoch: int) -> VideoPacket | None:
-        if packet.dts is None or packet.size == 0:
+    def _copy(self, packet: Any, info: StreamInfo) -> VideoPacket | None:
+        dts = packet.dts
+        if dts is None or packet.size == 0:
             return None  # a flush packet, or one the demuxer could not time: not recordable
-        pts = packet.pts if packet.pts is not None else packet.dts
+        pts = packet.pts
         return VideoPacket(
             data=bytes(packet),
-            pts=int(pts),
-            dts=int(packet.dts),
-            time_base=Fraction(packet.time_base),
+            pts=int(dts if pts is None else pts),
+            dts=int(dts),
+            # Demuxed packets carry their stream's time base: one Fraction per connection
+            # rather than a new one built by PyAV for every packet.
+            time_base=info.time_base,
             keyframe=bool(packet.is_keyframe),
             arrived_at=time.monotonic(),
-            epoch=epoch,
+            epoch=info.epoch,
         )
 
     def _publish(self, packet: VideoPacket) -> None:
@@ -320,10 +327,14 @@ class RtspSource(StreamReader):
             "probesize": str(cfg.probesize),
             "fflags": "nobuffer",
         }
+        # Over TCP the socket timeout above bounds every blocking read and write, so PyAV's
+        # read timeout is left off: it is an interrupt callback that takes the GIL on every
+        # poll and recv (thousands of times a second at 4 Mb/s). Over UDP the demuxer polls
+        # its sockets in a loop the socket timeout does not bound the same way, so PyAV's
+        # read timeout stays on.
+        read_timeout = cfg.read_timeout_s if cfg.transport == "udp" else None
         try:
-            return av.open(
-                cfg.url, options=options, timeout=(cfg.open_timeout_s, cfg.read_timeout_s)
-            )
+            return av.open(cfg.url, options=options, timeout=(cfg.open_timeout_s, read_timeout))
         except av.FFmpegError as exc:
             raise CameraConnectFailed(
                 f"cannot open {redact_url(cfg.url)}: {type(exc).__name__}"

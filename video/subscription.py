@@ -27,10 +27,17 @@ class PacketSubscription:
         max_packets: int = DEFAULT_MAX_PACKETS,
         loop: asyncio.AbstractEventLoop | None = None,
         on_close: Callable[[PacketSubscription], None] | None = None,
+        wake_every: int = 1,
     ) -> None:
         if max_packets < 1:
             raise ValueError("max_packets must be >= 1")
+        if not 1 <= wake_every <= max_packets:
+            raise ValueError("wake_every must be between 1 and max_packets")
         self.max_packets = max_packets
+        # A thread consumer that works in batches (the clip writer) is woken once per
+        # wake_every packets, not per packet: each wake is a thread switch and a GIL hand-off
+        # with the reader. It still gets every packet, on its own timeout or on wake().
+        self.wake_every = wake_every
         # Each packet with whether packets were dropped just before it.
         self._items: deque[tuple[VideoPacket, bool]] = deque()
         self._gap = False
@@ -63,10 +70,16 @@ class PacketSubscription:
             was_empty = not self._items
             self._items.append((packet, self._gap))
             self._gap = False
-            self._cond.notify()
+            if len(self._items) >= self.wake_every:
+                self._cond.notify()
         if was_empty:
             self._wake_async()
         return True
+
+    def wake(self) -> None:
+        """Wake a consumer blocked in :meth:`get` now (it has something else to look at)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def get(self, timeout: float | None = None) -> VideoPacket | None:
         """Blocking read for a consumer thread: a packet, or None on timeout or close."""

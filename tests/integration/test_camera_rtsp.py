@@ -202,3 +202,41 @@ async def test_motion_can_read_the_substream(
         assert camera.motion_facts().enabled
         assert camera.source.info is not None
         assert camera.source.info.width == 320  # clips and snapshots keep the main stream
+
+
+async def test_a_frozen_server_ends_the_blocked_read_and_the_reader_reconnects(
+    rtsp_server: RtspTestServer,
+) -> None:
+    # Over TCP only the socket timeout (the RTSP `timeout` option) bounds a read; PyAV's
+    # read timeout is off. A SIGSTOPped server must still end the reader's session within
+    # twice the read timeout, and the reader must come back once the server does.
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+    changes: list[float] = []
+
+    def on_change() -> None:
+        changes.append(time.monotonic())
+        loop.call_soon_threadsafe(changed.set)
+
+    source = RtspSource(
+        SourceConfig(url=rtsp_server.url, read_timeout_s=READ_TIMEOUT_S, open_timeout_s=3.0)
+    )
+    source.add_listener(on_change)
+    source.start()
+    try:
+        await until(source, lambda: bool(source.latest_group()), 10)
+        assert len(changes) == 1  # connected
+        rtsp_server.freeze()
+        frozen_at = time.monotonic()
+        async with asyncio.timeout(2 * READ_TIMEOUT_S + 2):
+            while len(changes) < 2:
+                changed.clear()
+                await changed.wait()
+        assert changes[1] - frozen_at <= 2 * READ_TIMEOUT_S + 0.3
+        assert source.last_error is not None
+        rtsp_server.thaw()
+        await until(source, lambda: source.health().live, 20)
+        assert source.health().reconnects >= 1
+    finally:
+        rtsp_server.thaw()
+        assert await asyncio.to_thread(source.stop, 10)
