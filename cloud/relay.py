@@ -36,12 +36,11 @@ from cloud.signed_request import (
     OWNER,
     RequestAuthError,
     RequestVerifier,
-    b64u_decode,
-    b64u_encode,
     gateway_principal,
 )
 from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
 from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
+from gateway.config import b64u_decode, b64u_encode
 
 T = TypeVar("T")
 MAX_BODY = 2 * 1024 * 1024

@@ -22,8 +22,6 @@ The time window, the nonce memory (shared by all principals) and the header chec
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -33,6 +31,7 @@ from nacl.signing import SigningKey
 
 from cloud.errors import CloudError
 from gateway import request_signature
+from gateway.config import b64u_encode
 from gateway.request_signature import HeaderNames, ReplayWindow, SignatureRefused
 
 CONTEXT = "threshold-cloud-v1"
@@ -50,17 +49,6 @@ class RequestAuthError(CloudError):
     """A request's signature is missing, malformed, stale, replayed or wrong."""
 
     code = "unauthorized"
-
-
-def b64u_encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def b64u_decode(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError("not base64url") from None
 
 
 def gateway_principal(gateway_id: str) -> str:

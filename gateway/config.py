@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
+from gateway.paseto import PasetoError
+from gateway.paseto import b64decode as paseto_b64decode
+from gateway.paseto import b64encode as paseto_b64encode
 
 GATEWAY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DOOR_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -123,21 +126,18 @@ class GatewayConfig:
 
 
 def b64u_decode(text: str) -> bytes:
-    """Canonical unpadded base64url (the project's text form for keys)."""
-    import base64
+    """Canonical unpadded base64url (the project's text form for keys); ``ValueError`` if not.
 
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
-        raise ValueError("not base64url")
-    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if b64u_encode(raw) != text:
-        raise ValueError("not canonical base64url")
-    return raw
+    The one implementation is ``gateway.paseto.b64decode``; this only changes the error type
+    for callers outside the ticket code."""
+    try:
+        return paseto_b64decode(text)
+    except PasetoError:
+        raise ValueError("not canonical base64url") from None
 
 
 def b64u_encode(raw: bytes) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return paseto_b64encode(raw)
 
 
 class _Table:

@@ -14,8 +14,9 @@ import aiohttp
 from nacl.signing import SigningKey
 
 from cloud.errors import CloudError
-from cloud.signed_request import OWNER, b64u_decode, sign_request
+from cloud.signed_request import OWNER, sign_request
 from cloud.wire import checkpoint_from_json, unb64
+from gateway.config import b64u_decode
 from gateway.errors import UsageError
 from gateway.owner_log import WitnessedCheckpoint
 
