@@ -73,9 +73,57 @@ def _known_errors() -> tuple[type[Exception], ...]:
     return (GatewayError, StoreError, LockError, CameraError, CloudError)
 
 
+def _value_options(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
+    """Every option string in the command tree, and those that take exactly one value."""
+    every: set[str] = set()
+    valued: set[str] = set()
+    for action in parser._actions:
+        every.update(action.option_strings)
+        if action.option_strings and action.nargs is None and action.const is None:
+            valued.update(s for s in action.option_strings if s.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child_every, child_valued = _value_options(child)
+                every |= child_every
+                valued |= child_valued
+    return every, valued
+
+
+def _attach_dashed_values(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Join ``--opt VALUE`` into ``--opt=VALUE`` when VALUE starts with a dash.
+
+    Keys, nonces and ticket ids are base64url, and one in 64 of them starts with ``-``.
+    argparse reads such a value as an unknown option and fails with "expected one argument",
+    so a randomly generated key would break a copied command one time in 64.
+    """
+    every, valued = _value_options(parser)
+    out: list[str] = []
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        if word == "--":
+            out.extend(tokens[i:])
+            break
+        if (
+            word in valued
+            and i + 1 < len(tokens)
+            and tokens[i + 1].startswith("-")
+            and len(tokens[i + 1]) > 1
+            and tokens[i + 1].split("=", 1)[0] not in every
+        ):
+            out.append(f"{word}={tokens[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(_attach_dashed_values(raw, parser))
     try:
         code: int = args.handler(args)
         return code

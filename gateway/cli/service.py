@@ -65,7 +65,7 @@ def register(sub: Any) -> None:
     init.add_argument(
         "--owner-pub",
         required=True,
-        help="the owner's Ed25519 public key (b64u; write --owner-pub=KEY if it starts with -)",
+        help="the owner's Ed25519 public key (b64u)",
     )
     init.add_argument("--gateway-id", help="this gateway's id (default: gw-<random>)")
     init.add_argument("--tz", default="UTC", help="IANA time zone for schedules (default UTC)")
