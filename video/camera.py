@@ -298,10 +298,14 @@ class Camera:
         It records even when the camera is down, in case it comes back during the visit;
         whether a session may go on without a live camera is the caller's decision (check
         :attr:`live` first). :meth:`finish_clip` raises ``ClipFailed`` if nothing arrived.
+
+        The pre-roll is taken only while the camera is live. After a stall the ring still
+        holds the last seconds before it, possibly hours old: filed as this entry's pre-roll
+        they would be false evidence of who stood at the door.
         """
         loop = asyncio.get_running_loop()
         path = clip_path(self.config.clip_dir, session_id, datetime.now(UTC))
-        preroll, sub = self.source.subscribe(with_preroll=True, wake_every=CLIP_WAKE_EVERY)
+        preroll, sub = self.source.subscribe(with_preroll=self.live, wake_every=CLIP_WAKE_EVERY)
         recording = ClipRecording(
             session_id, path, preroll, sub, self.source.info_for, loop, self.config.post_roll_s
         )

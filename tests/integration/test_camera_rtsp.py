@@ -137,6 +137,26 @@ async def test_reconnects_after_the_server_comes_back(
     assert times == sorted(times)
 
 
+async def test_a_clip_started_while_the_camera_is_down_holds_no_stale_pre_roll(
+    rtsp_server: RtspTestServer, tmp_path: Path
+) -> None:
+    from video.errors import ClipFailed
+
+    async with Camera(config(rtsp_server.url, tmp_path)) as camera:
+        assert await camera.wait_live(10.0)
+        await until(camera.source, lambda: camera.source.ring_stats().span_s >= 1.0, 10)
+        rtsp_server.kill()
+        async with asyncio.timeout(2 * READ_TIMEOUT_S + 1):
+            await camera.stalled.wait()
+        # The ring still holds the seconds before the outage.
+        assert camera.source.ring_stats().packets > 0
+        recording = await camera.start_clip("while-down")
+        with pytest.raises(ClipFailed):
+            async with asyncio.timeout(10):
+                await camera.finish_clip(recording, post_roll_s=0.3)
+    assert not recording.path.exists()
+
+
 async def test_a_frozen_server_stops_being_live_within_twice_the_read_timeout(
     rtsp_server: RtspTestServer, tmp_path: Path
 ) -> None:
