@@ -35,6 +35,7 @@ from gateway.owner_auth import (
     OwnerRequestVerifier,
 )
 from gateway.ratelimit import RateLimiter
+from gateway.session import AuditValue
 from store.errors import StoreError
 from video.camera import Camera
 from video.errors import CameraError, CameraUnavailable, LiveViewBusy
@@ -510,15 +511,39 @@ async def owner_lock(request: web.Request) -> web.Response:
 
 
 async def owner_snapshot(request: web.Request) -> web.Response:
-    camera = request.app[CTX].camera
+    ctx = request.app[CTX]
+    camera = ctx.camera
     if camera is None:
         raise CameraUnavailable("no camera is configured")
     jpeg = await camera.snapshot()
+    # Looking into the home is itself an event of the household's log; no entry, no picture.
+    await ctx.service.ledger.record("camera.snapshot_viewed", {"size_bytes": len(jpeg)})
     return web.Response(
         body=jpeg,
         content_type="image/jpeg",
         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )
+
+
+def _audited_live_view(ctx: ApiContext) -> Handler:
+    """The MJPEG live view, with an audit entry before the first picture and one at the end.
+
+    If the opening entry cannot be written (the store is down), nothing is streamed: the
+    household's log shows every time someone looked into the home.
+    """
+    assert ctx.camera is not None
+
+    async def opened() -> None:
+        await ctx.service.ledger.record("camera.live_view_started", {})
+
+    async def closed(frames: int, seconds: float) -> None:
+        body: dict[str, AuditValue] = {"frames": frames, "duration_ms": round(seconds * 1000)}
+        try:
+            await ctx.service.ledger.record("camera.live_view_ended", body)
+        except StoreError as exc:
+            log.error("audit entry camera.live_view_ended not recorded (%s)", exc.code)
+
+    return mjpeg_handler(ctx.camera, on_open=opened, on_close=closed)
 
 
 async def _no_camera(request: web.Request) -> web.StreamResponse:
@@ -634,7 +659,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     app[CTX] = ctx
     handlers = dict(_HANDLERS)
     if ctx.camera is not None:
-        handlers["owner_live_view"] = mjpeg_handler(ctx.camera)
+        handlers["owner_live_view"] = _audited_live_view(ctx)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
     return app

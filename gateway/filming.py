@@ -160,6 +160,21 @@ class EntryCamera:
         finally:
             self.on_recorded()
 
+    async def _record_deletion(self, body: dict[str, AuditValue]) -> None:
+        # The entry and the clip index row go together: the index never names a file that
+        # retention removed, and the entry names the clip.recorded entry it ends.
+        def write(tx: StoreTransaction) -> None:
+            recorded = tx.state.forget_clip(str(body["path"]))
+            tx.append("clip.deleted", {**body, "recorded_entry": recorded})
+
+        try:
+            await self.store.transact(write)
+            self.entries_written += 1
+        except StoreError as exc:
+            log.error("audit entry clip.deleted not recorded (%s)", exc.code)
+        finally:
+            self.on_recorded()
+
     async def _finish(self, session: str, door: str, recording: ClipRecording) -> None:
         self._finishing.add(recording)
         if self._closing:
@@ -238,12 +253,13 @@ class EntryCamera:
             return
         body: dict[str, AuditValue] = {
             "path": str(event.path),
+            "media": event.media,
             "size_bytes": event.size_bytes,
             "reason": event.reason,
         }
 
         def record() -> None:
-            self._spawn(self._record("clip.deleted", body), "clip deleted")
+            self._spawn(self._record_deletion(body), "clip deleted")
 
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(record)

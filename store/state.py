@@ -289,6 +289,16 @@ class StateTables:
             (path, sha256, entry_index, size_bytes),
         )
 
+    def forget_clip(self, path: str) -> int | None:
+        """Drop the index row of a deleted clip; the ``clip.recorded`` entry it named, if any.
+
+        The audit log keeps the clip's hash for ever; the index only lists files on disk.
+        """
+        row = self._conn.execute(
+            "DELETE FROM clip WHERE path = ? RETURNING entry_index", (path,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def clips_for(self, entry_index: int) -> list[ClipRecord]:
         rows = self._conn.execute(
             "SELECT path, sha256, entry_index, size_bytes FROM clip WHERE entry_index = ?"

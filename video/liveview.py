@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -56,12 +57,19 @@ class _LiveDecoder:
 
 
 def mjpeg_handler(
-    camera: Camera, *, max_fps: float = DEFAULT_MAX_FPS, max_viewers: int = 2
+    camera: Camera,
+    *,
+    max_fps: float = DEFAULT_MAX_FPS,
+    max_viewers: int = 2,
+    on_open: Callable[[], Awaitable[None]] | None = None,
+    on_close: Callable[[int, float], Awaitable[None]] | None = None,
 ) -> Handler:
     """An aiohttp handler streaming the camera as MJPEG. Mount it behind owner auth.
 
     Raises ``CameraUnavailable`` (not live) or ``LiveViewBusy`` before any byte is sent, for
-    the service to turn into a problem+json response.
+    the service to turn into a problem+json response. ``on_open`` is awaited before the
+    first byte (the gateway audits the viewing there: if it raises, nothing is streamed);
+    ``on_close(frames, seconds)`` after the stream ends, however it ends.
     """
     if not 0 < max_fps <= DEFAULT_MAX_FPS:
         raise ValueError(f"max_fps must be in (0, {DEFAULT_MAX_FPS}]")
@@ -74,9 +82,13 @@ def mjpeg_handler(
             raise CameraUnavailable("the camera is not live")
         if viewers >= max_viewers:
             raise LiveViewBusy(f"already {viewers} live viewers")
+        if on_open is not None:
+            await on_open()
         viewers += 1
         loop = asyncio.get_running_loop()
         preroll, sub = camera.source.subscribe(loop=loop, with_preroll=True, max_packets=60)
+        opened_at = time.monotonic()
+        frames_sent = 0
         try:
             response = web.StreamResponse(
                 headers={
@@ -111,11 +123,14 @@ def mjpeg_handler(
                     await response.write(head.encode() + jpeg + b"\r\n")
                 except (ConnectionResetError, ConnectionError):
                     break
+                frames_sent += 1
             with contextlib.suppress(ConnectionError):
                 await response.write_eof()
             return response
         finally:
             sub.close()
             viewers -= 1
+            if on_close is not None:
+                await on_close(frames_sent, time.monotonic() - opened_at)
 
     return handler

@@ -1,8 +1,9 @@
-"""Clip retention: keep the clips within a disk budget, deleting the oldest first.
+"""Media retention: keep clips and snapshots within one disk budget, the oldest first.
 
 :func:`plan_retention` is pure. :func:`enforce_retention` applies it to a directory and
 reports every deletion through a callback, so the gateway writes an audit entry for each:
-a clip never disappears silently.
+a clip or a snapshot never disappears silently. Snapshots count toward the same budget as
+clips: the budget is what the owner gave the camera on disk, whatever the files are.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from pathlib import Path
 log = logging.getLogger("threshold.video")
 
 
+#: The files retention manages: clips (fragmented MP4) and snapshots (JPEG).
+MEDIA_SUFFIXES = (".mp4", ".jpg")
+
+
 @dataclass(frozen=True, slots=True)
 class StoredClip:
+    """A clip or a snapshot on disk."""
+
     path: Path
     size_bytes: int
     mtime: float
@@ -24,11 +31,15 @@ class StoredClip:
 
 @dataclass(frozen=True, slots=True)
 class ClipDeleted:
-    """Event: a clip was deleted to stay within the budget (for a ``clip.deleted`` entry)."""
+    """Event: a clip or snapshot was deleted to stay within the budget (``clip.deleted``)."""
 
     path: Path
     size_bytes: int
     reason: str = "retention"
+
+    @property
+    def media(self) -> str:
+        return "snapshot" if self.path.suffix == ".jpg" else "clip"
 
 
 def plan_retention(
@@ -54,9 +65,14 @@ def plan_retention(
     return doomed
 
 
-def list_clips(directory: Path) -> list[StoredClip]:
+def list_media(directory: Path) -> list[StoredClip]:
+    """The clips and snapshots in ``directory`` (none if it does not exist yet)."""
+    if not directory.is_dir():
+        return []
     clips = []
-    for path in directory.glob("*.mp4"):
+    for path in directory.iterdir():
+        if path.suffix not in MEDIA_SUFFIXES:
+            continue
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -71,9 +87,9 @@ def enforce_retention(
     on_deleted: Callable[[ClipDeleted], None],
     keep: Iterable[Path] = (),
 ) -> list[ClipDeleted]:
-    """Delete the oldest clips beyond the budget; call ``on_deleted`` for each. Blocking I/O."""
+    """Delete the oldest media beyond the budget; call ``on_deleted`` for each. Blocking I/O."""
     deleted = []
-    for clip in plan_retention(list_clips(directory), budget_bytes, keep):
+    for clip in plan_retention(list_media(directory), budget_bytes, keep):
         try:
             clip.path.unlink()
         except FileNotFoundError:

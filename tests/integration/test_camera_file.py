@@ -111,3 +111,20 @@ def test_retention_deletes_real_files_oldest_first_and_reports_each(tmp_path: Pa
     assert deleted == reported
     assert all(d.size_bytes == 1000 for d in reported)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.mp4", "3.mp4", "notes.txt"]
+
+
+def test_snapshots_count_toward_the_budget_and_go_oldest_first_with_clips(
+    tmp_path: Path,
+) -> None:
+    files = ["a-grant.jpg", "a.mp4", "b-close.jpg", "b.mp4"]
+    for i, name in enumerate(files):
+        path = tmp_path / name
+        path.write_bytes(b"v" * 1000)
+        os.utime(path, (1_000 + i, 1_000 + i))
+    reported: list[ClipDeleted] = []
+    enforce_retention(tmp_path, 2_000, reported.append)
+    assert [(d.path.name, d.media) for d in reported] == [
+        ("a-grant.jpg", "snapshot"),
+        ("a.mp4", "clip"),
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b-close.jpg", "b.mp4"]

@@ -291,6 +291,21 @@ async def test_live_view_and_snapshot_are_for_the_owner_only(
                 problem = await third.json(content_type=None)
                 assert (third.status, problem["code"]) == (429, "live_view_busy")
 
+    # Every look into the home is in the household's log: the snapshot, and each viewing
+    # from its start to its end (written when the server sees the viewer leave).
+    async with asyncio.timeout(WAIT):
+        while True:
+            log = await events(h)
+            kinds = [e["kind"] for e in log]
+            if kinds.count("camera.live_view_ended") == 2:
+                break
+            await asyncio.sleep(0.05)  # polling the log, bounded by the timeout above
+    assert kinds.count("camera.snapshot_viewed") == 1
+    assert kinds.count("camera.live_view_started") == 2  # the refused third is not a viewing
+    ends = [e["body"] for e in log if e["kind"] == "camera.live_view_ended"]
+    assert max(end["frames"] for end in ends) >= 1  # the first viewer saw a whole picture
+    assert all(end["duration_ms"] >= 0 for end in ends)
+
 
 async def test_live_view_without_a_camera_is_a_problem(tmp_path: Path) -> None:
     async with running_harness(tmp_path / "gw") as h:
@@ -325,6 +340,53 @@ async def test_the_file_camera_films_entries_and_retention_is_audited(tmp_path: 
         deleted = one(log, "clip.deleted")["body"]
         assert deleted["path"] == str(old)
         assert not exists(old)
+
+
+async def test_a_clip_deleted_by_retention_leaves_the_index_with_its_snapshots(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    from video.testvideo import generate_test_video
+
+    video = generate_test_video(tmp_path / "cam.mp4", seconds=2.0)
+    settings = camera_settings(str(video))
+    settings[("camera", "clip_budget_mb")] = "1"
+    async with running_harness(tmp_path / "gw", settings=settings) as h:
+        assert h.gateway.camera is not None
+        assert h.gateway.store is not None
+        assert await h.gateway.camera.camera.wait_live(WAIT)
+        first = h.ticket(camera=TicketCamera.REQUIRED)
+        view = (await h.open(first, package_code="PKG-1")).body
+        await h.done(first, view["session"])
+        await h.gateway.camera.settle(WAIT)
+        log = of_session(await events(h), view["session"])
+        recorded = one(log, "clip.recorded")
+        snapshots = [e["body"]["path"] for e in log if e["kind"] == "snapshot.saved"]
+        assert snapshots
+        assert await h.gateway.store.clips_for(recorded["index"])
+        # Age the first visit's media and fill the budget with a newer file: the next
+        # visit's retention pass must remove the first visit's clip AND its snapshots.
+        for path in [recorded["body"]["path"], *snapshots]:
+            await asyncio.to_thread(os.utime, path, (1_000_000, 1_000_000))
+        clips = h.gateway.camera.camera.config.clip_dir
+        write_bytes(clips / "20990101T000000Z-filler.mp4", b"\0" * (1024 * 1024))
+        second = h.ticket(camera=TicketCamera.REQUIRED)
+        view2 = (await h.open(second, package_code="PKG-1")).body
+        await h.done(second, view2["session"])
+        await h.gateway.camera.settle(WAIT)
+        deleted = {
+            e["body"]["path"]: e["body"] for e in await events(h) if e["kind"] == "clip.deleted"
+        }
+        clip_gone = deleted[recorded["body"]["path"]]
+        assert clip_gone["media"] == "clip"
+        assert clip_gone["recorded_entry"] == recorded["index"]
+        for path in snapshots:
+            assert deleted[path]["media"] == "snapshot"
+            assert deleted[path]["recorded_entry"] is None
+            assert not exists(Path(path))
+        assert not exists(Path(recorded["body"]["path"]))
+        assert await h.gateway.store.clips_for(recorded["index"]) == []
 
 
 async def test_shutdown_with_a_frozen_camera_and_an_open_door_stays_within_budget(
