@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import av
 
@@ -25,7 +25,8 @@ def make_decoder(info: StreamInfo) -> Any:
 
 
 def to_av_packet(packet: VideoPacket) -> Any:
-    out = av.Packet(packet.data)
+    # Zero-copy: PyAV wraps any buffer (its stub says bytes), here often a read-only view.
+    out = av.Packet(cast(bytes, packet.data))
     out.pts = packet.pts
     out.dts = packet.dts
     out.time_base = packet.time_base
