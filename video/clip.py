@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 
 from video.errors import ClipFailed
 from video.packet import StreamInfo, VideoPacket
-from video.subscription import PacketSubscription
+from video.subscription import DELIVERY_LAG_S, PacketSubscription
 
 log = logging.getLogger("threshold.video")
 
@@ -45,6 +45,10 @@ FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 # thread switch and a GIL hand-off with the reader 15 times a second.
 CLIP_WAKE_EVERY = 8
 _POLL_S = 0.5
+# After the post-roll's end, the packets that arrived before it may still be on their way
+# (the reader hands them over in batches): wait for them this long at most, looking often.
+_LAST_PACKETS_S = DELIVERY_LAG_S + 0.1
+_FINISHING_POLL_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,7 @@ class ClipRecording:
         self._loop = loop
         self._done: asyncio.Future[ClipResult] = loop.create_future()
         self._stop_at: float | None = None
+        self._cut = False  # cut short: do not wait for packets still on their way
         self._stop_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"clip {path.name}", daemon=True)
         # Written by the writer thread only.
@@ -160,6 +165,7 @@ class ClipRecording:
             now = time.monotonic()
             if self._stop_at is None or self._stop_at > now:
                 self._stop_at = now
+            self._cut = True
         self._sub.wake()
         return self._done
 
@@ -209,11 +215,15 @@ class ClipRecording:
                 stop_at = self._stop_at
                 wait = _POLL_S
                 if stop_at is not None:  # the end of the post-roll is not missed by a batch
-                    wait = min(wait, max(0.0, stop_at - time.monotonic()) + 0.01)
+                    left = stop_at - time.monotonic()
+                    wait = min(wait, left + 0.01 if left > 0 else _FINISHING_POLL_S)
                 packet = pending.popleft() if pending else self._sub.get(wait)
                 stop_at = self._stop_at
                 if packet is None:
-                    if self._sub.closed or (stop_at is not None and time.monotonic() >= stop_at):
+                    if self._sub.closed or (
+                        stop_at is not None
+                        and time.monotonic() >= stop_at + (0.0 if self._cut else _LAST_PACKETS_S)
+                    ):
                         break
                     continue
                 if stop_at is not None and packet.arrived_at >= stop_at:
@@ -284,7 +294,8 @@ class ClipRecording:
         pts = packet.pts - self._offset
         if self._last_dts is not None and dts <= self._last_dts:
             return  # the muxer needs strictly increasing dts
-        out = av.Packet(packet.data)
+        # Zero-copy: PyAV wraps any buffer (its stub says bytes), here often a read-only view.
+        out = av.Packet(cast(bytes, packet.data))
         out.dts = dts
         out.pts = pts
         out.time_base = packet.time_base

@@ -1,8 +1,9 @@
 """The camera's data as plain values: an encoded video packet and what is known of its stream.
 
-Packets are copied out of PyAV on the reader thread into immutable :class:`VideoPacket`
-values, so consumers on other threads never share a PyAV object with the demuxer, and the
-pure modules (the ring, the health tracker) can be tested without PyAV.
+Packets leave PyAV on the reader thread as immutable :class:`VideoPacket` values: plain
+timestamps and flags, and a read-only view of the encoded bytes. Consumers on other threads
+never call into a PyAV object the demuxer uses, and the pure modules (the ring, the health
+tracker) can be tested without PyAV.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ class VideoPacket:
 
     ``epoch`` numbers the connection the packet came from: timestamps of two epochs are not
     comparable, because each RTSP session starts its own timeline.
+
+    ``data`` is bytes, or (from a reader) a read-only view of the demuxed packet's own
+    buffer, shared without copying: either way it is never written to.
     """
 
-    data: bytes
+    data: bytes | memoryview
     pts: int
     dts: int
     time_base: Fraction

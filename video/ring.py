@@ -20,6 +20,7 @@ two timelines cannot be cut into one clip.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -53,6 +54,10 @@ class PrerollRing:
         # Positions of keyframes, counted from the start of the stream, so popping from the
         # left does not renumber them.
         self._keyframes: deque[int] = deque()
+        # When the stream reaches this time (s), the oldest group can go: the second keyframe's
+        # time plus preroll_s. Kept up to date so that a push is a comparison, not a scan:
+        # the reader pushes every packet.
+        self._trim_at = math.inf
         self._first_index = 0
         self._bytes = 0
         self._overflows = 0
@@ -77,20 +82,29 @@ class PrerollRing:
         self._first_index += len(self._packets)
         self._packets.clear()
         self._keyframes.clear()
+        self._trim_at = math.inf
         self._bytes = 0
 
-    def push(self, packet: VideoPacket) -> None:
-        if self._packets:
-            last = self._packets[-1]
+    def push(self, packet: VideoPacket, dts_s: float | None = None) -> None:
+        """Add the newest packet; ``dts_s`` is ``packet.dts_s`` if the caller has it already."""
+        packets = self._packets
+        if packets:
+            last = packets[-1]
             if packet.epoch != last.epoch or packet.dts < last.dts:
                 self.clear()
-        if not self._packets and not packet.keyframe:
-            return  # a ring never starts mid-group: nothing before a keyframe decodes
         if packet.keyframe:
-            self._keyframes.append(self._first_index + len(self._packets))
-        self._packets.append(packet)
-        self._bytes += packet.size
-        self._trim()
+            self._keyframes.append(self._first_index + len(packets))
+            if len(self._keyframes) == 2:
+                self._trim_at = self._trim_point(packet.dts_s)
+        elif not packets:
+            return  # a ring never starts mid-group: nothing before a keyframe decodes
+        packets.append(packet)
+        self._bytes += len(packet.data)
+        if (
+            self._bytes > self.max_bytes
+            or (packet.dts_s if dts_s is None else dts_s) >= self._trim_at
+        ):
+            self._trim()
 
     def packets(self) -> tuple[VideoPacket, ...]:
         """Everything held, oldest first; the first packet is a keyframe."""
@@ -111,6 +125,15 @@ class PrerollRing:
             dropped = self._packets.popleft()
             self._bytes -= dropped.size
             self._first_index += 1
+        self._trim_at = (
+            self._trim_point(self._packets[self._keyframes[1] - self._first_index].dts_s)
+            if len(self._keyframes) >= 2
+            else math.inf
+        )
+
+    def _trim_point(self, second_keyframe_s: float) -> float:
+        # A microsecond early: the exact test is _span_from's, in _trim.
+        return second_keyframe_s + self.preroll_s - 1e-6
 
     def _span_from(self, keyframe_index: int) -> float:
         first = self._packets[keyframe_index - self._first_index]

@@ -17,6 +17,10 @@ from collections.abc import Callable
 from video.packet import VideoPacket
 
 DEFAULT_MAX_PACKETS = 600  # 40 s at 15 fps: only a consumer that is truly stuck loses data
+# The reader hands packets over in small batches (video.source.reader_batch_size), so a packet
+# reaches its subscribers at most about this long after it arrived, while the camera streams.
+# When the camera stops, the packets of a partial batch follow once the read fails.
+DELIVERY_LAG_S = 0.25
 
 
 class PacketSubscription:
@@ -59,20 +63,28 @@ class PacketSubscription:
         return self._closed
 
     def offer(self, packet: VideoPacket) -> bool:
-        """Queue a packet without ever blocking; False (and counted) if it was dropped."""
-        with self._cond:
-            if self._closed:
-                return False
-            if len(self._items) >= self.max_packets:
-                self._dropped += 1
-                self._gap = True
-                return False
-            was_empty = not self._items
-            self._items.append((packet, self._gap))
-            self._gap = False
-            if len(self._items) >= self.wake_every:
+        """Queue a packet without ever blocking; False (and counted) if it was dropped.
+
+        Called by one producer (the reader thread), for every packet. It takes no lock unless
+        it wakes the consumer: ``deque.append`` and ``len`` are atomic in CPython, the
+        consumer only ever shortens the queue, and ``_gap``/``_dropped`` are the producer's.
+        A consumer in :meth:`get` checks the queue under the condition's lock, and the wake
+        below takes that lock after the append, so no wake-up is lost.
+        """
+        if self._closed:
+            return False
+        items = self._items
+        queued = len(items)
+        if queued >= self.max_packets:
+            self._dropped += 1
+            self._gap = True
+            return False
+        items.append((packet, self._gap))
+        self._gap = False
+        if queued + 1 == self.wake_every:  # the consumer waits only on an empty queue
+            with self._cond:
                 self._cond.notify()
-        if was_empty:
+        if queued == 0 and self._loop is not None:
             self._wake_async()
         return True
 
