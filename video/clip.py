@@ -40,11 +40,13 @@ log = logging.getLogger("threshold.video")
 
 DEFAULT_POST_ROLL_S = 5.0
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
-# The writer works in batches: woken once per CLIP_WAKE_EVERY packets (about half a second at
-# 15 fps) or after _POLL_S, and at once by finish()/cut_short(). Waking per packet cost a
-# thread switch and a GIL hand-off with the reader 15 times a second.
-CLIP_WAKE_EVERY = 8
-_POLL_S = 0.5
+# The writer works in batches: woken once per CLIP_WAKE_EVERY packets (about a second at
+# 15 fps) or after _POLL_S, and at once by finish()/cut_short(). Each wake is a thread switch,
+# a GIL hand-off with the reader and Python run with cold caches: waking per packet, then per
+# 8, cost measurably more (docs/camera.md). A second is also what a crash can lose anyway:
+# the muxer holds the current fragment (one keyframe interval) in memory until it ends.
+CLIP_WAKE_EVERY = 16
+_POLL_S = 1.0
 # After the post-roll's end, the packets that arrived before it may still be on their way
 # (the reader hands them over in batches): wait for them this long at most, looking often.
 _LAST_PACKETS_S = DELIVERY_LAG_S + 0.1
