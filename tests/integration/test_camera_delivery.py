@@ -20,13 +20,12 @@ from typing import Any
 
 import av
 
+from tests.integration.test_camera_clip_gap import packets_and_info
 from video.clip import ClipRecording
 from video.packet import VideoPacket
 from video.source import FileSource, SourceConfig, reader_batch_size
 from video.subscription import DELIVERY_LAG_S, PacketSubscription
 from video.testvideo import generate_test_video
-
-from tests.integration.test_camera_clip_gap import packets_and_info
 
 SHORT_STREAM = 31  # packets: ten batches of three at 15 fps, and one left over
 
