@@ -18,7 +18,18 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "video.py"
 def test_bench_prints_one_json_line_with_every_figure() -> None:
     require_rtsp_server()
     result = subprocess.run(
-        [sys.executable, str(BENCH), "--seconds", "4", "--width", "320", "--height", "240"],
+        [
+            sys.executable,
+            str(BENCH),
+            "--seconds",
+            "4",
+            "--repeat",
+            "2",
+            "--width",
+            "320",
+            "--height",
+            "240",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -40,3 +51,5 @@ def test_bench_prints_one_json_line_with_every_figure() -> None:
         assert isinstance(figures[key], (int, float)), key
         assert figures[key] >= 0, key
     assert figures["stall_detect_s"] <= 2 * figures["read_timeout_s"] + 0.5
+    assert len(figures["recorder_vs_ffmpeg_runs"]) == 2
+    assert figures["recorder_vs_ffmpeg"] in figures["recorder_vs_ffmpeg_runs"]
