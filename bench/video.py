@@ -56,9 +56,22 @@ def cpu_s() -> float:
 
 
 def proc_cpu_s(pid: int) -> float:
-    """utime + stime of a running process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of a running process (Linux).
+
+    The sum of its threads' run times from /proc/PID/task/*/schedstat, in nanoseconds: a
+    process that uses a fifth of a second per 30 s would be measured to +-5 % by the clock
+    ticks (1/100 s) of /proc/PID/stat, which is the fallback. ffmpeg copying one stream
+    keeps the same threads throughout, so none that ended is missed. (Our own figure,
+    getrusage, is in microseconds.)
+    """
+    try:
+        total_ns = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total_ns += int((task / "schedstat").read_text().split()[0])
+        return total_ns / 1e9
+    except (FileNotFoundError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def has_data(path: Path) -> bool:
