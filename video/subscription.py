@@ -65,26 +65,43 @@ class PacketSubscription:
     def offer(self, packet: VideoPacket) -> bool:
         """Queue a packet without ever blocking; False (and counted) if it was dropped.
 
-        Called by one producer (the reader thread), for every packet. It takes no lock unless
-        it wakes the consumer: ``deque.append`` and ``len`` are atomic in CPython, the
-        consumer only ever shortens the queue, and ``_gap``/``_dropped`` are the producer's.
-        A consumer in :meth:`get` checks the queue under the condition's lock, and the wake
-        below takes that lock after the append, so no wake-up is lost.
+        Called by one producer (the reader thread), for every packet. For a consumer thread
+        it takes no lock unless it wakes the consumer: ``deque.append`` and ``len`` are atomic
+        in CPython, the consumer only ever shortens the queue, and ``_gap``/``_dropped`` are
+        the producer's. The consumer waits in :meth:`get` only after finding the queue empty
+        under the condition's lock; from then on the queue only grows, so the length read
+        after the append reaches ``wake_every`` and the wake (under that lock) is not lost.
         """
         if self._closed:
             return False
+        if self._loop is not None:
+            return self._offer_waking_loop(packet)
         items = self._items
-        queued = len(items)
-        if queued >= self.max_packets:
+        if len(items) >= self.max_packets:
             self._dropped += 1
             self._gap = True
             return False
         items.append((packet, self._gap))
         self._gap = False
-        if queued + 1 == self.wake_every:  # the consumer waits only on an empty queue
+        if len(items) >= self.wake_every:
             with self._cond:
                 self._cond.notify()
-        if queued == 0 and self._loop is not None:
+        return True
+
+    def _offer_waking_loop(self, packet: VideoPacket) -> bool:
+        # An asyncio consumer is woken when the queue stops being empty, judged under the
+        # lock its next() takes (rare consumers: live view, tests).
+        with self._cond:
+            if len(self._items) >= self.max_packets:
+                self._dropped += 1
+                self._gap = True
+                return False
+            was_empty = not self._items
+            self._items.append((packet, self._gap))
+            self._gap = False
+            if len(self._items) >= self.wake_every:
+                self._cond.notify()
+        if was_empty:
             self._wake_async()
         return True
 
