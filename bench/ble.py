@@ -44,8 +44,7 @@ async def measure(runs: int) -> dict[str, object]:
             client_backend=BumbleClient,
             options={"bumble_adapter": radio.adapter},
         )
-        timeouts = NukiTimeouts(scan_s=5, connect_s=10, step_s=5, motor_s=5,
-                                idle_disconnect_s=60)
+        timeouts = NukiTimeouts(scan_s=5, connect_s=10, step_s=5, motor_s=5, idle_disconnect_s=60)
         await peripheral.press_button_for_pairing()
         pairing = await pair_nuki(ADDRESS, "bench", transport=transport, timeouts=timeouts)
 

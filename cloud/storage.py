@@ -266,8 +266,15 @@ class RelayStorage:
         conn.execute(
             "INSERT INTO witnessed (gateway_id, tree_size, root_hash, time_ms, signature, source,"
             " cosignature) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (gateway_id, cp.tree_size, cp.root_hash, cp.time_ms, signed.signature, source,
-             cosignature),
+            (
+                gateway_id,
+                cp.tree_size,
+                cp.root_hash,
+                cp.time_ms,
+                signed.signature,
+                source,
+                cosignature,
+            ),
         )
 
     def witnessed(self, gateway_id: str) -> list[WitnessedRecord]:
@@ -289,8 +296,7 @@ class RelayStorage:
 
     def entries(self, gateway_id: str, since: int, limit: int) -> list[tuple[int, bytes]]:
         rows = self._conn.execute(
-            "SELECT idx, sealed FROM entry WHERE gateway_id = ? AND idx >= ? ORDER BY idx"
-            " LIMIT ?",
+            "SELECT idx, sealed FROM entry WHERE gateway_id = ? AND idx >= ? ORDER BY idx LIMIT ?",
             (gateway_id, since, limit),
         ).fetchall()
         return [(int(r[0]), bytes(r[1])) for r in rows]

@@ -128,9 +128,7 @@ def check_batch(
             nodes.append(done)
     new_size = frontier.size
     end_root = merkle.root_at(overlay, batch.end)
-    if not merkle.verify_consistency(
-        batch.end, cp.tree_size, end_root, cp.root_hash, batch.proof
-    ):
+    if not merkle.verify_consistency(batch.end, cp.tree_size, end_root, cp.root_hash, batch.proof):
         return Refused(
             Finding.INCONSISTENT,
             f"entries up to {batch.end} are not a prefix of the signed tree of size {cp.tree_size}",

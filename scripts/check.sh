@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check gateway ble video store cloud tests bench
+.venv/bin/ruff format --check --quiet gateway ble video store cloud tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

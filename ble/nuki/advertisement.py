@@ -42,9 +42,7 @@ def advertising_data(pairing_mode: bool, new_state: bool) -> bytes:
     flags = _ad(0x01, bytes([_FLAGS_GENERAL_DISCOVERABLE_NO_BR_EDR]))
     if pairing_mode:
         return flags + _ad(0x07, uuid.UUID(PAIRING_SERVICE).bytes[::-1])
-    return flags + _ad(
-        0xFF, struct.pack("<H", APPLE_COMPANY_ID) + ibeacon_payload(new_state)
-    )
+    return flags + _ad(0xFF, struct.pack("<H", APPLE_COMPANY_ID) + ibeacon_payload(new_state))
 
 
 def scan_response_data(name: str) -> bytes:
@@ -61,9 +59,7 @@ def new_state_flag(manufacturer_data: Mapping[int, bytes]) -> bool | None:
     return bool(struct.unpack_from(">b", beacon, 22)[0] == POWER_NEW_STATE)
 
 
-def looks_like_nuki(
-    service_uuids: Iterable[str], manufacturer_data: Mapping[int, bytes]
-) -> bool:
+def looks_like_nuki(service_uuids: Iterable[str], manufacturer_data: Mapping[int, bytes]) -> bool:
     if any(u.lower() in NUKI_SERVICES for u in service_uuids):
         return True
     return new_state_flag(manufacturer_data) is not None

@@ -200,7 +200,6 @@ class _LinkLost(Exception):
     """The BLE link ended while a reply was awaited."""
 
 
-
 @dataclass(eq=False)
 class _PhysicalLock:
     """What every driver object for one lock shares: a lock can hold one connection to a
@@ -537,8 +536,9 @@ class NukiDriver:
 
     async def _outcome_unknown(self, exc: BaseException, verb: str) -> LockOutcomeUnknown:
         """The action frame left and then the exchange broke: read, never resend."""
-        logger.warning("%s outcome unknown (%s); reading the lock's state", verb,
-                       type(exc).__name__)
+        logger.warning(
+            "%s outcome unknown (%s); reading the lock's state", verb, type(exc).__name__
+        )
         await self._connection.close()
         status: LockStatus | None = None
         try:
@@ -695,8 +695,7 @@ async def pair_nuki(
                 events = list(client.receive(await connection.next_frame(timeouts.step_s)))
         except _LinkLost:
             raise LockConnectionFailed(
-                "the connection dropped during pairing; keep the lock in pairing mode and "
-                "try again"
+                "the connection dropped during pairing; keep the lock in pairing mode and try again"
             ) from None
         except TimeoutError:
             raise LockTimeout(

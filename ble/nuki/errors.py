@@ -39,8 +39,11 @@ def error_for_report(report: ErrorReport) -> LockError:
             "the lock refused to pair: its list of authorized devices is full; remove an "
             "unused one in the Nuki app"
         )
-    if known in (ErrorCode.K_ERROR_NOT_AUTHORIZED, ErrorCode.K_ERROR_INVALID_AUTH_ID,
-                 ErrorCode.P_ERROR_BAD_AUTHENTICATOR):
+    if known in (
+        ErrorCode.K_ERROR_NOT_AUTHORIZED,
+        ErrorCode.K_ERROR_INVALID_AUTH_ID,
+        ErrorCode.P_ERROR_BAD_AUTHENTICATOR,
+    ):
         return LockNotAuthorized(
             "the lock does not accept this gateway (its authorization was removed or the "
             "lock was reset); pair it again with 'threshold lock pair'"
@@ -52,9 +55,10 @@ def error_for_report(report: ErrorReport) -> LockError:
         )
     if known is ErrorCode.K_ERROR_BUSY:
         return LockBusy("the lock is busy with another action; try again in a few seconds")
-    if known in (ErrorCode.K_ERROR_MOTOR_LOW_VOLTAGE, ErrorCode.K_ERROR_VOLTAGE_TOO_LOW,
-                 ErrorCode.K_ERROR_MOTOR_POWER_FAILURE):
-        return NukiBatteryTooLow(
-            "the lock's batteries are too low to turn the motor; replace them"
-        )
+    if known in (
+        ErrorCode.K_ERROR_MOTOR_LOW_VOLTAGE,
+        ErrorCode.K_ERROR_VOLTAGE_TOO_LOW,
+        ErrorCode.K_ERROR_MOTOR_POWER_FAILURE,
+    ):
+        return NukiBatteryTooLow("the lock's batteries are too low to turn the motor; replace them")
     return LockProtocolError(f"the lock reported error {name}; try again")

@@ -59,11 +59,4 @@ class Paired:
     result: PairingResult
 
 
-Event = (
-    SendFrame
-    | LockReportedError
-    | StatesReceived
-    | ActionAccepted
-    | ActionCompleted
-    | Paired
-)
+Event = SendFrame | LockReportedError | StatesReceived | ActionAccepted | ActionCompleted | Paired

@@ -143,9 +143,7 @@ def decode_plain(frame: bytes) -> tuple[Command, bytes]:
     return command_of(command), body[2:]
 
 
-def encode_encrypted(
-    key: bytes, auth_id: int, command: int, payload: bytes, nonce: bytes
-) -> bytes:
+def encode_encrypted(key: bytes, auth_id: int, command: int, payload: bytes, nonce: bytes) -> bytes:
     """An encrypted frame (keyturner service, §4). ``nonce`` must never repeat under ``key``;
     callers pass 24 fresh random bytes."""
     if len(nonce) != NONCE_24:

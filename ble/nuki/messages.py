@@ -386,8 +386,8 @@ class KeyturnerStates:
 
     def battery_byte(self) -> int:
         percent = max(0, min(100, self.battery_percent))
-        return ((percent // 2) << 2) | (2 if self.battery_charging else 0) | int(
-            self.battery_critical
+        return (
+            ((percent // 2) << 2) | (2 if self.battery_charging else 0) | int(self.battery_critical)
         )
 
     def encode(self) -> bytes:
@@ -431,9 +431,7 @@ class KeyturnerStates:
         last_action = completion = 0
         if len(payload) >= 19:
             last_action, completion = payload[15], payload[17]
-            door = DoorSensorState(
-                _enum_or(DoorSensorState, payload[18], DoorSensorState.UNKNOWN)
-            )
+            door = DoorSensorState(_enum_or(DoorSensorState, payload[18], DoorSensorState.UNKNOWN))
         return cls(
             nuki_state=NukiState(_enum_or(NukiState, nuki, NukiState.UNINITIALIZED)),
             lock_state=NukiLockState(_enum_or(NukiLockState, lock, NukiLockState.UNDEFINED)),

@@ -141,6 +141,10 @@ class PairingClient:
         )
 
     @staticmethod
-    def _send(message: PublicKey | AuthorizationAuthenticator | AuthorizationData
-              | AuthorizationIdConfirmation) -> SendFrame:
+    def _send(
+        message: PublicKey
+        | AuthorizationAuthenticator
+        | AuthorizationData
+        | AuthorizationIdConfirmation,
+    ) -> SendFrame:
         return SendFrame(encode_plain(message.COMMAND, message.encode()))

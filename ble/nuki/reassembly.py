@@ -36,6 +36,7 @@ def is_plain_error_report(frame: bytes) -> bool:
     (crc,) = struct.unpack_from("<H", frame, PLAIN_ERROR_BYTES - CRC_BYTES)
     return bool(command == Command.ERROR_REPORT and crc16(frame[:-CRC_BYTES]) == crc)
 
+
 # No Nuki message is longer than this; a header announcing more is garbage.
 MAX_FRAME_BYTES = 1024
 
@@ -73,11 +74,7 @@ class IndicationReassembler:
         return len(self._buffer)
 
     def feed(self, piece: bytes) -> list[bytes]:
-        if (
-            self.kind is FrameKind.ENCRYPTED
-            and not self._buffer
-            and is_plain_error_report(piece)
-        ):
+        if self.kind is FrameKind.ENCRYPTED and not self._buffer and is_plain_error_report(piece):
             return [piece]
         self._buffer += piece
         frames: list[bytes] = []

@@ -236,8 +236,7 @@ class VirtualNukiLock:
 
     def command_counts(self) -> Counter[str]:
         return Counter(
-            entry.action.name if entry.action else entry.command.name
-            for entry in self.command_log
+            entry.action.name if entry.action else entry.command.name for entry in self.command_log
         )
 
     def states(self) -> KeyturnerStates:
@@ -400,7 +399,10 @@ class LockLink:
                 return self._plain_error(ErrorCode.P_ERROR_BAD_AUTHENTICATOR, command)
             self._client_nonce = message.nonce
             self._pending = Authorization(
-                lock.next_auth_id, self._key, decode_name(message.name), message.app_id,
+                lock.next_auth_id,
+                self._key,
+                decode_name(message.name),
+                message.app_id,
                 message.id_type,
             )
             nonce = lock.random_bytes(32)

@@ -189,9 +189,7 @@ class VirtualNukiPeripheral:
         # uses; the real lock ignores what it does not understand there.
         logger.debug("ignored %d bytes on the keyturner GDIO", len(value))
 
-    def _submit(
-        self, connection: Connection, step: Callable[[LockLink], list[Effect]]
-    ) -> None:
+    def _submit(self, connection: Connection, step: Callable[[LockLink], list[Effect]]) -> None:
         session = self._sessions.get(connection)
         if session is None:
             return
@@ -220,8 +218,10 @@ class VirtualNukiPeripheral:
                         await connection.disconnect()
 
     async def _indicate(self, connection: Connection, effect: Indicate) -> None:
-        characteristic = self.pairing_gdio if effect.characteristic == PAIRING else (
-            self.keyturner_usdio if effect.characteristic == USDIO else None
+        characteristic = (
+            self.pairing_gdio
+            if effect.characteristic == PAIRING
+            else (self.keyturner_usdio if effect.characteristic == USDIO else None)
         )
         if characteristic is None:
             return

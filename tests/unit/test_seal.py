@@ -82,4 +82,3 @@ def test_bad_keys_and_bad_padding_are_typed_errors() -> None:
         unpad(b"\x00\x00\x00\x05abcde" + b"\x01" + b"\x00" * 502)
     with pytest.raises(SealError):
         size_class(200 * 1024)
-
