@@ -82,9 +82,15 @@ def mjpeg_handler(
             raise CameraUnavailable("the camera is not live")
         if viewers >= max_viewers:
             raise LiveViewBusy(f"already {viewers} live viewers")
-        if on_open is not None:
-            await on_open()
+        # Counted before on_open's await, so that two requests racing past the check above
+        # cannot make a third viewer.
         viewers += 1
+        if on_open is not None:
+            try:
+                await on_open()
+            except BaseException:
+                viewers -= 1
+                raise
         loop = asyncio.get_running_loop()
         preroll, sub = camera.source.subscribe(loop=loop, with_preroll=True, max_packets=60)
         opened_at = time.monotonic()

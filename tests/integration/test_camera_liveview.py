@@ -80,3 +80,60 @@ async def test_streams_jpegs_at_most_five_per_second(served_camera) -> None:  # 
                 if again.status == 200:
                     break
             await asyncio.sleep(0.05)
+
+
+async def test_nothing_is_streamed_when_the_viewing_cannot_be_recorded(tmp_path: Path) -> None:
+    """on_open failing (the gateway's audit entry) refuses the viewer and frees the slot."""
+    video = generate_test_video(tmp_path / "v.mp4", seconds=3.0, fps=15, keyframe_interval=15)
+    camera = Camera(CameraConfig(url=str(video), clip_dir=tmp_path / "clips", motion=None))
+    await camera.start()
+    opened: list[bool] = []
+    closed = asyncio.Event()
+    closes: list[int] = []
+
+    class AuditDown(Exception):
+        pass
+
+    async def on_open() -> None:
+        opened.append(True)
+        if len(opened) == 1:
+            raise AuditDown
+
+    async def on_close(frames: int, seconds: float) -> None:
+        closes.append(frames)
+        closed.set()
+
+    @web.middleware
+    async def audit_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        try:
+            return await handler(request)
+        except AuditDown:
+            return web.json_response({"code": "storage_unavailable"}, status=503)
+
+    app = web.Application(middlewares=[audit_errors])
+    handler = mjpeg_handler(camera, max_viewers=1, on_open=on_open, on_close=on_close)
+    app.router.add_get("/live", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/live"
+    try:
+        assert await camera.wait_live(5.0)
+        timeout = aiohttp.ClientTimeout(total=20)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            async with http.get(url) as refused:
+                assert refused.status == 503
+                assert (await refused.json())["code"] == "storage_unavailable"
+            assert closes == []  # never opened, so never closed
+            # The refused request did not keep the only viewer slot.
+            async with http.get(url) as watching:
+                assert watching.status == 200
+                await read_part(watching.content)
+        async with asyncio.timeout(10):
+            await closed.wait()
+        assert closes[0] >= 1
+    finally:
+        await runner.cleanup()
+        await camera.close()

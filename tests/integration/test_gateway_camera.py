@@ -9,8 +9,10 @@ and each has a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -316,26 +318,41 @@ async def test_live_view_without_a_camera_is_a_problem(tmp_path: Path) -> None:
             assert (reply.status, reply.body["code"]) == (503, "camera_unavailable")
 
 
-async def test_the_file_camera_films_entries_and_retention_is_audited(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def file_camera_gateway(tmp_path: Path, budget_mb: int) -> AsyncIterator[GatewayHarness]:
+    """A running gateway filming a generated test video, its clips within ``budget_mb``."""
     from video.testvideo import generate_test_video
 
     video = generate_test_video(tmp_path / "cam.mp4", seconds=2.0)
     settings = camera_settings(str(video))
-    settings[("camera", "clip_budget_mb")] = "1"
+    settings[("camera", "clip_budget_mb")] = str(budget_mb)
     async with running_harness(tmp_path / "gw", settings=settings) as h:
         assert h.gateway.camera is not None
         assert h.gateway.store is not None
         assert await h.gateway.camera.camera.wait_live(WAIT)
+        yield h
+
+
+async def filmed_visit(h: GatewayHarness) -> str:
+    """A courier in and out; returns the session once its clip and snapshots are recorded."""
+    assert h.gateway.camera is not None
+    t = h.ticket(camera=TicketCamera.REQUIRED)
+    view = (await h.open(t, package_code="PKG-1")).body
+    await h.done(t, view["session"])
+    await h.gateway.camera.settle(WAIT)
+    return str(view["session"])
+
+
+async def test_the_file_camera_films_entries_and_retention_is_audited(tmp_path: Path) -> None:
+    async with file_camera_gateway(tmp_path, budget_mb=1) as h:
+        assert h.gateway.camera is not None
         # Fill the clip directory past its 1 MB budget with an old clip: it goes first.
         clips = h.gateway.camera.camera.config.clip_dir
         old = clips / "20000101T000000Z-old.mp4"
         write_bytes(old, b"\0" * (2 * 1024 * 1024))
-        t = h.ticket(camera=TicketCamera.REQUIRED)
-        view = (await h.open(t, package_code="PKG-1")).body
-        await h.done(t, view["session"])
-        await h.gateway.camera.settle(WAIT)
+        session = await filmed_visit(h)
         log = await events(h)
-        clip = one(of_session(log, view["session"]), "clip.recorded")["body"]
+        clip = one(of_session(log, session), "clip.recorded")["body"]
         assert sha256_of(Path(clip["path"])) == clip["sha256"]
         deleted = one(log, "clip.deleted")["body"]
         assert deleted["path"] == str(old)
@@ -345,22 +362,11 @@ async def test_the_file_camera_films_entries_and_retention_is_audited(tmp_path: 
 async def test_a_clip_deleted_by_retention_leaves_the_index_with_its_snapshots(
     tmp_path: Path,
 ) -> None:
-    import os
-
-    from video.testvideo import generate_test_video
-
-    video = generate_test_video(tmp_path / "cam.mp4", seconds=2.0)
-    settings = camera_settings(str(video))
-    settings[("camera", "clip_budget_mb")] = "1"
-    async with running_harness(tmp_path / "gw", settings=settings) as h:
+    async with file_camera_gateway(tmp_path, budget_mb=1) as h:
         assert h.gateway.camera is not None
         assert h.gateway.store is not None
-        assert await h.gateway.camera.camera.wait_live(WAIT)
-        first = h.ticket(camera=TicketCamera.REQUIRED)
-        view = (await h.open(first, package_code="PKG-1")).body
-        await h.done(first, view["session"])
-        await h.gateway.camera.settle(WAIT)
-        log = of_session(await events(h), view["session"])
+        session = await filmed_visit(h)
+        log = of_session(await events(h), session)
         recorded = one(log, "clip.recorded")
         snapshots = [e["body"]["path"] for e in log if e["kind"] == "snapshot.saved"]
         assert snapshots
@@ -371,10 +377,7 @@ async def test_a_clip_deleted_by_retention_leaves_the_index_with_its_snapshots(
             await asyncio.to_thread(os.utime, path, (1_000_000, 1_000_000))
         clips = h.gateway.camera.camera.config.clip_dir
         write_bytes(clips / "20990101T000000Z-filler.mp4", b"\0" * (1024 * 1024))
-        second = h.ticket(camera=TicketCamera.REQUIRED)
-        view2 = (await h.open(second, package_code="PKG-1")).body
-        await h.done(second, view2["session"])
-        await h.gateway.camera.settle(WAIT)
+        await filmed_visit(h)
         deleted = {
             e["body"]["path"]: e["body"] for e in await events(h) if e["kind"] == "clip.deleted"
         }
