@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from store.verify import verify_log
-from tests.support.store import REPO, run_cli
+from tests.support.cli import REPO, run_cli
 
 KILLS = int(os.environ.get("THRESHOLD_CRASH_KILLS", "50"))
 

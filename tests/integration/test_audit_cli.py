@@ -19,7 +19,8 @@ from nacl.signing import SigningKey
 
 from store import merkle
 from store.checkpoint import CheckpointSigner
-from tests.support.store import REPO, b64, new_signer, open_store, run_cli
+from tests.support.cli import REPO, run_cli
+from tests.support.store import b64, new_signer, open_store
 
 ENTRIES = 40
 

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli as run
 from tests.support.rtsp import RtspTestServer, rtsp_server, rtsp_server_factory
 from video.testvideo import generate_test_video
 
 __all__ = ["rtsp_server", "rtsp_server_factory"]
-
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *argv], capture_output=True, text=True, timeout=60
-    )
 
 
 @pytest.mark.rtsp

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import subprocess
-import sys
 from pathlib import Path
 
 from cloud.relay import Relay, RelayServer
+from gateway.config import b64u_encode as b64u
+from tests.support.cli import run_cli
 from tests.support.cloud import (
     GATEWAY_ID,
     append_many,
@@ -18,23 +18,6 @@ from tests.support.cloud import (
     sync_for,
     write_key_file,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
-
-
-def b64u(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 async def test_register_sync_now_and_status(tmp_path: Path) -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 import hashlib
 import json
 import os
 import ssl
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -20,8 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gateway.config import b64u_encode
 from gateway.receipt import build_receipt
 from gateway.sync import SyncRefused, SyncUnavailable
+from tests.support.cli import run_cli
 from tests.support.cloud import (
     GATEWAY_ID,
     append_many,
@@ -32,19 +31,6 @@ from tests.support.cloud import (
     truncate_log,
     write_key_file,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
 
 
 class Recorder:
@@ -177,7 +163,7 @@ async def test_mailbox_and_signed_time_reach_the_gateway(tmp_path: Path) -> None
             "--gateway",
             GATEWAY_ID,
             "--gateway-key",
-            base64.urlsafe_b64encode(parties.gateway_public).decode().rstrip("="),
+            b64u_encode(parties.gateway_public),
             "--kind",
             "revocations",
             "--token-file",

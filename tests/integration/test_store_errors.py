@@ -15,7 +15,8 @@ import pytest
 
 from store.db import Store
 from store.errors import StorageCorrupt, StorageLocked, StoreError
-from tests.support.store import REPO, new_signer, open_store
+from tests.support.cli import REPO
+from tests.support.store import new_signer, open_store
 
 _CHILD = textwrap.dedent(
     """

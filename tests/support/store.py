@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from nacl.signing import SigningKey
@@ -15,7 +13,6 @@ from store.db import Store
 from store.entry import EntrySealer
 
 ORIGIN = "gw-test-0001"
-REPO = Path(__file__).resolve().parents[2]
 
 
 class ManualClock:
@@ -53,15 +50,4 @@ async def open_store(
         checkpoint_every=checkpoint_every,
         clock=clock or ManualClock(),
         seal=seal,
-    )
-
-
-def run_cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``threshold`` in a child process, as a user would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
     )

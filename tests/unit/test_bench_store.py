@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.support.store import REPO
+from tests.support.cli import REPO
 
 
 def test_bench_store_small() -> None:

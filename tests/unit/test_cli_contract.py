@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *argv], capture_output=True, text=True, timeout=60
-    )
+from tests.support.cli import run_cli as run
 
 
 def test_unknown_command_is_one_line_usage_error() -> None:

@@ -7,18 +7,13 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli as run
+
 NOW = "2026-06-03T10:00:00Z"
-
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *argv], capture_output=True, text=True, timeout=60
-    )
 
 
 def ok(*argv: str) -> str:
