@@ -41,14 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nacl.signing import SigningKey
 
-from gateway.app import Gateway, Overrides
-from gateway.client import GatewayClient
-from gateway.config import b64u_encode, load
-from gateway.keys import TrustAnchors
-from gateway.proof import ChallengeRecord, proof_message
-from gateway.provision import init_gateway
-from gateway.ticket import Camera, Purpose, Ticket, sign_ticket
-from gateway.tickets import verify_ticket
+from gateway.app.config import load
+from gateway.app.provision import init_gateway
+from gateway.app.wiring import Gateway, Overrides
+from gateway.clients.lan import GatewayClient
+from gateway.trust.base64url import b64u_encode
+from gateway.trust.keys import TrustAnchors
+from gateway.trust.proof import ChallengeRecord, proof_message
+from gateway.trust.ticket import Camera, Purpose, Ticket, sign_ticket
+from gateway.trust.verification import verify_ticket
 
 GATEWAY_ID = "gw-bench"
 HIGH_RATE = 10_000_000

@@ -47,8 +47,8 @@ from nacl.signing import SigningKey  # noqa: E402
 
 from cloud import wire  # noqa: E402
 from cloud.relay import Relay  # noqa: E402
-from gateway.seal import Sealer  # noqa: E402
-from gateway.sync import CloudSync, SyncConfig  # noqa: E402
+from gateway.sync.task import CloudSync, SyncConfig  # noqa: E402
+from gateway.trust.seal import Sealer  # noqa: E402
 from store.checkpoint import CheckpointSigner  # noqa: E402
 from store.db import Store  # noqa: E402
 from store.entry import AuditEntry, canonical_bytes  # noqa: E402

@@ -5,9 +5,10 @@ what to compare: each rate is the best of several interleaved rounds of process 
 measured in the same process on the same token.
 
 * raw_verify_per_s: PyNaCl Ed25519 verify of a message the size of the token's signed bytes.
-* paseto_verify_per_s: gateway.paseto.verify of a delegated ticket (certificate in the footer).
-* ticket_verify_per_s: the full gateway.tickets.verify_ticket on that ticket: certificate,
-  ticket and proof of possession, i.e. three signatures, plus every claim check.
+* paseto_verify_per_s: gateway.trust.paseto.verify of a delegated ticket (certificate in
+  the footer).
+* ticket_verify_per_s: the full gateway.trust.verification.verify_ticket on that ticket:
+  certificate, ticket and proof of possession, i.e. three signatures, plus every claim check.
 * pyseto_verify_per_s: pyseto.decode of the same token.
 * ticket_verify_uncached_per_s: the full verify with the parse caches emptied first, as for
   the first ticket of an issuer the gateway has not seen yet (signatures are never cached).
@@ -29,10 +30,10 @@ from nacl.signing import SigningKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway import certificate, envelope, paseto
-from gateway.envelope import TokenKind
-from gateway.keys import public_key_of
-from gateway.tickets import verify_ticket
+from gateway.trust import certificate, envelope, paseto
+from gateway.trust.envelope import TokenKind
+from gateway.trust.keys import public_key_of
+from gateway.trust.verification import verify_ticket
 from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household
 
 

@@ -40,7 +40,7 @@ from cloud.signed_request import (
 )
 from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
 from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
-from gateway.config import b64u_decode, b64u_encode
+from gateway.trust.base64url import b64u_decode, b64u_encode
 
 T = TypeVar("T")
 MAX_BODY = 2 * 1024 * 1024

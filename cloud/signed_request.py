@@ -1,6 +1,6 @@
 """Signed HTTP requests to the relay: who may call which endpoint, without passwords.
 
-The same scheme as the gateway's owner requests (gateway/owner_auth.py, docs/api.md), with
+The same scheme as the gateway's owner requests (gateway/api/owner_auth.py, docs/api.md), with
 a context line of its own so that a request signed for the home gateway can never be
 replayed to the cloud or the other way round. The signed message is seven lines, each free
 of newlines by construction::
@@ -17,7 +17,7 @@ Headers: ``Threshold-Principal``, ``Threshold-Time``, ``Threshold-Nonce``,
 ``Threshold-Signature`` (base64url, no padding, of the 64-byte Ed25519 signature).
 
 The time window, the nonce memory (shared by all principals) and the header checks are
-``gateway.request_signature``, the core both schemes share. Pure: time is an argument.
+``gateway.trust.request_signature``, the core both schemes share. Pure: time is an argument.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from nacl.signing import SigningKey
 
 from cloud.errors import CloudError
-from gateway import request_signature
-from gateway.config import b64u_encode
-from gateway.request_signature import HeaderNames, ReplayWindow, SignatureRefused
+from gateway.trust import request_signature
+from gateway.trust.base64url import b64u_encode
+from gateway.trust.request_signature import HeaderNames, ReplayWindow, SignatureRefused
 
 CONTEXT = "threshold-cloud-v1"
 PRINCIPAL_HEADER = "Threshold-Principal"

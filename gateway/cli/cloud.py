@@ -22,12 +22,12 @@ import aiohttp
 
 from cloud.relay import Relay, RelayServer
 from cloud.wire import WireReceipt, b64, unb64
-from gateway.cli import cloud_client
+from gateway.clients import cloud as cloud_client
+from gateway.clients.owner_log import verify_and_open
 from gateway.errors import GatewayError, UsageError
-from gateway.owner_log import verify_and_open
-from gateway.owner_mail import MAIL_KINDS, seal_mail
-from gateway.seal import Unsealer
-from gateway.sync import CloudSync, SyncConfig
+from gateway.sync.task import CloudSync, SyncConfig
+from gateway.trust.owner_mail import MAIL_KINDS, seal_mail
+from gateway.trust.seal import Unsealer
 from store.checkpoint import CheckpointSigner
 from store.db import Store
 
@@ -115,7 +115,7 @@ def _from_config(args: argparse.Namespace) -> None:
         if args.db is None:
             raise UsageError("give --config threshold.toml or --db")
         return
-    from gateway.config import load
+    from gateway.app.config import load
 
     try:
         config = load(Path(args.config))

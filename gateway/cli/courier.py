@@ -36,8 +36,8 @@ def _step(started: float, what: str) -> None:
 
 
 async def _open(args: argparse.Namespace) -> int:
-    from gateway.client import ApiProblem, GatewayClient, unverified_claims
-    from gateway.identity import KeyFileError, load_signing_key
+    from gateway.app.identity import KeyFileError, load_signing_key
+    from gateway.clients.lan import ApiProblem, GatewayClient, unverified_claims
 
     token = _read_ticket(args.ticket)
     try:

@@ -1,4 +1,4 @@
-"""``threshold demo [--dir DIR]``: the whole gateway on embedded defaults (gateway/demo.py).
+"""``threshold demo [--dir DIR]``: the whole gateway on embedded defaults (gateway/demo/story.py).
 
 Without ``--dir`` everything lives in a temporary directory that is removed afterwards; with
 it, the gateway directory (database included) is kept for inspection and reused next time.
@@ -12,7 +12,7 @@ from typing import Any
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from gateway.demo.story import run_demo
 
     return run_demo(Path(args.dir) if args.dir else None, camera=not args.no_camera)
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.claims import parse_time
 from gateway.errors import UsageError
-from gateway.keys import secret_key_from_seed
-from gateway.paseto import PasetoError, b64decode, b64encode
-from gateway.reasons import TicketError
+from gateway.trust.claims import parse_time
+from gateway.trust.keys import secret_key_from_seed
+from gateway.trust.paseto import PasetoError, b64decode, b64encode
+from gateway.trust.reasons import TicketError
 
 MAX_KEY_FILE = 256
 MAX_TOKEN_FILE = 65536

@@ -7,12 +7,12 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from gateway.certificate import IssuerCertificate, sign_certificate
 from gateway.cli import inputs
 from gateway.errors import UsageError
-from gateway.reasons import TicketError
-from gateway.schedule import parse_hours
-from gateway.ticket import Purpose
+from gateway.trust.certificate import IssuerCertificate, sign_certificate
+from gateway.trust.reasons import TicketError
+from gateway.trust.schedule import parse_hours
+from gateway.trust.ticket import Purpose
 
 _PURPOSES = [p.value for p in Purpose]
 

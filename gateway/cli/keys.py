@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from gateway.cli import inputs
-from gateway.keys import generate_secret_key, key_id, public_key_of
-from gateway.paseto import b64encode
+from gateway.trust.keys import generate_secret_key, key_id, public_key_of
+from gateway.trust.paseto import b64encode
 
 
 def _new(args: argparse.Namespace) -> int:

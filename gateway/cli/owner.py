@@ -18,7 +18,7 @@ APPROVAL_LIFETIME = timedelta(minutes=5)
 
 
 def _owner_key(path: str) -> Any:
-    from gateway.identity import KeyFileError, load_signing_key
+    from gateway.app.identity import KeyFileError, load_signing_key
 
     try:
         return load_signing_key(Path(path))
@@ -27,8 +27,8 @@ def _owner_key(path: str) -> Any:
 
 
 async def _decide(args: argparse.Namespace, approve: bool) -> int:
-    from gateway.approval import Approval, Decision, sign_approval
-    from gateway.client import GatewayClient
+    from gateway.clients.lan import GatewayClient
+    from gateway.trust.approval import Approval, Decision, sign_approval
 
     owner = _owner_key(args.owner_key)
     async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
@@ -53,7 +53,7 @@ async def _decide(args: argparse.Namespace, approve: bool) -> int:
 
 
 async def _events(args: argparse.Namespace) -> int:
-    from gateway.client import GatewayClient
+    from gateway.clients.lan import GatewayClient
 
     owner = _owner_key(args.owner_key)
     async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
@@ -64,7 +64,7 @@ async def _events(args: argparse.Namespace) -> int:
 
 
 async def _lock(args: argparse.Namespace, action: str) -> int:
-    from gateway.client import GatewayClient
+    from gateway.clients.lan import GatewayClient
 
     owner = _owner_key(args.owner_key)
     async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:

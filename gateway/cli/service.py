@@ -12,8 +12,8 @@ from gateway.errors import UsageError
 
 
 def _init(args: argparse.Namespace) -> int:
-    from gateway.config import DoorConfig
-    from gateway.provision import init_gateway, parse_door_arg
+    from gateway.app.config import DoorConfig
+    from gateway.app.provision import init_gateway, parse_door_arg
 
     doors: tuple[DoorConfig, ...] = tuple(parse_door_arg(d) for d in args.door) or (
         DoorConfig("front", "sim"),
@@ -42,7 +42,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gateway.app import Overrides, configure_logging, serve
+    from gateway.app.wiring import Overrides, configure_logging, serve
 
     path = Path(args.config)
     if not path.is_file():

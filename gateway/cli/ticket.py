@@ -13,17 +13,17 @@ import json
 import secrets
 from typing import Any
 
-from gateway import paseto
-from gateway.claims import decode_object
 from gateway.cli import inputs
 from gateway.errors import UsageError
-from gateway.keys import TrustAnchors
-from gateway.proof import new_challenge, sign_proof
-from gateway.reasons import Reason, TicketError
-from gateway.revocation import RevocationList, sign_revocations, verify_revocations
-from gateway.schedule import WeeklyWindow
-from gateway.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
-from gateway.tickets import check_ticket, verify_ticket
+from gateway.trust import paseto
+from gateway.trust.claims import decode_object
+from gateway.trust.keys import TrustAnchors
+from gateway.trust.proof import new_challenge, sign_proof
+from gateway.trust.reasons import Reason, TicketError
+from gateway.trust.revocation import RevocationList, sign_revocations, verify_revocations
+from gateway.trust.schedule import WeeklyWindow
+from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
+from gateway.trust.verification import check_ticket, verify_ticket
 
 EXIT_ALLOW, EXIT_DENY = 0, 1
 

@@ -7,7 +7,7 @@ import base64
 from pathlib import Path
 
 from cloud.relay import Relay, RelayServer
-from gateway.config import b64u_encode as b64u
+from gateway.trust.base64url import b64u_encode as b64u
 from tests.support.cli import run_cli
 from tests.support.cloud import (
     GATEWAY_ID,
@@ -132,7 +132,7 @@ async def test_relay_restored_from_an_old_backup_gets_the_log_again(tmp_path: Pa
 
 
 async def test_sync_commands_read_the_gateway_config(tmp_path: Path) -> None:
-    from gateway.provision import init_gateway
+    from gateway.app.provision import init_gateway
 
     parties = new_parties()
     result = await asyncio.to_thread(

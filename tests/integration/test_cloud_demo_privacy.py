@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-# What the demo's visits carry (gateway/demo.py): holders, order, door, purposes, code.
+# What the demo's visits carry (gateway/demo/story.py): holders, order, door, purposes, code.
 SECRETS = (
     "courier",
     "courier-2",

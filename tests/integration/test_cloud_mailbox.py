@@ -12,12 +12,12 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from gateway.approval import Approval, Decision, sign_approval
-from gateway.cli import cloud_client
-from gateway.keys import TrustAnchors
-from gateway.mailbox import StoreMailbox
-from gateway.owner_mail import seal_mail
-from gateway.revocation import RevocationList, sign_revocations, verify_revocations
+from gateway.clients import cloud as cloud_client
+from gateway.sync.mailbox import StoreMailbox
+from gateway.trust.approval import Approval, Decision, sign_approval
+from gateway.trust.keys import TrustAnchors
+from gateway.trust.owner_mail import seal_mail
+from gateway.trust.revocation import RevocationList, sign_revocations, verify_revocations
 from store.state import RevocationOutcome
 from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
 

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.config import b64u_encode
-from gateway.receipt import build_receipt
-from gateway.sync import SyncRefused, SyncUnavailable
+from gateway.access.receipt import build_receipt
+from gateway.sync.task import SyncRefused, SyncUnavailable
+from gateway.trust.base64url import b64u_encode
 from tests.support.cli import run_cli
 from tests.support.cloud import (
     GATEWAY_ID,

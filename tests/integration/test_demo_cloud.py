@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from gateway.demo_cloud import DemoCloud
-from gateway.sync import CloudSync, SyncConfig
+from gateway.demo.cloud import DemoCloud
+from gateway.sync.task import CloudSync, SyncConfig
 from tests.support.cloud import GATEWAY_ID, append_many, new_parties, open_sealed_store
 
 

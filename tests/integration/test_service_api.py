@@ -13,10 +13,10 @@ from nacl.signing import SigningKey
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from gateway.api import ROUTES
-from gateway.config import b64u_encode
-from gateway.owner_auth import sign_request
-from gateway.proof import proof_message
+from gateway.api.owner_auth import sign_request
+from gateway.api.server import ROUTES
+from gateway.trust.base64url import b64u_encode
+from gateway.trust.proof import proof_message
 from tests.support.service import GATEWAY_ID, WAIT, GatewayHarness, harness, running_harness
 
 __all__ = ["harness"]

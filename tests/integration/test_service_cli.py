@@ -10,9 +10,9 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from gateway.config import b64u_encode
-from gateway.identity import write_private_file
-from gateway.ticket import Purpose
+from gateway.app.identity import write_private_file
+from gateway.trust.base64url import b64u_encode
+from gateway.trust.ticket import Purpose
 from tests.support.service import GatewayHarness, harness
 
 __all__ = ["harness"]

@@ -15,13 +15,13 @@ from nacl.signing import SigningKey
 from ble.driver import LockState
 from ble.nuki.frames import Command
 from ble.nuki.messages import LockAction
-from gateway.approval import Approval, Decision, sign_approval
-from gateway.certificate import IssuerCertificate, sign_certificate
-from gateway.client import ApiProblem
-from gateway.config import b64u_encode
-from gateway.revocation import RevocationList, sign_revocations
-from gateway.schedule import WeeklyWindow
-from gateway.ticket import Camera, Purpose
+from gateway.clients.lan import ApiProblem
+from gateway.trust.approval import Approval, Decision, sign_approval
+from gateway.trust.base64url import b64u_encode
+from gateway.trust.certificate import IssuerCertificate, sign_certificate
+from gateway.trust.revocation import RevocationList, sign_revocations
+from gateway.trust.schedule import WeeklyWindow
+from gateway.trust.ticket import Camera, Purpose
 from tests.support.service import (
     GATEWAY_ID,
     WAIT,
@@ -220,7 +220,7 @@ async def test_proof_codes(harness: GatewayHarness) -> None:
 
 async def test_challenge_expired(tmp_path: Path) -> None:
     async with running_harness(tmp_path / "gw", settings={("policy", "challenge_ttl_s"): "1"}) as h:
-        from gateway.proof import proof_message
+        from gateway.trust.proof import proof_message
 
         t = h.ticket()
         nonce = await h.client.challenge()
@@ -363,7 +363,7 @@ async def test_ten_couriers_one_single_use_ticket_one_grant(harness: GatewayHarn
 
 
 async def test_malformed_claims_and_not_awaiting_approval(harness: GatewayHarness) -> None:
-    from gateway.envelope import TokenKind, seal
+    from gateway.trust.envelope import TokenKind, seal
 
     owner = harness.keys.owner
     token = seal(TokenKind.TICKET, {"v": 1, "jti": "t-odd", "door": "front"}, secret64(owner))

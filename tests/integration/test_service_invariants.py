@@ -14,9 +14,9 @@ import pytest
 from ble.driver import LockState
 from ble.nuki.frames import Command
 from ble.nuki.messages import LockAction
-from gateway.access import SessionRecord
-from gateway.client import ApiProblem
-from gateway.session import AuditValue
+from gateway.access.service import SessionRecord
+from gateway.access.session import AuditValue
+from gateway.clients.lan import ApiProblem
 from tests.support.service import WAIT, GatewayHarness, harness, running_harness
 
 __all__ = ["harness"]
@@ -201,7 +201,7 @@ async def test_owner_lock_relocks_a_session_holding_the_door(harness: GatewayHar
 
 
 async def test_restart_denies_a_session_left_awaiting_approval(tmp_path: Path) -> None:
-    from gateway.ticket import Purpose
+    from gateway.trust.ticket import Purpose
     from tests.support.service import start_gateway
 
     async with running_harness(tmp_path / "gw") as h:
@@ -223,7 +223,7 @@ async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path
     import json as _json
 
     from ble.nuki.driver import NukiPairing
-    from gateway.identity import write_private_file
+    from gateway.app.identity import write_private_file
     from gateway.locks import LockSetupError
     from tests.support.service import Keys, make_gateway_dir, set_config, start_gateway
 

@@ -7,8 +7,8 @@ import base64
 from typing import Any
 
 from ble.driver import LockState
-from gateway.config import b64u_decode
-from gateway.ticket import Purpose
+from gateway.trust.base64url import b64u_decode
+from gateway.trust.ticket import Purpose
 from store import merkle
 from store.checkpoint import Checkpoint, SignedCheckpoint
 from tests.support.service import GatewayHarness, harness

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from gateway.seal import Sealer, Unsealer
+from gateway.trust.seal import Sealer, Unsealer
 from store import merkle
 from store.entry import canonical_bytes
 from store.errors import (

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from cloud.relay import Relay, RelayServer
-from gateway.sync import CloudSync, SyncConfig
+from gateway.sync.task import CloudSync, SyncConfig
 from tests.support.cloud import GATEWAY_ID, append_many, new_parties, open_sealed_store
 from tests.support.fault_proxy import FaultPlan, FaultProxy
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from cloud.relay import Relay, RelayServer
-from gateway.seal import Sealer
-from gateway.sync import CloudSync, SyncConfig
+from gateway.sync.task import CloudSync, SyncConfig
+from gateway.trust.seal import Sealer
 from store.checkpoint import CheckpointSigner
 from store.db import Store
 

@@ -20,13 +20,14 @@ import pytest
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
-from gateway.app import Gateway, Overrides
-from gateway.client import GatewayClient
-from gateway.config import b64u_encode, load
+from gateway.access.policy import package_code_hash
+from gateway.app.config import load
+from gateway.app.provision import init_gateway
+from gateway.app.wiring import Gateway, Overrides
+from gateway.clients.lan import GatewayClient
 from gateway.locks import SimulatedDoor
-from gateway.policy import package_code_hash
-from gateway.provision import init_gateway
-from gateway.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
+from gateway.trust.base64url import b64u_encode
+from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 
 WAIT = 15.0
 GATEWAY_ID = "gw-test"

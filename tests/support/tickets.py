@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.certificate import IssuerCertificate, sign_certificate
-from gateway.keys import TrustAnchors, generate_secret_key, public_key_of
-from gateway.proof import ChallengeRecord, sign_proof
-from gateway.ticket import Purpose, Ticket, sign_ticket
-from gateway.tickets import Verdict, verify_ticket
+from gateway.trust.certificate import IssuerCertificate, sign_certificate
+from gateway.trust.keys import TrustAnchors, generate_secret_key, public_key_of
+from gateway.trust.proof import ChallengeRecord, sign_proof
+from gateway.trust.ticket import Purpose, Ticket, sign_ticket
+from gateway.trust.verification import Verdict, verify_ticket
 
 GATEWAY = "gw-home-1"
 DOOR = "front"

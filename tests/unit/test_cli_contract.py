@@ -24,7 +24,7 @@ def _dash_key() -> str:
     """An Ed25519 public key whose base64url form starts with '-' (one key in 64 does)."""
     import nacl.signing
 
-    from gateway.paseto import b64encode
+    from gateway.trust.paseto import b64encode
 
     while True:
         pub = b64encode(bytes(nacl.signing.SigningKey.generate().verify_key))

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from gateway.config import TEMPLATE, DoorConfig, b64u_encode, load, parse, render
+from gateway.app.config import TEMPLATE, DoorConfig, load, parse, render
+from gateway.app.identity import KeyFileError, load_signing_key, tls_fingerprint
+from gateway.app.provision import init_gateway, parse_door_arg
 from gateway.errors import ConfigError, UsageError
-from gateway.identity import KeyFileError, load_signing_key, tls_fingerprint
-from gateway.provision import init_gateway, parse_door_arg
+from gateway.trust.base64url import b64u_encode
 
 OWNER = b64u_encode(bytes(SigningKey.generate().verify_key))
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 from nacl.signing import SigningKey
 
-from gateway.owner_auth import OwnerAuthError, OwnerRequestVerifier, sign_request, signed_message
-from gateway.ratelimit import RateLimiter
+from gateway.api.owner_auth import (
+    OwnerAuthError,
+    OwnerRequestVerifier,
+    sign_request,
+    signed_message,
+)
+from gateway.api.ratelimit import RateLimiter
 
 OWNER = SigningKey.generate()
 NONCE = "A" * 32

@@ -1,4 +1,4 @@
-"""gateway.paseto against the official v4 vectors, plus strictness and fuzzing properties."""
+"""gateway.trust.paseto against the official v4 vectors, plus strictness and fuzzing properties."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import paseto
-from gateway.paseto import PasetoError
+from gateway.trust import paseto
+from gateway.trust.paseto import PasetoError
 
 VECTORS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent.parent / "data" / "paseto-v4.json").read_text()

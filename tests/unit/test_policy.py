@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.policy import (
+from gateway.access.policy import (
     Allow,
     AwaitApproval,
     GatewayFacts,

@@ -8,7 +8,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from gateway import request_signature as rs
-from gateway.paseto import b64encode
+from gateway.trust.paseto import b64encode
 
 NAMES = rs.HeaderNames(time="T", nonce="N", signature="S")
 NOW = 1_800_000_000

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.reasons import TicketError
-from gateway.schedule import WeeklyWindow, allows, parse_hours, within
+from gateway.trust.reasons import TicketError
+from gateway.trust.schedule import WeeklyWindow, allows, parse_hours, within
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

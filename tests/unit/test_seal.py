@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from gateway.seal import (
+from gateway.trust.seal import (
     SEAL_OVERHEAD,
     SMALLEST_CLASS,
     Sealer,

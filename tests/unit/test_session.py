@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ble.driver import DoorState, LockState, LockStatus
-from gateway.session import (
+from gateway.access.session import (
     AccessSession,
     AppendAudit,
     ApprovalGiven,

@@ -8,8 +8,8 @@ from types import MappingProxyType
 import pytest
 
 from ble.driver import DoorState, LockState, LockStatus
-from gateway.scene import AT_DOOR_WITHIN_S, MotionReading, grant_scene, relock_scene
-from gateway.session import (
+from gateway.access.scene import AT_DOOR_WITHIN_S, MotionReading, grant_scene, relock_scene
+from gateway.access.session import (
     AccessSession,
     AppendAudit,
     ApprovalGiven,

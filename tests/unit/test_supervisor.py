@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.supervisor import Supervisor
+from gateway.app.supervisor import Supervisor
 
 
 async def test_failing_job_is_restarted_and_stop_cancels() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.sync_schedule import (
+from gateway.sync.schedule import (
     MAX_RETRY_AFTER_S,
     backoff_delay,
     raised_time_floor,

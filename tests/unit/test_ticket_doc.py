@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.keys import public_key_of, secret_key_from_seed
-from gateway.paseto import b64encode
-from gateway.proof import proof_message, proof_valid, sign_proof
-from gateway.reasons import Reason
+from gateway.trust.keys import public_key_of, secret_key_from_seed
+from gateway.trust.paseto import b64encode
+from gateway.trust.proof import proof_message, proof_valid, sign_proof
+from gateway.trust.reasons import Reason
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "tickets.md").read_text()
 

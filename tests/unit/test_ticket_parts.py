@@ -7,19 +7,19 @@ from datetime import timedelta
 import pyseto
 import pytest
 
-from gateway import paseto
-from gateway.approval import Approval, Decision, sign_approval
-from gateway.claims import decode_object, parse_time
-from gateway.clock import advance_floor, clock_trusted
-from gateway.keys import TrustAnchors, generate_secret_key, key_id, public_key_of
-from gateway.reasons import Reason, TicketError
-from gateway.revocation import (
+from gateway.trust import paseto
+from gateway.trust.approval import Approval, Decision, sign_approval
+from gateway.trust.claims import decode_object, parse_time
+from gateway.trust.clock import advance_floor, clock_trusted
+from gateway.trust.keys import TrustAnchors, generate_secret_key, key_id, public_key_of
+from gateway.trust.reasons import Reason, TicketError
+from gateway.trust.revocation import (
     RevocationList,
     apply,
     sign_revocations,
     verify_revocations,
 )
-from gateway.tickets import verify_approval
+from gateway.trust.verification import verify_approval
 from tests.support.tickets import GATEWAY, NOW, Household
 
 
@@ -174,7 +174,7 @@ def test_pyseto_verifies_our_tickets() -> None:
 
 
 def test_proof_message_refuses_bad_inputs_and_challenges_are_fresh() -> None:
-    from gateway.proof import CHALLENGE_TTL, new_challenge, proof_message
+    from gateway.trust.proof import CHALLENGE_TTL, new_challenge, proof_message
 
     with pytest.raises(ValueError, match="32 bytes"):
         proof_message(GATEWAY, bytes(31), "t-1", "open")
@@ -187,7 +187,7 @@ def test_proof_message_refuses_bad_inputs_and_challenges_are_fresh() -> None:
 
 
 def test_proof_pieces_cannot_be_shifted() -> None:
-    from gateway.proof import proof_message
+    from gateway.trust.proof import proof_message
 
     # Length prefixes keep ("gw-1", ..., "t-12", "open") apart from ("gw-1", ..., "t-1", "2open").
     a = proof_message("gw-1", bytes(32), "t-12", "open")

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import paseto
-from gateway.claims import encode_object
-from gateway.envelope import TokenKind, seal
-from gateway.keys import generate_secret_key, public_key_of
-from gateway.proof import ChallengeRecord
-from gateway.reasons import Reason
-from gateway.revocation import RevocationList
-from gateway.schedule import WeeklyWindow, parse_hours
-from gateway.ticket import Delivery, Purpose, package_hash, sign_ticket
-from gateway.tickets import check_ticket, verify_holder_proof
+from gateway.trust import paseto
+from gateway.trust.claims import encode_object
+from gateway.trust.envelope import TokenKind, seal
+from gateway.trust.keys import generate_secret_key, public_key_of
+from gateway.trust.proof import ChallengeRecord
+from gateway.trust.reasons import Reason
+from gateway.trust.revocation import RevocationList
+from gateway.trust.schedule import WeeklyWindow, parse_hours
+from gateway.trust.ticket import Delivery, Purpose, package_hash, sign_ticket
+from gateway.trust.verification import check_ticket, verify_holder_proof
 from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household
 
 
@@ -76,7 +76,7 @@ def test_unknown_key(home: Household) -> None:
     stranger = generate_secret_key()
     assert home.verify(sign_ticket(home.ticket(), stranger)).reason is Reason.UNKNOWN_KEY
     # A certificate signed by a stranger does not make its issuer known.
-    from gateway.certificate import sign_certificate
+    from gateway.trust.certificate import sign_certificate
 
     forged_cert = sign_certificate(home.certificate(), stranger)
     token = sign_ticket(home.ticket(), home.issuer, forged_cert)
@@ -95,7 +95,7 @@ def test_bad_signature_on_ticket_and_on_certificate(home: Household) -> None:
     forged = "v4.public." + paseto.b64encode(bytes(raw)) + "." + footer
     assert home.verify(forged).reason is Reason.BAD_SIGNATURE
     # A certificate with a widened cap (max_uses 2 -> 9), signature left as it was.
-    from gateway.certificate import sign_certificate
+    from gateway.trust.certificate import sign_certificate
 
     cert_token = sign_certificate(home.certificate(), home.owner)
     cbody, _, cfooter = cert_token[len("v4.public.") :].partition(".")
@@ -110,14 +110,14 @@ def test_bad_signature_on_ticket_and_on_certificate(home: Household) -> None:
 
 def test_tokens_of_another_kind_do_not_verify_as_tickets(home: Household) -> None:
     # An owner-signed certificate presented as a ticket: its implicit assertion differs.
-    from gateway.certificate import sign_certificate
+    from gateway.trust.certificate import sign_certificate
 
     cert = sign_certificate(home.certificate(), home.owner)
     assert home.verify(cert).reason is Reason.BAD_SIGNATURE
 
 
 def test_certificate_cannot_redelegate(home: Household) -> None:
-    from gateway.certificate import sign_certificate
+    from gateway.trust.certificate import sign_certificate
 
     # Depth 2: a certificate for a sub-issuer, itself carried in the footer of a certificate.
     sub_issuer = generate_secret_key()
@@ -173,7 +173,7 @@ def test_malformed_claims(home: Household, claims_change: dict[str, object]) -> 
 def test_duplicate_keys_and_deep_nesting_are_malformed(home: Household) -> None:
     good = encode_object(home.ticket(iss="owner").to_claims())
     dup = good[:-1] + b',"door":"back"}'
-    from gateway.keys import key_id
+    from gateway.trust.keys import key_id
 
     footer = encode_object({"kid": key_id(public_key_of(home.owner))})
     token = paseto.sign(dup, home.owner, footer, TokenKind.TICKET.value)

@@ -1,0 +1,165 @@
+"""The access runner's view of the store: :class:`gateway.access.service.Ledger` over
+``store.Store``.
+
+Each method is one store transaction (one executor hop). :meth:`StoreLedger.append` is the
+write-ahead step: the session's audit entries and its new state commit together, durably,
+before the runner performs the next effect.
+
+Denied requests are not access sessions in the table (they never held a door); their audit
+entry alone records them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.access.service import SessionRecord
+from gateway.access.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
+from gateway.trust.verification import ChallengeRecord
+from store import audit_log
+from store.db import Store
+from store.state import ChallengeOutcome
+from store.transaction import StoreTransaction
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class StoreLedger:
+    def __init__(self, store: Store, gateway_id: str) -> None:
+        self.store = store
+        self.gateway_id = gateway_id
+        self._known: set[str] = set()
+        self._last_index: OrderedDict[str, int] = OrderedDict()
+
+    async def append(
+        self,
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, int] | None = None,
+    ) -> bool:
+        facts = session.facts
+        known = facts.session in self._known
+        terminal = session.state in FINISHED_STATES
+
+        def write(tx: StoreTransaction) -> bool:
+            if use is not None and not tx.state.consume_use(use[0], use[1], tx.now_ms()).granted:
+                return False
+            index: int | None = None
+            for kind, body in entries:
+                index = tx.append(kind, dict(body)).entry.index
+            if index is not None:
+                self._last_index[facts.session] = index
+                while len(self._last_index) > 1000:
+                    self._last_index.popitem(last=False)
+            now = tx.now_ms()
+            if not known:
+                if session.state is SessionState.DENIED:
+                    return True
+                tx.state.open_session(
+                    facts.session,
+                    facts.door,
+                    session.state.value,
+                    now,
+                    ticket_id=facts.jti,
+                    audit_index=index,
+                )
+                if terminal:
+                    tx.state.set_session_state(
+                        facts.session, session.state.value, now, terminal=True
+                    )
+                return True
+            tx.state.set_session_state(
+                facts.session, session.state.value, now, terminal=terminal, audit_index=index
+            )
+            return True
+
+        written = await self.store.transact(write)
+        if written and not terminal:
+            self._known.add(facts.session)
+        elif terminal:
+            self._known.discard(facts.session)
+        return written
+
+    async def receipt(self, session: str) -> dict[str, Any] | None:
+        """The visitor's receipt: the session's latest entry, a signed checkpoint covering it
+        and the inclusion proof (DESIGN §7: the courier's phone is a witness)."""
+        index = self._last_index.get(session)
+        if index is None:
+            return None
+        return (await self.store.receipt(index)).to_json()
+
+    async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord:
+        nonce = await self.store.issue_challenge(int(ttl.total_seconds() * 1000))
+        return ChallengeRecord(nonce, self.gateway_id, now + ttl)
+
+    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeRecord | None:
+        if len(nonce) != 32:
+            return None
+        outcome = await self.store.consume_challenge(nonce)
+        if outcome is ChallengeOutcome.CONSUMED:
+            # The store checked expiry when it consumed it; the proof check needs a time too.
+            return ChallengeRecord(nonce, self.gateway_id, now + timedelta(seconds=1))
+        if outcome is ChallengeOutcome.EXPIRED:
+            return ChallengeRecord(nonce, self.gateway_id, now - timedelta(seconds=1))
+        return None
+
+    async def time_floor(self) -> datetime | None:
+        ms = await self.store.time_floor()
+        return None if ms <= 0 else _dt(ms)
+
+    async def revocations(self) -> str | None:
+        record = await self.store.revocation_list()
+        return None if record is None else record.token
+
+    async def save_revocations(self, token: str, seq: int) -> None:
+        await self.store.store_revocation_list(seq, token)
+
+    async def unfinished_sessions(self) -> list[SessionRecord]:
+        records = []
+        for r in await self.store.unclosed_sessions():
+            self._known.add(r.session_id)
+            try:
+                state = SessionState(r.state)
+            except ValueError:
+                state = SessionState.OPEN  # unknown: assume the worst, the door may be open
+            records.append(
+                SessionRecord(
+                    facts=SessionFacts(
+                        session=r.session_id,
+                        door=r.door,
+                        jti=r.ticket_id or "",
+                        subject="",
+                        purpose="",
+                        open_s=0,
+                    ),
+                    state=state,
+                    holder_key=b"",
+                    created_at=_dt(r.opened_ms),
+                    updated_at=_dt(r.updated_ms),
+                )
+            )
+        return records
+
+    async def record(self, kind: str, body: Mapping[str, AuditValue]) -> None:
+        await self.store.append(kind, dict(body))
+
+    async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            out = []
+            for stored in itertools.islice(audit_log.iter_entries(conn, since), limit):
+                e = stored.entry
+                out.append({"index": e.index, "time_ms": e.time_ms, "kind": e.kind, "body": e.body})
+            return out
+
+        return await self.store.read(read)

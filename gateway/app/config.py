@@ -1,0 +1,509 @@
+"""threshold.toml: the gateway's configuration, loaded with tomllib into frozen dataclasses.
+
+Every key has a default documented in :data:`TEMPLATE` (the commented file ``threshold init``
+writes). Loading validates everything up front and fails with one :class:`ConfigError` whose
+message names the dotted key and the problem, so a typo never surfaces later as a strange
+runtime error. Unknown keys are errors too: a misspelt ``allow_without_camra`` must not
+silently leave the default in force.
+
+Secrets never live in the TOML: it names files (the gateway key, the TLS key), resolved
+relative to the directory holding threshold.toml.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError
+from gateway.trust.base64url import b64u_decode
+
+GATEWAY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+DOOR_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+BLE_ADDRESS_RE = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class DoorConfig:
+    name: str
+    #: ``sim`` (the virtual Nuki lock, in process) or ``nuki``.
+    lock: str
+    #: The lock's BLE address (``nuki`` only).
+    address: str | None = None
+
+    @property
+    def lock_spec(self) -> str:
+        return self.lock if self.address is None else f"{self.lock}:{self.address}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls: bool = True
+    tls_cert: Path = Path("tls.crt")
+    tls_key: Path = Path("tls.key")
+    max_body_bytes: int = 16 * 1024
+    client_rate_per_minute: int = 120
+    ticket_rate_per_minute: int = 20
+    owner_skew_s: float = 120.0
+    mdns: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    allow_without_camera: bool = False
+    approval_timeout_s: float = 300.0
+    default_open_s: float = 60.0
+    max_open_s: float = 900.0
+    challenge_ttl_s: float = 10.0
+    clock_skew_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class LockConfig:
+    timeout_s: float = 10.0
+    relock_retry_initial_s: float = 1.0
+    relock_retry_max_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    """``[camera]``: an RTSP URL, or a local video file path (played in a loop: the demo)."""
+
+    url: str | None = None
+    clip_dir: Path | None = None  # None: <gateway directory>/clips
+    preroll_s: float = 5.0
+    post_roll_s: float = 5.0
+    read_timeout_s: float = 2.0
+    clip_budget_mb: int = 2048
+    motion: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CloudConfig:
+    """Cloud sync (docs/cloud.md). No ``url``: no sync, the gateway stays fully local."""
+
+    url: str | None = None
+    interval_s: float = 60.0
+    pin_sha256: bytes | None = None
+    relay_public_key: bytes | None = None
+    seal: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    directory: Path
+    gateway_id: str
+    owner_public_key: bytes
+    timezone: str
+    key_file: Path
+    database: Path
+    doors: tuple[DoorConfig, ...]
+    api: ApiConfig = ApiConfig()
+    policy: PolicyConfig = PolicyConfig()
+    lock: LockConfig = LockConfig()
+    camera: CameraConfig = CameraConfig()
+    cloud: CloudConfig = CloudConfig()
+
+    def door(self, name: str) -> DoorConfig | None:
+        for door in self.doors:
+            if door.name == name:
+                return door
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Table:
+    """A TOML table read key by key; every problem names the dotted key."""
+
+    def __init__(self, prefix: str, data: Mapping[str, Any]) -> None:
+        self.prefix = prefix
+        self.data = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"threshold.toml: {self.key(name)}: {problem}")
+
+    def _get(self, name: str) -> Any:
+        self.used.add(name)
+        return self.data.get(name)
+
+    def str_(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+        value = self._get(name)
+        if value is None:
+            if required or default is None:
+                raise self.fail(name, "is required")
+            return default
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+        return value
+
+    def opt_str(self, name: str) -> str | None:
+        value = self._get(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+        return value
+
+    def bool_(self, name: str, default: bool) -> bool:
+        value = self._get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(name, "must be true or false")
+        return value
+
+    def int_(self, name: str, default: int, low: int, high: int) -> int:
+        value = self._get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, "must be an integer")
+        if not low <= value <= high:
+            raise self.fail(name, f"must be between {low} and {high}, not {value}")
+        return value
+
+    def float_(self, name: str, default: float, low: float, high: float) -> float:
+        value = self._get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(name, "must be a number")
+        if not low <= float(value) <= high:
+            raise self.fail(name, f"must be between {low:g} and {high:g}, not {value}")
+        return float(value)
+
+    def table(self, name: str) -> _Table:
+        value = self._get(name)
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.fail(name, "must be a table")
+        return _Table(self.key(name), value)
+
+    def check_unknown(self) -> None:
+        for name in self.data:
+            if name not in self.used:
+                raise self.fail(name, "is not a known setting (misspelt?)")
+
+
+def _path(directory: Path, table: _Table, name: str, default: str) -> Path:
+    raw = table.str_(name, default)
+    if not raw:
+        raise table.fail(name, "must not be empty")
+    path = Path(raw)
+    return path if path.is_absolute() else directory / path
+
+
+def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
+    """Validate a parsed TOML document (relative paths resolve against ``directory``)."""
+    root = _Table("", data)
+
+    gw = root.table("gateway")
+    gateway_id = gw.str_("id", required=True)
+    if not GATEWAY_ID_RE.fullmatch(gateway_id):
+        raise gw.fail("id", "must be 1-63 lowercase letters, digits or '-'")
+    owner_b64 = gw.str_("owner_public_key", required=True)
+    try:
+        owner = b64u_decode(owner_b64)
+    except ValueError as exc:
+        raise gw.fail("owner_public_key", f"is not canonical base64url ({exc})") from None
+    if len(owner) != 32:
+        raise gw.fail("owner_public_key", f"must be a 32-byte Ed25519 key, not {len(owner)}")
+    tz = gw.str_("timezone", "UTC")
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise gw.fail("timezone", f"{tz!r} is not an IANA time zone") from None
+    key_file = _path(directory, gw, "key_file", "gateway.key")
+    database = _path(directory, gw, "database", "threshold.db")
+    gw.check_unknown()
+
+    a = root.table("api")
+    bind = a.str_("bind", "127.0.0.1:8443")
+    host, port = parse_bind(bind, a)
+    api = ApiConfig(
+        host=host,
+        port=port,
+        tls=a.bool_("tls", True),
+        tls_cert=_path(directory, a, "tls_cert", "tls.crt"),
+        tls_key=_path(directory, a, "tls_key", "tls.key"),
+        max_body_bytes=a.int_("max_body_bytes", 16 * 1024, 1024, 1024 * 1024),
+        client_rate_per_minute=a.int_("client_rate_per_minute", 120, 1, 1_000_000),
+        ticket_rate_per_minute=a.int_("ticket_rate_per_minute", 20, 1, 1_000_000),
+        owner_skew_s=a.float_("owner_skew_s", 120.0, 1.0, 3600.0),
+        mdns=a.bool_("mdns", True),
+    )
+    a.check_unknown()
+
+    p = root.table("policy")
+    default_open = p.float_("default_open_s", 60.0, 1.0, 3600.0)
+    policy = PolicyConfig(
+        allow_without_camera=p.bool_("allow_without_camera", False),
+        approval_timeout_s=p.float_("approval_timeout_s", 300.0, 0.1, 3600.0),
+        default_open_s=default_open,
+        max_open_s=p.float_("max_open_s", 900.0, default_open, 3600.0),
+        challenge_ttl_s=p.float_("challenge_ttl_s", 10.0, 1.0, 120.0),
+        clock_skew_s=p.float_("clock_skew_s", 120.0, 0.0, 600.0),
+    )
+    p.check_unknown()
+
+    lk = root.table("lock")
+    lock = LockConfig(
+        timeout_s=lk.float_("timeout_s", 10.0, 0.5, 120.0),
+        relock_retry_initial_s=lk.float_("relock_retry_initial_s", 1.0, 0.01, 60.0),
+        relock_retry_max_s=lk.float_("relock_retry_max_s", 30.0, 0.01, 3600.0),
+    )
+    lk.check_unknown()
+
+    c = root.table("camera")
+    camera = CameraConfig(
+        url=c.opt_str("url"),
+        clip_dir=_path(directory, c, "clips", "clips"),
+        preroll_s=c.float_("preroll_s", 5.0, 0.0, 30.0),
+        post_roll_s=c.float_("post_roll_s", 5.0, 0.0, 60.0),
+        read_timeout_s=c.float_("read_timeout_s", 2.0, 0.2, 30.0),
+        clip_budget_mb=c.int_("clip_budget_mb", 2048, 1, 10_000_000),
+        motion=c.bool_("motion", True),
+    )
+    c.check_unknown()
+
+    cloud = _parse_cloud(root.table("cloud"))
+
+    doors = _parse_doors(root)
+    root.check_unknown()
+    return GatewayConfig(
+        directory=directory,
+        gateway_id=gateway_id,
+        owner_public_key=owner,
+        timezone=tz,
+        key_file=key_file,
+        database=database,
+        doors=doors,
+        api=api,
+        policy=policy,
+        lock=lock,
+        camera=camera,
+        cloud=cloud,
+    )
+
+
+def _parse_cloud(t: _Table) -> CloudConfig:
+    url = t.opt_str("url")
+    if url is not None and not url.startswith(("https://", "http://127.0.0.1", "http://[::1]")):
+        raise t.fail("url", "must be https:// (plain http only to a relay on loopback)")
+    pin_text = t.opt_str("pin_sha256")
+    pin: bytes | None = None
+    if pin_text is not None:
+        try:
+            pin = bytes.fromhex(pin_text.replace(":", ""))
+        except ValueError:
+            raise t.fail("pin_sha256", "is not hex") from None
+        if len(pin) != 32:
+            raise t.fail("pin_sha256", "must be the 32-byte SHA-256 of the relay certificate")
+    relay_text = t.opt_str("relay_public_key")
+    relay: bytes | None = None
+    if relay_text is not None:
+        try:
+            relay = b64u_decode(relay_text)
+        except ValueError as exc:
+            raise t.fail("relay_public_key", f"is not canonical base64url ({exc})") from None
+        if len(relay) != 32:
+            raise t.fail("relay_public_key", "must be a 32-byte Ed25519 key")
+    cloud = CloudConfig(
+        url=url,
+        interval_s=t.float_("interval_s", 60.0, 0.05, 86400.0),
+        pin_sha256=pin,
+        relay_public_key=relay,
+        seal=t.bool_("seal", True),
+    )
+    t.check_unknown()
+    return cloud
+
+
+def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
+    raw = root._get("door")
+    if raw is None:
+        raise root.fail("door", "at least one [[door]] is required")
+    if not isinstance(raw, list) or not raw:
+        raise root.fail("door", "must be an array of tables ([[door]])")
+    doors: list[DoorConfig] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise root.fail(f"door[{i}]", "must be a table")
+        t = _Table(f"door[{i}]", item)
+        name = t.str_("name", required=True)
+        if not DOOR_NAME_RE.fullmatch(name):
+            raise t.fail("name", "must be 1-32 lowercase letters, digits, '-' or '_'")
+        if any(d.name == name for d in doors):
+            raise t.fail("name", f"door {name!r} is defined twice")
+        door = parse_lock_spec(t.str_("lock", required=True), name, t)
+        t.check_unknown()
+        doors.append(door)
+    return tuple(doors)
+
+
+def parse_lock_spec(spec: str, name: str, table: _Table | None = None) -> DoorConfig:
+    """``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
+
+    def fail(problem: str) -> ConfigError:
+        if table is not None:
+            return table.fail("lock", problem)
+        return ConfigError(f"door {name}: {problem}")
+
+    if spec == "sim":
+        return DoorConfig(name=name, lock="sim")
+    kind, _, address = spec.partition(":")
+    if kind != "nuki":
+        raise fail(f"{spec!r} is not a lock; use 'sim' or 'nuki:ADDRESS'")
+    if not BLE_ADDRESS_RE.fullmatch(address):
+        raise fail(f"{address!r} is not a Bluetooth address (AA:BB:CC:DD:EE:FF)")
+    return DoorConfig(name=name, lock="nuki", address=address.upper())
+
+
+def parse_bind(bind: str, table: _Table | None = None) -> tuple[str, int]:
+    def fail(problem: str) -> ConfigError:
+        if table is not None:
+            return table.fail("bind", problem)
+        return ConfigError(f"bind: {problem}")
+
+    host, sep, port_text = bind.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise fail(f"{bind!r} must be HOST:PORT")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise fail(f"port {port} is out of range")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise fail(f"{host!r} must be an IP address") from None
+    return host, port
+
+
+def load(path: Path) -> GatewayConfig:
+    """Read and validate threshold.toml."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse(data, path.resolve().parent)
+
+
+TEMPLATE = """\
+# Threshold gateway configuration. Every key below shows its default where it has one.
+# Secrets are never written here: key_file and tls_key name files (mode 0600).
+# Relative paths are relative to this file's directory.
+
+[gateway]
+# This gateway's identity: tickets carry it in "aud" and open this gateway only.
+id = {gateway_id}
+# The owner's Ed25519 public key (base64url): the only root of trust.
+owner_public_key = {owner_pub}
+# IANA time zone in which ticket schedules are evaluated (DST included). Default "UTC".
+timezone = {timezone}
+# The gateway's Ed25519 secret key (signs checkpoints and receipts). Default "gateway.key".
+key_file = "gateway.key"
+# The SQLite database: audit log and state. Default "threshold.db".
+database = "threshold.db"
+
+[api]
+# Where the LAN API listens. Default "127.0.0.1:8443".
+bind = {bind}
+# HTTPS with the self-signed certificate below. Plain HTTP only if set to false. Default true.
+tls = true
+tls_cert = "tls.crt"
+tls_key = "tls.key"
+# Request bodies above this are refused with 413. Default 16384.
+max_body_bytes = 16384
+# Requests per minute per client address, and presentations per minute per ticket id.
+client_rate_per_minute = 120
+ticket_rate_per_minute = 20
+# Owner request signatures are accepted within this many seconds of the gateway's clock.
+owner_skew_s = 120
+# Advertise the API on the LAN as _threshold._tcp.local. Default true.
+mdns = true
+
+[policy]
+# Let tickets with camera = "required" open when no camera is live. Default false.
+allow_without_camera = {allow_without_camera}
+# How long a survey (or any ticket needing the owner) waits for approval. Default 300.
+approval_timeout_s = 300
+# How long the door stays unlocked when the ticket has no open_s; and the cap. 60 / 900.
+default_open_s = 60
+max_open_s = 900
+# How long a challenge nonce stays valid. Default 10.
+challenge_ttl_s = 10
+# Clock skew tolerated around the time floor and ticket times. Default 120.
+clock_skew_s = 120
+
+[lock]
+# How long the gateway waits for one lock operation before reading the lock instead.
+# Never less than the driver's own budget (so a driver is not cut off mid-report). 10.
+timeout_s = 10
+# A failed relock is retried with exponential backoff between these bounds. 1 / 30.
+relock_retry_initial_s = 1
+relock_retry_max_s = 30
+
+[camera]
+# RTSP URL of the entrance camera (or a local video file, played in a loop, for a demo).
+# Empty: no camera (camera_live is then false).
+url = {camera_url}
+# Where clips and snapshots go (relative to this directory), and their disk budget in MB.
+clips = "clips"
+clip_budget_mb = 2048
+# Seconds of video kept before the unlock and recorded after the session ends. 5 / 5.
+preroll_s = 5
+post_roll_s = 5
+# No packet for this long (s) means the camera stalled: open doors relock early. 2.
+read_timeout_s = 2
+# Motion detection (facts stored with grants and relocks). true.
+motion = true
+
+# One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
+{doors}"""
+
+
+def render(
+    *,
+    gateway_id: str,
+    owner_pub: str,
+    timezone: str,
+    bind: str,
+    doors: tuple[DoorConfig, ...],
+    camera_url: str | None,
+    allow_without_camera: bool,
+) -> str:
+    # JSON string literals are valid TOML basic strings: quoting stays correct for any value.
+    q = json.dumps
+    door_text = "".join(
+        f"[[door]]\nname = {q(d.name)}\nlock = {q(d.lock_spec)}\n\n" for d in doors
+    ).rstrip("\n")
+    return TEMPLATE.format(
+        gateway_id=q(gateway_id),
+        owner_pub=q(owner_pub),
+        timezone=q(timezone),
+        bind=q(bind),
+        doors=door_text + "\n",
+        camera_url=q(camera_url or ""),
+        allow_without_camera="true" if allow_without_camera else "false",
+    )

@@ -1,0 +1,361 @@
+"""The one place that wires the gateway from its configuration and owns its lifecycle.
+
+Start-up, in order, each step logged on one line:
+
+1. configuration (already validated by :func:`gateway.app.config.load`);
+2. the gateway key (mode 0600 checked) and the store (migrated, identity claimed);
+3. the locks, one driver per door (``sim`` runs the virtual Nuki lock in this process);
+4. the camera, if ``[camera] url`` is set (an RTSP URL, or a local video file played in a
+   loop): its reader, pre-roll ring and stall watch start, and :class:`gateway.access.filming.
+   EntryCamera` becomes the access service's witness (clips, snapshots, motion, stalls);
+5. the access service, which reconciles every session the store holds unfinished: it reads
+   the lock, relocks if needed and records what happened, before any request is accepted;
+6. the LAN API (HTTPS unless the config says ``tls = false``);
+7. the mDNS advertisement.
+
+Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
+a session holds (within a budget), record the clips in flight (cut short) and close the
+camera, close the API's connections, close the locks, close the store. ``threshold run``
+calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits within 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import time
+import zoneinfo
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.access.filming import EntryCamera
+from gateway.access.ledger import StoreLedger
+from gateway.access.policy import PolicyRules
+from gateway.access.service import AccessService, AccessSettings
+from gateway.api.mdns import MdnsAdvertiser, service_info
+from gateway.api.owner_auth import OwnerRequestVerifier
+from gateway.api.ratelimit import RateLimiter
+from gateway.api.server import API_VERSION, ApiContext, build_app
+from gateway.app.config import GatewayConfig, load
+from gateway.app.identity import load_signing_key, tls_fingerprint
+from gateway.app.locks import LockFleet, open_locks
+from gateway.app.supervisor import Supervisor
+from gateway.errors import GatewayError
+from gateway.sync.mailbox import AccessMailbox
+from gateway.sync.task import CloudSync, SyncConfig
+from gateway.trust.base64url import b64u_encode
+from gateway.trust.seal import Sealer
+from gateway.trust.verification import TrustAnchors
+from store.checkpoint import CheckpointSigner
+from store.db import Store
+from video.camera import Camera, CameraConfig
+from video.motion import MotionConfig
+from video.source import redact_url
+
+log = logging.getLogger("threshold")
+
+
+class ListenError(GatewayError):
+    code = "cannot_listen"
+
+
+SHUTDOWN_RELOCK_BUDGET_S = 3.0
+SHUTDOWN_CLIP_BUDGET_S = 1.0
+PURGE_EVERY_S = 60
+CHECKPOINT_EVERY_S = 600
+
+
+async def _purge(store: Store) -> None:
+    await store.purge_challenges()
+
+
+async def _checkpoint(store: Store) -> None:
+    # A signed checkpoint of whatever was appended since the last one, so that recent
+    # entries are attested even when fewer than the store's every-N threshold were written.
+    latest = await store.latest_checkpoint()
+    if latest is None or latest.checkpoint.tree_size < store.tree_size:
+        await store.checkpoint()
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Run-time changes to the configuration (tests, the demo, the benchmark)."""
+
+    port: int | None = None
+    mdns: bool | None = None
+    client_rate_per_minute: int | None = None
+    ticket_rate_per_minute: int | None = None
+    #: An RTSP URL or video file path instead of ``[camera] url`` (``threshold run --camera``).
+    camera_url: str | None = None
+
+
+class Gateway:
+    """The running service. ``await start()``, then ``await stop()`` (always)."""
+
+    def __init__(self, config: GatewayConfig, overrides: Overrides = Overrides()) -> None:
+        self.config = config
+        self.overrides = overrides
+        self.store: Store | None = None
+        self.locks: LockFleet | None = None
+        self.service: AccessService | None = None
+        self.camera: EntryCamera | None = None
+        self.public_key = ""
+        self.fingerprint: str | None = None
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._mdns: MdnsAdvertiser | None = None
+        self._jobs = Supervisor()
+        self._stopped = False
+        self.sync: CloudSync | None = None
+
+    @classmethod
+    def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
+        return cls(load(path), overrides)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.config.api.tls else "http"
+
+    @property
+    def url(self) -> str:
+        host = self.config.api.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        cfg = self.config
+        o = self.overrides
+        log.info(
+            "config: gateway %s, doors %s, time zone %s",
+            cfg.gateway_id,
+            ", ".join(f"{d.name}={d.lock_spec}" for d in cfg.doors),
+            cfg.timezone,
+        )
+        key = load_signing_key(cfg.key_file)
+        self.public_key = b64u_encode(bytes(key.verify_key))
+        # Entries are sealed to the owner from the first one, so the log can go to the cloud
+        # whenever sync is configured (docs/cloud.md); the plaintext stays beside them here.
+        seal = Sealer(cfg.owner_public_key) if cfg.cloud.seal else None
+        self.store = await Store.open(
+            cfg.database, signer=CheckpointSigner(key, cfg.gateway_id), seal=seal
+        )
+        log.info("store: %s open, %d audit entries", cfg.database, self.store.tree_size)
+
+        self.locks = await open_locks(cfg, self.store)
+        log.info("locks: %s", self.locks.describe())
+
+        settings = AccessSettings(
+            gateway_id=cfg.gateway_id,
+            anchors=TrustAnchors.of(cfg.owner_public_key),
+            zone=zoneinfo.ZoneInfo(cfg.timezone),
+            rules=PolicyRules(
+                allow_without_camera=cfg.policy.allow_without_camera,
+                approval_timeout_s=cfg.policy.approval_timeout_s,
+            ),
+            default_open_s=cfg.policy.default_open_s,
+            max_open_s=cfg.policy.max_open_s,
+            challenge_ttl=timedelta(seconds=cfg.policy.challenge_ttl_s),
+            skew=timedelta(seconds=cfg.policy.clock_skew_s),
+            lock_timeout_s=max([cfg.lock.timeout_s, *self.locks.operation_budgets()]),
+            relock_retry_initial_s=cfg.lock.relock_retry_initial_s,
+            relock_retry_max_s=cfg.lock.relock_retry_max_s,
+        )
+        ledger = StoreLedger(self.store, cfg.gateway_id)
+        camera_url = o.camera_url or cfg.camera.url or ""
+        if camera_url:
+            self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
+            await self.camera.start()
+        self.service = AccessService(settings, ledger, self.locks.drivers, witness=self.camera)
+        if self.camera is not None:
+            service = self.service
+            self.camera.on_stall = service.camera_stalled
+            self.camera.on_recorded = service.notify_changed
+            live = await self.camera.camera.wait_live(cfg.camera.read_timeout_s * 2)
+            camera = f"{redact_url(camera_url)} ({'live' if live else 'not live yet'})"
+        else:
+            camera = "none configured (camera_live is false)"
+        log.info(
+            "camera: %s; allow_without_camera = %s",
+            camera,
+            str(cfg.policy.allow_without_camera).lower(),
+        )
+        await self.service.start()
+        await ledger.record("gateway.started", {"gateway": cfg.gateway_id})
+        if cfg.cloud.url is not None:
+            self.sync = CloudSync(
+                self.store,
+                SyncConfig(
+                    cloud_url=cfg.cloud.url,
+                    gateway_id=cfg.gateway_id,
+                    gateway_key=key,
+                    interval_s=cfg.cloud.interval_s,
+                    pin_sha256=cfg.cloud.pin_sha256,
+                    relay_key=cfg.cloud.relay_public_key,
+                    status_file=cfg.database.with_name("sync-status.json"),
+                ),
+                AccessMailbox(self.store, self.service),
+            )
+            await self.sync.start()
+            log.info("sync: to %s every %.0f s", cfg.cloud.url, cfg.cloud.interval_s)
+        log.info("access: ready, %d unfinished session(s) reconciled", self.service.reconciled)
+
+        store = self.store
+        self._jobs.start("purge expired challenges", lambda: _purge(store), PURGE_EVERY_S)
+        self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
+        log.info(
+            "jobs: challenge purge every %ds, checkpoint every %ds",
+            PURGE_EVERY_S,
+            CHECKPOINT_EVERY_S,
+        )
+
+        ssl_context: ssl.SSLContext | None = None
+        if cfg.api.tls:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+            ssl_context.load_cert_chain(cfg.api.tls_cert, cfg.api.tls_key)
+            self.fingerprint = tls_fingerprint(cfg.api.tls_cert)
+        ctx = ApiContext(
+            service=self.service,
+            camera=self.camera.camera if self.camera is not None else None,
+            gateway_id=cfg.gateway_id,
+            public_key=self.public_key,
+            tls_fingerprint=self.fingerprint,
+            owner_verifier=OwnerRequestVerifier(
+                cfg.owner_public_key, skew_s=cfg.api.owner_skew_s, not_before=time.time()
+            ),
+            client_limiter=RateLimiter(o.client_rate_per_minute or cfg.api.client_rate_per_minute),
+            ticket_limiter=RateLimiter(o.ticket_rate_per_minute or cfg.api.ticket_rate_per_minute),
+            max_body_bytes=cfg.api.max_body_bytes,
+        )
+        self._runner = web.AppRunner(
+            build_app(ctx), access_log=None, shutdown_timeout=1.0, handle_signals=False
+        )
+        await self._runner.setup()
+        port = cfg.api.port if o.port is None else o.port
+        site = web.TCPSite(self._runner, cfg.api.host, port, ssl_context=ssl_context)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(
+                f"api: cannot listen on {cfg.api.host}:{port} ({exc.strerror}); "
+                "change [api] bind in threshold.toml"
+            ) from None
+        self.port = _bound_port(self._runner, port)
+        log.info(
+            "api: listening on %s (%s)",
+            self.url,
+            f"TLS, fingerprint {self.fingerprint}" if cfg.api.tls else "plain HTTP, as configured",
+        )
+
+        if cfg.api.mdns if o.mdns is None else o.mdns:
+            self._mdns = MdnsAdvertiser(
+                service_info(
+                    cfg.gateway_id,
+                    cfg.api.host,
+                    self.port,
+                    self.fingerprint,
+                    API_VERSION,
+                    cfg.api.tls,
+                ),
+                cfg.api.host,
+            )
+            await self._mdns.start()
+            log.info("mdns: advertising _threshold._tcp.local. on %s", cfg.api.host)
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._mdns is not None:
+            with contextlib.suppress(Exception):
+                await self._mdns.stop()
+        await self._jobs.stop()
+        if self.sync is not None:
+            await self.sync.stop()
+        if self.service is not None:
+            await self.service.shutdown(SHUTDOWN_RELOCK_BUDGET_S)
+        if self.camera is not None:
+            try:
+                await self.camera.close(SHUTDOWN_CLIP_BUDGET_S)
+            except Exception:
+                log.exception("camera: close failed")
+        if self.service is not None:
+            with contextlib.suppress(Exception):
+                await self.service.ledger.record(
+                    "gateway.stopped", {"gateway": self.config.gateway_id}
+                )
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.locks is not None:
+            await self.locks.close()
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                await self.store.checkpoint()  # everything this run wrote, attested
+            await self.store.close()
+        log.info("stopped")
+
+
+def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
+    c = cfg.camera
+    if "://" not in url:
+        path = Path(url).expanduser()
+        url = str(path if path.is_absolute() else cfg.directory / path)
+    return Camera(
+        CameraConfig(
+            url=url,
+            clip_dir=c.clip_dir or cfg.directory / "clips",
+            read_timeout_s=c.read_timeout_s,
+            preroll_s=c.preroll_s,
+            post_roll_s=c.post_roll_s,
+            clip_budget_bytes=c.clip_budget_mb * 1024 * 1024,
+            motion=MotionConfig() if c.motion else None,
+        )
+    )
+
+
+def _bound_port(runner: web.AppRunner, requested: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return requested
+
+
+async def serve(config_path: Path, overrides: Overrides = Overrides()) -> None:
+    """``threshold run``: start, wait for SIGTERM or SIGINT, stop in order."""
+    gateway = Gateway.from_file(config_path, overrides)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await gateway.start()
+        print(f"threshold: gateway {gateway.config.gateway_id} ready at {gateway.url}", flush=True)
+        await stop.wait()
+        log.info("signal received: relocking and shutting down")
+    finally:
+        await asyncio.wait_for(gateway.stop(), timeout=4.5)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Third-party chatter (bumble, zeroconf, aiohttp.access) stays out of the one-line-per-
+    # component start-up log unless something is wrong.
+    for noisy in ("bumble", "zeroconf", "aiohttp.access", "bleak"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,220 @@
+"""A reference client of the LAN API: what a courier's or the owner's phone app does.
+
+Used by ``threshold courier`` and ``threshold owner``, by the demo and by the tests, so the
+API is always exercised the way docs/api.md describes it. TLS is pinned to the gateway's
+certificate fingerprint when one is given (``aiohttp.Fingerprint``: the self-signed
+certificate cannot be checked against a CA, its SHA-256 can).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from gateway.api.owner_auth import sign_request
+from gateway.errors import GatewayError
+from gateway.trust.base64url import b64u_decode, b64u_encode
+from gateway.trust.proof import proof_message
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class ApiProblem(GatewayError):
+    """The gateway answered with a problem+json (or an unexpected status)."""
+
+    code = "api_problem"
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.status = status
+        self.code = code  # type: ignore[misc]
+        self.detail = detail
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """A ticket's claims WITHOUT checking its signature: what the holder's own app reads to
+    know its ticket id. Never used to decide anything."""
+    import base64
+    import binascii
+
+    try:
+        payload = token.split(".")[2]
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))[:-64]
+        claims = json.loads(raw)
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        raise GatewayError("the ticket is not a readable v4.public token") from None
+    if not isinstance(claims, dict):
+        raise GatewayError("the ticket's payload is not a JSON object")
+    return claims
+
+
+class GatewayUnreachable(GatewayError):
+    code = "gateway_unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+
+
+class GatewayClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        fingerprint: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        ssl: Any = None
+        if base_url.startswith("https://"):
+            ssl = aiohttp.Fingerprint(bytes.fromhex(fingerprint)) if fingerprint else False
+        connector = aiohttp.TCPConnector(ssl=ssl, limit=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Reply:
+        """One request; returns the status and JSON body whatever the status."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        hdrs = {"Content-Type": "application/json"} if data else {}
+        hdrs.update(headers or {})
+        try:
+            async with self._session.request(
+                method, self.base_url + path, data=data or None, headers=hdrs
+            ) as resp:
+                text = await resp.read()
+                try:
+                    parsed = json.loads(text) if text else {}
+                except ValueError:
+                    parsed = {"raw": text.decode("utf-8", "replace")}
+                return Reply(resp.status, parsed if isinstance(parsed, dict) else {"value": parsed})
+        except aiohttp.ServerFingerprintMismatch:
+            raise GatewayUnreachable(
+                "the gateway's TLS certificate does not match the pinned fingerprint"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GatewayUnreachable(f"cannot reach {self.base_url}: {exc}") from None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        expect: tuple[int, ...] = (200,),
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        reply = await self.request(method, path, body, headers=headers)
+        if reply.status not in expect:
+            raise ApiProblem(
+                reply.status,
+                str(reply.body.get("code", f"http_{reply.status}")),
+                str(reply.body.get("detail", "")),
+            )
+        return reply
+
+    # -- courier -------------------------------------------------------------------------------
+
+    async def info(self) -> dict[str, Any]:
+        return (await self.call("GET", "/v1/info")).body
+
+    async def challenge(self) -> bytes:
+        reply = await self.call("POST", "/v1/challenges", expect=(201,))
+        return b64u_decode(reply.body["nonce"])
+
+    async def open(
+        self,
+        *,
+        gateway_id: str,
+        ticket: str,
+        jti: str,
+        holder: SigningKey,
+        door: str,
+        package_code: str | None = None,
+        revocations: str | None = None,
+    ) -> Reply:
+        """Challenge, sign, present: the 201/202 reply, or ApiProblem."""
+        nonce = await self.challenge()
+        body: dict[str, Any] = {
+            "ticket": ticket,
+            "door": door,
+            "nonce": b64u_encode(nonce),
+            "proof": b64u_encode(
+                holder.sign(proof_message(gateway_id, nonce, jti, "open")).signature
+            ),
+        }
+        if package_code is not None:
+            body["package_code"] = package_code
+        if revocations is not None:
+            body["revocations"] = revocations
+        return await self.call("POST", "/v1/access", body, expect=(201, 202))
+
+    async def session(self, session_id: str) -> dict[str, Any]:
+        return (await self.call("GET", f"/v1/access/{session_id}")).body
+
+    async def done(
+        self, *, gateway_id: str, session_id: str, jti: str, holder: SigningKey
+    ) -> dict[str, Any]:
+        nonce = await self.challenge()
+        proof = holder.sign(proof_message(gateway_id, nonce, jti, "done")).signature
+        body = {"nonce": b64u_encode(nonce), "proof": b64u_encode(proof)}
+        return (await self.call("POST", f"/v1/access/{session_id}/done", body)).body
+
+    # -- owner ---------------------------------------------------------------------------------
+
+    def owner_headers(
+        self, owner: SigningKey, method: str, path_qs: str, body: bytes
+    ) -> dict[str, str]:
+        nonce = b64u_encode(secrets.token_bytes(24))
+        return sign_request(owner, method, path_qs, body, int(time.time()), nonce)
+
+    async def owner(
+        self,
+        owner: SigningKey,
+        method: str,
+        path_qs: str,
+        body: dict[str, Any] | None = None,
+        *,
+        expect: tuple[int, ...] = (200,),
+    ) -> dict[str, Any]:
+        raw = json.dumps(body).encode() if body is not None else b""
+        headers = self.owner_headers(owner, method, path_qs, raw)
+        reply = await self.request(method, path_qs, headers=headers, raw=raw)
+        if reply.status not in expect:
+            raise ApiProblem(
+                reply.status,
+                str(reply.body.get("code", f"http_{reply.status}")),
+                str(reply.body.get("detail", "")),
+            )
+        return reply.body

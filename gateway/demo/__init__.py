@@ -1,0 +1,1 @@
+"""``threshold demo``: the whole gateway told as a short timeline, with a relay on loopback."""

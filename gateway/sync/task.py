@@ -1,0 +1,468 @@
+"""Cloud sync: a supervised background task that delivers the sealed audit log and pulls the
+owner's mailbox and the relay's signed time (DESIGN §8, docs/cloud.md).
+
+Theory of operation. The store's acknowledged tree size is the cursor: every entry above it
+is backlog. A round reads at most ``MAX_BATCH_ENTRIES`` entries (or 1 MiB) of sealed leaves
+from the store's read-only connection, sends them with the gateway's latest signed
+checkpoint and a consistency proof, and on success records the relay's acknowledged size and
+its cosignature in one store transaction. Only one batch is ever in memory, so a backlog of
+weeks costs disk, not RAM. Resending a batch is harmless: the relay treats it as a no-op.
+
+The task never touches the access path: it reads on the store's reader connection and writes
+one small transaction per batch. When the relay is unreachable it backs off exponentially
+with full jitter (capped), honours ``Retry-After``, and meanwhile probes the relay's TCP port
+so that it retries at once when the network returns. Rounds also run on a timer (uploads are
+batched on purpose: the relay should not learn when each entry was written) and on demand.
+
+The pure decisions (backoff, Retry-After, the time floor) live in ``gateway.sync.schedule``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import enum
+import functools
+import hashlib
+import json
+import os
+import sqlite3
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from cloud import wire
+from cloud.errors import CloudError
+from cloud.signed_request import gateway_principal, sign_request
+from gateway.errors import GatewayError
+from gateway.sync.schedule import (
+    BACKOFF_CAP_S,
+    backoff_delay,
+    raised_time_floor,
+    retry_after_s,
+)
+from gateway.trust.owner_mail import open_mail
+from gateway.trust.seal import Unsealer
+from store.checkpoint import SignedCheckpoint
+from store.db import Store
+
+MAX_BATCH_ENTRIES = wire.MAX_BATCH_ENTRIES
+MAX_BATCH_BYTES = wire.MAX_BATCH_BYTES
+DEFAULT_INTERVAL_S = 60.0
+DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000
+REQUEST_TIMEOUT_S = 30.0
+
+
+class SyncError(GatewayError):
+    """One sync round failed; the next one retries."""
+
+    code = "sync_failed"
+
+
+class SyncRefused(SyncError):
+    """The relay refused the upload (an alarm it raised, or a malformed batch)."""
+
+    code = "sync_refused"
+
+
+class SyncUnavailable(SyncError):
+    """The relay is unreachable or overloaded; ``retry_after_s`` is its hint, if any."""
+
+    code = "sync_unavailable"
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+# Interfaces to the rest of the gateway -----------------------------------------------------------
+
+
+class MailboxHandler(Protocol):
+    """What the service does with what the sync task pulls (it verifies the owner's
+    signatures; the relay cannot forge them)."""
+
+    async def apply_revocations(self, token: str) -> None: ...
+
+    async def apply_approval(self, token: str) -> None: ...
+
+    async def raise_time_floor(self, time_ms: int) -> None: ...
+
+
+class SyncState(enum.Enum):
+    IDLE = "idle"
+    SYNCING = "syncing"
+    BACKING_OFF = "backing_off"
+    STOPPED = "stopped"
+
+
+@dataclass
+class SyncStatus:
+    state: SyncState = SyncState.IDLE
+    backlog: int = 0
+    acked_size: int = 0
+    last_success_ms: int | None = None
+    last_error: str | None = None
+    last_error_ms: int | None = None
+    next_attempt_ms: int | None = None
+    uploaded_entries: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    cloud_url: str
+    gateway_id: str
+    gateway_key: SigningKey = field(repr=False)
+    interval_s: float = DEFAULT_INTERVAL_S
+    pin_sha256: bytes | None = None
+    ca_file: str | None = None
+    relay_key: bytes | None = None
+    max_skew_ms: int = DEFAULT_MAX_SKEW_MS
+    status_file: Path | None = None
+    backoff_cap_s: float = BACKOFF_CAP_S
+    probe_interval_s: float = 2.0
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _read_batch(conn: sqlite3.Connection, *, start: int, end: int) -> list[bytes]:
+    # Sealed leaves only: the plaintext columns never leave the store on this path.
+    leaves: list[bytes] = []
+    total = 0
+    for index, sealed, leaf in conn.execute(
+        "SELECT idx, sealed, leaf_bytes FROM audit_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
+        (start, end),
+    ):
+        if not sealed:
+            # Fail closed: an entry written without the owner's seal never leaves the home.
+            raise SyncRefused(f"audit entry {index} is not sealed; it will not be uploaded")
+        if leaves and total + len(leaf) > MAX_BATCH_BYTES:
+            break
+        leaves.append(bytes(leaf))
+        total += len(leaf)
+    return leaves
+
+
+def _ssl_for(config: SyncConfig) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
+    if not config.cloud_url.startswith("https://"):
+        return False
+    if config.pin_sha256 is not None:
+        # A pinned certificate is trusted by its fingerprint alone (a self-signed relay).
+        return aiohttp.Fingerprint(config.pin_sha256)
+    return ssl.create_default_context(cafile=config.ca_file)
+
+
+class CloudSync:
+    """The sync task. ``start()`` launches it; ``stop()`` cancels it; ``sync_now()`` wakes it."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: SyncConfig,
+        mailbox: MailboxHandler | None = None,
+        *,
+        clock: Callable[[], int] = now_ms,
+        on_ack: Callable[[int], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._on_ack = on_ack
+        self._config = config
+        self._mailbox = mailbox
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._mail_cursor = 0
+        self._unsealer = Unsealer(bytes(config.gateway_key))
+        self._relay_held: int | None = None
+        self.status = SyncStatus()
+        self.round_done = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._supervise(), name="cloud-sync")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self.status.state = SyncState.STOPPED
+        self._save_status()
+
+    def sync_now(self) -> None:
+        """Run a round at once (``threshold sync now``, the network coming back)."""
+        self._wake.set()
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while True:
+            probe = False
+            try:
+                await self.sync_once()
+                attempt = 0
+                delay = self._config.interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Supervision: whatever went wrong, log it in the status and try again later.
+                self._record_error(exc)
+                hint = exc.retry_after_s if isinstance(exc, SyncUnavailable) else None
+                delay = backoff_delay(attempt, cap_s=self._config.backoff_cap_s)
+                if hint is not None:
+                    # The relay is up and said when: wait that long, no probing past it.
+                    delay = max(hint, delay)
+                else:
+                    probe = isinstance(exc, SyncUnavailable)
+                attempt += 1
+                self.status.state = SyncState.BACKING_OFF
+            self.status.next_attempt_ms = self._clock() + int(delay * 1000)
+            self._save_status()
+            self.round_done.set()
+            await self._sleep(delay, probe=probe)
+
+    async def _sleep(self, delay: float, *, probe: bool) -> None:
+        self._wake.clear()
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            step = min(left, self._config.probe_interval_s) if probe else left
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=step)
+                return
+            if probe and await self._reachable():
+                return
+
+    async def _reachable(self) -> bool:
+        parts = urlsplit(self._config.cloud_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname, port), timeout=2.0
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    def _record_error(self, exc: BaseException) -> None:
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        self.status.last_error = str(message)[:300]
+        self.status.last_error_ms = self._clock()
+
+    def _save_status(self) -> None:
+        path = self._config.status_file
+        if path is None:
+            return
+        tmp = path.with_suffix(".tmp")
+        with contextlib.suppress(OSError):
+            tmp.write_text(json.dumps(self.status.to_json()))
+            os.replace(tmp, path)
+
+    # One round ---------------------------------------------------------------------------------
+
+    async def run_round(self) -> None:
+        """One round with its outcome kept in the status (``threshold sync now``)."""
+        try:
+            await self.sync_once()
+        except SyncError as exc:
+            self._record_error(exc)
+            self._save_status()
+            raise
+
+    async def sync_once(self) -> None:
+        self.status.state = SyncState.SYNCING
+        # Pulls first: revocations matter most, and what they write goes up in this round.
+        if self._mailbox is not None:
+            await self.pull_mailbox(self._mailbox)
+            await self.pull_time(self._mailbox)
+        await self.upload_backlog()
+        self.status.state = SyncState.IDLE
+        self.status.last_success_ms = self._clock()
+        self.status.last_error = None
+        self._save_status()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+                connector=aiohttp.TCPConnector(ssl=_ssl_for(self._config), limit=2),
+            )
+        return self._session
+
+    async def _request(
+        self, method: str, path: str, body: bytes = b"", content_type: str | None = None
+    ) -> tuple[int, Any]:
+        headers = sign_request(
+            self._config.gateway_key,
+            gateway_principal(self._config.gateway_id),
+            method,
+            path,
+            body,
+            self._clock() // 1000,
+        )
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        url = self._config.cloud_url.rstrip("/") + path
+        try:
+            async with self._http().request(method, url, data=body, headers=headers) as response:
+                raw = await response.read()
+                status = response.status
+                retry = retry_after_s(response.headers.get("Retry-After"), time.time())
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise SyncUnavailable(f"relay unreachable: {type(exc).__name__}: {exc}") from None
+        if status >= 500 or status == 429:
+            raise SyncUnavailable(f"relay answered {status}", retry)
+        try:
+            data = json.loads(raw) if raw else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SyncUnavailable(f"relay answered {status} with a body that is not JSON") from None
+        return status, data
+
+    async def upload_backlog(self) -> int:
+        """Upload everything above the acknowledged size; return how many entries went up."""
+        store = self._store
+        sent = 0
+        acked = await store.acked_tree_size()
+        if self._relay_held is not None:
+            acked = min(acked, self._relay_held)
+        while True:
+            size = store.tree_size
+            self.status.backlog = size - acked
+            self.status.acked_size = acked
+            if acked >= size:
+                return sent
+            checkpoint = await store.latest_checkpoint()
+            if checkpoint is None or checkpoint.checkpoint.tree_size < size:
+                checkpoint = await store.checkpoint()
+            cp_size = checkpoint.checkpoint.tree_size
+            end_limit = min(acked + MAX_BATCH_ENTRIES, cp_size)
+            start = acked
+            leaves = await store.read(functools.partial(_read_batch, start=start, end=end_limit))
+            end = start + len(leaves)
+            proof = await store.consistency_proof(end, cp_size)
+            batch = wire.UploadBatch(
+                self._config.gateway_id, start, tuple(leaves), checkpoint, tuple(proof)
+            )
+            body = wire.encode_batch(batch)
+            del leaves
+            status, data = await self._request(
+                "POST",
+                f"/v1/gateways/{self._config.gateway_id}/entries",
+                body,
+                wire.BATCH_CONTENT_TYPE,
+            )
+            if status == 409 and isinstance(data, dict) and data.get("code") == "gap":
+                held = data.get("acked_size")
+                if not isinstance(held, int) or held >= start:
+                    raise SyncRefused("the relay reports a gap it does not explain")
+                self._relay_held = held
+                acked = held
+                continue
+            if status != 200 or not isinstance(data, dict):
+                code = data.get("code", status) if isinstance(data, dict) else status
+                detail = data.get("detail", "") if isinstance(data, dict) else ""
+                raise SyncRefused(f"relay refused the upload: {code}: {detail}")
+            acked = await self._record_ack(checkpoint, data)
+            sent += end - start
+
+    async def _record_ack(self, checkpoint: SignedCheckpoint, data: dict[str, Any]) -> int:
+        new_acked = data.get("acked_size")
+        relay_id = data.get("relay_id")
+        try:
+            cosignature = base64.b64decode(str(data.get("cosignature")), validate=True)
+        except ValueError:
+            raise SyncRefused("the relay's cosignature is not base64") from None
+        if not isinstance(new_acked, int) or not isinstance(relay_id, str):
+            raise SyncRefused("the relay's acknowledgement is malformed")
+        if new_acked > self._store.tree_size:
+            raise SyncRefused(f"the relay acknowledges {new_acked} entries; the log has fewer")
+        relay_key = self._config.relay_key
+        if relay_key is not None and not wire.verify_cosignature(
+            relay_key, relay_id, checkpoint.checkpoint, cosignature
+        ):
+            raise SyncRefused("the relay's cosignature does not verify with the pinned key")
+        stored_acked = await self._store.acked_tree_size()
+        cp_size = checkpoint.checkpoint.tree_size
+
+        def record(tx: Any) -> None:
+            if new_acked > stored_acked:
+                tx.ack_tree_size(new_acked)
+            tx.state.add_cosignature(cp_size, relay_id, cosignature, tx.now_ms())
+
+        await self._store.transact(record)
+        self._relay_held = new_acked
+        if self._on_ack is not None:
+            self._on_ack(new_acked)
+        self.status.uploaded_entries += max(0, new_acked - stored_acked)
+        return new_acked
+
+    async def pull_mailbox(self, handler: MailboxHandler) -> int:
+        applied = 0
+        while True:
+            path = f"/v1/gateways/{self._config.gateway_id}/mailbox?after={self._mail_cursor}"
+            status, data = await self._request("GET", path)
+            items = data.get("items") if isinstance(data, dict) else None
+            if status != 200 or not isinstance(items, list):
+                raise SyncRefused(f"the relay's mailbox answered {status}")
+            if not items:
+                return applied
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                    raise SyncRefused("a mailbox item is malformed")
+                # An item that does not open, or whose token fails the owner's signature, is
+                # dropped; one bad item must not wedge the mailbox, so the cursor moves on.
+                with contextlib.suppress(GatewayError, CloudError):
+                    sealed = wire.unb64(item.get("sealed"), "sealed mail")
+                    kind, token = open_mail(self._unsealer, sealed)
+                    if kind == "revocations":
+                        await handler.apply_revocations(token)
+                    else:
+                        await handler.apply_approval(token)
+                self._mail_cursor = max(self._mail_cursor, int(item["id"]))
+                applied += 1
+
+    async def pull_time(self, handler: MailboxHandler) -> int | None:
+        """Ask for the relay's signed time; raise the floor if it is ahead (bounded)."""
+        nonce = hashlib.sha256(os.urandom(16)).hexdigest()[:32]
+        status, data = await self._request("GET", f"/v1/time?nonce={nonce}")
+        if status != 200 or not isinstance(data, dict):
+            raise SyncRefused(f"the relay's time answered {status}")
+        try:
+            signed = wire.SignedTime(
+                str(data["relay_id"]),
+                int(data["time_ms"]),
+                str(data["nonce"]),
+                base64.b64decode(str(data["signature"]), validate=True),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise SyncRefused("the relay's signed time is malformed") from None
+        relay_key = self._config.relay_key
+        if signed.nonce != nonce or relay_key is None or not signed.verify(relay_key):
+            return None  # unauthenticated time never moves the floor
+        floor = await self._store.time_floor()
+        skew = self._config.max_skew_ms
+        new_floor = raised_time_floor(floor, self._clock(), signed.time_ms, skew)
+        if new_floor > floor:
+            await handler.raise_time_floor(new_floor)
+        return new_floor
