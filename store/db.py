@@ -42,10 +42,10 @@ from store.errors import (
     StorageReadOnly,
     StoreClosed,
     StoreError,
-    from_sqlite,
 )
 from store.merkle import MerkleFrontier
 from store.migrations import migrate
+from store.sqlite_errors import from_sqlite
 from store.state import (
     AccessSessionRecord,
     ChallengeOutcome,

@@ -7,7 +7,7 @@ the outermost middleware turns anything unexpected into a bare 500 ``internal_er
 traceback ever reaches a client (the log keeps it).
 
 Owner routes (``/v1/owner/...``) are authenticated by an owner-key request signature
-(:mod:`gateway.api.owner_auth`); a courier's ticket or proof is never accepted there.
+(:mod:`gateway.trust.owner_request`); a courier's ticket or proof is never accepted there.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from aiohttp import web
 from ble.errors import LockError
 from gateway.access.service import AccessRefused, AccessRequest, AccessService
 from gateway.access.session import AuditValue
-from gateway.api.owner_auth import (
+from gateway.api.ratelimit import RateLimiter
+from gateway.trust.base64url import b64u_decode, b64u_encode
+from gateway.trust.owner_request import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
     TIME_HEADER,
     OwnerAuthError,
     OwnerRequestVerifier,
 )
-from gateway.api.ratelimit import RateLimiter
-from gateway.trust.base64url import b64u_decode, b64u_encode
 from store.errors import StoreError
 from video.camera import Camera
 from video.errors import CameraError, CameraUnavailable, LiveViewBusy

@@ -39,7 +39,6 @@ from gateway.access.ledger import StoreLedger
 from gateway.access.policy import PolicyRules
 from gateway.access.service import AccessService, AccessSettings
 from gateway.api.mdns import MdnsAdvertiser, service_info
-from gateway.api.owner_auth import OwnerRequestVerifier
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.server import API_VERSION, ApiContext, build_app
 from gateway.app.config import GatewayConfig, load
@@ -50,6 +49,7 @@ from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
+from gateway.trust.owner_request import OwnerRequestVerifier
 from gateway.trust.seal import Sealer
 from gateway.trust.verification import TrustAnchors
 from store.checkpoint import CheckpointSigner

@@ -1,5 +1,5 @@
 """Signed HTTP requests: the pure core shared by owner requests to the gateway's LAN API
-(``gateway.api.owner_auth``) and every request to the cloud relay (``cloud.signed_request``).
+(``gateway.trust.owner_request``) and every request to the cloud relay (``cloud.signed_request``).
 
 A signed request carries its time, a random nonce and an Ed25519 signature in headers. The
 signed message is newline-separated lines, each free of newlines by construction, so the

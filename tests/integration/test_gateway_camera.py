@@ -24,9 +24,9 @@ import aiohttp
 import pytest
 
 from ble.driver import LockState
-from gateway.api.owner_auth import sign_request
 from gateway.clients.lan import ApiProblem
 from gateway.trust.base64url import b64u_encode
+from gateway.trust.owner_request import sign_request
 from gateway.trust.ticket import Camera as TicketCamera
 from tests.support.rtsp import RtspTestServer, rtsp_server, rtsp_server_factory, until
 from tests.support.service import GatewayHarness, running_harness

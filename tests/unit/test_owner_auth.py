@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from nacl.signing import SigningKey
 
-from gateway.api.owner_auth import (
+from gateway.api.ratelimit import RateLimiter
+from gateway.trust.owner_request import (
     OwnerAuthError,
     OwnerRequestVerifier,
     sign_request,
     signed_message,
 )
-from gateway.api.ratelimit import RateLimiter
 
 OWNER = SigningKey.generate()
 NONCE = "A" * 32
