@@ -21,7 +21,13 @@ from cloud.relay import MAX_BODY, MAX_RECEIPT_BYTES
 from cloud.signed_request import OWNER, gateway_principal, sign_request
 from gateway.trust.base64url import b64u_encode
 from tests.support.cloud import GATEWAY_ID, new_parties
-from tests.support.relay_attack import RawReply, post_receipt, raw_request, start_relay_with
+from tests.support.relay_attack import (
+    RawReply,
+    forged_receipt,
+    post_receipt,
+    raw_request,
+    start_relay_with,
+)
 
 PROBLEM = "application/problem+json"
 SUPERSCRIPT_NOW = str(int(time.time())).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
@@ -74,16 +80,15 @@ async def test_a_time_header_of_superscript_digits_is_refused(
 
 NESTED_ARRAY = b"[" * 30_000 + b"]" * 30_000
 NESTED_OBJECT = b'{"a":' * 30_000 + b"1" + b"}" * 30_000
+# A forged receipt, well formed but for one number: 5,000 digits (past Python's int-string
+# conversion limit), or 2^63 (past SQLite's INTEGER, reached by the lookup of witnessed
+# checkpoints of that size before any signature is checked).
 HUGE_NUMBER = (
-    json.dumps({"gateway": GATEWAY_ID, "entries": [], "checkpoint": {"tree_size": 0}})
+    json.dumps(forged_receipt(GATEWAY_ID, tree_size=8))
     .encode()
-    .replace(b'"tree_size": 0', b'"tree_size": ' + b"7" * 5_000)
+    .replace(b'"tree_size": 8', b'"tree_size": ' + b"7" * 5_000)
 )
-TOO_BIG_FOR_SQL = (
-    json.dumps({"gateway": GATEWAY_ID, "entries": [], "checkpoint": {"tree_size": 0}})
-    .encode()
-    .replace(b'"tree_size": 0', b'"tree_size": ' + str(2**63).encode())
-)
+TOO_BIG_FOR_SQL = json.dumps(forged_receipt(GATEWAY_ID, tree_size=2**63)).encode()
 
 
 @pytest.mark.usefixtures("no_tracebacks")

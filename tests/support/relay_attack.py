@@ -88,9 +88,9 @@ async def raw_request(
     return RawReply(int(status_line.split()[1]), reply_headers, payload)
 
 
-def forged_receipt(gateway_id: str) -> dict[str, Any]:
+def forged_receipt(gateway_id: str, tree_size: int = 8) -> dict[str, Any]:
     """A well-formed receipt whose checkpoint is signed by a key the gateway never had."""
-    checkpoint = Checkpoint(gateway_id, 8, os.urandom(32), 1_800_000_000_000)
+    checkpoint = Checkpoint(gateway_id, tree_size, os.urandom(32), 1_800_000_000_000)
     signature = SigningKey.generate().sign(checkpoint.message()).signature
     signed = SignedCheckpoint(checkpoint, bytes(signature))
     return {"gateway": gateway_id, "checkpoint": signed.to_json(), "entries": []}
