@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def assert_problem(reply: RawReply, status: int, code: str) -> None:
 
 
 @pytest.fixture
-def no_tracebacks(caplog: pytest.LogCaptureFixture):  # type: ignore[no-untyped-def]
+def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG)
     yield
     escaped = [r for r in caplog.records if r.exc_info is not None or r.levelno >= logging.ERROR]
