@@ -96,6 +96,12 @@ class Relay:
         self._nobody_key = bytes(SigningKey.generate().verify_key)
         self.cpu_s = 0.0
 
+    @property
+    def storage(self) -> RelayStorage:
+        """The relay's tables, for reading what it holds (tests, local commands). Writes go
+        through the HTTP routes, which run them on the storage thread."""
+        return self._storage
+
     async def _run(self, fn: Callable[[RelayStorage], T]) -> T:
         def timed() -> T:
             started = time.thread_time()

@@ -28,9 +28,11 @@ import signal
 import ssl
 import time
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 from aiohttp import web
 
@@ -45,7 +47,7 @@ from gateway.api.server import API_VERSION, ApiContext, build_app
 from gateway.app.config import GatewayConfig, load
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks
-from gateway.app.supervisor import Supervisor
+from gateway.app.supervisor import JobState, Supervisor
 from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
@@ -117,6 +119,17 @@ class Gateway:
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
         return cls(load(path), overrides)
+
+    @property
+    def app(self) -> web.Application | None:
+        """The API's aiohttp application while the gateway runs (its routes, for the OpenAPI
+        check), else None."""
+        return self._runner.app if self._runner is not None else None
+
+    @property
+    def jobs(self) -> Mapping[str, JobState]:
+        """The supervised background jobs by name, read-only (runs, failures, first run)."""
+        return MappingProxyType(self._jobs.jobs)
 
     @property
     def scheme(self) -> str:

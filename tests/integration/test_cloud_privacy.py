@@ -122,8 +122,8 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
         async def sink(item: Approval) -> None:
             approved.append(item)
 
-        sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        sync._mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), sink)
+        mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), sink)
+        sync = sync_for(store, url, parties, relay_key=server.relay.public_key, mailbox=mailbox)
         await asyncio.wait_for(sync.sync_once(), 30)
         await sync.stop()
         async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:

@@ -76,9 +76,9 @@ async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
             await asyncio.wait_for(sync.upload_backlog(), 30)
         await sync.stop()
         await store.close()
-        alarms = server.relay._storage.alarms(GATEWAY_ID)
+        alarms = server.relay.storage.alarms(GATEWAY_ID)
         assert [a.code for a in alarms] == ["equivocation"]
-        assert server.relay._storage.held_size(GATEWAY_ID) == 0
+        assert server.relay.storage.held_size(GATEWAY_ID) == 0
 
         owner_key = write_key_file(tmp_path / "owner.key", parties.owner)
         shown = await asyncio.to_thread(
@@ -171,8 +171,7 @@ async def test_mailbox_and_signed_time_reach_the_gateway(tmp_path: Path) -> None
         )
         assert posted.returncode == 0, posted.stderr
         recorder = Recorder()
-        sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        sync._mailbox = recorder
+        sync = sync_for(store, url, parties, relay_key=server.relay.public_key, mailbox=recorder)
         await asyncio.wait_for(sync.sync_once(), 30)
         assert recorder.revocations == ["v4.public.revocation-list-token"]
         assert len(recorder.floors) == 1
@@ -259,7 +258,7 @@ async def test_the_done_answers_receipt_is_accepted_as_is(tmp_path: Path) -> Non
             run_cli, "courier", "receipts", "upload", "--cloud", url, str(receipt_file)
         )
         assert uploaded.returncode == 0, uploaded.stderr
-        witnessed = server.relay._storage.witnessed(GATEWAY_ID)
+        witnessed = server.relay.storage.witnessed(GATEWAY_ID)
         assert [(w.source, w.checkpoint.checkpoint.tree_size) for w in witnessed] == [
             ("receipt", done_receipt["checkpoint"]["tree_size"])
         ]
