@@ -25,18 +25,10 @@ The rules (DESIGN §3, issue 5):
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import hmac
 from dataclasses import dataclass
 
-
-class Purpose(enum.Enum):
-    DELIVERY = "delivery"
-    SERVICE = "service"
-    GUEST = "guest"
-    SURVEY = "survey"
-    EMERGENCY = "emergency"
+from gateway.trust.ticket import Purpose, package_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +78,10 @@ class Refuse:
 Decision = Allow | AwaitApproval | Refuse
 
 
-def package_code_hash(code: str) -> str:
-    """The hex SHA-256 of a package code's UTF-8 bytes, as tickets carry it."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-
 def package_code_matches(code: str | None, hashes: tuple[str, ...]) -> bool:
     if not code or not hashes:
         return False
-    digest = package_code_hash(code)
+    digest = package_hash(code)
     found = False
     for expected in hashes:
         # No early exit: every candidate is compared, each in constant time.

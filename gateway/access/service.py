@@ -59,7 +59,6 @@ from gateway.access.policy import (
     TicketTerms,
     decide,
 )
-from gateway.access.policy import Purpose as PolicyPurpose
 from gateway.access.session import (
     AccessSession,
     AppendAudit,
@@ -91,6 +90,7 @@ from gateway.access.session import (
     UnlockOutcomeUnknown,
 )
 from gateway.errors import GatewayError
+from gateway.trust.ticket import Purpose as PolicyPurpose
 from gateway.trust.verification import (
     ChallengeRecord,
     Reason,

@@ -39,7 +39,6 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from gateway.access.policy import package_code_hash
 from gateway.app.config import CloudConfig, DoorConfig, load
 from gateway.app.identity import load_signing_key, write_private_file
 from gateway.app.provision import CONFIG_NAME, init_gateway
@@ -49,7 +48,7 @@ from gateway.demo.cloud import DemoCloud
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.schedule import WeeklyWindow
-from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
+from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
 from video.testvideo import generate_test_video
 
 GATEWAY_ID = "gw-demo"
@@ -107,7 +106,7 @@ def _issue(
         cnf=bytes(holder.verify_key),
         uses=1,
         schedule=schedule,
-        delivery=Delivery("order-4711", tuple(package_code_hash(c) for c in codes))
+        delivery=Delivery("order-4711", tuple(package_hash(c) for c in codes))
         if purpose is Purpose.DELIVERY
         else None,
         approval=approval,

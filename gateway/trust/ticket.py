@@ -31,6 +31,10 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class Purpose(StrEnum):
+    """Why the holder comes (the ``purpose`` claim); the one enum of purposes in Threshold.
+
+    Its rule at the door is :mod:`gateway.access.policy`'s."""
+
     DELIVERY = "delivery"
     SERVICE = "service"
     GUEST = "guest"
