@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,7 @@ from cloud.signed_request import (
 from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
 from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
 from gateway.trust.base64url import b64u_decode, b64u_encode
+from groundwork.files import write_file
 
 T = TypeVar("T")
 MAX_BODY = 2 * 1024 * 1024
@@ -63,9 +63,7 @@ def load_or_create_relay_key(directory: Path) -> SigningKey:
             raise CloudError(f"{path} does not hold a 32-byte seed")
         return SigningKey(seed)
     key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(b64u_encode(bytes(key)) + "\n")
+    write_file(path, (b64u_encode(bytes(key)) + "\n").encode("ascii"))
     return key
 
 

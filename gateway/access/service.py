@@ -103,6 +103,7 @@ from gateway.trust.verification import (
     verify_holder_proof,
 )
 from gateway.trust.verification import apply as apply_revocations
+from groundwork.backoff import doubling_delay
 from store.errors import StoreError
 
 log = logging.getLogger("threshold.access")
@@ -1020,8 +1021,8 @@ class SessionRunner:
     def _schedule_retry(self) -> None:
         settings = self.service.settings
         attempt = self.machine.relock_attempts
-        delay = min(
-            settings.relock_retry_max_s, settings.relock_retry_initial_s * 2 ** (attempt - 1)
+        delay = doubling_delay(
+            attempt, settings.relock_retry_initial_s, settings.relock_retry_max_s
         )
 
         async def retry() -> None:
