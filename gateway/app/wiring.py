@@ -44,7 +44,7 @@ from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.owner_auth import OwnerRequestVerifier
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.server import API_VERSION, ApiContext, build_app
-from gateway.app.config import GatewayConfig, load
+from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks
 from gateway.app.supervisor import JobState, Supervisor
@@ -330,7 +330,7 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
     return Camera(
         CameraConfig(
             url=url,
-            clip_dir=c.clip_dir or cfg.directory / "clips",
+            clip_dir=c.clip_dir or cfg.directory / DEFAULT_CLIPS,
             read_timeout_s=c.read_timeout_s,
             preroll_s=c.preroll_s,
             post_roll_s=c.post_roll_s,
