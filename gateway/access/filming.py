@@ -1,4 +1,5 @@
-"""Filming every entry: the camera as the access runner's witness (DESIGN §3 inv. 6, §6).
+"""Filming every entry: the camera as the access runner's witness (session invariant 6;
+docs/camera.md, "In the gateway: filming every entry").
 
 :class:`EntryCamera` implements :class:`gateway.access.service.EntryWitness` over a
 :class:`video.camera.Camera` and the store. Per session:

@@ -6,7 +6,7 @@ proof, uses). This module answers the remaining question from facts the runner g
 does the purpose's own rule hold, and may the door open in the gateway's present condition?
 It is pure: no clock, no camera, no disk; those come in as :class:`GatewayFacts`.
 
-The rules (DESIGN §3, issue 5):
+The rules (the purposes are the ``purpose`` claim of docs/tickets.md §3; approval is §8):
 
 * ``delivery``: the SHA-256 of the package code the courier typed or scanned must equal one
   of the hashes in the ticket (compared in constant time). No code, no entry.

@@ -1,4 +1,4 @@
-"""The access-session runner: the async shell around :mod:`gateway.access.session` (DESIGN §3).
+"""The access-session runner: the async shell around :mod:`gateway.access.session`.
 
 One :class:`AccessService` serves every door. For a request it gathers the facts (the
 challenge the store consumed, the time floor, the revocation list, the camera), asks
@@ -333,7 +333,7 @@ class AccessService:
         return on_status
 
     async def reconcile(self) -> None:
-        """Bring every session the store holds unfinished to an end (DESIGN §3, invariant 3)."""
+        """Bring every session the store holds unfinished to an end (session invariant 3)."""
         for record in await self.ledger.unfinished_sessions():
             slot = self.doors.get(record.facts.door)
             machine = AccessSession.restore(record.facts, record.state)
@@ -586,7 +586,7 @@ class AccessService:
             self._revocations = newer
 
     def camera_stalled(self) -> int:
-        """The camera stopped delivering frames: relock every open door early (DESIGN §3,
+        """The camera stopped delivering frames: relock every open door early (session
         invariant 6; Amazon Key's 2017 frozen-camera attack). The camera component calls
         this; returns how many sessions were told to relock."""
         count = 0

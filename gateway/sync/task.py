@@ -1,5 +1,5 @@
 """Cloud sync: a supervised background task that delivers the sealed audit log and pulls the
-owner's mailbox and the relay's signed time (DESIGN §8, docs/cloud.md).
+owner's mailbox and the relay's signed time (docs/cloud.md, "In the gateway").
 
 Theory of operation. The store's acknowledged tree size is the cursor: every entry above it
 is backlog. A round reads at most ``MAX_BATCH_ENTRIES`` entries (or 1 MiB) of sealed leaves

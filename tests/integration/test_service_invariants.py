@@ -1,5 +1,6 @@
-"""The access-session invariants of DESIGN §3, each against the real stack: the real store,
-the virtual Nuki lock through bleak/Bumble and its command log."""
+"""The access-session invariants (numbered in gateway.access.session's docstring), each
+against the real stack: the real store, the virtual Nuki lock through bleak/Bumble and its
+command log."""
 
 from __future__ import annotations
 
