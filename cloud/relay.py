@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import re
 import ssl
 import time
@@ -49,6 +48,7 @@ from cloud.signed_request import (
 from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
 from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
 from gateway.trust.base64url import b64u_decode, b64u_encode
+from groundwork.files import write_file
 
 log = logging.getLogger("threshold.relay")
 
@@ -80,9 +80,7 @@ def load_or_create_relay_key(directory: Path) -> SigningKey:
             raise CloudError(f"{path} does not hold a 32-byte seed")
         return SigningKey(seed)
     key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(b64u_encode(bytes(key)) + "\n")
+    write_file(path, (b64u_encode(bytes(key)) + "\n").encode("ascii"))
     return key
 
 
@@ -131,6 +129,12 @@ class Relay:
         )
         self._openapi = routes.openapi_document()
         self.cpu_s = 0.0
+
+    @property
+    def storage(self) -> RelayStorage:
+        """The relay's tables, for reading what it holds (tests, local commands). Writes go
+        through the HTTP routes, which run them on the storage thread."""
+        return self._storage
 
     async def _run(self, fn: Callable[[RelayStorage], T]) -> T:
         def timed() -> T:

@@ -4,7 +4,7 @@ Shell around the synchronous table code (``audit_log``, ``state``, ``transaction
 
 * ONE writer connection (aiosqlite, i.e. one thread). ``transact(fn)`` runs the whole
   transaction - BEGIN IMMEDIATE, ``fn``, COMMIT - as one function in that thread: one
-  executor hop per transaction, not one per statement (about 80 µs each, DESIGN §7).
+  executor hop per transaction, not one per statement (about 80 µs each, docs/audit-log.md).
 * WAL, ``synchronous=FULL`` (a commit that returned is on disk), ``foreign_keys=ON``, a busy
   timeout. The database file is created with mode 0600: it holds lock pairing keys.
 * Reads run on a separate read-only connection, so proofs and queries never queue behind

@@ -88,6 +88,7 @@ class IntegrityViolation(StoreError):
 
 
 class DoorBusy(StoreError):
-    """A door already has an access session that is not closed (DESIGN §3, invariant 4)."""
+    """A door already has an access session that is not closed (session invariant 4, in
+    :mod:`gateway.access.session`)."""
 
     code = "door_busy"

@@ -93,7 +93,7 @@ class StoreLedger:
 
     async def receipt(self, session: str) -> dict[str, Any] | None:
         """The visitor's receipt: the session's latest entry, a signed checkpoint covering it
-        and the inclusion proof (DESIGN §7: the courier's phone is a witness)."""
+        and the inclusion proof (docs/cloud.md, "Receipts": the phone is a witness)."""
         index = self._last_index.get(session)
         if index is None:
             return None

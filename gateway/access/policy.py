@@ -6,7 +6,7 @@ proof, uses). This module answers the remaining question from facts the runner g
 does the purpose's own rule hold, and may the door open in the gateway's present condition?
 It is pure: no clock, no camera, no disk; those come in as :class:`GatewayFacts`.
 
-The rules (DESIGN §3, issue 5):
+The rules (the purposes are the ``purpose`` claim of docs/tickets.md §3; approval is §8):
 
 * ``delivery``: the SHA-256 of the package code the courier typed or scanned must equal one
   of the hashes in the ticket (compared in constant time). No code, no entry.
@@ -25,18 +25,10 @@ The rules (DESIGN §3, issue 5):
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import hmac
 from dataclasses import dataclass
 
-
-class Purpose(enum.Enum):
-    DELIVERY = "delivery"
-    SERVICE = "service"
-    GUEST = "guest"
-    SURVEY = "survey"
-    EMERGENCY = "emergency"
+from gateway.trust.ticket import Purpose, package_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +78,10 @@ class Refuse:
 Decision = Allow | AwaitApproval | Refuse
 
 
-def package_code_hash(code: str) -> str:
-    """The hex SHA-256 of a package code's UTF-8 bytes, as tickets carry it."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-
 def package_code_matches(code: str | None, hashes: tuple[str, ...]) -> bool:
     if not code or not hashes:
         return False
-    digest = package_code_hash(code)
+    digest = package_hash(code)
     found = False
     for expected in hashes:
         # No early exit: every candidate is compared, each in constant time.

@@ -1,4 +1,4 @@
-"""The access-session runner: the async shell around :mod:`gateway.access.session` (DESIGN §3).
+"""The access-session runner: the async shell around :mod:`gateway.access.session`.
 
 One :class:`AccessService` serves every door. For a request it gathers the facts (the
 challenge the store consumed, the time floor, the revocation list, the camera), asks
@@ -59,7 +59,6 @@ from gateway.access.policy import (
     TicketTerms,
     decide,
 )
-from gateway.access.policy import Purpose as PolicyPurpose
 from gateway.access.session import (
     AccessSession,
     AppendAudit,
@@ -91,6 +90,7 @@ from gateway.access.session import (
     UnlockOutcomeUnknown,
 )
 from gateway.errors import GatewayError
+from gateway.trust.ticket import Purpose as PolicyPurpose
 from gateway.trust.verification import (
     ChallengeRecord,
     Reason,
@@ -103,6 +103,7 @@ from gateway.trust.verification import (
     verify_holder_proof,
 )
 from gateway.trust.verification import apply as apply_revocations
+from groundwork.backoff import doubling_delay
 from store.errors import StoreError
 
 log = logging.getLogger("threshold.access")
@@ -332,7 +333,7 @@ class AccessService:
         return on_status
 
     async def reconcile(self) -> None:
-        """Bring every session the store holds unfinished to an end (DESIGN §3, invariant 3)."""
+        """Bring every session the store holds unfinished to an end (session invariant 3)."""
         for record in await self.ledger.unfinished_sessions():
             slot = self.doors.get(record.facts.door)
             machine = AccessSession.restore(record.facts, record.state)
@@ -585,7 +586,7 @@ class AccessService:
             self._revocations = newer
 
     def camera_stalled(self) -> int:
-        """The camera stopped delivering frames: relock every open door early (DESIGN §3,
+        """The camera stopped delivering frames: relock every open door early (session
         invariant 6; Amazon Key's 2017 frozen-camera attack). The camera component calls
         this; returns how many sessions were told to relock."""
         count = 0
@@ -1020,8 +1021,8 @@ class SessionRunner:
     def _schedule_retry(self) -> None:
         settings = self.service.settings
         attempt = self.machine.relock_attempts
-        delay = min(
-            settings.relock_retry_max_s, settings.relock_retry_initial_s * 2 ** (attempt - 1)
+        delay = doubling_delay(
+            attempt, settings.relock_retry_initial_s, settings.relock_retry_max_s
         )
 
         async def retry() -> None:

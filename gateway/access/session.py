@@ -1,4 +1,4 @@
-"""The access session: one visit to one door, as a pure state machine (DESIGN §3).
+"""The access session: one visit to one door, as a pure state machine.
 
 Theory of operation
 ===================
@@ -19,24 +19,31 @@ The states and the only transitions between them::
     requested -> granted -> unlocking -> open -> relocking -> closed
                                       \\-> failed              \\-> alarm -> relocking (retry)
 
-Why the effects come out in a list and in this order:
+The invariants. Code, tests and docs cite them as "session invariant n" (the path of one
+request through them: docs/architecture.md; the lock's side: docs/locks.md "What the driver
+guarantees"; the camera's: docs/camera.md "In the gateway: filming every entry").
 
-* **Write-ahead audit.** Every transition emits :class:`AppendAudit` *before* any lock
-  command it causes. Granting yields ``[AppendAudit(granted), AppendAudit(unlocking),
-  SendUnlock]``; the runner awaits each effect, and ``AppendAudit`` completes only once the
-  entry is durable, so no unlock leaves the gateway before its ``granted`` entry is on disk.
-* **No blind unlock retry.** There is no transition that emits a second :class:`SendUnlock`.
-  If the unlock's outcome is unknown the runner reports :class:`UnlockOutcomeUnknown` with
-  whatever a state read found; the machine then decides from that reading (unlocked: open;
-  locked: failed; unreadable: relock, because a lock command is always safe to repeat).
-* **Always relock.** From ``open`` every way out (done, door closed after it was opened, the
-  ``open_s`` timer, the camera stalling, the owner, shutdown) goes to ``relocking`` with a
-  :class:`SendLock`. A relock counts only when a state read says *locked*; anything else is
-  ``alarm``, from which the runner retries with backoff (:class:`RetryRelock`).
-* **Reconciliation.** After a restart the runner rebuilds each session that was not finished
-  with :meth:`AccessSession.restore` and feeds it :class:`Reconciled` with a fresh reading of
-  the lock: a session that never unlocked is denied; one that may have unlocked is closed
-  if the lock reads locked and relocked otherwise.
+1. **Write-ahead audit.** Every transition emits :class:`AppendAudit` *before* any lock
+   command it causes. Granting yields ``[AppendAudit(granted), AppendAudit(unlocking),
+   SendUnlock]``; the runner awaits each effect, and ``AppendAudit`` completes only once the
+   entry is durable, so no unlock leaves the gateway before its ``granted`` entry is on disk.
+2. **No blind unlock retry.** There is no transition that emits a second :class:`SendUnlock`.
+   If the unlock's outcome is unknown the runner reports :class:`UnlockOutcomeUnknown` with
+   whatever a state read found; the machine then decides from that reading (unlocked: open;
+   locked: failed; unreadable: relock, because a lock command is always safe to repeat).
+3. **Reconciliation.** After a restart the runner rebuilds each session that was not finished
+   with :meth:`AccessSession.restore` and feeds it :class:`Reconciled` with a fresh reading of
+   the lock, before any request is accepted: a session that never unlocked is denied; one
+   that may have unlocked is closed if the lock reads locked and relocked otherwise.
+4. **One session per door.** The runner checks and reserves the door with no ``await`` in
+   between, and the store refuses a second unfinished session for a door.
+5. **Always relock.** From ``open`` every way out (done, door closed after it was opened, the
+   ``open_s`` timer, the camera stalling, the owner, shutdown) goes to ``relocking`` with a
+   :class:`SendLock`. A relock counts only when a state read says *locked*; anything else is
+   ``alarm``, from which the runner retries with backoff (:class:`RetryRelock`).
+6. **A frozen camera relocks.** A camera that stops delivering frames while a door is open
+   relocks it early, and ``camera.stalled`` and ``alarm.raised`` are written in the same
+   durable batch as the relock (Amazon Key's 2017 frozen-camera attack).
 
 An event that makes no sense in the current state raises :class:`SessionProtocolError`
 (never a silent no-op), except the few that are naturally late (a door-sensor report after

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from ble.errors import LockError
 from ble.nuki.driver import BleakTransport, NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
+from ble.sim.session import save_lock_state
 from gateway.app.config import DoorConfig, GatewayConfig
 from gateway.errors import GatewayError
 from store.db import Store
@@ -80,23 +80,10 @@ class LockFleet:
         for sim in self.simulated.values():
             with contextlib.suppress(Exception):
                 await sim.peripheral.close()
-            _save_sim_state(sim.state_file, sim.lock)
+            save_lock_state(sim.state_file, sim.lock)
         if self.radio is not None:
             with contextlib.suppress(Exception):
                 await self.radio.close()
-
-
-def _save_sim_state(path: Path, lock: VirtualNukiLock) -> None:
-    # Written whole then renamed: a SIGKILL leaves either the old or the new state.
-    tmp = path.with_suffix(".tmp")
-    data = json.dumps(lock.to_dict()).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def sim_state_file(config: GatewayConfig, door: str) -> Path:
@@ -112,8 +99,8 @@ async def _open_sim(
         lock = VirtualNukiLock.from_dict(data, motor_seconds=SIM_MOTOR_S)
     else:
         lock = VirtualNukiLock(name=f"Nuki_SIM{index:05d}", motor_seconds=SIM_MOTOR_S)
-    lock.on_state_change(lambda: _save_sim_state(state_file, lock))
-    _save_sim_state(state_file, lock)
+    lock.on_state_change(lambda: save_lock_state(state_file, lock))
+    save_lock_state(state_file, lock)
     address = f"{SIM_ADDRESS_PREFIX}{index + 1:02X}"
     peripheral = await VirtualNukiPeripheral.join(radio, lock, address)
     transport = BleakTransport(

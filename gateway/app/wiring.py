@@ -28,9 +28,11 @@ import signal
 import ssl
 import time
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 from aiohttp import web
 
@@ -41,10 +43,10 @@ from gateway.access.service import AccessService, AccessSettings
 from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.server import API_VERSION, ApiContext, build_app
-from gateway.app.config import GatewayConfig, load
+from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks
-from gateway.app.supervisor import Supervisor
+from gateway.app.supervisor import JobState, Supervisor
 from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
@@ -117,6 +119,17 @@ class Gateway:
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
         return cls(load(path), overrides)
+
+    @property
+    def app(self) -> web.Application | None:
+        """The API's aiohttp application while the gateway runs (its routes, for the OpenAPI
+        check), else None."""
+        return self._runner.app if self._runner is not None else None
+
+    @property
+    def jobs(self) -> Mapping[str, JobState]:
+        """The supervised background jobs by name, read-only (runs, failures, first run)."""
+        return MappingProxyType(self._jobs.jobs)
 
     @property
     def scheme(self) -> str:
@@ -317,7 +330,7 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
     return Camera(
         CameraConfig(
             url=url,
-            clip_dir=c.clip_dir or cfg.directory / "clips",
+            clip_dir=c.clip_dir or cfg.directory / DEFAULT_CLIPS,
             read_timeout_s=c.read_timeout_s,
             preroll_s=c.preroll_s,
             post_roll_s=c.post_roll_s,

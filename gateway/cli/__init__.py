@@ -6,7 +6,8 @@ them and owns the error contract every command keeps:
 
 * exit 0: success, or an allow verdict;
 * exit 1: a deny, or an operation that failed for a reason the message gives;
-* exit 2: a usage error (a wrong flag, an unreadable key file, a truncated token).
+* exit 2: a usage error (a wrong flag, an unreadable key file, a token ``ticket inspect`` cannot
+  decode). A token that ``ticket verify`` cannot decode is a deny (``bad_token``, exit 1).
 
 Whatever happens, the user sees one line, never a traceback. ``THRESHOLD_DEBUG=1`` adds the
 traceback for developers.

@@ -1,4 +1,4 @@
-"""What the sync task does with the owner's mail and the relay's time (DESIGN §8).
+"""What the sync task does with the owner's mail and the relay's time (docs/cloud.md).
 
 The relay only relays: every revocation list and approval is checked here against the
 owner's key before it counts, so a relay cannot forge, and a replayed older list changes

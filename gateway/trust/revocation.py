@@ -1,4 +1,4 @@
-"""Owner-signed revocation lists and the no-rollback rule (DESIGN §2, "Revocation").
+"""Owner-signed revocation lists and the no-rollback rule (docs/tickets.md §7).
 
 A :class:`RevocationList` carries a sequence number and three sets: revoked ticket ids (also
 certificate ids), revoked holder names, and revoked keys (issuer keys, which revokes a whole

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from gateway.access.receipt import build_receipt
+from cloud.wire import WireReceipt
 from gateway.clients import cloud as cloud_client
 from gateway.sync.mailbox import StoreMailbox
 from gateway.trust.approval import Approval, Decision, sign_approval
@@ -87,7 +87,9 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
             },
         )
         await store.append("session.granted", {"holder": "Walker", "purpose": "dog-walking"})
-        receipt = await build_receipt(store, [0])
+        # Uploaded as `threshold courier receipts upload` does: the phone's copy of the `done`
+        # answer, in the relay's wire form (sealed leaf, proof, checkpoint; no kind, no time).
+        receipt = WireReceipt.from_json((await store.receipt(0)).to_json())
         owner64 = secret64(parties.owner)
         revocations = sign_revocations(
             RevocationList(
@@ -122,8 +124,8 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
         async def sink(item: Approval) -> None:
             approved.append(item)
 
-        sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        sync._mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), sink)
+        mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), sink)
+        sync = sync_for(store, url, parties, relay_key=server.relay.public_key, mailbox=mailbox)
         await asyncio.wait_for(sync.sync_once(), 30)
         await sync.stop()
         async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:

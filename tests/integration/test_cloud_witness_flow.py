@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.access.receipt import build_receipt
 from gateway.sync.task import SyncRefused, SyncUnavailable
 from gateway.trust.base64url import b64u_encode
 from tests.support.cli import run_cli
@@ -58,7 +57,9 @@ async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
     try:
         store = await open_sealed_store(db, parties)
         await append_many(store, 300)
-        receipt = await build_receipt(store, [250, 251])
+        # The receipt as the gateway's ``done`` answer carries it and the phone saves it. Entry
+        # 299 lies past the automatic checkpoint at 256, so it gets one of the whole log.
+        receipt = await store.receipt(299)
         await store.close()
         receipt_file = tmp_path / "receipt.json"
         receipt_file.write_text(json.dumps(receipt.to_json()))
@@ -76,9 +77,9 @@ async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
             await asyncio.wait_for(sync.upload_backlog(), 30)
         await sync.stop()
         await store.close()
-        alarms = server.relay._storage.alarms(GATEWAY_ID)
+        alarms = server.relay.storage.alarms(GATEWAY_ID)
         assert [a.code for a in alarms] == ["equivocation"]
-        assert server.relay._storage.held_size(GATEWAY_ID) == 0
+        assert server.relay.storage.held_size(GATEWAY_ID) == 0
 
         owner_key = write_key_file(tmp_path / "owner.key", parties.owner)
         shown = await asyncio.to_thread(
@@ -171,8 +172,7 @@ async def test_mailbox_and_signed_time_reach_the_gateway(tmp_path: Path) -> None
         )
         assert posted.returncode == 0, posted.stderr
         recorder = Recorder()
-        sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        sync._mailbox = recorder
+        sync = sync_for(store, url, parties, relay_key=server.relay.public_key, mailbox=recorder)
         await asyncio.wait_for(sync.sync_once(), 30)
         assert recorder.revocations == ["v4.public.revocation-list-token"]
         assert len(recorder.floors) == 1
@@ -259,7 +259,7 @@ async def test_the_done_answers_receipt_is_accepted_as_is(tmp_path: Path) -> Non
             run_cli, "courier", "receipts", "upload", "--cloud", url, str(receipt_file)
         )
         assert uploaded.returncode == 0, uploaded.stderr
-        witnessed = server.relay._storage.witnessed(GATEWAY_ID)
+        witnessed = server.relay.storage.witnessed(GATEWAY_ID)
         assert [(w.source, w.checkpoint.checkpoint.tree_size) for w in witnessed] == [
             ("receipt", done_receipt["checkpoint"]["tree_size"])
         ]

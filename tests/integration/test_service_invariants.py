@@ -1,5 +1,6 @@
-"""The access-session invariants of DESIGN §3, each against the real stack: the real store,
-the virtual Nuki lock through bleak/Bumble and its command log."""
+"""The access-session invariants (numbered in gateway.access.session's docstring), each
+against the real stack: the real store, the virtual Nuki lock through bleak/Bumble and its
+command log."""
 
 from __future__ import annotations
 
@@ -223,8 +224,8 @@ async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path
     import json as _json
 
     from ble.nuki.driver import NukiPairing
-    from gateway.app.identity import write_private_file
     from gateway.app.locks import LockSetupError
+    from groundwork.files import write_file
     from tests.support.service import Keys, make_gateway_dir, set_config, start_gateway
 
     config = await make_gateway_dir(tmp_path / "gw", Keys())
@@ -242,7 +243,7 @@ async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path
         lock_uuid=bytes(16),
         name="threshold",
     )
-    write_private_file(
+    write_file(
         tmp_path / "gw" / "lock-garage.json",
         _json.dumps({"version": 1, "lock": pairing.to_json()}).encode(),
     )

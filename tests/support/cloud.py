@@ -9,7 +9,7 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from cloud.relay import Relay, RelayServer
-from gateway.sync.task import CloudSync, SyncConfig
+from gateway.sync.task import CloudSync, MailboxHandler, SyncConfig
 from gateway.trust.seal import Sealer
 from store.checkpoint import CheckpointSigner
 from store.db import Store
@@ -55,7 +55,12 @@ async def open_sealed_store(path: Path, parties: Parties, checkpoint_every: int 
 
 
 def sync_for(
-    store: Store, url: str, parties: Parties, relay_key: bytes | None = None, **kwargs: object
+    store: Store,
+    url: str,
+    parties: Parties,
+    relay_key: bytes | None = None,
+    mailbox: MailboxHandler | None = None,
+    **kwargs: object,
 ) -> CloudSync:
     config = SyncConfig(
         cloud_url=url,
@@ -64,7 +69,7 @@ def sync_for(
         relay_key=relay_key,
         **kwargs,  # type: ignore[arg-type]
     )
-    return CloudSync(store, config)
+    return CloudSync(store, config, mailbox)
 
 
 def delivery_body(n: int) -> dict[str, object]:

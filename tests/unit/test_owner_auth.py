@@ -81,7 +81,7 @@ def test_rate_limiter_refills_and_bounds_memory() -> None:
     assert limiter.allow("a", 1.01)
     for key in "bcdef":
         limiter.allow(key, 2.0)
-    assert len(limiter._buckets) == 3
+    assert limiter.tracked_keys == 3
 
 
 def test_docs_example_is_the_exact_signed_message() -> None:
