@@ -60,6 +60,13 @@ class CameraConfig:
     # The camera's low-resolution substream, if it has one: motion decodes that instead of
     # the main stream (a tenth of the decoding). Clips and snapshots use the main stream.
     motion_url: str | None = None
+    #: Record the camera's audio in clips. Off where the law forbids recording speech: the
+    #: audio track is then not even set up with the camera.
+    audio: bool = True
+    analyzeduration_us: int = 500_000
+    probesize: int = 262_144
+    #: The camera's name (several cameras: in clip file names and audit entries).
+    name: str = ""
 
     def __post_init__(self) -> None:
         if self.post_roll_s < 0 or self.preroll_s < 0:
@@ -76,6 +83,9 @@ class CameraConfig:
             preroll_s=self.preroll_s,
             ring_max_bytes=self.ring_max_bytes,
             max_silence_s=self.max_silence_s,
+            audio=self.audio,
+            analyzeduration_us=self.analyzeduration_us,
+            probesize=self.probesize,
         )
 
 
@@ -139,6 +149,7 @@ class Camera:
                 settings = dataclasses.replace(
                     self.config.source_config(),
                     url=self.config.motion_url,
+                    audio=False,
                     preroll_s=0.0,
                     ring_max_bytes=4 * 1024 * 1024,
                 )
@@ -304,10 +315,19 @@ class Camera:
         they would be false evidence of who stood at the door.
         """
         loop = asyncio.get_running_loop()
-        path = clip_path(self.config.clip_dir, session_id, datetime.now(UTC))
-        preroll, sub = self.source.subscribe(with_preroll=self.live, wake_every=CLIP_WAKE_EVERY)
+        path = clip_path(self.config.clip_dir, session_id, datetime.now(UTC), self.config.name)
+        preroll, sub = self.source.subscribe(
+            with_preroll=self.live, wake_every=CLIP_WAKE_EVERY, audio=True
+        )
         recording = ClipRecording(
-            session_id, path, preroll, sub, self.source.info_for, loop, self.config.post_roll_s
+            session_id,
+            path,
+            preroll,
+            sub,
+            self.source.info_for,
+            loop,
+            self.config.post_roll_s,
+            self.config.name,
         )
         self._recordings.add(recording)
         recording.start()
@@ -328,7 +348,7 @@ class Camera:
         return result
 
     def _apply_retention(self) -> None:
-        keep = {r.path for r in self._recordings}
+        keep = {path for r in self._recordings for path in r.paths}
         enforce_retention(self.config.clip_dir, self.config.clip_budget_bytes, self._deleted, keep)
 
     def _deleted(self, event: ClipDeleted) -> None:
