@@ -36,7 +36,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, NoReturn, Protocol
@@ -181,11 +181,12 @@ class Ledger(Protocol):
 class EntryWitness(Protocol):
     """The camera as the runner sees it; every method returns promptly (no I/O waits)."""
 
-    def live(self) -> bool: ...
+    def live(self, door: str) -> bool:
+        """Every camera that watches ``door`` is live (False if none does)."""
 
-    def grant_scene(self) -> Mapping[str, AuditValue]: ...
+    def grant_scene(self, door: str) -> Mapping[str, AuditValue]: ...
 
-    def relock_scene(self) -> Mapping[str, AuditValue]: ...
+    def relock_scene(self, door: str) -> Mapping[str, AuditValue]: ...
 
     async def session_granted(self, session: str, door: str) -> None:
         """Start the clip (from the pre-roll) and the grant snapshot; before the unlock."""
@@ -282,7 +283,7 @@ class AccessService:
         ledger: Ledger,
         drivers: Mapping[str, LockDriver],
         *,
-        camera_live: Callable[[], bool] | None = None,
+        camera_live: Callable[[str], bool] | None = None,
         witness: EntryWitness | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -291,7 +292,7 @@ class AccessService:
         self.doors = {name: DoorSlot(name, driver) for name, driver in drivers.items()}
         self.witness = witness
         if camera_live is None:
-            camera_live = witness.live if witness is not None else (lambda: False)
+            camera_live = witness.live if witness is not None else (lambda door: False)
         self.camera_live = camera_live
         self.clock = clock
         self.sessions: OrderedDict[str, SessionRunner] = OrderedDict()
@@ -512,7 +513,9 @@ class AccessService:
         decision = decide(
             terms,
             package_code=request.package_code,
-            facts=GatewayFacts(camera_live=self.camera_live(), storage_writable=self._storage_ok),
+            facts=GatewayFacts(
+                camera_live=self.camera_live(slot.name), storage_writable=self._storage_ok
+            ),
             rules=self.settings.rules,
             clock_alarm=verdict.alarm,
         )
@@ -585,14 +588,15 @@ class AccessService:
                 ) from None
             self._revocations = newer
 
-    def camera_stalled(self) -> int:
-        """The camera stopped delivering frames: relock every open door early (session
-        invariant 6; Amazon Key's 2017 frozen-camera attack). The camera component calls
-        this; returns how many sessions were told to relock."""
+    def camera_stalled(self, doors: Collection[str] | None = None) -> int:
+        """A camera stopped delivering frames: relock early every open door it watches
+        (``doors``; None: every door) (session invariant 6; Amazon Key's 2017 frozen-camera
+        attack). The camera component calls this; returns how many sessions were told to
+        relock."""
         count = 0
         for slot in self.doors.values():
             runner = slot.session
-            if runner is None:
+            if runner is None or (doors is not None and slot.name not in doors):
                 continue
             if runner.machine.state is SessionState.OPEN:
                 runner.submit(RelockRequested(RelockCause.CAMERA_STALLED))
@@ -856,7 +860,7 @@ class SessionRunner:
         except Exception:
             # The camera is a witness, not a gate: the policy already decided on its facts.
             log.exception("session %s: the camera could not start recording", f.session)
-        scene = witness.grant_scene()
+        scene = witness.grant_scene(f.door)
         assert isinstance(event, (Granted, ApprovalGiven))
         return replace(event, scene=scene)
 
@@ -1016,7 +1020,7 @@ class SessionRunner:
         witness = self.service.witness
         if witness is None:
             return Relocked(status)
-        return Relocked(status, scene=witness.relock_scene())
+        return Relocked(status, scene=witness.relock_scene(self.machine.facts.door))
 
     def _schedule_retry(self) -> None:
         settings = self.service.settings

@@ -18,7 +18,7 @@ import binascii
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,9 @@ class ApiContext:
     max_body_bytes: int
     #: The camera, for the owner's live view and snapshot; None when none is configured.
     camera: Camera | None = None
+    #: Every camera by name (``?camera=NAME`` on the live view and snapshot); the first is
+    #: ``camera``, the one shown without the parameter.
+    cameras: Mapping[str, Camera] = field(default_factory=dict)
     #: Requests handled at once; the rest wait their turn (FIFO) outside the event loop's
     #: ready queue, so a flood cannot starve the lock's Bluetooth exchange of loop turns.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
@@ -224,9 +227,10 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/v1/owner/camera/live",
         "owner_live_view",
-        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers).",
+        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers);"
+        " ?camera=NAME picks one of several.",
         owner=True,
-        responses=(200, 401, 429, 503),
+        responses=(200, 401, 404, 429, 503),
         media_type="multipart/x-mixed-replace",
         streaming=True,
     ),
@@ -234,9 +238,9 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/v1/owner/camera/snapshot",
         "owner_snapshot",
-        "One JPEG of the camera's newest picture.",
+        "One JPEG of the camera's newest picture; ?camera=NAME picks one of several.",
         owner=True,
-        responses=(200, 401, 503),
+        responses=(200, 401, 404, 503),
         media_type="image/jpeg",
     ),
 )
@@ -510,14 +514,30 @@ async def owner_lock(request: web.Request) -> web.Response:
     )
 
 
+# -- the owner's view of the cameras (?camera=NAME chooses one of several) ------------------
+
+
+def _chosen_camera(ctx: ApiContext, request: web.Request) -> tuple[str | None, Camera]:
+    name = request.query.get("camera")
+    if name is None:
+        if ctx.camera is None:
+            raise CameraUnavailable("no camera is configured")
+        return next((n for n, c in ctx.cameras.items() if c is ctx.camera), None), ctx.camera
+    camera = ctx.cameras.get(name)
+    if camera is None:
+        known = ", ".join(sorted(ctx.cameras)) or "none"
+        raise Problem(404, "unknown_camera", f"no camera named {name!r} (cameras: {known})")
+    return name, camera
+
+
 async def owner_snapshot(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
-    camera = ctx.camera
-    if camera is None:
-        raise CameraUnavailable("no camera is configured")
+    name, camera = _chosen_camera(ctx, request)
     jpeg = await camera.snapshot()
     # Looking into the home is itself an event of the household's log; no entry, no picture.
-    await ctx.service.ledger.record("camera.snapshot_viewed", {"size_bytes": len(jpeg)})
+    await ctx.service.ledger.record(
+        "camera.snapshot_viewed", {"size_bytes": len(jpeg), "camera": name}
+    )
     return web.Response(
         body=jpeg,
         content_type="image/jpeg",
@@ -532,18 +552,35 @@ def _audited_live_view(ctx: ApiContext) -> Handler:
     household's log shows every time someone looked into the home.
     """
     assert ctx.camera is not None
+    cameras = dict(ctx.cameras) or {"": ctx.camera}
 
-    async def opened() -> None:
-        await ctx.service.ledger.record("camera.live_view_started", {})
+    def view(name: str, camera: Camera) -> Handler:
+        async def opened() -> None:
+            await ctx.service.ledger.record("camera.live_view_started", {"camera": name or None})
 
-    async def closed(frames: int, seconds: float) -> None:
-        body: dict[str, AuditValue] = {"frames": frames, "duration_ms": round(seconds * 1000)}
-        try:
-            await ctx.service.ledger.record("camera.live_view_ended", body)
-        except StoreError as exc:
-            log.error("audit entry camera.live_view_ended not recorded (%s)", exc.code)
+        async def closed(frames: int, seconds: float) -> None:
+            body: dict[str, AuditValue] = {
+                "frames": frames,
+                "duration_ms": round(seconds * 1000),
+                "camera": name or None,
+            }
+            try:
+                await ctx.service.ledger.record("camera.live_view_ended", body)
+            except StoreError as exc:
+                log.error("audit entry camera.live_view_ended not recorded (%s)", exc.code)
 
-    return mjpeg_handler(ctx.camera, on_open=opened, on_close=closed)
+        return mjpeg_handler(camera, on_open=opened, on_close=closed)
+
+    views = {id(camera): view(name, camera) for name, camera in cameras.items()}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _, camera = _chosen_camera(ctx, request)
+        return await views[id(camera)](request)
+
+    return handler
+
+
+# -- end of the cameras' part --------------------------------------------------------------
 
 
 async def _no_camera(request: web.Request) -> web.StreamResponse:
