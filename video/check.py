@@ -71,6 +71,7 @@ def check_camera(
         backoff_s=(within_s,),  # one attempt: a check reports, it does not retry
     )
     source = open_source(url, config)
+    source.log_failures = False  # the one answer is this function's
     _, sub = source.subscribe(max_packets=10_000)
     # A connect or a disconnect wakes the loop below: a failed attempt is the final answer.
     source.add_listener(sub.wake)

@@ -167,6 +167,8 @@ class StreamReader:
         self._timeline = TimelineWatch()
         self._sps: bytes | None = None
         self.last_error: str | None = None
+        #: False: failures are not logged (a one-off check reports them itself, once).
+        self.log_failures = True
         #: The last failure that retrying cannot mend (wrong credentials, transport refused):
         #: the reader then waits the longest step of its schedule, and a check stops at once.
         self.final_error: CameraError | None = None
@@ -300,18 +302,12 @@ class StreamReader:
                     self.final_error = exc
                     # Cameras lock out a user after a few failed logins: never hammer one.
                     self._failures = max(self._failures, len(self.config.backoff_s) - 1)
-                    log.error(
-                        "camera %s: %s; next attempt in %g s",
-                        redact_url(self.config.url),
-                        exc.message,
-                        stepped_delay(self._failures + 1, self.config.backoff_s),
-                    )
-                else:
-                    log.warning("camera %s: %s", redact_url(self.config.url), exc.message)
+                self._report(exc, final)
             except Exception as exc:
                 # Whatever PyAV raised, the thread must live on and reconnect.
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("camera %s: %s", redact_url(self.config.url), type(exc).__name__)
+                if self.log_failures:
+                    log.warning("camera %s: %s", redact_url(self.config.url), type(exc).__name__)
             with self._lock:
                 self._health.on_disconnected()
             self._notify()
@@ -322,6 +318,16 @@ class StreamReader:
         with self._lock:
             self._health.on_stopped()
         self._notify()
+
+    def _report(self, exc: CameraError, final: bool) -> None:
+        if not self.log_failures:
+            return
+        where = redact_url(self.config.url)
+        if final:
+            wait = stepped_delay(self._failures + 1, self.config.backoff_s)
+            log.error("camera %s: %s; next attempt in %g s", where, exc.message, wait)
+        else:
+            log.warning("camera %s: %s", where, exc.message)
 
     def _session(self) -> None:
         container = self._open()
