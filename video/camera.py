@@ -30,6 +30,8 @@ from video.errors import CameraConfigError, CameraUnavailable, SnapshotFailed
 from video.health import CameraHealth
 from video.motion import MotionConfig, MotionEvent, MotionEventKind
 from video.motion_feed import DEFAULT_ANALYSIS_FPS, MotionFeed
+from video.packet import StreamInfo, VideoPacket
+from video.priority import background_executor
 from video.retention import ClipDeleted, enforce_retention
 from video.snapshot import decode_latest, encode_jpeg
 from video.source import SourceConfig, StreamReader, open_source
@@ -103,6 +105,14 @@ class MotionFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Still:
+    """A picture taken but not yet decoded: its keyframe group, and the stream it is of."""
+
+    info: StreamInfo
+    packets: tuple[VideoPacket, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStall:
     """Event: the camera stopped being live (for ``camera.stalled`` and an early relock)."""
 
@@ -133,6 +143,8 @@ class Camera:
         self._closing = False
         self._live_changed = asyncio.Event()
         self._poked = asyncio.Event()
+        # Snapshots decode on a background-priority thread (video.priority).
+        self._decoding = background_executor("camera-snapshot")
         self.stalled = asyncio.Event()
         """Set while the camera is not live after having been live; cleared when it is back."""
 
@@ -187,6 +199,7 @@ class Camera:
             await asyncio.to_thread(self._motion_source.stop, stop_timeout_s)
             self._motion_source = None
         await asyncio.to_thread(self.source.stop, stop_timeout_s)
+        self._decoding.shutdown(wait=False)
 
     async def __aenter__(self) -> Camera:
         await self.start()
@@ -359,6 +372,12 @@ class Camera:
 
     async def snapshot(self) -> bytes:
         """A JPEG of the newest picture. Raises CameraUnavailable when the camera is not live."""
+        return await self.develop(self.capture())
+
+    def capture(self) -> Still:
+        """The newest picture's packets, taken now without decoding (on the event loop, at
+        once); :meth:`develop` makes the JPEG later. Raises CameraUnavailable when the
+        camera is not live, SnapshotFailed before the first keyframe."""
         if not self.live:
             raise CameraUnavailable("the camera is not live: no snapshot")
         group = self.source.latest_group()
@@ -367,11 +386,15 @@ class Camera:
         info = self.source.info_for(group[0].epoch)
         if info is None:
             raise SnapshotFailed("the stream changed while taking the snapshot")
+        return Still(info, group)
+
+    async def develop(self, still: Still) -> bytes:
+        """The JPEG of a captured picture, decoded at background priority (video.priority)."""
 
         def work() -> bytes:
-            return encode_jpeg(decode_latest(info, group))
+            return encode_jpeg(decode_latest(still.info, still.packets))
 
-        return await asyncio.to_thread(work)
+        return await asyncio.get_running_loop().run_in_executor(self._decoding, work)
 
 
 def camera_from_url(url_or_path: str, clip_dir: Path, **settings: object) -> Camera:

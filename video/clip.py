@@ -47,6 +47,7 @@ from av.audio.resampler import AudioResampler
 
 from video.errors import ClipFailed
 from video.packet import AudioInfo, StreamInfo, TimelineCause, VideoPacket
+from video.priority import lower_thread_priority
 from video.subscription import DELIVERY_LAG_S, PacketSubscription
 
 log = logging.getLogger("threshold.video")
@@ -193,7 +194,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _AudioTrack:
+class ClipAudio:
     """A clip part's audio: AAC copied as it came, or G.711 decoded and encoded to AAC."""
 
     def __init__(self, container: Any, info: AudioInfo) -> None:
@@ -285,7 +286,7 @@ class _Part:
         if info.codec == "hevc":
             # FFmpeg tags HEVC in MP4 hev1 by default; Apple's players take only hvc1.
             self.video.codec_tag = "hvc1"
-        self.audio = _AudioTrack(container, info.audio) if info.audio is not None else None
+        self.audio = ClipAudio(container, info.audio) if info.audio is not None else None
         self.start_s = start_s
         self.time_base = info.time_base
         self.frames = 0
@@ -427,6 +428,9 @@ class ClipRecording:
             self._loop.call_soon_threadsafe(settle)
 
     def _record(self) -> ClipResult:
+        # Remuxing is background work (video.priority): a clip starts at the grant, right
+        # before the unlock, with seconds of pre-roll to write at once.
+        lower_thread_priority()
         pending = deque(self._preroll)
         self._preroll = ()
         try:
@@ -455,6 +459,11 @@ class ClipRecording:
                     self._take_audio(packet)
                 else:
                     self._take_video(packet, gap)
+                if from_preroll:
+                    # Hand the interpreter over between pre-roll packets: four cameras each
+                    # writing seconds of pre-roll in one go held the GIL away from the event
+                    # loop, which is unlocking the door meanwhile (bench/video.py).
+                    time.sleep(0)
         finally:
             # Whatever is still held back is not written: the end of a post-roll, or frames
             # displayed after pictures that never came.

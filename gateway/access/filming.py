@@ -8,7 +8,9 @@ requires the camera needs every one of them live (a door no camera watches has n
 session, each camera that watches its door does this:
 
 * at the grant, before the unlock: the clip starts from the pre-roll (``start_clip`` returns
-  at once; the writer runs on its own thread) and a snapshot is taken in the background;
+  at once; the writer runs on its own thread) and the grant's picture is taken (its packets,
+  at once); it is decoded only once the unlock is over (when the door opens or the session
+  ends, whichever is first), so that four cameras' decoding never competes with the unlock;
 * when the door sensor first reports open: a snapshot;
 * when the session ends: a snapshot, then ``finish_clip`` (the post-roll) in the
   background; the result becomes a ``clip.recorded`` entry and a row of the clips index in
@@ -44,7 +46,7 @@ from groundwork.files import write_file
 from store.db import Store
 from store.errors import StoreError
 from store.transaction import StoreTransaction
-from video.camera import Camera, CameraStall
+from video.camera import Camera, CameraStall, Still
 from video.clip import ClipRecording, ClipResult
 from video.errors import CameraError
 from video.retention import ClipDeleted
@@ -86,6 +88,8 @@ class EntryCamera:
         self._recordings: dict[str, ClipRecording] = {}
         self._finishing: set[ClipRecording] = set()
         self._live_at_grant: dict[str, bool] = {}
+        # The grant's picture, taken at the grant and decoded once the unlock is over.
+        self._grant_stills: dict[str, Still | CameraError] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -112,12 +116,17 @@ class EntryCamera:
     async def session_granted(self, session: str, door: str) -> None:
         self._live_at_grant[session] = self.camera.live
         self._recordings[session] = await self.camera.start_clip(session)
-        self._snapshot(session, door, "grant")
+        try:
+            self._grant_stills[session] = self.camera.capture()
+        except CameraError as exc:
+            self._grant_stills[session] = exc
 
     def door_opened(self, session: str, door: str) -> None:
+        self._develop_grant_still(session, door)
         self._snapshot(session, door, "door_open")
 
     def session_ended(self, session: str, door: str, state: str) -> None:
+        self._develop_grant_still(session, door)
         self._snapshot(session, door, "close")
         recording = self._recordings.pop(session, None)
         if recording is not None:
@@ -140,6 +149,8 @@ class EntryCamera:
         for session, recording in list(self._recordings.items()):
             self._spawn(self._finish(session, "", recording), f"clip {session}")
         self._recordings.clear()
+        for session in list(self._grant_stills):
+            self._develop_grant_still(session, "")
         for recording in list(self._finishing):
             recording.cut_short()
         if self._tasks:
@@ -212,12 +223,25 @@ class EntryCamera:
             self.on_recorded()
 
     def _snapshot(self, session: str, door: str, moment: str) -> None:
-        self._spawn(self._take_snapshot(session, door, moment), f"snapshot {session} {moment}")
+        try:
+            still: Still | CameraError = self.camera.capture()
+        except CameraError as exc:
+            still = exc
+        self._spawn(self._take_snapshot(session, door, moment, still), f"snapshot {moment}")
 
-    async def _take_snapshot(self, session: str, door: str, moment: str) -> None:
+    def _develop_grant_still(self, session: str, door: str) -> None:
+        still = self._grant_stills.pop(session, None)
+        if still is not None:
+            self._spawn(self._take_snapshot(session, door, "grant", still), "snapshot grant")
+
+    async def _take_snapshot(
+        self, session: str, door: str, moment: str, still: Still | CameraError
+    ) -> None:
         base: dict[str, AuditValue] = {"session": session, "door": door, "moment": moment}
         try:
-            jpeg = await self.camera.snapshot()
+            if isinstance(still, CameraError):
+                raise still
+            jpeg = await self.camera.develop(still)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             path = self.camera.config.clip_dir / f"{stamp}Z-{_safe(session)}-{moment}.jpg"
             await asyncio.to_thread(write_file, path, jpeg)
