@@ -118,6 +118,13 @@ class StoreLedger:
         ms = await self.store.time_floor()
         return None if ms <= 0 else _dt(ms)
 
+    async def raise_time_floor(self, moment: datetime) -> None:
+        # On the record, stamped with that time: the store's floor (the newest time in the
+        # log) takes it in the same transaction.
+        ms = _ms(moment)
+        if ms > await self.store.time_floor():
+            await self.store.append("clock.floor_raised", {"floor_ms": ms}, ms)
+
     async def revocations(self) -> str | None:
         record = await self.store.revocation_list()
         return None if record is None else record.token

@@ -158,7 +158,11 @@ class Ledger(Protocol):
     async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeRecord | None:
         """Consume a challenge atomically: it is returned once, then never again."""
 
-    async def time_floor(self) -> datetime | None: ...
+    async def time_floor(self) -> datetime | None:
+        """The newest time the audit log holds (the clock rule's floor), None when empty."""
+
+    async def raise_time_floor(self, moment: datetime) -> None:
+        """Record ``clock.floor_raised`` at ``moment`` if it is above the floor (else nothing)."""
 
     async def revocations(self) -> str | None:
         """The token of the held revocation list."""
@@ -305,14 +309,13 @@ class AccessService:
         self._closing = False
         self.reconciled = 0
         self._changed = asyncio.Event()
-        self._floor: datetime | None = None
+        #: The floor last read from the ledger: used only when the store cannot be read.
+        self._last_floor: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # The time floor is read once, then advanced with every entry this service writes:
-        # the store keeps the same rule on disk, and a request costs no extra read.
-        self._floor = await self.ledger.time_floor()
+        self._last_floor = await self.ledger.time_floor()
         token = await self.ledger.revocations()
         if token is not None:
             try:
@@ -388,9 +391,22 @@ class AccessService:
             if slot.unsubscribe is not None:
                 slot.unsubscribe()
 
-    def advance_floor(self, moment: datetime) -> None:
-        if self._floor is None or moment > self._floor:
-            self._floor = moment
+    async def raise_time_floor(self, moment: datetime) -> None:
+        """A trusted time source (the relay's signed time) says it is at least ``moment``.
+
+        The floor has one owner, the audit log: this records the raise there, and every
+        request reads the floor from it, so the raise counts from the next request on.
+        """
+        await self.ledger.raise_time_floor(moment)
+
+    async def _time_floor(self) -> datetime | None:
+        try:
+            self._last_floor = await self.ledger.time_floor()
+        except StoreError as exc:
+            # Non-emergency requests fail closed on the same broken store; an emergency
+            # ticket is judged against the newest floor this service has seen.
+            log.error("store cannot read the time floor (%s); using the last read", exc.code)
+        return self._last_floor
 
     def notify_changed(self) -> None:
         self._changed.set()
@@ -457,6 +473,8 @@ class AccessService:
         if request.revocations is not None:
             await self._accept_revocations(request.revocations)
         store_failed = False
+        # The floor read (the store's reader) overlaps the challenge's consumption (its writer).
+        floor_read = asyncio.ensure_future(self._time_floor())
         try:
             challenge = await self.ledger.take_challenge(request.nonce, now)
         except StoreError as exc:
@@ -464,6 +482,8 @@ class AccessService:
             self._storage_ok = False
             log.error("store failed while checking a request (%s)", exc.code)
             challenge = self._memory_challenges.pop(request.nonce, None)
+        finally:
+            floor = await floor_read
         verdict = check_ticket(
             request.ticket,
             anchors=self.settings.anchors,
@@ -473,7 +493,7 @@ class AccessService:
             zone=self.settings.zone,
             revocations=self._revocations,
             uses_so_far=0,
-            time_floor=self._floor,
+            time_floor=floor,
             skew=self.settings.skew,
         )
         ticket = verdict.claims
@@ -914,7 +934,6 @@ class SessionRunner:
             )
             self.use_claim = None
             service._storage_ok = True
-            service.advance_floor(now)
             service.notify_changed()
             if not written:
                 self.aborted = "uses_exhausted"

@@ -207,7 +207,7 @@ class Gateway:
                     relay_key=cfg.cloud.relay_public_key,
                     status_file=cfg.database.with_name("sync-status.json"),
                 ),
-                AccessMailbox(self.store, self.service),
+                AccessMailbox(self.service),
             )
             await self.sync.start()
             log.info("sync: to %s every %.0f s", cfg.cloud.url, cfg.cloud.interval_s)
