@@ -1,4 +1,4 @@
-"""The access runner's view of the store: :class:`gateway.access.service.Ledger` over
+"""The access layer's view of the store: :class:`gateway.access.ports.Ledger` over
 ``store.Store``.
 
 Each method is one store transaction (one executor hop). :meth:`StoreLedger.append` is the
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.access.service import SessionRecord
+from gateway.access.ports import SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
 from gateway.trust.verification import ChallengeRecord
 from store import audit_log
@@ -36,6 +36,8 @@ def _dt(ms: int) -> datetime:
 
 
 class StoreLedger:
+    """The production :class:`~gateway.access.ports.Ledger`."""
+
     def __init__(self, store: Store, gateway_id: str) -> None:
         self.store = store
         self.gateway_id = gateway_id

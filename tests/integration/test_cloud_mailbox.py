@@ -15,9 +15,11 @@ import aiohttp
 import pytest
 from nacl.signing import SigningKey
 
+from gateway.access.admission import AccessSettings
+from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected
 from gateway.access.ledger import StoreLedger
 from gateway.access.policy import PolicyRules
-from gateway.access.service import AccessRefused, AccessService, AccessSettings
+from gateway.access.service import AccessService
 from gateway.clients import cloud as cloud_client
 from gateway.sync.mailbox import AccessMailbox
 from gateway.trust.approval import Approval, Decision, sign_approval
@@ -77,8 +79,9 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
         assert verify_revocations(held.token, anchors).jti == frozenset({"t-1"})
         # The service holds the same list: an older one is refused as stale, not adopted.
         older_again = sign_revocations(RevocationList(seq=4, iat=now), owner64)
-        with pytest.raises(AccessRefused, match="does not supersede"):
+        with pytest.raises(DocumentRejected, match="does not supersede") as stale:
             await mailbox.apply_revocations(older_again)
+        assert stale.value.access_code is AccessCode.STALE_REVOCATIONS
         # The approval reached the service, which knows no session s-1.
         with pytest.raises(AccessRefused, match="no session s-1"):
             await mailbox.apply_approval(approval)
