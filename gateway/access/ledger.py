@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.access.ports import SessionRecord
+from gateway.access.ports import ChallengeTaken, SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
 from gateway.trust.verification import ChallengeRecord
 from store import audit_log
@@ -105,16 +105,25 @@ class StoreLedger:
         nonce = await self.store.issue_challenge(int(ttl.total_seconds() * 1000))
         return ChallengeRecord(nonce, self.gateway_id, now + ttl)
 
-    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeRecord | None:
+    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeTaken:
         if len(nonce) != 32:
-            return None
-        outcome = await self.store.consume_challenge(nonce)
+            return ChallengeTaken(None, await self.time_floor())
+
+        def take(tx: StoreTransaction) -> tuple[ChallengeOutcome, int]:
+            return tx.state.consume_challenge(nonce, tx.now_ms()), tx.state.time_floor()
+
+        outcome, floor_ms = await self.store.transact(take)
+        floor = None if floor_ms <= 0 else _dt(floor_ms)
         if outcome is ChallengeOutcome.CONSUMED:
             # The store checked expiry when it consumed it; the proof check needs a time too.
-            return ChallengeRecord(nonce, self.gateway_id, now + timedelta(seconds=1))
+            return ChallengeTaken(
+                ChallengeRecord(nonce, self.gateway_id, now + timedelta(seconds=1)), floor
+            )
         if outcome is ChallengeOutcome.EXPIRED:
-            return ChallengeRecord(nonce, self.gateway_id, now - timedelta(seconds=1))
-        return None
+            return ChallengeTaken(
+                ChallengeRecord(nonce, self.gateway_id, now - timedelta(seconds=1)), floor
+            )
+        return ChallengeTaken(None, floor)
 
     async def time_floor(self) -> datetime | None:
         ms = await self.store.time_floor()

@@ -29,6 +29,15 @@ class SessionRecord:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ChallengeTaken:
+    """What taking a challenge read in the same transaction: the consumed challenge (None:
+    unknown or already used) and the time floor as of that moment (None: an empty log)."""
+
+    challenge: ChallengeRecord | None
+    time_floor: datetime | None
+
+
 class Ledger(Protocol):
     """The durable state the runner reads and writes; every write is durable on return.
 
@@ -49,8 +58,9 @@ class Ledger(Protocol):
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord: ...
 
-    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeRecord | None:
-        """Consume a challenge atomically: it is returned once, then never again."""
+    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeTaken:
+        """Consume a challenge atomically (it is returned once, then never again) and read
+        the time floor in the same transaction: a request costs one store round trip."""
 
     async def time_floor(self) -> datetime | None:
         """The newest time the audit log holds (the clock rule's floor), None when empty."""

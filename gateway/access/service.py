@@ -12,10 +12,10 @@ Rules the service keeps:
 * one session per door: the door is checked and reserved with no await in between;
 * fail closed: a store error before the unlock ends the request with
   ``storage_unavailable`` and nothing is sent to the lock (emergency tickets go on, loudly);
-* the time floor has one owner, the audit log: every request reads it from the ledger (on
-  the store's reader, overlapping the challenge's consumption on its writer), and a trusted
-  raise (the relay's signed time, :meth:`AccessService.raise_time_floor`) is written there,
-  so it counts from the next request on;
+* the time floor has one owner, the audit log: every request reads it from the ledger in the
+  transaction that takes its challenge (no extra round trip), and a trusted raise (the
+  relay's signed time, :meth:`AccessService.raise_time_floor`) is written there, so it counts
+  from the next request on;
 * every refusal is an :class:`~gateway.access.errors.AccessRefused` (or, for an owner's
   document that does not verify, :class:`~gateway.access.errors.DocumentRejected`) with an
   :class:`~gateway.access.errors.AccessCode`; transports map codes to their own statuses;
@@ -126,7 +126,8 @@ class AccessService:
         self._closing = False
         self.reconciled = 0
         self._changed = asyncio.Event()
-        #: The floor last read from the ledger: used only when the store cannot be read.
+        #: The floor as last read from the ledger (with each challenge taken): used only for
+        #: an emergency request when the store cannot be read.
         self._last_floor: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -218,15 +219,6 @@ class AccessService:
         """
         await self.ledger.raise_time_floor(moment)
 
-    async def _time_floor(self) -> datetime | None:
-        try:
-            self._last_floor = await self.ledger.time_floor()
-        except StoreError as exc:
-            # Non-emergency requests fail closed on the same broken store; an emergency
-            # ticket is judged against the newest floor this service has seen.
-            log.error("store cannot read the time floor (%s); using the last read", exc.code)
-        return self._last_floor
-
     def notify_changed(self) -> None:
         self._changed.set()
 
@@ -300,17 +292,17 @@ class AccessService:
         if request.revocations is not None:
             await self._accept_revocations(request.revocations)
         store_failed = False
-        # The floor read (the store's reader) overlaps the challenge's consumption (its writer).
-        floor_read = asyncio.ensure_future(self._time_floor())
         try:
-            challenge = await self.ledger.take_challenge(request.nonce, now)
+            taken = await self.ledger.take_challenge(request.nonce, now)
+            challenge, floor = taken.challenge, taken.time_floor
+            self._last_floor = floor
         except StoreError as exc:
             store_failed = True
             self._context.health.writable = False
             log.error("store failed while checking a request (%s)", exc.code)
             challenge = self._memory_challenges.pop(request.nonce, None)
-        finally:
-            floor = await floor_read
+            # Only an emergency goes on from here: judged against the newest floor seen.
+            floor = self._last_floor
         # Invariant 4: from here to the reservation below there is no await.
         current = slot.session
         admission = admit(
@@ -415,7 +407,7 @@ class AccessService:
         if runner is None:
             raise AccessRefused(AccessCode.NOT_FOUND, f"no session {session_id}")
         try:
-            challenge = await self.ledger.take_challenge(nonce, self.clock())
+            taken = await self.ledger.take_challenge(nonce, self.clock())
         except StoreError as exc:
             raise AccessRefused(
                 AccessCode.STORAGE_UNAVAILABLE, f"the gateway's store failed ({exc.code})"
@@ -424,7 +416,7 @@ class AccessService:
         reason = verify_holder_proof(
             holder,  # type: ignore[arg-type]
             gateway_id=self.settings.gateway_id,
-            challenge=challenge,
+            challenge=taken.challenge,
             proof=proof,
             now=self.clock(),
             action="done",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.access.ports import SessionRecord
+from gateway.access.ports import ChallengeTaken, SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue
 from gateway.trust.verification import ChallengeRecord
 from store.errors import StorageIOError
@@ -81,9 +81,9 @@ class MemoryLedger:
         self._challenges[record.nonce] = record
         return record
 
-    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeRecord | None:
+    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeTaken:
         self._check()
-        return self._challenges.pop(nonce, None)
+        return ChallengeTaken(self._challenges.pop(nonce, None), self._floor)
 
     async def time_floor(self) -> datetime | None:
         return self._floor
