@@ -1,4 +1,6 @@
-"""Owner-signed revocations and approvals through the relay, verified and applied by the gateway."""
+"""Owner-signed revocations and approvals through the relay, verified and applied by the
+gateway's ``AccessMailbox`` and access service over a real store (the running gateway's
+path is in ``test_gateway_mailbox.py``)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 from nacl.signing import SigningKey
 
+from gateway.access.admission import AccessSettings
+from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected
+from gateway.access.ledger import StoreLedger
+from gateway.access.policy import PolicyRules
+from gateway.access.service import AccessService
 from gateway.clients import cloud as cloud_client
-from gateway.sync.mailbox import StoreMailbox
+from gateway.sync.mailbox import AccessMailbox
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.owner_mail import seal_mail
 from gateway.trust.revocation import RevocationList, sign_revocations, verify_revocations
-from store.state import RevocationOutcome
 from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
 
 
@@ -39,11 +46,10 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
     server, url = await start_relay(tmp_path / "cloud", parties)
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     now = datetime.now(UTC).replace(microsecond=0)
-    approvals: list[Approval] = []
-
-    async def sink(approval: Approval) -> None:
-        approvals.append(approval)
-
+    anchors = TrustAnchors.of(parties.owner_public)
+    settings = AccessSettings(GATEWAY_ID, anchors, UTC, PolicyRules())
+    service = AccessService(settings, StoreLedger(store, GATEWAY_ID), {})
+    await service.start()
     try:
         owner64 = secret64(parties.owner)
         newer = sign_revocations(RevocationList(seq=5, iat=now, jti=frozenset({"t-1"})), owner64)
@@ -64,16 +70,21 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
             await post(url, parties.owner, parties.gateway_public, kind, token)
         # Mail sealed to another key, and garbage: dropped without wedging the mailbox.
         await post(url, parties.owner, parties.owner_public, "revocations", forged)
-        anchors = TrustAnchors.of(parties.owner_public)
-        mailbox = StoreMailbox(store, anchors, sink)
+        mailbox = AccessMailbox(service)
         sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
         assert await asyncio.wait_for(sync.pull_mailbox(mailbox), 30) == 5
         held = await store.revocation_list()
         assert held is not None
         assert held.seq == 5
         assert verify_revocations(held.token, anchors).jti == frozenset({"t-1"})
-        assert mailbox.last_revocation_outcome is RevocationOutcome.STALE
-        assert [a.session for a in approvals] == ["s-1"]
+        # The service holds the same list: an older one is refused as stale, not adopted.
+        older_again = sign_revocations(RevocationList(seq=4, iat=now), owner64)
+        with pytest.raises(DocumentRejected, match="does not supersede") as stale:
+            await mailbox.apply_revocations(older_again)
+        assert stale.value.access_code is AccessCode.STALE_REVOCATIONS
+        # The approval reached the service, which knows no session s-1.
+        with pytest.raises(AccessRefused, match="no session s-1"):
+            await mailbox.apply_approval(approval)
         floor_before = await store.time_floor()
         new_floor = await asyncio.wait_for(sync.pull_time(mailbox), 30)
         assert new_floor is not None
@@ -81,5 +92,6 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
         assert await store.time_floor() == new_floor
         await sync.stop()
     finally:
+        await service.shutdown()
         await store.close()
         await server.stop()

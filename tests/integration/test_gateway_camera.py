@@ -427,7 +427,7 @@ async def test_a_stall_during_the_unlock_relocks_as_soon_as_the_door_is_open(
     try:
 
         def unlocking() -> bool:
-            return any(r.machine.state.value == "unlocking" for r in service.sessions.values())
+            return any(view.state == "unlocking" for view in service.sessions())
 
         await service.wait_for(unlocking, WAIT)
         # The hook the camera's stall listener calls (that path: the SIGSTOP tests above).
