@@ -17,9 +17,9 @@ from gateway.access.admission import (
     admit,
 )
 from gateway.access.errors import AccessCode
-from gateway.access.policy import Allow, AwaitApproval, PolicyRules, package_code_hash
+from gateway.access.policy import Allow, AwaitApproval, PolicyRules
 from gateway.trust.reasons import Reason
-from gateway.trust.ticket import Delivery, Purpose
+from gateway.trust.ticket import Delivery, Purpose, package_hash
 from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household
 
 HOME = Household()
@@ -54,7 +54,7 @@ def facts(**changes: Any) -> RequestFacts:
 
 
 def token(**changes: Any) -> str:
-    delivery = Delivery("order-1", (package_code_hash("PKG-1"),))
+    delivery = Delivery("order-1", (package_hash("PKG-1"),))
     return HOME.owner_ticket(HOME.ticket(iss="owner", delivery=delivery, **changes))
 
 
