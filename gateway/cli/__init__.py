@@ -68,6 +68,13 @@ class _Parser(argparse.ArgumentParser):
     """
 
     options: ClassVar[_OptionIndex]
+    # The action ``add_subparsers`` returned, so a second module can add commands to a group
+    # another one made (``threshold owner log`` lives in ``cli.cloud``).
+    subcommands: Any = None
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self.subcommands = super().add_subparsers(**kwargs)
+        return self.subcommands
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)
