@@ -453,10 +453,8 @@ class RelayServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        # The runner has this one site, so its first address is the port the OS chose.
+        self.port = int(self._runner.addresses[0][1])
         scheme = "https" if ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 
