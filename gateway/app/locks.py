@@ -26,7 +26,8 @@ from typing import Any
 from ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
 from ble.driver import LockDriver
 from ble.errors import LockError
-from ble.nuki.driver import BleakTransport, NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
+from ble.link import BleakTransport
+from ble.nuki.driver import NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
 from gateway.app.config import DoorConfig, GatewayConfig

@@ -23,8 +23,8 @@ from typing import Any
 
 from ble.driver import LockStatus
 from ble.errors import LockError, LockNotAuthorized, LockNotFound
+from ble.link import BleakTransport
 from ble.nuki.driver import (
-    BleakTransport,
     NukiDriver,
     NukiPairing,
     NukiTimeouts,
