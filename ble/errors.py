@@ -75,3 +75,9 @@ class StepTimedOut(LockTimeout):
     """One bounded step on the BLE link (a write, or the wait for the next reply) took longer
     than its limit. A driver usually re-raises it with what the timeout means for its
     command."""
+
+
+class LockNotPaired(LockNotAuthorized):
+    """No pairing is stored for the lock: the gateway has never been introduced to it."""
+
+    code = "lock_not_paired"

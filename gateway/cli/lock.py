@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ble.driver import LockStatus
-from ble.errors import LockError, LockNotAuthorized, LockNotFound
+from ble.errors import LockError, LockNotFound, LockNotPaired
 from ble.link import BleakTransport
 from ble.nuki.driver import (
     NukiDriver,
@@ -34,10 +34,6 @@ from ble.nuki.driver import (
 from gateway.errors import UsageError
 
 DEFAULT_STORE = Path(os.environ.get("THRESHOLD_LOCK_STORE", "~/.config/threshold/lock.json"))
-
-
-class LockNotPaired(LockNotAuthorized):
-    code = "lock_not_paired"
 
 
 def _store_path(args: argparse.Namespace) -> Path:
