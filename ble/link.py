@@ -9,7 +9,10 @@ exchanges (:class:`ble.exchange.Exchange`); the link does the rest:
   bleak-retry-connector's ``establish_connection`` (typed errors, backoff, service cache);
 * **one operation at a time**: one :class:`asyncio.Lock` per physical lock, so two commands
   from two drivers never interleave on the air (:meth:`LockLink.operation`);
-* **subscriptions on every connect**: locks forget them between connections;
+* **subscriptions on every connect**: locks forget them between connections (a subscription
+  is a write to the characteristic's Client Characteristic Configuration descriptor,
+  Bluetooth Core Specification v5.3, Vol 3, Part G, §3.3.3.3; replies then arrive as
+  Characteristic Value Indications, §4.11);
 * **idle disconnect** after ``idle_disconnect_s`` without work: every connected second costs
   the lock's batteries;
 * **bounded steps**: scan, connect, each write and each reply have their own timeout; a
