@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
 from gateway.trust.base64url import b64u_decode
 
@@ -43,9 +44,10 @@ DEFAULT_CLIPS = "clips"  # CameraConfig.clip_dir None means this, under the gate
 @dataclass(frozen=True, slots=True)
 class DoorConfig:
     name: str
-    #: ``sim`` (the virtual Nuki lock, in process) or ``nuki``.
+    #: The vendor's name in :data:`ble.vendors.VENDORS`: ``sim`` (the virtual Nuki lock, in
+    #: process) or ``nuki``.
     lock: str
-    #: The lock's BLE address (``nuki`` only).
+    #: The lock's BLE address (vendors of real locks only).
     address: str | None = None
 
     @property
@@ -379,21 +381,22 @@ def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
 
 
 def parse_lock_spec(spec: str, name: str, table: _Table | None = None) -> DoorConfig:
-    """``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
+    """A lock spec the vendor registry knows: ``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
 
     def fail(problem: str) -> ConfigError:
         if table is not None:
             return table.fail("lock", problem)
         return ConfigError(f"door {name}: {problem}")
 
-    if spec == "sim":
-        return DoorConfig(name=name, lock="sim")
-    kind, _, address = spec.partition(":")
-    if kind != "nuki":
-        raise fail(f"{spec!r} is not a lock; use 'sim' or 'nuki:ADDRESS'")
+    kind, colon, address = spec.partition(":")
+    vendor = VENDORS.get(kind)
+    if vendor is None or vendor.takes_address != bool(colon):
+        raise fail(f"{spec!r} is not a lock; use {spec_examples()}")
+    if not vendor.takes_address:
+        return DoorConfig(name=name, lock=kind)
     if not BLE_ADDRESS_RE.fullmatch(address):
         raise fail(f"{address!r} is not a Bluetooth address (AA:BB:CC:DD:EE:FF)")
-    return DoorConfig(name=name, lock="nuki", address=address.upper())
+    return DoorConfig(name=name, lock=kind, address=address.upper())
 
 
 def parse_bind(bind: str, table: _Table | None = None) -> tuple[str, int]:

@@ -20,8 +20,8 @@ import pytest
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
+from ble.sim.vendor import SimulatedDoor
 from gateway.app.config import load
-from gateway.app.locks import SimulatedDoor
 from gateway.app.provision import init_gateway
 from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import GatewayClient
