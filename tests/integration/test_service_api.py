@@ -147,16 +147,18 @@ async def test_owner_lock_and_unlock_are_recorded(harness: GatewayHarness) -> No
 
 
 async def test_mdns_advertises_the_service(tmp_path: Path) -> None:
-    async with running_harness(tmp_path / "gw", mdns=True) as h:
+    # A name of its own: another test run on the same machine may be announcing gw-test.
+    gateway_id = f"gw-mdns-{secrets.token_hex(4)}"
+    async with running_harness(tmp_path / "gw", mdns=True, gateway_id=gateway_id) as h:
         zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
         try:
             info = AsyncServiceInfo(
-                "_threshold._tcp.local.", f"{GATEWAY_ID}._threshold._tcp.local."
+                "_threshold._tcp.local.", f"{gateway_id}._threshold._tcp.local."
             )
             found = await asyncio.wait_for(info.async_request(zc.zeroconf, 3000), WAIT)
             assert found
             props = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
-            assert props["id"] == GATEWAY_ID
+            assert props["id"] == gateway_id
             assert props["fp"] == h.gateway.fingerprint
             assert props["api"] == "v1"
             assert info.port == h.gateway.port

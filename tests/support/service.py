@@ -166,13 +166,18 @@ async def wait_lock(sim: SimulatedDoor, state: LockState, limit_s: float = WAIT)
 
 
 async def make_gateway_dir(
-    directory: Path, keys: Keys, *, allow_without_camera: bool = True, tz: str = "UTC"
+    directory: Path,
+    keys: Keys,
+    *,
+    allow_without_camera: bool = True,
+    tz: str = "UTC",
+    gateway_id: str = GATEWAY_ID,
 ) -> Path:
     result = await asyncio.to_thread(
         init_gateway,
         directory,
         owner_pub=keys.owner_pub,
-        gateway_id=GATEWAY_ID,
+        gateway_id=gateway_id,
         timezone=tz,
         bind="127.0.0.1:0",
         allow_without_camera=allow_without_camera,
@@ -213,11 +218,14 @@ async def running_harness(
     *,
     settings: dict[tuple[str, str], str] | None = None,
     allow_without_camera: bool = True,
+    gateway_id: str = GATEWAY_ID,
     **overrides: Any,
 ) -> AsyncIterator[GatewayHarness]:
     """init a gateway in ``directory`` (config edits applied), start it, yield, stop it."""
     keys = Keys()
-    config = await make_gateway_dir(directory, keys, allow_without_camera=allow_without_camera)
+    config = await make_gateway_dir(
+        directory, keys, allow_without_camera=allow_without_camera, gateway_id=gateway_id
+    )
     for (section, key), value in (settings or {}).items():
         set_config(config, section, key, value)
     gateway = await start_gateway(config, **overrides)
