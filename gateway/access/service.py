@@ -93,6 +93,7 @@ from gateway.access.session import (
 from gateway.errors import GatewayError
 from gateway.trust.verification import (
     ChallengeRecord,
+    HeldRevocations,
     Reason,
     RevocationList,
     Ticket,
@@ -102,7 +103,6 @@ from gateway.trust.verification import (
     verify_approval,
     verify_holder_proof,
 )
-from gateway.trust.verification import apply as apply_revocations
 from store.errors import StoreError
 
 log = logging.getLogger("threshold.access")
@@ -145,12 +145,13 @@ class Ledger(Protocol):
         self,
         entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
         session: SessionRecord,
-        use: tuple[str, int] | None = None,
+        use: tuple[str, str, int] | None = None,
     ) -> bool:
         """Append audit entries and save the session's state in one durable transaction.
 
-        With ``use`` = (ticket id, max uses), first count one use atomically in the same
-        transaction; if the uses are exhausted nothing is written and the answer is False.
+        With ``use`` = (issuer key id, ticket id, max uses), first count one use atomically
+        in the same transaction; if the uses are exhausted nothing is written and the answer
+        is False.
         """
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord: ...
@@ -160,10 +161,11 @@ class Ledger(Protocol):
 
     async def time_floor(self) -> datetime | None: ...
 
-    async def revocations(self) -> str | None:
-        """The token of the held revocation list."""
+    async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
+        """Every revocation held (the union of the lists accepted)."""
 
-    async def save_revocations(self, token: str, seq: int) -> None: ...
+    async def add_revocations(self, rl: RevocationList, token: str) -> HeldRevocations:
+        """Add a verified list to those held; what is held afterwards."""
 
     async def unfinished_sessions(self) -> list[SessionRecord]: ...
 
@@ -296,9 +298,9 @@ class AccessService:
         self.sessions: OrderedDict[str, SessionRunner] = OrderedDict()
         self.timing = OpenTiming()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._revocations: RevocationList | None = None
+        self._revocations = HeldRevocations()
         self._storage_ok = True
-        self._emergency_uses: set[str] = set()
+        self._emergency_uses: set[tuple[str, str]] = set()
         self._memory_challenges: dict[bytes, ChallengeRecord] = {}
         #: Requests refused before any signature verified (not audited: see _deny).
         self.unauthenticated_refusals = 0
@@ -313,12 +315,7 @@ class AccessService:
         # The time floor is read once, then advanced with every entry this service writes:
         # the store keeps the same rule on disk, and a request costs no extra read.
         self._floor = await self.ledger.time_floor()
-        token = await self.ledger.revocations()
-        if token is not None:
-            try:
-                self._revocations = decode_revocations(token, self.settings.anchors)
-            except GatewayError as exc:
-                log.error("held revocation list does not verify (%s); ignoring it", exc.code)
+        self._revocations = await self.ledger.revocations(self.settings.anchors)
         for slot in self.doors.values():
             slot.unsubscribe = slot.driver.subscribe(self._status_callback(slot))
         await self.reconcile()
@@ -529,7 +526,7 @@ class AccessService:
         runner.arrived = arrived
         # The use is counted in the same durable transaction as the session's first entries
         # (one commit, not two); an emergency ticket is never usable twice whatever it says.
-        runner.use_claim = (ticket.jti, 1 if emergency else ticket.uses)
+        runner.use_claim = (verdict.issuer_kid, ticket.jti, 1 if emergency else ticket.uses)
         slot.session = runner
         self._remember(runner)
 
@@ -560,29 +557,26 @@ class AccessService:
         await runner.handle(Denied(code, detail))
         raise AccessRefused(code, detail or code, status=status)
 
-    async def _accept_revocations(self, token: str, *, from_owner: bool = False) -> None:
-        """Adopt a newer owner-signed revocation list (never an older one: no rollback).
-
-        A phone attaching a list older than the one held is simply behind: its request goes
-        on under the newer list. Anything that does not verify is refused (400).
-        """
+    async def _accept_revocations(self, token: str) -> None:
+        """Add an owner-signed list for this gateway to the revocations held (the store keeps
+        the union: no list can take an entry away). Anything that does not verify, or is for
+        another gateway, is refused (400)."""
         try:
-            incoming = decode_revocations(token, self.settings.anchors)
-            newer = apply_revocations(self._revocations, incoming)
+            incoming = decode_revocations(
+                token, self.settings.anchors, gateway_id=self.settings.gateway_id
+            )
         except GatewayError as exc:
-            if exc.code == Reason.STALE_REVOCATIONS.value and not from_owner:
-                return
             raise AccessRefused(
                 exc.code, f"revocation list refused: {exc.message}", status=400
             ) from None
-        if newer != self._revocations:
-            try:
-                await self.ledger.save_revocations(token, newer.seq)
-            except StoreError as exc:
-                raise AccessRefused(
-                    "storage_unavailable", f"cannot store revocations ({exc.code})", status=503
-                ) from None
-            self._revocations = newer
+        if self._revocations.covers(incoming):
+            return
+        try:
+            self._revocations = await self.ledger.add_revocations(incoming, token)
+        except StoreError as exc:
+            raise AccessRefused(
+                "storage_unavailable", f"cannot store revocations ({exc.code})", status=503
+            ) from None
 
     def camera_stalled(self) -> int:
         """The camera stopped delivering frames: relock every open door early (DESIGN §3,
@@ -675,9 +669,8 @@ class AccessService:
         return runner.view()
 
     async def set_revocations(self, token: str) -> int:
-        await self._accept_revocations(token, from_owner=True)
-        assert self._revocations is not None
-        return self._revocations.seq
+        await self._accept_revocations(token)
+        return self._revocations.seq or 0
 
     async def owner_lock(self, door: str, action: str) -> LockStatus:
         """A manual lock or unlock by the owner, recorded as the owner's act."""
@@ -769,7 +762,7 @@ class SessionRunner:
         self.emergency = False
         self.arrived: float | None = None
         self.aborted: str | None = None
-        self.use_claim: tuple[str, int] | None = None
+        self.use_claim: tuple[str, str, int] | None = None
         self._mutex = asyncio.Lock()
         self._timers: dict[str, asyncio.Task[Any]] = {}
         self._filming = False  # the witness was told of the grant and not yet of the end
@@ -931,10 +924,10 @@ class SessionRunner:
                 )
                 if claim is not None:
                     self.use_claim = None
-                    if claim[0] in service._emergency_uses:
+                    if claim[:2] in service._emergency_uses:
                         self.aborted = "uses_exhausted"
                         return False
-                    service._emergency_uses.add(claim[0])
+                    service._emergency_uses.add(claim[:2])
                 return True
             log.error(
                 "session %s: audit write failed (%s); failing closed",

@@ -17,9 +17,10 @@ from gateway.sync.mailbox import StoreMailbox
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.owner_mail import seal_mail
-from gateway.trust.revocation import RevocationList, sign_revocations, verify_revocations
+from gateway.trust.revocation import sign_revocations
 from store.state import RevocationOutcome
 from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
+from tests.support.tickets import revocation_list
 
 
 def secret64(key: SigningKey) -> bytes:
@@ -46,10 +47,19 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
 
     try:
         owner64 = secret64(parties.owner)
-        newer = sign_revocations(RevocationList(seq=5, iat=now, jti=frozenset({"t-1"})), owner64)
-        older = sign_revocations(RevocationList(seq=3, iat=now, jti=frozenset()), owner64)
+        until = now + timedelta(days=1)
+        newer = sign_revocations(
+            revocation_list(5, aud=(GATEWAY_ID,), iat=now, until=until, jti=("t-1",)), owner64
+        )
+        older = sign_revocations(
+            revocation_list(3, aud=(GATEWAY_ID,), iat=now, until=until, jti=("t-0",)), owner64
+        )
+        elsewhere = sign_revocations(
+            revocation_list(6, aud=("gw-cabin",), iat=now, until=until, jti=("t-9",)), owner64
+        )
         forged = sign_revocations(
-            RevocationList(seq=9, iat=now, jti=frozenset()), secret64(SigningKey(os.urandom(32)))
+            revocation_list(9, aud=(GATEWAY_ID,), iat=now, jti=("t-2",)),
+            secret64(SigningKey(os.urandom(32))),
         )
         approval = sign_approval(
             Approval(GATEWAY_ID, "s-1", "a-1", Decision.APPROVE, now, now + timedelta(minutes=5)),
@@ -58,6 +68,7 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
         for kind, token in (
             ("revocations", newer),
             ("revocations", older),
+            ("revocations", elsewhere),
             ("revocations", forged),
             ("approval", approval),
         ):
@@ -65,14 +76,18 @@ async def test_revocations_apply_only_forward_and_forgeries_are_ignored(tmp_path
         # Mail sealed to another key, and garbage: dropped without wedging the mailbox.
         await post(url, parties.owner, parties.owner_public, "revocations", forged)
         anchors = TrustAnchors.of(parties.owner_public)
-        mailbox = StoreMailbox(store, anchors, sink)
+        mailbox = StoreMailbox(store, anchors, GATEWAY_ID, sink)
         sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        assert await asyncio.wait_for(sync.pull_mailbox(mailbox), 30) == 5
+        assert await asyncio.wait_for(sync.pull_mailbox(mailbox), 30) == 6
         held = await store.revocation_list()
         assert held is not None
         assert held.seq == 5
-        assert verify_revocations(held.token, anchors).jti == frozenset({"t-1"})
-        assert mailbox.last_revocation_outcome is RevocationOutcome.STALE
+        # The older list adds its entry; the cabin's list and the forgery add nothing.
+        assert {(e.kind, e.value) for e in await store.revocation_entries()} == {
+            ("jti", "t-0"),
+            ("jti", "t-1"),
+        }
+        assert mailbox.last_revocation_outcome is RevocationOutcome.STORED
         assert [a.session for a in approvals] == ["s-1"]
         floor_before = await store.time_floor()
         new_floor = await asyncio.wait_for(sync.pull_time(mailbox), 30)

@@ -24,9 +24,10 @@ from gateway.sync.mailbox import StoreMailbox
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.owner_mail import seal_mail
-from gateway.trust.revocation import RevocationList, sign_revocations
+from gateway.trust.revocation import sign_revocations
 from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
 from tests.support.fault_proxy import FaultPlan, FaultProxy
+from tests.support.tickets import revocation_list
 
 SECRETS = (
     "Dana Secretname",
@@ -90,11 +91,13 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
         receipt = await build_receipt(store, [0])
         owner64 = secret64(parties.owner)
         revocations = sign_revocations(
-            RevocationList(
-                seq=1,
+            revocation_list(
+                1,
+                aud=(GATEWAY_ID,),
                 iat=now,
-                jti=frozenset({"ticket-revoked-991"}),
-                sub=frozenset({"Revoked Holdername"}),
+                until=now + timedelta(days=1),
+                jti=("ticket-revoked-991",),
+                sub=("Revoked Holdername",),
             ),
             owner64,
         )
@@ -123,7 +126,7 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
             approved.append(item)
 
         sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        sync._mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), sink)
+        sync._mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), GATEWAY_ID, sink)
         await asyncio.wait_for(sync.sync_once(), 30)
         await sync.stop()
         async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:
