@@ -161,6 +161,11 @@ def _exceeds(ticket: Ticket, cert: IssuerCertificate, now: datetime, zone: tzinf
         return "door not in certificate"
     if cert.purposes is not None and ticket.purpose not in cert.purposes:
         return "purpose not in certificate"
+    if ticket.purpose is Purpose.EMERGENCY and (
+        cert.purposes is None or Purpose.EMERGENCY not in cert.purposes
+    ):
+        # Emergency is never implied: a certificate without purposes allows every other one.
+        return "emergency not named in certificate"
     if ticket.nbf < cert.nbf or ticket.exp > cert.exp:
         return "ticket validity outside certificate validity"
     if cert.max_ticket_s is not None and (ticket.exp - ticket.nbf) > timedelta(
