@@ -302,7 +302,8 @@ class AccessService:
         self._storage_ok = True
         self._emergency_uses: set[tuple[str, str]] = set()
         self._memory_challenges: dict[bytes, ChallengeRecord] = {}
-        #: Requests refused before any signature verified (not audited: see _deny).
+        #: Requests refused before any signature verified, or without the holder's proof
+        #: (not audited: see request_access).
         self.unauthenticated_refusals = 0
         self._closing = False
         self.reconciled = 0
@@ -488,8 +489,6 @@ class AccessService:
             purpose=ticket.purpose.value,
             open_s=min(float(ticket.open_s), self.settings.max_open_s),
         )
-        if not verdict.allowed:
-            await self._deny(facts, ticket, verdict.reason.value, verdict.detail, now)
         proof_reason = verify_holder_proof(
             ticket,
             gateway_id=self.settings.gateway_id,
@@ -499,7 +498,13 @@ class AccessService:
             action="open",
         )
         if proof_reason is not Reason.OK:
-            await self._deny(facts, ticket, proof_reason.value, "proof of possession failed", now)
+            # Not shown to be the holder (a copied token is enough to get here): counted, not
+            # written to the audit log under the holder's name.
+            self.unauthenticated_refusals += 1
+            code = verdict.reason if not verdict.allowed else proof_reason
+            raise AccessRefused(code.value, verdict.detail or "proof of possession failed")
+        if not verdict.allowed:
+            await self._deny(facts, ticket, verdict.reason.value, verdict.detail, now)
         if store_failed and not emergency:
             raise AccessRefused(
                 "storage_unavailable", "the gateway's store failed; failing closed", status=503
