@@ -139,7 +139,7 @@ async def reference_post(db: Path, entries: int) -> float:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     conn = sqlite3.connect(db)
     sent = 0
     started = time.perf_counter()

@@ -8,18 +8,24 @@ Routes (docs/cloud.md has the protocol):
   courier's receipt; the gateway's signature inside is what makes it evidence);
 * owner, signed ``owner`` with the gateway's registered owner key:
   ``GET /v1/owner/gateways/{id}/entries?since=N&limit=M``, ``.../checkpoints``,
-  ``.../alarms``, ``POST .../mailbox``.
+  ``.../alarms``, ``POST .../mailbox``;
+* ``GET /v1/openapi.json``: the OpenAPI document. The router and the document are both built
+  from the one route table in ``cloud.routes``.
 
-Errors are RFC 9457 problem+json with a stable ``code``. All storage calls run in ONE thread,
-one call at a time, so each upload's checks and writes are atomic with respect to the others.
+Every error, bad input and unknown route included, is RFC 9457 problem+json with a stable
+``code`` (a 405 names the allowed methods in ``Allow``); anything unexpected becomes a bare
+500 ``internal_error`` and its traceback stays in the log. All storage calls run in ONE
+thread, one call at a time, so each upload's checks and writes are atomic with respect to
+the others; the unauthenticated receipt route, which reaches that thread, has a request
+budget per client address and overall (``cloud.ratelimit``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
+import logging
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -30,8 +36,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from cloud import wire, witness
-from cloud.errors import CloudError
+from cloud import routes, wire, witness
+from cloud.errors import BodyTooLarge, CloudError, RateLimited
+from cloud.ratelimit import Rate, RequestBudget
 from cloud.signed_request import (
     OWNER,
     RequestAuthError,
@@ -41,9 +48,19 @@ from cloud.signed_request import (
 from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
 from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
 from gateway.trust.base64url import b64u_decode, b64u_encode
+from groundwork.files import write_file
+
+log = logging.getLogger("threshold.relay")
 
 T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 2 * 1024 * 1024
+#: A session's receipt holds a handful of ~1 KiB entries; this leaves room for 64 of them.
+MAX_RECEIPT_BYTES = 256 * 1024
+#: What the receipt route may cost: per client address, and everyone together. The global
+#: budget is what bounds the work a flood puts on the single storage thread.
+RECEIPTS_PER_CLIENT = Rate(per_minute=30, burst=10)
+RECEIPTS_OVERALL = Rate(per_minute=600, burst=60)
 MAX_READ_ENTRIES = 2000
 MAX_MAIL_BYTES = 160 * 1024
 RELAY_KEY_FILE = "relay.key"
@@ -63,9 +80,7 @@ def load_or_create_relay_key(directory: Path) -> SigningKey:
             raise CloudError(f"{path} does not hold a 32-byte seed")
         return SigningKey(seed)
     key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(b64u_encode(bytes(key)) + "\n")
+    write_file(path, (b64u_encode(bytes(key)) + "\n").encode("ascii"))
     return key
 
 
@@ -73,16 +88,31 @@ def relay_id_of(public_key: bytes) -> str:
     return "relay:" + b64u_encode(public_key)
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> web.Response:
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
     body = {"type": "about:blank", "title": code, "status": status, "code": code, "detail": detail}
     body.update(extra)
-    return web.json_response(body, status=status, content_type="application/problem+json")
+    return web.json_response(body, status=status, content_type=routes.PROBLEM_TYPE, headers=headers)
 
 
 class Relay:
     """The relay over one data directory: ``DIR/relay.sqlite3`` and ``DIR/relay.key``."""
 
-    def __init__(self, directory: Path, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        clock: Callable[[], int] = now_ms,
+        receipts_per_client: Rate = RECEIPTS_PER_CLIENT,
+        receipts_overall: Rate = RECEIPTS_OVERALL,
+        max_clients: int = 10_000,
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.key = load_or_create_relay_key(directory)
@@ -94,7 +124,17 @@ class Relay:
         self._verifier = RequestVerifier(not_before=clock() / 1000 - 1)
         # A public key whose secret half is thrown away at once: nothing verifies under it.
         self._nobody_key = bytes(SigningKey.generate().verify_key)
+        self._receipt_budget = RequestBudget(
+            receipts_per_client, receipts_overall, max_clients=max_clients
+        )
+        self._openapi = routes.openapi_document()
         self.cpu_s = 0.0
+
+    @property
+    def storage(self) -> RelayStorage:
+        """The relay's tables, for reading what it holds (tests, local commands). Writes go
+        through the HTTP routes, which run them on the storage thread."""
+        return self._storage
 
     async def _run(self, fn: Callable[[RelayStorage], T]) -> T:
         def timed() -> T:
@@ -112,20 +152,23 @@ class Relay:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
-        app.router.add_post("/v1/gateways/{gw}/entries", self._upload)
-        app.router.add_get("/v1/gateways/{gw}/mailbox", self._mailbox)
-        app.router.add_get("/v1/time", self._time)
-        app.router.add_post("/v1/receipts", self._receipt)
-        app.router.add_get("/v1/owner/gateways/{gw}/entries", self._owner_entries)
-        app.router.add_get("/v1/owner/gateways/{gw}/checkpoints", self._owner_checkpoints)
-        app.router.add_get("/v1/owner/gateways/{gw}/alarms", self._owner_alarms)
-        app.router.add_post("/v1/owner/gateways/{gw}/mailbox", self._owner_post_mail)
+        handlers: dict[str, Handler] = {
+            "openapi": self._openapi_json,
+            "time": self._time,
+            "receipt": self._receipt,
+            "upload": self._upload,
+            "mailbox": self._mailbox,
+            "owner_entries": self._owner_entries,
+            "owner_checkpoints": self._owner_checkpoints,
+            "owner_alarms": self._owner_alarms,
+            "owner_post_mail": self._owner_post_mail,
+        }
+        for route in routes.ROUTES:
+            app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
         return app
 
     @web.middleware
-    async def _errors(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except RequestAuthError as exc:
@@ -136,8 +179,33 @@ class Relay:
             return problem(403, exc.code, exc.message)
         except MalformedMessage as exc:
             return problem(400, exc.code, exc.message)
+        except BodyTooLarge as exc:
+            return problem(413, exc.code, exc.message)
+        except RateLimited as exc:
+            wait = max(1, int(exc.retry_after_s + 0.999))
+            return problem(429, exc.code, exc.message, headers={"Retry-After": str(wait)})
         except CloudError as exc:
+            log.error("relay error on %s %s: %s", request.method, request.path, exc.code)
             return problem(500, exc.code, exc.message)
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            return problem(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here; allowed: {allowed}",
+                headers={"Allow": allowed},
+            )
+        except web.HTTPNotFound:
+            return problem(404, "not_found", "no such route")
+        except web.HTTPRequestEntityTooLarge:
+            return problem(413, BodyTooLarge.code, f"bodies are limited to {MAX_BODY} bytes")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return problem(exc.status, f"http_{exc.status}", exc.reason)
+        except Exception:
+            log.exception("internal error on %s %s", request.method, request.path)
+            return problem(500, "internal_error", "the relay hit an internal error")
 
     async def _authenticate(self, request: web.Request, principal: str, key: bytes) -> bytes:
         body = await request.read()
@@ -219,6 +287,9 @@ class Relay:
             {"items": [{"id": m.id, "sealed": wire.b64(m.sealed)} for m in items]}
         )
 
+    async def _openapi_json(self, request: web.Request) -> web.Response:
+        return web.json_response(self._openapi)
+
     async def _time(self, request: web.Request) -> web.Response:
         nonce = request.query.get("nonce", "")
         if not 16 <= len(nonce) <= 64 or not nonce.isascii() or not nonce.isalnum():
@@ -237,11 +308,15 @@ class Relay:
     # Couriers --------------------------------------------------------------------------------
 
     async def _receipt(self, request: web.Request) -> web.Response:
-        try:
-            data = json.loads(await request.read())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise MalformedMessage("receipt is not JSON") from None
-        receipt = WireReceipt.from_json(data)
+        wait = self._receipt_budget.take(request.remote or "unknown", time.monotonic())
+        if wait > 0.0:
+            raise RateLimited("too many receipts; retry later", wait)
+        if (request.content_length or 0) > MAX_RECEIPT_BYTES:
+            raise BodyTooLarge(f"a receipt is at most {MAX_RECEIPT_BYTES} bytes")
+        body = await request.read()
+        if len(body) > MAX_RECEIPT_BYTES:
+            raise BodyTooLarge(f"a receipt is at most {MAX_RECEIPT_BYTES} bytes")
+        receipt = WireReceipt.from_json(wire.parse_json(body, "receipt"))
         refused = await self._run(lambda s: self._witness_receipt(s, receipt))
         if refused is not None:
             status = 409 if refused.finding.is_alarm else 400
@@ -251,13 +326,17 @@ class Relay:
     def _witness_receipt(
         self, storage: RelayStorage, receipt: WireReceipt
     ) -> witness.Refused | None:
-        record = storage.gateway(receipt.gateway)
+        # An unknown gateway gets a key nobody holds and an empty log, then the same queries
+        # and checks: its receipt is refused exactly as a forged one for a registered gateway
+        # is, so the answer does not tell which gateway ids exist.
+        state = storage.witness_state(receipt.gateway)
+        gateway_key, held = (self._nobody_key, 0) if state is None else state
         size = receipt.checkpoint.checkpoint.tree_size
         refused = witness.check_receipt(
             receipt,
-            record.public_key,
+            gateway_key,
             storage.nodes(receipt.gateway),
-            storage.held_size(receipt.gateway),
+            held,
             storage.witnessed_at(receipt.gateway, size),
         )
         if refused is not None:
@@ -321,10 +400,7 @@ class Relay:
 
     async def _owner_post_mail(self, request: web.Request) -> web.Response:
         gateway_id, body = await self._as_owner(request)
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise MalformedMessage("mailbox item is not JSON") from None
+        data = wire.parse_json(body, "mailbox item")
         if not isinstance(data, dict):
             raise MalformedMessage("a mailbox item is an object with the sealed bytes")
         sealed = wire.unb64(data.get("sealed"), "sealed mail")
@@ -349,11 +425,15 @@ class Relay:
         )
 
 
+_QUERY_INT = re.compile(r"[0-9]{1,16}")
+
+
 def _query_int(request: web.Request, name: str, default: int) -> int:
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 16:
+    # ASCII digits only: str.isdigit() also passes superscripts, which int() refuses.
+    if not _QUERY_INT.fullmatch(text):
         raise MalformedMessage(f"query parameter {name} must be a non-negative integer")
     return int(text)
 
@@ -373,10 +453,8 @@ class RelayServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        # The runner has this one site, so its first address is the port the OS chose.
+        self.port = int(self._runner.addresses[0][1])
         scheme = "https" if ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 

@@ -1,6 +1,6 @@
 """Signed HTTP requests to the relay: who may call which endpoint, without passwords.
 
-The same scheme as the gateway's owner requests (gateway/api/owner_auth.py, docs/api.md), with
+The same scheme as the gateway's owner requests (gateway/trust/owner_request.py, docs/api.md), with
 a context line of its own so that a request signed for the home gateway can never be
 replayed to the cloud or the other way round. The signed message is seven lines, each free
 of newlines by construction::

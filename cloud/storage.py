@@ -201,6 +201,16 @@ class RelayStorage:
             raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
         return GatewayRecord(gateway_id, bytes(row[0]), bytes(row[1]))
 
+    def witness_state(self, gateway_id: str) -> tuple[bytes, int] | None:
+        """(gateway key, held size), or None for an unknown id: one query either way, so a
+        receipt for an unknown gateway costs what one for a registered gateway does."""
+        row = self._conn.execute(
+            "SELECT g.public_key, s.held_size FROM gateway g"
+            " JOIN log_state s ON s.gateway_id = g.gateway_id WHERE g.gateway_id = ?",
+            (gateway_id,),
+        ).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
     # The held log ----------------------------------------------------------------------------
 
     def held_size(self, gateway_id: str) -> int:

@@ -14,7 +14,9 @@ Cosignature: the relay's Ed25519 signature over ``threshold-cosignature/v1\\n<re
 followed by the checkpoint's own signed message. Signed time: over
 ``threshold-time/v1\\n<relay id>\\n<unix ms>\\n<client nonce>\\n``.
 
-Pure: no I/O. Every decoder raises :class:`MalformedMessage` on any bad input.
+Pure: no I/O. Every decoder raises :class:`MalformedMessage` on any bad input, including the
+inputs Python's own parsers choke on: JSON nested deeper than the parser's recursion limit,
+and numbers longer than the int-string conversion limit (:func:`parse_json`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ MAX_BATCH_BYTES = 1024 * 1024
 MAX_ENTRY_BYTES = 160 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 _U32 = struct.Struct(">I")
+#: Every integer on the wire fits a signed 64-bit SQL INTEGER.
+MAX_INT = 2**63 - 1
 COSIGNATURE_LINE = b"threshold-cosignature/v1\n"
 TIME_LINE = "threshold-time/v1"
 
@@ -63,9 +67,18 @@ def unb64(value: object, what: str) -> bytes:
         raise MalformedMessage(f"{what} is not base64") from None
 
 
+def parse_json(data: bytes, what: str) -> Any:
+    """JSON from outside. A body nested too deep raises RecursionError in the parser, and a
+    number of more than 4,300 digits ValueError: both are just malformed input here."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
+        raise MalformedMessage(f"{what} is not JSON") from None
+
+
 def _int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedMessage(f"{what} is not a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise MalformedMessage(f"{what} is not an integer from 0 to 2^63-1")
     return value
 
 
@@ -136,10 +149,7 @@ def decode_batch(body: bytes) -> UploadBatch:
     (header_len,) = _U32.unpack_from(body, 4)
     if header_len > MAX_HEADER_BYTES or 8 + header_len > len(body):
         raise MalformedMessage("batch header length is out of range")
-    try:
-        header: Any = json.loads(bytes(view[8 : 8 + header_len]))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MalformedMessage("batch header is not JSON") from None
+    header = parse_json(bytes(view[8 : 8 + header_len]), "batch header")
     if not isinstance(header, dict):
         raise MalformedMessage("batch header is not an object")
     gateway = header.get("gateway")

@@ -2,15 +2,16 @@
 
 Shell around the synchronous table code (``audit_log``, ``state``, ``transaction``):
 
-* ONE writer connection (aiosqlite, i.e. one thread). ``transact(fn)`` runs the whole
-  transaction - BEGIN IMMEDIATE, ``fn``, COMMIT - as one function in that thread: one
-  executor hop per transaction, not one per statement (about 80 µs each, DESIGN §7).
+* ONE writer connection, owned by one thread (``store.sqlite_thread``). ``transact(fn)`` runs
+  the whole transaction - BEGIN IMMEDIATE, ``fn``, COMMIT - as one function in that thread:
+  one executor hop per transaction, not one per statement (about 80 µs each,
+  docs/audit-log.md).
 * WAL, ``synchronous=FULL`` (a commit that returned is on disk), ``foreign_keys=ON``, a busy
   timeout. The database file is created with mode 0600: it holds lock pairing keys.
-* Reads run on a separate read-only connection, so proofs and queries never queue behind
-  appends, and see only committed data.
-* ``close()`` is explicit and part of the gateway's shutdown: aiosqlite's worker thread is not
-  a daemon, so a store left open keeps the process alive.
+* Reads run on a separate read-only connection in a thread of its own, so proofs and queries
+  never queue behind appends, and see only committed data.
+* ``close()`` is explicit and part of the gateway's shutdown: it closes both connections
+  after the work already queued, so the last one out checkpoints the WAL.
 
 Nothing half-written is reported as written: any failure rolls the transaction back, the
 in-memory tree frontier is only replaced after COMMIT returns, and it is reloaded from the
@@ -30,8 +31,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from store import audit_log, merkle
 from store.audit_log import SqlitePerfectNodes, StoredEntry
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
@@ -42,10 +41,11 @@ from store.errors import (
     StorageReadOnly,
     StoreClosed,
     StoreError,
-    from_sqlite,
 )
 from store.merkle import MerkleFrontier
 from store.migrations import migrate
+from store.sqlite_errors import from_sqlite
+from store.sqlite_thread import SqliteThread
 from store.state import (
     AccessSessionRecord,
     ChallengeOutcome,
@@ -130,8 +130,8 @@ class Store:
         self._checkpoint_every = checkpoint_every
         self._clock = clock
         self._busy_timeout_ms = busy_timeout_ms
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: SqliteThread | None = None
+        self._reader: SqliteThread | None = None
         self._frontier = MerkleFrontier()
 
     @classmethod
@@ -176,14 +176,16 @@ class Store:
             _create_private_file(self.path)
         timeout = self._busy_timeout_ms / 1000
         try:
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None, timeout=timeout)
+            self._writer = await SqliteThread.connect(
+                str(self.path), busy_timeout_s=timeout, name="store-writer"
+            )
         except sqlite3.Error as exc:
             raise from_sqlite(exc, f"open {self.path}") from None
         await self._in_writer(self._setup_writer)
         uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
-            self._reader = await aiosqlite.connect(
-                uri, uri=True, isolation_level=None, timeout=timeout
+            self._reader = await SqliteThread.connect(
+                uri, uri=True, busy_timeout_s=timeout, name="store-reader"
             )
             await self._in_reader(self._setup_reader)
         except sqlite3.Error as exc:
@@ -221,38 +223,38 @@ class Store:
                 "refusing to sign its log with this one"
             )
 
-    # The aiosqlite worker thread runs one function per queued item. Its public API queues one
-    # item per statement; ``_execute`` queues a whole function, which is the one-hop
-    # transaction this store is built on (aiosqlite is pinned below 1.0 in pyproject.toml).
-
     async def _in_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         writer = self._writer
         if writer is None:
             raise StoreClosed("the store is closed")
         try:
-            result: T = await writer._execute(lambda: fn(writer._conn))  # type: ignore[no-untyped-call]
+            return await writer.run(fn)
         except sqlite3.Error as exc:
             raise from_sqlite(exc, "write") from None
-        return result
 
     async def _in_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         reader = self._reader
         if reader is None:
             raise StoreClosed("the store is closed")
         try:
-            result: T = await reader._execute(lambda: fn(reader._conn))  # type: ignore[no-untyped-call]
+            return await reader.run(fn)
         except sqlite3.Error as exc:
             raise from_sqlite(exc, "read") from None
-        return result
 
     async def close(self) -> None:
         """Close every connection (idempotent). Part of the gateway's orderly shutdown."""
-        for name in ("_reader", "_writer"):
-            conn: aiosqlite.Connection | None = getattr(self, name)
-            setattr(self, name, None)
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await conn.close()
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        try:
+            if reader is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    await reader.close()
+        finally:
+            # The writer closes last, whatever happened to the reader: its close is the one
+            # that checkpoints the WAL into the database file.
+            if writer is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    await writer.close()
 
     async def __aenter__(self) -> Store:
         return self

@@ -1,13 +1,13 @@
 """The store package's exceptions: one base, typed subclasses with stable codes.
 
 The gateway turns every :class:`StoreError` into a fail-closed answer, so the codes are a
-contract: they never change once released. :func:`from_sqlite` maps SQLite's result codes
-to the one subclass that names the cause (disk full, read-only, locked, corrupt).
+contract: they never change once released. :func:`store.sqlite_errors.from_sqlite`
+maps SQLite's result codes to the one subclass that names the cause (disk full, read-only,
+locked, corrupt).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from typing import ClassVar
 
 
@@ -88,38 +88,7 @@ class IntegrityViolation(StoreError):
 
 
 class DoorBusy(StoreError):
-    """A door already has an access session that is not closed (DESIGN §3, invariant 4)."""
+    """A door already has an access session that is not closed (session invariant 4, in
+    :mod:`gateway.access.session`)."""
 
     code = "door_busy"
-
-
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-_SQLITE_READONLY = 8
-_SQLITE_IOERR = 10
-_SQLITE_CORRUPT = 11
-_SQLITE_FULL = 13
-_SQLITE_CANTOPEN = 14
-_SQLITE_CONSTRAINT = 19
-_SQLITE_NOTADB = 26
-
-
-def from_sqlite(exc: sqlite3.Error, action: str) -> StoreError:
-    """The typed store error for a SQLite failure during ``action`` (e.g. "append")."""
-    primary = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-    detail = str(exc)
-    if primary == _SQLITE_FULL or "disk is full" in detail:
-        return StorageFull(f"{action}: the disk or the database quota is full ({detail})")
-    if primary == _SQLITE_READONLY or "readonly" in detail:
-        return StorageReadOnly(f"{action}: the database cannot be written ({detail})")
-    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in detail:
-        return StorageLocked(f"{action}: the database is locked by another writer ({detail})")
-    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or (
-        "malformed" in detail or "not a database" in detail
-    ):
-        return StorageCorrupt(f"{action}: the database file is damaged ({detail})")
-    if primary == _SQLITE_CONSTRAINT or isinstance(exc, sqlite3.IntegrityError):
-        return IntegrityViolation(f"{action}: {detail}")
-    if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
-        return StorageIOError(f"{action}: the database file cannot be read or written ({detail})")
-    return StoreError(f"{action}: {detail}")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from store.errors import SchemaTooNew, StoreError, from_sqlite
+from store.errors import SchemaTooNew, StoreError
+from store.sqlite_errors import from_sqlite
 
 # v1: the audit log, its tree and its checkpoints.
 _V1 = """

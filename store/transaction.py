@@ -1,10 +1,10 @@
 """One writer transaction: audit appends, checkpoints and state changes that commit together.
 
-The gateway's write-ahead rule (DESIGN §3, invariant 1) needs "the ``granted`` event is
-durable" and "the session is in state ``granted``" to be one commit. A function given to
-``Store.transact`` receives a ``StoreTransaction`` and makes any number of these calls; they
-all commit, or none do. The function runs in the writer's thread: it must not await or block
-on anything but the database.
+The gateway's write-ahead rule (session invariant 1, :mod:`gateway.access.session`) needs "the
+``granted`` event is durable" and "the session is in state ``granted``" to be one commit. A
+function given to ``Store.transact`` receives a ``StoreTransaction`` and makes any number of
+these calls; they all commit, or none do. The function runs in the writer's thread: it must
+not await or block on anything but the database.
 """
 
 from __future__ import annotations

@@ -26,9 +26,10 @@ from typing import Any
 
 from store import audit_log, merkle
 from store.entry import canonical_body, decode_entry
-from store.errors import InvalidEntry, SchemaTooNew, StoreError, from_sqlite
+from store.errors import InvalidEntry, SchemaTooNew, StoreError
 from store.merkle import MemoryTree
 from store.migrations import LATEST_VERSION, schema_version
+from store.sqlite_errors import from_sqlite
 
 
 @dataclass(frozen=True)

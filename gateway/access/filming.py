@@ -1,4 +1,5 @@
-"""Filming every entry: the camera as the access runner's witness (DESIGN §3 inv. 6, §6).
+"""Filming every entry: the camera as the access runner's witness (session invariant 6;
+docs/camera.md, "In the gateway: filming every entry").
 
 :class:`EntryCamera` implements :class:`gateway.access.service.EntryWitness` over a
 :class:`video.camera.Camera` and the store. Per session:
@@ -29,14 +30,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from gateway.access.scene import MotionReading, grant_scene, relock_scene
 from gateway.access.session import AuditValue
+from groundwork.files import write_file
 from store.db import Store
 from store.errors import StoreError
 from store.transaction import StoreTransaction
@@ -213,7 +213,7 @@ class EntryCamera:
             jpeg = await self.camera.snapshot()
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             path = self.camera.config.clip_dir / f"{stamp}Z-{_safe(session)}-{moment}.jpg"
-            await asyncio.to_thread(_write_private, path, jpeg)
+            await asyncio.to_thread(write_file, path, jpeg)
         except (CameraError, OSError) as exc:
             code = exc.code if isinstance(exc, CameraError) else "snapshot_write_failed"
             await self._record("snapshot.failed", {**base, "code": code, "reason": str(exc)})
@@ -292,11 +292,3 @@ def _integers_only(fields: Mapping[str, object]) -> dict[str, Any]:
 
 def _safe(session: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in session)[:64] or "session"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())

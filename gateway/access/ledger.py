@@ -1,4 +1,4 @@
-"""The access runner's view of the store: :class:`gateway.access.service.Ledger` over
+"""The access layer's view of the store: :class:`gateway.access.ports.Ledger` over
 ``store.Store``.
 
 Each method is one store transaction (one executor hop). :meth:`StoreLedger.append` is the
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.access.service import SessionRecord
+from gateway.access.ports import ChallengeTaken, SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.reasons import TicketError
@@ -51,6 +51,8 @@ def _held(entries: list[RevocationEntry], seq: int | None) -> HeldRevocations:
 
 
 class StoreLedger:
+    """The production :class:`~gateway.access.ports.Ledger`."""
+
     def __init__(self, store: Store, gateway_id: str) -> None:
         self.store = store
         self.gateway_id = gateway_id
@@ -108,7 +110,7 @@ class StoreLedger:
 
     async def receipt(self, session: str) -> dict[str, Any] | None:
         """The visitor's receipt: the session's latest entry, a signed checkpoint covering it
-        and the inclusion proof (DESIGN §7: the courier's phone is a witness)."""
+        and the inclusion proof (docs/cloud.md, "Receipts": the phone is a witness)."""
         index = self._last_index.get(session)
         if index is None:
             return None
@@ -118,20 +120,36 @@ class StoreLedger:
         nonce = await self.store.issue_challenge(int(ttl.total_seconds() * 1000))
         return ChallengeRecord(nonce, self.gateway_id, now + ttl)
 
-    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeRecord | None:
+    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeTaken:
         if len(nonce) != 32:
-            return None
-        outcome = await self.store.consume_challenge(nonce)
+            return ChallengeTaken(None, await self.time_floor())
+
+        def take(tx: StoreTransaction) -> tuple[ChallengeOutcome, int]:
+            return tx.state.consume_challenge(nonce, tx.now_ms()), tx.state.time_floor()
+
+        outcome, floor_ms = await self.store.transact(take)
+        floor = None if floor_ms <= 0 else _dt(floor_ms)
         if outcome is ChallengeOutcome.CONSUMED:
             # The store checked expiry when it consumed it; the proof check needs a time too.
-            return ChallengeRecord(nonce, self.gateway_id, now + timedelta(seconds=1))
+            return ChallengeTaken(
+                ChallengeRecord(nonce, self.gateway_id, now + timedelta(seconds=1)), floor
+            )
         if outcome is ChallengeOutcome.EXPIRED:
-            return ChallengeRecord(nonce, self.gateway_id, now - timedelta(seconds=1))
-        return None
+            return ChallengeTaken(
+                ChallengeRecord(nonce, self.gateway_id, now - timedelta(seconds=1)), floor
+            )
+        return ChallengeTaken(None, floor)
 
     async def time_floor(self) -> datetime | None:
         ms = await self.store.time_floor()
         return None if ms <= 0 else _dt(ms)
+
+    async def raise_time_floor(self, moment: datetime) -> None:
+        # On the record, stamped with that time: the store's floor (the newest time in the
+        # log) takes it in the same transaction.
+        ms = _ms(moment)
+        if ms > await self.store.time_floor():
+            await self.store.append("clock.floor_raised", {"floor_ms": ms}, ms)
 
     async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
         """Everything held; a format 1 list held from before the upgrade is carried over

@@ -1,4 +1,5 @@
-"""mDNS advertisement of the LAN API: ``_threshold._tcp.local.`` with zeroconf (DESIGN §9).
+"""mDNS advertisement of the LAN API: ``_threshold._tcp.local.`` with zeroconf (docs/api.md,
+"Finding the gateway and trusting it").
 
 The TXT record carries what a phone needs before its first request: the gateway ``id``, the
 TLS certificate's SHA-256 fingerprint ``fp`` (to pin), the ``api`` version and the

@@ -17,6 +17,11 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    @property
+    def tracked_keys(self) -> int:
+        """How many buckets the table holds now (never more than ``max_keys``)."""
+        return len(self._buckets)
+
     def allow(self, key: str, now: float) -> bool:
         tokens, stamp = self._buckets.pop(key, (self.capacity, now))
         tokens = min(self.capacity, tokens + max(0.0, now - stamp) * self.rate)

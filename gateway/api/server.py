@@ -7,7 +7,7 @@ the outermost middleware turns anything unexpected into a bare 500 ``internal_er
 traceback ever reaches a client (the log keeps it).
 
 Owner routes (``/v1/owner/...``) are authenticated by an owner-key request signature
-(:mod:`gateway.api.owner_auth`); a courier's ticket or proof is never accepted there.
+(:mod:`gateway.trust.owner_request`); a courier's ticket or proof is never accepted there.
 """
 
 from __future__ import annotations
@@ -25,17 +25,19 @@ from typing import Any
 from aiohttp import web
 
 from ble.errors import LockError
-from gateway.access.service import AccessRefused, AccessRequest, AccessService
+from gateway.access.admission import AccessRequest
+from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected
+from gateway.access.service import AccessService
 from gateway.access.session import AuditValue
-from gateway.api.owner_auth import (
+from gateway.api.ratelimit import RateLimiter
+from gateway.trust.base64url import b64u_decode, b64u_encode
+from gateway.trust.owner_request import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
     TIME_HEADER,
     OwnerAuthError,
     OwnerRequestVerifier,
 )
-from gateway.api.ratelimit import RateLimiter
-from gateway.trust.base64url import b64u_decode, b64u_encode
 from store.errors import StoreError
 from video.camera import Camera
 from video.errors import CameraError, CameraUnavailable, LiveViewBusy
@@ -62,6 +64,41 @@ STATUS_TITLES: dict[int, str] = {
     429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
+}
+
+
+#: The HTTP status of every access code (the access layer itself knows no transport). An
+#: owner's document that does not verify (DocumentRejected) is a 400 whatever its code.
+ACCESS_STATUS: dict[AccessCode, int] = {
+    AccessCode.BAD_TOKEN: 403,
+    AccessCode.UNKNOWN_KEY: 403,
+    AccessCode.BAD_SIGNATURE: 403,
+    AccessCode.MALFORMED_CLAIMS: 403,
+    AccessCode.CLOCK_UNTRUSTED: 403,
+    AccessCode.REVOKED: 403,
+    AccessCode.WRONG_GATEWAY: 403,
+    AccessCode.WRONG_DOOR: 403,
+    AccessCode.CERTIFICATE_EXCEEDED: 403,
+    AccessCode.NOT_YET_VALID: 403,
+    AccessCode.EXPIRED: 403,
+    AccessCode.OUTSIDE_SCHEDULE: 403,
+    AccessCode.USES_EXHAUSTED: 403,
+    AccessCode.UNKNOWN_CHALLENGE: 403,
+    AccessCode.CHALLENGE_EXPIRED: 403,
+    AccessCode.BAD_PROOF: 403,
+    AccessCode.WRONG_SESSION: 400,
+    AccessCode.APPROVAL_DECLINED: 403,
+    AccessCode.PACKAGE_MISMATCH: 403,
+    AccessCode.CAMERA_UNAVAILABLE: 403,
+    AccessCode.APPROVAL_DENIED: 403,
+    AccessCode.GATEWAY_RESTARTED: 403,
+    AccessCode.DENIED: 403,
+    AccessCode.DOOR_BUSY: 409,
+    AccessCode.LOCK_UNAVAILABLE: 503,
+    AccessCode.STORAGE_UNAVAILABLE: 503,
+    AccessCode.NOT_FOUND: 404,
+    AccessCode.BAD_REQUEST: 400,
+    AccessCode.NOT_AWAITING_APPROVAL: 409,
 }
 
 
@@ -480,14 +517,13 @@ async def owner_events(request: web.Request) -> web.Response:
         raise Problem(400, "bad_request", "since and limit must be integers") from None
     if since < 0 or not 1 <= limit <= 1000:
         raise Problem(400, "bad_request", "since >= 0 and 1 <= limit <= 1000")
-    events = await ctx.service.ledger.events(since, limit)
+    events = await ctx.service.events(since, limit)
     return web.json_response({"events": events})
 
 
 async def owner_sessions(request: web.Request) -> web.Response:
-    service = request.app[CTX].service
-    views = [runner.view().to_json() for runner in list(service.sessions.values())]
-    return web.json_response({"sessions": views[-200:]})
+    views = [view.to_json() for view in request.app[CTX].service.sessions()]
+    return web.json_response({"sessions": views})
 
 
 async def owner_approvals(request: web.Request) -> web.Response:
@@ -580,8 +616,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return await handler(request)
     except Problem as p:
         return problem_response(p.status, p.code, p.detail, **p.extra)
+    except DocumentRejected as r:
+        return problem_response(400, r.code, r.message)
     except AccessRefused as r:
-        return problem_response(r.status, r.code, r.message)
+        return problem_response(ACCESS_STATUS[r.access_code], r.code, r.message)
     except web.HTTPRequestEntityTooLarge:
         return problem_response(413, "payload_too_large", "request body too large")
     except web.HTTPNotFound:

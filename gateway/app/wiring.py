@@ -28,28 +28,32 @@ import signal
 import ssl
 import time
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 from aiohttp import web
 
+from gateway.access.admission import AccessSettings
 from gateway.access.filming import EntryCamera
 from gateway.access.ledger import StoreLedger
+from gateway.access.observer import AccessObserver
 from gateway.access.policy import PolicyRules
-from gateway.access.service import AccessService, AccessSettings
+from gateway.access.service import AccessService
 from gateway.api.mdns import MdnsAdvertiser, service_info
-from gateway.api.owner_auth import OwnerRequestVerifier
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.server import API_VERSION, ApiContext, build_app
-from gateway.app.config import GatewayConfig, load
+from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks
-from gateway.app.supervisor import Supervisor
+from gateway.app.supervisor import JobState, Supervisor
 from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
+from gateway.trust.owner_request import OwnerRequestVerifier
 from gateway.trust.seal import Sealer
 from gateway.trust.verification import TrustAnchors
 from store.checkpoint import CheckpointSigner
@@ -98,9 +102,18 @@ class Overrides:
 class Gateway:
     """The running service. ``await start()``, then ``await stop()`` (always)."""
 
-    def __init__(self, config: GatewayConfig, overrides: Overrides = Overrides()) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        overrides: Overrides = Overrides(),
+        *,
+        observer: AccessObserver | None = None,
+    ) -> None:
         self.config = config
         self.overrides = overrides
+        #: What the access service reports to (None: the default, which logs the owner's
+        #: notifications); the benchmark's timing, later metrics and the owner's notifier.
+        self.observer = observer
         self.store: Store | None = None
         self.locks: LockFleet | None = None
         self.service: AccessService | None = None
@@ -117,6 +130,17 @@ class Gateway:
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
         return cls(load(path), overrides)
+
+    @property
+    def app(self) -> web.Application | None:
+        """The API's aiohttp application while the gateway runs (its routes, for the OpenAPI
+        check), else None."""
+        return self._runner.app if self._runner is not None else None
+
+    @property
+    def jobs(self) -> Mapping[str, JobState]:
+        """The supervised background jobs by name, read-only (runs, failures, first run)."""
+        return MappingProxyType(self._jobs.jobs)
 
     @property
     def scheme(self) -> str:
@@ -179,7 +203,9 @@ class Gateway:
         if camera_url:
             self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
             await self.camera.start()
-        self.service = AccessService(settings, ledger, self.locks.drivers, witness=self.camera)
+        self.service = AccessService(
+            settings, ledger, self.locks.drivers, witness=self.camera, observer=self.observer
+        )
         if self.camera is not None:
             service = self.service
             self.camera.on_stall = service.camera_stalled
@@ -207,7 +233,7 @@ class Gateway:
                     relay_key=cfg.cloud.relay_public_key,
                     status_file=cfg.database.with_name("sync-status.json"),
                 ),
-                AccessMailbox(self.store, self.service),
+                AccessMailbox(self.service),
             )
             await self.sync.start()
             log.info("sync: to %s every %.0f s", cfg.cloud.url, cfg.cloud.interval_s)
@@ -317,7 +343,7 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
     return Camera(
         CameraConfig(
             url=url,
-            clip_dir=c.clip_dir or cfg.directory / "clips",
+            clip_dir=c.clip_dir or cfg.directory / DEFAULT_CLIPS,
             read_timeout_s=c.read_timeout_s,
             preroll_s=c.preroll_s,
             post_roll_s=c.post_roll_s,

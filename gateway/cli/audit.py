@@ -27,8 +27,9 @@ from gateway.errors import UsageError
 from store import audit_log
 from store.audit_log import StoredEntry
 from store.checkpoint import CheckpointSigner
-from store.errors import InvalidEntry, from_sqlite
+from store.errors import InvalidEntry
 from store.migrations import schema_version
+from store.sqlite_errors import from_sqlite
 from store.verify import export_records, open_read_only, verify_log
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +33,7 @@ from gateway.trust.revocation import (
     key_text,
     sign_revocations,
 )
+from groundwork.files import write_file
 
 STATE_FORMAT = 1
 MAX_STATE_BYTES = 4 * 1024 * 1024
@@ -119,25 +118,12 @@ def load_state(path: Path) -> RevocationState:
 
 
 def save_state(path: Path, state: RevocationState) -> None:
-    """Replace ``path`` atomically with ``state``: a new file (mode 0600), synced, renamed over
-    the old one, and the directory synced, so a crash leaves the old state or the new one."""
+    """Replace ``path`` atomically with ``state`` (mode 0600): a crash leaves the old state or
+    the new one (``groundwork.files.write_file``)."""
     data = (json.dumps(state.to_json(), indent=1, sort_keys=True) + "\n").encode()
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_file(path, data, replace=True)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise UsageError(f"cannot write the revocation state {path}: {exc.strerror}") from exc
 
 

@@ -3,7 +3,8 @@
 ``ticket verify`` prints the verdict as JSON and exits 0 on allow, 1 on deny. With
 ``--holder-key`` it plays the phone too (makes a challenge and signs the proof), so the whole
 chain is checked; without it the proof is left out and the verdict says so. A token that is not
-even a well-formed v4.public token is a usage error (exit 2), like a bad key file.
+even a well-formed v4.public token is a deny like any other (reason ``bad_token``, exit 1): the
+gateway refuses it the same way. Exit 2 is kept for usage errors (a wrong flag, a bad key file).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gateway.trust import paseto
 from gateway.trust.claims import decode_object
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.proof import new_challenge, sign_proof
-from gateway.trust.reasons import Reason, TicketError
+from gateway.trust.reasons import TicketError
 from gateway.trust.revocation import HeldRevocations, verify_revocations
 from gateway.trust.schedule import WeeklyWindow
 from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
@@ -119,8 +120,6 @@ def _verify(args: argparse.Namespace) -> int:
         verdict = verify_ticket(token, challenge=challenge, proof=proof, **common)
     else:
         verdict = check_ticket(token, **common)
-    if verdict.reason is Reason.BAD_TOKEN:
-        raise UsageError(f"not a well-formed ticket: {verdict.detail}")
     out = verdict.to_json()
     if not verdict.proof_checked:
         out["note"] = "proof of possession not checked (no --holder-key)"

@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 from nacl.signing import SigningKey
 
-from gateway.api.owner_auth import sign_request
 from gateway.errors import GatewayError
 from gateway.trust.base64url import b64u_decode, b64u_encode
+from gateway.trust.owner_request import sign_request
 from gateway.trust.proof import proof_message
 
 DEFAULT_TIMEOUT_S = 30.0

@@ -1,29 +1,18 @@
-"""When the sync task tries again, and how far one relay's clock may move the time floor.
+"""When the sync task tries again (its backoff bounds, Retry-After), and how far one relay's
+clock may move the time floor.
 
 Pure: no I/O, no clocks read here; time and randomness come in as arguments.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
+# A failed round is retried after groundwork.backoff.doubling_delay with full jitter, from
+# BACKOFF_BASE_S up to a cap (SyncConfig.backoff_cap_s).
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
 MAX_RETRY_AFTER_S = 3600.0
-
-
-def backoff_delay(
-    attempt: int,
-    *,
-    base_s: float = BACKOFF_BASE_S,
-    cap_s: float = BACKOFF_CAP_S,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2**attempt)]."""
-    ceiling: float = min(cap_s, base_s * float(2 ** min(attempt, 62)))
-    return rand() * ceiling
 
 
 def retry_after_s(header: str | None, now_s: float) -> float | None:

@@ -1,5 +1,5 @@
 """Cloud sync: a supervised background task that delivers the sealed audit log and pulls the
-owner's mailbox and the relay's signed time (DESIGN §8, docs/cloud.md).
+owner's mailbox and the relay's signed time (docs/cloud.md, "In the gateway").
 
 Theory of operation. The store's acknowledged tree size is the cursor: every entry above it
 is backlog. A round reads at most ``MAX_BATCH_ENTRIES`` entries (or 1 MiB) of sealed leaves
@@ -14,7 +14,8 @@ with full jitter (capped), honours ``Retry-After``, and meanwhile probes the rel
 so that it retries at once when the network returns. Rounds also run on a timer (uploads are
 batched on purpose: the relay should not learn when each entry was written) and on demand.
 
-The pure decisions (backoff, Retry-After, the time floor) live in ``gateway.sync.schedule``.
+The pure decisions (Retry-After, the time floor, the backoff bounds) live in
+``gateway.sync.schedule``; the backoff itself is :func:`groundwork.backoff.doubling_delay`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import functools
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import ssl
 import time
@@ -44,13 +46,15 @@ from cloud.errors import CloudError
 from cloud.signed_request import gateway_principal, sign_request
 from gateway.errors import GatewayError
 from gateway.sync.schedule import (
+    BACKOFF_BASE_S,
     BACKOFF_CAP_S,
-    backoff_delay,
     raised_time_floor,
     retry_after_s,
 )
 from gateway.trust.owner_mail import open_mail
 from gateway.trust.seal import Unsealer
+from groundwork.backoff import doubling_delay
+from groundwork.files import write_file
 from store.checkpoint import SignedCheckpoint
 from store.db import Store
 
@@ -214,12 +218,12 @@ class CloudSync:
         self._wake.set()
 
     async def _supervise(self) -> None:
-        attempt = 0
+        failures = 0  # rounds failed in a row
         while True:
             probe = False
             try:
                 await self.sync_once()
-                attempt = 0
+                failures = 0
                 delay = self._config.interval_s
             except asyncio.CancelledError:
                 raise
@@ -227,13 +231,15 @@ class CloudSync:
                 # Supervision: whatever went wrong, log it in the status and try again later.
                 self._record_error(exc)
                 hint = exc.retry_after_s if isinstance(exc, SyncUnavailable) else None
-                delay = backoff_delay(attempt, cap_s=self._config.backoff_cap_s)
+                failures += 1
+                delay = doubling_delay(
+                    failures, BACKOFF_BASE_S, self._config.backoff_cap_s, jitter=random.random
+                )
                 if hint is not None:
                     # The relay is up and said when: wait that long, no probing past it.
                     delay = max(hint, delay)
                 else:
                     probe = isinstance(exc, SyncUnavailable)
-                attempt += 1
                 self.status.state = SyncState.BACKING_OFF
             self.status.next_attempt_ms = self._clock() + int(delay * 1000)
             self._save_status()
@@ -274,10 +280,8 @@ class CloudSync:
         path = self._config.status_file
         if path is None:
             return
-        tmp = path.with_suffix(".tmp")
         with contextlib.suppress(OSError):
-            tmp.write_text(json.dumps(self.status.to_json()))
-            os.replace(tmp, path)
+            write_file(path, json.dumps(self.status.to_json()).encode(), replace=True)
 
     # One round ---------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Issuer certificates: the owner's delegation of ticket issuing to a company (DESIGN §1).
+"""Issuer certificates: the owner's delegation of ticket issuing to a company (docs/tickets.md §4).
 
 An :class:`IssuerCertificate` is an owner-signed token naming the issuer's public key and
 capping what its tickets may do: doors, purposes, hours of the day (gateway time zone), the

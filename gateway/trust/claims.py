@@ -1,7 +1,7 @@
 """Strict decoding of the JSON inside Threshold tokens, and typed reading of its claims.
 
 PASETO authenticates bytes; this module decides which bytes are acceptable JSON. Following
-DESIGN §2 it refuses what lenient decoders let through: duplicate keys (two parsers could
+docs/tickets.md §2 it refuses what lenient decoders let through: duplicate keys (two parsers could
 read two different claims from one signed payload), non-UTF-8 text, floats, NaN and
 Infinity, strings carrying lone surrogates, nesting deeper than :data:`MAX_DEPTH`, and any
 claim it does not know. Times are RFC 3339 strings with an explicit offset.

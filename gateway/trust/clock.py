@@ -1,4 +1,4 @@
-"""The time-floor rule: when may the gateway believe its own clock? (DESIGN §2, "Time")
+"""The time-floor rule: when may the gateway believe its own clock? (docs/tickets.md §6, check 5)
 
 Offline, the gateway's clock is the only clock, and a dead RTC battery or a tampered NTP
 answer can move it backwards to make an expired ticket valid again. The gateway persists a

@@ -1,5 +1,5 @@
 """Signed HTTP requests: the pure core shared by owner requests to the gateway's LAN API
-(``gateway.api.owner_auth``) and every request to the cloud relay (``cloud.signed_request``).
+(``gateway.trust.owner_request``) and every request to the cloud relay (``cloud.signed_request``).
 
 A signed request carries its time, a random nonce and an Ed25519 signature in headers. The
 signed message is newline-separated lines, each free of newlines by construction, so the
@@ -39,6 +39,7 @@ from gateway.trust.paseto import PasetoError, b64decode
 
 _NONCE = re.compile(r"[A-Za-z0-9_-]{22,43}")
 _METHOD = re.compile(r"[A-Z]{1,10}")
+_TIME = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureRefused(GatewayError):
@@ -94,7 +95,9 @@ def parse_headers(headers: Mapping[str, str], names: HeaderNames) -> SignatureHe
     sig_text = headers.get(names.signature)
     if time_text is None or nonce is None or sig_text is None:
         raise SignatureRefused("signature headers are missing")
-    if not time_text.isdigit() or len(time_text) > 12:
+    # ASCII digits only: str.isdigit() also passes superscripts and other Unicode digits,
+    # which int() then refuses with a ValueError nobody would catch.
+    if not _TIME.fullmatch(time_text):
         raise SignatureRefused(f"{names.time} must be integer unix seconds")
     if not _NONCE.fullmatch(nonce):
         raise SignatureRefused(f"{names.nonce} must be base64url of 16 to 32 bytes")

@@ -1,5 +1,5 @@
-"""Owner-signed revocation lists (format 2) and what a gateway holds from them (DESIGN §2;
-docs/tickets.md, "Revocation lists").
+"""Owner-signed revocation lists (format 2) and what a gateway holds from them
+(docs/tickets.md §7).
 
 A :class:`RevocationList` names the gateways it is for (``aud``) and revokes, each until a
 time: ticket and certificate ids (``jti``), holder names (``sub``) and keys (``keys``: an issuer
@@ -192,6 +192,15 @@ class HeldRevocations:
 
     def __len__(self) -> int:
         return len(self.until)
+
+    def entries(self) -> list[Revocation]:
+        return [Revocation(kind, value, until) for (kind, value), until in self.until.items()]
+
+    def adding(self, rl: RevocationList) -> HeldRevocations:
+        """What is held once ``rl`` is added: the union, each entry until its latest
+        ``until``, and the higher ``seq`` (the rule the store keeps on disk)."""
+        seq = rl.seq if self.seq is None else max(self.seq, rl.seq)
+        return HeldRevocations.of([*self.entries(), *rl.entries], seq)
 
     def covers(self, rl: RevocationList) -> bool:
         """Whether every entry of ``rl`` is held already, at least as long: adding it would

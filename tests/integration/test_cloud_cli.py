@@ -123,7 +123,7 @@ async def test_relay_restored_from_an_old_backup_gets_the_log_again(tmp_path: Pa
         sync = sync_for(store, url, parties)
         await asyncio.wait_for(sync.upload_backlog(), 30)
         await sync.stop()
-        held = server.relay._storage.entries(GATEWAY_ID, 0, 1000)
+        held = server.relay.storage.entries(GATEWAY_ID, 0, 1000)
         assert [i for i, _ in held] == list(range(650))
         assert await store.acked_tree_size() == 650
     finally:
@@ -155,6 +155,6 @@ async def test_sync_commands_read_the_gateway_config(tmp_path: Path) -> None:
         now = await asyncio.to_thread(run_cli, "sync", "now", "--config", config)
         assert now.returncode == 0, now.stderr
         assert "uploaded 1 entries" in now.stdout
-        assert server.relay._storage.held_size("gw-cfg") == 1
+        assert server.relay.storage.held_size("gw-cfg") == 1
     finally:
         await server.stop()

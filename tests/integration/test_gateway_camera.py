@@ -24,9 +24,9 @@ import aiohttp
 import pytest
 
 from ble.driver import LockState
-from gateway.api.owner_auth import sign_request
 from gateway.clients.lan import ApiProblem
 from gateway.trust.base64url import b64u_encode
+from gateway.trust.owner_request import sign_request
 from gateway.trust.ticket import Camera as TicketCamera
 from tests.support.rtsp import RtspTestServer, rtsp_server, rtsp_server_factory, until
 from tests.support.service import GatewayHarness, running_harness
@@ -427,7 +427,7 @@ async def test_a_stall_during_the_unlock_relocks_as_soon_as_the_door_is_open(
     try:
 
         def unlocking() -> bool:
-            return any(r.machine.state.value == "unlocking" for r in service.sessions.values())
+            return any(view.state == "unlocking" for view in service.sessions())
 
         await service.wait_for(unlocking, WAIT)
         # The hook the camera's stall listener calls (that path: the SIGSTOP tests above).

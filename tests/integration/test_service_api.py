@@ -13,9 +13,9 @@ from nacl.signing import SigningKey
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from gateway.api.owner_auth import sign_request
 from gateway.api.server import ROUTES
 from gateway.trust.base64url import b64u_encode
+from gateway.trust.owner_request import sign_request
 from gateway.trust.proof import proof_message
 from tests.support.service import GATEWAY_ID, WAIT, GatewayHarness, harness, running_harness
 
@@ -31,9 +31,11 @@ OWNER_BODIES: dict[str, dict[str, str]] = {
 async def test_openapi_document_matches_the_router(harness: GatewayHarness) -> None:
     doc = (await harness.client.call("GET", "/v1/openapi.json")).body
     documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
+    app = harness.gateway.app
+    assert app is not None
     app_routes = {
         (r.method, r.resource.canonical)
-        for r in harness.gateway._runner.app.router.routes()  # type: ignore[union-attr]
+        for r in app.router.routes()
         if r.resource is not None and r.method != "HEAD"
     }
     assert documented == app_routes
@@ -53,7 +55,7 @@ async def test_info(harness: GatewayHarness) -> None:
     assert info["tls_fingerprint"] == harness.gateway.fingerprint
     assert info["public_key"] == harness.gateway.public_key
     # The supervised jobs ran once at start-up.
-    jobs = harness.gateway._jobs.jobs
+    jobs = harness.gateway.jobs
     assert set(jobs) == {"purge expired challenges", "checkpoint"}
     for job in jobs.values():
         await asyncio.wait_for(job.ran.wait(), WAIT)

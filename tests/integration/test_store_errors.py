@@ -152,7 +152,7 @@ def test_a_process_using_the_store_exits(tmp_path: Path) -> None:
         [sys.executable, "-c", script, str(tmp_path / "g.db")],
         capture_output=True,
         text=True,
-        timeout=30,  # an unclosed aiosqlite thread would hang here
+        timeout=30,  # a store thread that outlived close() would hang here
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr

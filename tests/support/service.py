@@ -20,14 +20,13 @@ import pytest
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
-from gateway.access.policy import package_code_hash
+from ble.sim.vendor import SimulatedDoor
 from gateway.app.config import load
-from gateway.app.locks import SimulatedDoor
 from gateway.app.provision import init_gateway
 from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import GatewayClient
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
+from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
 
 WAIT = 15.0
 GATEWAY_ID = "gw-test"
@@ -93,7 +92,7 @@ def make_ticket(
         uses=uses,
         schedule=schedule,
         delivery=(
-            Delivery("order-1", tuple(package_code_hash(c) for c in package_codes))
+            Delivery("order-1", tuple(package_hash(c) for c in package_codes))
             if purpose is Purpose.DELIVERY
             else None
         ),

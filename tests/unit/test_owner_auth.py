@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from nacl.signing import SigningKey
 
-from gateway.api.owner_auth import (
+from gateway.api.ratelimit import RateLimiter
+from gateway.trust.owner_request import (
     OwnerAuthError,
     OwnerRequestVerifier,
     sign_request,
     signed_message,
 )
-from gateway.api.ratelimit import RateLimiter
 
 OWNER = SigningKey.generate()
 NONCE = "A" * 32
@@ -81,7 +81,7 @@ def test_rate_limiter_refills_and_bounds_memory() -> None:
     assert limiter.allow("a", 1.01)
     for key in "bcdef":
         limiter.allow(key, 2.0)
-    assert len(limiter._buckets) == 3
+    assert limiter.tracked_keys == 3
 
 
 def test_docs_example_is_the_exact_signed_message() -> None:

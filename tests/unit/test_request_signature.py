@@ -51,6 +51,9 @@ def test_a_forged_request_does_not_use_up_its_nonce() -> None:
     ("change", "match"),
     [
         ({"T": "12x"}, "integer"),
+        ({"T": "\u00b9\u2078\u2070\u2070"}, "integer"),  # superscript digits: isdigit() passes
+        ({"T": "\u0661\u0668\u0660\u0660"}, "integer"),  # Arabic-Indic digits: int() takes them
+        ({"T": ""}, "integer"),
         ({"N": "short"}, "base64url"),
         ({"S": "A" * 85 + "B"}, "canonical"),
         ({"S": b64encode(bytes(63))}, "64 bytes"),

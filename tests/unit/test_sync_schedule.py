@@ -1,30 +1,12 @@
-"""Backoff with full jitter, Retry-After, and the bounded time floor."""
+"""Retry-After and the bounded time floor (the backoff itself: tests/unit/test_backoff.py)."""
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from gateway.sync.schedule import (
     MAX_RETRY_AFTER_S,
-    backoff_delay,
     raised_time_floor,
     retry_after_s,
 )
-
-
-@given(st.integers(0, 500), st.floats(0, 1, exclude_max=True))
-def test_backoff_is_full_jitter_under_a_cap(attempt: int, r: float) -> None:
-    delay = backoff_delay(attempt, base_s=1.0, cap_s=300.0, rand=lambda: r)
-    assert 0 <= delay <= min(300.0, 2.0**attempt)
-    assert delay == r * min(300.0, 2.0 ** min(attempt, 62))
-
-
-def test_backoff_grows_then_caps() -> None:
-    top = [backoff_delay(a, rand=lambda: 0.999999) for a in range(12)]
-    assert top[0] < top[3] < top[8]
-    assert top[11] < 300.0
-    assert top[10] == top[11]
 
 
 def test_retry_after_forms() -> None:

@@ -1,4 +1,4 @@
-"""Owner request signatures for the LAN API's ``/v1/owner/`` routes (docs/api.md).
+"""Owner request signatures for the LAN API's ``/v1/owner/`` routes (docs/api.md). Pure.
 
 The owner's phone signs every owner request with the owner root key, the key whose public
 half the gateway was given at ``init``. The signed message is five lines, each field free of

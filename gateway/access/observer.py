@@ -1,0 +1,91 @@
+"""The observer seam: what the access layer reports as it works, for whoever listens.
+
+The service and its runners call one :class:`AccessObserver` with frozen events: a grant
+committed (the unlock leaves now), a refusal, a relock, an alarm, and every
+:class:`OwnerNotification` (an approval to give, an emergency entry, a relock that failed, a
+frozen camera). Metrics, the owner app's notifier and MQTT plug in here; the default,
+:class:`LoggingObserver`, writes the owner's notifications to the log and nothing else.
+
+An observer is called on the access path: it must return at once (hand slow work to a task
+of its own) and must not raise; an exception it raises is logged and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.access.errors import AccessCode
+from gateway.access.session import NotificationKind
+
+log = logging.getLogger("threshold.access")
+
+
+@dataclass(frozen=True, slots=True)
+class GrantCommitted:
+    """The grant is durable and the unlock is handed to the lock now.
+
+    ``since_arrival_s``: from the request reaching the gateway (``time.perf_counter``) to
+    this moment, the gateway's own overhead; None for a session without an arrival time.
+    """
+
+    session: str
+    door: str
+    purpose: str
+    since_arrival_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRefused:
+    """A request answered with no; ``session`` is None when nothing verified (not audited)."""
+
+    code: AccessCode
+    door: str
+    session: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DoorRelocked:
+    """A session ended with its door verified locked."""
+
+    session: str
+    door: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRaised:
+    """An ``alarm.raised`` entry was recorded (or, the store down, should have been)."""
+
+    session: str
+    door: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerNotification:
+    """Something needs the owner: what kind, where, and a line of text for a person."""
+
+    kind: NotificationKind
+    door: str
+    session: str
+    purpose: str
+    text: str
+
+
+AccessEvent = GrantCommitted | RequestRefused | DoorRelocked | AlarmRaised | OwnerNotification
+
+
+class AccessObserver(Protocol):
+    def observe(self, event: AccessEvent) -> None:
+        """Take note of ``event``; return at once, never raise."""
+
+
+class LoggingObserver:
+    """The default observer: one warning line per owner notification (nothing else)."""
+
+    def observe(self, event: AccessEvent) -> None:
+        if isinstance(event, OwnerNotification):
+            log.warning(
+                "owner attention: %s (session %s, door %s)", event.text, event.session, event.door
+            )

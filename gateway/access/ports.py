@@ -1,0 +1,108 @@
+"""What the access layer needs from the rest of the gateway: the ports and their records.
+
+:class:`Ledger` is the durable state (``gateway.access.ledger.StoreLedger`` adapts ``store/``
+to it; the tests have an in-memory one), :class:`EntryWitness` the camera
+(``gateway.access.filming.EntryCamera``). Both are Protocols: the access layer imports no
+store, camera or transport code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from gateway.access.session import AuditValue, SessionFacts, SessionState
+from gateway.trust.keys import TrustAnchors
+from gateway.trust.verification import ChallengeRecord, HeldRevocations, RevocationList
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session as the store keeps it, enough to reconcile it after a restart."""
+
+    facts: SessionFacts
+    state: SessionState
+    holder_key: bytes
+    created_at: datetime
+    updated_at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeTaken:
+    """What taking a challenge read in the same transaction: the consumed challenge (None:
+    unknown or already used) and the time floor as of that moment (None: an empty log)."""
+
+    challenge: ChallengeRecord | None
+    time_floor: datetime | None
+
+
+class Ledger(Protocol):
+    """The durable state the runner reads and writes; every write is durable on return.
+
+    Any method may raise ``store.errors.StoreError``: the runner fails closed on it.
+    """
+
+    async def append(
+        self,
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, str, int] | None = None,
+    ) -> bool:
+        """Append audit entries and save the session's state in one durable transaction.
+
+        With ``use`` = (issuer key id, ticket id, max uses), first count one use atomically
+        in the same transaction; if the uses are exhausted nothing is written and the answer
+        is False. Uses are counted per issuer and ticket id, never per id alone.
+        """
+
+    async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord: ...
+
+    async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeTaken:
+        """Consume a challenge atomically (it is returned once, then never again) and read
+        the time floor in the same transaction: a request costs one store round trip."""
+
+    async def time_floor(self) -> datetime | None:
+        """The newest time the audit log holds (the clock rule's floor), None when empty."""
+
+    async def raise_time_floor(self, moment: datetime) -> None:
+        """Record ``clock.floor_raised`` at ``moment`` if it is above the floor (else nothing)."""
+
+    async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
+        """Every revocation held (the union of the lists accepted, each entry until its
+        latest ``until``); ``anchors`` verify a list held in an older format."""
+
+    async def add_revocations(self, rl: RevocationList, token: str) -> HeldRevocations:
+        """Add a verified list for this gateway to those held (nothing held is ever taken
+        away or shortened); what is held afterwards."""
+
+    async def unfinished_sessions(self) -> list[SessionRecord]: ...
+
+    async def record(self, kind: str, body: Mapping[str, AuditValue]) -> None:
+        """One audit entry outside any session (owner acts, start-up, alarms)."""
+
+    async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
+        """Audit entries from index ``since`` on, at most ``limit``."""
+
+    async def receipt(self, session: str) -> dict[str, Any] | None:
+        """A signed checkpoint and inclusion proof for the session's latest entry."""
+
+
+class EntryWitness(Protocol):
+    """The camera as the runner sees it; every method returns promptly (no I/O waits)."""
+
+    def live(self) -> bool: ...
+
+    def grant_scene(self) -> Mapping[str, AuditValue]: ...
+
+    def relock_scene(self) -> Mapping[str, AuditValue]: ...
+
+    async def session_granted(self, session: str, door: str) -> None:
+        """Start the clip (from the pre-roll) and the grant snapshot; before the unlock."""
+
+    def door_opened(self, session: str, door: str) -> None: ...
+
+    def session_ended(self, session: str, door: str, state: str) -> None:
+        """Finish the clip (post-roll) and take the closing snapshot, off the access path."""
