@@ -51,6 +51,7 @@ from store.state import (
     ChallengeOutcome,
     ClipRecord,
     LockPairing,
+    RevocationEntry,
     RevocationOutcome,
     RevocationRecord,
     StateTables,
@@ -412,9 +413,12 @@ class Store:
     async def _state_read(self, fn: Callable[[StateTables], T]) -> T:
         return await self.read(lambda conn: fn(StateTables(conn)))
 
-    async def consume_use(self, ticket_id: str, max_uses: int) -> UseCount:
-        """Atomically count one use of a ticket; ``granted`` is False once uses run out."""
-        return await self._state_write(lambda s, now: s.consume_use(ticket_id, max_uses, now))
+    async def consume_use(self, issuer: str, ticket_id: str, max_uses: int) -> UseCount:
+        """Atomically count one use of an issuer's ticket; ``granted`` is False once uses run
+        out."""
+        return await self._state_write(
+            lambda s, now: s.consume_use(issuer, ticket_id, max_uses, now)
+        )
 
     async def issue_challenge(self, ttl_ms: int, bound_to: str = "") -> bytes:
         return await self._state_write(lambda s, now: s.issue_challenge(now, ttl_ms, bound_to))
@@ -425,8 +429,18 @@ class Store:
     async def purge_challenges(self) -> int:
         return await self._state_write(lambda s, now: s.purge_challenges(now))
 
-    async def store_revocation_list(self, seq: int, token: str) -> RevocationOutcome:
-        return await self._state_write(lambda s, now: s.store_revocation_list(seq, token, now))
+    async def add_revocations(
+        self, seq: int, token: str, entries: list[RevocationEntry]
+    ) -> tuple[RevocationOutcome, list[RevocationEntry]]:
+        """Add a verified list to the revocations held; the outcome and everything held."""
+
+        def add(s: StateTables, now: int) -> tuple[RevocationOutcome, list[RevocationEntry]]:
+            return s.add_revocations(seq, token, entries, now), s.revocation_entries()
+
+        return await self._state_write(add)
+
+    async def revocation_entries(self) -> list[RevocationEntry]:
+        return await self._state_read(lambda s: s.revocation_entries())
 
     async def revocation_list(self) -> RevocationRecord | None:
         return await self._state_read(lambda s: s.revocation_list())

@@ -149,7 +149,39 @@ CREATE TABLE checkpoint_cosignature (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# v4: use counts keyed on the ticket's issuer and id, not the id alone (issue 11, finding 9),
+# and revocations held as a union of entries, each kept until its own expiry (finding 2).
+# Counts from before are kept under the issuer '' (unknown): they count against a ticket of
+# that id from any issuer, which errs on the side of refusing. The held format 1 list stays
+# in revocation_list; the gateway carries its entries over when it starts.
+_V4 = """
+CREATE TABLE ticket_use_v4 (
+    issuer      TEXT NOT NULL,
+    ticket_id   TEXT NOT NULL,
+    uses        INTEGER NOT NULL CHECK (uses >= 0),
+    max_uses    INTEGER NOT NULL CHECK (max_uses >= 1),
+    last_ms     INTEGER NOT NULL,
+    PRIMARY KEY (issuer, ticket_id)
+) WITHOUT ROWID;
+INSERT INTO ticket_use_v4 (issuer, ticket_id, uses, max_uses, last_ms)
+    SELECT '', ticket_id, uses, max_uses, last_ms FROM ticket_use;
+DROP TABLE ticket_use;
+ALTER TABLE ticket_use_v4 RENAME TO ticket_use;
+CREATE TABLE revocation_entry (
+    kind        TEXT NOT NULL CHECK (kind IN ('jti', 'sub', 'keys')),
+    value       TEXT NOT NULL,
+    until_ms    INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+) WITHOUT ROWID;
+CREATE TRIGGER revocation_entry_only_extended BEFORE UPDATE ON revocation_entry
+WHEN NEW.until_ms < OLD.until_ms OR NEW.kind IS NOT OLD.kind OR NEW.value IS NOT OLD.value
+BEGIN SELECT RAISE(ABORT, 'a revocation is only ever extended'); END;
+CREATE TRIGGER revocation_entry_kept BEFORE DELETE ON revocation_entry
+WHEN OLD.until_ms >= (SELECT time_ms FROM time_floor WHERE singleton = 1)
+BEGIN SELECT RAISE(ABORT, 'a revocation is kept until it expires'); END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = len(MIGRATIONS)
 
 

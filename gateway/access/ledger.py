@@ -20,10 +20,19 @@ from typing import Any
 
 from gateway.access.ports import ChallengeTaken, SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
+from gateway.trust.keys import TrustAnchors
+from gateway.trust.reasons import TicketError
+from gateway.trust.revocation import (
+    HeldRevocations,
+    Revocation,
+    RevocationList,
+    RevokedKind,
+    verify_legacy_revocations,
+)
 from gateway.trust.verification import ChallengeRecord
 from store import audit_log
 from store.db import Store
-from store.state import ChallengeOutcome
+from store.state import ChallengeOutcome, RevocationEntry
 from store.transaction import StoreTransaction
 
 
@@ -33,6 +42,12 @@ def _ms(moment: datetime) -> int:
 
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _held(entries: list[RevocationEntry], seq: int | None) -> HeldRevocations:
+    return HeldRevocations.of(
+        (Revocation(RevokedKind(e.kind), e.value, _dt(e.until_ms)) for e in entries), seq
+    )
 
 
 class StoreLedger:
@@ -48,14 +63,14 @@ class StoreLedger:
         self,
         entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
         session: SessionRecord,
-        use: tuple[str, int] | None = None,
+        use: tuple[str, str, int] | None = None,
     ) -> bool:
         facts = session.facts
         known = facts.session in self._known
         terminal = session.state in FINISHED_STATES
 
         def write(tx: StoreTransaction) -> bool:
-            if use is not None and not tx.state.consume_use(use[0], use[1], tx.now_ms()).granted:
+            if use is not None and not tx.state.consume_use(*use, tx.now_ms()).granted:
                 return False
             index: int | None = None
             for kind, body in entries:
@@ -136,12 +151,29 @@ class StoreLedger:
         if ms > await self.store.time_floor():
             await self.store.append("clock.floor_raised", {"floor_ms": ms}, ms)
 
-    async def revocations(self) -> str | None:
+    async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
+        """Everything held; a format 1 list held from before the upgrade is carried over
+        first (idempotent: its entries' ``until`` depends only on the list)."""
         record = await self.store.revocation_list()
-        return None if record is None else record.token
+        if record is not None:
+            try:
+                legacy = verify_legacy_revocations(record.token, anchors)
+            except TicketError:
+                pass  # the newest list held is format 2: its entries are in the store
+            else:
+                return await self.add_revocations(legacy, record.token)
+        entries = await self.store.revocation_entries()
+        return _held(entries, None if record is None else record.seq)
 
-    async def save_revocations(self, token: str, seq: int) -> None:
-        await self.store.store_revocation_list(seq, token)
+    async def add_revocations(self, rl: RevocationList, token: str) -> HeldRevocations:
+        """Add a verified list to the store's union; what is held afterwards."""
+        _, entries = await self.store.add_revocations(
+            rl.seq,
+            token,
+            [RevocationEntry(e.kind.value, e.value, _ms(e.until)) for e in rl.entries],
+        )
+        record = await self.store.revocation_list()
+        return _held(entries, None if record is None else record.seq)
 
     async def unfinished_sessions(self) -> list[SessionRecord]:
         records = []

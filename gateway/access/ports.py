@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from gateway.access.session import AuditValue, SessionFacts, SessionState
-from gateway.trust.verification import ChallengeRecord
+from gateway.trust.keys import TrustAnchors
+from gateway.trust.verification import ChallengeRecord, HeldRevocations, RevocationList
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +49,13 @@ class Ledger(Protocol):
         self,
         entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
         session: SessionRecord,
-        use: tuple[str, int] | None = None,
+        use: tuple[str, str, int] | None = None,
     ) -> bool:
         """Append audit entries and save the session's state in one durable transaction.
 
-        With ``use`` = (ticket id, max uses), first count one use atomically in the same
-        transaction; if the uses are exhausted nothing is written and the answer is False.
+        With ``use`` = (issuer key id, ticket id, max uses), first count one use atomically
+        in the same transaction; if the uses are exhausted nothing is written and the answer
+        is False. Uses are counted per issuer and ticket id, never per id alone.
         """
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord: ...
@@ -68,10 +70,13 @@ class Ledger(Protocol):
     async def raise_time_floor(self, moment: datetime) -> None:
         """Record ``clock.floor_raised`` at ``moment`` if it is above the floor (else nothing)."""
 
-    async def revocations(self) -> str | None:
-        """The token of the held revocation list."""
+    async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
+        """Every revocation held (the union of the lists accepted, each entry until its
+        latest ``until``); ``anchors`` verify a list held in an older format."""
 
-    async def save_revocations(self, token: str, seq: int) -> None: ...
+    async def add_revocations(self, rl: RevocationList, token: str) -> HeldRevocations:
+        """Add a verified list for this gateway to those held (nothing held is ever taken
+        away or shortened); what is held afterwards."""
 
     async def unfinished_sessions(self) -> list[SessionRecord]: ...
 

@@ -1,7 +1,7 @@
 """The access service: every door's sessions, and the one entry point for courier and owner.
 
 For a request, :class:`AccessService` gathers the facts (the challenge the store consumed,
-the time floor, the revocation list in force, the camera, the store's health, whether the
+the time floor, the revocations held, the camera, the store's health, whether the
 door is free), asks the pure :func:`gateway.access.admission.admit`, reserves the door, and
 hands the session to a :class:`~gateway.access.runner.SessionRunner`. It also answers the
 owner's acts (approvals, revocations, a manual lock or unlock) and queries (the audit log's
@@ -71,13 +71,12 @@ from gateway.errors import GatewayError
 from gateway.trust.approval import decode_approval
 from gateway.trust.verification import (
     ChallengeRecord,
+    HeldRevocations,
     Reason,
-    RevocationList,
     decode_revocations,
     verify_approval,
     verify_holder_proof,
 )
-from gateway.trust.verification import apply as apply_revocations
 from store.errors import StoreError
 
 log = logging.getLogger("threshold.access")
@@ -119,9 +118,12 @@ class AccessService:
         )
         self._runners: OrderedDict[str, SessionRunner] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._revocations: RevocationList | None = None
+        #: Every revocation held (the ledger's union), read at start and replaced by what
+        #: the ledger holds after each list it adds.
+        self._revocations = HeldRevocations()
         self._memory_challenges: dict[bytes, ChallengeRecord] = {}
-        #: Requests refused before any signature verified (not audited: see request_access).
+        #: Requests refused before any signature verified, or without the holder's proof of
+        #: possession (not audited: see gateway.access.admission).
         self.unauthenticated_refusals = 0
         self._closing = False
         self.reconciled = 0
@@ -134,12 +136,7 @@ class AccessService:
 
     async def start(self) -> None:
         self._last_floor = await self.ledger.time_floor()
-        token = await self.ledger.revocations()
-        if token is not None:
-            try:
-                self._revocations = decode_revocations(token, self.settings.anchors)
-            except GatewayError as exc:
-                log.error("held revocation list does not verify (%s); ignoring it", exc.code)
+        self._revocations = await self.ledger.revocations(self.settings.anchors)
         for slot in self.doors.values():
             slot.unsubscribe = slot.driver.subscribe(self._status_callback(slot))
         await self.reconcile()
@@ -363,27 +360,24 @@ class AccessService:
         await runner.handle(Denied(refusal.code.value, refusal.detail))
         self._refuse(refusal, facts.door, facts.session)
 
-    async def _accept_revocations(self, token: str, *, from_owner: bool = False) -> None:
-        """Adopt a newer owner-signed revocation list (never an older one: no rollback).
-
-        A phone attaching a list older than the one held is simply behind: its request goes
-        on under the newer list. Anything that does not verify is rejected.
-        """
+    async def _accept_revocations(self, token: str) -> None:
+        """Add an owner-signed list for this gateway to the revocations held (the ledger keeps
+        the union: no list, whatever its ``seq``, takes an entry away). Anything that does not
+        verify, or is for another gateway, is rejected."""
         try:
-            incoming = decode_revocations(token, self.settings.anchors)
-            newer = apply_revocations(self._revocations, incoming)
+            incoming = decode_revocations(
+                token, self.settings.anchors, gateway_id=self.settings.gateway_id
+            )
         except GatewayError as exc:
-            if exc.code == Reason.STALE_REVOCATIONS.value and not from_owner:
-                return
             raise DocumentRejected.of(exc, "revocation list") from None
-        if newer != self._revocations:
-            try:
-                await self.ledger.save_revocations(token, newer.seq)
-            except StoreError as exc:
-                raise AccessRefused(
-                    AccessCode.STORAGE_UNAVAILABLE, f"cannot store revocations ({exc.code})"
-                ) from None
-            self._revocations = newer
+        if self._revocations.covers(incoming):
+            return
+        try:
+            self._revocations = await self.ledger.add_revocations(incoming, token)
+        except StoreError as exc:
+            raise AccessRefused(
+                AccessCode.STORAGE_UNAVAILABLE, f"cannot store revocations ({exc.code})"
+            ) from None
 
     def camera_stalled(self) -> int:
         """The camera stopped delivering frames: relock every open door early (invariant 6;
@@ -483,9 +477,10 @@ class AccessService:
         return runner.view()
 
     async def set_revocations(self, token: str) -> int:
-        await self._accept_revocations(token, from_owner=True)
-        assert self._revocations is not None
-        return self._revocations.seq
+        """Add an owner-signed list (see :meth:`_accept_revocations`); the highest ``seq``
+        held afterwards."""
+        await self._accept_revocations(token)
+        return self._revocations.seq or 0
 
     async def owner_lock(self, door: str, action: str) -> LockStatus:
         """A manual lock or unlock by the owner, recorded as the owner's act."""

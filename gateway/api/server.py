@@ -88,7 +88,6 @@ ACCESS_STATUS: dict[AccessCode, int] = {
     AccessCode.BAD_PROOF: 403,
     AccessCode.WRONG_SESSION: 400,
     AccessCode.APPROVAL_DECLINED: 403,
-    AccessCode.STALE_REVOCATIONS: 400,
     AccessCode.PACKAGE_MISMATCH: 403,
     AccessCode.CAMERA_UNAVAILABLE: 403,
     AccessCode.APPROVAL_DENIED: 403,

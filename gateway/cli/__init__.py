@@ -31,6 +31,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.keys",
     "gateway.cli.issuer",
     "gateway.cli.ticket",
+    "gateway.cli.revocations",
     "gateway.cli.audit",
     "gateway.cli.demo",
     "gateway.cli.lock",

@@ -1,10 +1,11 @@
 """What the sync task does with the owner's mail and the relay's time (docs/cloud.md).
 
 The relay only relays: every revocation list and approval is checked here against the
-owner's key before it counts, so a relay cannot forge, and a replayed older list changes
-nothing (the store keeps a list only when its ``seq`` is higher). A raise of the time floor
-is written to the audit log as ``clock.floor_raised`` with that time, so the move is on the
-record and the store's floor (the newest time in the log) takes it.
+owner's key before it counts (by the access service, against this gateway's id), so a relay
+cannot forge; a list for another gateway is refused, and a replayed or older list takes
+nothing away (the store keeps the union of the lists). A raise of the time floor is written
+to the audit log as ``clock.floor_raised`` with that time, so the move is on the record and
+the store's floor (the newest time in the log) takes it.
 """
 
 from __future__ import annotations

@@ -47,7 +47,12 @@ from gateway.trust.proof import (
     sign_proof,
 )
 from gateway.trust.reasons import Reason, TicketError
-from gateway.trust.revocation import RevocationList, apply, revoked, sign_revocations
+from gateway.trust.revocation import (
+    HeldRevocations,
+    RevocationList,
+    revoked,
+    sign_revocations,
+)
 from gateway.trust.revocation import verify_revocations as decode_revocations
 from gateway.trust.ticket import Purpose, Ticket, sign_ticket, ticket_from_claims
 
@@ -56,6 +61,7 @@ __all__ = [
     "ApprovalVerdict",
     "ChallengeRecord",
     "Decision",
+    "HeldRevocations",
     "IssuerCertificate",
     "Purpose",
     "Reason",
@@ -64,7 +70,6 @@ __all__ = [
     "TicketError",
     "TrustAnchors",
     "Verdict",
-    "apply",
     "check_ticket",
     "decode_approval",
     "decode_revocations",
@@ -89,6 +94,8 @@ class Verdict:
     ``claims`` is the decoded ticket whenever its signature verified, also on a deny (for the
     audit log). ``alarm`` is set when an emergency ticket was honoured on an untrusted clock.
     ``proof_checked`` is False for :func:`check_ticket`, which leaves the proof out.
+    ``issuer_kid`` is the key id of the ticket's signer (an owner key or a certified issuer's
+    key): a ticket is known by it and its ``jti`` together, never by the ``jti`` alone.
     """
 
     allowed: bool
@@ -98,6 +105,7 @@ class Verdict:
     alarm: bool = False
     proof_checked: bool = True
     detail: str = ""
+    issuer_kid: str = ""
 
     def to_json(self) -> dict[str, object]:
         """A log- and API-safe summary (no token, no keys)."""
@@ -124,6 +132,7 @@ class _Chain:
     ticket: Ticket
     certificate: IssuerCertificate | None
     signer: bytes
+    kid: str
 
 
 def _open_chain(token: str, anchors: TrustAnchors) -> _Chain:
@@ -141,7 +150,7 @@ def _open_chain(token: str, anchors: TrustAnchors) -> _Chain:
     if signer is None:
         raise TicketError(Reason.UNKNOWN_KEY, "ticket signed by an unknown key")
     ticket = ticket_from_claims(open_envelope(envelope, signer))
-    return _Chain(ticket, certificate, signer)
+    return _Chain(ticket, certificate, signer, footer.kid)
 
 
 def _exceeds(ticket: Ticket, cert: IssuerCertificate, now: datetime, zone: tzinfo) -> str:
@@ -152,6 +161,11 @@ def _exceeds(ticket: Ticket, cert: IssuerCertificate, now: datetime, zone: tzinf
         return "door not in certificate"
     if cert.purposes is not None and ticket.purpose not in cert.purposes:
         return "purpose not in certificate"
+    if ticket.purpose is Purpose.EMERGENCY and (
+        cert.purposes is None or Purpose.EMERGENCY not in cert.purposes
+    ):
+        # Emergency is never implied: a certificate without purposes allows every other one.
+        return "emergency not named in certificate"
     if ticket.nbf < cert.nbf or ticket.exp > cert.exp:
         return "ticket validity outside certificate validity"
     if cert.max_ticket_s is not None and (ticket.exp - ticket.nbf) > timedelta(
@@ -175,6 +189,7 @@ def _deny(reason: Reason, chain: _Chain | None, detail: str, **kw: bool) -> Verd
         chain.ticket if chain else None,
         chain.certificate if chain else None,
         detail=detail,
+        issuer_kid=chain.kid if chain else "",
         **kw,
     )
 
@@ -187,7 +202,7 @@ def check_ticket(
     door: str,
     now: datetime,
     zone: tzinfo,
-    revocations: RevocationList | None = None,
+    revocations: HeldRevocations | None = None,
     uses_so_far: int = 0,
     time_floor: datetime | None = None,
     skew: timedelta = DEFAULT_SKEW,
@@ -219,6 +234,8 @@ def check_ticket(
         ids=(ticket.jti, cert.jti) if cert else (ticket.jti,),
         subjects=(ticket.sub,),
         keys=(chain.signer, ticket.cnf),
+        at=when,
+        skew=skew,
     ):
         return deny(Reason.REVOKED, "ticket, holder or issuer is revoked", alarm)
     if ticket.aud != gateway_id or (cert is not None and cert.aud != gateway_id):
@@ -237,7 +254,9 @@ def check_ticket(
         return deny(Reason.OUTSIDE_SCHEDULE, "outside the ticket's weekly schedule", alarm)
     if uses_so_far >= ticket.uses:
         return deny(Reason.USES_EXHAUSTED, "ticket already used up", alarm)
-    return Verdict(True, Reason.OK, ticket, cert, alarm=alarm, proof_checked=False)
+    return Verdict(
+        True, Reason.OK, ticket, cert, alarm=alarm, proof_checked=False, issuer_kid=chain.kid
+    )
 
 
 def verify_holder_proof(
@@ -276,7 +295,7 @@ def verify_ticket(
     challenge: ChallengeRecord | None,
     proof: bytes | None,
     action: str = "open",
-    revocations: RevocationList | None = None,
+    revocations: HeldRevocations | None = None,
     uses_so_far: int = 0,
     time_floor: datetime | None = None,
     skew: timedelta = DEFAULT_SKEW,
@@ -313,6 +332,7 @@ def verify_ticket(
         verdict.certificate,
         verdict.alarm,
         detail="" if reason is Reason.OK else "proof of possession failed",
+        issuer_kid=verdict.issuer_kid,
     )
 
 

@@ -26,7 +26,7 @@ from gateway.sync.task import CloudSync, now_ms
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.owner_mail import seal_mail
-from gateway.trust.revocation import RevocationList, sign_revocations
+from gateway.trust.revocation import sign_revocations
 from gateway.trust.ticket import Purpose
 from tests.support.service import (
     GATEWAY_ID,
@@ -38,6 +38,7 @@ from tests.support.service import (
     set_config,
     start_gateway,
 )
+from tests.support.tickets import revocation_list
 
 #: The gateway's clock rule for these tests: a floor more than this above its clock means
 #: the clock was set back. Small, so that a relay a minute ahead (well inside the relay's own
@@ -170,11 +171,14 @@ async def test_owner_mail_through_the_relay_revokes_and_approves(tmp_path: Path)
         await h.wait_session(waiting["session"], "closed")
 
         victim = h.ticket()
-        listed = RevocationList(seq=1, iat=now, jti=frozenset({victim.jti}))
+        listed = revocation_list(1, aud=(GATEWAY_ID,), iat=now, until=until, jti=(victim.jti,))
         await cloud.mail("revocations", sign_revocations(listed, owner64))
-        # A forged list (not the owner's key) and an older one: neither changes anything.
-        forged = RevocationList(seq=7, iat=now, jti=frozenset())
+        # A forged list (not the owner's key) and a later one that leaves the victim out:
+        # neither takes the revocation away.
+        forged = revocation_list(7, aud=(GATEWAY_ID,), iat=now, until=until)
         await cloud.mail("revocations", sign_revocations(forged, secret64(Keys().owner)))
+        later = revocation_list(2, aud=(GATEWAY_ID,), iat=now, until=until, jti=("t-other",))
+        await cloud.mail("revocations", sign_revocations(later, owner64))
         await cloud.round()
         problem = await refused(h, victim, package_code="PKG-1")
         assert (problem.status, problem.code) == (403, "revoked")

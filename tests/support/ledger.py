@@ -2,9 +2,10 @@
 Python, for runner and service tests without SQLite.
 
 It keeps the Protocol's promises the way the store does: an append with a ``use`` counts the
-use first and writes nothing when the uses are exhausted; a challenge is taken once; the time
-floor is the newest time written. ``failing`` makes every write raise a ``StoreError`` (the
-disk gone), which is what the fail-closed rules are about.
+use first (per issuer and ticket id) and writes nothing when the uses are exhausted; a
+challenge is taken once; the time floor is the newest time written; revocations are the union
+of the lists added, each entry until its latest ``until``. ``failing`` makes every write raise
+a ``StoreError`` (the disk gone), which is what the fail-closed rules are about.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from gateway.access.ports import ChallengeTaken, SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue
-from gateway.trust.verification import ChallengeRecord
+from gateway.trust.keys import TrustAnchors
+from gateway.trust.verification import ChallengeRecord, HeldRevocations, RevocationList
 from store.errors import StorageIOError
 
 
@@ -39,11 +41,12 @@ class MemoryLedger:
         self.clock = clock
         self.entries: list[Written] = []
         self.sessions: dict[str, SessionRecord] = {}
-        self.uses: dict[str, int] = {}
+        self.uses: dict[tuple[str, str], int] = {}
         self.failing = False
         self._challenges: dict[bytes, ChallengeRecord] = {}
         self._floor: datetime | None = None
-        self._revocations: tuple[str, int] | None = None
+        self.revocation_tokens: list[str] = []
+        self._revocations = HeldRevocations()
 
     def kinds(self, session: str | None = None) -> list[str]:
         return [e.kind for e in self.entries if session is None or e.body.get("session") == session]
@@ -61,14 +64,15 @@ class MemoryLedger:
         self,
         entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
         session: SessionRecord,
-        use: tuple[str, int] | None = None,
+        use: tuple[str, str, int] | None = None,
     ) -> bool:
         self._check()
         if use is not None:
-            jti, max_uses = use
-            if self.uses.get(jti, 0) >= max_uses:
+            issuer_kid, jti, max_uses = use
+            counted = self.uses.get((issuer_kid, jti), 0)
+            if counted >= max_uses:
                 return False
-            self.uses[jti] = self.uses.get(jti, 0) + 1
+            self.uses[(issuer_kid, jti)] = counted + 1
         now = self.clock()
         for kind, body in entries:
             self._write(kind, body, now)
@@ -93,13 +97,14 @@ class MemoryLedger:
         if self._floor is None or moment > self._floor:
             self._write("clock.floor_raised", {"floor_ms": int(moment.timestamp() * 1000)}, moment)
 
-    async def revocations(self) -> str | None:
-        return None if self._revocations is None else self._revocations[0]
+    async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
+        return self._revocations
 
-    async def save_revocations(self, token: str, seq: int) -> None:
+    async def add_revocations(self, rl: RevocationList, token: str) -> HeldRevocations:
         self._check()
-        if self._revocations is None or seq > self._revocations[1]:
-            self._revocations = (token, seq)
+        self.revocation_tokens.append(token)
+        self._revocations = self._revocations.adding(rl)
+        return self._revocations
 
     async def unfinished_sessions(self) -> list[SessionRecord]:
         return [r for r in self.sessions.values() if r.state not in FINISHED_STATES]

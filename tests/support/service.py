@@ -72,10 +72,11 @@ def make_ticket(
     issuer: SigningKey | None = None,
     issuer_name: str = "owner",
     certificate: str | None = None,
+    jti: str | None = None,
 ) -> IssuedTicket:
     holder = SigningKey.generate()
     now = now or datetime.now(UTC)
-    jti = "t-" + secrets.token_hex(8)
+    jti = jti or "t-" + secrets.token_hex(8)
     start = nbf or now - timedelta(minutes=1)
     ticket = Ticket(
         iss=issuer_name,
