@@ -31,9 +31,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from store import audit_log, merkle
-from store.audit_log import SqlitePerfectNodes, StoredEntry
+from store import audit_log, commitment_key, merkle
+from store.audit_log import CheckedEntry, SqlitePerfectNodes, StoredEntry
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
+from store.commitment import CommitmentKey
 from store.entry import EntrySealer, JsonValue
 from store.errors import (
     IdentityMismatch,
@@ -133,6 +134,7 @@ class Store:
         self._writer: SqliteThread | None = None
         self._reader: SqliteThread | None = None
         self._frontier = MerkleFrontier()
+        self._commitment_key: CommitmentKey | None = None
 
     @classmethod
     async def open(
@@ -149,7 +151,9 @@ class Store:
 
         ``signer`` is the gateway key; without it the store cannot make checkpoints.
         ``seal``, when given, turns each entry's canonical bytes into the sealed bytes the
-        tree hashes (see docs/audit-log.md). A checkpoint is signed every
+        tree hashes (see docs/audit-log.md). The commitment key that ties each sealed
+        entry's readable copy to its leaf is kept in ``<path>.audit-key`` (made on first
+        open; ``store.commitment_key``). A checkpoint is signed every
         ``checkpoint_every`` entries (0: only on demand).
         """
         store = cls(
@@ -205,6 +209,7 @@ class Store:
         if self._signer is not None:
             self._claim_identity(conn, self._signer)
         self._frontier = audit_log.load_frontier(conn)
+        self._commitment_key = commitment_key.claim(conn, self.path, self._frontier.size)
 
     def _setup_reader(self, conn: sqlite3.Connection) -> None:
         self._pragmas(conn)
@@ -303,6 +308,7 @@ class Store:
                 frontier.copy(),
                 signer=self._signer,
                 seal=self._seal,
+                commitment_key=self._commitment_key,
                 checkpoint_every=self._checkpoint_every,
                 clock=self._clock,
             )
@@ -370,6 +376,17 @@ class Store:
 
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         return await self.read(audit_log.latest_checkpoint)
+
+    async def checked_entries(self, since: int, limit: int) -> list[CheckedEntry]:
+        """Entries from ``since`` on (at most ``limit``), each checked against its leaf: what
+        the owner's views show (docs/audit-log.md, "What is shown is what is signed")."""
+        key = self._commitment_key
+
+        def read(conn: sqlite3.Connection) -> list[CheckedEntry]:
+            rows = audit_log.iter_checked(conn, key, since)
+            return [checked for checked, _ in zip(rows, range(limit), strict=False)]
+
+        return await self.read(read)
 
     async def entry(self, index: int) -> StoredEntry | None:
         return await self.read(lambda conn: audit_log.read_entry(conn, index))

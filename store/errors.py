@@ -92,3 +92,10 @@ class DoorBusy(StoreError):
     :mod:`gateway.access.session`)."""
 
     code = "door_busy"
+
+
+class CommitmentKeyError(StoreError):
+    """The audit log's commitment key file is missing, unreadable, readable by others, or not
+    the key this database's entries were committed with (docs/audit-log.md)."""
+
+    code = "commitment_key_unusable"

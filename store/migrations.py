@@ -181,7 +181,31 @@ WHEN OLD.until_ms >= (SELECT time_ms FROM time_floor WHERE singleton = 1)
 BEGIN SELECT RAISE(ABORT, 'a revocation is kept until it expires'); END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+
+def _audit_commitment_migration() -> str:
+    """Plaintext commitments (issue 12; docs/audit-log.md, "What is shown is what is signed").
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    Existing entries are not rewritten (their leaves are signed): sealed entries before
+    ``from_index`` stay in leaf format 1, which still verifies but whose plaintext only the
+    owner's key can check; every sealed entry from ``from_index`` on is in format 2. The row
+    is written when the store first opens with its commitment key; ``key_id`` names that key
+    so a wrong or replaced key file is refused instead of silently failing every row.
+    """
+    return """
+CREATE TABLE audit_commitment_key (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    key_id      BLOB NOT NULL CHECK (length(key_id) = 8),
+    from_index  INTEGER NOT NULL CHECK (from_index >= 0)
+);
+CREATE TRIGGER audit_commitment_key_no_update BEFORE UPDATE ON audit_commitment_key
+BEGIN SELECT RAISE(ABORT, 'the commitment key is set once'); END;
+CREATE TRIGGER audit_commitment_key_no_delete BEFORE DELETE ON audit_commitment_key
+BEGIN SELECT RAISE(ABORT, 'the commitment key is set once'); END;
+"""
+
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _audit_commitment_migration())
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -11,8 +11,6 @@ entry alone records them.
 
 from __future__ import annotations
 
-import itertools
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -30,7 +28,6 @@ from gateway.trust.revocation import (
     verify_legacy_revocations,
 )
 from gateway.trust.verification import ChallengeRecord
-from store import audit_log
 from store.db import Store
 from store.state import ChallengeOutcome, RevocationEntry
 from store.transaction import StoreTransaction
@@ -205,11 +202,6 @@ class StoreLedger:
         await self.store.append(kind, dict(body))
 
     async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
-        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            out = []
-            for stored in itertools.islice(audit_log.iter_entries(conn, since), limit):
-                e = stored.entry
-                out.append({"index": e.index, "time_ms": e.time_ms, "kind": e.kind, "body": e.body})
-            return out
-
-        return await self.store.read(read)
+        """Each entry as the store checked it against its signed leaf: ``verified`` is True
+        only when every shown field is what the leaf commits to (docs/audit-log.md)."""
+        return [checked.to_json() for checked in await self.store.checked_entries(since, limit)]

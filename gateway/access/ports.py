@@ -84,7 +84,8 @@ class Ledger(Protocol):
         """One audit entry outside any session (owner acts, start-up, alarms)."""
 
     async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
-        """Audit entries from index ``since`` on, at most ``limit``."""
+        """Audit entries from index ``since`` on, at most ``limit``, each with ``verified``:
+        whether its shown fields were checked against the signed leaf."""
 
     async def receipt(self, session: str) -> dict[str, Any] | None:
         """A signed checkpoint and inclusion proof for the session's latest entry."""

@@ -431,7 +431,10 @@ class AccessService:
     # -- owner queries -------------------------------------------------------------------------
 
     async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
-        """The audit log's entries from index ``since`` on, at most ``limit``."""
+        """The audit log's entries from index ``since`` on, at most ``limit``. Each carries
+        ``verified`` (and ``unverified`` with the status, field and reason when false): the
+        owner's views show a row as checked only when its readable copy is what the signed
+        leaf commits to (docs/audit-log.md, "What is shown is what is signed")."""
         try:
             return await self.ledger.events(since, limit)
         except StoreError as exc:

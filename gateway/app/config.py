@@ -503,6 +503,17 @@ read_timeout_s = 2
 # Motion detection (facts stored with grants and relocks). true.
 motion = true
 
+[cloud]
+# Sync to a relay (docs/cloud.md). No url: no sync, the gateway stays fully local.
+# url = "https://relay.example:8443"
+# pin_sha256 = "<hex SHA-256 of the relay's certificate>"
+# relay_public_key = "<the relay's Ed25519 key, base64url>"
+# Seconds between sync rounds. 60.
+interval_s = 60.0
+# Seal every audit entry to the owner's key from the first one, relay or not, so the log can
+# go to a relay later unchanged (docs/audit-log.md, "Leaves, and sealing"). true.
+seal = true
+
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""
 

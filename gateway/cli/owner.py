@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,23 @@ async def _events(args: argparse.Namespace) -> int:
     owner = _owner_key(args.owner_key)
     async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
         path = f"/v1/owner/events?since={args.since}&limit={args.limit}"
-        for event in (await client.owner(owner, "GET", path))["events"]:
-            print(json.dumps(event, sort_keys=True))
+        events = (await client.owner(owner, "GET", path))["events"]
+    # Only rows the gateway checked against the signed log are shown as facts; any other row
+    # is printed, flagged, and counted on stderr, never passed off silently.
+    unverified = 0
+    for event in events:
+        if event.get("verified") is not True:
+            unverified += 1
+        print(json.dumps(event, sort_keys=True))
+    shown = len(events)
+    if unverified:
+        print(
+            f"WARNING: {unverified} of {shown} entries do not verify against the signed log; "
+            'they are marked "verified": false',
+            file=sys.stderr,
+        )
+    else:
+        print(f"{shown} entries, each verified against the signed log", file=sys.stderr)
     return 0
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from gateway.clients.owner_log import open_leaf
 from gateway.trust.seal import Sealer, Unsealer
 from store import merkle
+from store.commitment import leaf_sealed_box
 from store.entry import canonical_bytes
 from store.errors import (
     DoorBusy,
@@ -200,7 +202,10 @@ async def test_sealed_entries_hash_the_sealed_bytes(tmp_path: Path) -> None:
     try:
         stored = await store.append("lock.unlocked", {"door": "front"})
         assert stored.sealed
-        assert Unsealer(bytes(owner)).open(stored.leaf_bytes) == canonical_bytes(stored.entry)
+        # Leaf format 2: field tags, then the seal of (entry key, canonical bytes).
+        assert open_leaf(Unsealer(bytes(owner)), stored.leaf_bytes) == stored.entry
+        payload = Unsealer(bytes(owner)).open(leaf_sealed_box(stored.leaf_bytes))
+        assert payload.endswith(canonical_bytes(stored.entry))
         assert stored.leaf_hash == merkle.leaf_hash(stored.leaf_bytes)
         reread = await store.entry(0)
         assert reread == stored  # sealed once, at append, and kept

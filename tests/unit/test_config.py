@@ -194,12 +194,21 @@ _RENAMED: dict[tuple[str, str], Callable[[], object]] = {
     ("gateway", "database"): lambda: DEFAULT_DATABASE,
 }
 # Keys whose template value is the operator's answer to `threshold init`, not a default.
-_ANSWERS = {("gateway", "id"), ("gateway", "owner_public_key"), ("camera", "url")}
+_ANSWERS = {
+    ("gateway", "id"),
+    ("gateway", "owner_public_key"),
+    ("camera", "url"),
+    # No default value: shown commented out.
+    ("cloud", "url"),
+    ("cloud", "pin_sha256"),
+    ("cloud", "relay_public_key"),
+}
 _DEFAULTS: dict[str, object] = {
     "api": ApiConfig(),
     "policy": PolicyConfig(),
     "lock": LockConfig(),
     "camera": CameraConfig(),
+    "cloud": CloudConfig(),
 }
 
 
