@@ -242,7 +242,10 @@ def _build_at_version(path: Path, version: int) -> None:
     if version >= 2:
         # Code at v2 and later keeps the floor as it appends.
         conn.execute("UPDATE time_floor SET time_ms = 3000")
-        conn.execute("INSERT INTO ticket_use VALUES ('old-ticket', 1, 1, 5)")
+        if version >= 4:  # v4 keys uses on (issuer, id); counts from before sit under ''
+            conn.execute("INSERT INTO ticket_use VALUES ('', 'old-ticket', 1, 1, 5)")
+        else:
+            conn.execute("INSERT INTO ticket_use VALUES ('old-ticket', 1, 1, 5)")
     conn.close()
 
 
