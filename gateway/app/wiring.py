@@ -38,10 +38,12 @@ from gateway.access.filming import EntryCamera
 from gateway.access.ledger import StoreLedger
 from gateway.access.policy import PolicyRules
 from gateway.access.service import AccessService, AccessSettings
+from gateway.api.context import ApiContext
 from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.owner_auth import OwnerRequestVerifier
 from gateway.api.ratelimit import RateLimiter
-from gateway.api.server import API_VERSION, ApiContext, build_app
+from gateway.api.routes import API_VERSION
+from gateway.api.server import build_app
 from gateway.app.config import GatewayConfig, load
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks

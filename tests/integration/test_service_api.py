@@ -14,7 +14,7 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from gateway.api.owner_auth import sign_request
-from gateway.api.server import ROUTES
+from gateway.api.routes import ROUTES
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.proof import proof_message
 from tests.support.service import GATEWAY_ID, WAIT, GatewayHarness, harness, running_harness

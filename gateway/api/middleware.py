@@ -1,0 +1,75 @@
+"""The LAN API's middlewares, in the order a request meets them (:data:`MIDDLEWARES`).
+
+1. ``problems``: outermost; every exception becomes a problem+json answer (never a traceback).
+2. ``rate_limit``: the per-address token bucket over all routes.
+3. ``admission``: at most a few requests handled at once (FIFO), so a flood cannot starve
+   the lock's Bluetooth exchange of event-loop turns; long-lived streams are exempt.
+4. ``owner_signature``: ``/v1/owner/`` routes need a fresh owner request signature.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from gateway.api.bodies import read_body
+from gateway.api.context import ARRIVED, CTX, Handler
+from gateway.api.owner_auth import NONCE_HEADER, SIGNATURE_HEADER, TIME_HEADER, OwnerAuthError
+from gateway.api.problems import Problem, problem_of, problem_response
+from gateway.api.routes import STREAMING_PATHS
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[ARRIVED] = time.perf_counter()
+    try:
+        return await handler(request)
+    except Exception as exc:
+        p = problem_of(exc, request.method, request.path)
+        return problem_response(p.status, p.code, p.detail, **p.extra)
+
+
+@web.middleware
+async def admission(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in STREAMING_PATHS:
+        # A live view lasts as long as the owner watches: holding an admission slot for it
+        # would starve the courier routes. Its own viewer limit bounds it instead.
+        return await handler(request)
+    async with request.app[CTX].admission:
+        return await handler(request)
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    client = request.remote or "unknown"
+    if not ctx.client_limiter.allow(client, time.monotonic()):
+        raise Problem(
+            429,
+            "rate_limited",
+            "too many requests from this address",
+            retry_after=ctx.client_limiter.retry_after(client),
+        )
+    return await handler(request)
+
+
+@web.middleware
+async def owner_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/v1/owner/"):
+        return await handler(request)
+    ctx = request.app[CTX]
+    raw = await read_body(request)
+    present = {
+        name: value
+        for name in (TIME_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+        if (value := request.headers.get(name)) is not None
+    }
+    try:
+        ctx.owner_verifier.verify(request.method, request.raw_path, raw, present, ctx.wall_clock())
+    except OwnerAuthError as exc:
+        raise Problem(401, "unauthorized", exc.message) from None
+    return await handler(request)
+
+
+MIDDLEWARES = (problems, rate_limit, admission, owner_signature)

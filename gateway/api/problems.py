@@ -1,0 +1,111 @@
+"""Problem answers (RFC 9457 ``application/problem+json``): the stable codes and their status.
+
+Every error the LAN API sends is built here, from a :class:`Problem` raised by a handler or a
+middleware, or from a typed error of a lower layer (an access refusal, a store, lock or camera
+error) translated by :func:`problem_of`. Apps key on ``code``; ``detail`` is for people and
+never carries a client's bytes or a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ble.errors import LockError
+from gateway.access.service import AccessRefused
+from store.errors import StoreError
+from video.errors import CameraError, LiveViewBusy
+
+log = logging.getLogger("threshold.api")
+
+PROBLEM_TYPE = "application/problem+json"
+
+#: The title of each status the API answers with (docs/api.md lists the codes).
+STATUS_TITLES: dict[int, str] = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+#: The HTTP status of the access layer's refusal codes that are not a plain 403 "no". A code
+#: missing here keeps the status its refusal carries (403 unless the access layer says
+#: otherwise: an approval or revocation list that does not verify is a 400).
+ACCESS_STATUS: dict[str, int] = {
+    "bad_request": 400,
+    "stale_revocations": 400,
+    "not_found": 404,
+    "door_busy": 409,
+    "not_awaiting_approval": 409,
+    "lock_unavailable": 503,
+    "storage_unavailable": 503,
+}
+
+
+class Problem(Exception):
+    """An answer other than success: raised anywhere below the problem middleware."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(
+    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    body = {
+        "type": f"urn:threshold:problem:{code}",
+        "title": STATUS_TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    out = dict(headers or {})
+    if "retry_after" in extra:
+        out["Retry-After"] = str(max(1, int(extra["retry_after"] + 0.999)))
+    return web.json_response(body, status=status, content_type=PROBLEM_TYPE, headers=out)
+
+
+def access_status(refusal: AccessRefused) -> int:
+    return ACCESS_STATUS.get(refusal.code, refusal.status)
+
+
+def problem_of(exc: Exception, method: str, path: str) -> Problem:
+    """The problem for an exception that reached the outermost middleware."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, AccessRefused):
+        return Problem(access_status(exc), exc.code, exc.message)
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return Problem(413, "payload_too_large", "request body too large")
+    if isinstance(exc, web.HTTPNotFound):
+        return Problem(404, "not_found", f"no route {method} {path}")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return Problem(405, "method_not_allowed", f"{method} is not allowed here")
+    if isinstance(exc, web.HTTPException):
+        code = "bad_request" if exc.status == 400 else f"http_{exc.status}"
+        return Problem(exc.status, code, exc.reason)
+    if isinstance(exc, LiveViewBusy):
+        return Problem(429, exc.code, exc.message, retry_after=5)
+    if isinstance(exc, CameraError):
+        return Problem(503, exc.code, exc.message)
+    if isinstance(exc, StoreError):
+        log.error("store error on %s %s: %s", method, path, exc.code)
+        return Problem(503, "storage_unavailable", f"the gateway's store failed ({exc.code})")
+    if isinstance(exc, LockError):
+        log.error("lock error on %s %s: %s", method, path, exc.code)
+        return Problem(503, "lock_unavailable", f"the lock failed ({exc.code})")
+    log.error("internal error on %s %s", method, path, exc_info=exc)
+    return Problem(500, "internal_error", "the gateway hit an internal error")
