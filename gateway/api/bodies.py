@@ -6,8 +6,6 @@ values are unpadded base64url. Anything else is a ``400 bad_request`` problem.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
@@ -16,7 +14,10 @@ from aiohttp import web
 from gateway.api.context import CTX, RAW_BODY
 from gateway.api.problems import Problem
 from gateway.api.routes import Route
+from gateway.errors import GatewayError
+from gateway.trust import paseto
 from gateway.trust.base64url import b64u_decode
+from gateway.trust.claims import decode_object
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -36,6 +37,10 @@ async def json_body(request: web.Request, route: Route) -> dict[str, Any]:
         raise Problem(400, "bad_request", "a JSON object body is required")
     try:
         body = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        # Nesting deeper than the parser can follow is refused like any malformed body; no
+        # body of this API nests at all.
+        raise Problem(400, "bad_request", "malformed JSON (nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "bad_request", f"malformed JSON ({exc})") from None
     if not isinstance(body, dict):
@@ -78,14 +83,17 @@ def b64u_field(body: dict[str, Any], key: str, length: int) -> bytes:
 
 
 def peek_ticket_id(token: str) -> str:
-    """The unverified ``jti`` of a token, for rate limiting only (never for a decision)."""
+    """The unverified ``jti`` of a token, for rate limiting only (never for a decision).
+
+    The payload is read with the trust layer's strict decoder (bounded nesting), the same
+    that reads it once the signature is checked, so a hostile payload fails here as it would
+    there: as a malformed token, keyed by its text.
+    """
     try:
-        parts = token.split(".")
-        payload = parts[2]
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))[:-64]
-        jti = json.loads(raw).get("jti")
-        if isinstance(jti, str) and 0 < len(jti) <= 128:
-            return "jti:" + jti
-    except (IndexError, ValueError, binascii.Error, AttributeError, UnicodeDecodeError):
-        pass
+        claims = decode_object(paseto.peek(token)[0])
+    except GatewayError:
+        return "token:" + str(hash(token))
+    jti = claims.get("jti")
+    if isinstance(jti, str) and 0 < len(jti) <= 128:
+        return "jti:" + jti
     return "token:" + str(hash(token))

@@ -7,6 +7,8 @@ lists and the manual lock.
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from gateway.api.bodies import json_body
@@ -14,16 +16,27 @@ from gateway.api.context import CTX
 from gateway.api.problems import Problem
 from gateway.api.routes import ROUTE_BY_NAME
 
+#: ``since`` is an audit index: SQLite's integers stop at 2**63 - 1.
+MAX_SINCE = 2**63 - 1
+MAX_LIMIT = 1000
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
+def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter in ``[low, high]``: ASCII digits only (``int()`` alone takes
+    signs, underscores, spaces and every script's digits), at most 19 of them."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if _DECIMAL.fullmatch(text) is None or not low <= int(text) <= high:
+        raise Problem(400, "bad_request", f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
 
 async def owner_events(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
-    try:
-        since = int(request.query.get("since", "0"))
-        limit = int(request.query.get("limit", "100"))
-    except ValueError:
-        raise Problem(400, "bad_request", "since and limit must be integers") from None
-    if since < 0 or not 1 <= limit <= 1000:
-        raise Problem(400, "bad_request", "since >= 0 and 1 <= limit <= 1000")
+    since = _query_int(request, "since", 0, 0, MAX_SINCE)
+    limit = _query_int(request, "limit", 100, 1, MAX_LIMIT)
     events = await ctx.service.ledger.events(since, limit)
     return web.json_response({"events": events})
 

@@ -38,6 +38,7 @@ from gateway.errors import GatewayError
 from gateway.trust.paseto import PasetoError, b64decode
 
 _NONCE = re.compile(r"[A-Za-z0-9_-]{22,43}")
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
 _METHOD = re.compile(r"[A-Z]{1,10}")
 
 
@@ -94,7 +95,9 @@ def parse_headers(headers: Mapping[str, str], names: HeaderNames) -> SignatureHe
     sig_text = headers.get(names.signature)
     if time_text is None or nonce is None or sig_text is None:
         raise SignatureRefused("signature headers are missing")
-    if not time_text.isdigit() or len(time_text) > 12:
+    # ASCII digits only: str.isdigit() also passes superscripts and other scripts' digits,
+    # which int() then refuses (a 500 before this check was ASCII).
+    if _UNIX_TIME.fullmatch(time_text) is None:
         raise SignatureRefused(f"{names.time} must be integer unix seconds")
     if not _NONCE.fullmatch(nonce):
         raise SignatureRefused(f"{names.nonce} must be base64url of 16 to 32 bytes")
