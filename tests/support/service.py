@@ -25,7 +25,7 @@ from gateway.app.config import load
 from gateway.app.provision import init_gateway
 from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import GatewayClient
-from gateway.locks import SimulatedDoor
+from gateway.app.locks import SimulatedDoor
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 
