@@ -30,9 +30,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def json_body(request: web.Request, route: Route) -> dict[str, Any]:
-    raw = request.get(RAW_BODY)
-    if raw is None:
-        raw = await read_body(request)
+    raw = await read_body(request)
     if not raw:
         raise Problem(400, "bad_request", "a JSON object body is required")
     try:
@@ -59,6 +57,10 @@ async def json_body(request: web.Request, route: Route) -> dict[str, Any]:
 
 
 async def read_body(request: web.Request) -> bytes:
+    """The raw body, read once (the body middleware reads it before admission)."""
+    cached: bytes | None = request.get(RAW_BODY)
+    if cached is not None:
+        return cached
     ctx = request.app[CTX]
     if request.content_length is not None and request.content_length > ctx.max_body_bytes:
         raise Problem(413, "payload_too_large", f"bodies are limited to {ctx.max_body_bytes} bytes")

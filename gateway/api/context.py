@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from gateway.access.service import AccessService
+from gateway.api.listener import ConnectionLimits
 from gateway.api.owner_auth import OwnerRequestVerifier
 from gateway.api.ratelimit import RateLimiter
 from video.camera import Camera
@@ -37,6 +38,8 @@ class ApiContext:
     #: ready queue, so a flood cannot starve the lock's Bluetooth exchange of loop turns.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     wall_clock: Callable[[], float] = time.time
+    #: How many connections, from whom, for how long (:mod:`gateway.api.listener`).
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 CTX: web.AppKey[ApiContext] = web.AppKey("threshold_ctx", ApiContext)

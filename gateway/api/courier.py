@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.access.service import AccessRequest
 from gateway.api.bodies import b64u_field, json_body, peek_ticket_id
 from gateway.api.context import ARRIVED, CTX
+from gateway.api.listener import connection_of
 from gateway.api.problems import Problem
 from gateway.api.routes import API_VERSION, ROUTE_BY_NAME, openapi_document
 from gateway.trust.base64url import b64u_encode
@@ -86,7 +87,15 @@ async def session(request: web.Request) -> web.Response:
     view = request.app[CTX].service.view(request.match_info["session"])
     if view is None:
         raise Problem(404, "not_found", "no such session")
+    _in_session(request)
     return web.json_response(view.to_json())
+
+
+def _in_session(request: web.Request) -> None:
+    """The client knew a session's secret id: its connection joins the reserve."""
+    conn = connection_of(request)
+    if conn is not None:
+        conn.privilege()
 
 
 async def done(request: web.Request) -> web.Response:
@@ -97,6 +106,7 @@ async def done(request: web.Request) -> web.Response:
         b64u_field(body, "nonce", 32),
         b64u_field(body, "proof", 64),
     )
+    _in_session(request)
     out = view.to_json()
     if view.state == "closed":
         out["receipt"] = await ctx.service.receipt(view.id)

@@ -29,8 +29,10 @@ STATUS_TITLES: dict[int, str] = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
+    431: "Request header fields too large",
     429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
@@ -53,12 +55,32 @@ ACCESS_STATUS: dict[str, int] = {
 class Problem(Exception):
     """An answer other than success: raised anywhere below the problem middleware."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers or {}
+        #: End the connection after answering (its request was not read to the end).
+        self.close = close
         self.extra = extra
+
+    def response(self) -> web.Response:
+        resp = problem_response(
+            self.status, self.code, self.detail, headers=self.headers, **self.extra
+        )
+        if self.close:
+            resp.force_close()
+        return resp
 
 
 def problem_response(
@@ -93,7 +115,11 @@ def problem_of(exc: Exception, method: str, path: str) -> Problem:
     if isinstance(exc, web.HTTPNotFound):
         return Problem(404, "not_found", f"no route {method} {path}")
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        return Problem(405, "method_not_allowed", f"{method} is not allowed here")
+        # RFC 9110 §15.5.6: a 405 names the methods the resource does allow.
+        allow = ", ".join(sorted(exc.allowed_methods))
+        return Problem(
+            405, "method_not_allowed", f"{method} is not allowed here", headers={"Allow": allow}
+        )
     if isinstance(exc, web.HTTPException):
         code = "bad_request" if exc.status == 400 else f"http_{exc.status}"
         return Problem(exc.status, code, exc.reason)

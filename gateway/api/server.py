@@ -3,7 +3,8 @@
 The routes are :data:`gateway.api.routes.ROUTES` (which also makes ``/v1/openapi.json``); each
 route's handler is found here by name, in the courier (:mod:`gateway.api.courier`), owner
 (:mod:`gateway.api.owner`) and camera (:mod:`gateway.api.camera`) modules; the middlewares
-are :mod:`gateway.api.middleware`, and every error is a problem (:mod:`gateway.api.problems`).
+are :mod:`gateway.api.middleware`, every error is a problem (:mod:`gateway.api.problems`), and
+the connections are accepted and bounded by :mod:`gateway.api.listener`.
 
 Owner routes (``/v1/owner/...``) are authenticated by an owner-key request signature
 (:mod:`gateway.api.owner_auth`); a courier's ticket or proof is never accepted there.
@@ -11,11 +12,14 @@ Owner routes (``/v1/owner/...``) are authenticated by an owner-key request signa
 
 from __future__ import annotations
 
+import ssl
+
 from aiohttp import web
 
 from gateway.api import courier, owner
 from gateway.api.camera import live_view, owner_snapshot
 from gateway.api.context import CTX, ApiContext, Handler
+from gateway.api.listener import MAX_LINE, Listener
 from gateway.api.middleware import MIDDLEWARES
 from gateway.api.routes import ROUTES
 
@@ -42,10 +46,30 @@ def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
         middlewares=MIDDLEWARES,
         client_max_size=ctx.max_body_bytes,
-        handler_args={"max_field_size": 8190, "max_line_size": 8190},
+        handler_args={"max_field_size": MAX_LINE, "max_line_size": MAX_LINE},
     )
     app[CTX] = ctx
     handlers = _handlers(ctx)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
     return app
+
+
+async def serve(
+    ctx: ApiContext, host: str, port: int, ssl_context: ssl.SSLContext | None
+) -> Listener:
+    """Build the app and listen on ``host:port`` under ``ctx.limits``; ``await stop()`` it.
+
+    Raises OSError when the address cannot be bound.
+    """
+    runner = web.AppRunner(
+        build_app(ctx), access_log=None, shutdown_timeout=1.0, handle_signals=False
+    )
+    await runner.setup()
+    listener = Listener(runner, ctx.limits, ssl_context)
+    try:
+        await listener.start(host, port)
+    except OSError:
+        await runner.cleanup()
+        raise
+    return listener
