@@ -19,6 +19,13 @@ accept loop instead and bounds what connections may cost:
   connection is closed after :attr:`~ConnectionLimits.idle_s`; a body must arrive within
   :attr:`~ConnectionLimits.body_s` (applied by the body middleware, before admission).
 
+Memory: asyncio gives each TLS connection a 256 KiB read buffer. glibc's malloc serves blocks
+that large with mmap (returned to the system on free) only until the first is freed; it then
+raises its threshold and serves them from the heap, where freed memory stays with the process
+(the "not returned after the connections close" of the issue). :func:`return_freed_buffers`
+pins the threshold so that they stay mmapped, and the heap is trimmed when a crowd of
+connections has gone; on another C library both are skipped.
+
 Errors aiohttp raises before any route is found (a NUL in a header, a malformed request line,
 a header over 8,190 bytes) are answered by :meth:`GuardedHandler.handle_error`. aiohttp has no
 documented hook for them: :class:`aiohttp.web.RequestHandler` is exported, but neither its
@@ -30,8 +37,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import enum
 import errno
+import gc
 import logging
 import socket
 import ssl
@@ -48,6 +58,11 @@ from gateway.api.problems import problem_response
 log = logging.getLogger("threshold.api")
 
 MAX_LINE = 8190  # request line and each header, as aiohttp's default
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_MMAP_THRESHOLD = 128 * 1024  # glibc's default, pinned
+_TRIM_AFTER = 64  # connections gone since the last trim
+_TRIM_DELAY_S = 1.0
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close with a reset, no TIME_WAIT
 _OUT_OF_FILES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
@@ -107,8 +122,15 @@ class Connection:
             self.transport.abort()
         elif self.transport is not None:
             self.transport.close()
-        elif self.task is not None:
-            self.task.cancel()
+        else:
+            # Still connecting (waiting for the client, or mid-handshake, when asyncio's
+            # transport owns the descriptor): end the TCP connection at once and let whoever
+            # owns the descriptor close it. A graceful TLS close would wait on the client.
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+                self.sock.shutdown(socket.SHUT_RDWR)
+            if self.task is not None:
+                self.task.cancel()
 
     # -- what the protocol and the middlewares report ------------------------------------------
 
@@ -208,6 +230,8 @@ class Listener:
         self._per_peer: Counter[str] = Counter()
         self._privileged = 0
         self._freed = asyncio.Event()
+        self._gone = 0
+        self._trim: asyncio.TimerHandle | None = None
         self.refused = 0
 
     @property
@@ -219,6 +243,7 @@ class Listener:
 
     async def start(self, host: str, port: int) -> None:
         """Listen on every address ``host`` names (raises OSError if one cannot be bound)."""
+        return_freed_buffers()
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         try:
@@ -249,6 +274,8 @@ class Listener:
                 await task
         for sock in self._socks:
             sock.close()
+        if self._trim is not None:
+            self._trim.cancel()
         for conn in list(self._connections):
             if conn.transport is None:
                 conn.close()
@@ -327,6 +354,18 @@ class Listener:
         if conn.privileged:
             self._privileged -= 1
         self._freed.set()
+        self._gone += 1
+        if self._gone >= _TRIM_AFTER and len(self._connections) <= self.limits.reserve:
+            # A crowd came and went (a flood, or a burst of phones): give its memory back,
+            # once the cycles its transports left behind are collected.
+            self._gone = 0
+            if self._trim is None or self._trim.cancelled():
+                self._trim = asyncio.get_running_loop().call_later(_TRIM_DELAY_S, self._trim_now)
+
+    def _trim_now(self) -> None:
+        self._trim = None
+        gc.collect()
+        _trim_heap()
 
     async def _serve(self, conn: Connection) -> None:
         loop = asyncio.get_running_loop()
@@ -334,9 +373,13 @@ class Listener:
         server = self.runner.server
         assert server is not None, "start() after runner.setup()"
         conn._deadline(limits.handshake_s)
+        handed_over = False  # once asyncio's transport owns the descriptor, it closes it
         try:
             if self._ssl is not None:
                 await _readable(loop, conn.sock)
+                if conn.sock.recv(1, socket.MSG_PEEK) == b"":
+                    return  # gone before saying anything: no TLS for it
+            handed_over = True
             await loop.connect_accepted_socket(
                 lambda: GuardedHandler(
                     server,
@@ -349,21 +392,48 @@ class Listener:
                 conn.sock,
                 ssl=self._ssl,
                 ssl_handshake_timeout=limits.handshake_s if self._ssl is not None else None,
+                ssl_shutdown_timeout=1.0 if self._ssl is not None else None,
             )
             await conn.lost
         except (OSError, ssl.SSLError, TimeoutError, asyncio.CancelledError):
             pass  # the client went away, failed TLS, or ran out of time
         finally:
             conn.disconnected()
-            if conn.transport is None:
+            if not handed_over:
                 conn.sock.close()
             self._forget(conn)
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.gnu_get_libc_version  # noqa: B018 (glibc only: the attribute lookup is the test)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
+def return_freed_buffers() -> None:
+    """Keep connection buffers mmapped, so that freeing them returns them (glibc only)."""
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+
+
+def _trim_heap() -> None:
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _refuse(sock: socket.socket) -> None:
     # A reset, not a graceful close: no TIME_WAIT, no lingering buffers.
     with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
     sock.close()
 
 
