@@ -89,7 +89,9 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
 
 @web.middleware
 async def owner_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/v1/owner/"):
+    if not request.path.startswith("/v1/owner/") or request.match_info.http_exception:
+        # No such route or method: the 404 or 405 (with its Allow) says so, as it does for
+        # every other path; the spec names the owner routes anyway.
         return await handler(request)
     ctx = request.app[CTX]
     raw = await read_body(request)

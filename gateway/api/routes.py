@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.api.problems import PROBLEM_TYPE, STATUS_TITLES
+from gateway.trust.claims import MAX_TOKEN_CHARS
 
 API_VERSION = "v1"
 
@@ -26,6 +27,21 @@ class Route:
     responses: tuple[int, ...] = (200,)
     media_type: str = "application/json"  # of the success response
     streaming: bool = False  # a long-lived response: not counted against admission
+    query: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects, "in": "query"
+
+    @property
+    def answers(self) -> tuple[int, ...]:
+        """Every status the route can send: its own, plus what the middlewares add to any
+        route (the per-address limit; for a body, its parsing, its deadline and its cap; for
+        the owner, the signature)."""
+        codes = set(self.responses) | {429}
+        if self.request_schema is not None or self.query:
+            codes.add(400)
+        if self.request_schema is not None:
+            codes |= {408, 413}
+        if self.owner:
+            codes.add(401)
+        return tuple(sorted(codes))
 
 
 def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -38,6 +54,30 @@ def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 _S = {"type": "string"}
+# Binary values are unpadded base64url of a fixed length: 32 bytes are 43 characters, 64 are 86.
+_NONCE = {"type": "string", "pattern": "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"}
+_PROOF = {"type": "string", "pattern": "^[A-Za-z0-9_-]{85}[AQgw]$"}
+_TOKEN = {
+    "type": "string",
+    "pattern": "^v4[.]public[.][A-Za-z0-9_.-]+$",
+    "maxLength": MAX_TOKEN_CHARS,
+}
+_EVENTS_QUERY = (
+    {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "description": "The first audit index to return (default 0).",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "At most this many entries (default 100).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+    },
+)
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/info", "info", "Gateway identity, doors and API version."),
     Route("GET", "/v1/openapi.json", "openapi", "This OpenAPI document."),
@@ -55,12 +95,12 @@ ROUTES: tuple[Route, ...] = (
         "Present a ticket with a proof of possession; 201 open, 202 awaiting the owner.",
         request_schema=_obj(
             {
-                "ticket": _S,
+                "ticket": _TOKEN,
                 "door": _S,
-                "nonce": _S,
-                "proof": _S,
-                "package_code": _S,
-                "revocations": _S,
+                "nonce": _NONCE,
+                "proof": _PROOF,
+                "package_code": {"type": "string", "maxLength": 256},
+                "revocations": _TOKEN,
             },
             ["ticket", "door", "nonce", "proof"],
         ),
@@ -74,7 +114,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/access/{session}/done",
         "done",
         "The visitor is out: a fresh proof (action 'done') by the same holder; relocks.",
-        request_schema=_obj({"nonce": _S, "proof": _S}, ["nonce", "proof"]),
+        request_schema=_obj({"nonce": _NONCE, "proof": _PROOF}, ["nonce", "proof"]),
         responses=(200, 400, 403, 404),
     ),
     Route(
@@ -83,7 +123,8 @@ ROUTES: tuple[Route, ...] = (
         "owner_events",
         "Audit log entries (query: since, limit).",
         owner=True,
-        responses=(200, 401),
+        responses=(200, 400, 401),
+        query=_EVENTS_QUERY,
     ),
     Route(
         "GET",
@@ -99,7 +140,7 @@ ROUTES: tuple[Route, ...] = (
         "owner_approvals",
         "An owner-signed approval (or refusal) of a session awaiting approval.",
         owner=True,
-        request_schema=_obj({"approval": _S}, ["approval"]),
+        request_schema=_obj({"approval": _TOKEN}, ["approval"]),
         responses=(200, 400, 401, 404, 409),
     ),
     Route(
@@ -108,7 +149,7 @@ ROUTES: tuple[Route, ...] = (
         "owner_revocations",
         "An owner-signed revocation list (refused if older than the one held).",
         owner=True,
-        request_schema=_obj({"revocations": _S}, ["revocations"]),
+        request_schema=_obj({"revocations": _TOKEN}, ["revocations"]),
         responses=(200, 400, 401),
     ),
     Route(
@@ -170,14 +211,15 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                         }
                     },
                 }
-                for code in route.responses
+                for code in route.answers
             },
         }
         params = [seg[1:-1] for seg in route.path.split("/") if seg.startswith("{")]
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": _S} for p in params
-            ]
+        parameters = [
+            {"name": p, "in": "path", "required": True, "schema": _S} for p in params
+        ] + list(route.query)
+        if parameters:
+            op["parameters"] = parameters
         if route.request_schema is not None:
             op["requestBody"] = {
                 "required": True,
