@@ -42,9 +42,12 @@ from gateway.access.ledger import StoreLedger
 from gateway.access.observer import AccessObserver
 from gateway.access.policy import PolicyRules
 from gateway.access.service import AccessService
+from gateway.api.context import ApiContext
+from gateway.api.listener import Listener
 from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.ratelimit import RateLimiter
-from gateway.api.server import API_VERSION, ApiContext, build_app
+from gateway.api.routes import API_VERSION
+from gateway.api.server import serve as serve_api
 from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks
@@ -122,6 +125,7 @@ class Gateway:
         self.fingerprint: str | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
         self._mdns: MdnsAdvertiser | None = None
         self._jobs = Supervisor()
         self._stopped = False
@@ -267,20 +271,16 @@ class Gateway:
             ticket_limiter=RateLimiter(o.ticket_rate_per_minute or cfg.api.ticket_rate_per_minute),
             max_body_bytes=cfg.api.max_body_bytes,
         )
-        self._runner = web.AppRunner(
-            build_app(ctx), access_log=None, shutdown_timeout=1.0, handle_signals=False
-        )
-        await self._runner.setup()
         port = cfg.api.port if o.port is None else o.port
-        site = web.TCPSite(self._runner, cfg.api.host, port, ssl_context=ssl_context)
         try:
-            await site.start()
+            self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)
         except OSError as exc:
             raise ListenError(
                 f"api: cannot listen on {cfg.api.host}:{port} ({exc.strerror}); "
                 "change [api] bind in threshold.toml"
             ) from None
-        self.port = _bound_port(self._runner, port)
+        self._runner = self._listener.runner
+        self.port = self._listener.port
         log.info(
             "api: listening on %s (%s)",
             self.url,
@@ -324,8 +324,8 @@ class Gateway:
                 await self.service.ledger.record(
                     "gateway.stopped", {"gateway": self.config.gateway_id}
                 )
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._listener is not None:
+            await self._listener.stop()
         if self.locks is not None:
             await self.locks.close()
         if self.store is not None:
@@ -351,13 +351,6 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
             motion=MotionConfig() if c.motion else None,
         )
     )
-
-
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return requested
 
 
 async def serve(config_path: Path, overrides: Overrides = Overrides()) -> None:

@@ -13,7 +13,7 @@ from nacl.signing import SigningKey
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from gateway.api.server import ROUTES
+from gateway.api.routes import ROUTES
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.owner_request import sign_request
 from gateway.trust.proof import proof_message

@@ -81,7 +81,20 @@ def test_rate_limiter_refills_and_bounds_memory() -> None:
     assert limiter.allow("a", 1.01)
     for key in "bcdef":
         limiter.allow(key, 2.0)
-    assert limiter.tracked_keys == 3
+    assert len(limiter) == 3
+
+
+def test_rate_limiter_eviction_never_refunds_a_limited_key() -> None:
+    limiter = RateLimiter(60, burst=2, max_keys=3)
+    assert [limiter.allow("victim", 0.0) for _ in range(3)] == [True, True, False]
+    # Junk keys while the victim's bucket is still empty: it is not forgotten.
+    for i in range(50):
+        limiter.allow(f"junk{i}", 0.1 + i / 1000)
+    assert len(limiter) <= 3
+    assert not limiter.allow("victim", 0.2)
+    # Once every bucket has refilled, the old ones make room again.
+    assert limiter.allow("new", 100.0)
+    assert len(limiter) <= 3
 
 
 def test_docs_example_is_the_exact_signed_message() -> None:
