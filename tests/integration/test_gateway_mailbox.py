@@ -35,6 +35,7 @@ from tests.support.service import (
     Keys,
     make_gateway_dir,
     secret64,
+    set_cloud,
     set_config,
     start_gateway,
 )
@@ -89,11 +90,12 @@ async def cloud_gateway(directory: Path) -> AsyncIterator[CloudGateway]:
     try:
         config = await make_gateway_dir(directory / "gw", keys)
         set_config(config, "policy", "clock_skew_s", str(ACCESS_SKEW_S))
-        with config.open("a") as handle:
-            handle.write(
-                f'\n[cloud]\nurl = "{relay_url}"\ninterval_s = 3600\n'
-                f'relay_public_key = "{b64u_encode(relay.public_key)}"\n'
-            )
+        set_cloud(config, relay_url, interval_s="3600")
+        text = config.read_text().replace(
+            '# relay_public_key = "<the relay\'s Ed25519 key, base64url>"',
+            f'relay_public_key = "{b64u_encode(relay.public_key)}"',
+        )
+        config.write_text(text)
         gateway_key = load_signing_key(load(config).key_file)
         gateway_public = bytes(gateway_key.verify_key)
         await relay.register_gateway(GATEWAY_ID, gateway_public, bytes(keys.owner.verify_key))

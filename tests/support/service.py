@@ -205,6 +205,17 @@ def set_config(path: Path, section: str, key: str, value: str) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
+def set_cloud(path: Path, url: str, **keys: str) -> None:
+    """Point a gateway at a relay: uncomment the template's ``[cloud] url`` and set ``keys``
+    (values are TOML literals, e.g. ``interval_s="3600"``)."""
+    text = path.read_text()
+    commented = '# url = "https://relay.example:8443"'
+    assert commented in text, "the template's [cloud] table changed"
+    path.write_text(text.replace(commented, f'url = "{url}"', 1))
+    for key, value in keys.items():
+        set_config(path, "cloud", key, value)
+
+
 async def start_gateway(config_path: Path, **overrides: Any) -> Gateway:
     options: dict[str, Any] = {"port": 0, "mdns": False, **overrides}
     gateway = Gateway(load(config_path), Overrides(**options))

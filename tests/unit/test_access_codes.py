@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.access.errors import AccessCode
-from gateway.api.server import ACCESS_STATUS
+from gateway.api.problems import ACCESS_STATUS
 
 
 def test_every_access_code_has_a_status() -> None:
