@@ -224,7 +224,7 @@ async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path
 
     from ble.nuki.driver import NukiPairing
     from gateway.app.identity import write_private_file
-    from gateway.locks import LockSetupError
+    from gateway.app.locks import LockSetupError
     from tests.support.service import Keys, make_gateway_dir, set_config, start_gateway
 
     config = await make_gateway_dir(tmp_path / "gw", Keys())

@@ -22,10 +22,10 @@ from nacl.signing import SigningKey
 from ble.driver import LockState
 from gateway.access.policy import package_code_hash
 from gateway.app.config import load
+from gateway.app.locks import SimulatedDoor
 from gateway.app.provision import init_gateway
 from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import GatewayClient
-from gateway.locks import SimulatedDoor
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
 
