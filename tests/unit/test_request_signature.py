@@ -7,7 +7,7 @@ import os
 import pytest
 from nacl.signing import SigningKey
 
-from gateway import request_signature as rs
+from gateway.trust import request_signature as rs
 from gateway.trust.paseto import b64encode
 
 NAMES = rs.HeaderNames(time="T", nonce="N", signature="S")
