@@ -43,6 +43,7 @@ from gateway.api.owner_auth import OwnerRequestVerifier
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.server import API_VERSION, ApiContext, build_app
 from gateway.app.config import GatewayConfig, load
+from gateway.app.file_modes import refuse_exposed, secret_files
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks
 from gateway.app.supervisor import Supervisor
@@ -145,6 +146,7 @@ class Gateway:
             ", ".join(f"{d.name}={d.lock_spec}" for d in cfg.doors),
             cfg.timezone,
         )
+        refuse_exposed(secret_files(cfg))
         key = load_signing_key(cfg.key_file)
         self.public_key = b64u_encode(bytes(key.verify_key))
         # Entries are sealed to the owner from the first one, so the log can go to the cloud
