@@ -39,14 +39,15 @@ from gateway.access.ledger import StoreLedger
 from gateway.access.policy import PolicyRules
 from gateway.access.service import AccessService, AccessSettings
 from gateway.api.mdns import MdnsAdvertiser, service_info
-from gateway.api.owner_auth import OwnerRequestVerifier
+from gateway.api.owner_auth import OwnerAudience, OwnerRequestVerifier
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.server import API_VERSION, ApiContext, build_app
 from gateway.app.config import GatewayConfig, load
 from gateway.app.file_modes import refuse_exposed, secret_files
-from gateway.app.identity import load_signing_key, tls_fingerprint
+from gateway.app.identity import load_signing_key
 from gateway.app.locks import LockFleet, open_locks
 from gateway.app.supervisor import Supervisor
+from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
@@ -70,6 +71,7 @@ SHUTDOWN_RELOCK_BUDGET_S = 3.0
 SHUTDOWN_CLIP_BUDGET_S = 1.0
 PURGE_EVERY_S = 60
 CHECKPOINT_EVERY_S = 600
+TLS_RENEWAL_CHECK_EVERY_S = 86400
 
 
 async def _purge(store: Store) -> None:
@@ -226,10 +228,7 @@ class Gateway:
 
         ssl_context: ssl.SSLContext | None = None
         if cfg.api.tls:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
-            ssl_context.load_cert_chain(cfg.api.tls_cert, cfg.api.tls_key)
-            self.fingerprint = tls_fingerprint(cfg.api.tls_cert)
+            ssl_context = await self._tls(cfg)
         ctx = ApiContext(
             service=self.service,
             camera=self.camera.camera if self.camera is not None else None,
@@ -237,7 +236,10 @@ class Gateway:
             public_key=self.public_key,
             tls_fingerprint=self.fingerprint,
             owner_verifier=OwnerRequestVerifier(
-                cfg.owner_public_key, skew_s=cfg.api.owner_skew_s, not_before=time.time()
+                cfg.owner_public_key,
+                OwnerAudience(cfg.gateway_id, self.fingerprint),
+                skew_s=cfg.api.owner_skew_s,
+                not_before=time.time(),
             ),
             client_limiter=RateLimiter(o.client_rate_per_minute or cfg.api.client_rate_per_minute),
             ticket_limiter=RateLimiter(o.ticket_rate_per_minute or cfg.api.ticket_rate_per_minute),
@@ -277,6 +279,25 @@ class Gateway:
             )
             await self._mdns.start()
             log.info("mdns: advertising _threshold._tcp.local. on %s", cfg.api.host)
+
+    async def _tls(self, cfg: GatewayConfig) -> ssl.SSLContext:
+        """The server context, after renewing the certificate (same key) if it is due; a
+        daily job renews it again while the gateway runs (``gateway.app.tls``)."""
+        cert, key = cfg.api.tls_cert, cfg.api.tls_key
+        gateway_id, host = cfg.gateway_id, cfg.api.host
+        reason = await asyncio.to_thread(refresh_certificate, cert, key, gateway_id, host)
+        if reason is not None:
+            log.info("tls: certificate renewed with the same key: %s", reason)
+        context = server_context(cert, key)
+        self.fingerprint = tls_fingerprint(cert)
+
+        async def renew() -> None:
+            why = await asyncio.to_thread(refresh_certificate, cert, key, gateway_id, host, context)
+            if why is not None:
+                log.info("tls: certificate renewed with the same key: %s", why)
+
+        self._jobs.start("tls certificate renewal", renew, TLS_RENEWAL_CHECK_EVERY_S)
+        return context
 
     async def stop(self) -> None:
         if self._stopped:

@@ -176,9 +176,7 @@ async def _prepare(directory: Path, tl: Timeline, camera: bool) -> tuple[Signing
     write_private_file(
         owner_file, (b64u_encode(bytes(owner) + bytes(owner.verify_key)) + "\n").encode()
     )
-    tl.say(
-        f"  gateway key {result.public_key[:16]}..., TLS sha256 {result.tls_fingerprint[:16]}..."
-    )
+    tl.say(f"  gateway key {result.public_key[:16]}..., TLS key {result.tls_fingerprint[:16]}...")
     return owner, result.config_path
 
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from gateway.app.identity import tls_fingerprint
+from gateway.app.tls import tls_fingerprint
 from gateway.clients.lan import GatewayClient
 from store.db import Store
 from tests.support.service import GATEWAY_ID, WAIT, Keys, make_gateway_dir, make_ticket
