@@ -49,14 +49,16 @@ from gateway.api.ratelimit import RateLimiter
 from gateway.api.routes import API_VERSION
 from gateway.api.server import serve as serve_api
 from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
-from gateway.app.identity import load_signing_key, tls_fingerprint
+from gateway.app.file_modes import refuse_exposed, secret_files
+from gateway.app.identity import load_signing_key
 from gateway.app.locks import LockFleet, open_locks
 from gateway.app.supervisor import JobState, Supervisor
+from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.owner_request import OwnerRequestVerifier
+from gateway.trust.owner_request import OwnerAudience, OwnerRequestVerifier
 from gateway.trust.seal import Sealer
 from gateway.trust.verification import TrustAnchors
 from store.checkpoint import CheckpointSigner
@@ -76,6 +78,7 @@ SHUTDOWN_RELOCK_BUDGET_S = 3.0
 SHUTDOWN_CLIP_BUDGET_S = 1.0
 PURGE_EVERY_S = 60
 CHECKPOINT_EVERY_S = 600
+TLS_RENEWAL_CHECK_EVERY_S = 86400
 
 
 async def _purge(store: Store) -> None:
@@ -173,6 +176,7 @@ class Gateway:
             ", ".join(f"{d.name}={d.lock_spec}" for d in cfg.doors),
             cfg.timezone,
         )
+        refuse_exposed(secret_files(cfg))
         key = load_signing_key(cfg.key_file)
         self.public_key = b64u_encode(bytes(key.verify_key))
         # Entries are sealed to the owner from the first one, so the log can go to the cloud
@@ -254,10 +258,7 @@ class Gateway:
 
         ssl_context: ssl.SSLContext | None = None
         if cfg.api.tls:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
-            ssl_context.load_cert_chain(cfg.api.tls_cert, cfg.api.tls_key)
-            self.fingerprint = tls_fingerprint(cfg.api.tls_cert)
+            ssl_context = await self._tls(cfg)
         ctx = ApiContext(
             service=self.service,
             camera=self.camera.camera if self.camera is not None else None,
@@ -265,7 +266,10 @@ class Gateway:
             public_key=self.public_key,
             tls_fingerprint=self.fingerprint,
             owner_verifier=OwnerRequestVerifier(
-                cfg.owner_public_key, skew_s=cfg.api.owner_skew_s, not_before=time.time()
+                cfg.owner_public_key,
+                OwnerAudience(cfg.gateway_id, self.fingerprint),
+                skew_s=cfg.api.owner_skew_s,
+                not_before=time.time(),
             ),
             client_limiter=RateLimiter(o.client_rate_per_minute or cfg.api.client_rate_per_minute),
             ticket_limiter=RateLimiter(o.ticket_rate_per_minute or cfg.api.ticket_rate_per_minute),
@@ -301,6 +305,25 @@ class Gateway:
             )
             await self._mdns.start()
             log.info("mdns: advertising _threshold._tcp.local. on %s", cfg.api.host)
+
+    async def _tls(self, cfg: GatewayConfig) -> ssl.SSLContext:
+        """The server context, after renewing the certificate (same key) if it is due; a
+        daily job renews it again while the gateway runs (``gateway.app.tls``)."""
+        cert, key = cfg.api.tls_cert, cfg.api.tls_key
+        gateway_id, host = cfg.gateway_id, cfg.api.host
+        reason = await asyncio.to_thread(refresh_certificate, cert, key, gateway_id, host)
+        if reason is not None:
+            log.info("tls: certificate renewed with the same key: %s", reason)
+        context = server_context(cert, key)
+        self.fingerprint = tls_fingerprint(cert)
+
+        async def renew() -> None:
+            why = await asyncio.to_thread(refresh_certificate, cert, key, gateway_id, host, context)
+            if why is not None:
+                log.info("tls: certificate renewed with the same key: %s", why)
+
+        self._jobs.start("tls certificate renewal", renew, TLS_RENEWAL_CHECK_EVERY_S)
+        return context
 
     async def stop(self) -> None:
         if self._stopped:

@@ -1,6 +1,8 @@
 """``threshold owner``: the reference owner client (approve/deny, events, lock/unlock).
 
-Every request is signed with the owner key (docs/api.md, "Owner request signatures").
+Every request is signed with the owner key for this gateway's id and TLS key (docs/api.md,
+"Request signature"), and the gateway is always authenticated first: ``--pin-fingerprint``,
+or the known-gateways file with trust on first use (``gateway.cli.gateway_trust``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import gateway_trust
 from gateway.errors import UsageError
 
 APPROVAL_LIFETIME = timedelta(minutes=5)
@@ -28,12 +31,11 @@ def _owner_key(path: str) -> Any:
 
 
 async def _decide(args: argparse.Namespace, approve: bool) -> int:
-    from gateway.clients.lan import GatewayClient
     from gateway.trust.approval import Approval, Decision, sign_approval
 
     owner = _owner_key(args.owner_key)
-    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
-        info = await client.info()
+    client, info = await gateway_trust.open_gateway(args)
+    async with client:
         sessions = (await client.owner(owner, "GET", "/v1/owner/sessions"))["sessions"]
         match = [s for s in sessions if s["session"] == args.session]
         if not match:
@@ -54,10 +56,9 @@ async def _decide(args: argparse.Namespace, approve: bool) -> int:
 
 
 async def _events(args: argparse.Namespace) -> int:
-    from gateway.clients.lan import GatewayClient
-
     owner = _owner_key(args.owner_key)
-    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
         path = f"/v1/owner/events?since={args.since}&limit={args.limit}"
         events = (await client.owner(owner, "GET", path))["events"]
     # Only rows the gateway checked against the signed log are shown as facts; any other row
@@ -80,10 +81,9 @@ async def _events(args: argparse.Namespace) -> int:
 
 
 async def _lock(args: argparse.Namespace, action: str) -> int:
-    from gateway.clients.lan import GatewayClient
-
     owner = _owner_key(args.owner_key)
-    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
         body = {"door": args.door, "action": action}
         print(json.dumps(await client.owner(owner, "POST", "/v1/owner/lock", body)))
     return 0
@@ -97,7 +97,7 @@ def register(sub: Any) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--gateway", required=True, help="the gateway's URL")
         p.add_argument("--owner-key", required=True, help="the owner's secret key file")
-        p.add_argument("--pin-fingerprint", help="the gateway's TLS SHA-256 fingerprint (hex)")
+        gateway_trust.add_arguments(p)
 
     for name, approve in (("approve", True), ("deny", False)):
         p = osub.add_parser(name, help=f"{name} a session awaiting the owner")

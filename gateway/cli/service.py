@@ -33,6 +33,7 @@ def _init(args: argparse.Namespace) -> int:
                 "gateway_id": result.gateway_id,
                 "public_key": result.public_key,
                 "tls_fingerprint": result.tls_fingerprint,
+                "tls_fingerprint_alg": "spki-sha256",
                 "config": str(result.config_path),
             },
             indent=2,

@@ -14,7 +14,7 @@ import signal
 import time
 from pathlib import Path
 
-from gateway.app.identity import tls_fingerprint
+from gateway.app.tls import tls_fingerprint
 from gateway.clients.lan import GatewayClient
 from store.db import Store
 from tests.support.process import threshold_run

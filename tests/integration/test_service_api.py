@@ -15,7 +15,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from gateway.api.routes import ROUTES
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.owner_request import sign_request
+from gateway.trust.owner_request import OwnerAudience, sign_request
 from gateway.trust.proof import proof_message
 from tests.support.service import GATEWAY_ID, WAIT, GatewayHarness, harness, running_harness
 
@@ -56,7 +56,7 @@ async def test_info(harness: GatewayHarness) -> None:
     assert info["public_key"] == harness.gateway.public_key
     # The supervised jobs ran once at start-up.
     jobs = harness.gateway.jobs
-    assert set(jobs) == {"purge expired challenges", "checkpoint"}
+    assert set(jobs) == {"purge expired challenges", "checkpoint", "tls certificate renewal"}
     for job in jobs.values():
         await asyncio.wait_for(job.ran.wait(), WAIT)
 
@@ -80,6 +80,8 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
     t = harness.ticket()
     nonce = await client.challenge()
     proof = t.holder.sign(proof_message(GATEWAY_ID, nonce, t.jti, "open")).signature
+    audience = await client.audience()
+    elsewhere = OwnerAudience(GATEWAY_ID, "0" * 64)  # the same id, another gateway's key
     for route in owner_routes:
         body = (
             json.dumps(OWNER_BODIES.get(route.path, {})).encode() if route.method == "POST" else b""
@@ -92,8 +94,10 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
             method: str = route.method,
             path: str = route.path,
             signed: bytes = body,
+            to: OwnerAudience = audience,
         ) -> dict[str, str]:
-            return sign_request(key, method, path, signed, at, b64u_encode(secrets.token_bytes(24)))
+            nonce = b64u_encode(secrets.token_bytes(24))
+            return sign_request(key, to, method, path, signed, at, nonce)
 
         attempts: dict[str, dict[str, str]] = {
             "none": {},
@@ -106,6 +110,7 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
             "courier key": sig(t.holder, now),
             "stale": sig(owner, now - 600),
             "future": sig(owner, now + 600),
+            "for another gateway": sig(owner, now, to=elsewhere),
         }
         for what, headers in attempts.items():
             reply = await client.request(route.method, route.path, headers=headers, raw=body)

@@ -193,7 +193,7 @@ async def test_certificate_exceeded_and_revoked(harness: GatewayHarness) -> None
     reply = await harness.client.request(
         "POST",
         "/v1/owner/revocations",
-        headers=harness.client.owner_headers(
+        headers=await harness.client.owner_headers(
             owner, "POST", "/v1/owner/revocations", json.dumps({"revocations": elsewhere}).encode()
         ),
         raw=json.dumps({"revocations": elsewhere}).encode(),
@@ -387,7 +387,7 @@ async def test_malformed_claims_and_not_awaiting_approval(harness: GatewayHarnes
         "POST",
         "/v1/owner/approvals",
         raw=body,
-        headers=harness.client.owner_headers(owner, "POST", "/v1/owner/approvals", body),
+        headers=await harness.client.owner_headers(owner, "POST", "/v1/owner/approvals", body),
     )
     assert (reply.status, reply.body["code"]) == (409, "not_awaiting_approval")
 
@@ -396,11 +396,9 @@ async def test_store_gone_is_a_503_problem_not_a_500(harness: GatewayHarness) ->
     store = harness.gateway.store
     assert store is not None
     await store.close()
-    reply = await harness.client.request(
-        "GET",
-        "/v1/owner/events",
-        headers=harness.client.owner_headers(harness.keys.owner, "GET", "/v1/owner/events", b""),
-    )
+    path = "/v1/owner/events"
+    headers = await harness.client.owner_headers(harness.keys.owner, "GET", path, b"")
+    reply = await harness.client.request("GET", path, headers=headers)
     assert (reply.status, reply.body["code"]) == (503, "storage_unavailable")
     problem = await refused(harness, harness.ticket(), package_code="PKG-1")
     assert (problem.status, problem.code) == (503, "storage_unavailable")

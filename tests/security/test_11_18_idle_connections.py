@@ -17,7 +17,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from gateway.app.identity import tls_fingerprint
+from gateway.app.tls import tls_fingerprint
 from gateway.clients.lan import GatewayClient
 from tests.support.attack import Endpoint, open_files, resident_kib, source
 from tests.support.process import threshold_run

@@ -29,8 +29,9 @@ from gateway.app.config import (
     parse,
     render,
 )
-from gateway.app.identity import KeyFileError, load_signing_key, tls_fingerprint
+from gateway.app.identity import KeyFileError, load_signing_key
 from gateway.app.provision import init_gateway, parse_door_arg
+from gateway.app.tls import tls_fingerprint
 from gateway.errors import ConfigError, UsageError
 from gateway.trust.base64url import b64u_encode
 
