@@ -22,11 +22,11 @@ import pytest
 
 import gateway.app.wiring as wiring
 from ble.driver import LockState
-from gateway.api.owner_auth import OwnerRequest, OwnerRequestVerifier
 from gateway.app.config import DoorConfig
 from gateway.app.provision import init_gateway
 from gateway.app.wiring import Gateway
 from gateway.trust.base64url import b64u_encode
+from gateway.trust.owner_request import OwnerRequest, OwnerRequestVerifier
 from tests.support.cli import run_cli
 from tests.support.service import (
     GATEWAY_ID,

@@ -37,11 +37,11 @@ async def test_owner_events_query_beyond_sqlite_integers_is_400(
     ):
         path = f"/v1/owner/events?{query}"
         reply = await client.request(
-            "GET", path, headers=client.owner_headers(owner, "GET", path, b"")
+            "GET", path, headers=await client.owner_headers(owner, "GET", path, b"")
         )
         assert (reply.status, reply.body.get("code")) == (400, "bad_request"), (query, reply)
     path = "/v1/owner/events?since=9223372036854775807&limit=1000"
-    reply = await client.request("GET", path, headers=client.owner_headers(owner, "GET", path, b""))
+    reply = await client.request("GET", path, headers=await client.owner_headers(owner, "GET", path, b""))
     assert (reply.status, reply.body) == (200, {"events": []})
     assert "internal error" not in caplog.text
 
@@ -72,7 +72,7 @@ async def test_nested_json_on_owner_routes_is_400(
     client, owner = harness.client, harness.keys.owner
     for path in ("/v1/owner/approvals", "/v1/owner/revocations", "/v1/owner/lock"):
         for raw in (b"[" * 5000 + b"]" * 5000, b'{"a":' * 2000 + b"1" + b"}" * 2000):
-            headers = client.owner_headers(owner, "POST", path, raw)
+            headers = await client.owner_headers(owner, "POST", path, raw)
             reply = await client.request("POST", path, headers=headers, raw=raw)
             assert (reply.status, reply.body.get("code")) == (400, "bad_request"), (path, reply)
     # And a signed token that is nested JSON inside (the approval and revocation decoders).
@@ -81,7 +81,7 @@ async def test_nested_json_on_owner_routes_is_400(
         ("/v1/owner/revocations", "revocations"),
     ):
         raw = json.dumps({field: fake_ticket(b"[" * 1400 + b"]" * 1400)}).encode()
-        headers = client.owner_headers(owner, "POST", path, raw)
+        headers = await client.owner_headers(owner, "POST", path, raw)
         reply = await client.request("POST", path, headers=headers, raw=raw)
         assert 400 <= reply.status < 500, (path, reply)
     assert "internal error" not in caplog.text
