@@ -41,7 +41,9 @@ async def test_owner_events_query_beyond_sqlite_integers_is_400(
         )
         assert (reply.status, reply.body.get("code")) == (400, "bad_request"), (query, reply)
     path = "/v1/owner/events?since=9223372036854775807&limit=1000"
-    reply = await client.request("GET", path, headers=await client.owner_headers(owner, "GET", path, b""))
+    reply = await client.request(
+        "GET", path, headers=await client.owner_headers(owner, "GET", path, b"")
+    )
     assert (reply.status, reply.body) == (200, {"events": []})
     assert "internal error" not in caplog.text
 
