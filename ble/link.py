@@ -25,6 +25,9 @@ exchanges (:class:`ble.exchange.Exchange`); the link does the rest:
 
 What a lost action *means* (read the state once, never send it again) is the driver's to
 decide: the link only reports, in :class:`ExchangeProgress`, whether the action left.
+
+About 500 lines: the connection, the operation lock and the exchange loop share one
+connection's lifetime, and kept together their ordering rules are read in one place.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ names the dotted key and the problem, so a typo never surfaces later as a strang
 runtime error. Unknown keys are errors too: a misspelt ``allow_without_camra`` must not
 silently leave the default in force.
 
+About 540 lines because every table of threshold.toml, its parser and its commented
+template stay side by side, so a new key is added in one place.
+
 Secrets never live in the TOML: it names files (the gateway key, the TLS key), resolved
 relative to the directory holding threshold.toml.
 """
