@@ -46,7 +46,7 @@ from gateway.access.observer import AccessEvent, GrantCommitted, LoggingObserver
 from gateway.app.config import load
 from gateway.app.provision import init_gateway
 from gateway.app.wiring import Gateway, Overrides
-from gateway.clients.lan import GatewayClient
+from gateway.clients.lan import GatewayClient, KeyPin
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.proof import ChallengeRecord, proof_message
@@ -204,7 +204,7 @@ async def _flood_worker(url: str, fingerprint: str, duration: float, clients: in
 
     # The gateway takes at most 16 connections from one address (docs/api.md): the flood's
     # clients come from their own loopback addresses, 10 to an address, as phones would.
-    pin = aiohttp.Fingerprint(bytes.fromhex(fingerprint))
+    pin = KeyPin(fingerprint)  # the gateway pin is its key's SPKI SHA-256 (docs/api.md)
     sessions = [
         aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=pin, local_addr=(f"127.0.2.{1 + k}", 0))
