@@ -37,6 +37,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.lock",
     "gateway.cli.camera",
     "gateway.cli.service",
+    "gateway.cli.backup",
     "gateway.cli.courier",
     "gateway.cli.owner",
     "gateway.cli.cloud",
