@@ -53,6 +53,7 @@ from gateway.app.file_modes import refuse_exposed, secret_files
 from gateway.app.identity import load_signing_key
 from gateway.app.locks import LockFleet, open_locks
 from gateway.app.supervisor import JobState, Supervisor
+from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
@@ -379,16 +380,25 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
 async def serve(config_path: Path, overrides: Overrides = Overrides()) -> None:
     """``threshold run``: start, wait for SIGTERM or SIGINT, stop in order."""
     gateway = Gateway.from_file(config_path, overrides)
+    systemd = SystemdNotifier()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watchdog: asyncio.Task[None] | None = None
     try:
         await gateway.start()
         print(f"threshold: gateway {gateway.config.gateway_id} ready at {gateway.url}", flush=True)
+        systemd.ready(f"serving {gateway.config.gateway_id} at {gateway.url}")
+        watchdog = asyncio.create_task(systemd.keep_alive(), name="systemd-watchdog")
         await stop.wait()
         log.info("signal received: relocking and shutting down")
     finally:
+        systemd.stopping("relocking and shutting down")
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         await asyncio.wait_for(gateway.stop(), timeout=4.5)
 
 

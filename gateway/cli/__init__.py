@@ -38,6 +38,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.camera",
     "gateway.cli.service",
     "gateway.cli.backup",
+    "gateway.cli.systemd",
     "gateway.cli.courier",
     "gateway.cli.owner",
     "gateway.cli.cloud",
