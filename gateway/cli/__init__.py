@@ -39,6 +39,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.service",
     "gateway.cli.backup",
     "gateway.cli.systemd",
+    "gateway.cli.status",
     "gateway.cli.courier",
     "gateway.cli.owner",
     "gateway.cli.cloud",
