@@ -104,7 +104,7 @@ RestartSec=5s
 WatchdogSec={s.watchdog_s}s
 TimeoutStartSec=120s
 TimeoutStopSec=30s
-Environment=PYTHONUNBUFFERED=1
+Environment=PYTHONUNBUFFERED=1 THRESHOLD_LOG_FORMAT=json
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 {_HARDENING}
 [Install]

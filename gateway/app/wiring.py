@@ -462,14 +462,3 @@ async def serve(config_path: Path, overrides: Overrides = Overrides()) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
         await asyncio.wait_for(gateway.stop(), timeout=4.5)
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Third-party chatter (bumble, zeroconf, aiohttp.access) stays out of the one-line-per-
-    # component start-up log unless something is wrong.
-    for noisy in ("bumble", "zeroconf", "aiohttp.access", "bleak"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)

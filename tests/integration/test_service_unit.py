@@ -5,6 +5,7 @@ pings while it runs, STOPPING on SIGTERM, and a clean exit."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -103,6 +104,7 @@ def test_the_gateway_tells_systemd_ready_watchdog_and_stopping(tmp_path: Path) -
         **os.environ,
         "NOTIFY_SOCKET": str(address),
         "WATCHDOG_USEC": "400000",  # ping every 0.2 s
+        "THRESHOLD_LOG_FORMAT": "json",  # as the unit sets it, for journald
         "PYTHONPATH": str(REPO),
     }
     proc = subprocess.Popen(
@@ -126,6 +128,11 @@ def test_the_gateway_tells_systemd_ready_watchdog_and_stopping(tmp_path: Path) -
         while b"STOPPING=1" not in sock.recv(4096):
             pass
         assert proc.wait(timeout=60) == 0
+        assert proc.stderr is not None
+        lines = proc.stderr.read().decode().splitlines()
+        events = [json.loads(line) for line in lines]  # one JSON object per line, each
+        assert {"time", "level", "logger", "message"} <= set(events[0])
+        assert any(e["message"].startswith("api: listening on https://") for e in events)
     finally:
         if proc.poll() is None:
             proc.kill()
