@@ -89,3 +89,18 @@ class LoggingObserver:
             log.warning(
                 "owner attention: %s (session %s, door %s)", event.text, event.session, event.door
             )
+
+
+class ObserverSet:
+    """Several observers behind the one seam (metrics, the log, notifiers), in order; one
+    that raises is logged and the others still hear the event."""
+
+    def __init__(self, *observers: AccessObserver) -> None:
+        self._observers = observers
+
+    def observe(self, event: AccessEvent) -> None:
+        for observer in self._observers:
+            try:
+                observer.observe(event)
+            except Exception:
+                log.exception("access observer %s failed", type(observer).__name__)

@@ -40,6 +40,9 @@ class ApiContext:
     wall_clock: Callable[[], float] = time.time
     #: How many connections, from whom, for how long (:mod:`gateway.api.listener`).
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    #: Told of every answer: route template, status, problem code (``ok`` for success);
+    #: the gateway's metrics. Must return at once and never raise.
+    on_answer: Callable[[str, int, str], None] | None = None
 
 
 CTX: web.AppKey[ApiContext] = web.AppKey("threshold_ctx", ApiContext)

@@ -33,13 +33,22 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     conn = connection_of(request)
     if conn is not None:
         conn.routed()
+    code = "ok"
     try:
-        return await handler(request)
+        response = await handler(request)
     except Exception as exc:
-        return problem_of(exc, request.method, request.path).response()
+        problem = problem_of(exc, request.method, request.path)
+        code = problem.code
+        response = problem.response()
     finally:
         if conn is not None:
             conn.answered()
+    on_answer = request.app[CTX].on_answer
+    if on_answer is not None:
+        resource = request.match_info.route.resource
+        # The route's template, never the path: a path carries session ids.
+        on_answer("unmatched" if resource is None else resource.canonical, response.status, code)
+    return response
 
 
 @web.middleware

@@ -114,6 +114,16 @@ class CloudConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus metrics on a port of their own (docs/operations.md)."""
+
+    enabled: bool = True
+    #: Localhost by default: activity counts are private to the home.
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     directory: Path
     gateway_id: str
@@ -127,6 +137,7 @@ class GatewayConfig:
     lock: LockConfig = LockConfig()
     camera: CameraConfig = CameraConfig()
     cloud: CloudConfig = CloudConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def door(self, name: str) -> DoorConfig | None:
         for door in self.doors:
@@ -309,6 +320,14 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
 
     cloud = _parse_cloud(root.table("cloud"))
 
+    m = root.table("metrics")
+    d_metrics = MetricsConfig()
+    metrics_host, metrics_port = parse_bind(m.str_("bind", f"{d_metrics.host}:{d_metrics.port}"), m)
+    metrics = MetricsConfig(
+        enabled=m.bool_("enabled", d_metrics.enabled), host=metrics_host, port=metrics_port
+    )
+    m.check_unknown()
+
     doors = _parse_doors(root)
     root.check_unknown()
     return GatewayConfig(
@@ -324,6 +343,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         lock=lock,
         camera=camera,
         cloud=cloud,
+        metrics=metrics,
     )
 
 
@@ -516,6 +536,12 @@ interval_s = 60.0
 # Seal every audit entry to the owner's key from the first one, relay or not, so the log can
 # go to a relay later unchanged (docs/audit-log.md, "Leaves, and sealing"). true.
 seal = true
+
+[metrics]
+# Prometheus metrics at http://BIND/metrics (docs/operations.md). Activity counts are
+# private: keep it on localhost unless a scraper elsewhere needs it. true / "127.0.0.1:9464".
+enabled = true
+bind = "127.0.0.1:9464"
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

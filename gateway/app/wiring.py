@@ -39,7 +39,7 @@ from aiohttp import web
 from gateway.access.admission import AccessSettings
 from gateway.access.filming import EntryCamera
 from gateway.access.ledger import StoreLedger
-from gateway.access.observer import AccessObserver
+from gateway.access.observer import AccessObserver, LoggingObserver, ObserverSet
 from gateway.access.policy import PolicyRules
 from gateway.access.service import AccessService
 from gateway.api.context import ApiContext
@@ -52,7 +52,10 @@ from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
 from gateway.app.file_modes import refuse_exposed, secret_files
 from gateway.app.identity import load_signing_key
 from gateway.app.locks import LockFleet, open_locks
+from gateway.app.metrics import GatewayCollector, GatewayMetrics, MeteredLock, ScrapeSources
+from gateway.app.metrics_server import serve_metrics
 from gateway.app.supervisor import JobState, Supervisor
+from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
 from gateway.sync.mailbox import AccessMailbox
@@ -103,6 +106,8 @@ class Overrides:
     ticket_rate_per_minute: int | None = None
     #: An RTSP URL or video file path instead of ``[camera] url`` (``threshold run --camera``).
     camera_url: str | None = None
+    #: The metrics port instead of ``[metrics] bind``'s (0: any free port).
+    metrics_port: int | None = None
 
 
 class Gateway:
@@ -133,6 +138,10 @@ class Gateway:
         self._jobs = Supervisor()
         self._stopped = False
         self.sync: CloudSync | None = None
+        self.metrics = GatewayMetrics()
+        #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
+        self.metrics_url: str | None = None
+        self._metrics_runner: web.AppRunner | None = None
 
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
@@ -211,8 +220,16 @@ class Gateway:
         if camera_url:
             self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
             await self.camera.start()
+        drivers = {
+            door: MeteredLock(driver, door, self.metrics)
+            for door, driver in self.locks.drivers.items()
+        }
         self.service = AccessService(
-            settings, ledger, self.locks.drivers, witness=self.camera, observer=self.observer
+            settings,
+            ledger,
+            drivers,
+            witness=self.camera,
+            observer=ObserverSet(self.metrics, self.observer or LoggingObserver()),
         )
         if self.camera is not None:
             service = self.service
@@ -274,6 +291,7 @@ class Gateway:
             client_limiter=RateLimiter(o.client_rate_per_minute or cfg.api.client_rate_per_minute),
             ticket_limiter=RateLimiter(o.ticket_rate_per_minute or cfg.api.ticket_rate_per_minute),
             max_body_bytes=cfg.api.max_body_bytes,
+            on_answer=self.metrics.answered,
         )
         port = cfg.api.port if o.port is None else o.port
         try:
@@ -305,6 +323,49 @@ class Gateway:
             )
             await self._mdns.start()
             log.info("mdns: advertising _threshold._tcp.local. on %s", cfg.api.host)
+
+        if cfg.metrics.enabled:
+            await self._serve_metrics(cfg)
+
+    async def _serve_metrics(self, cfg: GatewayConfig) -> None:
+        """The metrics endpoint; a port already taken costs the metrics, never the door."""
+        camera, sync = self.camera, self.sync
+
+        def camera_facts() -> tuple[bool, float | None, int, int] | None:
+            if camera is None:
+                return None
+            h = camera.camera.health()
+            return h.live, h.fps, h.reconnects, h.dropped_packets
+
+        def sync_facts() -> tuple[int, int | None, int] | None:
+            if sync is None:
+                return None
+            st = sync.status
+            return st.backlog, st.last_success_ms, st.acked_size
+
+        self.metrics.registry.register(
+            GatewayCollector(
+                ScrapeSources(camera_facts, sync_facts, lambda: str(cfg.database.resolve()))
+            )
+        )
+        port = (
+            cfg.metrics.port if self.overrides.metrics_port is None else self.overrides.metrics_port
+        )
+        try:
+            self._metrics_runner, bound = await serve_metrics(
+                self.metrics.registry, cfg.metrics.host, port
+            )
+        except OSError as exc:
+            log.warning(
+                "metrics: cannot listen on %s:%d (%s); the gateway runs without them",
+                cfg.metrics.host,
+                port,
+                exc.strerror,
+            )
+            return
+        host = f"[{cfg.metrics.host}]" if ":" in cfg.metrics.host else cfg.metrics.host
+        self.metrics_url = f"http://{host}:{bound}/metrics"
+        log.info("metrics: %s", self.metrics_url)
 
     async def _tls(self, cfg: GatewayConfig) -> ssl.SSLContext:
         """The server context, after renewing the certificate (same key) if it is due; a
@@ -349,6 +410,8 @@ class Gateway:
                 )
         if self._listener is not None:
             await self._listener.stop()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         if self.locks is not None:
             await self.locks.close()
         if self.store is not None:
@@ -379,25 +442,23 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
 async def serve(config_path: Path, overrides: Overrides = Overrides()) -> None:
     """``threshold run``: start, wait for SIGTERM or SIGINT, stop in order."""
     gateway = Gateway.from_file(config_path, overrides)
+    systemd = SystemdNotifier()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watchdog: asyncio.Task[None] | None = None
     try:
         await gateway.start()
         print(f"threshold: gateway {gateway.config.gateway_id} ready at {gateway.url}", flush=True)
+        systemd.ready(f"serving {gateway.config.gateway_id} at {gateway.url}")
+        watchdog = asyncio.create_task(systemd.keep_alive(), name="systemd-watchdog")
         await stop.wait()
         log.info("signal received: relocking and shutting down")
     finally:
+        systemd.stopping("relocking and shutting down")
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         await asyncio.wait_for(gateway.stop(), timeout=4.5)
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Third-party chatter (bumble, zeroconf, aiohttp.access) stays out of the one-line-per-
-    # component start-up log unless something is wrong.
-    for noisy in ("bumble", "zeroconf", "aiohttp.access", "bleak"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -217,7 +217,7 @@ def set_cloud(path: Path, url: str, **keys: str) -> None:
 
 
 async def start_gateway(config_path: Path, **overrides: Any) -> Gateway:
-    options: dict[str, Any] = {"port": 0, "mdns": False, **overrides}
+    options: dict[str, Any] = {"port": 0, "mdns": False, "metrics_port": 0, **overrides}
     gateway = Gateway(load(config_path), Overrides(**options))
     async with asyncio.timeout(WAIT * 2):
         await gateway.start()

@@ -24,6 +24,7 @@ from gateway.app.config import (
     CloudConfig,
     DoorConfig,
     LockConfig,
+    MetricsConfig,
     PolicyConfig,
     load,
     parse,
@@ -189,6 +190,7 @@ def _template_document(**changes: object) -> dict[str, Any]:
 # Template keys that are not a dataclass field of the same name, and what they stand for.
 _RENAMED: dict[tuple[str, str], Callable[[], object]] = {
     ("api", "bind"): lambda: f"{ApiConfig().host}:{ApiConfig().port}",
+    ("metrics", "bind"): lambda: f"{MetricsConfig().host}:{MetricsConfig().port}",
     ("camera", "clips"): lambda: DEFAULT_CLIPS,
     ("gateway", "timezone"): lambda: DEFAULT_TIMEZONE,
     ("gateway", "key_file"): lambda: DEFAULT_KEY_FILE,
@@ -210,6 +212,7 @@ _DEFAULTS: dict[str, object] = {
     "lock": LockConfig(),
     "camera": CameraConfig(),
     "cloud": CloudConfig(),
+    "metrics": MetricsConfig(),
 }
 
 
@@ -235,7 +238,13 @@ def test_every_value_in_the_template_is_the_dataclass_default() -> None:
 
 def test_every_dataclass_default_is_shown_in_the_template() -> None:
     doc = _template_document()
-    renamed_fields = {("api", "host"), ("api", "port"), ("camera", "clip_dir")}
+    renamed_fields = {
+        ("api", "host"),
+        ("api", "port"),
+        ("camera", "clip_dir"),
+        ("metrics", "host"),
+        ("metrics", "port"),
+    }
     for table, default in _DEFAULTS.items():
         for f in dataclasses.fields(default):  # type: ignore[arg-type]
             if (table, f.name) in renamed_fields or (table, f.name) in _ANSWERS:
