@@ -203,6 +203,11 @@ class Relay:
             if exc.status < 400:
                 raise
             return problem(exc.status, f"http_{exc.status}", exc.reason)
+        except (ConnectionError, web.RequestPayloadError):
+            # The client went away mid-request (a cut upload is normal on a phone's or a
+            # home's network): nobody is left to answer, and it is not the relay's fault.
+            log.info("client went away during %s %s", request.method, request.path)
+            return problem(400, "client_went_away", "the request was cut off")
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
             return problem(500, "internal_error", "the relay hit an internal error")
