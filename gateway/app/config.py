@@ -591,11 +591,13 @@ enabled = true
 bind = "127.0.0.1:9464"
 
 [mqtt]
-# Home Assistant over MQTT (docs/operations.md): off until host is set. TLS is on by default
-# on port 8883; the password is read from a file (mode 0600). Lock and unlock from Home
-# Assistant stay off unless commands = true, which needs TLS and a username.
-# host = "127.0.0.1"
-# port = 8883
+# Home Assistant over MQTT (docs/operations.md): off until host is set. The password is read
+# from a file (mode 0600). Lock and unlock from Home Assistant stay off unless
+# commands = true, which needs tls = true and a username.
+# host = "192.168.1.10"
+port = 1883
+# TLS to the broker: on by default when port = 8883.
+# tls = true
 # ca_file = "broker-ca.pem"
 # username = "threshold"
 # password_file = "mqtt-password"

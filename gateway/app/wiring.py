@@ -10,13 +10,16 @@ Start-up, in order, each step logged on one line:
    EntryCamera` becomes the access service's witness (clips, snapshots, motion, stalls);
 5. the access service, which reconciles every session the store holds unfinished: it reads
    the lock, relocks if needed and records what happened, before any request is accepted;
-6. the LAN API (HTTPS unless the config says ``tls = false``);
-7. the mDNS advertisement.
+6. Home Assistant's MQTT bridge, if ``[mqtt] host`` is set (it connects in the background:
+   a broker that is away never delays start or the door);
+7. the LAN API (HTTPS unless the config says ``tls = false``);
+8. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
 a session holds (within a budget), record the clips in flight (cut short) and close the
-camera, close the API's connections, close the locks, close the store. ``threshold run``
-calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits within 5 s.
+camera, tell Home Assistant ``offline``, close the API's connections, close the locks, close
+the store. ``threshold run`` calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits
+within 5 s.
 """
 
 from __future__ import annotations

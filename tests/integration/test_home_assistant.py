@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from ble.driver import LockState
+from gateway.app.file_modes import SecretFileExposed
 from gateway.clients.lan import ApiProblem
 from gateway.errors import ConfigError
 from tests.support.cli import run_cli
@@ -35,6 +36,7 @@ from tests.support.service import (
     make_gateway_dir,
     running_harness,
     set_config,
+    start_gateway,
 )
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "ha_mqtt_discovery.json").read_text())
@@ -337,3 +339,13 @@ async def test_the_broker_going_away_never_holds_the_door(tmp_path: Path) -> Non
             await ha_again.wait_for(f"{DOOR}/lock", lambda p: p == b"LOCKED")
             await ha_again.wait_for(f"{BASE}/availability", lambda p: p == b"online")
         assert h.gateway.mqtt.connections == connections + 1
+
+
+async def test_the_broker_password_file_must_be_private(tmp_path: Path) -> None:
+    async with running_broker(tmp_path / "broker") as broker:
+        config = await make_gateway_dir(tmp_path / "gw", Keys())
+        enable_mqtt(broker)(config)
+        secret = config.with_name("mqtt-password")
+        secret.chmod(0o644)
+        with pytest.raises(SecretFileExposed, match="chmod 600"):
+            await start_gateway(config)
