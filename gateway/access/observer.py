@@ -33,6 +33,8 @@ class GrantCommitted:
     session: str
     door: str
     purpose: str
+    #: Who came: the ticket's subject, as the owner's log names them.
+    subject: str
     since_arrival_s: float | None
 
 
@@ -70,6 +72,8 @@ class OwnerNotification:
     door: str
     session: str
     purpose: str
+    #: The ticket's subject (who is at the door).
+    subject: str
     text: str
 
 

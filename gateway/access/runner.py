@@ -361,7 +361,7 @@ class SessionRunner:
         if isinstance(effect, NotifyOwner):
             f = self.machine.facts
             self.context.observe(
-                OwnerNotification(effect.kind, f.door, f.session, f.purpose, effect.text)
+                OwnerNotification(effect.kind, f.door, f.session, f.purpose, f.subject, effect.text)
             )
             if effect.kind is NotificationKind.RELOCK_FAILED:
                 self._schedule_retry()
@@ -375,7 +375,7 @@ class SessionRunner:
         timeout = self.context.settings.lock_timeout_s
         f = self.machine.facts
         since = None if self.arrived is None else time.perf_counter() - self.arrived
-        self.context.observe(GrantCommitted(f.session, f.door, f.purpose, since))
+        self.context.observe(GrantCommitted(f.session, f.door, f.purpose, f.subject, since))
         try:
             status = await asyncio.wait_for(slot.driver.unlock(), timeout)
         except LockOutcomeUnknown as exc:

@@ -485,8 +485,10 @@ class AccessService:
         await self._accept_revocations(token)
         return self._revocations.seq or 0
 
-    async def owner_lock(self, door: str, action: str) -> LockStatus:
-        """A manual lock or unlock by the owner, recorded as the owner's act."""
+    async def owner_lock(self, door: str, action: str, *, by: str = "owner") -> LockStatus:
+        """A manual lock or unlock by the owner, recorded as the owner's act; ``by`` names
+        who acted for the owner (``owner``, or the broker identity of a Home Assistant
+        command)."""
         slot = self.doors.get(door)
         if slot is None:
             raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
@@ -499,7 +501,7 @@ class AccessService:
         if action == "unlock" and runner is not None and not runner.machine.finished:
             raise AccessRefused(AccessCode.DOOR_BUSY, f"door {door} is in use by a session")
         try:
-            await self.ledger.record(f"owner.{action}", {"door": door, "by": "owner"})
+            await self.ledger.record(f"owner.{action}", {"door": door, "by": by})
         except StoreError as exc:
             raise AccessRefused(
                 AccessCode.STORAGE_UNAVAILABLE, f"cannot record the owner's act ({exc.code})"

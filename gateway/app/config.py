@@ -25,12 +25,13 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
+from gateway.mqtt.settings import MqttConfig
 from gateway.trust.base64url import b64u_decode
 
 GATEWAY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -138,6 +139,7 @@ class GatewayConfig:
     camera: CameraConfig = CameraConfig()
     cloud: CloudConfig = CloudConfig()
     metrics: MetricsConfig = MetricsConfig()
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     def door(self, name: str) -> DoorConfig | None:
         for door in self.doors:
@@ -328,6 +330,8 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     )
     m.check_unknown()
 
+    mqtt = _parse_mqtt(root.table("mqtt"), directory)
+
     doors = _parse_doors(root)
     root.check_unknown()
     return GatewayConfig(
@@ -344,6 +348,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         camera=camera,
         cloud=cloud,
         metrics=metrics,
+        mqtt=mqtt,
     )
 
 
@@ -379,6 +384,48 @@ def _parse_cloud(t: _Table) -> CloudConfig:
     )
     t.check_unknown()
     return cloud
+
+
+_TOPIC_RE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+
+def _parse_mqtt(t: _Table, directory: Path) -> MqttConfig:
+    d = MqttConfig()
+    host = t.opt_str("host")
+    port = t.int_("port", d.port, 1, 65535)
+    tls = t.bool_("tls", port == 8883)
+    ca_text = t.opt_str("ca_file")
+    ca_file = None if ca_text is None else _path(directory, t, "ca_file", ca_text)
+    username = t.opt_str("username")
+    password_text = t.opt_str("password_file")
+    password_file = (
+        None if password_text is None else _path(directory, t, "password_file", password_text)
+    )
+    prefix = t.str_("prefix", d.prefix)
+    discovery_prefix = t.str_("discovery_prefix", d.discovery_prefix)
+    for name, value in (("prefix", prefix), ("discovery_prefix", discovery_prefix)):
+        if not _TOPIC_RE.fullmatch(value):
+            raise t.fail(name, "must be topic levels of letters, digits, '_' or '-'")
+    commands = t.bool_("commands", d.commands)
+    t.check_unknown()
+    if password_file is not None and username is None:
+        raise t.fail("password_file", "needs a username")
+    if commands and not (tls and username is not None):
+        raise t.fail(
+            "commands",
+            "needs an authenticated, encrypted broker connection (tls = true and a username)",
+        )
+    return MqttConfig(
+        host=host,
+        port=port,
+        tls=tls,
+        ca_file=ca_file,
+        username=username,
+        password_file=password_file,
+        prefix=prefix,
+        discovery_prefix=discovery_prefix,
+        commands=commands,
+    )
 
 
 def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
@@ -542,6 +589,21 @@ seal = true
 # private: keep it on localhost unless a scraper elsewhere needs it. true / "127.0.0.1:9464".
 enabled = true
 bind = "127.0.0.1:9464"
+
+[mqtt]
+# Home Assistant over MQTT (docs/operations.md): off until host is set. The password is read
+# from a file (mode 0600). Lock and unlock from Home Assistant stay off unless
+# commands = true, which needs tls = true and a username.
+# host = "192.168.1.10"
+port = 1883
+# TLS to the broker: on by default when port = 8883.
+# tls = true
+# ca_file = "broker-ca.pem"
+# username = "threshold"
+# password_file = "mqtt-password"
+prefix = "threshold"
+discovery_prefix = "homeassistant"
+commands = false
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

@@ -47,6 +47,8 @@ def secret_files(config: GatewayConfig) -> tuple[SecretFile, ...]:
     ]
     if config.api.tls:
         files.append(SecretFile(config.api.tls_key, "the TLS key"))
+    if config.mqtt.password_file is not None:
+        files.append(SecretFile(config.mqtt.password_file, "the MQTT broker password"))
     for door in config.doors:
         if door.lock == "sim":
             files.append(SecretFile(sim_state_file(config.directory, door.name), "a lock's keys"))

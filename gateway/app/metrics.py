@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -154,10 +154,23 @@ class MeteredLock:
     Transparent: the same answers and the same exceptions, in the same time (a clock read and
     a counter each way)."""
 
-    def __init__(self, inner: LockDriver, door: str, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        inner: LockDriver,
+        door: str,
+        metrics: GatewayMetrics,
+        listeners: Sequence[Callable[[str, LockStatus], None]] = (),
+    ) -> None:
         self._inner = inner
         self._door = door
         self._metrics = metrics
+        #: Told every reading too (Home Assistant's lock entities); must return at once.
+        self._listeners = tuple(listeners)
+
+    def _heard(self, status: LockStatus) -> None:
+        self._metrics.lock_status(self._door, status)
+        for listener in self._listeners:
+            listener(self._door, status)
 
     async def _timed(self, command: str, call: Callable[[], Awaitable[LockStatus]]) -> LockStatus:
         started = time.perf_counter()
@@ -175,7 +188,7 @@ class MeteredLock:
             self._metrics.lock_seconds.labels(self._door, command, outcome).observe(
                 time.perf_counter() - started
             )
-        self._metrics.lock_status(self._door, status)
+        self._heard(status)
         return status
 
     async def status(self) -> LockStatus:
@@ -192,7 +205,7 @@ class MeteredLock:
 
     def subscribe(self, callback: StatusCallback) -> Callable[[], None]:
         def metered(status: LockStatus) -> None:
-            self._metrics.lock_status(self._door, status)
+            self._heard(status)
             callback(status)
 
         return self._inner.subscribe(metered)

@@ -10,13 +10,16 @@ Start-up, in order, each step logged on one line:
    EntryCamera` becomes the access service's witness (clips, snapshots, motion, stalls);
 5. the access service, which reconciles every session the store holds unfinished: it reads
    the lock, relocks if needed and records what happened, before any request is accepted;
-6. the LAN API (HTTPS unless the config says ``tls = false``);
-7. the mDNS advertisement.
+6. Home Assistant's MQTT bridge, if ``[mqtt] host`` is set (it connects in the background:
+   a broker that is away never delays start or the door);
+7. the LAN API (HTTPS unless the config says ``tls = false``);
+8. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
 a session holds (within a budget), record the clips in flight (cut short) and close the
-camera, close the API's connections, close the locks, close the store. ``threshold run``
-calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits within 5 s.
+camera, tell Home Assistant ``offline``, close the API's connections, close the locks, close
+the store. ``threshold run`` calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits
+within 5 s.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import signal
 import ssl
 import time
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +39,11 @@ from types import MappingProxyType
 
 from aiohttp import web
 
+from ble.driver import LockDriver, LockStatus
+from ble.errors import LockError
+from gateway import __version__
 from gateway.access.admission import AccessSettings
+from gateway.access.errors import AccessCode, AccessRefused
 from gateway.access.filming import EntryCamera
 from gateway.access.ledger import StoreLedger
 from gateway.access.observer import AccessObserver, LoggingObserver, ObserverSet
@@ -57,7 +64,8 @@ from gateway.app.metrics_server import serve_metrics
 from gateway.app.supervisor import JobState, Supervisor
 from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
-from gateway.errors import GatewayError
+from gateway.errors import ConfigError, GatewayError
+from gateway.mqtt.bridge import BridgeSetup, MqttBridge
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
@@ -136,12 +144,15 @@ class Gateway:
         self._listener: Listener | None = None
         self._mdns: MdnsAdvertiser | None = None
         self._jobs = Supervisor()
+        self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
         self.metrics = GatewayMetrics()
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
         self._metrics_runner: web.AppRunner | None = None
+        #: Home Assistant's bridge while ``[mqtt] host`` is set.
+        self.mqtt: MqttBridge | None = None
 
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
@@ -220,16 +231,22 @@ class Gateway:
         if camera_url:
             self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
             await self.camera.start()
+        if cfg.mqtt.enabled:
+            self.mqtt = _mqtt_bridge(cfg, self.camera, self._owner_lock)
+        listeners = [] if self.mqtt is None else [self.mqtt.lock_status]
         drivers = {
-            door: MeteredLock(driver, door, self.metrics)
+            door: MeteredLock(driver, door, self.metrics, listeners)
             for door, driver in self.locks.drivers.items()
         }
+        observers: list[AccessObserver] = [self.metrics, self.observer or LoggingObserver()]
+        if self.mqtt is not None:
+            observers.append(self.mqtt)
         self.service = AccessService(
             settings,
             ledger,
             drivers,
             witness=self.camera,
-            observer=ObserverSet(self.metrics, self.observer or LoggingObserver()),
+            observer=ObserverSet(*observers),
         )
         if self.camera is not None:
             service = self.service
@@ -246,6 +263,18 @@ class Gateway:
         )
         await self.service.start()
         await ledger.record("gateway.started", {"gateway": cfg.gateway_id})
+        if self.mqtt is not None:
+            if self.camera is not None:
+                self.camera.on_snapshot = self.mqtt.snapshot
+            await self.mqtt.start()
+            self._read_doors_once(drivers)
+            log.info(
+                "mqtt: Home Assistant via %s:%d (%s, commands %s)",
+                cfg.mqtt.host,
+                cfg.mqtt.port,
+                "TLS" if cfg.mqtt.tls else "plain",
+                "on" if cfg.mqtt.commands else "off",
+            )
         if cfg.cloud.url is not None:
             self.sync = CloudSync(
                 self.store,
@@ -327,6 +356,26 @@ class Gateway:
         if cfg.metrics.enabled:
             await self._serve_metrics(cfg)
 
+    async def _owner_lock(self, door: str, action: str, by: str) -> LockStatus:
+        if self.service is None:
+            raise AccessRefused(AccessCode.STORAGE_UNAVAILABLE, "the gateway is not running")
+        return await self.service.owner_lock(door, action, by=by)
+
+    def _read_doors_once(self, drivers: Mapping[str, LockDriver]) -> None:
+        """Read each lock once in the background, so Home Assistant has states before the
+        first visit (the metered drivers hand the readings to the bridge)."""
+
+        async def read(door: str, driver: LockDriver) -> None:
+            try:
+                await asyncio.wait_for(driver.status(), self.config.lock.timeout_s)
+            except (LockError, TimeoutError) as exc:
+                log.warning("mqtt: door %s not read at start (%s)", door, exc)
+
+        for door, driver in drivers.items():
+            task = asyncio.create_task(read(door, driver), name=f"read {door}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
     async def _serve_metrics(self, cfg: GatewayConfig) -> None:
         """The metrics endpoint; a port already taken costs the metrics, never the door."""
         camera, sync = self.camera, self.sync
@@ -403,6 +452,11 @@ class Gateway:
                 await self.camera.close(SHUTDOWN_CLIP_BUDGET_S)
             except Exception:
                 log.exception("camera: close failed")
+        for task in list(self._background):
+            task.cancel()
+        if self.mqtt is not None:
+            # After the relocks, so Home Assistant sees the doors' last states, then offline.
+            await self.mqtt.stop()
         if self.service is not None:
             with contextlib.suppress(Exception):
                 await self.service.ledger.record(
@@ -419,6 +473,36 @@ class Gateway:
                 await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
         log.info("stopped")
+
+
+class MqttPasswordUnreadable(ConfigError):
+    code = "mqtt_password_unreadable"
+
+
+def _mqtt_bridge(
+    cfg: GatewayConfig,
+    camera: EntryCamera | None,
+    lock_act: Callable[[str, str, str], Awaitable[LockStatus]],
+) -> MqttBridge:
+    password: str | None = None
+    if cfg.mqtt.password_file is not None:
+        try:
+            password = cfg.mqtt.password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MqttPasswordUnreadable(
+                f"mqtt: cannot read the broker password from {cfg.mqtt.password_file} ({exc})"
+            ) from None
+    return MqttBridge(
+        cfg.mqtt,
+        BridgeSetup(
+            gateway_id=cfg.gateway_id,
+            doors=tuple(d.name for d in cfg.doors),
+            version=__version__,
+            password=password,
+            camera_live=None if camera is None else camera.live,
+            lock_act=lock_act,
+        ),
+    )
 
 
 def _build_camera(cfg: GatewayConfig, url: str) -> Camera:

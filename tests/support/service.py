@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -231,15 +231,19 @@ async def running_harness(
     settings: dict[tuple[str, str], str] | None = None,
     allow_without_camera: bool = True,
     gateway_id: str = GATEWAY_ID,
+    configure: Callable[[Path], None] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[GatewayHarness]:
-    """init a gateway in ``directory`` (config edits applied), start it, yield, stop it."""
+    """init a gateway in ``directory`` (config edits applied, then ``configure(config
+    path)``), start it, yield, stop it."""
     keys = Keys()
     config = await make_gateway_dir(
         directory, keys, allow_without_camera=allow_without_camera, gateway_id=gateway_id
     )
     for (section, key), value in (settings or {}).items():
         set_config(config, section, key, value)
+    if configure is not None:
+        configure(config)
     gateway = await start_gateway(config, **overrides)
     client = GatewayClient(gateway.url, fingerprint=gateway.fingerprint, timeout_s=WAIT)
     try:

@@ -34,6 +34,7 @@ from gateway.app.identity import KeyFileError, load_signing_key
 from gateway.app.provision import init_gateway, parse_door_arg
 from gateway.app.tls import tls_fingerprint
 from gateway.errors import ConfigError, UsageError
+from gateway.mqtt.settings import MqttConfig
 from gateway.trust.base64url import b64u_encode
 
 OWNER = b64u_encode(bytes(SigningKey.generate().verify_key))
@@ -205,6 +206,11 @@ _ANSWERS = {
     ("cloud", "url"),
     ("cloud", "pin_sha256"),
     ("cloud", "relay_public_key"),
+    ("mqtt", "host"),
+    ("mqtt", "tls"),  # its default follows the port
+    ("mqtt", "ca_file"),
+    ("mqtt", "username"),
+    ("mqtt", "password_file"),
 }
 _DEFAULTS: dict[str, object] = {
     "api": ApiConfig(),
@@ -213,6 +219,7 @@ _DEFAULTS: dict[str, object] = {
     "camera": CameraConfig(),
     "cloud": CloudConfig(),
     "metrics": MetricsConfig(),
+    "mqtt": MqttConfig(),
 }
 
 
@@ -260,3 +267,23 @@ def test_the_parser_defaults_are_the_templates(tmp_path: Path) -> None:
     }
     assert parse(minimal, tmp_path) == parse(_template_document(), tmp_path)
     assert parse(minimal, tmp_path).cloud == CloudConfig()
+
+
+def test_mqtt_settings(tmp_path: Path) -> None:
+    assert not parse(base(), tmp_path).mqtt.enabled
+    data = base()
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "username": "gw"}
+    mqtt = parse(data, tmp_path).mqtt
+    assert mqtt.enabled
+    assert mqtt.tls  # on by default on 8883
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "tls": False}
+    assert not parse(data, tmp_path).mqtt.tls
+    data["mqtt"] = {"host": "broker.lan", "password_file": "pw"}
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file: needs a username"):
+        parse(data, tmp_path)
+    data["mqtt"] = {"host": "broker.lan", "prefix": "threshold/#"}
+    with pytest.raises(ConfigError, match=r"mqtt\.prefix"):
+        parse(data, tmp_path)
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "commands": True}
+    with pytest.raises(ConfigError, match=r"mqtt\.commands: needs an authenticated"):
+        parse(data, tmp_path)
