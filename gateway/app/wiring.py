@@ -232,7 +232,8 @@ class Gateway:
             self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
             await self.camera.start()
         if cfg.mqtt.enabled:
-            self.mqtt = _mqtt_bridge(cfg, self.camera, self._owner_lock)
+            delivered = self.metrics.notification_delivery.labels("mqtt").observe
+            self.mqtt = _mqtt_bridge(cfg, self.camera, self._owner_lock, delivered)
         listeners = [] if self.mqtt is None else [self.mqtt.lock_status]
         drivers = {
             door: MeteredLock(driver, door, self.metrics, listeners)
@@ -483,6 +484,7 @@ def _mqtt_bridge(
     cfg: GatewayConfig,
     camera: EntryCamera | None,
     lock_act: Callable[[str, str, str], Awaitable[LockStatus]],
+    delivered: Callable[[float], None],
 ) -> MqttBridge:
     password: str | None = None
     if cfg.mqtt.password_file is not None:
@@ -501,6 +503,7 @@ def _mqtt_bridge(
             password=password,
             camera_live=None if camera is None else camera.live,
             lock_act=lock_act,
+            notification_delivered=delivered,
         ),
     )
 

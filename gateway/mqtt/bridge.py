@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import ssl
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,8 @@ class BridgeSetup:
     camera_live: Callable[[], bool] | None
     #: The owner's lock act (AccessService.owner_lock).
     lock_act: LockAct
+    #: Told, in seconds, how long each owner notification took to reach the broker.
+    notification_delivered: Callable[[float], None] = lambda seconds: None
 
 
 class MqttBridge:
@@ -121,7 +124,15 @@ class MqttBridge:
             self._event(t.visit, encode(payload))
             self._state(t.last_visit, encode(payload))
         if isinstance(event, OwnerNotification):
-            self._event(self.topics.attention, encode(attention_event(event)))
+            self._events.append(
+                Publication(
+                    self.topics.attention,
+                    encode(attention_event(event)),
+                    retain=False,
+                    queued_at=time.perf_counter(),
+                )
+            )
+            self._wake.set()
         elif isinstance(event, AlarmRaised):
             self._alarmed.add(event.session)
             self._state(f"{self.topics.alarm}/attributes", encode(alarm_attributes(event)))
@@ -298,6 +309,8 @@ class MqttBridge:
             await client.publish(event.topic, event.payload, qos=1, retain=False)
             if self._events and self._events[0] is event:
                 self._events.popleft()
+            if event.queued_at is not None:
+                self._setup.notification_delivered(time.perf_counter() - event.queued_at)
 
     def _check_camera(self) -> None:
         live_of = self._setup.camera_live

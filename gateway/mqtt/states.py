@@ -91,6 +91,9 @@ class Publication:
     topic: str
     payload: bytes
     retain: bool
+    #: For an owner notification: when it was handed to the bridge (``time.perf_counter``),
+    #: so its delivery to the broker is timed.
+    queued_at: float | None = None
 
 
 def visit_event(event: AccessEvent) -> tuple[str, dict[str, str]] | None:

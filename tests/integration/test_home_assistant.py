@@ -25,10 +25,13 @@ from ble.driver import LockState
 from gateway.app.file_modes import SecretFileExposed
 from gateway.clients.lan import ApiProblem
 from gateway.errors import ConfigError
+from gateway.trust.ticket import Camera as TicketCamera
+from gateway.trust.ticket import Purpose
 from tests.support.cli import run_cli
 from tests.support.home_assistant import HomeAssistant, home_assistant, retained
 from tests.support.mosquitto import PASSWORD, USER, Broker, running_broker
 from tests.support.process import threshold_run
+from tests.support.rtsp import RtspTestServer, rtsp_server, rtsp_server_factory
 from tests.support.service import (
     GATEWAY_ID,
     GatewayHarness,
@@ -38,6 +41,8 @@ from tests.support.service import (
     set_config,
     start_gateway,
 )
+
+__all__ = ["rtsp_server", "rtsp_server_factory"]  # fixtures, imported for pytest
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "ha_mqtt_discovery.json").read_text())
 BASE = f"threshold/{GATEWAY_ID}"
@@ -349,3 +354,64 @@ async def test_the_broker_password_file_must_be_private(tmp_path: Path) -> None:
         secret.chmod(0o644)
         with pytest.raises(SecretFileExposed, match="chmod 600"):
             await start_gateway(config)
+
+
+@pytest.mark.rtsp
+async def test_a_visit_snapshot_reaches_the_image_entity(
+    tmp_path: Path, rtsp_server: RtspTestServer
+) -> None:
+    """With the real GStreamer camera: the camera's connectivity, and the visit's snapshot
+    (a JPEG) on the door's image entity."""
+    settings = {
+        ("camera", "url"): json.dumps(rtsp_server.url),
+        ("camera", "read_timeout_s"): "1.0",
+        ("camera", "preroll_s"): "2",
+        ("camera", "post_roll_s"): "0.5",
+    }
+    async with (
+        running_broker(tmp_path / "broker") as broker,
+        home_assistant(broker) as ha,
+        running_harness(
+            tmp_path / "gw",
+            settings=settings,
+            allow_without_camera=False,
+            configure=enable_mqtt(broker),
+        ) as h,
+    ):
+        document = json.loads((await ha.wait_for(DISCOVERY)).payload)
+        assert document["cmps"]["front_snapshot"]["p"] == "image"
+        check_against_schema(document)
+        await ha.wait_for(f"{BASE}/camera", lambda p: p == b"ON")
+        mark = ha.mark()
+        t = h.ticket(package_codes=("A",), camera=TicketCamera.REQUIRED)
+        opened = await h.open(t, package_code="A")
+        snapshot = await ha.wait_for(f"{DOOR}/snapshot", after=mark)
+        assert snapshot.payload[:3] == b"\xff\xd8\xff"  # a JPEG
+        await h.done(t, opened.body["session"])
+
+
+async def test_an_owner_notification_is_an_event_and_its_delivery_is_timed(
+    tmp_path: Path,
+) -> None:
+    async with gateway_with_ha(tmp_path) as (_broker, ha, h):
+        await ha.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+        mark = ha.mark()
+        t = h.ticket(purpose=Purpose.EMERGENCY, package_codes=(), subject="fire-brigade")
+        opened = await h.open(t)
+        attention = json.loads((await ha.wait_for(f"{BASE}/attention", after=mark)).payload)
+        assert attention["event_type"] == "emergency"
+        assert attention["who"] == "fire-brigade"
+        assert attention["door"] == "front"
+        visit = json.loads((await ha.wait_for(f"{DOOR}/visit", after=mark)).payload)
+        assert visit["event_type"] == "emergency_entry"
+        # The gateway took the broker's acknowledgement before it read Home Assistant's
+        # birth (one connection, in order): the re-announcement proves the timing is in.
+        again = ha.mark()
+        await ha.birth()
+        await ha.wait_for(DISCOVERY, after=again)
+        count = h.gateway.metrics.registry.get_sample_value(
+            "threshold_notification_delivery_seconds_count", {"notifier": "mqtt"}
+        )
+        assert count is not None
+        assert count >= 1
+        await h.done(t, opened.body["session"])
