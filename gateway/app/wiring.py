@@ -64,8 +64,8 @@ from gateway.app.metrics_server import serve_metrics
 from gateway.app.supervisor import JobState, Supervisor
 from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
-from gateway.errors import ConfigError, GatewayError
-from gateway.mqtt.bridge import BridgeSetup, MqttBridge
+from gateway.errors import GatewayError
+from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
@@ -476,24 +476,13 @@ class Gateway:
         log.info("stopped")
 
 
-class MqttPasswordUnreadable(ConfigError):
-    code = "mqtt_password_unreadable"
-
-
 def _mqtt_bridge(
     cfg: GatewayConfig,
     camera: EntryCamera | None,
     lock_act: Callable[[str, str, str], Awaitable[LockStatus]],
     delivered: Callable[[float], None],
 ) -> MqttBridge:
-    password: str | None = None
-    if cfg.mqtt.password_file is not None:
-        try:
-            password = cfg.mqtt.password_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MqttPasswordUnreadable(
-                f"mqtt: cannot read the broker password from {cfg.mqtt.password_file} ({exc})"
-            ) from None
+    password = read_password(cfg.mqtt)
     return MqttBridge(
         cfg.mqtt,
         BridgeSetup(

@@ -39,6 +39,7 @@ import aiomqtt
 from ble.driver import LockStatus
 from gateway.access.errors import AccessRefused
 from gateway.access.observer import AccessEvent, AlarmRaised, DoorRelocked, OwnerNotification
+from gateway.errors import ConfigError
 from gateway.mqtt.discovery import discovery_document
 from gateway.mqtt.settings import MqttConfig
 from gateway.mqtt.states import (
@@ -87,6 +88,68 @@ class BridgeSetup:
     lock_act: LockAct
     #: Told, in seconds, how long each owner notification took to reach the broker.
     notification_delivered: Callable[[float], None] = lambda seconds: None
+
+
+class MqttPasswordUnreadable(ConfigError):
+    code = "mqtt_password_unreadable"
+
+
+def read_password(config: MqttConfig) -> str | None:
+    """The broker password from ``[mqtt] password_file`` (None without one)."""
+    if config.password_file is None:
+        return None
+    try:
+        return config.password_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MqttPasswordUnreadable(
+            f"mqtt: cannot read the broker password from {config.password_file} ({exc})"
+        ) from None
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    if not config.tls:
+        return None
+    context = ssl.create_default_context(
+        cafile=None if config.ca_file is None else str(config.ca_file)
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def retained_topics(topics: Topics, doors: Sequence[str]) -> list[str]:
+    """Every topic the bridge may leave retained on the broker."""
+    found = [
+        topics.discovery,
+        topics.availability,
+        topics.camera,
+        topics.alarm,
+        f"{topics.alarm}/attributes",
+    ]
+    for door in doors:
+        t = topics.door(door)
+        found += [t.lock, t.contact, t.battery, t.battery_low, t.last_visit, t.snapshot]
+    return found
+
+
+async def forget_device(config: MqttConfig, gateway_id: str, doors: Sequence[str]) -> int:
+    """``threshold mqtt forget``: remove the device from Home Assistant (an empty retained
+    discovery document) and clear every retained state; the number of topics cleared."""
+    if config.host is None:
+        raise ConfigError("threshold.toml: mqtt.host is not set: there is no broker to clean")
+    topics = Topics.of(config.prefix, config.discovery_prefix, gateway_id)
+    cleared = retained_topics(topics, doors)
+    async with aiomqtt.Client(
+        config.host,
+        config.port,
+        username=config.username,
+        password=read_password(config),
+        identifier=f"threshold-{gateway_id}-forget",
+        tls_context=tls_context(config),
+        timeout=OPERATION_TIMEOUT_S,
+    ) as client:
+        for topic in cleared:
+            await client.publish(topic, b"", qos=1, retain=True)
+    return len(cleared)
 
 
 class MqttBridge:
@@ -197,12 +260,6 @@ class MqttBridge:
 
     def _client(self) -> aiomqtt.Client:
         c = self._config
-        context: ssl.SSLContext | None = None
-        if c.tls:
-            context = ssl.create_default_context(
-                cafile=None if c.ca_file is None else str(c.ca_file)
-            )
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
         return aiomqtt.Client(
             self._host,
             c.port,
@@ -210,7 +267,7 @@ class MqttBridge:
             password=self._setup.password,
             identifier=f"threshold-{self._setup.gateway_id}",
             will=aiomqtt.Will(self.topics.availability, b"offline", qos=1, retain=True),
-            tls_context=context,
+            tls_context=tls_context(c),
             keepalive=KEEPALIVE_S,
             timeout=OPERATION_TIMEOUT_S,
         )

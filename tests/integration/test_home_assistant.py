@@ -11,6 +11,7 @@ identity when on; a broker that goes away while a courier opens the door.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sqlite3
@@ -415,3 +416,23 @@ async def test_an_owner_notification_is_an_event_and_its_delivery_is_timed(
         assert count is not None
         assert count >= 1
         await h.done(t, opened.body["session"])
+
+
+async def test_threshold_mqtt_forget_removes_the_device(tmp_path: Path) -> None:
+    async with running_broker(tmp_path / "broker") as broker:
+        async with (
+            home_assistant(broker) as ha,
+            running_harness(tmp_path / "gw", configure=enable_mqtt(broker)) as h,
+        ):
+            await ha.wait_for(f"{DOOR}/lock", lambda p: p == b"LOCKED")
+            config = h.directory / "threshold.toml"
+        assert (await retained(broker, DISCOVERY)).payload != b""
+        done = await asyncio.to_thread(run_cli, "mqtt", "forget", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        assert "removed gw-test from Home Assistant" in done.stdout
+        # What a subscriber gets now is all the broker retains (before our own sentinel).
+        async with home_assistant(broker) as late:
+            await late.send("threshold/sentinel", b"end")
+            await late.wait_for("threshold/sentinel")
+            kept = [m.topic for m in late.received if m.topic != "threshold/sentinel"]
+        assert kept == []
