@@ -244,6 +244,11 @@ class StateTables:
         row = self._conn.execute("SELECT time_ms FROM time_floor WHERE singleton = 1").fetchone()
         return 0 if row is None else int(row[0])
 
+    def reset_time_floor(self, to_ms: int) -> None:
+        """Set the floor to ``to_ms`` (the owner's reset, issue 11 finding 1): the one way it
+        ever goes down. The caller records the act in the same transaction."""
+        self._conn.execute("UPDATE time_floor SET time_ms = ? WHERE singleton = 1", (to_ms,))
+
     # Access sessions -----------------------------------------------------------------------
 
     def open_session(

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.access.ports import ChallengeTaken, SessionRecord
+from gateway.access.ports import ChallengeTaken, FloorReset, SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
+from gateway.trust.clock import raised_floor_ms
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.reasons import TicketError
 from gateway.trust.revocation import (
@@ -35,6 +36,10 @@ from store.transaction import StoreTransaction
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def _ms_of(span: timedelta) -> int:
+    return int(span.total_seconds() * 1000)
 
 
 def _dt(ms: int) -> datetime:
@@ -141,12 +146,39 @@ class StoreLedger:
         ms = await self.store.time_floor()
         return None if ms <= 0 else _dt(ms)
 
-    async def raise_time_floor(self, moment: datetime) -> None:
-        # On the record, stamped with that time: the store's floor (the newest time in the
-        # log) takes it in the same transaction.
-        ms = _ms(moment)
-        if ms > await self.store.time_floor():
-            await self.store.append("clock.floor_raised", {"floor_ms": ms}, ms)
+    async def raise_time_floor(
+        self, claimed: datetime, now: datetime, skew: timedelta
+    ) -> datetime | None:
+        # Read, rule and write in one transaction: the store is the floor's one owner, and
+        # nothing between the read and the write can move it. The entry is stamped with the
+        # new floor, so the store's floor (the newest time in the log) takes it.
+        claimed_ms, now_ms, skew_ms = _ms(claimed), _ms(now), _ms_of(skew)
+
+        def raise_(tx: StoreTransaction) -> int:
+            floor_ms = tx.state.time_floor()
+            new_ms = raised_floor_ms(floor_ms, now_ms, claimed_ms, skew_ms)
+            if new_ms > floor_ms:
+                body = {"floor_ms": new_ms, "claimed_ms": claimed_ms, "local_ms": now_ms}
+                tx.append("clock.floor_raised", body, new_ms)
+            return new_ms
+
+        new_ms = await self.store.transact(raise_)
+        return None if new_ms <= 0 else _dt(new_ms)
+
+    async def reset_time_floor(self, now: datetime) -> FloorReset:
+        now_ms = _ms(now)
+
+        def reset(tx: StoreTransaction) -> FloorReset:
+            old_ms = tx.state.time_floor()
+            if old_ms <= now_ms:
+                return FloorReset(old_ms, old_ms, changed=False)
+            # The entry first (stamped now, so it leaves the floor where it is), then the
+            # floor itself: both commit together or neither does.
+            tx.append("clock.floor_reset", {"old_floor_ms": old_ms, "new_floor_ms": now_ms}, now_ms)
+            tx.state.reset_time_floor(now_ms)
+            return FloorReset(old_ms, now_ms, changed=True)
+
+        return await self.store.transact(reset)
 
     async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
         """Everything held; a format 1 list held from before the upgrade is carried over

@@ -90,9 +90,9 @@ class LoggingObserver:
 
     def observe(self, event: AccessEvent) -> None:
         if isinstance(event, OwnerNotification):
-            log.warning(
-                "owner attention: %s (session %s, door %s)", event.text, event.session, event.door
-            )
+            # A notification about the gateway itself (its clock) has no session or door.
+            where = f" (session {event.session}, door {event.door})" if event.session else ""
+            log.warning("owner attention: %s%s", event.text, where)
 
 
 class ObserverSet:

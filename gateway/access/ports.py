@@ -39,6 +39,19 @@ class ChallengeTaken:
     time_floor: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class FloorReset:
+    """The owner's reset of the time floor: the floor before and after (Unix ms), and whether
+    it moved (not when it was not above the local clock; nothing is recorded then)."""
+
+    old_ms: int
+    new_ms: int
+    changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reset": self.changed, "old_floor_ms": self.old_ms, "floor_ms": self.new_ms}
+
+
 class Ledger(Protocol):
     """The durable state the runner reads and writes; every write is durable on return.
 
@@ -67,8 +80,16 @@ class Ledger(Protocol):
     async def time_floor(self) -> datetime | None:
         """The newest time the audit log holds (the clock rule's floor), None when empty."""
 
-    async def raise_time_floor(self, moment: datetime) -> None:
-        """Record ``clock.floor_raised`` at ``moment`` if it is above the floor (else nothing)."""
+    async def raise_time_floor(
+        self, claimed: datetime, now: datetime, skew: timedelta
+    ) -> datetime | None:
+        """An outside source signed that it is ``claimed``: in one transaction, raise the floor
+        by :func:`gateway.trust.clock.raised_floor_ms` (never past ``now + skew``) and record
+        ``clock.floor_raised`` at the new floor if it rose. The floor afterwards."""
+
+    async def reset_time_floor(self, now: datetime) -> FloorReset:
+        """The owner's reset: if the floor is above ``now``, set it to ``now`` and record
+        ``clock.floor_reset`` (old and new values) in the same transaction."""
 
     async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
         """Every revocation held (the union of the lists accepted, each entry until its

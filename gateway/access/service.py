@@ -12,10 +12,12 @@ Rules the service keeps:
 * one session per door: the door is checked and reserved with no await in between;
 * fail closed: a store error before the unlock ends the request with
   ``storage_unavailable`` and nothing is sent to the lock (emergency tickets go on, loudly);
-* the time floor has one owner, the audit log: every request reads it from the ledger in the
-  transaction that takes its challenge (no extra round trip), and a trusted raise (the
-  relay's signed time, :meth:`AccessService.raise_time_floor`) is written there, so it counts
-  from the next request on;
+* the time floor has one owner, the store: every request reads it from the ledger in the
+  transaction that takes its challenge (no extra round trip, no copy kept here), a trusted
+  raise (the relay's signed time, :meth:`AccessService.raise_time_floor`) is ruled on and
+  written there in one transaction, never past the local clock plus the skew, so it counts
+  from the next request on; a floor found far ahead at start is reported, and only the
+  owner's reset (:meth:`AccessService.reset_time_floor`) moves it back;
 * every refusal is an :class:`~gateway.access.errors.AccessRefused` (or, for an owner's
   document that does not verify, :class:`~gateway.access.errors.DocumentRejected`) with an
   :class:`~gateway.access.errors.AccessCode`; transports map codes to their own statuses;
@@ -48,9 +50,14 @@ from gateway.access.admission import (
     admit,
 )
 from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected, Refusal
-from gateway.access.observer import AccessObserver, LoggingObserver, RequestRefused
+from gateway.access.observer import (
+    AccessObserver,
+    LoggingObserver,
+    OwnerNotification,
+    RequestRefused,
+)
 from gateway.access.policy import AwaitApproval
-from gateway.access.ports import EntryWitness, Ledger
+from gateway.access.ports import EntryWitness, FloorReset, Ledger
 from gateway.access.runner import DoorSlot, SessionContext, SessionRunner, SessionView
 from gateway.access.session import (
     AccessSession,
@@ -61,6 +68,7 @@ from gateway.access.session import (
     Denied,
     DoorSensed,
     Granted,
+    NotificationKind,
     Reconciled,
     RelockCause,
     RelockRequested,
@@ -69,6 +77,7 @@ from gateway.access.session import (
 )
 from gateway.errors import GatewayError
 from gateway.trust.approval import decode_approval
+from gateway.trust.clock import floor_ahead
 from gateway.trust.verification import (
     ChallengeRecord,
     HeldRevocations,
@@ -128,14 +137,11 @@ class AccessService:
         self._closing = False
         self.reconciled = 0
         self._changed = asyncio.Event()
-        #: The floor as last read from the ledger (with each challenge taken): used only for
-        #: an emergency request when the store cannot be read.
-        self._last_floor: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._last_floor = await self.ledger.time_floor()
+        await self._check_time_floor()
         self._revocations = await self.ledger.revocations(self.settings.anchors)
         for slot in self.doors.values():
             slot.unsubscribe = slot.driver.subscribe(self._status_callback(slot))
@@ -208,13 +214,55 @@ class AccessService:
             if slot.unsubscribe is not None:
                 slot.unsubscribe()
 
-    async def raise_time_floor(self, moment: datetime) -> None:
+    async def raise_time_floor(self, moment: datetime) -> datetime | None:
         """A trusted time source (the relay's signed time) says it is at least ``moment``.
 
-        The floor has one owner, the audit log: this records the raise there, and every
-        request reads the floor from it, so the raise counts from the next request on.
+        The floor has one owner, the store: the ledger applies the rule (never past the local
+        clock plus the ticket skew, :func:`gateway.trust.clock.raised_floor_ms`) and records
+        the raise in one transaction, and every request reads the floor from there, so the
+        raise counts from the next request on. Returns the floor afterwards.
         """
-        await self.ledger.raise_time_floor(moment)
+        return await self.ledger.raise_time_floor(moment, self.clock(), self.settings.skew)
+
+    async def reset_time_floor(self) -> FloorReset:
+        """The owner's signed act: set a floor that is ahead of the local clock back to it,
+        recorded as ``clock.floor_reset`` with the old and new values (issue 11, finding 1)."""
+        reset = await self.ledger.reset_time_floor(self.clock())
+        if reset.changed:
+            log.warning(
+                "time floor reset by the owner: %s -> %s",
+                _iso(reset.old_ms),
+                _iso(reset.new_ms),
+            )
+        return reset
+
+    async def _check_time_floor(self) -> None:
+        """At start: a floor more than the skew ahead of the clock refuses every time-bound
+        ticket (``clock_untrusted``), so it is reported loudly: an ERROR line, an audit
+        entry and an owner notification. Only the owner's reset moves it back."""
+        floor = await self.ledger.time_floor()
+        now = self.clock()
+        ahead = floor_ahead(floor, now, self.settings.skew)
+        if ahead is None or floor is None:
+            return
+        text = (
+            f"the time floor ({floor.isoformat()}) is {ahead.total_seconds():.0f} s ahead of "
+            f"the gateway's clock ({now.isoformat()}): tickets other than emergency ones are "
+            "refused as clock_untrusted; if the clock is right, reset the floor with "
+            "`threshold owner clock reset`"
+        )
+        log.error("clock: %s", text)
+        await self.ledger.record(
+            "clock.floor_ahead",
+            {
+                "floor_ms": int(floor.timestamp() * 1000),
+                "local_ms": int(now.timestamp() * 1000),
+                "ahead_s": int(ahead.total_seconds()),
+            },
+        )
+        self._context.observe(
+            OwnerNotification(NotificationKind.CLOCK_FLOOR_AHEAD, "", "", "", text)
+        )
 
     def notify_changed(self) -> None:
         self._changed.set()
@@ -292,14 +340,14 @@ class AccessService:
         try:
             taken = await self.ledger.take_challenge(request.nonce, now)
             challenge, floor = taken.challenge, taken.time_floor
-            self._last_floor = floor
         except StoreError as exc:
             store_failed = True
             self._context.health.writable = False
             log.error("store failed while checking a request (%s)", exc.code)
             challenge = self._memory_challenges.pop(request.nonce, None)
-            # Only an emergency goes on from here: judged against the newest floor seen.
-            floor = self._last_floor
+            # Only an emergency goes on from here. The floor cannot be read, and no copy of it
+            # is kept outside the store (its one owner): the ticket is judged at the clock.
+            floor = None
         # Invariant 4: from here to the reservation below there is no await.
         current = slot.session
         admission = admit(
@@ -539,6 +587,10 @@ class _HolderOnly:
 
     jti: str
     cnf: bytes
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def _new_session_id() -> str:

@@ -124,6 +124,8 @@ class NotificationKind(enum.StrEnum):
     EMERGENCY_ENTRY = "emergency"
     RELOCK_FAILED = "relock_failed"
     CAMERA_STALLED = "camera_stalled"
+    #: At start, the time floor was found more than the skew ahead of the clock.
+    CLOCK_FLOOR_AHEAD = "clock_floor_ahead"
 
 
 #: The purpose whose tickets open in every condition, loudly, and only once.

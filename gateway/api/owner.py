@@ -2,7 +2,7 @@
 
 Only reached once the owner-signature middleware has verified the request
 (:mod:`gateway.trust.owner_request`): the household's history, the sessions, approvals, revocation
-lists and the manual lock.
+lists, the manual lock and the reset of a time floor found ahead of the clock.
 """
 
 from __future__ import annotations
@@ -64,3 +64,8 @@ async def owner_lock(request: web.Request) -> web.Response:
     return web.json_response(
         {"door": body["door"], "lock": status.lock.value, "door_state": status.door.value}
     )
+
+
+async def owner_clock_reset(request: web.Request) -> web.Response:
+    reset = await request.app[CTX].service.reset_time_floor()
+    return web.json_response(reset.to_json())

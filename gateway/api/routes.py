@@ -165,6 +165,15 @@ ROUTES: tuple[Route, ...] = (
         responses=(200, 400, 401, 404, 409, 503),
     ),
     Route(
+        "POST",
+        "/v1/owner/clock/reset",
+        "owner_clock_reset",
+        "Set a time floor that is ahead of the gateway's clock back to the clock, recorded as "
+        "clock.floor_reset (old and new values); no body. Answers the floor before and after.",
+        owner=True,
+        responses=(200, 401, 503),
+    ),
+    Route(
         "GET",
         "/v1/owner/camera/live",
         "owner_live_view",

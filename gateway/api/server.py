@@ -37,6 +37,7 @@ def _handlers(ctx: ApiContext) -> dict[str, Handler]:
         "owner_approvals": owner.owner_approvals,
         "owner_revocations": owner.owner_revocations,
         "owner_lock": owner.owner_lock,
+        "owner_clock_reset": owner.owner_clock_reset,
         "owner_live_view": live_view(ctx),
         "owner_snapshot": owner_snapshot,
     }

@@ -51,10 +51,25 @@ def _one(samples: Mapping[SampleKey, float], name: str) -> float | None:
     return samples.get((name, ()))
 
 
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.0f} days"
+
+
 def assess(
-    samples: Mapping[SampleKey, float], *, checkpoint_every_s: float, sync_interval_s: float | None
+    samples: Mapping[SampleKey, float],
+    *,
+    checkpoint_every_s: float,
+    sync_interval_s: float | None,
+    clock_skew_s: float = 120.0,
 ) -> list[Finding]:
-    """Findings, worst first within each subject; ``sync_interval_s`` None: no relay."""
+    """Findings, worst first within each subject; ``sync_interval_s`` None: no relay;
+    ``clock_skew_s`` the ticket skew (``[policy] clock_skew_s``)."""
     out: list[Finding] = []
 
     if _one(samples, "threshold_camera_configured") == 0:
@@ -126,6 +141,21 @@ def assess(
         )
     else:
         out.append(Finding("audit log", True, f"{entries:.0f} entries, checkpoints current"))
+
+    ahead = _one(samples, "threshold_time_floor_ahead_seconds")
+    if ahead is not None and ahead > clock_skew_s:
+        out.append(
+            Finding(
+                "clock",
+                False,
+                f"the time floor is {_span(ahead)} ahead of the gateway's clock: every ticket "
+                "but an emergency one is refused as clock_untrusted",
+                "if the clock is right (check NTP: timedatectl), reset the floor with "
+                "threshold owner clock reset; if not, fix the clock",
+            )
+        )
+    elif ahead is not None:
+        out.append(Finding("clock", True, "not behind the time floor"))
 
     if sync_interval_s is not None:
         last = _one(samples, "threshold_sync_last_success_age_seconds")

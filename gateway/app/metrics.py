@@ -8,7 +8,8 @@ Three sources, each read where it is owned:
   (unlock and relock latencies, link errors by code, battery);
 * **state read at scrape time** by :class:`GatewayCollector`: the camera's health (live, fps,
   reconnects), the audit log (entries, age of the newest checkpoint and of the newest
-  witness cosignature), sync (backlog, last success);
+  witness cosignature, how far the time floor is ahead of the clock), sync (backlog, last
+  success);
 * nothing else: no label carries a ticket, a holder or a session id (metrics are activity
   counts, private to the home; the endpoint listens on localhost unless the owner says
   otherwise).
@@ -289,6 +290,9 @@ class GatewayCollector(Collector):
                 "SELECT MAX(received_ms) FROM checkpoint_cosignature"
             ).fetchone()[0]
             attested = conn.execute("SELECT MAX(tree_size) FROM checkpoint").fetchone()[0]
+            floor_row = conn.execute(
+                "SELECT time_ms FROM time_floor WHERE singleton = 1"
+            ).fetchone()
         except sqlite3.Error:
             return
         finally:
@@ -299,6 +303,12 @@ class GatewayCollector(Collector):
             "Entries after the newest signed checkpoint",
             value=entries - (attested or 0),
         )
+        if floor_row is not None:
+            yield GaugeMetricFamily(
+                "threshold_time_floor_ahead_seconds",
+                "Seconds the time floor is ahead of the gateway's clock (0 when it is not)",
+                value=max(0, int(floor_row[0]) - now_ms) / 1000,
+            )
         if newest is not None:
             yield GaugeMetricFamily(
                 "threshold_checkpoint_age_seconds",

@@ -1,4 +1,5 @@
-"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock).
+"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock, and
+``clock reset``: a time floor found ahead of the gateway's clock set back to it).
 
 Every request is signed with the owner key for this gateway's id and TLS key (docs/api.md,
 "Request signature"), and the gateway is always authenticated first: ``--pin-fingerprint``,
@@ -89,6 +90,23 @@ async def _lock(args: argparse.Namespace, action: str) -> int:
     return 0
 
 
+async def _clock_reset(args: argparse.Namespace) -> int:
+    owner = _owner_key(args.owner_key)
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
+        answer = await client.owner(owner, "POST", "/v1/owner/clock/reset")
+    old = _iso(int(answer["old_floor_ms"]))
+    if answer["reset"]:
+        print(f"time floor reset from {old} to {_iso(int(answer['floor_ms']))} (recorded)")
+    else:
+        print(f"time floor {old} is not ahead of the gateway's clock: nothing to reset")
+    return 0
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
 def register(sub: Any) -> None:
     owner = sub.add_parser("owner", help="the reference owner client")
     osub = owner.add_subparsers(dest="owner_command", metavar="ACTION")
@@ -114,3 +132,13 @@ def register(sub: Any) -> None:
         p.add_argument("--door", required=True)
         common(p)
         p.set_defaults(handler=lambda a, act=action: asyncio.run(_lock(a, act)))
+    clock = osub.add_parser("clock", help="the gateway's time floor")
+    csub = clock.add_subparsers(dest="clock_command", metavar="ACTION")
+    csub.required = True
+    reset = csub.add_parser(
+        "reset",
+        help="set a time floor that is ahead of the gateway's clock back to the clock "
+        "(signed, recorded; only when you know the gateway's clock is right)",
+    )
+    common(reset)
+    reset.set_defaults(handler=lambda a: asyncio.run(_clock_reset(a)))

@@ -61,6 +61,7 @@ def _status(args: argparse.Namespace) -> int:
         samples,
         checkpoint_every_s=CHECKPOINT_EVERY_S,
         sync_interval_s=config.cloud.interval_s if config.cloud.url else None,
+        clock_skew_s=config.policy.clock_skew_s,
     )
     print(f"ok   gateway {config.gateway_id}: running")
     for finding in findings:

@@ -12,7 +12,8 @@ in this fixed order (docs/tickets.md, "Verification order"):
 3. signatures of certificate and ticket                      -> ``bad_signature``
 4. claims of both, schema version 1                          -> ``malformed_claims``
 5. the clock is above the persisted floor                    -> ``clock_untrusted``
-   (emergency tickets go on, with ``alarm`` set, using the floor as the time)
+   (emergency tickets go on, with ``alarm`` set: checks 6-11 then hold if they hold at
+   either the clock or the floor, so the clock never refuses one; issue 11, finding 1)
 6. revocation of ticket id, certificate id, holder, keys     -> ``revoked``
 7. audience of ticket and certificate                        -> ``wrong_gateway``
 8. door                                                      -> ``wrong_door``
@@ -36,7 +37,7 @@ from datetime import datetime, timedelta, tzinfo
 from gateway.trust import schedule
 from gateway.trust.approval import Approval, Decision, decode_approval, sign_approval
 from gateway.trust.certificate import IssuerCertificate, sign_certificate, verify_certificate
-from gateway.trust.clock import DEFAULT_SKEW, clock_trusted
+from gateway.trust.clock import DEFAULT_SKEW, clock_trusted, plausible_times
 from gateway.trust.envelope import TokenKind, open_envelope, unwrap
 from gateway.trust.keys import TrustAnchors, key_id
 from gateway.trust.proof import (
@@ -221,20 +222,22 @@ def check_ticket(
         return _deny(reason, chain, detail, alarm=alarm, proof_checked=False)
 
     alarm = False
-    when = now
+    times: tuple[datetime, ...] = (now,)
     if not clock_trusted(now, time_floor, skew):
         if ticket.purpose is not Purpose.EMERGENCY:
             return deny(Reason.CLOCK_UNTRUSTED, "the gateway clock is below its time floor")
-        # The floor is a lower bound on the true time: the best time there is.
+        # Which one is wrong cannot be told from here: a clock set back, or a floor pushed
+        # ahead. An emergency is never refused because of the clock (issue 11, finding 1):
+        # it is judged valid if it is valid at either time, and the alarm says why.
         alarm = True
-        assert time_floor is not None
-        when = max(now, time_floor)
+        times = plausible_times(now, time_floor, skew)
+    earliest, latest = min(times), max(times)
     if revoked(
         revocations,
         ids=(ticket.jti, cert.jti) if cert else (ticket.jti,),
         subjects=(ticket.sub,),
         keys=(chain.signer, ticket.cnf),
-        at=when,
+        at=earliest,  # a revocation holds if it holds at any of the times
         skew=skew,
     ):
         return deny(Reason.REVOKED, "ticket, holder or issuer is revoked", alarm)
@@ -243,14 +246,14 @@ def check_ticket(
     if ticket.door != door:
         return deny(Reason.WRONG_DOOR, "ticket is for another door", alarm)
     if cert is not None:
-        why = _exceeds(ticket, cert, when, zone)
-        if why:
-            return deny(Reason.CERTIFICATE_EXCEEDED, why, alarm)
-    if when < ticket.nbf - skew:
+        whys = [_exceeds(ticket, cert, when, zone) for when in times]
+        if all(whys):
+            return deny(Reason.CERTIFICATE_EXCEEDED, whys[0], alarm)
+    if latest < ticket.nbf - skew:
         return deny(Reason.NOT_YET_VALID, "ticket not yet valid", alarm)
-    if when >= ticket.exp + skew:
+    if earliest >= ticket.exp + skew:
         return deny(Reason.EXPIRED, "ticket expired", alarm)
-    if ticket.schedule and not schedule.allows(ticket.schedule, when, zone):
+    if ticket.schedule and not any(schedule.allows(ticket.schedule, t, zone) for t in times):
         return deny(Reason.OUTSIDE_SCHEDULE, "outside the ticket's weekly schedule", alarm)
     if uses_so_far >= ticket.uses:
         return deny(Reason.USES_EXHAUSTED, "ticket already used up", alarm)

@@ -16,11 +16,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.access.ports import ChallengeTaken, SessionRecord
+from gateway.access.ports import ChallengeTaken, FloorReset, SessionRecord
 from gateway.access.session import FINISHED_STATES, AuditValue
+from gateway.trust.clock import raised_floor_ms
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.verification import ChallengeRecord, HeldRevocations, RevocationList
 from store.errors import StorageIOError
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _ms_of(span: timedelta) -> int:
+    return int(span.total_seconds() * 1000)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +105,29 @@ class MemoryLedger:
     async def time_floor(self) -> datetime | None:
         return self._floor
 
-    async def raise_time_floor(self, moment: datetime) -> None:
+    async def raise_time_floor(
+        self, claimed: datetime, now: datetime, skew: timedelta
+    ) -> datetime | None:
         self._check()
-        if self._floor is None or moment > self._floor:
-            self._write("clock.floor_raised", {"floor_ms": int(moment.timestamp() * 1000)}, moment)
+        floor_ms = _ms(self._floor) if self._floor is not None else 0
+        new_ms = raised_floor_ms(floor_ms, _ms(now), _ms(claimed), _ms_of(skew))
+        if new_ms > floor_ms:
+            body: dict[str, AuditValue] = {
+                "floor_ms": new_ms,
+                "claimed_ms": _ms(claimed),
+                "local_ms": _ms(now),
+            }
+            self._write("clock.floor_raised", body, _dt(new_ms))
+        return self._floor
+
+    async def reset_time_floor(self, now: datetime) -> FloorReset:
+        self._check()
+        old_ms = _ms(self._floor) if self._floor is not None else 0
+        if old_ms <= _ms(now):
+            return FloorReset(old_ms, old_ms, changed=False)
+        self._write("clock.floor_reset", {"old_floor_ms": old_ms, "new_floor_ms": _ms(now)}, now)
+        self._floor = now
+        return FloorReset(old_ms, _ms(now), changed=True)
 
     async def revocations(self, anchors: TrustAnchors) -> HeldRevocations:
         return self._revocations

@@ -49,6 +49,7 @@ async def main(config: dict[str, object]) -> None:
             interval_s=float(str(config.get("interval_s", 0.05))),
             backoff_cap_s=float(str(config.get("backoff_cap_s", 0.5))),
             probe_interval_s=0.05,
+            min_retry_s=0.05,
         ),
         on_ack=on_ack,
     )

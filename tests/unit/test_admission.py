@@ -20,8 +20,9 @@ from gateway.access.errors import AccessCode
 from gateway.access.policy import Allow, AwaitApproval, PolicyRules
 from gateway.trust.keys import key_id, public_key_of
 from gateway.trust.reasons import Reason
+from gateway.trust.revocation import HeldRevocations
 from gateway.trust.ticket import Delivery, Purpose, package_hash
-from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household
+from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household, revocation_list
 
 HOME = Household()
 SETTINGS = AccessSettings(GATEWAY, HOME.anchors, ZONE, PolicyRules(), max_open_s=600)
@@ -146,15 +147,59 @@ def test_a_failed_store_refuses_all_but_an_emergency_unaudited() -> None:
     assert answer_e.decision == Allow(alarm="emergency+storage_unwritable")
 
 
-def test_an_emergency_on_an_untrusted_clock_is_judged_at_the_floor() -> None:
+def test_an_emergency_is_never_refused_because_of_the_clock() -> None:
+    """Issue 11, finding 1: with the floor far ahead (pushed there, or the clock set back),
+    an emergency ticket valid at the clock opens, with the clock alarm; it used to be judged
+    at the floor alone, where it had expired."""
     emergency = HOME.owner_ticket(
         HOME.ticket(iss="owner", purpose=Purpose.EMERGENCY, exp=NOW + timedelta(minutes=30))
     )
-    at_floor = facts(time_floor=NOW + timedelta(hours=1))
-    answer = refused(admit(request(emergency), at_floor, SETTINGS))
-    assert answer.refusal.code is AccessCode.EXPIRED
+    far_ahead = facts(time_floor=NOW + timedelta(days=400))
+    answer = admit(request(emergency), far_ahead, SETTINGS)
+    assert isinstance(answer, Admitted)
+    assert answer.decision == Allow(alarm="emergency+clock_untrusted")
+    # Valid at the floor but not yet at the clock (the clock set back): it opens too.
+    later = HOME.owner_ticket(
+        HOME.ticket(
+            iss="owner",
+            purpose=Purpose.EMERGENCY,
+            nbf=NOW + timedelta(hours=2),
+            exp=NOW + timedelta(hours=3),
+        )
+    )
+    behind = facts(time_floor=NOW + timedelta(hours=2, minutes=30))
+    assert isinstance(admit(request(later), behind, SETTINGS), Admitted)
     trusted_later = facts(time_floor=NOW + timedelta(minutes=1))
     assert isinstance(admit(request(emergency), trusted_later, SETTINGS), Admitted)
+
+
+def test_an_emergency_is_still_refused_for_what_is_not_the_clock() -> None:
+    """Never refused because of the clock is not never refused: expired at both times, for
+    another door, revoked, or with a bad proof, an emergency ticket is refused."""
+    far_ahead = facts(time_floor=NOW + timedelta(days=400))
+    expired = HOME.owner_ticket(
+        HOME.ticket(
+            iss="owner",
+            purpose=Purpose.EMERGENCY,
+            nbf=NOW - timedelta(hours=3),
+            exp=NOW - timedelta(hours=1),
+        )
+    )
+    assert refused(admit(request(expired), far_ahead, SETTINGS)).refusal.code is AccessCode.EXPIRED
+    emergency = HOME.owner_ticket(HOME.ticket(iss="owner", purpose=Purpose.EMERGENCY))
+    wrong_door = refused(admit(request(emergency, door="back"), far_ahead, SETTINGS))
+    assert wrong_door.refusal.code is AccessCode.WRONG_DOOR
+    held = HeldRevocations.of_list(revocation_list(1, jti=("t-0001",)))
+    revoked = refused(
+        admit(
+            request(emergency),
+            facts(time_floor=NOW + timedelta(days=400), revocations=held),
+            SETTINGS,
+        )
+    )
+    assert revoked.refusal.code is AccessCode.REVOKED
+    bad_proof = request(emergency, proof=HOME.proof(CHALLENGE, "t-other"))
+    assert refused(admit(bad_proof, far_ahead, SETTINGS)).refusal.code is AccessCode.BAD_PROOF
 
 
 def test_an_owner_approval_ticket_waits() -> None:

@@ -71,3 +71,25 @@ def test_no_relay_configured_is_not_a_problem() -> None:
     found = assess(samples(**healthy), checkpoint_every_s=600, sync_interval_s=None)
     assert "relay" not in [f.subject for f in found]
     assert bad(found) == []
+
+
+def test_a_time_floor_far_ahead_of_the_clock_is_named_with_the_reset() -> None:
+    """Issue 11, finding 1: a floor more than the skew ahead refuses every time-bound ticket;
+    status says so, and how to reset it."""
+    within = {**HEALTHY, "threshold_time_floor_ahead_seconds": 90}
+    found = assess(samples(**within), checkpoint_every_s=600, sync_interval_s=60)
+    assert bad(found) == []
+    assert "ok   clock: not behind the time floor" in [f.line() for f in found]
+    ahead = {**HEALTHY, "threshold_time_floor_ahead_seconds": 6540}
+    lines = bad(assess(samples(**ahead), checkpoint_every_s=600, sync_interval_s=60))
+    assert lines == [
+        "FIX  clock: the time floor is 109 min ahead of the gateway's clock: every ticket but an "
+        "emergency one is refused as clock_untrusted -> if the clock is right (check NTP: "
+        "timedatectl), reset the floor with threshold owner clock reset; if not, fix the clock"
+    ]
+    # The skew is the configured one.
+    lines = bad(
+        assess(samples(**within), checkpoint_every_s=600, sync_interval_s=60, clock_skew_s=30)
+    )
+    assert len(lines) == 1
+    assert lines[0].startswith("FIX  clock: the time floor is 90 s ahead")

@@ -199,8 +199,22 @@ def test_emergency_ticket_opens_on_untrusted_clock_with_alarm(home: Household) -
     verdict = home.verify(token, time_floor=NOW + timedelta(minutes=30))
     assert verdict.allowed
     assert verdict.alarm
-    # With the floor beyond the ticket's expiry it is certainly expired: still refused.
+    # With the floor beyond the ticket's expiry, it is still valid at the clock: which of the
+    # two is wrong cannot be told, and the clock never refuses an emergency (issue 11,
+    # finding 1). It opens, with the alarm.
     verdict = home.verify(token, time_floor=NOW + timedelta(hours=5))
+    assert verdict.allowed
+    assert verdict.alarm
+    # Expired at both the clock and the floor, it is refused.
+    old = home.owner_ticket(
+        home.ticket(
+            iss="owner",
+            purpose=Purpose.EMERGENCY,
+            nbf=NOW - timedelta(hours=5),
+            exp=NOW - timedelta(hours=1),
+        )
+    )
+    verdict = home.verify(old, time_floor=NOW + timedelta(hours=5))
     assert verdict.reason is Reason.EXPIRED
     assert verdict.alarm
 
