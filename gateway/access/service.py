@@ -261,7 +261,7 @@ class AccessService:
             },
         )
         self._context.observe(
-            OwnerNotification(NotificationKind.CLOCK_FLOOR_AHEAD, "", "", "", text)
+            OwnerNotification(NotificationKind.CLOCK_FLOOR_AHEAD, "", "", "", "", text)
         )
 
     def notify_changed(self) -> None:
