@@ -205,7 +205,21 @@ BEGIN SELECT RAISE(ABORT, 'the commitment key is set once'); END;
 """
 
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _audit_commitment_migration())
+# v6: how far each outage journal was replayed (store/outage_journal.py), so a crash between
+# a replay's commit and the journal's wipe replays nothing twice.
+_V6 = """
+CREATE TABLE outage_replay (
+    journal_id   TEXT PRIMARY KEY,
+    applied_seq  INTEGER NOT NULL CHECK (applied_seq >= 1),
+    replayed_ms  INTEGER NOT NULL
+);
+CREATE TRIGGER outage_replay_forward BEFORE UPDATE OF applied_seq ON outage_replay
+WHEN NEW.applied_seq <= OLD.applied_seq
+BEGIN SELECT RAISE(ABORT, 'an outage journal is replayed forward only'); END;
+"""
+
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _audit_commitment_migration(), _V6)
 LATEST_VERSION = len(MIGRATIONS)
 
 

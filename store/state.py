@@ -303,6 +303,17 @@ class StateTables:
             (session_id, state, now_ms, audit_index, session_id),
         )
 
+    def access_session(self, session_id: str) -> AccessSessionRecord | None:
+        """The session's row, or None when it never had one (a denial, or not yet written)."""
+        r = self._conn.execute(
+            "SELECT session_id, door, ticket_id, state, terminal, opened_ms, updated_ms"
+            " FROM access_session WHERE session_id = ?",
+            (session_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return AccessSessionRecord(r[0], r[1], r[2], r[3], bool(r[4]), int(r[5]), int(r[6]))
+
     def unclosed_sessions(self) -> list[AccessSessionRecord]:
         """Every session not in a terminal state: what start-up must reconcile."""
         rows = self._conn.execute(
@@ -321,6 +332,24 @@ class StateTables:
             (session_id,),
         ).fetchall()
         return [SessionTransition(int(r[0]), r[1], int(r[2]), r[3]) for r in rows]
+
+    # The outage journal's replay mark -------------------------------------------------------
+
+    def outage_applied(self, journal_id: str) -> int:
+        """The last record of outage journal ``journal_id`` already applied (0: none)."""
+        row = self._conn.execute(
+            "SELECT applied_seq FROM outage_replay WHERE journal_id = ?", (journal_id,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def mark_outage_applied(self, journal_id: str, seq: int, now_ms: int) -> None:
+        """Record that journal ``journal_id`` is applied through ``seq`` (only forward)."""
+        self._conn.execute(
+            "INSERT INTO outage_replay (journal_id, applied_seq, replayed_ms) VALUES (?, ?, ?)"
+            " ON CONFLICT (journal_id) DO UPDATE SET applied_seq = excluded.applied_seq,"
+            " replayed_ms = excluded.replayed_ms",
+            (journal_id, seq, now_ms),
+        )
 
     # Lock pairings -------------------------------------------------------------------------
 

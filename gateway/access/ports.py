@@ -71,6 +71,35 @@ class Ledger(Protocol):
         is False. Uses are counted per issuer and ticket id, never per id alone.
         """
 
+    async def journal(
+        self,
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, str, int] | None = None,
+    ) -> None:
+        """Keep a batch :meth:`append` could not write (the store failed) in the outage
+        journal, durably, with the use it counted; raises ``StoreError`` if that fails too.
+
+        Until the journal is replayed, every :meth:`append` replays it first, in the same
+        transaction, so the store never takes a session's later step before its earlier
+        ones (issue 11, finding 4).
+        """
+
+    def outage_pending(self) -> bool:
+        """The outage journal holds batches the store has not taken yet."""
+
+    def journaled_uses(self) -> list[tuple[str, str]]:
+        """(issuer key id, ticket id) of every use in the outage journal not replayed yet."""
+
+    async def replay(self) -> int:
+        """Write the outage journal into the store (idempotent: a record is applied once,
+        whatever crashes), with a ``store.outage_replayed`` entry; the records replayed.
+        Raises ``StoreError`` while the store still cannot write."""
+
+    async def settle(self, facts: SessionFacts, state: str) -> None:
+        """Close an unfinished session row no live session is behind, as ``state``, with a
+        ``session.settled`` entry saying so (after an outage kept its last steps out)."""
+
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord: ...
 
     async def take_challenge(self, nonce: bytes, now: datetime) -> ChallengeTaken:

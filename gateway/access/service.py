@@ -141,11 +141,58 @@ class AccessService:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Uses journaled in an outage are spent, whether or not the store takes them now.
+        for issuer_kid, jti in self.ledger.journaled_uses():
+            self._context.memory_uses.take(issuer_kid, jti)
+        await self._replay_outage(settle=False)
         await self._check_time_floor()
         self._revocations = await self.ledger.revocations(self.settings.anchors)
         for slot in self.doors.values():
             slot.unsubscribe = slot.driver.subscribe(self._status_callback(slot))
         await self.reconcile()
+
+    async def _replay_outage(self, *, settle: bool = True) -> bool:
+        """Once the store can write again, and before any grant: write what the outage
+        journal holds into it, then close any session row the outage left open that no live
+        session is behind (issue 11, finding 4). False: the store still cannot take it."""
+        health = self._context.health
+        if not health.outage and not self.ledger.outage_pending():
+            return True
+        try:
+            count = await self.ledger.replay()
+            # At start, reconcile() (which reads the lock) ends the rows left open instead.
+            settled = await self._settle_stale_rows() if settle else 0
+        except StoreError as exc:
+            health.failed()
+            log.error("the store still cannot take what the outage left (%s)", exc.code)
+            return False
+        health.writable = True
+        health.outage = False
+        if count or settled:
+            log.warning(
+                "after the outage: %d journaled batch(es) written, %d stale session row(s) closed",
+                count,
+                settled,
+            )
+        return True
+
+    async def _settle_stale_rows(self) -> int:
+        """Close every unfinished session row whose session is not live in this run.
+
+        Every session of this run has a runner (dropped only once finished) and every row
+        from before the start was reconciled, so such a row is one whose last steps an
+        outage kept from the store: it would hold its door in the store, and every new
+        session on that door would be refused, until a restart.
+        """
+        settled = 0
+        for record in await self.ledger.unfinished_sessions():
+            runner = self._runners.get(record.facts.session)
+            if runner is not None and not runner.machine.ended:
+                continue
+            state = runner.machine.shown_state if runner is not None else record.state.value
+            await self.ledger.settle(record.facts, state)
+            settled += 1
+        return settled
 
     def _status_callback(self, slot: DoorSlot) -> Callable[[LockStatus], None]:
         def on_status(status: LockStatus) -> None:
@@ -308,7 +355,7 @@ class AccessService:
         except StoreError as exc:
             # Only an emergency ticket can use this challenge (every other request fails
             # closed on the same broken store), so it is kept in memory, loudly.
-            self._context.health.writable = False
+            self._context.health.failed()
             log.error("store cannot record challenges (%s); issuing from memory", exc.code)
             record = ChallengeRecord(
                 secrets.token_bytes(32), self.settings.gateway_id, now + self.settings.challenge_ttl
@@ -336,13 +383,15 @@ class AccessService:
         now = self.clock()
         if request.revocations is not None:
             await self._accept_revocations(request.revocations)
-        store_failed = False
+        # What an outage left in the journal reaches the store before any grant; while it
+        # cannot, only an emergency goes on (its single use is in memory and the journal).
+        store_failed = not await self._replay_outage()
         try:
             taken = await self.ledger.take_challenge(request.nonce, now)
             challenge, floor = taken.challenge, taken.time_floor
         except StoreError as exc:
             store_failed = True
-            self._context.health.writable = False
+            self._context.health.failed()
             log.error("store failed while checking a request (%s)", exc.code)
             challenge = self._memory_challenges.pop(request.nonce, None)
             # Only an emergency goes on from here. The floor cannot be read, and no copy of it

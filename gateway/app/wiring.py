@@ -74,6 +74,7 @@ from gateway.trust.seal import Sealer
 from gateway.trust.verification import TrustAnchors
 from store.checkpoint import CheckpointSigner
 from store.db import Store
+from store.outage_journal import OutageJournal, journal_path
 from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
 from video.source import redact_url
@@ -134,6 +135,7 @@ class Gateway:
         #: notifications); the benchmark's timing, later metrics and the owner's notifier.
         self.observer = observer
         self.store: Store | None = None
+        self.journal: OutageJournal | None = None
         self.locks: LockFleet | None = None
         self.service: AccessService | None = None
         self.camera: EntryCamera | None = None
@@ -226,7 +228,16 @@ class Gateway:
             relock_retry_initial_s=cfg.lock.relock_retry_initial_s,
             relock_retry_max_s=cfg.lock.relock_retry_max_s,
         )
-        ledger = StoreLedger(self.store, cfg.gateway_id)
+        # What an emergency (or a relock) did while the database could not write waits here
+        # until the store takes it (issue 11, finding 4; docs/audit-log.md).
+        self.journal = await asyncio.to_thread(OutageJournal.open, journal_path(cfg.database))
+        if self.journal.pending:
+            log.warning(
+                "outage journal: %d batch(es) from a time the store could not write; "
+                "replaying before any request",
+                len(self.journal.pending),
+            )
+        ledger = StoreLedger(self.store, cfg.gateway_id, self.journal)
         camera_url = o.camera_url or cfg.camera.url or ""
         if camera_url:
             self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
@@ -473,6 +484,8 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
+        if self.journal is not None:
+            self.journal.close()
         log.info("stopped")
 
 

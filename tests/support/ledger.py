@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.access.ports import ChallengeTaken, FloorReset, SessionRecord
-from gateway.access.session import FINISHED_STATES, AuditValue
+from gateway.access.session import FINISHED_STATES, AuditValue, SessionFacts, SessionState
 from gateway.trust.clock import raised_floor_ms
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.verification import ChallengeRecord, HeldRevocations, RevocationList
@@ -56,6 +56,13 @@ class MemoryLedger:
         self.sessions: dict[str, SessionRecord] = {}
         self.uses: dict[tuple[str, str], int] = {}
         self.failing = False
+        #: Batches kept while ``failing`` (the outage journal), and whether that fails too.
+        self.journaled: list[
+            tuple[
+                list[tuple[str, dict[str, AuditValue]]], SessionRecord, tuple[str, str, int] | None
+            ]
+        ] = []
+        self.journal_failing = False
         self._challenges: dict[bytes, ChallengeRecord] = {}
         self._floor: datetime | None = None
         self.revocation_tokens: list[str] = []
@@ -80,6 +87,7 @@ class MemoryLedger:
         use: tuple[str, str, int] | None = None,
     ) -> bool:
         self._check()
+        self._replay_now()
         if use is not None:
             issuer_kid, jti, max_uses = use
             counted = self.uses.get((issuer_kid, jti), 0)
@@ -91,6 +99,51 @@ class MemoryLedger:
             self._write(kind, body, now)
         self.sessions[session.facts.session] = session
         return True
+
+    async def journal(
+        self,
+        entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
+        session: SessionRecord,
+        use: tuple[str, str, int] | None = None,
+    ) -> None:
+        if self.journal_failing:
+            raise StorageIOError("the in-memory journal is gone too")
+        self.journaled.append(([(k, dict(b)) for k, b in entries], session, use))
+
+    def outage_pending(self) -> bool:
+        return bool(self.journaled)
+
+    def journaled_uses(self) -> list[tuple[str, str]]:
+        return [(u[0], u[1]) for _, _, u in self.journaled if u is not None]
+
+    async def replay(self) -> int:
+        self._check()
+        return self._replay_now()
+
+    def _replay_now(self) -> int:
+        count = len(self.journaled)
+        if not count:
+            return 0
+        now = self.clock()
+        for entries, session, use in self.journaled:
+            if use is not None:
+                self.uses[(use[0], use[1])] = self.uses.get((use[0], use[1]), 0) + 1
+            for kind, body in entries:
+                self._write(
+                    kind, {**body, "journaled_ms": int(session.updated_at.timestamp() * 1000)}, now
+                )
+            self.sessions[session.facts.session] = session
+        self.journaled.clear()
+        self._write("store.outage_replayed", {"records": count}, now)
+        return count
+
+    async def settle(self, facts: SessionFacts, state: str) -> None:
+        self._check()
+        record = self.sessions.get(facts.session)
+        if record is None or record.state in FINISHED_STATES:
+            return
+        self._write("session.settled", {"session": facts.session, "state": state}, self.clock())
+        self.sessions[facts.session] = replace(record, state=SessionState.CLOSED)
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord:
         self._check()
