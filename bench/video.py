@@ -62,6 +62,7 @@ from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import GatewayClient
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.proof import proof_message
+from tests.support.memory import peak_rss_mb
 from tests.support.rtsp import RtspTestServer
 from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
@@ -441,7 +442,7 @@ def main() -> int:
                 "recorder_vs_ffmpeg": round(recorder / ffmpeg, 3),
                 "recorder_vs_ffmpeg_runs": [round(r, 3) for r in ratios],
                 "with_motion_cpu_s_per_min": round(with_motion, 3),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
                 "stall_detect_s": round(stall_s, 3),
                 "read_timeout_s": READ_TIMEOUT_S,
                 "reconnect_s": round(reconnect_s, 3),

@@ -35,7 +35,7 @@ fi
 if [ "$want_test" -eq 1 ]; then
     for pkg in gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base \
                gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
-               ffmpeg; do
+               ffmpeg openssl systemd mosquitto; do
         need_pkg "$pkg"
     done
 fi

@@ -9,8 +9,9 @@ session, each camera that watches its door does this:
 
 * at the grant, before the unlock: the clip starts from the pre-roll (``start_clip`` returns
   at once; the writer runs on its own thread) and the grant's picture is taken (its packets,
-  at once); it is decoded only once the unlock is over (when the door opens or the session
-  ends, whichever is first), so that four cameras' decoding never competes with the unlock;
+  at once); it is decoded only once the unlock is over (the lock reported it, or else the
+  door opened or the session ended), so that four cameras' decoding never competes with the
+  unlock;
 * when the door sensor first reports open: a snapshot;
 * when the session ends: a snapshot, then ``finish_clip`` (the post-roll) in the
   background; the result becomes a ``clip.recorded`` entry and a row of the clips index in
@@ -85,6 +86,9 @@ class EntryCamera:
         self.on_stall = on_stall
         #: Called after each entry this class writes (AccessService.notify_changed).
         self.on_recorded = on_recorded
+        #: Called with ``(door, jpeg)`` after each visit snapshot is saved (Home Assistant's
+        #: image entity); must return at once.
+        self.on_snapshot: Callable[[str, bytes], None] = lambda door, jpeg: None
         self._recordings: dict[str, ClipRecording] = {}
         self._finishing: set[ClipRecording] = set()
         self._live_at_grant: dict[str, bool] = {}
@@ -120,6 +124,9 @@ class EntryCamera:
             self._grant_stills[session] = self.camera.capture()
         except CameraError as exc:
             self._grant_stills[session] = exc
+
+    def door_unlocked(self, session: str, door: str) -> None:
+        self._develop_grant_still(session, door)
 
     def door_opened(self, session: str, door: str) -> None:
         self._develop_grant_still(session, door)
@@ -258,6 +265,10 @@ class EntryCamera:
                 "size_bytes": len(jpeg),
             },
         )
+        try:
+            self.on_snapshot(door, jpeg)
+        except Exception:
+            log.exception("snapshot listener failed")
 
     # -- camera callbacks ------------------------------------------------------------------
 
@@ -374,8 +385,22 @@ class EntryCameras:
             camera.on_recorded = handler
 
     @property
+    def on_snapshot(self) -> Callable[[str, bytes], None]:
+        return self.cameras[0].on_snapshot
+
+    @on_snapshot.setter
+    def on_snapshot(self, handler: Callable[[str, bytes], None]) -> None:
+        # A door several cameras watch shows the newest snapshot of any of them.
+        for camera in self.cameras:
+            camera.on_snapshot = handler
+
+    @property
     def entries_written(self) -> int:
         return sum(c.entries_written for c in self.cameras)
+
+    def all_live(self) -> bool:
+        """Every camera of the home is live (Home Assistant's one camera connectivity)."""
+        return all(c.live() for c in self.cameras)
 
     async def start(self) -> None:
         for camera in self.cameras:
@@ -425,6 +450,10 @@ class EntryCameras:
                 log.exception(
                     "session %s: camera %s could not start recording", session, camera.name
                 )
+
+    def door_unlocked(self, session: str, door: str) -> None:
+        for camera in self.watching(door):
+            camera.door_unlocked(session, door)
 
     def door_opened(self, session: str, door: str) -> None:
         for camera in self.watching(door):

@@ -14,8 +14,9 @@ The rules (the purposes are the ``purpose`` claim of docs/tickets.md §3; approv
 * ``survey``: always waits for the owner's signed approval, whatever the ticket says; the
   wait times out to ``approval_denied``.
 * ``emergency``: opens even with the camera down, the clock untrusted or the store
-  unwritable; every such open carries an alarm. Single use is enforced by the runner, which
-  consumes an emergency ticket with ``max_uses = 1`` whatever its ``uses`` claim says.
+  unwritable; every such open carries an alarm. Single use is enforced by admission
+  (:mod:`gateway.access.admission`), which counts an emergency ticket with ``max_uses = 1``
+  whatever its ``uses`` claim says (in memory while the store is down).
 * Any ticket with ``approval: owner`` waits for the owner too.
 * Camera: ``camera: required`` with no live camera is ``camera_unavailable`` unless the owner
   set ``policy.allow_without_camera``.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from gateway.access.errors import AccessCode
 from gateway.trust.ticket import Purpose, package_hash
 
 
@@ -71,7 +73,7 @@ class AwaitApproval:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
-    code: str
+    code: AccessCode
     detail: str
 
 
@@ -112,16 +114,18 @@ def decide(
             reasons.append("storage_unwritable")
         return Allow(alarm="emergency" + "".join(f"+{r}" for r in reasons))
     if clock_alarm:
-        return Refuse("clock_untrusted", "the gateway's clock is behind its time floor")
+        return Refuse(AccessCode.CLOCK_UNTRUSTED, "the gateway's clock is behind its time floor")
     if not facts.storage_writable:
-        return Refuse("storage_unavailable", "the audit log cannot be written; failing closed")
+        why = "the audit log cannot be written; failing closed"
+        return Refuse(AccessCode.STORAGE_UNAVAILABLE, why)
     if terms.camera_required and not facts.camera_live and not rules.allow_without_camera:
-        return Refuse("camera_unavailable", "this ticket requires a live camera and none is")
+        why = "this ticket requires a live camera and none is"
+        return Refuse(AccessCode.CAMERA_UNAVAILABLE, why)
     if terms.purpose is Purpose.DELIVERY and not package_code_matches(
         package_code, terms.package_hashes
     ):
         what = "no package code given" if not package_code else "package code not on ticket"
-        return Refuse("package_mismatch", what)
+        return Refuse(AccessCode.PACKAGE_MISMATCH, what)
     if terms.purpose is Purpose.SURVEY or terms.owner_approval:
         return AwaitApproval(rules.approval_timeout_s)
     return Allow()

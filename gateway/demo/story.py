@@ -174,9 +174,7 @@ async def _prepare(directory: Path, tl: Timeline, camera: bool) -> tuple[Signing
     )
     # The owner's key normally lives on the owner's phone; the demo plays the owner.
     write_file(owner_file, (b64u_encode(bytes(owner) + bytes(owner.verify_key)) + "\n").encode())
-    tl.say(
-        f"  gateway key {result.public_key[:16]}..., TLS sha256 {result.tls_fingerprint[:16]}..."
-    )
+    tl.say(f"  gateway key {result.public_key[:16]}..., TLS key {result.tls_fingerprint[:16]}...")
     return owner, result.config_path
 
 

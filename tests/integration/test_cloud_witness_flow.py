@@ -22,6 +22,7 @@ from gateway.trust.base64url import b64u_encode
 from tests.support.cli import run_cli
 from tests.support.cloud import (
     GATEWAY_ID,
+    MailRecorder,
     append_many,
     new_parties,
     open_sealed_store,
@@ -30,22 +31,6 @@ from tests.support.cloud import (
     truncate_log,
     write_key_file,
 )
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.revocations: list[str] = []
-        self.approvals: list[str] = []
-        self.floors: list[int] = []
-
-    async def apply_revocations(self, token: str) -> None:
-        self.revocations.append(token)
-
-    async def apply_approval(self, token: str) -> None:
-        self.approvals.append(token)
-
-    async def raise_time_floor(self, time_ms: int) -> None:
-        self.floors.append(time_ms)
 
 
 async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
@@ -171,7 +156,7 @@ async def test_mailbox_and_signed_time_reach_the_gateway(tmp_path: Path) -> None
             str(token),
         )
         assert posted.returncode == 0, posted.stderr
-        recorder = Recorder()
+        recorder = MailRecorder()
         sync = sync_for(store, url, parties, relay_key=server.relay.public_key, mailbox=recorder)
         await asyncio.wait_for(sync.sync_once(), 30)
         assert recorder.revocations == ["v4.public.revocation-list-token"]
@@ -181,7 +166,7 @@ async def test_mailbox_and_signed_time_reach_the_gateway(tmp_path: Path) -> None
         await sync.stop()
         # A relay key that is not the relay's: its time moves nothing.
         sync = sync_for(store, url, parties, relay_key=parties.owner_public)
-        assert await asyncio.wait_for(sync.pull_time(Recorder()), 30) is None
+        assert await asyncio.wait_for(sync.pull_time(MailRecorder()), 30) is None
         await sync.stop()
     finally:
         await store.close()

@@ -11,18 +11,15 @@ import asyncio
 import hashlib
 import json
 import re
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from gateway.clients.lan import ApiProblem
-from gateway.trust.base64url import b64u_encode
-from gateway.trust.owner_request import sign_request
+from gateway.clients.lan import ApiProblem, KeyPin
 from gateway.trust.ticket import Camera as TicketCamera
+from tests.integration.test_metrics import scrape, value
 from tests.support.rtsp import RtspServerFactory, RtspTestServer, rtsp_server_factory, until
 from tests.support.service import GatewayHarness, running_harness
 
@@ -71,7 +68,7 @@ async def test_two_cameras_on_one_door_both_film_and_both_are_required(
     porch = rtsp_server_factory()
     hall = rtsp_server_factory(width=160, height=120)
     edit = several_cameras([camera_table("porch", porch.url), camera_table("hall", hall.url)])
-    async with running_harness(tmp_path / "gw", edit=edit, allow_without_camera=False) as h:
+    async with running_harness(tmp_path / "gw", configure=edit, allow_without_camera=False) as h:
         cameras = h.gateway.camera
         assert cameras is not None
         assert [c.name for c in cameras.cameras] == ["porch", "hall"]
@@ -113,6 +110,13 @@ async def test_two_cameras_on_one_door_both_film_and_both_are_required(
         async with asyncio.timeout(WAIT):
             await cameras.by_name("hall").camera.stalled.wait()  # type: ignore[union-attr]
         assert cameras.live("front") is False
+        # The operator's metrics name the camera that is down.
+        assert h.gateway.metrics_url is not None
+        scraped = await scrape(h.gateway.metrics_url)
+        assert value(scraped, "threshold_camera_configured") == 2
+        assert value(scraped, "threshold_camera_live", camera="porch") == 1
+        assert value(scraped, "threshold_camera_live", camera="hall") == 0
+        assert value(scraped, "threshold_camera_fps", camera="porch") > 0
         with pytest.raises(ApiProblem) as refused:
             await h.open(h.ticket(camera=TicketCamera.REQUIRED), package_code="PKG-1")
         assert refused.value.code == "camera_unavailable"
@@ -121,9 +125,8 @@ async def test_two_cameras_on_one_door_both_film_and_both_are_required(
 
 async def owner_snapshot(h: GatewayHarness, query: str, status: int) -> None:
     path = "/v1/owner/camera/snapshot" + query
-    nonce = b64u_encode(secrets.token_bytes(24))
-    headers = sign_request(h.keys.owner, "GET", path, b"", int(time.time()), nonce)
-    ssl = aiohttp.Fingerprint(bytes.fromhex(h.gateway.fingerprint or ""))
+    headers = await h.client.owner_headers(h.keys.owner, "GET", path, b"")
+    ssl = KeyPin(h.gateway.fingerprint)
     async with (
         aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=ssl), timeout=aiohttp.ClientTimeout(total=WAIT)

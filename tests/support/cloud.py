@@ -54,6 +54,26 @@ async def open_sealed_store(path: Path, parties: Parties, checkpoint_every: int 
     )
 
 
+class MailRecorder:
+    """A ``MailboxHandler`` that keeps what the sync task hands it (tests of the sync path
+    alone; the gateway's own handler is ``gateway.sync.mailbox.AccessMailbox``)."""
+
+    def __init__(self) -> None:
+        self.revocations: list[str] = []
+        self.approvals: list[str] = []
+        self.floors: list[int] = []
+
+    async def apply_revocations(self, token: str) -> None:
+        self.revocations.append(token)
+
+    async def apply_approval(self, token: str) -> None:
+        self.approvals.append(token)
+
+    async def raise_time_floor(self, time_ms: int) -> int | None:
+        self.floors.append(time_ms)
+        return None
+
+
 def sync_for(
     store: Store,
     url: str,

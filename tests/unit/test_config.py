@@ -24,14 +24,17 @@ from gateway.app.config import (
     CloudConfig,
     DoorConfig,
     LockConfig,
+    MetricsConfig,
     PolicyConfig,
     load,
     parse,
     render,
 )
-from gateway.app.identity import KeyFileError, load_signing_key, tls_fingerprint
+from gateway.app.identity import KeyFileError, load_signing_key
 from gateway.app.provision import init_gateway, parse_door_arg
+from gateway.app.tls import tls_fingerprint
 from gateway.errors import ConfigError, UsageError
+from gateway.mqtt.settings import MqttConfig
 from gateway.trust.base64url import b64u_encode
 
 OWNER = b64u_encode(bytes(SigningKey.generate().verify_key))
@@ -188,20 +191,36 @@ def _template_document(**changes: object) -> dict[str, Any]:
 # Template keys that are not a dataclass field of the same name, and what they stand for.
 _RENAMED: dict[tuple[str, str], Callable[[], object]] = {
     ("api", "bind"): lambda: f"{ApiConfig().host}:{ApiConfig().port}",
+    ("metrics", "bind"): lambda: f"{MetricsConfig().host}:{MetricsConfig().port}",
     ("camera", "clips"): lambda: DEFAULT_CLIPS,
     ("gateway", "timezone"): lambda: DEFAULT_TIMEZONE,
     ("gateway", "key_file"): lambda: DEFAULT_KEY_FILE,
     ("gateway", "database"): lambda: DEFAULT_DATABASE,
 }
 # Keys whose template value is the operator's answer to `threshold init`, not a default.
-_ANSWERS = {("gateway", "id"), ("gateway", "owner_public_key"), ("camera", "url")}
-# Optional strings: the template shows "" for "not set".
-_EMPTY_IS_NONE = {("camera", "motion_url")}
+_ANSWERS = {
+    ("gateway", "id"),
+    ("gateway", "owner_public_key"),
+    ("camera", "url"),
+    # No default value: shown commented out.
+    ("camera", "motion_url"),
+    ("cloud", "url"),
+    ("cloud", "pin_sha256"),
+    ("cloud", "relay_public_key"),
+    ("mqtt", "host"),
+    ("mqtt", "tls"),  # its default follows the port
+    ("mqtt", "ca_file"),
+    ("mqtt", "username"),
+    ("mqtt", "password_file"),
+}
 _DEFAULTS: dict[str, object] = {
     "api": ApiConfig(),
     "policy": PolicyConfig(),
     "lock": LockConfig(),
     "camera": CameraConfig(),
+    "cloud": CloudConfig(),
+    "metrics": MetricsConfig(),
+    "mqtt": MqttConfig(),
 }
 
 
@@ -222,8 +241,6 @@ def test_every_value_in_the_template_is_the_dataclass_default() -> None:
                 default = str(default)
             if isinstance(default, tuple):
                 default = list(default)  # TOML arrays are lists
-            if default is None and (table, key) in _EMPTY_IS_NONE:
-                default = ""
             assert shown == default, f"[{table}] {key} = {shown!r} in the template, {default!r}"
             compared += 1
     assert compared >= 25
@@ -231,7 +248,13 @@ def test_every_value_in_the_template_is_the_dataclass_default() -> None:
 
 def test_every_dataclass_default_is_shown_in_the_template() -> None:
     doc = _template_document()
-    renamed_fields = {("api", "host"), ("api", "port"), ("camera", "clip_dir")}
+    renamed_fields = {
+        ("api", "host"),
+        ("api", "port"),
+        ("camera", "clip_dir"),
+        ("metrics", "host"),
+        ("metrics", "port"),
+    }
     for table, default in _DEFAULTS.items():
         for f in dataclasses.fields(default):  # type: ignore[arg-type]
             if (table, f.name) in renamed_fields or (table, f.name) in _ANSWERS:
@@ -292,3 +315,23 @@ def test_several_cameras_are_named_with_the_doors_they_watch(tmp_path: Path) -> 
         data["camera"] = [*data["camera"][:2], bad]
         with pytest.raises(ConfigError, match=message):
             parse(data, tmp_path)
+
+
+def test_mqtt_settings(tmp_path: Path) -> None:
+    assert not parse(base(), tmp_path).mqtt.enabled
+    data = base()
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "username": "gw"}
+    mqtt = parse(data, tmp_path).mqtt
+    assert mqtt.enabled
+    assert mqtt.tls  # on by default on 8883
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "tls": False}
+    assert not parse(data, tmp_path).mqtt.tls
+    data["mqtt"] = {"host": "broker.lan", "password_file": "pw"}
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file: needs a username"):
+        parse(data, tmp_path)
+    data["mqtt"] = {"host": "broker.lan", "prefix": "threshold/#"}
+    with pytest.raises(ConfigError, match=r"mqtt\.prefix"):
+        parse(data, tmp_path)
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "commands": True}
+    with pytest.raises(ConfigError, match=r"mqtt\.commands: needs an authenticated"):
+        parse(data, tmp_path)
