@@ -8,6 +8,7 @@ before any picture leaves the gateway, and without a written entry nothing is sh
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 
@@ -21,6 +22,9 @@ from video.liveview import mjpeg_handler
 
 log = logging.getLogger("threshold.api")
 
+#: A camera's name as the configuration allows it (gateway.app.config.CAMERA_NAME_RE).
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
 
 def chosen_camera(ctx: ApiContext, request: web.Request) -> tuple[str | None, Camera]:
     """The camera ``?camera=NAME`` names (404 ``unknown_camera`` if none), else the first."""
@@ -29,11 +33,29 @@ def chosen_camera(ctx: ApiContext, request: web.Request) -> tuple[str | None, Ca
         if ctx.camera is None:
             raise CameraUnavailable("no camera is configured")
         return next((n for n, c in ctx.cameras.items() if c is ctx.camera), None), ctx.camera
+    if _NAME.fullmatch(name) is None:
+        raise Problem(400, "bad_request", "camera must be a camera's name (GET /v1/owner/cameras)")
     camera = ctx.cameras.get(name)
     if camera is None:
+        # The detail names the cameras there are, never what the client sent.
         known = ", ".join(sorted(ctx.cameras)) or "none"
-        raise Problem(404, "unknown_camera", f"no camera named {name!r} (cameras: {known})")
+        raise Problem(404, "unknown_camera", f"no camera of that name (cameras: {known})")
     return name, camera
+
+
+async def owner_cameras(request: web.Request) -> web.Response:
+    """Every camera, so the owner's app can offer them: name, doors watched, live."""
+    ctx = request.app[CTX]
+    doors = sorted(ctx.service.doors)
+    cameras = [
+        {
+            "name": name,
+            "doors": list(ctx.camera_doors.get(name) or doors),
+            "live": camera.live,
+        }
+        for name, camera in ctx.cameras.items()
+    ]
+    return web.json_response({"cameras": cameras})
 
 
 async def owner_snapshot(request: web.Request) -> web.Response:

@@ -37,6 +37,8 @@ class ApiContext:
     #: Every camera by name (``?camera=NAME`` on the live view and snapshot); the first is
     #: ``camera``, the one shown without the parameter.
     cameras: Mapping[str, Camera] = field(default_factory=dict)
+    #: The doors each camera watches, by name (empty: every door).
+    camera_doors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Requests handled at once; the rest wait their turn (FIFO) outside the event loop's
     #: ready queue, so a flood cannot starve the lock's Bluetooth exchange of loop turns.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))

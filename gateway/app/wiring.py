@@ -347,6 +347,7 @@ class Gateway:
             cameras=(
                 {c.name: c.camera for c in self.camera.cameras} if self.camera is not None else {}
             ),
+            camera_doors={c.name: c.doors for c in cameras},
             gateway_id=cfg.gateway_id,
             public_key=self.public_key,
             tls_fingerprint=self.fingerprint,

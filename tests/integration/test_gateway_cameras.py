@@ -101,9 +101,16 @@ async def test_two_cameras_on_one_door_both_film_and_both_are_required(
             assert hashlib.sha256(data).hexdigest() == clip["sha256"]
         assert Path(clips["porch"]["path"]).parent != Path(clips["hall"]["path"]).parent
 
-        # The owner picks a camera; an unknown name is a problem, not the default camera.
+        # The owner's app lists the cameras and picks one; an unknown name is a problem (which
+        # quotes nothing the client sent), not the default camera.
+        listed = await h.client.owner(h.keys.owner, "GET", "/v1/owner/cameras")
+        assert listed["cameras"] == [
+            {"name": "porch", "doors": ["front"], "live": True},
+            {"name": "hall", "doors": ["front"], "live": True},
+        ]
         await owner_snapshot(h, "?camera=hall", 200)
-        await owner_snapshot(h, "?camera=attic", 404)
+        await owner_snapshot(h, "?camera=attic", 404, "unknown_camera")
+        await owner_snapshot(h, "?camera=%3Cscript%3E", 400, "bad_request")
 
         # One of the door's cameras frozen: a ticket that requires the camera is refused.
         hall.freeze()
@@ -123,7 +130,7 @@ async def test_two_cameras_on_one_door_both_film_and_both_are_required(
         hall.thaw()
 
 
-async def owner_snapshot(h: GatewayHarness, query: str, status: int) -> None:
+async def owner_snapshot(h: GatewayHarness, query: str, status: int, code: str = "") -> None:
     path = "/v1/owner/camera/snapshot" + query
     headers = await h.client.owner_headers(h.keys.owner, "GET", path, b"")
     ssl = KeyPin(h.gateway.fingerprint)
@@ -137,7 +144,9 @@ async def owner_snapshot(h: GatewayHarness, query: str, status: int) -> None:
         if status == 200:
             assert (await resp.read())[:2] == b"\xff\xd8"
         else:
-            assert (await resp.json(content_type=None))["code"] == "unknown_camera"
+            problem = await resp.json(content_type=None)
+            assert problem["code"] == code
+            assert query.removeprefix("?camera=") not in problem["detail"]
 
 
 async def test_a_udp_only_camera_works_through_the_gateways_config(
@@ -155,3 +164,5 @@ async def test_a_udp_only_camera_works_through_the_gateways_config(
         assert h.gateway.camera is not None
         assert h.gateway.camera.camera.config.transport == "udp"
         assert await h.gateway.camera.camera.wait_live(WAIT)
+        listed = await h.client.owner(h.keys.owner, "GET", "/v1/owner/cameras")
+        assert listed["cameras"] == [{"name": "camera", "doors": ["front"], "live": True}]
