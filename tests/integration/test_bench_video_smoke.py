@@ -50,6 +50,9 @@ def test_bench_prints_one_json_line_with_every_figure() -> None:
         "reconnect_s",
         "clip_ready_ms",
         "cameras_4_cpu_pct",
+        "cameras_4_fps",
+        "grant_p50_ms_no_cameras",
+        "grant_p50_ms_4cams",
         "grant_p99_ratio_4cams",
     ):
         assert isinstance(figures[key], (int, float)), key
