@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from store import audit_log
 from store.audit_log import StoredEntry
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
+from store.devices import DeviceTables
 from store.entry import EntrySealer, JsonValue
 from store.errors import IntegrityViolation
 from store.merkle import MerkleFrontier
@@ -41,6 +42,8 @@ class StoreTransaction:
         self._checkpoint_every = checkpoint_every
         self._clock = clock
         self.state = StateTables(conn)
+        #: The owner's devices and enrollment links (store.devices).
+        self.devices = DeviceTables(conn)
 
     def now_ms(self) -> int:
         return self._clock()

@@ -482,13 +482,34 @@ class AccessService:
             raise DocumentRejected(AccessCode.of(verdict.reason), verdict.detail)
         return runner.view()
 
+    async def decide(self, session_id: str, allow: bool, by: str) -> SessionView:
+        """Approve or refuse a waiting session for an owner the caller has authenticated.
+
+        The owner app's path: the caller checked a fresh user-verified passkey assertion over
+        exactly this act (:mod:`gateway.owner`); ``by`` names the device and goes into the
+        session's ``granted`` or ``denied`` entry. The root-key path is :meth:`approve`.
+        """
+        runner = self._runners.get(session_id)
+        if runner is None:
+            raise AccessRefused(AccessCode.NOT_FOUND, f"no session {session_id}")
+        if runner.machine.state is not SessionState.AWAITING_APPROVAL:
+            raise AccessRefused(
+                AccessCode.NOT_AWAITING_APPROVAL,
+                f"session is {runner.machine.state.value}, not awaiting approval",
+            )
+        await runner.handle(ApprovalGiven(by=by) if allow else ApprovalRefused(by=by))
+        return runner.view()
+
     async def set_revocations(self, token: str) -> int:
         await self._accept_revocations(token, from_owner=True)
         assert self._revocations is not None
         return self._revocations.seq
 
-    async def owner_lock(self, door: str, action: str) -> LockStatus:
-        """A manual lock or unlock by the owner, recorded as the owner's act."""
+    async def owner_lock(self, door: str, action: str, by: str = "owner") -> LockStatus:
+        """A manual lock or unlock by the owner, recorded as the owner's act.
+
+        ``by`` says who: ``owner`` (the root key's signature) or an owner device (the app).
+        """
         slot = self.doors.get(door)
         if slot is None:
             raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
@@ -501,7 +522,7 @@ class AccessService:
         if action == "unlock" and runner is not None and not runner.machine.finished:
             raise AccessRefused(AccessCode.DOOR_BUSY, f"door {door} is in use by a session")
         try:
-            await self.ledger.record(f"owner.{action}", {"door": door, "by": "owner"})
+            await self.ledger.record(f"owner.{action}", {"door": door, "by": by})
         except StoreError as exc:
             raise AccessRefused(
                 AccessCode.STORAGE_UNAVAILABLE, f"cannot record the owner's act ({exc.code})"
@@ -525,6 +546,14 @@ class AccessService:
 
     async def _read(self, slot: DoorSlot) -> LockStatus:
         return await asyncio.wait_for(slot.driver.status(), self.settings.lock_timeout_s)
+
+    async def read_door(self, door: str, timeout_s: float | None = None) -> LockStatus:
+        """One reading of ``door``'s lock (the owner app's "now"); LockError or TimeoutError."""
+        slot = self.doors.get(door)
+        if slot is None:
+            raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
+        limit = self.settings.lock_timeout_s if timeout_s is None else timeout_s
+        return await asyncio.wait_for(slot.driver.status(), limit)
 
     def door_states(self) -> dict[str, str | None]:
         return {

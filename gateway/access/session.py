@@ -344,6 +344,9 @@ class SessionFacts:
     subject: str
     purpose: str
     open_s: float
+    #: Who issued the ticket (its ``iss``), shown to the owner; "" when not known (a session
+    #: restored from the store after a restart).
+    issuer: str = ""
 
 
 class MemoryUses:
@@ -526,6 +529,8 @@ class AccessSession:
             "sub": f.subject,
             "purpose": f.purpose,
         }
+        if f.issuer:
+            base["iss"] = f.issuer
         base.update(detail)
         return AppendAudit(
             kind=f"session.{state.value}",

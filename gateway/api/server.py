@@ -18,11 +18,12 @@ import binascii
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ble.errors import LockError
 from gateway.access.admission import AccessRequest
@@ -138,6 +139,8 @@ class Route:
     responses: tuple[int, ...] = (200,)
     media_type: str = "application/json"  # of the success response
     streaming: bool = False  # a long-lived response: not counted against admission
+    #: Authenticated by the owner app's session cookie and CSRF token (gateway/api/app_routes).
+    app_session: bool = False
 
 
 @dataclass(slots=True)
@@ -317,6 +320,8 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
             }
         if route.owner:
             op["security"] = [{"ownerSignature": []}]
+        if route.app_session:
+            op["security"] = [{"appSession": []}]
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -342,7 +347,14 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                     "in": "header",
                     "name": "Threshold-Owner-Signature",
                     "description": "Ed25519 owner signature; see docs/api.md.",
-                }
+                },
+                "appSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Host-threshold-session",
+                    "description": "The owner app's session (passkey sign-in), with the "
+                    "X-CSRF-Token header on every POST; see docs/owner-app.md.",
+                },
             },
         },
     }
@@ -442,7 +454,7 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(request.app[ROUTE_TABLE]))
 
 
 async def challenge(request: web.Request) -> web.Response:
@@ -603,7 +615,6 @@ _HANDLERS: dict[str, Handler] = {
     "owner_snapshot": owner_snapshot,
 }
 _ROUTE_BY_NAME = {route.name: route for route in ROUTES}
-_STREAMING_PATHS = frozenset(route.path for route in ROUTES if route.streaming)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -649,7 +660,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 @web.middleware
 async def admission(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in _STREAMING_PATHS:
+    if request.path in request.app[STREAMING_PATHS]:
         # A live view lasts as long as the owner watches: holding an admission slot for it
         # would starve the courier routes. Its own viewer limit bounds it instead.
         return await handler(request)
@@ -689,9 +700,34 @@ async def owner_signature(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-def build_app(ctx: ApiContext) -> web.Application:
+# ---------------------------------------------------------------------------------------------
+# Route sets beside the core table: the owner app (gateway/api/app_routes.py). Their routes join
+# the one table the router and /v1/openapi.json are both built from; their middlewares run
+# inside the core ones (so their errors are problem+json too, and they are rate limited).
+
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSet:
+    routes: tuple[Route, ...]
+    handlers: Mapping[str, Handler]
+    middlewares: tuple[Middleware, ...] = ()
+    install: Callable[[web.Application], None] | None = None
+
+
+#: The routes this application serves (the core table and every route set's).
+ROUTE_TABLE: web.AppKey[tuple[Route, ...]] = web.AppKey("threshold_routes", tuple)
+STREAMING_PATHS: web.AppKey[frozenset[str]] = web.AppKey("threshold_streaming", frozenset)
+#: The audited live view handler, shared by every route that shows the camera (one viewer
+#: limit for the owner's CLI and the app together); None without a camera.
+LIVE_VIEW: web.AppKey[Handler | None] = web.AppKey("threshold_live_view", object)  # type: ignore[arg-type]
+
+
+def build_app(ctx: ApiContext, route_sets: tuple[RouteSet, ...] = ()) -> web.Application:
+    middlewares: list[Middleware] = [problems, rate_limit, admission, owner_signature]
+    middlewares += [m for rs in route_sets for m in rs.middlewares]
     app = web.Application(
-        middlewares=[problems, rate_limit, admission, owner_signature],
+        middlewares=middlewares,
         client_max_size=ctx.max_body_bytes,
         handler_args={"max_field_size": 8190, "max_line_size": 8190},
     )
@@ -699,6 +735,15 @@ def build_app(ctx: ApiContext) -> web.Application:
     handlers = dict(_HANDLERS)
     if ctx.camera is not None:
         handlers["owner_live_view"] = _audited_live_view(ctx)
-    for route in ROUTES:
+    app[LIVE_VIEW] = handlers["owner_live_view"] if ctx.camera is not None else None
+    table = ROUTES
+    for route_set in route_sets:
+        table += route_set.routes
+        handlers.update(route_set.handlers)
+        if route_set.install is not None:
+            route_set.install(app)
+    app[ROUTE_TABLE] = table
+    app[STREAMING_PATHS] = frozenset(route.path for route in table if route.streaming)
+    for route in table:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
     return app

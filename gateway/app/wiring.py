@@ -10,7 +10,8 @@ Start-up, in order, each step logged on one line:
    EntryCamera` becomes the access service's witness (clips, snapshots, motion, stalls);
 5. the access service, which reconciles every session the store holds unfinished: it reads
    the lock, relocks if needed and records what happened, before any request is accepted;
-6. the LAN API (HTTPS unless the config says ``tls = false``);
+6. the LAN API (HTTPS unless the config says ``tls = false``), with the owner's web app
+   (``[app]``, docs/owner-app.md) and its notifier fan-out as the access observer;
 7. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
@@ -42,14 +43,17 @@ from gateway.access.ledger import StoreLedger
 from gateway.access.observer import AccessObserver
 from gateway.access.policy import PolicyRules
 from gateway.access.service import AccessService
+from gateway.api.app_routes import route_set
 from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.ratelimit import RateLimiter
-from gateway.api.server import API_VERSION, ApiContext, build_app
+from gateway.api.server import API_VERSION, ApiContext, RouteSet, build_app
 from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
 from gateway.app.identity import load_signing_key, tls_fingerprint
 from gateway.app.locks import LockFleet, open_locks
 from gateway.app.supervisor import JobState, Supervisor
 from gateway.errors import GatewayError
+from gateway.owner.app import AppSettings, OwnerApp
+from gateway.owner.feed import LiveFeed, NotifierFanout
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
@@ -114,6 +118,12 @@ class Gateway:
         #: What the access service reports to (None: the default, which logs the owner's
         #: notifications); the benchmark's timing, later metrics and the owner's notifier.
         self.observer = observer
+        #: The owner's notices: every notifier of the list gets each (the app's live feed
+        #: now; Web Push and MQTT add theirs with ``notifiers.add``).
+        self.feed = LiveFeed()
+        self.notifiers = NotifierFanout([self.feed], also=observer)
+        #: The owner's web app, while the gateway runs with ``[app] enabled``.
+        self.owner_app: OwnerApp | None = None
         self.store: Store | None = None
         self.locks: LockFleet | None = None
         self.service: AccessService | None = None
@@ -145,6 +155,11 @@ class Gateway:
     @property
     def scheme(self) -> str:
         return "https" if self.config.api.tls else "http"
+
+    @property
+    def app_url(self) -> str | None:
+        """The owner app's address (its one origin), or None when the app is off."""
+        return None if self.owner_app is None else f"{self.owner_app.origin}/app/"
 
     @property
     def url(self) -> str:
@@ -204,7 +219,7 @@ class Gateway:
             self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
             await self.camera.start()
         self.service = AccessService(
-            settings, ledger, self.locks.drivers, witness=self.camera, observer=self.observer
+            settings, ledger, self.locks.drivers, witness=self.camera, observer=self.notifiers
         )
         if self.camera is not None:
             service = self.service
@@ -267,8 +282,24 @@ class Gateway:
             ticket_limiter=RateLimiter(o.ticket_rate_per_minute or cfg.api.ticket_rate_per_minute),
             max_body_bytes=cfg.api.max_body_bytes,
         )
+        route_sets: tuple[RouteSet, ...] = ()
+        if cfg.app.enabled:
+            self.owner_app = OwnerApp(
+                AppSettings(
+                    rp_id=cfg.app.name,
+                    zone=zoneinfo.ZoneInfo(cfg.timezone),
+                    clip_dir=cfg.camera.clip_dir or cfg.directory / DEFAULT_CLIPS,
+                    session_ttl_s=cfg.app.session_ttl_s,
+                    enroll_ttl_s=cfg.app.enroll_ttl_s,
+                ),
+                self.store,
+                self.service,
+                feed=self.feed,
+                camera=self.camera.camera if self.camera is not None else None,
+            )
+            route_sets = (route_set(self.owner_app),)
         self._runner = web.AppRunner(
-            build_app(ctx), access_log=None, shutdown_timeout=1.0, handle_signals=False
+            build_app(ctx, route_sets), access_log=None, shutdown_timeout=1.0, handle_signals=False
         )
         await self._runner.setup()
         port = cfg.api.port if o.port is None else o.port
@@ -281,6 +312,8 @@ class Gateway:
                 "change [api] bind in threshold.toml"
             ) from None
         self.port = _bound_port(self._runner, port)
+        if self.owner_app is not None:
+            self.owner_app.bind(self.port)
         log.info(
             "api: listening on %s (%s)",
             self.url,
@@ -324,6 +357,7 @@ class Gateway:
                 await self.service.ledger.record(
                     "gateway.stopped", {"gateway": self.config.gateway_id}
                 )
+        self.feed.end_all()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.locks is not None:

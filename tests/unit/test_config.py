@@ -20,6 +20,7 @@ from gateway.app.config import (
     DEFAULT_TIMEZONE,
     TEMPLATE,
     ApiConfig,
+    AppConfig,
     CameraConfig,
     CloudConfig,
     DoorConfig,
@@ -200,6 +201,7 @@ _DEFAULTS: dict[str, object] = {
     "policy": PolicyConfig(),
     "lock": LockConfig(),
     "camera": CameraConfig(),
+    "app": AppConfig(),
 }
 
 
