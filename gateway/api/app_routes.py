@@ -325,8 +325,8 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
                     break
                 data = json.dumps(item.notice.to_json(), separators=(",", ":"))
                 await response.write(f"id: {item.seq}\nevent: notice\ndata: {data}\n\n".encode())
-        except (ConnectionError, asyncio.CancelledError):
-            raise
+        except ConnectionError:
+            pass  # the browser went away (a new page, a closed tab): nothing to tell it
         finally:
             subscription.close()
         return response

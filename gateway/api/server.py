@@ -706,7 +706,6 @@ async def owner_signature(request: web.Request, handler: Handler) -> web.StreamR
 # inside the core ones (so their errors are problem+json too, and they are rate limited).
 
 
-
 @dataclass(frozen=True, slots=True)
 class RouteSet:
     routes: tuple[Route, ...]

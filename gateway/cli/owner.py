@@ -1,4 +1,5 @@
-"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock).
+"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock, and the
+owner app's devices: enroll, devices, rename-device, revoke-device).
 
 Every request is signed with the owner key (docs/api.md, "Owner request signatures").
 """
@@ -73,6 +74,54 @@ async def _lock(args: argparse.Namespace, action: str) -> int:
     return 0
 
 
+async def _enroll(args: argparse.Namespace) -> int:
+    from gateway.clients.lan import GatewayClient
+
+    owner = _owner_key(args.owner_key)
+    body = {"role": args.role}
+    if args.name:
+        body["name"] = args.name
+    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+        made = await client.owner(owner, "POST", "/v1/owner/enrollments", body, expect=(201,))
+    link = str(made["link"])
+    expires = datetime.fromtimestamp(int(made["expires_ms"]) / 1000, UTC)
+    print(link)
+    if not args.no_qr:
+        print(terminal_qr(link))
+    print(
+        f"one-time link for a {made['role']} device ({made['name']}), "
+        f"valid until {expires:%H:%M:%S} UTC: open it on the phone or laptop to enroll",
+        flush=True,
+    )
+    return 0
+
+
+def terminal_qr(text: str) -> str:
+    """``text`` as a QR code drawn with block characters (for a phone's camera)."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(text, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
+async def _devices(args: argparse.Namespace, action: str) -> int:
+    from gateway.clients.lan import GatewayClient
+
+    owner = _owner_key(args.owner_key)
+    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+        if action == "list":
+            for device in (await client.owner(owner, "GET", "/v1/owner/devices"))["devices"]:
+                print(json.dumps(device, sort_keys=True))
+            return 0
+        path = f"/v1/owner/devices/{args.device}/{action}"
+        body = {"name": args.name} if action == "rename" else {}
+        print(json.dumps(await client.owner(owner, "POST", path, body)))
+    return 0
+
+
 def register(sub: Any) -> None:
     owner = sub.add_parser("owner", help="the reference owner client")
     osub = owner.add_subparsers(dest="owner_command", metavar="ACTION")
@@ -98,3 +147,21 @@ def register(sub: Any) -> None:
         p.add_argument("--door", required=True)
         common(p)
         p.set_defaults(handler=lambda a, act=action: asyncio.run(_lock(a, act)))
+    en = osub.add_parser("enroll", help="a one-time link (and QR code) to enroll an app device")
+    en.add_argument("--role", choices=("owner", "member"), default="owner")
+    en.add_argument("--name", help="the device's name (shown in the app and the audit log)")
+    en.add_argument("--no-qr", action="store_true", help="print the link only")
+    common(en)
+    en.set_defaults(handler=lambda a: asyncio.run(_enroll(a)))
+    dv = osub.add_parser("devices", help="list the app's devices")
+    common(dv)
+    dv.set_defaults(handler=lambda a: asyncio.run(_devices(a, "list")))
+    rv = osub.add_parser("revoke-device", help="revoke an app device (signed out at once)")
+    rv.add_argument("device")
+    common(rv)
+    rv.set_defaults(handler=lambda a: asyncio.run(_devices(a, "revoke")))
+    rn = osub.add_parser("rename-device", help="rename an app device")
+    rn.add_argument("device")
+    rn.add_argument("name")
+    common(rn)
+    rn.set_defaults(handler=lambda a: asyncio.run(_devices(a, "rename")))
