@@ -16,7 +16,6 @@ no inline script or style) and is never cached by anything but the app's service
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import mimetypes

@@ -12,6 +12,7 @@ publish and tickets can carry. The fingerprint is the lowercase hex SHA-256 of t
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import ipaddress
@@ -110,3 +111,16 @@ def tls_fingerprint(cert_path: Path) -> str:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{cert_path}: cannot read the TLS certificate ({exc})") from None
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def tls_spki_pin(cert_path: Path) -> str:
+    """The base64 SHA-256 of the certificate's public key (what Chromium's
+    ``--ignore-certificate-errors-spki-list`` takes to trust this one certificate)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()

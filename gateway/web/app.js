@@ -51,6 +51,7 @@ const app = {
     if (app.source) app.source.close();
     const source = new EventSource(`/v1/app/events/stream?after=${app.lastSeq}`);
     app.source = source;
+    source.addEventListener("open", () => { window.__feedOpen = true; });
     source.addEventListener("notice", (event) => {
       app.lastSeq = Number(event.lastEventId) || app.lastSeq;
       const notice = JSON.parse(event.data);

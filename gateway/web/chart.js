@@ -27,7 +27,9 @@ export function visitsChart(perDay) {
     bar.append(el("title", {}, `${d.day}: ${d.visits}`));
     svg.append(bar);
     if (i % 7 === 0 || i === perDay.length - 1) {
-      svg.append(el("text", { x: (i * step).toFixed(1), y: height - 6 }, d.day.slice(5)));
+      const last = i === perDay.length - 1;
+      svg.append(el("text", { x: ((i + (last ? 1 : 0)) * step).toFixed(1), y: height - 6,
+        "text-anchor": last ? "end" : "start" }, d.day.slice(5)));
     }
   });
   svg.append(el("text", { x: 0, y: top }, `max ${max}`));

@@ -76,11 +76,13 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         ("camera", "post_roll_s"): "0.5",
         ("camera", "read_timeout_s"): "2",
     }
-    async with running_harness(
-        root / "gw", settings=settings, camera_url=str(video), client_rate_per_minute=100_000
-    ) as h:
-        async with launch(h.gateway.config.api.tls_cert) as browser:
-            yield World(h, browser)
+    async with (
+        running_harness(
+            root / "gw", settings=settings, camera_url=str(video), client_rate_per_minute=100_000
+        ) as h,
+        launch(h.gateway.config.api.tls_cert) as browser,
+    ):
+        yield World(h, browser)
 
 
 async def screenshot(device: Device, name: str) -> None:
@@ -95,7 +97,9 @@ async def fetch(device: Device, method: str, path: str, body: Any = None, csrf: 
             const me = await (await fetch("/v1/app/me")).json();
             const headers = {"Content-Type": "application/json"};
             if (csrf) headers["X-CSRF-Token"] = me.csrf;
-            const r = await fetch(path, {method, headers, body: body === null ? undefined : JSON.stringify(body)});
+            const init = {method, headers};
+            if (body !== null) init.body = JSON.stringify(body);
+            const r = await fetch(path, init);
             return {status: r.status, body: await r.json().catch(() => null)};
         }""",
         [method, path, body, csrf],
@@ -115,7 +119,9 @@ async def test_enroll_a_device_with_a_passkey_and_sign_in(world: World) -> None:
     # The session cookie is HttpOnly, Secure, SameSite=Strict, and __Host- bound to the origin.
     cookies = await owner.context.cookies()
     session = next(c for c in cookies if c["name"] == "__Host-threshold-session")
-    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+    assert session["httpOnly"]
+    assert session["secure"]
+    assert session["sameSite"] == "Strict"
     assert await owner.page.evaluate("document.cookie") == ""
 
     # Signed out (the cookie gone), the passkey signs the device in again.
@@ -142,7 +148,7 @@ async def test_a_replayed_enrollment_link_is_refused(world: World) -> None:
     assert len(devices["devices"]) == 1
 
 
-# -- the courier, the surveyor ----------------------------------------------------------------------
+# -- the courier, the surveyor --------------------------------------------------------------------
 
 
 async def test_a_courier_opens_the_door_and_the_owner_is_notified(world: World) -> None:
@@ -150,11 +156,8 @@ async def test_a_courier_opens_the_door_and_the_owner_is_notified(world: World) 
     assert owner is not None
     await owner.page.goto(world.app_url + "#now")
     await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
-    # The live feed is open before the courier comes.
-    await owner.page.wait_for_function("() => true")
-    async with asyncio.timeout(WAIT):
-        while world.h.gateway.feed.streams == 0:
-            await asyncio.sleep(0.05)
+    # The live feed is open before the courier comes (the page says so when it opens).
+    await owner.page.wait_for_function("() => window.__feedOpen === true")
     t = world.h.ticket(camera=TicketCamera.PREFERRED)
     reply = await world.h.open(t, package_code="PKG-1")
     session = reply.body["session"]
@@ -219,15 +222,16 @@ async def test_a_clip_plays_and_its_hash_shows_verified(world: World) -> None:
         """async (v) => {
             v.muted = true;
             await v.play();
-            await new Promise(r => v.requestVideoFrameCallback ? v.requestVideoFrameCallback(r) : setTimeout(r, 500));
+            await new Promise(r => v.requestVideoFrameCallback(r));
             return {time: v.currentTime, width: v.videoWidth, error: v.error && v.error.code};
         }"""
     )
-    assert playing["error"] is None and playing["width"] > 0
+    assert playing["error"] is None
+    assert playing["width"] > 0
     await screenshot(owner, "history")
 
 
-# -- roles, revocation ------------------------------------------------------------------------------
+# -- roles, revocation ----------------------------------------------------------------------------
 
 
 async def test_a_member_cannot_approve(world: World) -> None:
@@ -241,10 +245,12 @@ async def test_a_member_cannot_approve(world: World) -> None:
     # And the API says no whatever the page shows.
     act = {"kind": "approve", "target": session}
     reply = await fetch(member, "POST", "/v1/app/acts/options", {"act": act})
-    assert reply["status"] == 403 and reply["body"]["code"] == "role_forbidden"
+    assert reply["status"] == 403
+    assert reply["body"]["code"] == "role_forbidden"
     assert world.h.gateway.service is not None
     view = world.h.gateway.service.view(session)
-    assert view is not None and view.state == "awaiting_approval"
+    assert view is not None
+    assert view.state == "awaiting_approval"
     # The owner turns the visitor away (with a passkey too).
     owner = world.owner
     assert owner is not None
@@ -255,7 +261,8 @@ async def test_a_member_cannot_approve(world: World) -> None:
 
 async def test_a_revoked_device_is_signed_out_at_once(world: World) -> None:
     owner, member = world.owner, world.member
-    assert owner is not None and member is not None
+    assert owner is not None
+    assert member is not None
     await member.page.goto(world.app_url + "#now")
     await member.page.get_by_role("heading", name="Now", level=1).wait_for()
     await owner.page.goto(world.app_url + "#devices")
@@ -287,8 +294,8 @@ ASSERT = """async ([act, forge]) => {
     const credential = await passkey.get(opts.body.options);
     if (forge) {
         const sig = credential.response.signature;
-        credential.response.signature = (sig[5] === "A" ? "B" : "A") + sig.slice(1);
-        credential.response.signature = sig.slice(0, 5) + (sig[5] === "A" ? "B" : "A") + sig.slice(6);
+        const flipped = sig[5] === "A" ? "B" : "A";
+        credential.response.signature = sig.slice(0, 5) + flipped + sig.slice(6);
     }
     const body = {act, ceremony: opts.body.ceremony, credential};
     const first = await post("/v1/app/acts", body);
@@ -320,7 +327,8 @@ async def test_a_request_without_the_csrf_token_is_refused(world: World) -> None
     owner = world.owner
     assert owner is not None
     refused = await fetch(owner, "POST", "/v1/app/doors/front/lock", {}, csrf=False)
-    assert refused["status"] == 403 and refused["body"]["code"] == "csrf_refused"
+    assert refused["status"] == 403
+    assert refused["body"]["code"] == "csrf_refused"
     allowed = await fetch(owner, "POST", "/v1/app/doors/front/lock", {})
     assert allowed["status"] == 200, allowed
 
@@ -340,9 +348,7 @@ async def test_a_tampered_row_shows_unverified(world: World) -> None:
             "SELECT leaf_bytes FROM audit_entry WHERE idx = ?", (clip["index"],)
         ).fetchone()[0]
         forged = bytes([leaf[0] ^ 1]) + bytes(leaf[1:])
-        conn.execute(
-            "UPDATE audit_entry SET leaf_bytes = ? WHERE idx = ?", (forged, clip["index"])
-        )
+        conn.execute("UPDATE audit_entry SET leaf_bytes = ? WHERE idx = ?", (forged, clip["index"]))
         conn.commit()
     finally:
         conn.close()

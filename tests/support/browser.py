@@ -7,9 +7,7 @@ A missing browser FAILS with the install hint: the app is tested in a browser or
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -17,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+
+from gateway.app.identity import tls_spki_pin
 
 CHROMIUM = os.environ.get("THRESHOLD_CHROMIUM", "/usr/bin/chromium")
 INSTALL_HINT = (
@@ -44,17 +42,6 @@ def chromium_or_fail() -> str:
     return path
 
 
-def spki_pin(cert_path: Path) -> str:
-    """The base64 SHA-256 of the certificate's public key, for
-    ``--ignore-certificate-errors-spki-list``: Chromium then treats the gateway's certificate
-    as valid (a secure context, so WebAuthn works), and only this one."""
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
-
-
 @contextlib.asynccontextmanager
 async def launch(cert_path: Path) -> AsyncIterator[Any]:
     """Chromium (a fresh profile) trusting ``cert_path``, ``localhost`` on 127.0.0.1."""
@@ -63,7 +50,7 @@ async def launch(cert_path: Path) -> AsyncIterator[Any]:
     executable = chromium_or_fail()
     args = [
         *ARGS,
-        f"--ignore-certificate-errors-spki-list={spki_pin(cert_path)}",
+        f"--ignore-certificate-errors-spki-list={tls_spki_pin(cert_path)}",
         "--host-resolver-rules=MAP localhost 127.0.0.1",
     ]
     async with async_playwright() as p:
