@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nacl.signing import SigningKey
 
 from gateway.access.observer import AccessEvent, GrantCommitted
-from gateway.api.app_routes import COOKIE, load_assets
+from gateway.api.owner_app import COOKIE, load_assets
 from gateway.app.config import load
-from gateway.app.identity import tls_spki_pin
 from gateway.app.provision import init_gateway
+from gateway.app.tls import chromium_spki_pin
 from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import GatewayClient
 from gateway.owner.acts import Role
@@ -102,7 +102,7 @@ def _p(values: list[float], q: float) -> float:
 async def _paint(gateway: Gateway, cookie: str) -> dict[str, float]:
     from playwright.async_api import async_playwright
 
-    pin = tls_spki_pin(gateway.config.api.tls_cert)
+    pin = chromium_spki_pin(gateway.config.api.tls_cert)
     args = [
         *ARGS,
         f"--ignore-certificate-errors-spki-list={pin}",

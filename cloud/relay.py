@@ -203,6 +203,11 @@ class Relay:
             if exc.status < 400:
                 raise
             return problem(exc.status, f"http_{exc.status}", exc.reason)
+        except (ConnectionError, web.RequestPayloadError):
+            # The client went away mid-request (a cut upload is normal on a phone's or a
+            # home's network): nobody is left to answer, and it is not the relay's fault.
+            log.info("client went away during %s %s", request.method, request.path)
+            return problem(400, "client_went_away", "the request was cut off")
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
             return problem(500, "internal_error", "the relay hit an internal error")
@@ -453,10 +458,8 @@ class RelayServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        # The runner has this one site, so its first address is the port the OS chose.
+        self.port = int(self._runner.addresses[0][1])
         scheme = "https" if ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 

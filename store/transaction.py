@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from store import audit_log
 from store.audit_log import StoredEntry
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
+from store.commitment import CommitmentKey
 from store.devices import DeviceTables
 from store.entry import EntrySealer, JsonValue
 from store.errors import IntegrityViolation
@@ -32,6 +33,7 @@ class StoreTransaction:
         *,
         signer: CheckpointSigner | None,
         seal: EntrySealer | None,
+        commitment_key: CommitmentKey | None = None,
         checkpoint_every: int,
         clock: Callable[[], int],
     ) -> None:
@@ -39,6 +41,7 @@ class StoreTransaction:
         self.frontier = frontier
         self._signer = signer
         self._seal = seal
+        self._commitment_key = commitment_key
         self._checkpoint_every = checkpoint_every
         self._clock = clock
         self.state = StateTables(conn)
@@ -57,7 +60,9 @@ class StoreTransaction:
     ) -> StoredEntry:
         """Append an audit entry; every ``checkpoint_every`` entries also sign a checkpoint."""
         at = self._clock() if time_ms is None else time_ms
-        stored = audit_log.insert_entry(self._conn, self.frontier, kind, body, at, self._seal)
+        stored = audit_log.insert_entry(
+            self._conn, self.frontier, kind, body, at, self._seal, self._commitment_key
+        )
         if (
             self._signer is not None
             and self._checkpoint_every > 0

@@ -15,7 +15,7 @@ from typing import Any
 
 from ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
 from ble.errors import LockError
-from ble.nuki.driver import BleakTransport
+from ble.link import BleakTransport
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import DEFAULT_ADDRESS, VirtualNukiPeripheral
 from groundwork.files import write_file

@@ -3,19 +3,25 @@
 :func:`admit` takes what the service gathered for one request and answers, in this order,
 stopping at the first no:
 
-1. revocations: the service has already adopted a newer owner-signed list the phone carried
-   (that is a durable write, so it happens before); the list in force comes in here;
+1. revocations: the service has already added any owner-signed list for this gateway the
+   phone carried to those it holds (a durable write, so it happens before); what is held
+   comes in here;
 2. the ticket: :func:`gateway.trust.verification.check_ticket` (signatures, chain, the clock
    rule against the time floor, revocation, gateway, door, validity, schedule); a token that
    does not verify is refused *unaudited* (nothing verified, so nothing is evidence);
 3. the holder's proof of possession over the challenge the store consumed
-   (:func:`gateway.trust.verification.verify_holder_proof`);
-4. the store: if it failed while taking the challenge, only an emergency ticket goes on;
-5. the purpose policy (:func:`gateway.access.policy.decide`): package code, camera, the
+   (:func:`gateway.trust.verification.verify_holder_proof`), before the ticket's verdict is
+   acted on: without it the request is refused *unaudited* too (with the ticket's reason if
+   the ticket is refused anyway), because a copied token must not write entries in the
+   holder's name (issue 11, finding 10); the service counts these refusals;
+4. the ticket's verdict: a genuine holder's ticket refused is audited;
+5. the store: if it failed while taking the challenge, only an emergency ticket goes on;
+6. the purpose policy (:func:`gateway.access.policy.decide`): package code, camera, the
    owner's approval, emergency alarms;
-6. the door: free, or ``door_busy``;
-7. the use count: the answer names the use to count, and the session's first durable write
-   counts it atomically (a ticket used up there ends as ``uses_exhausted``).
+7. the door: free, or ``door_busy``;
+8. the use count: the answer names the use to count, keyed on the ticket's signer and id
+   (never the id alone, issue 11 finding 9), and the session's first durable write counts
+   it atomically (a ticket used up there ends as ``uses_exhausted``).
 
 The answer is :class:`Admitted` (a grant, or a wait for the owner) or :class:`Refused` (a
 typed :class:`~gateway.access.errors.Refusal`, and whether it is written to the audit log).
@@ -42,8 +48,8 @@ from gateway.access.session import SessionFacts
 from gateway.trust.ticket import Purpose
 from gateway.trust.verification import (
     ChallengeRecord,
+    HeldRevocations,
     Reason,
-    RevocationList,
     Ticket,
     TrustAnchors,
     check_ticket,
@@ -86,7 +92,8 @@ class RequestFacts:
     challenge: ChallengeRecord | None
     #: The store failed while taking the challenge (only an emergency goes on).
     store_failed: bool
-    revocations: RevocationList | None
+    #: Every revocation the gateway holds (the union of the lists it accepted).
+    revocations: HeldRevocations | None
     time_floor: datetime | None
     camera_live: bool
     storage_writable: bool
@@ -98,19 +105,21 @@ class Admitted:
     facts: SessionFacts
     holder_key: bytes
     decision: Allow | AwaitApproval
-    #: (ticket id, max uses) for the first durable write; an emergency ticket is single use
-    #: whatever its ``uses`` claim says.
-    use: tuple[str, int]
+    #: (issuer key id, ticket id, max uses) for the first durable write; an emergency ticket
+    #: is single use whatever its ``uses`` claim says.
+    use: tuple[str, str, int]
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
     refusal: Refusal
-    #: The session the refusal is about; None when nothing verified.
+    #: The session the refusal is about; None when no holder was shown: nothing verified,
+    #: or the holder's proof of possession failed (the service counts these).
     facts: SessionFacts | None = None
     holder_key: bytes = b""
-    #: Written to the audit log (``requested -> denied``): a genuine ticket refused. Not
-    #: when nothing verified (garbage must not fill the disk) or the store is down.
+    #: Written to the audit log (``requested -> denied``): a genuine holder's ticket refused.
+    #: Not when nothing verified (garbage must not fill the disk), when the proof failed (a
+    #: copied token must not write in the holder's name) or when the store is down.
     audited: bool = False
 
 
@@ -149,8 +158,6 @@ def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings)
     def refused(code: AccessCode, detail: str) -> Refused:
         return Refused(Refusal(code, detail), session, ticket.cnf, audited=True)
 
-    if not verdict.allowed:
-        return refused(AccessCode.of(verdict.reason), verdict.detail)
     proof = verify_holder_proof(
         ticket,
         gateway_id=settings.gateway_id,
@@ -160,7 +167,13 @@ def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings)
         action="open",
     )
     if proof is not Reason.OK:
-        return refused(AccessCode.of(proof), "proof of possession failed")
+        # Not shown to be the holder (a copied token is enough to get here): refused with
+        # the ticket's own reason if it is refused anyway, and nothing written.
+        if not verdict.allowed:
+            return Refused(Refusal(AccessCode.of(verdict.reason), verdict.detail))
+        return Refused(Refusal(AccessCode.of(proof), "proof of possession failed"))
+    if not verdict.allowed:
+        return refused(AccessCode.of(verdict.reason), verdict.detail)
     emergency = ticket.purpose is Purpose.EMERGENCY
     if facts.store_failed and not emergency:
         detail = "the gateway's store failed; failing closed"
@@ -176,7 +189,8 @@ def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings)
         return refused(decision.code, decision.detail)
     if not facts.door_free:
         return refused(AccessCode.DOOR_BUSY, f"door {request.door} is in use")
-    return Admitted(session, ticket.cnf, decision, (ticket.jti, 1 if emergency else ticket.uses))
+    use = (verdict.issuer_kid, ticket.jti, 1 if emergency else ticket.uses)
+    return Admitted(session, ticket.cnf, decision, use)
 
 
 def _terms(ticket: Ticket) -> TicketTerms:

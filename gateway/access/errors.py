@@ -38,7 +38,6 @@ class AccessCode(StrEnum):
     BAD_PROOF = "bad_proof"
     WRONG_SESSION = "wrong_session"
     APPROVAL_DECLINED = "approval_declined"
-    STALE_REVOCATIONS = "stale_revocations"
     # The purpose policies (gateway.access.policy).
     PACKAGE_MISMATCH = "package_mismatch"
     CAMERA_UNAVAILABLE = "camera_unavailable"

@@ -69,6 +69,9 @@ class EntryCamera:
         self.on_stall = on_stall
         #: Called after each entry this class writes (AccessService.notify_changed).
         self.on_recorded = on_recorded
+        #: Called with ``(door, jpeg)`` after each visit snapshot is saved (Home Assistant's
+        #: image entity); must return at once.
+        self.on_snapshot: Callable[[str, bytes], None] = lambda door, jpeg: None
         self._recordings: dict[str, ClipRecording] = {}
         self._finishing: set[ClipRecording] = set()
         self._live_at_grant: dict[str, bool] = {}
@@ -227,6 +230,10 @@ class EntryCamera:
                 "size_bytes": len(jpeg),
             },
         )
+        try:
+            self.on_snapshot(door, jpeg)
+        except Exception:
+            log.exception("snapshot listener failed")
 
     # -- camera callbacks ------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class GrantCommitted:
     session: str
     door: str
     purpose: str
+    #: Who came: the ticket's subject, as the owner's log names them.
+    subject: str
     since_arrival_s: float | None
 
 
@@ -70,6 +72,8 @@ class OwnerNotification:
     door: str
     session: str
     purpose: str
+    #: The ticket's subject (who is at the door).
+    subject: str
     text: str
 
 
@@ -86,6 +90,21 @@ class LoggingObserver:
 
     def observe(self, event: AccessEvent) -> None:
         if isinstance(event, OwnerNotification):
-            log.warning(
-                "owner attention: %s (session %s, door %s)", event.text, event.session, event.door
-            )
+            # A notification about the gateway itself (its clock) has no session or door.
+            where = f" (session {event.session}, door {event.door})" if event.session else ""
+            log.warning("owner attention: %s%s", event.text, where)
+
+
+class ObserverSet:
+    """Several observers behind the one seam (metrics, the log, notifiers), in order; one
+    that raises is logged and the others still hear the event."""
+
+    def __init__(self, *observers: AccessObserver) -> None:
+        self._observers = observers
+
+    def observe(self, event: AccessEvent) -> None:
+        for observer in self._observers:
+            try:
+                observer.observe(event)
+            except Exception:
+                log.exception("access observer %s failed", type(observer).__name__)

@@ -63,6 +63,7 @@ from gateway.access.session import (
     ApprovalTimedOut,
     ArmApprovalTimer,
     ArmOpenTimer,
+    AuditValue,
     Effect,
     Event,
     Granted,
@@ -92,6 +93,13 @@ class StoreHealth:
     """Whether the store's last write succeeded: the policy's ``storage_writable`` fact."""
 
     writable: bool = True
+    #: A write failed since the service last made sure nothing an outage left behind
+    #: (journaled batches, a session row left open) still stands in the way.
+    outage: bool = False
+
+    def failed(self) -> None:
+        self.writable = False
+        self.outage = True
 
 
 @dataclass(slots=True)
@@ -308,13 +316,15 @@ class SessionRunner:
             updated_at=now,
             reason=machine.reason,
         )
+        entries = [(e.kind, e.record()) for e in batch]
+        use = machine.use_to_count
         try:
-            written = await context.ledger.append(
-                [(e.kind, e.record()) for e in batch], record, machine.use_to_count
-            )
+            written = await context.ledger.append(entries, record, use)
         except StoreError as exc:
-            context.health.writable = False
+            context.health.failed()
             goes_on = machine.record_failed(context.memory_uses)
+            if goes_on:
+                await self._journal(entries, record, use)
             if goes_on and machine.emergency:
                 log.critical(
                     "EMERGENCY session %s: audit entries %s NOT recorded (%s); going on",
@@ -342,6 +352,25 @@ class SessionRunner:
             self._report(batch)
         return goes_on
 
+    async def _journal(
+        self,
+        entries: list[tuple[str, dict[str, AuditValue]]],
+        record: SessionRecord,
+        use: tuple[str, str, int] | None,
+    ) -> None:
+        """A batch the store refused but the session goes on with: keep it (and the use it
+        counts) in the outage journal before the next effect, so the use survives a restart
+        and the log gets the whole visit once the store can write (issue 11, finding 4)."""
+        try:
+            await self.context.ledger.journal(entries, record, use)
+        except StoreError as exc:
+            log.critical(
+                "session %s: entries %s are in neither the store nor the outage journal (%s)",
+                record.facts.session,
+                [kind for kind, _ in entries],
+                exc.code,
+            )
+
     def _report(self, batch: list[AppendAudit]) -> None:
         for entry in batch:
             if entry.kind == "alarm.raised":
@@ -364,7 +393,7 @@ class SessionRunner:
         if isinstance(effect, NotifyOwner):
             f = self.machine.facts
             self.context.observe(
-                OwnerNotification(effect.kind, f.door, f.session, f.purpose, effect.text)
+                OwnerNotification(effect.kind, f.door, f.session, f.purpose, f.subject, effect.text)
             )
             if effect.kind is NotificationKind.RELOCK_FAILED:
                 self._schedule_retry()
@@ -378,7 +407,7 @@ class SessionRunner:
         timeout = self.context.settings.lock_timeout_s
         f = self.machine.facts
         since = None if self.arrived is None else time.perf_counter() - self.arrived
-        self.context.observe(GrantCommitted(f.session, f.door, f.purpose, since))
+        self.context.observe(GrantCommitted(f.session, f.door, f.purpose, f.subject, since))
         try:
             status = await asyncio.wait_for(slot.driver.unlock(), timeout)
         except LockOutcomeUnknown as exc:

@@ -1,7 +1,7 @@
 """The access service: every door's sessions, and the one entry point for courier and owner.
 
 For a request, :class:`AccessService` gathers the facts (the challenge the store consumed,
-the time floor, the revocation list in force, the camera, the store's health, whether the
+the time floor, the revocations held, the camera, the store's health, whether the
 door is free), asks the pure :func:`gateway.access.admission.admit`, reserves the door, and
 hands the session to a :class:`~gateway.access.runner.SessionRunner`. It also answers the
 owner's acts (approvals, revocations, a manual lock or unlock) and queries (the audit log's
@@ -12,10 +12,12 @@ Rules the service keeps:
 * one session per door: the door is checked and reserved with no await in between;
 * fail closed: a store error before the unlock ends the request with
   ``storage_unavailable`` and nothing is sent to the lock (emergency tickets go on, loudly);
-* the time floor has one owner, the audit log: every request reads it from the ledger in the
-  transaction that takes its challenge (no extra round trip), and a trusted raise (the
-  relay's signed time, :meth:`AccessService.raise_time_floor`) is written there, so it counts
-  from the next request on;
+* the time floor has one owner, the store: every request reads it from the ledger in the
+  transaction that takes its challenge (no extra round trip, no copy kept here), a trusted
+  raise (the relay's signed time, :meth:`AccessService.raise_time_floor`) is ruled on and
+  written there in one transaction, never past the local clock plus the skew, so it counts
+  from the next request on; a floor found far ahead at start is reported, and only the
+  owner's reset (:meth:`AccessService.reset_time_floor`) moves it back;
 * every refusal is an :class:`~gateway.access.errors.AccessRefused` (or, for an owner's
   document that does not verify, :class:`~gateway.access.errors.DocumentRejected`) with an
   :class:`~gateway.access.errors.AccessCode`; transports map codes to their own statuses;
@@ -48,9 +50,14 @@ from gateway.access.admission import (
     admit,
 )
 from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected, Refusal
-from gateway.access.observer import AccessObserver, LoggingObserver, RequestRefused
+from gateway.access.observer import (
+    AccessObserver,
+    LoggingObserver,
+    OwnerNotification,
+    RequestRefused,
+)
 from gateway.access.policy import AwaitApproval
-from gateway.access.ports import EntryWitness, Ledger
+from gateway.access.ports import EntryWitness, FloorReset, Ledger
 from gateway.access.runner import DoorSlot, SessionContext, SessionRunner, SessionView
 from gateway.access.session import (
     AccessSession,
@@ -61,6 +68,7 @@ from gateway.access.session import (
     Denied,
     DoorSensed,
     Granted,
+    NotificationKind,
     Reconciled,
     RelockCause,
     RelockRequested,
@@ -69,15 +77,15 @@ from gateway.access.session import (
 )
 from gateway.errors import GatewayError
 from gateway.trust.approval import decode_approval
+from gateway.trust.clock import floor_ahead
 from gateway.trust.verification import (
     ChallengeRecord,
+    HeldRevocations,
     Reason,
-    RevocationList,
     decode_revocations,
     verify_approval,
     verify_holder_proof,
 )
-from gateway.trust.verification import apply as apply_revocations
 from store.errors import StoreError
 
 log = logging.getLogger("threshold.access")
@@ -119,30 +127,72 @@ class AccessService:
         )
         self._runners: OrderedDict[str, SessionRunner] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._revocations: RevocationList | None = None
+        #: Every revocation held (the ledger's union), read at start and replaced by what
+        #: the ledger holds after each list it adds.
+        self._revocations = HeldRevocations()
         self._memory_challenges: dict[bytes, ChallengeRecord] = {}
-        #: Requests refused before any signature verified (not audited: see request_access).
+        #: Requests refused before any signature verified, or without the holder's proof of
+        #: possession (not audited: see gateway.access.admission).
         self.unauthenticated_refusals = 0
         self._closing = False
         self.reconciled = 0
         self._changed = asyncio.Event()
-        #: The floor as last read from the ledger (with each challenge taken): used only for
-        #: an emergency request when the store cannot be read.
-        self._last_floor: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._last_floor = await self.ledger.time_floor()
-        token = await self.ledger.revocations()
-        if token is not None:
-            try:
-                self._revocations = decode_revocations(token, self.settings.anchors)
-            except GatewayError as exc:
-                log.error("held revocation list does not verify (%s); ignoring it", exc.code)
+        # Uses journaled in an outage are spent, whether or not the store takes them now.
+        for issuer_kid, jti in self.ledger.journaled_uses():
+            self._context.memory_uses.take(issuer_kid, jti)
+        await self._replay_outage(settle=False)
+        await self._check_time_floor()
+        self._revocations = await self.ledger.revocations(self.settings.anchors)
         for slot in self.doors.values():
             slot.unsubscribe = slot.driver.subscribe(self._status_callback(slot))
         await self.reconcile()
+
+    async def _replay_outage(self, *, settle: bool = True) -> bool:
+        """Once the store can write again, and before any grant: write what the outage
+        journal holds into it, then close any session row the outage left open that no live
+        session is behind (issue 11, finding 4). False: the store still cannot take it."""
+        health = self._context.health
+        if not health.outage and not self.ledger.outage_pending():
+            return True
+        try:
+            count = await self.ledger.replay()
+            # At start, reconcile() (which reads the lock) ends the rows left open instead.
+            settled = await self._settle_stale_rows() if settle else 0
+        except StoreError as exc:
+            health.failed()
+            log.error("the store still cannot take what the outage left (%s)", exc.code)
+            return False
+        health.writable = True
+        health.outage = False
+        if count or settled:
+            log.warning(
+                "after the outage: %d journaled batch(es) written, %d stale session row(s) closed",
+                count,
+                settled,
+            )
+        return True
+
+    async def _settle_stale_rows(self) -> int:
+        """Close every unfinished session row whose session is not live in this run.
+
+        Every session of this run has a runner (dropped only once finished) and every row
+        from before the start was reconciled, so such a row is one whose last steps an
+        outage kept from the store: it would hold its door in the store, and every new
+        session on that door would be refused, until a restart.
+        """
+        settled = 0
+        for record in await self.ledger.unfinished_sessions():
+            runner = self._runners.get(record.facts.session)
+            if runner is not None and not runner.machine.ended:
+                continue
+            state = runner.machine.shown_state if runner is not None else record.state.value
+            await self.ledger.settle(record.facts, state)
+            settled += 1
+        return settled
 
     def _status_callback(self, slot: DoorSlot) -> Callable[[LockStatus], None]:
         def on_status(status: LockStatus) -> None:
@@ -211,13 +261,55 @@ class AccessService:
             if slot.unsubscribe is not None:
                 slot.unsubscribe()
 
-    async def raise_time_floor(self, moment: datetime) -> None:
+    async def raise_time_floor(self, moment: datetime) -> datetime | None:
         """A trusted time source (the relay's signed time) says it is at least ``moment``.
 
-        The floor has one owner, the audit log: this records the raise there, and every
-        request reads the floor from it, so the raise counts from the next request on.
+        The floor has one owner, the store: the ledger applies the rule (never past the local
+        clock plus the ticket skew, :func:`gateway.trust.clock.raised_floor_ms`) and records
+        the raise in one transaction, and every request reads the floor from there, so the
+        raise counts from the next request on. Returns the floor afterwards.
         """
-        await self.ledger.raise_time_floor(moment)
+        return await self.ledger.raise_time_floor(moment, self.clock(), self.settings.skew)
+
+    async def reset_time_floor(self) -> FloorReset:
+        """The owner's signed act: set a floor that is ahead of the local clock back to it,
+        recorded as ``clock.floor_reset`` with the old and new values (issue 11, finding 1)."""
+        reset = await self.ledger.reset_time_floor(self.clock())
+        if reset.changed:
+            log.warning(
+                "time floor reset by the owner: %s -> %s",
+                _iso(reset.old_ms),
+                _iso(reset.new_ms),
+            )
+        return reset
+
+    async def _check_time_floor(self) -> None:
+        """At start: a floor more than the skew ahead of the clock refuses every time-bound
+        ticket (``clock_untrusted``), so it is reported loudly: an ERROR line, an audit
+        entry and an owner notification. Only the owner's reset moves it back."""
+        floor = await self.ledger.time_floor()
+        now = self.clock()
+        ahead = floor_ahead(floor, now, self.settings.skew)
+        if ahead is None or floor is None:
+            return
+        text = (
+            f"the time floor ({floor.isoformat()}) is {ahead.total_seconds():.0f} s ahead of "
+            f"the gateway's clock ({now.isoformat()}): tickets other than emergency ones are "
+            "refused as clock_untrusted; if the clock is right, reset the floor with "
+            "`threshold owner clock reset`"
+        )
+        log.error("clock: %s", text)
+        await self.ledger.record(
+            "clock.floor_ahead",
+            {
+                "floor_ms": int(floor.timestamp() * 1000),
+                "local_ms": int(now.timestamp() * 1000),
+                "ahead_s": int(ahead.total_seconds()),
+            },
+        )
+        self._context.observe(
+            OwnerNotification(NotificationKind.CLOCK_FLOOR_AHEAD, "", "", "", "", text)
+        )
 
     def notify_changed(self) -> None:
         self._changed.set()
@@ -263,7 +355,7 @@ class AccessService:
         except StoreError as exc:
             # Only an emergency ticket can use this challenge (every other request fails
             # closed on the same broken store), so it is kept in memory, loudly.
-            self._context.health.writable = False
+            self._context.health.failed()
             log.error("store cannot record challenges (%s); issuing from memory", exc.code)
             record = ChallengeRecord(
                 secrets.token_bytes(32), self.settings.gateway_id, now + self.settings.challenge_ttl
@@ -291,18 +383,20 @@ class AccessService:
         now = self.clock()
         if request.revocations is not None:
             await self._accept_revocations(request.revocations)
-        store_failed = False
+        # What an outage left in the journal reaches the store before any grant; while it
+        # cannot, only an emergency goes on (its single use is in memory and the journal).
+        store_failed = not await self._replay_outage()
         try:
             taken = await self.ledger.take_challenge(request.nonce, now)
             challenge, floor = taken.challenge, taken.time_floor
-            self._last_floor = floor
         except StoreError as exc:
             store_failed = True
-            self._context.health.writable = False
+            self._context.health.failed()
             log.error("store failed while checking a request (%s)", exc.code)
             challenge = self._memory_challenges.pop(request.nonce, None)
-            # Only an emergency goes on from here: judged against the newest floor seen.
-            floor = self._last_floor
+            # Only an emergency goes on from here. The floor cannot be read, and no copy of it
+            # is kept outside the store (its one owner): the ticket is judged at the clock.
+            floor = None
         # Invariant 4: from here to the reservation below there is no await.
         current = slot.session
         admission = admit(
@@ -363,27 +457,24 @@ class AccessService:
         await runner.handle(Denied(refusal.code.value, refusal.detail))
         self._refuse(refusal, facts.door, facts.session)
 
-    async def _accept_revocations(self, token: str, *, from_owner: bool = False) -> None:
-        """Adopt a newer owner-signed revocation list (never an older one: no rollback).
-
-        A phone attaching a list older than the one held is simply behind: its request goes
-        on under the newer list. Anything that does not verify is rejected.
-        """
+    async def _accept_revocations(self, token: str) -> None:
+        """Add an owner-signed list for this gateway to the revocations held (the ledger keeps
+        the union: no list, whatever its ``seq``, takes an entry away). Anything that does not
+        verify, or is for another gateway, is rejected."""
         try:
-            incoming = decode_revocations(token, self.settings.anchors)
-            newer = apply_revocations(self._revocations, incoming)
+            incoming = decode_revocations(
+                token, self.settings.anchors, gateway_id=self.settings.gateway_id
+            )
         except GatewayError as exc:
-            if exc.code == Reason.STALE_REVOCATIONS.value and not from_owner:
-                return
             raise DocumentRejected.of(exc, "revocation list") from None
-        if newer != self._revocations:
-            try:
-                await self.ledger.save_revocations(token, newer.seq)
-            except StoreError as exc:
-                raise AccessRefused(
-                    AccessCode.STORAGE_UNAVAILABLE, f"cannot store revocations ({exc.code})"
-                ) from None
-            self._revocations = newer
+        if self._revocations.covers(incoming):
+            return
+        try:
+            self._revocations = await self.ledger.add_revocations(incoming, token)
+        except StoreError as exc:
+            raise AccessRefused(
+                AccessCode.STORAGE_UNAVAILABLE, f"cannot store revocations ({exc.code})"
+            ) from None
 
     def camera_stalled(self) -> int:
         """The camera stopped delivering frames: relock every open door early (invariant 6;
@@ -437,7 +528,10 @@ class AccessService:
     # -- owner queries -------------------------------------------------------------------------
 
     async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
-        """The audit log's entries from index ``since`` on, at most ``limit``."""
+        """The audit log's entries from index ``since`` on, at most ``limit``. Each carries
+        ``verified`` (and ``unverified`` with the status, field and reason when false): the
+        owner's views show a row as checked only when its readable copy is what the signed
+        leaf commits to (docs/audit-log.md, "What is shown is what is signed")."""
         try:
             return await self.ledger.events(since, limit)
         except StoreError as exc:
@@ -501,15 +595,15 @@ class AccessService:
         return runner.view()
 
     async def set_revocations(self, token: str) -> int:
-        await self._accept_revocations(token, from_owner=True)
-        assert self._revocations is not None
-        return self._revocations.seq
+        """Add an owner-signed list (see :meth:`_accept_revocations`); the highest ``seq``
+        held afterwards."""
+        await self._accept_revocations(token)
+        return self._revocations.seq or 0
 
-    async def owner_lock(self, door: str, action: str, by: str = "owner") -> LockStatus:
-        """A manual lock or unlock by the owner, recorded as the owner's act.
-
-        ``by`` says who: ``owner`` (the root key's signature) or an owner device (the app).
-        """
+    async def owner_lock(self, door: str, action: str, *, by: str = "owner") -> LockStatus:
+        """A manual lock or unlock by the owner, recorded as the owner's act; ``by`` names
+        who acted for the owner (``owner`` for the root key's signature, an owner device's id
+        for the app, or the broker identity of a Home Assistant command)."""
         slot = self.doors.get(door)
         if slot is None:
             raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
@@ -568,6 +662,10 @@ class _HolderOnly:
 
     jti: str
     cnf: bytes
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def _new_session_id() -> str:

@@ -124,6 +124,8 @@ class NotificationKind(enum.StrEnum):
     EMERGENCY_ENTRY = "emergency"
     RELOCK_FAILED = "relock_failed"
     CAMERA_STALLED = "camera_stalled"
+    #: At start, the time floor was found more than the skew ahead of the clock.
+    CLOCK_FLOOR_AHEAD = "clock_floor_ahead"
 
 
 #: The purpose whose tickets open in every condition, loudly, and only once.
@@ -353,30 +355,33 @@ class MemoryUses:
     """Emergency uses counted in memory while the store cannot count them.
 
     An emergency ticket opens even when the audit log cannot be written, but it stays single
-    use: the second presentation during the same outage finds its id here. One per service.
+    use: the second presentation during the same outage finds it here. Keyed, as the store's
+    counts are, on the issuer's key id and the ticket id: another issuer reusing the id cannot
+    use this ticket up. One per service.
     """
 
     def __init__(self) -> None:
-        self._used: set[str] = set()
+        self._used: set[tuple[str, str]] = set()
 
-    def take(self, jti: str) -> bool:
+    def take(self, issuer_kid: str, jti: str) -> bool:
         """Count the ticket's one use; False when it was already counted."""
-        if jti in self._used:
+        if (issuer_kid, jti) in self._used:
             return False
-        self._used.add(jti)
+        self._used.add((issuer_kid, jti))
         return True
 
 
 class AccessSession:
     """One visit's state machine. Feed events with :meth:`handle`; perform the effects.
 
-    ``use`` = (ticket id, max uses): the use the session's first durable write must count
-    (the ledger counts it atomically with the entries); None when nothing is to be counted.
+    ``use`` = (issuer key id, ticket id, max uses): the use the session's first durable write
+    must count (the ledger counts it atomically with the entries); None when nothing is to be
+    counted.
     """
 
     _LATE_EVENTS: ClassVar[tuple[type, ...]] = (DoorSensed, RelockRequested)
 
-    def __init__(self, facts: SessionFacts, use: tuple[str, int] | None = None) -> None:
+    def __init__(self, facts: SessionFacts, use: tuple[str, str, int] | None = None) -> None:
         self.facts = facts
         self.state = SessionState.REQUESTED
         self.reason: str | None = None
@@ -438,8 +443,9 @@ class AccessSession:
     # -- the durable record --------------------------------------------------------------------
 
     @property
-    def use_to_count(self) -> tuple[str, int] | None:
-        """The (ticket id, max uses) to count with the next durable write, until one lands."""
+    def use_to_count(self) -> tuple[str, str, int] | None:
+        """The (issuer key id, ticket id, max uses) to count with the next durable write,
+        until one lands."""
         return self._use
 
     def recorded(self, written: bool) -> bool:
@@ -462,8 +468,9 @@ class AccessSession:
         """
         if self.emergency:
             if self._use is not None:
+                issuer_kid, jti, _ = self._use
                 self._use = None
-                if not memory.take(self.facts.jti):
+                if not memory.take(issuer_kid, jti):
                     self.aborted = AccessCode.USES_EXHAUSTED
                     return False
             return True

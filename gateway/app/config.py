@@ -10,6 +10,9 @@ names the dotted key and the problem, so a typo never surfaces later as a strang
 runtime error. Unknown keys are errors too: a misspelt ``allow_without_camra`` must not
 silently leave the default in force.
 
+About 540 lines because every table of threshold.toml, its parser and its commented
+template stay side by side, so a new key is added in one place.
+
 Secrets never live in the TOML: it names files (the gateway key, the TLS key), resolved
 relative to the directory holding threshold.toml.
 """
@@ -22,11 +25,13 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
+from gateway.mqtt.settings import MqttConfig
 from gateway.trust.base64url import b64u_decode
 
 GATEWAY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -43,9 +48,10 @@ DEFAULT_CLIPS = "clips"  # CameraConfig.clip_dir None means this, under the gate
 @dataclass(frozen=True, slots=True)
 class DoorConfig:
     name: str
-    #: ``sim`` (the virtual Nuki lock, in process) or ``nuki``.
+    #: The vendor's name in :data:`ble.vendors.VENDORS`: ``sim`` (the virtual Nuki lock, in
+    #: process) or ``nuki``.
     lock: str
-    #: The lock's BLE address (``nuki`` only).
+    #: The lock's BLE address (vendors of real locks only).
     address: str | None = None
 
     @property
@@ -121,6 +127,16 @@ class AppConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus metrics on a port of their own (docs/operations.md)."""
+
+    enabled: bool = True
+    #: Localhost by default: activity counts are private to the home.
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     directory: Path
     gateway_id: str
@@ -135,6 +151,8 @@ class GatewayConfig:
     camera: CameraConfig = CameraConfig()
     cloud: CloudConfig = CloudConfig()
     app: AppConfig = AppConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     def door(self, name: str) -> DoorConfig | None:
         for door in self.doors:
@@ -318,6 +336,16 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     cloud = _parse_cloud(root.table("cloud"))
     app = _parse_app(root.table("app"))
 
+    m = root.table("metrics")
+    d_metrics = MetricsConfig()
+    metrics_host, metrics_port = parse_bind(m.str_("bind", f"{d_metrics.host}:{d_metrics.port}"), m)
+    metrics = MetricsConfig(
+        enabled=m.bool_("enabled", d_metrics.enabled), host=metrics_host, port=metrics_port
+    )
+    m.check_unknown()
+
+    mqtt = _parse_mqtt(root.table("mqtt"), directory)
+
     doors = _parse_doors(root)
     root.check_unknown()
     return GatewayConfig(
@@ -334,6 +362,8 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         camera=camera,
         cloud=cloud,
         app=app,
+        metrics=metrics,
+        mqtt=mqtt,
     )
 
 
@@ -393,6 +423,48 @@ def _parse_cloud(t: _Table) -> CloudConfig:
     return cloud
 
 
+_TOPIC_RE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+
+def _parse_mqtt(t: _Table, directory: Path) -> MqttConfig:
+    d = MqttConfig()
+    host = t.opt_str("host")
+    port = t.int_("port", d.port, 1, 65535)
+    tls = t.bool_("tls", port == 8883)
+    ca_text = t.opt_str("ca_file")
+    ca_file = None if ca_text is None else _path(directory, t, "ca_file", ca_text)
+    username = t.opt_str("username")
+    password_text = t.opt_str("password_file")
+    password_file = (
+        None if password_text is None else _path(directory, t, "password_file", password_text)
+    )
+    prefix = t.str_("prefix", d.prefix)
+    discovery_prefix = t.str_("discovery_prefix", d.discovery_prefix)
+    for name, value in (("prefix", prefix), ("discovery_prefix", discovery_prefix)):
+        if not _TOPIC_RE.fullmatch(value):
+            raise t.fail(name, "must be topic levels of letters, digits, '_' or '-'")
+    commands = t.bool_("commands", d.commands)
+    t.check_unknown()
+    if password_file is not None and username is None:
+        raise t.fail("password_file", "needs a username")
+    if commands and not (tls and username is not None):
+        raise t.fail(
+            "commands",
+            "needs an authenticated, encrypted broker connection (tls = true and a username)",
+        )
+    return MqttConfig(
+        host=host,
+        port=port,
+        tls=tls,
+        ca_file=ca_file,
+        username=username,
+        password_file=password_file,
+        prefix=prefix,
+        discovery_prefix=discovery_prefix,
+        commands=commands,
+    )
+
+
 def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
     raw = root._get("door")
     if raw is None:
@@ -416,21 +488,22 @@ def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
 
 
 def parse_lock_spec(spec: str, name: str, table: _Table | None = None) -> DoorConfig:
-    """``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
+    """A lock spec the vendor registry knows: ``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
 
     def fail(problem: str) -> ConfigError:
         if table is not None:
             return table.fail("lock", problem)
         return ConfigError(f"door {name}: {problem}")
 
-    if spec == "sim":
-        return DoorConfig(name=name, lock="sim")
-    kind, _, address = spec.partition(":")
-    if kind != "nuki":
-        raise fail(f"{spec!r} is not a lock; use 'sim' or 'nuki:ADDRESS'")
+    kind, colon, address = spec.partition(":")
+    vendor = VENDORS.get(kind)
+    if vendor is None or vendor.takes_address != bool(colon):
+        raise fail(f"{spec!r} is not a lock; use {spec_examples()}")
+    if not vendor.takes_address:
+        return DoorConfig(name=name, lock=kind)
     if not BLE_ADDRESS_RE.fullmatch(address):
         raise fail(f"{address!r} is not a Bluetooth address (AA:BB:CC:DD:EE:FF)")
-    return DoorConfig(name=name, lock="nuki", address=address.upper())
+    return DoorConfig(name=name, lock=kind, address=address.upper())
 
 
 def parse_bind(bind: str, table: _Table | None = None) -> tuple[str, int]:
@@ -536,6 +609,38 @@ post_roll_s = 5
 read_timeout_s = 2
 # Motion detection (facts stored with grants and relocks). true.
 motion = true
+
+[cloud]
+# Sync to a relay (docs/cloud.md). No url: no sync, the gateway stays fully local.
+# url = "https://relay.example:8443"
+# pin_sha256 = "<hex SHA-256 of the relay's certificate>"
+# relay_public_key = "<the relay's Ed25519 key, base64url>"
+# Seconds between sync rounds. 60.
+interval_s = 60.0
+# Seal every audit entry to the owner's key from the first one, relay or not, so the log can
+# go to a relay later unchanged (docs/audit-log.md, "Leaves, and sealing"). true.
+seal = true
+
+[metrics]
+# Prometheus metrics at http://BIND/metrics (docs/operations.md). Activity counts are
+# private: keep it on localhost unless a scraper elsewhere needs it. true / "127.0.0.1:9464".
+enabled = true
+bind = "127.0.0.1:9464"
+
+[mqtt]
+# Home Assistant over MQTT (docs/operations.md): off until host is set. The password is read
+# from a file (mode 0600). Lock and unlock from Home Assistant stay off unless
+# commands = true, which needs tls = true and a username.
+# host = "192.168.1.10"
+port = 1883
+# TLS to the broker: on by default when port = 8883.
+# tls = true
+# ca_file = "broker-ca.pem"
+# username = "threshold"
+# password_file = "mqtt-password"
+prefix = "threshold"
+discovery_prefix = "homeassistant"
+commands = false
 
 [app]
 # The owner's web app at https://NAME:PORT/app/ (docs/owner-app.md). true.

@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nacl.signing import SigningKey
@@ -23,11 +24,8 @@ from gateway.app.config import (
     parse_lock_spec,
     render,
 )
-from gateway.app.identity import (
-    make_tls_certificate,
-    new_signing_key_text,
-    tls_fingerprint,
-)
+from gateway.app.identity import new_signing_key_text
+from gateway.app.tls import host_names, make_certificate, new_key_pem, tls_fingerprint
 from gateway.errors import UsageError
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.seal import Sealer
@@ -121,7 +119,10 @@ def init_gateway(
 
     signing_key, key_text = new_signing_key_text()
     write_file(directory / "gateway.key", key_text.encode("ascii"))
-    cert_pem, key_pem = make_tls_certificate(gateway_id, sorted({host, "127.0.0.1"}))
+    key_pem = new_key_pem()
+    cert_pem = make_certificate(
+        key_pem, gateway_id, host_names(gateway_id, host), datetime.now(UTC)
+    )
     write_file(directory / "tls.key", key_pem)
     write_file(directory / "tls.crt", cert_pem, mode=PUBLIC)
     write_file(config_path, text.encode("utf-8"), mode=PUBLIC)

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ble.driver import LockStatus
-from ble.errors import LockError, LockNotAuthorized, LockNotFound
+from ble.errors import LockError, LockNotFound, LockNotPaired
+from ble.link import BleakTransport
 from ble.nuki.driver import (
-    BleakTransport,
     NukiDriver,
     NukiPairing,
     NukiTimeouts,
@@ -35,10 +35,6 @@ from gateway.errors import UsageError
 from groundwork.files import write_file
 
 DEFAULT_STORE = Path(os.environ.get("THRESHOLD_LOCK_STORE", "~/.config/threshold/lock.json"))
-
-
-class LockNotPaired(LockNotAuthorized):
-    code = "lock_not_paired"
 
 
 def _store_path(args: argparse.Namespace) -> Path:

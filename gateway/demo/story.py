@@ -175,9 +175,7 @@ async def _prepare(directory: Path, tl: Timeline, camera: bool) -> tuple[Signing
     )
     # The owner's key normally lives on the owner's phone; the demo plays the owner.
     write_file(owner_file, (b64u_encode(bytes(owner) + bytes(owner.verify_key)) + "\n").encode())
-    tl.say(
-        f"  gateway key {result.public_key[:16]}..., TLS sha256 {result.tls_fingerprint[:16]}..."
-    )
+    tl.say(f"  gateway key {result.public_key[:16]}..., TLS key {result.tls_fingerprint[:16]}...")
     return owner, result.config_path
 
 
@@ -397,7 +395,7 @@ def _quiet_logs() -> Iterator[None]:
 async def _serve(gateway: Gateway, owner: SigningKey, tl: Timeline) -> None:
     """``--serve``: keep the gateway up for the owner app, with a surveyor waiting, until a
     signal (Ctrl-C) comes."""
-    from gateway.app.identity import tls_spki_pin
+    from gateway.app.tls import chromium_spki_pin
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -410,7 +408,7 @@ async def _serve(gateway: Gateway, owner: SigningKey, tl: Timeline) -> None:
         tl.say(f"the owner app: {gateway.app_url}")
         tl.say("  a one-time enrollment link (10 minutes): open it to add your browser")
         print(f"\n    {made['link']}\n", flush=True)
-        pin = tls_spki_pin(gateway.config.api.tls_cert)
+        pin = chromium_spki_pin(gateway.config.api.tls_cert)
         tl.say("  passkeys need a certificate the browser trusts; for this demo's self-signed one:")
         print(
             f"    chromium --ignore-certificate-errors-spki-list={pin} --user-data-dir="

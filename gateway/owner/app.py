@@ -4,7 +4,7 @@ and what happened (docs/owner-app.md).
 :class:`OwnerApp` holds the relying party (:class:`~gateway.owner.passkeys.Passkeys`), the
 signed-in sessions, the ceremonies in progress and the live feed; it reads and writes the
 owner's devices in the store (one transaction with each audit entry) and acts through the
-:class:`~gateway.access.service.AccessService`. The HTTP routes (``gateway.api.app_routes``)
+:class:`~gateway.access.service.AccessService`. The HTTP routes (``gateway.api.owner_app``)
 only parse, authenticate the cookie and CSRF token, and call it.
 
 Ceremonies in progress are kept in memory, keyed by their challenge, each taken at most once
@@ -292,14 +292,14 @@ class OwnerApp:
             view = await self.service.decide(act.target, act.kind is ActKind.APPROVE, by)
             return {"session": _view_json(view)}
         if act.kind is ActKind.UNLOCK:
-            status = await self.service.owner_lock(act.target, "unlock", by)
+            status = await self.service.owner_lock(act.target, "unlock", by=by)
             return {"door": act.target, "lock": status.lock.value, "door_state": status.door.value}
         raise BadAppRequest(f"a {act.kind.value} act is not done with a passkey")
 
     async def lock(self, session: AppSession, door: str) -> dict[str, Any]:
         """Lock by hand: it lets nobody in, so the signed-in session is enough."""
         self._check_role(session, Act(ActKind.LOCK, door))
-        status = await self.service.owner_lock(door, "lock", f"device:{session.device_id}")
+        status = await self.service.owner_lock(door, "lock", by=f"device:{session.device_id}")
         return {"door": door, "lock": status.lock.value, "door_state": status.door.value}
 
     def _check_role(self, session: AppSession, act: Act) -> None:

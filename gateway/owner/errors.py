@@ -1,6 +1,6 @@
 """The owner app's errors: one base, typed subclasses with stable codes (docs/owner-app.md).
 
-Transport-neutral: the API layer (``gateway.api.app_routes``) maps each code to its status.
+Transport-neutral: the API layer (``gateway.api.owner_app``) maps each code to its status.
 """
 
 from __future__ import annotations

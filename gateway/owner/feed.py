@@ -1,10 +1,10 @@
-"""The notifier seam and the app's live feed.
+"""The owner's notifier and the app's live feed.
 
-:class:`NotifierFanout` is the gateway's :class:`~gateway.access.observer.AccessObserver`: it
-logs as the default observer does, turns each access event into a
-:class:`~gateway.owner.notices.Notice` and hands it to every :class:`Notifier` in its list
-(the app's :class:`LiveFeed` now; Web Push and MQTT add theirs with :meth:`NotifierFanout.add`).
-Any other observer (the benchmark's timing) is called first, with the raw event.
+:class:`OwnerNotifier` is one of the access service's observers (the seam of
+:mod:`gateway.access.observer`, beside the metrics, the log and Home Assistant's bridge): it
+turns each access event, every :class:`~gateway.access.observer.OwnerNotification` first,
+into a :class:`~gateway.owner.notices.Notice` and hands it to every :class:`Notifier` in its
+list (the app's :class:`LiveFeed` now; Web Push adds its own with :meth:`OwnerNotifier.add`).
 
 :class:`LiveFeed` keeps one bounded queue per open stream (Server-Sent Events): ``notify`` is
 called on the access path and never waits; a stream that cannot keep up loses notices
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.access.observer import AccessEvent, AccessObserver, LoggingObserver
+from gateway.access.observer import AccessEvent
 from gateway.owner.notices import Notice, notice_for
 
 log = logging.getLogger("threshold.owner")
@@ -37,31 +37,23 @@ class Notifier(Protocol):
         """Take ``notice``; return at once (hand slow work to a task), never raise."""
 
 
-class NotifierFanout:
+class OwnerNotifier:
     """The access observer that tells every notifier (see the module docstring)."""
 
     def __init__(
         self,
         notifiers: Iterable[Notifier] = (),
         *,
-        also: AccessObserver | None = None,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self.notifiers: list[Notifier] = list(notifiers)
-        self._also = also
-        self._log = LoggingObserver()
         self._clock_ms = clock_ms
 
     def add(self, notifier: Notifier) -> None:
         self.notifiers.append(notifier)
 
     def observe(self, event: AccessEvent) -> None:
-        if self._also is not None:
-            try:
-                self._also.observe(event)
-            except Exception:
-                log.exception("observer failed on %s", type(event).__name__)
-        self._log.observe(event)
+        """:class:`~gateway.access.observer.AccessObserver`: returns at once, never raises."""
         notice = notice_for(event, self._clock_ms())
         if notice is None:
             return

@@ -33,6 +33,7 @@ class NoticeKind(enum.StrEnum):
     CAMERA_STALLED = "camera_stalled"
     DOOR_RELOCKED = "door_relocked"
     VISITOR_REFUSED = "visitor_refused"
+    CLOCK_FLOOR_AHEAD = "clock_floor_ahead"
 
 
 #: The screen of the app a notice opens (the app's routes are #now, #approve/<s>, ...).
@@ -53,6 +54,8 @@ class Notice:
     text: str
     alert: bool
     at_ms: int
+    #: Who is at the door (the ticket's subject); "" when the notice is about no one.
+    subject: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +63,7 @@ class Notice:
             "door": self.door,
             "session": self.session,
             "purpose": self.purpose,
+            "subject": self.subject,
             "text": self.text,
             "alert": self.alert,
             "at_ms": self.at_ms,
@@ -79,7 +83,9 @@ def notice_for(event: AccessEvent, now_ms: int) -> Notice | None:
         else:
             kind = NoticeKind.VISITOR_LET_IN
             text, alert = f"{event.purpose.capitalize()} let in at {_door(event.door)}", False
-        return Notice(kind, event.door, event.session, event.purpose, text, alert, now_ms)
+        return Notice(
+            kind, event.door, event.session, event.purpose, text, alert, now_ms, event.subject
+        )
     if isinstance(event, OwnerNotification):
         d = _door(event.door)
         match event.kind:
@@ -92,7 +98,12 @@ def notice_for(event: AccessEvent, now_ms: int) -> Notice | None:
                 kind, text = NoticeKind.RELOCK_FAILED, f"{d.capitalize()} did not lock again"
             case NotificationKind.CAMERA_STALLED:
                 kind, text = NoticeKind.CAMERA_STALLED, "Camera stopped during a visit"
-        return Notice(kind, event.door, event.session, event.purpose, text, True, now_ms)
+            case NotificationKind.CLOCK_FLOOR_AHEAD:
+                # About the gateway itself: no door, no session, no one at the door.
+                kind, text = NoticeKind.CLOCK_FLOOR_AHEAD, event.text
+        return Notice(
+            kind, event.door, event.session, event.purpose, text, True, now_ms, event.subject
+        )
     if isinstance(event, DoorRelocked):
         text = f"{_door(event.door).capitalize()} is locked again"
         return Notice(NoticeKind.DOOR_RELOCKED, event.door, event.session, "", text, False, now_ms)

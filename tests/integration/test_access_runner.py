@@ -70,7 +70,7 @@ class Door:
     def session(self, *, purpose: str = "delivery", jti: str | None = None) -> SessionRunner:
         jti = jti or "t-" + secrets.token_hex(4)
         facts = SessionFacts("s-" + secrets.token_hex(6), "front", jti, "courier", purpose, 600)
-        use = (jti, 1)
+        use = ("k-owner", jti, 1)
         machine = AccessSession(facts, use=use)
         return SessionRunner(
             self.context,
@@ -124,7 +124,7 @@ async def test_a_grant_counts_the_use_with_its_entries_and_the_observer_sees_it(
     assert runner.view_or_raise().state == "open"
     assert door.bolt == "UNLOCKED"
     jti = runner.machine.facts.jti
-    assert door.ledger.uses == {jti: 1}
+    assert door.ledger.uses == {("k-owner", jti): 1}
     session = runner.machine.facts.session
     assert door.ledger.kinds(session) == ["session.granted", "session.unlocking", "session.open"]
     (grant,) = door.events.of(GrantCommitted)

@@ -216,7 +216,16 @@ def test_wrong_owner_is_unknown_key(world: dict[str, str]) -> None:
 
 
 def test_revocations_sign_and_verify(world: dict[str, str]) -> None:
-    rl = ok("revocations", "sign", "--owner-key", world["owner"], "--seq", "3", "--jti", "t-cli-1")
+    rl = ok(
+        "revocations",
+        "sign",
+        "--owner-key",
+        world["owner"],
+        "--gateway",
+        "gw-1",
+        "--jti",
+        "t-cli-1",
+    )
     result = run(
         "ticket",
         "verify",
@@ -407,3 +416,22 @@ def test_owner_ticket_with_schedule(world: dict[str, str]) -> None:
     late = run(*base, "--at", "2026-06-03T12:30:00Z")
     assert late.returncode == 1
     assert json.loads(late.stdout)["reason"] == "outside_schedule"
+
+
+def test_revocations_sign_keeps_state_and_refuses_bad_state(
+    world: dict[str, str], tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    base = ("revocations", "sign", "--owner-key", world["owner"], "--state", str(state))
+    ok(*base, "--gateway", "gw-1", "--subject", "ex-cleaner")
+    ok(*base, "--gateway", "gw-2", "--jti", "t-cabin")
+    saved = json.loads(state.read_text())
+    assert saved["seq"] == 2
+    assert set(saved["revoked"]) == {"gw-1", "gw-2"}
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
+    one_line_usage_error(run(*base, "--gateway", "gw-1", "--seq", "2"))
+    one_line_usage_error(run(*base, "--gateway", "gw-1", "--until", "2020-01-01T00:00:00Z"))
+    state.write_text('{"format": 1, "seq": "x", "revoked": {}}')
+    one_line_usage_error(run(*base, "--gateway", "gw-1"))
+    state.write_text("not json")
+    one_line_usage_error(run(*base, "--gateway", "gw-1"))

@@ -150,8 +150,12 @@ async def test_sync_commands_read_the_gateway_config(tmp_path: Path) -> None:
     server = RelayServer(relay)
     url = await server.start()
     try:
-        with result.config_path.open("a") as handle:
-            handle.write(f'\n[cloud]\nurl = "{url}"\n')
+        # The template's [cloud] table shows url commented out: the owner uncomments it.
+        text = result.config_path.read_text()
+        assert '# url = "https://relay.example:8443"' in text
+        result.config_path.write_text(
+            text.replace('# url = "https://relay.example:8443"', f'url = "{url}"', 1)
+        )
         now = await asyncio.to_thread(run_cli, "sync", "now", "--config", config)
         assert now.returncode == 0, now.stderr
         assert "uploaded 1 entries" in now.stdout

@@ -23,7 +23,7 @@ from gateway.clients import cloud as cloud_client
 from gateway.trust.approval import Approval, Decision, decode_approval, sign_approval
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.owner_mail import seal_mail
-from gateway.trust.revocation import RevocationList, sign_revocations, verify_revocations
+from gateway.trust.revocation import sign_revocations, verify_revocations
 from tests.support.cloud import (
     GATEWAY_ID,
     MailRecorder,
@@ -33,6 +33,7 @@ from tests.support.cloud import (
     sync_for,
 )
 from tests.support.fault_proxy import FaultPlan, FaultProxy
+from tests.support.tickets import revocation_list
 
 SECRETS = (
     "Dana Secretname",
@@ -98,11 +99,13 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
         receipt = WireReceipt.from_json((await store.receipt(0)).to_json())
         owner64 = secret64(parties.owner)
         revocations = sign_revocations(
-            RevocationList(
-                seq=1,
+            revocation_list(
+                1,
+                aud=(GATEWAY_ID,),
                 iat=now,
-                jti=frozenset({"ticket-revoked-991"}),
-                sub=frozenset({"Revoked Holdername"}),
+                until=now + timedelta(days=1),
+                jti=("ticket-revoked-991",),
+                sub=("Revoked Holdername",),
             ),
             owner64,
         )
@@ -138,7 +141,9 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
         assert [decode_approval(a, anchors).session for a in mail.approvals] == [
             "session-survey-5521"
         ]
-        assert [verify_revocations(r, anchors).seq for r in mail.revocations] == [1]
+        assert [
+            verify_revocations(r, anchors, gateway_id=GATEWAY_ID).seq for r in mail.revocations
+        ] == [1]
     finally:
         await store.close()
         await proxy.stop()

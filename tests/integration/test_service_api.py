@@ -13,10 +13,9 @@ from nacl.signing import SigningKey
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from gateway.api.app_routes import ROUTES as APP_ROUTES
-from gateway.api.server import ROUTES
+from gateway.api.routes import ROUTES
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.owner_request import sign_request
+from gateway.trust.owner_request import OwnerAudience, sign_request
 from gateway.trust.proof import proof_message
 from tests.support.service import GATEWAY_ID, WAIT, GatewayHarness, harness, running_harness
 
@@ -40,11 +39,13 @@ async def test_openapi_document_matches_the_router(harness: GatewayHarness) -> N
         if r.resource is not None and r.method != "HEAD"
     }
     assert documented == app_routes
-    # The core table, and the owner app's routes beside it (gateway/api/app_routes.py).
-    assert documented == {(r.method, r.path) for r in ROUTES + APP_ROUTES}
+    # One table: the API's routes and the owner app's (gateway/api/routes.py).
+    assert documented == {(r.method, r.path) for r in ROUTES}
     # And each documented route answers something other than "no such route".
     for method, path in documented:
         concrete = path.replace("{session}", "s-none").replace("{asset}", "app.js")
+        concrete = concrete.replace("{device}", "d-none").replace("{door}", "front")
+        concrete = concrete.replace("{entry}", "1")
         reply = await harness.client.request(method, concrete)
         assert reply.body.get("code") != "not_found" or "{session}" in path, (method, path)
 
@@ -58,7 +59,7 @@ async def test_info(harness: GatewayHarness) -> None:
     assert info["public_key"] == harness.gateway.public_key
     # The supervised jobs ran once at start-up.
     jobs = harness.gateway.jobs
-    assert set(jobs) == {"purge expired challenges", "checkpoint"}
+    assert set(jobs) == {"purge expired challenges", "checkpoint", "tls certificate renewal"}
     for job in jobs.values():
         await asyncio.wait_for(job.ran.wait(), WAIT)
 
@@ -75,27 +76,37 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
         "/v1/owner/approvals",
         "/v1/owner/revocations",
         "/v1/owner/lock",
+        "/v1/owner/clock/reset",
         "/v1/owner/camera/live",
         "/v1/owner/camera/snapshot",
+        "/v1/owner/enrollments",
+        "/v1/owner/devices",
+        "/v1/owner/devices/{device}/rename",
+        "/v1/owner/devices/{device}/revoke",
     }
     # A courier's genuine credentials: a ticket and a valid proof of possession.
     t = harness.ticket()
     nonce = await client.challenge()
     proof = t.holder.sign(proof_message(GATEWAY_ID, nonce, t.jti, "open")).signature
+    audience = await client.audience()
+    elsewhere = OwnerAudience(GATEWAY_ID, "0" * 64)  # the same id, another gateway's key
     for route in owner_routes:
         body = (
             json.dumps(OWNER_BODIES.get(route.path, {})).encode() if route.method == "POST" else b""
         )
         now = int(time.time())
+        target = route.path.replace("{device}", "d-000000000000")  # a device nobody enrolled
 
         def sig(
             key: SigningKey,
             at: int,
             method: str = route.method,
-            path: str = route.path,
+            path: str = target,
             signed: bytes = body,
+            to: OwnerAudience = audience,
         ) -> dict[str, str]:
-            return sign_request(key, method, path, signed, at, b64u_encode(secrets.token_bytes(24)))
+            nonce = b64u_encode(secrets.token_bytes(24))
+            return sign_request(key, to, method, path, signed, at, nonce)
 
         attempts: dict[str, dict[str, str]] = {
             "none": {},
@@ -108,23 +119,24 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
             "courier key": sig(t.holder, now),
             "stale": sig(owner, now - 600),
             "future": sig(owner, now + 600),
+            "for another gateway": sig(owner, now, to=elsewhere),
         }
         for what, headers in attempts.items():
-            reply = await client.request(route.method, route.path, headers=headers, raw=body)
+            reply = await client.request(route.method, target, headers=headers, raw=body)
             assert (reply.status, reply.body.get("code")) == (401, "unauthorized"), (
                 route.path,
                 what,
                 reply,
             )
         fresh = sig(owner, now)
-        first = await client.request(route.method, route.path, headers=fresh, raw=body)
+        first = await client.request(route.method, target, headers=fresh, raw=body)
         assert first.status != 401, (route.path, first)
-        replay = await client.request(route.method, route.path, headers=fresh, raw=body)
+        replay = await client.request(route.method, target, headers=fresh, raw=body)
         assert (replay.status, replay.body.get("code")) == (401, "unauthorized"), route.path
         # A signature over another body does not carry over.
         if body:
             other = await client.request(
-                route.method, route.path, headers=sig(owner, now), raw=body + b" "
+                route.method, target, headers=sig(owner, now), raw=body + b" "
             )
             assert other.status == 401, route.path
 
@@ -149,16 +161,18 @@ async def test_owner_lock_and_unlock_are_recorded(harness: GatewayHarness) -> No
 
 
 async def test_mdns_advertises_the_service(tmp_path: Path) -> None:
-    async with running_harness(tmp_path / "gw", mdns=True) as h:
+    # A name of its own: another test run on the same machine may be announcing gw-test.
+    gateway_id = f"gw-mdns-{secrets.token_hex(4)}"
+    async with running_harness(tmp_path / "gw", mdns=True, gateway_id=gateway_id) as h:
         zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
         try:
             info = AsyncServiceInfo(
-                "_threshold._tcp.local.", f"{GATEWAY_ID}._threshold._tcp.local."
+                "_threshold._tcp.local.", f"{gateway_id}._threshold._tcp.local."
             )
             found = await asyncio.wait_for(info.async_request(zc.zeroconf, 3000), WAIT)
             assert found
             props = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
-            assert props["id"] == GATEWAY_ID
+            assert props["id"] == gateway_id
             assert props["fp"] == h.gateway.fingerprint
             assert props["api"] == "v1"
             assert info.port == h.gateway.port

@@ -41,7 +41,7 @@ async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
     async def recording_append(
         entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
         session: SessionRecord,
-        use: tuple[str, int] | None = None,
+        use: tuple[str, str, int] | None = None,
     ) -> bool:
         # Returns once committed (synchronous=FULL).
         written = await durable_append(entries, session, use)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gateway.app.identity import tls_spki_pin
+from gateway.app.tls import chromium_spki_pin
 
 CHROMIUM = os.environ.get("THRESHOLD_CHROMIUM", "/usr/bin/chromium")
 INSTALL_HINT = (
@@ -50,7 +50,7 @@ async def launch(cert_path: Path) -> AsyncIterator[Any]:
     executable = chromium_or_fail()
     args = [
         *ARGS,
-        f"--ignore-certificate-errors-spki-list={tls_spki_pin(cert_path)}",
+        f"--ignore-certificate-errors-spki-list={chromium_spki_pin(cert_path)}",
         "--host-resolver-rules=MAP localhost 127.0.0.1",
     ]
     async with async_playwright() as p:

@@ -69,8 +69,9 @@ class MailRecorder:
     async def apply_approval(self, token: str) -> None:
         self.approvals.append(token)
 
-    async def raise_time_floor(self, time_ms: int) -> None:
+    async def raise_time_floor(self, time_ms: int) -> int | None:
         self.floors.append(time_ms)
+        return None
 
 
 def sync_for(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.access.errors import AccessCode
-from gateway.api.server import ACCESS_STATUS
+from gateway.api.problems import ACCESS_STATUS
 
 
 def test_every_access_code_has_a_status() -> None:
@@ -16,5 +16,4 @@ def test_the_statuses_docs_api_md_lists() -> None:
     assert ACCESS_STATUS[AccessCode.LOCK_UNAVAILABLE] == 503
     assert ACCESS_STATUS[AccessCode.STORAGE_UNAVAILABLE] == 503
     assert ACCESS_STATUS[AccessCode.NOT_FOUND] == 404
-    assert ACCESS_STATUS[AccessCode.STALE_REVOCATIONS] == 400
     assert ACCESS_STATUS[AccessCode.NOT_AWAITING_APPROVAL] == 409

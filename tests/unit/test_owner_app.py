@@ -23,7 +23,7 @@ from gateway.access.session import NotificationKind
 from gateway.owner.acts import Act, ActKind, Role, act_challenge, may, parse_act
 from gateway.owner.app import AppSettings, OwnerApp, _Ceremony
 from gateway.owner.errors import AssertionRefused, BadAppRequest, CsrfRefused, NotSignedIn
-from gateway.owner.feed import LiveFeed, NotifierFanout
+from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.owner.history import ClipCheck, Filters, LogEntry, visit_cards, visits_per_day
 from gateway.owner.notices import Notice, NoticeKind, notice_for
 from gateway.owner.sessions import AppSessions
@@ -76,15 +76,26 @@ def test_acts_parse() -> None:
 
 
 def test_notices_say_what_happened_in_the_owners_words() -> None:
-    courier = notice_for(GrantCommitted("s-1", "front", "delivery", 0.01), 5)
+    courier = notice_for(GrantCommitted("s-1", "front", "delivery", "parcelco", 0.01), 5)
     assert courier == Notice(
-        NoticeKind.COURIER_ARRIVED, "front", "s-1", "delivery", "Courier at the front door", True, 5
+        NoticeKind.COURIER_ARRIVED,
+        "front",
+        "s-1",
+        "delivery",
+        "Courier at the front door",
+        True,
+        5,
+        "parcelco",
     )
-    cleaner = notice_for(GrantCommitted("s-2", "back", "service", None), 5)
+    assert courier.to_json()["subject"] == "parcelco"
+    cleaner = notice_for(GrantCommitted("s-2", "back", "service", "cleaner", None), 5)
     assert cleaner is not None
     assert not cleaner.alert
     survey = notice_for(
-        OwnerNotification(NotificationKind.APPROVAL_NEEDED, "front", "s-3", "survey", "approval"), 5
+        OwnerNotification(
+            NotificationKind.APPROVAL_NEEDED, "front", "s-3", "survey", "surveyor", "approval"
+        ),
+        5,
     )
     assert survey is not None
     assert survey.text == "Survey waiting for your approval at the front door"
@@ -94,10 +105,20 @@ def test_notices_say_what_happened_in_the_owners_words() -> None:
         (NotificationKind.RELOCK_FAILED, "The front door did not lock again"),
         (NotificationKind.CAMERA_STALLED, "Camera stopped during a visit"),
     ]:
-        notice = notice_for(OwnerNotification(kind, "front", "s", "delivery", "x"), 1)
+        notice = notice_for(OwnerNotification(kind, "front", "s", "delivery", "bob", "x"), 1)
         assert notice is not None
         assert notice.alert
         assert notice.text == text
+    clock = notice_for(
+        OwnerNotification(NotificationKind.CLOCK_FLOOR_AHEAD, "", "", "", "", "clock behind"), 1
+    )
+    assert clock is not None
+    assert (clock.kind, clock.text, clock.alert, clock.subject) == (
+        NoticeKind.CLOCK_FLOOR_AHEAD,
+        "clock behind",
+        True,
+        "",
+    )
     relocked = notice_for(DoorRelocked("s", "front"), 1)
     assert relocked is not None
     assert not relocked.alert
@@ -105,23 +126,16 @@ def test_notices_say_what_happened_in_the_owners_words() -> None:
     assert notice_for(AlarmRaised("s", "front", "x"), 1) is None
 
 
-async def test_the_fanout_tells_every_notifier_and_survives_a_broken_one() -> None:
+async def test_the_notifier_tells_every_notifier_and_survives_a_broken_one() -> None:
     class Broken:
         def notify(self, notice: Notice) -> None:
             raise RuntimeError("down")
 
-    seen: list[Any] = []
-
-    class Raw:
-        def observe(self, event: Any) -> None:
-            seen.append(event)
-
     feed = LiveFeed()
-    fanout = NotifierFanout([Broken(), feed], also=Raw(), clock_ms=lambda: 7)
+    notifier = OwnerNotifier([Broken(), feed], clock_ms=lambda: 7)
     stream = feed.subscribe("d-1", 0)
-    event = GrantCommitted("s-1", "front", "delivery", None)
-    fanout.observe(event)
-    assert seen == [event]
+    event = GrantCommitted("s-1", "front", "delivery", "alice", None)
+    notifier.observe(event)
     item = await stream.next(1.0)
     assert item is not None
     assert item.notice.kind is NoticeKind.COURIER_ARRIVED

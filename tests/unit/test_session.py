@@ -273,7 +273,7 @@ EMERGENCY = SessionFacts(
 
 
 def opened(facts: SessionFacts = FACTS) -> AccessSession:
-    s = AccessSession(facts, use=(facts.jti, 1))
+    s = AccessSession(facts, use=("k-owner", facts.jti, 1))
     s.handle(Granted())
     s.handle(Unlocked(status(LockState.UNLOCKED)))
     return s
@@ -316,15 +316,15 @@ def test_a_stall_counts_a_session_mid_unlock_and_open_but_not_after() -> None:
 
 
 def test_the_use_is_counted_by_the_first_write_only() -> None:
-    s = AccessSession(FACTS, use=("t1", 3))
-    assert s.use_to_count == ("t1", 3)
+    s = AccessSession(FACTS, use=("k-owner", "t1", 3))
+    assert s.use_to_count == ("k-owner", "t1", 3)
     assert s.recorded(True)
     assert s.use_to_count is None
     assert s.aborted is None
 
 
 def test_a_use_refused_at_the_write_aborts_as_used_up() -> None:
-    s = AccessSession(FACTS, use=("t1", 1))
+    s = AccessSession(FACTS, use=("k-owner", "t1", 1))
     s.handle(Granted())
     assert not s.recorded(False)
     assert s.aborted is AccessCode.USES_EXHAUSTED
@@ -334,7 +334,7 @@ def test_a_use_refused_at_the_write_aborts_as_used_up() -> None:
 
 
 def test_a_failed_write_before_the_door_moved_fails_closed() -> None:
-    s = AccessSession(FACTS, use=("t1", 1))
+    s = AccessSession(FACTS, use=("k-owner", "t1", 1))
     s.handle(Granted())
     assert not s.record_failed(MemoryUses())
     assert s.aborted is AccessCode.STORAGE_UNAVAILABLE
@@ -354,16 +354,28 @@ def test_a_failed_write_after_the_door_moved_keeps_relocking() -> None:
 
 def test_an_emergency_goes_on_without_the_store_but_only_once() -> None:
     memory = MemoryUses()
-    first = AccessSession(EMERGENCY, use=("t2", 1))
+    first = AccessSession(EMERGENCY, use=("k-owner", "t2", 1))
     first.handle(Granted(alarm=True))
     assert first.emergency
     assert first.record_failed(memory)
     assert first.use_to_count is None
     assert first.record_failed(memory)  # later writes of the same session go on too
-    second = AccessSession(EMERGENCY, use=("t2", 1))
+    second = AccessSession(EMERGENCY, use=("k-owner", "t2", 1))
     second.handle(Granted(alarm=True))
     assert not second.record_failed(memory)
     assert second.aborted is AccessCode.USES_EXHAUSTED
+
+
+def test_another_issuers_emergency_with_the_same_id_is_its_own_use() -> None:
+    # Issue 11, finding 9, in the outage path: uses are keyed on the issuer and the id.
+    memory = MemoryUses()
+    owners = AccessSession(EMERGENCY, use=("k-owner", "t2", 1))
+    owners.handle(Granted(alarm=True))
+    assert owners.record_failed(memory)
+    company = AccessSession(EMERGENCY, use=("k-company", "t2", 1))
+    company.handle(Granted(alarm=True))
+    assert company.record_failed(memory)
+    assert company.aborted is None
 
 
 def test_refusal_after_a_request() -> None:

@@ -1,12 +1,13 @@
-"""The owner app's routes: the app itself (``/app/``), its JSON API (``/v1/app/...``) and the
+"""The owner app's handlers: the app itself (``/app/``), its JSON API (``/v1/app/...``) and the
 root-key routes that manage devices (``/v1/owner/enrollments``, ``/v1/owner/devices``).
 
-docs/owner-app.md. The routes join the API's one route table (a
-:class:`~gateway.api.server.RouteSet`), so ``/v1/openapi.json`` documents them, the app's
-page and assets included: they are served by the same server under the same rules, and a
-client generator simply ignores the ``text/html`` ones.
+docs/owner-app.md. Their routes are in the API's one table (:data:`gateway.api.routes.
+APP_ROUTES`), so ``/v1/openapi.json`` documents them, the app's page and assets included: they
+are served by the same server under the same rules, and a client generator simply ignores the
+``text/html`` ones. Without an owner app (``[app] enabled = false``) they answer 404.
 
-Authentication, in :func:`app_guard`: ``/v1/app/`` routes need the session cookie
+Authentication, in :func:`app_session` (a middleware): ``/v1/app/`` routes need the session
+cookie
 (``__Host-`` prefixed, ``HttpOnly; Secure; SameSite=Strict``), and every POST needs the
 session's CSRF token in ``X-CSRF-Token`` and an ``Origin`` equal to the app's one origin.
 Enrollment and sign-in have no session yet: they need the origin, and a passkey. Every
@@ -25,30 +26,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.server import (
-    LIVE_VIEW,
-    Handler,
-    Route,
-    RouteSet,
-    owner_snapshot,
-    problem_response,
-)
+from gateway.api.bodies import read_body
+from gateway.api.camera import owner_snapshot
+from gateway.api.context import APP_SESSION, CTX, Handler
+from gateway.api.problems import Problem, problem_response
 from gateway.owner.acts import Role, parse_act
 from gateway.owner.app import OwnerApp
-from gateway.owner.errors import (
-    AssertionRefused,
-    BadAppRequest,
-    CsrfRefused,
-    DeviceUnknown,
-    EnrollmentRefused,
-    MediaUnknown,
-    NotSignedIn,
-    OwnerAppError,
-    RoleForbidden,
-)
+from gateway.owner.errors import BadAppRequest, CsrfRefused, MediaUnknown
 from gateway.owner.history import Filters
 from gateway.owner.sessions import AppSession
-from video.errors import CameraUnavailable
 
 COOKIE = "__Host-threshold-session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -58,17 +44,6 @@ APP_PREFIX = "/v1/app/"
 _PUBLIC = frozenset(
     {"/v1/app/enroll/options", "/v1/app/enroll", "/v1/app/signin/options", "/v1/app/signin"}
 )
-
-STATUS: dict[str, int] = {
-    BadAppRequest.code: 400,
-    EnrollmentRefused.code: 403,
-    AssertionRefused.code: 403,
-    NotSignedIn.code: 401,
-    CsrfRefused.code: 403,
-    RoleForbidden.code: 403,
-    DeviceUnknown.code: 404,
-    MediaUnknown.code: 404,
-}
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
@@ -84,8 +59,9 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
-OWNER_APP: web.AppKey[OwnerApp] = web.AppKey("threshold_owner_app", OwnerApp)
-SESSION: web.RequestKey[AppSession] = web.RequestKey("threshold_app_session", AppSession)
+#: The paths of the app's own page and files, and of the root key's device routes: 404 when the
+#: gateway runs without the app.
+APP_PATHS = ("/app/", APP_PREFIX, "/v1/owner/enrollments", "/v1/owner/devices")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,11 +139,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def _body(request: web.Request, allowed: set[str]) -> Body:
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw:
         return {}
     try:
         body = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise BadAppRequest("malformed JSON (nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadAppRequest(f"malformed JSON ({exc})") from None
     if not isinstance(body, dict):
@@ -205,12 +183,21 @@ def _signed_in(app: OwnerApp, cookie: str, session: AppSession) -> web.Response:
     return response
 
 
+def owner_app_of(request: web.Request) -> OwnerApp:
+    """The running owner app; a 404 when the gateway runs without it."""
+    app = request.app[CTX].owner_app
+    if app is None:
+        raise Problem(404, "not_found", "the owner app is off on this gateway ([app] enabled)")
+    return app
+
+
 @web.middleware
-async def app_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The session cookie, the CSRF token and the origin, for ``/v1/app/``; typed errors."""
-    try:
+async def app_session(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The session cookie, the CSRF token and the origin, for ``/v1/app/`` (docs/owner-app.md);
+    a refusal is an :class:`~gateway.owner.errors.OwnerAppError`, answered as a problem."""
+    if request.path.startswith(APP_PATHS) and not request.match_info.http_exception:
+        app = owner_app_of(request)
         if request.path.startswith(APP_PREFIX):
-            app = request.app[OWNER_APP]
             if request.method != "GET":
                 origin = request.headers.get("Origin")
                 if origin != app.origin:
@@ -219,38 +206,35 @@ async def app_guard(request: web.Request, handler: Handler) -> web.StreamRespons
                 session = app.sessions.get(request.cookies.get(COOKIE))
                 if request.method != "GET":
                     app.sessions.check_csrf(session, request.headers.get(CSRF_HEADER))
-                request[SESSION] = session
-        return await handler(request)
-    except OwnerAppError as exc:
-        return problem_response(STATUS.get(exc.code, 400), exc.code, exc.message)
+                request[APP_SESSION] = session
+    return await handler(request)
 
 
-def _install(owner_app: OwnerApp, assets: dict[str, Asset]) -> Any:
-    def install(app: web.Application) -> None:
-        app[OWNER_APP] = owner_app
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The app's Content-Security-Policy and friends on every answer of the app (an
+    ``on_response_prepare`` hook: errors too)."""
+    if request.path.startswith(("/app/", APP_PREFIX)):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith(APP_PREFIX):
+            response.headers.setdefault("Cache-Control", "no-store")
 
-        async def headers(request: web.Request, response: web.StreamResponse) -> None:
-            if request.path.startswith(("/app/", APP_PREFIX)):
-                for name, value in SECURITY_HEADERS.items():
-                    response.headers.setdefault(name, value)
-                if request.path.startswith(APP_PREFIX):
-                    response.headers.setdefault("Cache-Control", "no-store")
 
-        app.on_response_prepare.append(headers)
-
-        async def end_streams(app: web.Application) -> None:
-            owner_app.feed.end_all()
-
-        app.on_shutdown.append(end_streams)
-
-    return install
+async def end_streams(app: web.Application) -> None:
+    """End every open app stream (an ``on_shutdown`` hook: the server is stopping)."""
+    owner_app = app[CTX].owner_app
+    if owner_app is not None:
+        owner_app.feed.end_all()
 
 
 # ---------------------------------------------------------------------------------------------
 # Handlers.
 
 
-def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
+def handlers() -> dict[str, Handler]:
+    """The handler of every route of :data:`gateway.api.routes.APP_ROUTES`, by name."""
+    assets = load_assets()
+
     async def shell(request: web.Request) -> web.StreamResponse:
         return _asset_response(request, "index.html", assets)
 
@@ -259,34 +243,34 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
 
     async def enroll_options(request: web.Request) -> web.StreamResponse:
         body = await _body(request, {"token"})
-        out = await request.app[OWNER_APP].enrollment_options(_string(body, "token"))
+        out = await owner_app_of(request).enrollment_options(_string(body, "token"))
         return web.json_response(out)
 
     async def enroll(request: web.Request) -> web.StreamResponse:
-        app = request.app[OWNER_APP]
+        app = owner_app_of(request)
         body = await _body(request, {"ceremony", "credential"})
         cookie, session = await app.finish_enrollment(body.get("ceremony"), body.get("credential"))
         return _signed_in(app, cookie, session)
 
     async def signin_options(request: web.Request) -> web.StreamResponse:
         await _body(request, set())
-        return web.json_response(request.app[OWNER_APP].sign_in_options())
+        return web.json_response(owner_app_of(request).sign_in_options())
 
     async def signin(request: web.Request) -> web.StreamResponse:
-        app = request.app[OWNER_APP]
+        app = owner_app_of(request)
         body = await _body(request, {"ceremony", "credential"})
         cookie, session = await app.sign_in(body.get("ceremony"), body.get("credential"))
         return _signed_in(app, cookie, session)
 
     async def signout(request: web.Request) -> web.StreamResponse:
-        request.app[OWNER_APP].sessions.end(request.cookies.get(COOKIE))
+        owner_app_of(request).sessions.end(request.cookies.get(COOKIE))
         response = web.json_response({"signed_out": True})
         response.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
         return response
 
     async def me(request: web.Request) -> web.StreamResponse:
-        app = request.app[OWNER_APP]
-        session = request[SESSION]
+        app = owner_app_of(request)
+        session = request[APP_SESSION]
         return web.json_response(
             {
                 "device": session.device_id,
@@ -298,11 +282,11 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
         )
 
     async def now(request: web.Request) -> web.StreamResponse:
-        return web.json_response(await request.app[OWNER_APP].now())
+        return web.json_response(await owner_app_of(request).now())
 
     async def stream(request: web.Request) -> web.StreamResponse:
-        app = request.app[OWNER_APP]
-        session = request[SESSION]
+        app = owner_app_of(request)
+        session = request[APP_SESSION]
         try:
             after = int(request.headers.get("Last-Event-ID") or request.query.get("after") or 0)
         except ValueError:
@@ -331,20 +315,20 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
         return response
 
     async def waiting(request: web.Request) -> web.StreamResponse:
-        return web.json_response(request.app[OWNER_APP].waiting(request.match_info["session"]))
+        return web.json_response(owner_app_of(request).waiting(request.match_info["session"]))
 
     async def act_options(request: web.Request) -> web.StreamResponse:
         body = await _body(request, {"act"})
-        app = request.app[OWNER_APP]
+        app = owner_app_of(request)
         return web.json_response(
-            await app.act_options(request[SESSION], parse_act(body.get("act")))
+            await app.act_options(request[APP_SESSION], parse_act(body.get("act")))
         )
 
     async def act(request: web.Request) -> web.StreamResponse:
         body = await _body(request, {"act", "ceremony", "credential"})
-        app = request.app[OWNER_APP]
+        app = owner_app_of(request)
         out = await app.perform(
-            request[SESSION],
+            request[APP_SESSION],
             parse_act(body.get("act")),
             body.get("ceremony"),
             body.get("credential"),
@@ -353,48 +337,42 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
 
     async def lock(request: web.Request) -> web.StreamResponse:
         await _body(request, set())
-        app = request.app[OWNER_APP]
-        return web.json_response(await app.lock(request[SESSION], request.match_info["door"]))
+        app = owner_app_of(request)
+        return web.json_response(await app.lock(request[APP_SESSION], request.match_info["door"]))
 
     async def history(request: web.Request) -> web.StreamResponse:
         q = request.query
         filters = Filters(
             q.get("person", "")[:64], q.get("purpose", "")[:32], q.get("door", "")[:32]
         )
-        return web.json_response(await request.app[OWNER_APP].history(filters))
+        return web.json_response(await owner_app_of(request).history(filters))
 
     async def media(request: web.Request) -> web.StreamResponse:
         try:
             index = int(request.match_info["entry"])
         except ValueError:
             raise MediaUnknown("an entry index is an integer") from None
-        path, content_type = await request.app[OWNER_APP].media(index)
+        path, content_type = await owner_app_of(request).media(index)
         return web.FileResponse(
             path, headers={"Content-Type": content_type, "Cache-Control": "private, max-age=3600"}
         )
-
-    async def live(request: web.Request) -> web.StreamResponse:
-        handler = request.app[LIVE_VIEW]
-        if handler is None:
-            raise CameraUnavailable("no camera is configured")
-        return await handler(request)
 
     async def snapshot(request: web.Request) -> web.StreamResponse:
         return await owner_snapshot(request)
 
     async def devices(request: web.Request) -> web.StreamResponse:
-        return web.json_response({"devices": await request.app[OWNER_APP].devices()})
+        return web.json_response({"devices": await owner_app_of(request).devices()})
 
     async def rename(request: web.Request) -> web.StreamResponse:
         body = await _body(request, {"name"})
-        await request.app[OWNER_APP].rename(
-            request[SESSION], request.match_info["device"], _string(body, "name", 80)
+        await owner_app_of(request).rename(
+            request[APP_SESSION], request.match_info["device"], _string(body, "name", 80)
         )
         return web.json_response({"device": request.match_info["device"]})
 
     async def revoke(request: web.Request) -> web.StreamResponse:
         await _body(request, set())
-        await request.app[OWNER_APP].revoke(request[SESSION], request.match_info["device"])
+        await owner_app_of(request).revoke(request[APP_SESSION], request.match_info["device"])
         return web.json_response({"device": request.match_info["device"], "revoked": True})
 
     # The root key's routes (the owner_signature middleware has checked the signature).
@@ -408,7 +386,7 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
         name = body.get("name", "Owner's device" if role is Role.OWNER else "Household device")
         if not isinstance(name, str):
             raise BadAppRequest("name must be a string")
-        made = await request.app[OWNER_APP].create_enrollment(role, name)
+        made = await owner_app_of(request).create_enrollment(role, name)
         return web.json_response(
             {
                 "link": made.link,
@@ -420,18 +398,18 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
         )
 
     async def owner_devices(request: web.Request) -> web.StreamResponse:
-        return web.json_response({"devices": await request.app[OWNER_APP].devices()})
+        return web.json_response({"devices": await owner_app_of(request).devices()})
 
     async def owner_rename(request: web.Request) -> web.StreamResponse:
         body = await _body(request, {"name"})
-        await request.app[OWNER_APP].rename(
+        await owner_app_of(request).rename(
             None, request.match_info["device"], _string(body, "name", 80)
         )
         return web.json_response({"device": request.match_info["device"]})
 
     async def owner_revoke(request: web.Request) -> web.StreamResponse:
         await _body(request, set())
-        await request.app[OWNER_APP].revoke(None, request.match_info["device"])
+        await owner_app_of(request).revoke(None, request.match_info["device"])
         return web.json_response({"device": request.match_info["device"], "revoked": True})
 
     return {
@@ -451,7 +429,6 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
         "app_lock": lock,
         "app_history": history,
         "app_media": media,
-        "app_live_view": live,
         "app_snapshot": snapshot,
         "app_devices": devices,
         "app_device_rename": rename,
@@ -461,237 +438,3 @@ def _handlers(assets: dict[str, Asset]) -> dict[str, Handler]:
         "owner_device_rename": owner_rename,
         "owner_device_revoke": owner_revoke,
     }
-
-
-_OBJ = {"type": "object"}
-_STR = {"type": "string"}
-
-
-def _schema(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": props,
-        "required": required,
-        "additionalProperties": False,
-    }
-
-
-_CEREMONY = _schema({"ceremony": _STR, "credential": _OBJ}, ["ceremony", "credential"])
-_JSON_ERRORS = (400, 401, 403)
-
-ROUTES: tuple[Route, ...] = (
-    Route("GET", "/app/", "app_shell", "The owner app's page (text/html).", media_type="text/html"),
-    Route(
-        "GET",
-        "/app/{asset}",
-        "app_asset",
-        "The owner app's files: scripts, style, manifest, service worker, icon.",
-        responses=(200, 304, 404),
-        media_type="text/plain",
-    ),
-    Route(
-        "POST",
-        "/v1/app/enroll/options",
-        "app_enroll_options",
-        "WebAuthn creation options for a one-time enrollment link's secret.",
-        request_schema=_schema({"token": _STR}, ["token"]),
-        responses=(200, 400, 403),
-    ),
-    Route(
-        "POST",
-        "/v1/app/enroll",
-        "app_enroll",
-        "Register the new passkey, spend the link, record the device; signs the device in.",
-        request_schema=_CEREMONY,
-        responses=(200, 400, 403),
-    ),
-    Route(
-        "POST",
-        "/v1/app/signin/options",
-        "app_signin_options",
-        "WebAuthn request options to sign in with a discoverable passkey.",
-        responses=(200, 403),
-    ),
-    Route(
-        "POST",
-        "/v1/app/signin",
-        "app_signin",
-        "Verify a user-verified assertion; sets the session cookie, returns the CSRF token.",
-        request_schema=_CEREMONY,
-        responses=(200, 400, 403),
-    ),
-    Route(
-        "POST",
-        "/v1/app/signout",
-        "app_signout",
-        "End this session.",
-        responses=(200, 401, 403),
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/me",
-        "app_me",
-        "The signed-in device, its role and its CSRF token.",
-        responses=(200, 401),
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/now",
-        "app_now",
-        "Doors (lock, door, battery), the camera's health, open sessions, approvals, alarms.",
-        responses=(200, 401),
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/events/stream",
-        "app_events_stream",
-        "The owner's notices as Server-Sent Events (resumes after Last-Event-ID).",
-        responses=(200, 401),
-        media_type="text/event-stream",
-        streaming=True,
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/sessions/{session}",
-        "app_session",
-        "A session (the visitor waiting: name, purpose, issuer, door).",
-        responses=(200, 401, 404),
-        app_session=True,
-    ),
-    Route(
-        "POST",
-        "/v1/app/acts/options",
-        "app_act_options",
-        "WebAuthn request options whose challenge commits to one act (approve, deny, unlock).",
-        request_schema=_schema({"act": _OBJ}, ["act"]),
-        responses=(200, *_JSON_ERRORS),
-        app_session=True,
-    ),
-    Route(
-        "POST",
-        "/v1/app/acts",
-        "app_act",
-        "Do the act with a fresh user-verified assertion over it; recorded with the device.",
-        request_schema=_schema(
-            {"act": _OBJ, "ceremony": _STR, "credential": _OBJ}, ["act", "ceremony", "credential"]
-        ),
-        responses=(200, *_JSON_ERRORS, 404, 409, 503),
-        app_session=True,
-    ),
-    Route(
-        "POST",
-        "/v1/app/doors/{door}/lock",
-        "app_lock",
-        "Lock a door by hand (lets nobody in: no passkey needed); recorded with the device.",
-        responses=(200, *_JSON_ERRORS, 404, 503),
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/history",
-        "app_history",
-        "Visits (one card per session, verified against the audit log), visits per day "
-        "(query: person, purpose, door).",
-        responses=(200, 401),
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/media/{entry}",
-        "app_media",
-        "The clip (video/mp4) or snapshot (image/jpeg) an audit entry records.",
-        responses=(200, 401, 404),
-        media_type="application/octet-stream",
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/camera/live",
-        "app_live_view",
-        "The camera live as MJPEG (the owner's live view, shared viewer limit).",
-        responses=(200, 401, 429, 503),
-        media_type="multipart/x-mixed-replace",
-        streaming=True,
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/camera/snapshot",
-        "app_snapshot",
-        "One JPEG of the camera's newest picture.",
-        responses=(200, 401, 503),
-        media_type="image/jpeg",
-        app_session=True,
-    ),
-    Route(
-        "GET",
-        "/v1/app/devices",
-        "app_devices",
-        "The owner's devices.",
-        responses=(200, 401),
-        app_session=True,
-    ),
-    Route(
-        "POST",
-        "/v1/app/devices/{device}/rename",
-        "app_device_rename",
-        "Rename a device (an owner device: any; a member device: itself).",
-        request_schema=_schema({"name": _STR}, ["name"]),
-        responses=(200, *_JSON_ERRORS, 404),
-        app_session=True,
-    ),
-    Route(
-        "POST",
-        "/v1/app/devices/{device}/revoke",
-        "app_device_revoke",
-        "Revoke a device (owner devices only); its sessions and streams end at once.",
-        responses=(200, *_JSON_ERRORS, 404),
-        app_session=True,
-    ),
-    Route(
-        "POST",
-        "/v1/owner/enrollments",
-        "owner_enrollments",
-        "A one-time enrollment link for a new device (about 10 minutes).",
-        owner=True,
-        request_schema=_schema(
-            {"role": {"type": "string", "enum": ["owner", "member"]}, "name": _STR}, []
-        ),
-        responses=(201, 400, 401),
-    ),
-    Route(
-        "GET",
-        "/v1/owner/devices",
-        "owner_devices",
-        "The owner's devices.",
-        owner=True,
-        responses=(200, 401),
-    ),
-    Route(
-        "POST",
-        "/v1/owner/devices/{device}/rename",
-        "owner_device_rename",
-        "Rename a device.",
-        owner=True,
-        request_schema=_schema({"name": _STR}, ["name"]),
-        responses=(200, 400, 401, 404),
-    ),
-    Route(
-        "POST",
-        "/v1/owner/devices/{device}/revoke",
-        "owner_device_revoke",
-        "Revoke a device; its sessions and streams end at once.",
-        owner=True,
-        responses=(200, 400, 401, 404),
-    ),
-)
-
-
-def route_set(owner_app: OwnerApp) -> RouteSet:
-    """The owner app's routes, handlers and guard, for :func:`gateway.api.server.build_app`."""
-    assets = load_assets()
-    return RouteSet(ROUTES, _handlers(assets), (app_guard,), _install(owner_app, assets))
