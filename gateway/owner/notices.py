@@ -3,7 +3,8 @@
 Every :class:`~gateway.access.observer.AccessEvent` that concerns a visit becomes a notice;
 ``alert`` says whether it is worth interrupting the owner (a system notification, a push):
 a courier arriving, a visitor waiting for approval, an emergency entry, a relock that failed,
-the camera stopping during a visit. The others (a visitor let in, a door locked again, a
+the camera stopping during a visit, a door left open longer than its ticket allows, the
+gateway's clock found behind its time floor. The others (a visitor let in, a door locked again, a
 refusal) only refresh what the app shows. Notifiers (the app's live feed now; Web Push and
 MQTT later) receive notices, never raw access events, so they all say the same thing.
 """
@@ -34,6 +35,7 @@ class NoticeKind(enum.StrEnum):
     DOOR_RELOCKED = "door_relocked"
     VISITOR_REFUSED = "visitor_refused"
     CLOCK_FLOOR_AHEAD = "clock_floor_ahead"
+    DOOR_LEFT_OPEN = "door_left_open"
 
 
 #: The screen of the app a notice opens (the app's routes are #now, #approve/<s>, ...).
@@ -98,6 +100,9 @@ def notice_for(event: AccessEvent, now_ms: int) -> Notice | None:
                 kind, text = NoticeKind.RELOCK_FAILED, f"{d.capitalize()} did not lock again"
             case NotificationKind.CAMERA_STALLED:
                 kind, text = NoticeKind.CAMERA_STALLED, "Camera stopped during a visit"
+            case NotificationKind.DOOR_LEFT_OPEN:
+                kind = NoticeKind.DOOR_LEFT_OPEN
+                text = f"{d.capitalize()} was left open longer than the ticket allows"
             case NotificationKind.CLOCK_FLOOR_AHEAD:
                 # About the gateway itself: no door, no session, no one at the door.
                 kind, text = NoticeKind.CLOCK_FLOOR_AHEAD, event.text

@@ -104,6 +104,10 @@ def test_notices_say_what_happened_in_the_owners_words() -> None:
         (NotificationKind.EMERGENCY_ENTRY, "Emergency entry at the front door"),
         (NotificationKind.RELOCK_FAILED, "The front door did not lock again"),
         (NotificationKind.CAMERA_STALLED, "Camera stopped during a visit"),
+        (
+            NotificationKind.DOOR_LEFT_OPEN,
+            "The front door was left open longer than the ticket allows",
+        ),
     ]:
         notice = notice_for(OwnerNotification(kind, "front", "s", "delivery", "bob", "x"), 1)
         assert notice is not None
