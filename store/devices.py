@@ -3,8 +3,8 @@
 Like :mod:`store.state`: the ``Store`` runs these inside its writer transactions (through
 ``StoreTransaction.devices``), so "the link is spent", "the device exists" and the
 ``owner.device_enrolled`` audit entry commit together; reads go through ``Store.read`` with
-``DeviceTables(conn)``. The rules that matter are also in the schema (migration v4): a link
-is used once, a revoked device stays revoked, a device is never deleted.
+``DeviceTables(conn)``. The rules that matter are also in the schema (the owner-devices
+migration): a link is used once, a revoked device stays revoked, a device is never deleted.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class DeviceRecord:
     created_ms: int
     last_used_ms: int | None
     revoked_ms: int | None
+    #: A member device the owner allowed to open doors (approve, deny, unlock).
+    may_open: bool = False
 
     @property
     def revoked(self) -> bool:
@@ -52,7 +54,7 @@ class DeviceRecord:
 
 _DEVICE_COLUMNS = (
     "device_id, credential_id, public_key, sign_count, role, name, created_ms, last_used_ms,"
-    " revoked_ms"
+    " revoked_ms, may_open"
 )
 
 
@@ -67,6 +69,7 @@ def _device(row: Any) -> DeviceRecord:
         created_ms=int(row[6]),
         last_used_ms=None if row[7] is None else int(row[7]),
         revoked_ms=None if row[8] is None else int(row[8]),
+        may_open=bool(row[9]),
     )
 
 
@@ -176,6 +179,16 @@ class DeviceTables:
         changed = self._conn.execute(
             "UPDATE owner_device SET name = ? WHERE device_id = ? AND revoked_ms IS NULL",
             (name, device_id),
+        ).rowcount
+        return changed == 1
+
+    def set_may_open(self, device_id: str, may_open: bool) -> bool:
+        """Allow a member device to open doors, or stop it; False if there is no such active
+        member device."""
+        changed = self._conn.execute(
+            "UPDATE owner_device SET may_open = ? WHERE device_id = ? AND revoked_ms IS NULL"
+            " AND role = 'member'",
+            (int(may_open), device_id),
         ).rowcount
         return changed == 1
 

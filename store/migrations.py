@@ -259,6 +259,19 @@ BEGIN SELECT RAISE(ABORT, 'owner devices are revoked, never deleted'); END;
 """
 
 
+def _owner_device_may_open_migration() -> str:
+    """A member device the owner allowed to open doors (docs/owner-app.md, "Roles").
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    0 for every device that exists: an owner device opens doors by its role, a member's
+    permission is given later, by the owner, and recorded in the audit log.
+    """
+    return """
+ALTER TABLE owner_device ADD COLUMN may_open INTEGER NOT NULL DEFAULT 0
+    CHECK (may_open IN (0, 1));
+"""
+
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _V2,
@@ -267,6 +280,7 @@ MIGRATIONS: tuple[str, ...] = (
     _audit_commitment_migration(),
     _V6,
     _owner_devices_migration(),
+    _owner_device_may_open_migration(),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -163,6 +163,13 @@ def _string(body: Body, key: str, limit: int = 200) -> str:
     return value
 
 
+def _flag(body: Body, key: str) -> bool:
+    value = body.get(key)
+    if not isinstance(value, bool):
+        raise BadAppRequest(f"{key} must be true or false")
+    return value
+
+
 def _set_cookie(response: web.Response, cookie: str, max_age: float) -> None:
     response.set_cookie(
         COOKIE,
@@ -175,10 +182,8 @@ def _set_cookie(response: web.Response, cookie: str, max_age: float) -> None:
     )
 
 
-def _signed_in(app: OwnerApp, cookie: str, session: AppSession) -> web.Response:
-    response = web.json_response(
-        {"device": session.device_id, "role": session.role.value, "csrf": session.csrf}
-    )
+async def _signed_in(app: OwnerApp, cookie: str, session: AppSession) -> web.Response:
+    response = web.json_response(await app.me(session))
     _set_cookie(response, cookie, app.settings.session_ttl_s)
     return response
 
@@ -250,7 +255,7 @@ def handlers() -> dict[str, Handler]:
         app = owner_app_of(request)
         body = await _body(request, {"ceremony", "credential"})
         cookie, session = await app.finish_enrollment(body.get("ceremony"), body.get("credential"))
-        return _signed_in(app, cookie, session)
+        return await _signed_in(app, cookie, session)
 
     async def signin_options(request: web.Request) -> web.StreamResponse:
         await _body(request, set())
@@ -260,7 +265,7 @@ def handlers() -> dict[str, Handler]:
         app = owner_app_of(request)
         body = await _body(request, {"ceremony", "credential"})
         cookie, session = await app.sign_in(body.get("ceremony"), body.get("credential"))
-        return _signed_in(app, cookie, session)
+        return await _signed_in(app, cookie, session)
 
     async def signout(request: web.Request) -> web.StreamResponse:
         owner_app_of(request).sessions.end(request.cookies.get(COOKIE))
@@ -269,17 +274,7 @@ def handlers() -> dict[str, Handler]:
         return response
 
     async def me(request: web.Request) -> web.StreamResponse:
-        app = owner_app_of(request)
-        session = request[APP_SESSION]
-        return web.json_response(
-            {
-                "device": session.device_id,
-                "role": session.role.value,
-                "csrf": session.csrf,
-                "gateway_id": app.service.settings.gateway_id,
-                "doors": sorted(app.service.doors),
-            }
-        )
+        return web.json_response(await owner_app_of(request).me(request[APP_SESSION]))
 
     async def now(request: web.Request) -> web.StreamResponse:
         return web.json_response(await owner_app_of(request).now())
@@ -370,6 +365,13 @@ def handlers() -> dict[str, Handler]:
         )
         return web.json_response({"device": request.match_info["device"]})
 
+    async def permission(request: web.Request) -> web.StreamResponse:
+        body = await _body(request, {"may_open"})
+        may_open = _flag(body, "may_open")
+        device = request.match_info["device"]
+        await owner_app_of(request).allow_open(request[APP_SESSION], device, may_open)
+        return web.json_response({"device": device, "may_open": may_open})
+
     async def revoke(request: web.Request) -> web.StreamResponse:
         await _body(request, set())
         await owner_app_of(request).revoke(request[APP_SESSION], request.match_info["device"])
@@ -407,6 +409,13 @@ def handlers() -> dict[str, Handler]:
         )
         return web.json_response({"device": request.match_info["device"]})
 
+    async def owner_permission(request: web.Request) -> web.StreamResponse:
+        body = await _body(request, {"may_open"})
+        may_open = _flag(body, "may_open")
+        device = request.match_info["device"]
+        await owner_app_of(request).allow_open(None, device, may_open)
+        return web.json_response({"device": device, "may_open": may_open})
+
     async def owner_revoke(request: web.Request) -> web.StreamResponse:
         await _body(request, set())
         await owner_app_of(request).revoke(None, request.match_info["device"])
@@ -433,8 +442,10 @@ def handlers() -> dict[str, Handler]:
         "app_devices": devices,
         "app_device_rename": rename,
         "app_device_revoke": revoke,
+        "app_device_permission": permission,
         "owner_enrollments": owner_enroll,
         "owner_devices": owner_devices,
         "owner_device_rename": owner_rename,
         "owner_device_revoke": owner_revoke,
+        "owner_device_permission": owner_permission,
     }

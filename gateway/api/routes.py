@@ -381,6 +381,16 @@ APP_ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/v1/app/devices/{device}/permission",
+        "app_device_permission",
+        "Allow a member device to open doors (approve, deny, unlock), or stop it (owner "
+        "devices only).",
+        request_schema=_obj({"may_open": {"type": "boolean"}}, ["may_open"]),
+        responses=(200, *_JSON_ERRORS, 404),
+        app_session=True,
+    ),
+    Route(
+        "POST",
         "/v1/owner/enrollments",
         "owner_enrollments",
         "A one-time enrollment link for a new device (about 10 minutes).",
@@ -413,6 +423,15 @@ APP_ROUTES: tuple[Route, ...] = (
         "owner_device_revoke",
         "Revoke a device; its sessions and streams end at once.",
         owner=True,
+        responses=(200, 400, 401, 404),
+    ),
+    Route(
+        "POST",
+        "/v1/owner/devices/{device}/permission",
+        "owner_device_permission",
+        "Allow a member device to open doors (approve, deny, unlock), or stop it.",
+        owner=True,
+        request_schema=_obj({"may_open": {"type": "boolean"}}, ["may_open"]),
         responses=(200, 400, 401, 404),
     ),
 )

@@ -132,7 +132,11 @@ async def _devices(args: argparse.Namespace, action: str) -> int:
                 print(json.dumps(device, sort_keys=True))
             return 0
         path = f"/v1/owner/devices/{args.device}/{action}"
-        body = {"name": args.name} if action == "rename" else {}
+        body: dict[str, Any] = {}
+        if action == "rename":
+            body = {"name": args.name}
+        elif action == "permission":
+            body = {"may_open": args.may_open == "yes"}
         print(json.dumps(await client.owner(owner, "POST", path, body)))
     return 0
 
@@ -192,6 +196,14 @@ def register(sub: Any) -> None:
     rv.add_argument("device")
     common(rv)
     rv.set_defaults(handler=lambda a: asyncio.run(_devices(a, "revoke")))
+    pm = osub.add_parser(
+        "allow-device",
+        help="allow a member's app device to open doors (approve, deny, unlock), or stop it",
+    )
+    pm.add_argument("device")
+    pm.add_argument("--may-open", choices=("yes", "no"), required=True)
+    common(pm)
+    pm.set_defaults(handler=lambda a: asyncio.run(_devices(a, "permission")))
     rn = osub.add_parser("rename-device", help="rename an app device")
     rn.add_argument("device")
     rn.add_argument("name")

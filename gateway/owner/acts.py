@@ -22,7 +22,8 @@ MAX_TARGET = 64
 
 
 class Role(enum.StrEnum):
-    """``owner`` does everything; ``member`` (the household) watches and locks."""
+    """``owner`` does everything; ``member`` (the household) watches and locks, and opens
+    doors only if the owner allowed that device."""
 
     OWNER = "owner"
     MEMBER = "member"
@@ -85,9 +86,10 @@ def parse_act(value: Any) -> Act:
     return Act(kind, target)
 
 
-def may(role: Role, kind: ActKind) -> bool:
-    """Whether a device with ``role`` may do an act of ``kind``."""
-    return role is Role.OWNER or kind in _MEMBER_MAY
+def may(role: Role, kind: ActKind, *, may_open: bool = False) -> bool:
+    """Whether a device with ``role`` may do an act of ``kind``; ``may_open``: the owner
+    allowed this (member) device to open doors (approve, deny, unlock)."""
+    return role is Role.OWNER or kind in _MEMBER_MAY or may_open
 
 
 def act_challenge(act: Act, device_id: str, nonce: bytes) -> bytes:

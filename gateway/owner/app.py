@@ -117,6 +117,7 @@ def device_json(device: DeviceRecord) -> dict[str, Any]:
         "created_ms": device.created_ms,
         "last_used_ms": device.last_used_ms,
         "revoked_ms": device.revoked_ms,
+        "may_open": device.role == Role.OWNER.value or device.may_open,
     }
 
 
@@ -267,7 +268,7 @@ class OwnerApp:
     async def act_options(self, session: AppSession, act: Act) -> dict[str, Any]:
         if act.kind not in NEEDS_ASSERTION or act.kind is ActKind.SIGN_IN:
             raise BadAppRequest(f"a {act.kind.value} act needs no passkey")
-        self._check_role(session, act)
+        await self._check_act(session, act)
         device = await self._device(session.device_id)
         nonce = secrets.token_bytes(32)
         challenge = act_challenge(act, session.device_id, nonce)
@@ -281,11 +282,13 @@ class OwnerApp:
         self, session: AppSession, act: Act, ceremony_id: Any, credential: Any
     ) -> dict[str, Any]:
         """Check the fresh assertion over exactly ``act`` by this device, then do it."""
-        self._check_role(session, act)
+        await self._check_act(session, act)
         challenge, ceremony = self._take(ceremony_id, "assert")
         if ceremony.act != act or ceremony.device_id != session.device_id:
             raise AssertionRefused("this assertion was made for another act or device")
         device = await self._verified_device(credential, challenge, session.device_id)
+        # Read again with the assertion: a permission taken back meanwhile counts.
+        self._check_role(session, act, device)
         by = f"device:{device.device_id}"
         log.info("owner act %s by %s", act.describe(), by)
         if act.kind in (ActKind.APPROVE, ActKind.DENY):
@@ -302,9 +305,32 @@ class OwnerApp:
         status = await self.service.owner_lock(door, "lock", by=f"device:{session.device_id}")
         return {"door": door, "lock": status.lock.value, "door_state": status.door.value}
 
-    def _check_role(self, session: AppSession, act: Act) -> None:
-        if not may(session.role, act.kind):
+    async def _check_act(self, session: AppSession, act: Act) -> None:
+        """May this session's device do ``act``: its role, and for a member whose role does
+        not allow it, the owner's permission as the store holds it now."""
+        if may(session.role, act.kind):
+            return
+        self._check_role(session, act, await self._device(session.device_id))
+
+    def _check_role(
+        self, session: AppSession, act: Act, device: DeviceRecord | None = None
+    ) -> None:
+        """The session's role, and (for a member) the owner's permission in ``device``."""
+        may_open = device is not None and device.may_open
+        if not may(session.role, act.kind, may_open=may_open):
             raise RoleForbidden(f"a {session.role.value} device may not {act.describe()}")
+
+    async def me(self, session: AppSession) -> dict[str, Any]:
+        """The signed-in device as the page needs it (its permission read now)."""
+        device = await self._device(session.device_id)
+        return {
+            "device": session.device_id,
+            "role": session.role.value,
+            "may_open": may(session.role, ActKind.UNLOCK, may_open=device.may_open),
+            "csrf": session.csrf,
+            "gateway_id": self.service.settings.gateway_id,
+            "doors": sorted(self.service.doors),
+        }
 
     async def _device(self, device_id: str) -> DeviceRecord:
         device = await self.store.read(lambda conn: DeviceTables(conn).device(device_id))
@@ -355,6 +381,25 @@ class OwnerApp:
 
         if not await self.store.transact(write):
             raise DeviceUnknown(f"no active device {device_id}")
+
+    async def allow_open(self, session: AppSession | None, device_id: str, may_open: bool) -> None:
+        """Allow a member device to open doors (approve, deny, unlock), or stop it: owner
+        only (the root key, or an owner device), recorded as ``owner.device_permission``."""
+        if session is not None and session.role is not Role.OWNER:
+            raise RoleForbidden("only an owner device may change what a device may do")
+        by = "owner" if session is None else f"device:{session.device_id}"
+
+        def write(tx: StoreTransaction) -> bool:
+            if not tx.devices.set_may_open(device_id, may_open):
+                return False
+            tx.append(
+                "owner.device_permission", {"device": device_id, "may_open": may_open, "by": by}
+            )
+            return True
+
+        if not await self.store.transact(write):
+            raise DeviceUnknown(f"no active member device {device_id}")
+        log.info("member device %s may_open=%s (by %s)", device_id, may_open, by)
 
     async def revoke(self, session: AppSession | None, device_id: str) -> None:
         """Revoke a device: recorded, and its sessions and live streams end at once."""

@@ -167,6 +167,17 @@ const app = {
     render();
   },
 
+  async allowOpen(device, mayOpen) {
+    try {
+      await api("POST", `/v1/app/devices/${encodeURIComponent(device.device)}/permission`,
+        { may_open: mayOpen });
+      app.say(mayOpen ? `${device.name} may open doors.` : `${device.name} may no longer open doors.`);
+    } catch (err) {
+      app.say(message(err));
+    }
+    render();
+  },
+
   async revoke(device) {
     if (!confirm(`Revoke ${device.name}? It is signed out at once.`)) return;
     try {
@@ -197,9 +208,15 @@ function currentRoute() {
   return { name, arg, query: new URLSearchParams(query || "") };
 }
 
+let renders = 0;
+
 async function render() {
   if (enrollToken()) return startEnroll();
   if (!app.me) return;
+  // Renders overlap (a notice arrives while the owner changes screen): only the latest one
+  // may show its screen, or a slow one would put back the screen the owner just left.
+  const mine = ++renders;
+  const current = () => mine === renders;
   const route = currentRoute();
   for (const a of nav.querySelectorAll("a")) {
     if (a.getAttribute("href") === `#${route.name}`) a.setAttribute("aria-current", "page");
@@ -207,22 +224,26 @@ async function render() {
   }
   try {
     if (route.name === "approve" && route.arg) {
-      const [visit, data] = await Promise.all([
-        api("GET", `/v1/app/sessions/${encodeURIComponent(route.arg)}`), api("GET", "/v1/app/now")]);
-      app.show(screens.approve(app, visit, data.camera.live), "Visitor");
+      // What this device may do is read again: the owner may have allowed it, or not.
+      const [visit, data, me] = await Promise.all([
+        api("GET", `/v1/app/sessions/${encodeURIComponent(route.arg)}`), api("GET", "/v1/app/now"),
+        api("GET", "/v1/app/me")]);
+      if (!current()) return;
+      app.me = { ...app.me, ...me };
+      if (current()) app.show(screens.approve(app, visit, data.camera.live), "Visitor");
     } else if (route.name === "live") {
       const data = await api("GET", "/v1/app/now");
-      app.show(screens.live(app, data.camera), "Live view");
+      if (current()) app.show(screens.live(app, data.camera), "Live view");
     } else if (route.name === "history") {
       const filters = Object.fromEntries(route.query);
       const data = await api("GET", `/v1/app/history?${route.query}`);
-      app.show(screens.history(app, data, filters), "History");
+      if (current()) app.show(screens.history(app, data, filters), "History");
     } else if (route.name === "devices") {
       const data = await api("GET", "/v1/app/devices");
-      app.show(screens.devices(app, data.devices), "Devices");
+      if (current()) app.show(screens.devices(app, data.devices), "Devices");
     } else {
       const data = await api("GET", "/v1/app/now");
-      app.show(screens.now(app, data), "Now");
+      if (current()) app.show(screens.now(app, data), "Now");
     }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) app.signedOut("Your session ended: sign in again.");

@@ -52,7 +52,7 @@ export function refused(title, message) {
 // -- now -----------------------------------------------------------------------------------------
 
 function doorCard(app, door) {
-  const owner = app.me.role === "owner";
+  const opens = app.me.may_open === true;
   return h("section", { class: "card door", "aria-labelledby": `door-${door.door}` },
     h("h2", { id: `door-${door.door}` }, `${door.door[0].toUpperCase()}${door.door.slice(1)} door`),
     facts([
@@ -63,7 +63,7 @@ function doorCard(app, door) {
       ["Visit", door.session ? h("a", { href: `#approve/${door.session}` }, door.session) : "none"],
     ]),
     h("div", { class: "actions" },
-      owner ? h("button", { class: "secondary", onclick: () => app.unlock(door.door) }, "Unlock…") : null,
+      opens ? h("button", { class: "secondary", onclick: () => app.unlock(door.door) }, "Unlock…") : null,
       h("button", { onclick: () => app.lock(door.door) }, "Lock")),
   );
 }
@@ -98,7 +98,7 @@ export function now(app, data) {
 
 export function approve(app, s, cameraLive) {
   const waiting = s.state === "awaiting_approval";
-  const owner = app.me.role === "owner";
+  const opens = app.me.may_open === true;
   return [
     h("h1", {}, waiting ? "A visitor is waiting" : "Visit"),
     h("section", { class: "card" },
@@ -110,10 +110,11 @@ export function approve(app, s, cameraLive) {
         h("img", { class: "view", src: `/v1/app/camera/snapshot?t=${Date.now()}`, alt: "Snapshot of the visitor at the door" }),
         h("p", {}, h("a", { href: "#live" }, "Watch live")),
       ] : h("p", { class: "bad" }, "The camera is down: no picture of the visitor."),
-      waiting && owner ? h("div", { class: "actions" },
+      waiting && opens ? h("div", { class: "actions" },
         h("button", { id: "approve", onclick: () => app.decide(s.session, true) }, "Let them in"),
         h("button", { id: "deny", class: "danger", onclick: () => app.decide(s.session, false) }, "Turn away")) : null,
-      waiting && !owner ? h("p", { class: "warn", id: "member-note" }, "Only an owner device can let a visitor in.") : null),
+      waiting && !opens ? h("p", { class: "warn", id: "member-note" },
+        "Only an owner device, or one the owner allowed, can let a visitor in.") : null),
   ];
 }
 
@@ -198,13 +199,16 @@ export function devices(app, list) {
       const input = h("input", { name: "name", value: d.name, "aria-label": `New name for ${d.name}` });
       return h("li", { class: "card", "data-device": d.device },
         h("h2", {}, d.name, self ? " (this device)" : ""),
-        facts([["Role", d.role], ["Added", time(d.created_ms)], ["Last used", time(d.last_used_ms) || "never"],
+        facts([["Role", d.role], ["Opens doors", d.may_open ? "yes" : "no"], ["Added", time(d.created_ms)],
+          ["Last used", time(d.last_used_ms) || "never"],
           ["Status", d.revoked_ms ? `revoked ${time(d.revoked_ms)}` : "active"]]),
         !d.revoked_ms && (owner || self) ? h("form", { class: "actions", onsubmit: (e) => {
           e.preventDefault(); app.rename(d.device, input.value);
         } }, input, h("button", { type: "submit", class: "secondary" }, "Rename")) : null,
-        !d.revoked_ms && owner ? h("div", { class: "actions" }, h("button", { class: "danger", onclick: () => app.revoke(d) },
-          `Revoke ${d.name}`)) : null);
+        !d.revoked_ms && owner ? h("div", { class: "actions" },
+          d.role === "member" ? h("button", { class: "secondary", "aria-pressed": d.may_open ? "true" : "false",
+            onclick: () => app.allowOpen(d, !d.may_open) }, `${d.name} may open doors`) : null,
+          h("button", { class: "danger", onclick: () => app.revoke(d) }, `Revoke ${d.name}`)) : null);
     })),
   ];
 }

@@ -251,12 +251,39 @@ async def test_a_member_cannot_approve(world: World) -> None:
     view = world.h.gateway.service.view(session)
     assert view is not None
     assert view.state == "awaiting_approval"
-    # The owner turns the visitor away (with a passkey too).
+    # The owner allows this member device to open doors (from the app; recorded) ...
     owner = world.owner
     assert owner is not None
-    await owner.page.goto(world.app_url + f"#approve/{session}")
-    await owner.page.get_by_role("button", name="Turn away").click()
+    await owner.page.goto(world.app_url + "#devices")
+    allow = owner.page.get_by_role("button", name="Kid's tablet may open doors")
+    await allow.click()
+    await owner.page.locator("[aria-pressed=true]", has_text="Kid's tablet").wait_for()
+    permission = [e for e in await world.events() if e["kind"] == "owner.device_permission"]
+    assert permission[-1]["body"]["may_open"] is True
+    assert permission[-1]["body"]["by"].startswith("device:d-")
+    # ... and the member turns the visitor away, with its own passkey, recorded as its act.
+    await member.page.goto(world.app_url + "#now")
+    await member.page.get_by_role("heading", name="Now", level=1).wait_for()
+    await member.page.goto(world.app_url + f"#approve/{session}")
+    await member.page.get_by_role("button", name="Turn away").click()
     await world.h.wait_session(session, "denied")
+    denied = [
+        e
+        for e in await world.events()
+        if e["kind"] == "session.denied" and e["body"]["session"] == session
+    ]
+    member_id = (await fetch(member, "GET", "/v1/app/me"))["body"]["device"]
+    assert denied[0]["body"]["by"] == f"device:{member_id}"
+    # The root key takes the permission back; the gateway refuses at once.
+    await world.h.client.owner(
+        world.h.keys.owner,
+        "POST",
+        f"/v1/owner/devices/{member_id}/permission",
+        {"may_open": False},
+    )
+    reply = await fetch(member, "POST", "/v1/app/acts/options", {"act": act})
+    assert reply["status"] == 403
+    assert reply["body"]["code"] == "role_forbidden"
 
 
 async def test_a_revoked_device_is_signed_out_at_once(world: World) -> None:

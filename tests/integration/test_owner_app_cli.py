@@ -1,4 +1,5 @@
-"""``threshold owner enroll | devices | rename-device | revoke-device`` against a real gateway."""
+"""``threshold owner enroll | devices | rename-device | revoke-device | allow-device`` against a
+real gateway."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ async def test_enroll_prints_a_one_time_link_and_its_qr_code(
     code, out, err = await threshold("owner", "devices", *common)
     assert (code, out) == (0, "")
     code, out, err = await threshold("owner", "revoke-device", "d-none", *common)
+    assert code == 1
+    assert "device_unknown" in out + err
+    allow = ("owner", "allow-device", "d-none", "--may-open", "yes")
+    code, out, err = await threshold(*allow, *common)
     assert code == 1
     assert "device_unknown" in out + err
     # Without the owner key's signature there is no link.

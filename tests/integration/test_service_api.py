@@ -83,6 +83,7 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
         "/v1/owner/devices",
         "/v1/owner/devices/{device}/rename",
         "/v1/owner/devices/{device}/revoke",
+        "/v1/owner/devices/{device}/permission",
     }
     # A courier's genuine credentials: a ticket and a valid proof of possession.
     t = harness.ticket()

@@ -51,6 +51,8 @@ def test_a_member_watches_and_locks_but_opens_nothing() -> None:
     assert may(Role.MEMBER, ActKind.SIGN_IN)
     for kind in (ActKind.APPROVE, ActKind.DENY, ActKind.UNLOCK):
         assert not may(Role.MEMBER, kind)
+        # ... unless the owner allowed this device.
+        assert may(Role.MEMBER, kind, may_open=True)
 
 
 @pytest.mark.parametrize(
