@@ -226,7 +226,11 @@ async def run(visits: int, browser_visits: int) -> dict[str, Any]:
         )
         commits = CommitTimes()
         overrides = Overrides(
-            port=0, mdns=False, client_rate_per_minute=10**7, ticket_rate_per_minute=10**7
+            port=0,
+            mdns=False,
+            client_rate_per_minute=10**7,
+            ticket_rate_per_minute=10**7,
+            metrics_port=0,
         )
         gateway = Gateway(load(result.config_path), overrides, observer=commits)
         await gateway.start()

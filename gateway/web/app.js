@@ -59,7 +59,7 @@ const app = {
       app.notices.length = Math.min(app.notices.length, 50);
       if (notice.alert) app.alert(notice);
       const route = currentRoute();
-      if (route.name === "now" || (route.name === "approve" && route.arg === notice.session)) render();
+      if (route.name === "now" || (route.name === "approve" && route.arg === notice.session)) soon();
     });
     source.addEventListener("error", async () => {
       // The stream ended: the gateway restarted, the network went, or this device was
@@ -209,6 +209,14 @@ function currentRoute() {
 }
 
 let renders = 0;
+let pending = null;
+
+// A burst of notices (the backlog replayed on reconnect, a busy door) makes one render, not
+// one request to the gateway per notice.
+function soon() {
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; render(); }, 100);
+}
 
 async function render() {
   if (enrollToken()) return startEnroll();
