@@ -16,11 +16,12 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from cloud.relay import DATABASE_FILE, Relay, RelayServer
-from cloud.storage import RelayStorage
+from cloud.relay import Relay, RelayServer
+from cloud.storage import open_storage
 from store import merkle
 from tests.support.cloud import GATEWAY_ID, Parties, new_parties
 from tests.support.fault_proxy import FaultProxy
+from tests.support.relay_backend import RelayBackend
 
 REPO = Path(__file__).resolve().parents[2]
 CHAOS_ENTRIES = max(10_000, int(os.environ.get("THRESHOLD_CHAOS_ENTRIES", "10000")))
@@ -85,10 +86,17 @@ class Worker:
         await asyncio.wait_for(self.proc.wait(), WAIT_S)
 
 
-def assert_relay_holds_exactly(relay_dir: Path, gateway_db: Path, total: int) -> None:
-    storage = RelayStorage.open(relay_dir / DATABASE_FILE)
+async def assert_relay_holds_exactly(
+    relay_dir: Path,
+    gateway_db: Path,
+    total: int,
+    backend: RelayBackend | None = None,
+    gateway_id: str = GATEWAY_ID,
+) -> None:
+    config = None if backend is None else backend.config(relay_dir)
+    storage = await open_storage(config or RelayBackend("sqlite").config(relay_dir))
     try:
-        held = storage.entries(GATEWAY_ID, 0, total + 10)
+        held = await storage.entries(gateway_id, 0, total + 10)
         assert [i for i, _ in held] == list(range(total))
         conn = sqlite3.connect(gateway_db)
         local = [
@@ -96,30 +104,36 @@ def assert_relay_holds_exactly(relay_dir: Path, gateway_db: Path, total: int) ->
         ]
         conn.close()
         assert local == [sealed for _, sealed in held]
-        assert storage.held_size(GATEWAY_ID) == total
+        assert await storage.held_size(gateway_id) == total
         root = merkle.MemoryTree([merkle.leaf_hash(s) for _, s in held]).root()
         finals = [
-            w for w in storage.witnessed(GATEWAY_ID) if w.checkpoint.checkpoint.tree_size == total
+            w
+            for w in await storage.witnessed(gateway_id)
+            if w.checkpoint.checkpoint.tree_size == total
         ]
         assert finals
         assert finals[0].checkpoint.checkpoint.root_hash == root
         assert finals[0].cosignature is not None
-        assert storage.alarms(GATEWAY_ID) == []
+        assert await storage.alarms(gateway_id) == []
     finally:
-        storage.close()
+        await storage.close()
 
 
-async def start_inprocess_relay(directory: Path, parties: Parties) -> RelayServer:
-    relay = Relay(directory)
+async def start_inprocess_relay(
+    directory: Path, parties: Parties, backend: RelayBackend | None = None
+) -> RelayServer:
+    relay = Relay(directory, storage=None if backend is None else backend.config(directory))
     await relay.register_gateway(GATEWAY_ID, parties.gateway_public, parties.owner_public)
     server = RelayServer(relay)
     await server.start()
     return server
 
 
-async def test_chaos_network_delivers_every_entry_exactly_once(tmp_path: Path) -> None:
+async def test_chaos_network_delivers_every_entry_exactly_once(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server = await start_inprocess_relay(tmp_path / "cloud", parties)
+    server = await start_inprocess_relay(tmp_path / "cloud", parties, relay_backend)
     proxy = FaultProxy(server.port)
     url = await proxy.start()
     db = tmp_path / "gw.sqlite3"
@@ -136,7 +150,7 @@ async def test_chaos_network_delivers_every_entry_exactly_once(tmp_path: Path) -
     assert proxy.fates["e503"]
     assert proxy.fates["dup_first"] + proxy.fates["dup_second"] > 0
     assert proxy.fates["down"] > 0
-    assert_relay_holds_exactly(tmp_path / "cloud", db, CHAOS_ENTRIES)
+    await assert_relay_holds_exactly(tmp_path / "cloud", db, CHAOS_ENTRIES, relay_backend)
     assert float(str(result["peak_rss_mb"])) < 150
 
 
@@ -168,12 +182,16 @@ async def _relay_process(directory: Path, port: int) -> asyncio.subprocess.Proce
     return proc
 
 
-async def test_relay_restarted_mid_sync_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+async def test_relay_restarted_mid_sync_loses_and_duplicates_nothing(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
     relay_dir = tmp_path / "cloud"
+    relay_dir.mkdir()
+    relay_backend.write_config(relay_dir)  # the relay process reads relay.toml
     registrar = Relay(relay_dir)
     await registrar.register_gateway(GATEWAY_ID, parties.gateway_public, parties.owner_public)
-    registrar.close()
+    await registrar.close()
     port = _free_port()
     relay = await _relay_process(relay_dir, port)
     db = tmp_path / "gw.sqlite3"
@@ -190,7 +208,7 @@ async def test_relay_restarted_mid_sync_loses_and_duplicates_nothing(tmp_path: P
             await worker.kill()
         relay.send_signal(signal.SIGTERM)
         await asyncio.wait_for(relay.wait(), 30)
-    assert_relay_holds_exactly(relay_dir, db, total)
+    await assert_relay_holds_exactly(relay_dir, db, total, relay_backend)
 
 
 async def test_gateway_killed_mid_sync_resumes_from_the_acknowledged_size(tmp_path: Path) -> None:
@@ -211,4 +229,4 @@ async def test_gateway_killed_mid_sync_resumes_from_the_acknowledged_size(tmp_pa
         await second.finish()
     finally:
         await server.stop()
-    assert_relay_holds_exactly(tmp_path / "cloud", db, total)
+    await assert_relay_holds_exactly(tmp_path / "cloud", db, total)

@@ -1,0 +1,417 @@
+"""The relay's PostgreSQL backend: many relay processes, one database (psycopg 3, async pool).
+
+Concurrency. Every relay process has its own pool; any of them may receive any gateway's
+request. The per-gateway check-and-append (:meth:`PostgresStorage.upload`, and a courier's
+receipt, which must not slip between an upload's check and its write) runs in one READ
+COMMITTED transaction that first takes the gateway's ``log_state`` row with ``SELECT ... FOR
+UPDATE``: a second process with a batch for the same gateway waits on that row until the
+first commits, then reads the held size, tree and witnessed checkpoints the first one wrote
+(READ COMMITTED takes a fresh snapshot per statement). So the two batches are judged one
+after the other, never against the same stale state: no entry lost, duplicated or
+misordered, no false alarm and no missed one. Different gateways never wait for each other.
+Mail is numbered under the same lock, so a gateway's mail ids commit in order.
+
+The witness checks are pure and synchronous; the held tree nodes they read are fetched in
+one query beforehand (``cloud.witness.nodes_for_batch``), and a node the prediction missed
+is fetched and the check run again.
+
+Replay protection: each signed request's nonce is inserted into ``request_nonce``; the
+primary key makes the second insert of a nonce, by any process, a no-op that reports the
+replay. Expired nonces are deleted by each process every :data:`PRUNE_EVERY_S`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from cloud import migrations, witness
+from cloud.storage import (
+    Alarm,
+    Backend,
+    Cosigner,
+    GatewayRecord,
+    MailItem,
+    OwnerMismatch,
+    StorageError,
+    UnknownGateway,
+    UploadOutcome,
+    WitnessedRecord,
+)
+from cloud.wire import UploadBatch, WireReceipt
+from cloud.witness import Accepted, FetchedNodes, NodeMissing, Refused, Witnessed
+from store.checkpoint import Checkpoint, SignedCheckpoint
+
+Conn = AsyncConnection[tuple[Any, ...]]
+#: One key for the advisory lock that serialises migrations across relay processes.
+MIGRATION_LOCK = 0x7468726573686F6C  # "threshol"
+PRUNE_EVERY_S = 10.0
+CONNECT_TIMEOUT_S = 30.0
+
+
+class PostgresStorage:
+    """:class:`cloud.storage.RelayStorage` on PostgreSQL."""
+
+    def __init__(self, pool: AsyncConnectionPool[Conn]) -> None:
+        self._pool = pool
+        self._pruned_at = 0.0
+
+    @classmethod
+    async def open(
+        cls, dsn: str, password: str | None, *, pool_size: int = 8, now_ms: int = 0
+    ) -> PostgresStorage:
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if password is not None:
+            kwargs["password"] = password
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            dsn,
+            kwargs=kwargs,
+            min_size=min(2, pool_size),
+            max_size=pool_size,
+            open=False,
+            timeout=CONNECT_TIMEOUT_S,
+            name="threshold-relay",
+        )
+        try:
+            await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        except (PoolTimeout, psycopg.Error) as exc:
+            await pool.close()
+            raise StorageError(f"cannot reach the relay database: {exc}") from None
+        storage = cls(pool)
+        try:
+            await storage._migrate(now_ms)
+        except BaseException:
+            await pool.close()
+            raise
+        return storage
+
+    async def _migrate(self, now_ms: int) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            await conn.execute(migrations.VERSION_TABLE)
+            cur = await conn.execute("SELECT MAX(version) FROM schema_migrations")
+            row = await cur.fetchone()
+            applied = int(row[0] or 0) if row else 0
+            for step in migrations.pending(Backend.POSTGRESQL, applied):
+                await conn.execute(step.sql.encode())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (%s, %s, %s)",
+                    (step.version, step.name, now_ms),
+                )
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def ready(self) -> None:
+        try:
+            async with self._pool.connection(timeout=5.0) as conn:
+                await conn.execute("SELECT 1")
+        except (PoolTimeout, psycopg.Error) as exc:
+            raise StorageError(f"the relay database does not answer: {exc}") from None
+
+    async def _one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+
+    async def schema_version(self) -> int:
+        row = await self._one("SELECT MAX(version) FROM schema_migrations", ())
+        return int(row[0] or 0) if row else 0
+
+    # Gateways --------------------------------------------------------------------------------
+
+    async def register_gateway(
+        self, gateway_id: str, public_key: bytes, owner_key: bytes, now_ms: int
+    ) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "INSERT INTO gateway (gateway_id, public_key, owner_key, registered_ms)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (gateway_id, public_key, owner_key, now_ms),
+            )
+            if cur.rowcount == 1:
+                await conn.execute(
+                    "INSERT INTO log_state (gateway_id, held_size, updated_ms) VALUES (%s, 0, %s)",
+                    (gateway_id, now_ms),
+                )
+                return
+            cur = await conn.execute(
+                "SELECT owner_key FROM gateway WHERE gateway_id = %s FOR UPDATE", (gateway_id,)
+            )
+            row = await cur.fetchone()
+            if row is None or bytes(row[0]) != owner_key:
+                raise OwnerMismatch(f"gateway {gateway_id} belongs to another owner")
+            await conn.execute(
+                "UPDATE gateway SET public_key = %s WHERE gateway_id = %s",
+                (public_key, gateway_id),
+            )
+
+    async def gateway(self, gateway_id: str) -> GatewayRecord:
+        row = await self._one(
+            "SELECT public_key, owner_key FROM gateway WHERE gateway_id = %s", (gateway_id,)
+        )
+        if row is None:
+            raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
+        return GatewayRecord(gateway_id, bytes(row[0]), bytes(row[1]))
+
+    async def held_size(self, gateway_id: str) -> int:
+        row = await self._one(
+            "SELECT held_size FROM log_state WHERE gateway_id = %s", (gateway_id,)
+        )
+        if row is None:
+            raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
+        return int(row[0])
+
+    async def claim_nonce(self, nonce: str, expires_ms: int, now_ms: int) -> bool:
+        async with self._pool.connection() as conn:
+            if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+                self._pruned_at = time.monotonic()
+                await conn.execute("DELETE FROM request_nonce WHERE expires_ms < %s", (now_ms,))
+            cur = await conn.execute(
+                "INSERT INTO request_nonce (nonce, expires_ms) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (nonce, expires_ms),
+            )
+            return cur.rowcount == 1
+
+    # The held log ----------------------------------------------------------------------------
+
+    @staticmethod
+    async def _lock_log(conn: Conn, gateway_id: str) -> tuple[bytes, int] | None:
+        """(gateway key, held size) with the gateway's row locked until the transaction ends."""
+        cur = await conn.execute(
+            "SELECT g.public_key, s.held_size FROM log_state s"
+            " JOIN gateway g ON g.gateway_id = s.gateway_id"
+            " WHERE s.gateway_id = %s FOR UPDATE OF s",
+            (gateway_id,),
+        )
+        row = await cur.fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    @staticmethod
+    async def _fetch_nodes(
+        conn: Conn, gateway_id: str, wanted: set[tuple[int, int]], into: FetchedNodes
+    ) -> None:
+        wanted = {n for n in wanted if n not in into.nodes}
+        if not wanted:
+            return
+        leaves = [index for level, index in wanted if level == 0]
+        inner = [(level, index) for level, index in wanted if level > 0]
+        if leaves:
+            cur = await conn.execute(
+                "SELECT idx, leaf_hash FROM entry WHERE gateway_id = %s AND idx = ANY(%s)",
+                (gateway_id, leaves),
+            )
+            for idx, digest in await cur.fetchall():
+                into.nodes[(0, int(idx))] = bytes(digest)
+        if inner:
+            cur = await conn.execute(
+                "SELECT n.level, n.idx, n.hash FROM tree_node n"
+                " JOIN unnest(%s::smallint[], %s::bigint[]) AS w(level, idx)"
+                " ON n.level = w.level AND n.idx = w.idx WHERE n.gateway_id = %s",
+                ([lv for lv, _ in inner], [ix for _, ix in inner], gateway_id),
+            )
+            for level, idx, digest in await cur.fetchall():
+                into.nodes[(int(level), int(idx))] = bytes(digest)
+
+    async def upload(
+        self, gateway_id: str, batch: UploadBatch, cosign: Cosigner, now_ms: int
+    ) -> UploadOutcome:
+        async with self._pool.connection() as conn, conn.transaction():
+            state = await self._lock_log(conn, gateway_id)
+            if state is None:
+                raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
+            key, held = state
+            cp_size = batch.checkpoint.checkpoint.tree_size
+            cur = await conn.execute(
+                "SELECT tree_size, root_hash, source FROM witnessed WHERE gateway_id = %s"
+                " AND (tree_size >= %s OR (tree_size > %s AND tree_size <= %s))"
+                " ORDER BY tree_size",
+                (gateway_id, cp_size, held, max(held, batch.end)),
+            )
+            seen = [Witnessed(int(r[0]), bytes(r[1]), str(r[2])) for r in await cur.fetchall()]
+            nodes = FetchedNodes()
+            wanted = witness.nodes_for_batch(batch, held, seen)
+            asked: set[tuple[int, int]] = set()
+            while True:
+                await self._fetch_nodes(conn, gateway_id, wanted, nodes)
+                asked |= wanted
+                try:
+                    verdict = witness.check_batch(batch, gateway_id, key, nodes, held, seen)
+                    break
+                except NodeMissing as missing:
+                    # The prediction fell short: fetch that node and judge again. A node
+                    # asked for and not found is a damaged tree, not a reason to loop.
+                    wanted = {(missing.level, missing.index)}
+                    if wanted <= asked:
+                        raise StorageError(
+                            f"relay tree has no node ({missing.level}, {missing.index})"
+                            f" for {gateway_id}"
+                        ) from None
+            if isinstance(verdict, Refused):
+                if verdict.finding.is_alarm:
+                    await self._alarm(conn, gateway_id, verdict, now_ms)
+                return UploadOutcome(held, verdict)
+            cosignature = cosign(verdict.checkpoint.checkpoint)
+            await self._accept(conn, gateway_id, verdict, cosignature, now_ms)
+            return UploadOutcome(verdict.new_size, cosignature)
+
+    async def _accept(
+        self, conn: Conn, gateway_id: str, accepted: Accepted, cosignature: bytes, now_ms: int
+    ) -> None:
+        if accepted.leaves:
+            await conn.execute(
+                "INSERT INTO entry (gateway_id, idx, sealed, leaf_hash)"
+                " SELECT %s, * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])",
+                (
+                    gateway_id,
+                    [i for i, _, _ in accepted.leaves],
+                    [sealed for _, sealed, _ in accepted.leaves],
+                    [digest for _, _, digest in accepted.leaves],
+                ),
+            )
+        if accepted.nodes:
+            await conn.execute(
+                "INSERT INTO tree_node (gateway_id, level, idx, hash)"
+                " SELECT %s, * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+                (
+                    gateway_id,
+                    [n.level for n in accepted.nodes],
+                    [n.index for n in accepted.nodes],
+                    [n.hash for n in accepted.nodes],
+                ),
+            )
+        await conn.execute(
+            "UPDATE log_state SET held_size = %s, updated_ms = %s WHERE gateway_id = %s",
+            (accepted.new_size, now_ms, gateway_id),
+        )
+        await self._witness(conn, gateway_id, accepted.checkpoint, "gateway", cosignature)
+
+    async def witness_receipt(
+        self, receipt: WireReceipt, unknown_key: bytes, now_ms: int
+    ) -> Refused | None:
+        async with self._pool.connection() as conn, conn.transaction():
+            # An unknown gateway: a key nobody holds, an empty log, the same queries.
+            state = await self._lock_log(conn, receipt.gateway)
+            key, held = (unknown_key, 0) if state is None else state
+            size = receipt.checkpoint.checkpoint.tree_size
+            cur = await conn.execute(
+                "SELECT tree_size, root_hash, source FROM witnessed"
+                " WHERE gateway_id = %s AND tree_size = %s",
+                (receipt.gateway, size),
+            )
+            same = [Witnessed(int(r[0]), bytes(r[1]), str(r[2])) for r in await cur.fetchall()]
+            nodes = FetchedNodes()
+            await self._fetch_nodes(
+                conn, receipt.gateway, witness.nodes_for_receipt(receipt, held), nodes
+            )
+            try:
+                refused = witness.check_receipt(receipt, key, nodes, held, same)
+            except NodeMissing as missing:
+                raise StorageError(
+                    f"relay tree has no node ({missing.level}, {missing.index})"
+                    f" for {receipt.gateway}"
+                ) from None
+            if refused is not None:
+                if refused.finding.is_alarm:
+                    await self._alarm(conn, receipt.gateway, refused, now_ms)
+                return refused
+            await self._witness(conn, receipt.gateway, receipt.checkpoint, "receipt", None)
+            return None
+
+    @staticmethod
+    async def _alarm(conn: Conn, gateway_id: str, refused: Refused, now_ms: int) -> None:
+        await conn.execute(
+            "INSERT INTO alarm (gateway_id, time_ms, code, detail) VALUES (%s, %s, %s, %s)",
+            (gateway_id, now_ms, refused.finding.value, refused.detail),
+        )
+
+    @staticmethod
+    async def _witness(
+        conn: Conn,
+        gateway_id: str,
+        signed: SignedCheckpoint,
+        source: str,
+        cosignature: bytes | None,
+    ) -> None:
+        cp = signed.checkpoint
+        await conn.execute(
+            "INSERT INTO witnessed (gateway_id, tree_size, root_hash, time_ms, signature, source,"
+            " cosignature) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (
+                gateway_id,
+                cp.tree_size,
+                cp.root_hash,
+                cp.time_ms,
+                signed.signature,
+                source,
+                cosignature,
+            ),
+        )
+
+    async def witnessed(self, gateway_id: str) -> list[WitnessedRecord]:
+        rows = await self._all(
+            "SELECT tree_size, root_hash, time_ms, signature, source, cosignature FROM witnessed"
+            " WHERE gateway_id = %s ORDER BY tree_size, source",
+            (gateway_id,),
+        )
+        return [
+            WitnessedRecord(
+                SignedCheckpoint(
+                    Checkpoint(gateway_id, int(r[0]), bytes(r[1]), int(r[2])), bytes(r[3])
+                ),
+                str(r[4]),
+                None if r[5] is None else bytes(r[5]),
+            )
+            for r in rows
+        ]
+
+    async def entries(self, gateway_id: str, since: int, limit: int) -> list[tuple[int, bytes]]:
+        rows = await self._all(
+            "SELECT idx, sealed FROM entry WHERE gateway_id = %s AND idx >= %s"
+            " ORDER BY idx LIMIT %s",
+            (gateway_id, since, limit),
+        )
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    # Alarms and the mailbox ------------------------------------------------------------------
+
+    async def alarms(self, gateway_id: str) -> list[Alarm]:
+        rows = await self._all(
+            "SELECT id, gateway_id, time_ms, code, detail FROM alarm WHERE gateway_id = %s"
+            " ORDER BY id",
+            (gateway_id,),
+        )
+        return [Alarm(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+    async def post_mail(self, gateway_id: str, sealed: bytes, now_ms: int) -> int:
+        async with self._pool.connection() as conn, conn.transaction():
+            if await self._lock_log(conn, gateway_id) is None:
+                raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
+            cur = await conn.execute(
+                "INSERT INTO mail (gateway_id, seq, sealed, posted_ms)"
+                " SELECT %s, COALESCE(MAX(seq), 0) + 1, %s, %s FROM mail WHERE gateway_id = %s"
+                " RETURNING seq",
+                (gateway_id, sealed, now_ms, gateway_id),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return int(row[0])
+
+    async def mail_after(self, gateway_id: str, after: int, limit: int) -> list[MailItem]:
+        rows = await self._all(
+            "SELECT seq, sealed, posted_ms FROM mail WHERE gateway_id = %s AND seq > %s"
+            " ORDER BY seq LIMIT %s",
+            (gateway_id, after, limit),
+        )
+        return [MailItem(int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
