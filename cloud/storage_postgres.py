@@ -68,6 +68,18 @@ class PostgresStorage:
         kwargs: dict[str, Any] = {"autocommit": True}
         if password is not None:
             kwargs["password"] = password
+        # One connection first: a wrong password or host fails here at once, with the
+        # server's reason, instead of as a pool timeout; it also runs the migrations.
+        try:
+            first = await AsyncConnection.connect(
+                dsn, connect_timeout=int(CONNECT_TIMEOUT_S), **kwargs
+            )
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot reach the relay database: {exc}") from None
+        try:
+            await cls._migrate(first, now_ms)
+        finally:
+            await first.close()
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn,
             kwargs=kwargs,
@@ -82,16 +94,11 @@ class PostgresStorage:
         except (PoolTimeout, psycopg.Error) as exc:
             await pool.close()
             raise StorageError(f"cannot reach the relay database: {exc}") from None
-        storage = cls(pool)
-        try:
-            await storage._migrate(now_ms)
-        except BaseException:
-            await pool.close()
-            raise
-        return storage
+        return cls(pool)
 
-    async def _migrate(self, now_ms: int) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
+    @staticmethod
+    async def _migrate(conn: Conn, now_ms: int) -> None:
+        async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             await conn.execute(migrations.VERSION_TABLE)
             cur = await conn.execute("SELECT MAX(version) FROM schema_migrations")
@@ -100,7 +107,8 @@ class PostgresStorage:
             for step in migrations.pending(Backend.POSTGRESQL, applied):
                 await conn.execute(step.sql.encode())
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (%s, %s, %s)",
+                    "INSERT INTO schema_migrations (version, name, applied_ms)"
+                    " VALUES (%s, %s, %s)",
                     (step.version, step.name, now_ms),
                 )
 
