@@ -124,7 +124,10 @@ class Cluster:
         return name
 
     def stop(self) -> None:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
+        """Stop the server and delete its directory; a second call does nothing."""
+        if not self.root.exists():
+            return
+        with contextlib.suppress(subprocess.SubprocessError, OSError, RuntimeError):
             _run_server(
                 [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "stop"],
                 timeout=60,
