@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cloud import migrations, witness
@@ -51,6 +51,12 @@ Conn = AsyncConnection[tuple[Any, ...]]
 #: One key for the advisory lock that serialises migrations across relay processes.
 MIGRATION_LOCK = 0x7468726573686F6C  # "threshol"
 PRUNE_EVERY_S = 10.0
+#: The gateway's key and held size, its log_state row locked until the transaction ends.
+LOCK_SQL = (
+    "SELECT g.public_key, s.held_size FROM log_state s"
+    " JOIN gateway g ON g.gateway_id = s.gateway_id"
+    " WHERE s.gateway_id = %s FOR UPDATE OF s"
+)
 CONNECT_TIMEOUT_S = 30.0
 
 
@@ -107,8 +113,7 @@ class PostgresStorage:
             for step in migrations.pending(Backend.POSTGRESQL, applied):
                 await conn.execute(step.sql.encode())
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_ms)"
-                    " VALUES (%s, %s, %s)",
+                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (%s, %s, %s)",
                     (step.version, step.name, now_ms),
                 )
 
@@ -197,75 +202,67 @@ class PostgresStorage:
     @staticmethod
     async def _lock_log(conn: Conn, gateway_id: str) -> tuple[bytes, int] | None:
         """(gateway key, held size) with the gateway's row locked until the transaction ends."""
-        cur = await conn.execute(
-            "SELECT g.public_key, s.held_size FROM log_state s"
-            " JOIN gateway g ON g.gateway_id = s.gateway_id"
-            " WHERE s.gateway_id = %s FOR UPDATE OF s",
-            (gateway_id,),
-        )
+        cur = await conn.execute(LOCK_SQL, (gateway_id,))
         row = await cur.fetchone()
         return None if row is None else (bytes(row[0]), int(row[1]))
 
     @staticmethod
-    async def _fetch_nodes(
-        conn: Conn, gateway_id: str, wanted: set[tuple[int, int]], into: FetchedNodes
-    ) -> None:
-        wanted = {n for n in wanted if n not in into.nodes}
-        if not wanted:
-            return
-        leaves = [index for level, index in wanted if level == 0]
-        inner = [(level, index) for level, index in wanted if level > 0]
-        if leaves:
-            cur = await conn.execute(
-                "SELECT idx, leaf_hash FROM entry WHERE gateway_id = %s AND idx = ANY(%s)",
-                (gateway_id, leaves),
-            )
-            for idx, digest in await cur.fetchall():
-                into.nodes[(0, int(idx))] = bytes(digest)
-        if inner:
-            cur = await conn.execute(
-                "SELECT n.level, n.idx, n.hash FROM tree_node n"
-                " JOIN unnest(%s::smallint[], %s::bigint[]) AS w(level, idx)"
-                " ON n.level = w.level AND n.idx = w.idx WHERE n.gateway_id = %s",
-                ([lv for lv, _ in inner], [ix for _, ix in inner], gateway_id),
-            )
-            for level, idx, digest in await cur.fetchall():
-                into.nodes[(int(level), int(idx))] = bytes(digest)
+    async def _query_nodes(
+        conn: Conn, gateway_id: str, wanted: set[tuple[int, int]]
+    ) -> AsyncCursor[tuple[Any, ...]]:
+        """One statement for leaves and inner nodes alike (level 0 is the leaf hash)."""
+        return await conn.execute(
+            "SELECT 0, idx, leaf_hash FROM entry WHERE gateway_id = %s AND idx = ANY(%s)"
+            " UNION ALL SELECT n.level, n.idx, n.hash FROM tree_node n"
+            " JOIN unnest(%s::smallint[], %s::bigint[]) AS w(level, idx)"
+            " ON n.level = w.level AND n.idx = w.idx WHERE n.gateway_id = %s",
+            (
+                gateway_id,
+                [index for level, index in wanted if level == 0],
+                [level for level, _ in wanted if level > 0],
+                [index for level, index in wanted if level > 0],
+                gateway_id,
+            ),
+        )
+
+    @staticmethod
+    async def _keep_nodes(cur: AsyncCursor[tuple[Any, ...]], into: FetchedNodes) -> None:
+        for level, idx, digest in await cur.fetchall():
+            into.nodes[(int(level), int(idx))] = bytes(digest)
 
     async def upload(
         self, gateway_id: str, batch: UploadBatch, cosign: Cosigner, now_ms: int
     ) -> UploadOutcome:
-        async with self._pool.connection() as conn, conn.transaction():
-            state = await self._lock_log(conn, gateway_id)
+        cp_size = batch.checkpoint.checkpoint.tree_size
+        # A gateway uploads from the size the relay acknowledged, so the nodes are fetched for
+        # a held size of batch.start together with the lock, in one round trip; should the
+        # held size differ, the check names what is missing and it is fetched then.
+        guess = witness.nodes_for_batch(batch, batch.start, [])
+        async with (
+            self._pool.connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+        ):
+            locked = await conn.execute(LOCK_SQL, (gateway_id,))
+            # Statements run in order, so this subquery reads the held size after the
+            # lock is ours (READ COMMITTED: a fresh snapshot per statement).
+            found = await conn.execute(
+                "SELECT tree_size, root_hash, source FROM witnessed, ("
+                "SELECT held_size FROM log_state WHERE gateway_id = %s) AS s"
+                " WHERE gateway_id = %s AND (tree_size >= %s OR (tree_size > s.held_size"
+                " AND tree_size <= GREATEST(s.held_size, %s))) ORDER BY tree_size",
+                (gateway_id, gateway_id, cp_size, batch.end),
+            )
+            nodes_cur = await self._query_nodes(conn, gateway_id, guess)
+            await pipeline.sync()
+            state = await locked.fetchone()
             if state is None:
                 raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
-            key, held = state
-            cp_size = batch.checkpoint.checkpoint.tree_size
-            cur = await conn.execute(
-                "SELECT tree_size, root_hash, source FROM witnessed WHERE gateway_id = %s"
-                " AND (tree_size >= %s OR (tree_size > %s AND tree_size <= %s))"
-                " ORDER BY tree_size",
-                (gateway_id, cp_size, held, max(held, batch.end)),
-            )
-            seen = [Witnessed(int(r[0]), bytes(r[1]), str(r[2])) for r in await cur.fetchall()]
+            key, held = bytes(state[0]), int(state[1])
+            seen = [Witnessed(int(r[0]), bytes(r[1]), str(r[2])) for r in await found.fetchall()]
             nodes = FetchedNodes()
-            wanted = witness.nodes_for_batch(batch, held, seen)
-            asked: set[tuple[int, int]] = set()
-            while True:
-                await self._fetch_nodes(conn, gateway_id, wanted, nodes)
-                asked |= wanted
-                try:
-                    verdict = witness.check_batch(batch, gateway_id, key, nodes, held, seen)
-                    break
-                except NodeMissing as missing:
-                    # The prediction fell short: fetch that node and judge again. A node
-                    # asked for and not found is a damaged tree, not a reason to loop.
-                    wanted = {(missing.level, missing.index)}
-                    if wanted <= asked:
-                        raise StorageError(
-                            f"relay tree has no node ({missing.level}, {missing.index})"
-                            f" for {gateway_id}"
-                        ) from None
+            await self._keep_nodes(nodes_cur, nodes)
+            verdict = await self._judge(conn, gateway_id, batch, key, held, seen, nodes)
             if isinstance(verdict, Refused):
                 if verdict.finding.is_alarm:
                     await self._alarm(conn, gateway_id, verdict, now_ms)
@@ -274,36 +271,69 @@ class PostgresStorage:
             await self._accept(conn, gateway_id, verdict, cosignature, now_ms)
             return UploadOutcome(verdict.new_size, cosignature)
 
+    async def _judge(
+        self,
+        conn: Conn,
+        gateway_id: str,
+        batch: UploadBatch,
+        key: bytes,
+        held: int,
+        seen: list[Witnessed],
+        nodes: FetchedNodes,
+    ) -> Accepted | Refused:
+        """The witness checks, fetching whatever held node the first guess did not cover."""
+        asked = set(nodes.nodes)
+        wanted = witness.nodes_for_batch(batch, held, seen) - asked
+        while True:
+            if wanted:
+                await self._keep_nodes(await self._query_nodes(conn, gateway_id, wanted), nodes)
+                asked |= wanted
+            try:
+                return witness.check_batch(batch, gateway_id, key, nodes, held, seen)
+            except NodeMissing as missing:
+                # A node asked for and not found is a damaged tree, not a reason to loop.
+                wanted = {(missing.level, missing.index)}
+                if wanted <= asked:
+                    raise StorageError(
+                        f"relay tree has no node ({missing.level}, {missing.index})"
+                        f" for {gateway_id}"
+                    ) from None
+
+    @staticmethod
     async def _accept(
-        self, conn: Conn, gateway_id: str, accepted: Accepted, cosignature: bytes, now_ms: int
+        conn: Conn, gateway_id: str, accepted: Accepted, cosignature: bytes, now_ms: int
     ) -> None:
-        if accepted.leaves:
-            await conn.execute(
-                "INSERT INTO entry (gateway_id, idx, sealed, leaf_hash)"
-                " SELECT %s, * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])",
-                (
-                    gateway_id,
-                    [i for i, _, _ in accepted.leaves],
-                    [sealed for _, sealed, _ in accepted.leaves],
-                    [digest for _, _, digest in accepted.leaves],
-                ),
-            )
-        if accepted.nodes:
-            await conn.execute(
-                "INSERT INTO tree_node (gateway_id, level, idx, hash)"
-                " SELECT %s, * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
-                (
-                    gateway_id,
-                    [n.level for n in accepted.nodes],
-                    [n.index for n in accepted.nodes],
-                    [n.hash for n in accepted.nodes],
-                ),
-            )
+        """Every write of an accepted batch in one statement. Byte arrays go in binary
+        (%b): as text, every byte string would be escaped in Python first."""
+        cp = accepted.checkpoint.checkpoint
         await conn.execute(
-            "UPDATE log_state SET held_size = %s, updated_ms = %s WHERE gateway_id = %s",
-            (accepted.new_size, now_ms, gateway_id),
+            "WITH e AS (INSERT INTO entry (gateway_id, idx, sealed, leaf_hash)"
+            " SELECT %(g)s, * FROM unnest(%(ei)b::bigint[], %(es)b::bytea[], %(eh)b::bytea[])),"
+            " n AS (INSERT INTO tree_node (gateway_id, level, idx, hash)"
+            " SELECT %(g)s, * FROM unnest(%(nl)b::smallint[], %(ni)b::bigint[],"
+            " %(nh)b::bytea[])),"
+            " w AS (INSERT INTO witnessed (gateway_id, tree_size, root_hash, time_ms, signature,"
+            " source, cosignature) VALUES (%(g)s, %(size)s, %(root)s, %(time)s, %(sig)s,"
+            " 'gateway', %(cosig)s) ON CONFLICT DO NOTHING)"
+            " UPDATE log_state SET held_size = %(held)s, updated_ms = %(now)s"
+            " WHERE gateway_id = %(g)s",
+            {
+                "g": gateway_id,
+                "ei": [i for i, _, _ in accepted.leaves],
+                "es": [sealed for _, sealed, _ in accepted.leaves],
+                "eh": [digest for _, _, digest in accepted.leaves],
+                "nl": [n.level for n in accepted.nodes],
+                "ni": [n.index for n in accepted.nodes],
+                "nh": [n.hash for n in accepted.nodes],
+                "size": cp.tree_size,
+                "root": cp.root_hash,
+                "time": cp.time_ms,
+                "sig": accepted.checkpoint.signature,
+                "cosig": cosignature,
+                "held": accepted.new_size,
+                "now": now_ms,
+            },
         )
-        await self._witness(conn, gateway_id, accepted.checkpoint, "gateway", cosignature)
 
     async def witness_receipt(
         self, receipt: WireReceipt, unknown_key: bytes, now_ms: int
@@ -320,9 +350,11 @@ class PostgresStorage:
             )
             same = [Witnessed(int(r[0]), bytes(r[1]), str(r[2])) for r in await cur.fetchall()]
             nodes = FetchedNodes()
-            await self._fetch_nodes(
-                conn, receipt.gateway, witness.nodes_for_receipt(receipt, held), nodes
-            )
+            wanted = witness.nodes_for_receipt(receipt, held)
+            if wanted:
+                await self._keep_nodes(
+                    await self._query_nodes(conn, receipt.gateway, wanted), nodes
+                )
             try:
                 refused = witness.check_receipt(receipt, key, nodes, held, same)
             except NodeMissing as missing:
