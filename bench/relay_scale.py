@@ -12,7 +12,10 @@ Prints one JSON line:
 - ``relay_vs_copy``: the best ``entries_per_s`` over ``copy_entries_per_s`` (target >= 0.3),
   and ``relay_vs_copy_by_workers`` for each count;
 - ``upload_ms_p50`` / ``upload_ms_p99``: each upload's latency (request sent to answer read),
-  for each process count.
+  for each process count;
+- ``uploads_per_s``: the same runs counted in uploads (what small fixed-size batches cost);
+- ``stored_bytes_per_entry`` (the ``entry`` and ``tree_node`` tables, indexes included) and
+  ``stored_bytes_per_upload`` (``witnessed`` and ``request_nonce``), after the first run.
 
 Everything the relay does for real is done: request signatures and nonces, the checkpoint
 signature, the leaf and tree hashes, the consistency proof, the per-gateway row lock, the
@@ -216,6 +219,21 @@ def start_relays(
     return proc, f"http://127.0.0.1:{port}"
 
 
+def stored_bytes(conn: psycopg.Connection[Any], entries: int, uploads: int) -> dict[str, float]:
+    """What the relay's tables hold per entry and per upload, indexes included."""
+
+    def size(table: str) -> int:
+        row = conn.execute("SELECT pg_total_relation_size(%s::regclass)", (table,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    conn.execute("VACUUM ANALYZE")
+    return {
+        "stored_bytes_per_entry": round((size("entry") + size("tree_node")) / entries, 1),
+        "stored_bytes_per_upload": round((size("witnessed") + size("request_nonce")) / uploads, 1),
+    }
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -262,6 +280,7 @@ def main() -> None:
         per_workers: dict[str, float] = {}
         p50: dict[str, float] = {}
         p99: dict[str, float] = {}
+        uploads: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="threshold-bench-relay-") as tmp:
             for workers in counts:
                 dsn, secret = fresh_database(cluster, f"relay{workers}")
@@ -276,13 +295,18 @@ def main() -> None:
                 finally:
                     proc.terminate()
                     proc.wait(timeout=60)
-                with psycopg.connect(dsn, password=cluster.password) as conn:
+                with psycopg.connect(dsn, password=cluster.password, autocommit=True) as conn:
                     stored = conn.execute("SELECT count(*) FROM entry").fetchone()
                     held = conn.execute("SELECT sum(held_size) FROM log_state").fetchone()
                     # Every entry exactly once: the figure is for work really done.
                     assert stored == (total,), stored
                     assert held == (total,), held
+                    if workers == counts[0]:
+                        figures.update(
+                            stored_bytes(conn, total, len(gateways) * len(gateways[0].bodies))
+                        )
                 per_workers[str(workers)] = round(total / elapsed)
+                uploads[str(workers)] = round(len(gateways) * len(gateways[0].bodies) / elapsed)
                 p50[str(workers)] = round(statistics.median(latencies), 1)
                 p99[str(workers)] = round(percentile(latencies, 0.99), 1)
         one_copy()
@@ -299,6 +323,7 @@ def main() -> None:
                 },
                 "upload_ms_p50": p50,
                 "upload_ms_p99": p99,
+                "uploads_per_s": uploads,
             }
         )
     finally:
