@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
-from ble.nuki.driver import BleakTransport, NukiDriver, NukiTimeouts, pair_nuki
+from ble.link import BleakTransport
+from ble.nuki.driver import NukiDriver, NukiTimeouts, pair_nuki
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
 

@@ -3,7 +3,7 @@
 Prints one JSON line:
 
 - ``durable_appends_per_s``: ``Store.append``, one entry per durable transaction (WAL,
-  synchronous=FULL), through the aiosqlite writer: canonical encoding, leaf and node hashes,
+  synchronous=FULL), through the store's writer thread: canonical encoding, leaf and node hashes,
   tree nodes, time floor, checkpoints every 256 entries;
 - ``raw_sqlite_commits_per_s``: the reference, measured in the same run: plain ``sqlite3``,
   same pragmas, one comparable row (time, kind, body, 32-byte hash, leaf bytes) per commit;

@@ -27,7 +27,6 @@ import asyncio
 import base64
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -52,6 +51,7 @@ from gateway.trust.seal import Sealer  # noqa: E402
 from store.checkpoint import CheckpointSigner  # noqa: E402
 from store.db import Store  # noqa: E402
 from store.entry import AuditEntry, canonical_bytes  # noqa: E402
+from tests.support.memory import peak_rss_mb  # noqa: E402
 
 GATEWAY_ID = "gw-bench"
 
@@ -119,7 +119,7 @@ async def child(config: dict[str, Any]) -> None:
                 "sent": sent,
                 "catchup_s": elapsed,
                 "wire_bytes": CountingSync.wire_bytes,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
             }
         )
     )
@@ -139,7 +139,7 @@ async def reference_post(db: Path, entries: int) -> float:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     conn = sqlite3.connect(db)
     sent = 0
     started = time.perf_counter()

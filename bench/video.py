@@ -42,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support.memory import peak_rss_mb
 from tests.support.rtsp import RtspTestServer
 from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
@@ -225,7 +226,7 @@ def main() -> int:
                 "recorder_vs_ffmpeg": round(recorder / ffmpeg, 3),
                 "recorder_vs_ffmpeg_runs": [round(r, 3) for r in ratios],
                 "with_motion_cpu_s_per_min": round(with_motion, 3),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
                 "stall_detect_s": round(stall_s, 3),
                 "read_timeout_s": READ_TIMEOUT_S,
                 "reconnect_s": round(reconnect_s, 3),

@@ -58,3 +58,26 @@ class LockOutcomeUnknown(LockError):
     def __init__(self, message: str, status: LockStatus | None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class NoBluetoothAdapter(LockConnectionFailed):
+    """This computer has no usable Bluetooth radio (no adapter, or no BlueZ)."""
+
+    code = "no_bluetooth_adapter"
+
+
+class LinkLost(LockConnectionFailed):
+    """The BLE link to the lock ended while a write or a reply was under way. A driver
+    usually re-raises it with what the loss means for its command."""
+
+
+class StepTimedOut(LockTimeout):
+    """One bounded step on the BLE link (a write, or the wait for the next reply) took longer
+    than its limit. A driver usually re-raises it with what the timeout means for its
+    command."""
+
+
+class LockNotPaired(LockNotAuthorized):
+    """No pairing is stored for the lock: the gateway has never been introduced to it."""
+
+    code = "lock_not_paired"

@@ -30,7 +30,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import re
 import socket
 import ssl
@@ -64,6 +63,7 @@ from cloud.storage import (
 )
 from cloud.wire import MalformedMessage, WireReceipt
 from gateway.trust.base64url import b64u_decode, b64u_encode
+from groundwork.files import write_file
 
 log = logging.getLogger("threshold.relay")
 
@@ -95,9 +95,7 @@ def load_or_create_relay_key(directory: Path) -> SigningKey:
             raise CloudError(f"{path} does not hold a 32-byte seed")
         return SigningKey(seed)
     key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(b64u_encode(bytes(key)) + "\n")
+    write_file(path, (b64u_encode(bytes(key)) + "\n").encode("ascii"))
     return key
 
 
@@ -173,6 +171,15 @@ class Relay:
                 self._storage = await open_storage(self.storage_config)
             return self._storage
 
+    @property
+    def storage(self) -> RelayStorage:
+        """The opened storage, for reading what the relay holds (tests, local commands);
+        :meth:`open` (or ``RelayServer.start``) opens it. Writes go through the HTTP routes,
+        which run each upload's checks and writes in one database transaction."""
+        if self._storage is None:
+            raise CloudError("the relay's storage is not open")
+        return self._storage
+
     async def close(self) -> None:
         async with self._opening:
             if self._storage is not None:
@@ -234,6 +241,11 @@ class Relay:
             if exc.status < 400:
                 raise
             return problem(exc.status, f"http_{exc.status}", exc.reason)
+        except (ConnectionError, web.RequestPayloadError):
+            # The client went away mid-request (a cut upload is normal on a phone's or a
+            # home's network): nobody is left to answer, and it is not the relay's fault.
+            log.info("client went away during %s %s", request.method, request.path)
+            return problem(400, "client_went_away", "the request was cut off")
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
             return problem(500, "internal_error", "the relay hit an internal error")
@@ -502,18 +514,14 @@ class RelayServer:
         else:
             site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        # The runner has this one site, so its first address is the port the OS chose.
+        self.port = int(self._runner.addresses[0][1])
         if metrics_port is not None:
             self._metrics_runner = web.AppRunner(metrics_app(self.relay.metrics), access_log=None)
             await self._metrics_runner.setup()
             metrics_site = web.TCPSite(self._metrics_runner, "127.0.0.1", metrics_port)
             await metrics_site.start()
-            assert metrics_site._server is not None
-            bound = getattr(metrics_site._server, "sockets", None) or []
-            self.metrics_port = int(bound[0].getsockname()[1])
+            self.metrics_port = int(self._metrics_runner.addresses[0][1])
         scheme = "https" if ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 

@@ -34,7 +34,8 @@ if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 if [ "$want_test" -eq 1 ]; then
     for pkg in gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base \
-               gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly ffmpeg postgresql; do
+               gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly ffmpeg openssl systemd \
+               mosquitto postgresql; do
         need_pkg "$pkg"
     done
 fi

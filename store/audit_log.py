@@ -15,8 +15,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from store import merkle
+from store import commitment, merkle
 from store.checkpoint import Checkpoint, CheckpointSigner, SignedCheckpoint
+from store.commitment import CommitmentKey, RowVerdict
 from store.entry import AuditEntry, EntrySealer, JsonValue, canonical_body, canonical_bytes
 from store.errors import NoSigningKey, StorageCorrupt
 from store.merkle import MerkleFrontier
@@ -30,6 +31,37 @@ class StoredEntry:
     sealed: bool
     leaf_bytes: bytes
     leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class CheckedEntry:
+    """A stored entry and whether its readable columns say what its leaf commits to."""
+
+    stored: StoredEntry
+    verdict: RowVerdict
+
+    @property
+    def verified(self) -> bool:
+        return self.verdict.verified
+
+    def to_json(self) -> dict[str, Any]:
+        """The form the owner's views show: the entry, and ``verified`` with the reason when
+        it is false (docs/api.md, ``GET /v1/owner/events``)."""
+        entry = self.stored.entry
+        out: dict[str, Any] = {
+            "index": entry.index,
+            "time_ms": entry.time_ms,
+            "kind": entry.kind,
+            "body": entry.body,
+            "verified": self.verified,
+        }
+        if not self.verified:
+            out["unverified"] = {
+                "status": self.verdict.status.value,
+                "field": self.verdict.field,
+                "detail": self.verdict.detail,
+            }
+        return out
 
 
 class SqlitePerfectNodes:
@@ -68,14 +100,27 @@ def insert_entry(
     body: Mapping[str, JsonValue],
     time_ms: int,
     seal: EntrySealer | None,
+    commitment_key: CommitmentKey | None = None,
 ) -> StoredEntry:
     """Append one entry at ``frontier.size`` and the tree nodes it completes.
 
-    ``frontier`` is advanced; the caller owns rolling it back if the transaction fails.
+    A sealed entry is in leaf format 2 when ``commitment_key`` is given (``store.commitment``),
+    in format 1 (the bare sealed box) otherwise. ``frontier`` is advanced; the caller owns
+    rolling it back if the transaction fails.
     """
     entry = AuditEntry(index=frontier.size, time_ms=time_ms, kind=kind, body=body)
     encoded = canonical_bytes(entry)
-    leaf = encoded if seal is None else seal(encoded)
+    body_text = canonical_body(body).decode("utf-8")
+    if seal is None:
+        leaf = encoded
+    elif commitment_key is None:
+        leaf = seal(encoded)
+    else:
+        entry_key = commitment_key.entry_key(entry.index)
+        leaf = commitment.format2_leaf(
+            commitment.tags(entry_key, time_ms, kind, body_text),
+            seal(commitment.sealed_payload(entry_key, encoded)),
+        )
     digest = merkle.leaf_hash(leaf)
     conn.execute(
         "INSERT INTO audit_entry (idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash)"
@@ -84,7 +129,7 @@ def insert_entry(
             entry.index,
             time_ms,
             kind,
-            canonical_body(body).decode("utf-8"),
+            body_text,
             int(seal is not None),
             leaf,
             digest,
@@ -200,3 +245,31 @@ def last_entries(conn: sqlite3.Connection, count: int) -> list[StoredEntry]:
         (count,),
     ).fetchall()
     return [_stored(row) for row in reversed(rows)]
+
+
+def iter_checked(
+    conn: sqlite3.Connection, key: CommitmentKey | None, since: int = 0
+) -> Iterator[CheckedEntry]:
+    """Entries with index >= ``since``, each checked against its leaf (``store.commitment``).
+
+    A row whose body column is not even JSON is shown with an empty body and flagged.
+    """
+    cursor = conn.execute(
+        "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash"
+        " FROM audit_entry WHERE idx >= ? ORDER BY idx",
+        (since,),
+    )
+    for row in cursor:
+        idx, time_ms, kind, body, sealed, leaf, digest = row
+        verdict = commitment.check_row(idx, time_ms, kind, body, sealed, bytes(leaf), key)
+        try:
+            stored = _stored(row)
+        except (StorageCorrupt, AssertionError):
+            entry = AuditEntry(
+                index=idx,
+                time_ms=time_ms if isinstance(time_ms, int) else 0,
+                kind=str(kind),
+                body={},
+            )
+            stored = StoredEntry(entry, bool(sealed), bytes(leaf), bytes(digest))
+        yield CheckedEntry(stored, verdict)

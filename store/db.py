@@ -2,15 +2,16 @@
 
 Shell around the synchronous table code (``audit_log``, ``state``, ``transaction``):
 
-* ONE writer connection (aiosqlite, i.e. one thread). ``transact(fn)`` runs the whole
-  transaction - BEGIN IMMEDIATE, ``fn``, COMMIT - as one function in that thread: one
-  executor hop per transaction, not one per statement (about 80 µs each, DESIGN §7).
+* ONE writer connection, owned by one thread (``store.sqlite_thread``). ``transact(fn)`` runs
+  the whole transaction - BEGIN IMMEDIATE, ``fn``, COMMIT - as one function in that thread:
+  one executor hop per transaction, not one per statement (about 80 µs each,
+  docs/audit-log.md).
 * WAL, ``synchronous=FULL`` (a commit that returned is on disk), ``foreign_keys=ON``, a busy
   timeout. The database file is created with mode 0600: it holds lock pairing keys.
-* Reads run on a separate read-only connection, so proofs and queries never queue behind
-  appends, and see only committed data.
-* ``close()`` is explicit and part of the gateway's shutdown: aiosqlite's worker thread is not
-  a daemon, so a store left open keeps the process alive.
+* Reads run on a separate read-only connection in a thread of its own, so proofs and queries
+  never queue behind appends, and see only committed data.
+* ``close()`` is explicit and part of the gateway's shutdown: it closes both connections
+  after the work already queued, so the last one out checkpoints the WAL.
 
 Nothing half-written is reported as written: any failure rolls the transaction back, the
 in-memory tree frontier is only replaced after COMMIT returns, and it is reloaded from the
@@ -30,11 +31,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import aiosqlite
-
-from store import audit_log, merkle
-from store.audit_log import SqlitePerfectNodes, StoredEntry
+from store import audit_log, commitment_key, merkle
+from store.audit_log import CheckedEntry, SqlitePerfectNodes, StoredEntry
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
+from store.commitment import CommitmentKey
 from store.entry import EntrySealer, JsonValue
 from store.errors import (
     IdentityMismatch,
@@ -46,11 +46,13 @@ from store.errors import (
 from store.merkle import MerkleFrontier
 from store.migrations import migrate
 from store.sqlite_errors import from_sqlite
+from store.sqlite_thread import SqliteThread
 from store.state import (
     AccessSessionRecord,
     ChallengeOutcome,
     ClipRecord,
     LockPairing,
+    RevocationEntry,
     RevocationOutcome,
     RevocationRecord,
     StateTables,
@@ -129,9 +131,10 @@ class Store:
         self._checkpoint_every = checkpoint_every
         self._clock = clock
         self._busy_timeout_ms = busy_timeout_ms
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: SqliteThread | None = None
+        self._reader: SqliteThread | None = None
         self._frontier = MerkleFrontier()
+        self._commitment_key: CommitmentKey | None = None
 
     @classmethod
     async def open(
@@ -148,7 +151,9 @@ class Store:
 
         ``signer`` is the gateway key; without it the store cannot make checkpoints.
         ``seal``, when given, turns each entry's canonical bytes into the sealed bytes the
-        tree hashes (see docs/audit-log.md). A checkpoint is signed every
+        tree hashes (see docs/audit-log.md). The commitment key that ties each sealed
+        entry's readable copy to its leaf is kept in ``<path>.audit-key`` (made on first
+        open; ``store.commitment_key``). A checkpoint is signed every
         ``checkpoint_every`` entries (0: only on demand).
         """
         store = cls(
@@ -175,14 +180,16 @@ class Store:
             _create_private_file(self.path)
         timeout = self._busy_timeout_ms / 1000
         try:
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None, timeout=timeout)
+            self._writer = await SqliteThread.connect(
+                str(self.path), busy_timeout_s=timeout, name="store-writer"
+            )
         except sqlite3.Error as exc:
             raise from_sqlite(exc, f"open {self.path}") from None
         await self._in_writer(self._setup_writer)
         uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
-            self._reader = await aiosqlite.connect(
-                uri, uri=True, isolation_level=None, timeout=timeout
+            self._reader = await SqliteThread.connect(
+                uri, uri=True, busy_timeout_s=timeout, name="store-reader"
             )
             await self._in_reader(self._setup_reader)
         except sqlite3.Error as exc:
@@ -202,6 +209,7 @@ class Store:
         if self._signer is not None:
             self._claim_identity(conn, self._signer)
         self._frontier = audit_log.load_frontier(conn)
+        self._commitment_key = commitment_key.claim(conn, self.path, self._frontier.size)
 
     def _setup_reader(self, conn: sqlite3.Connection) -> None:
         self._pragmas(conn)
@@ -220,38 +228,38 @@ class Store:
                 "refusing to sign its log with this one"
             )
 
-    # The aiosqlite worker thread runs one function per queued item. Its public API queues one
-    # item per statement; ``_execute`` queues a whole function, which is the one-hop
-    # transaction this store is built on (aiosqlite is pinned below 1.0 in pyproject.toml).
-
     async def _in_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         writer = self._writer
         if writer is None:
             raise StoreClosed("the store is closed")
         try:
-            result: T = await writer._execute(lambda: fn(writer._conn))  # type: ignore[no-untyped-call]
+            return await writer.run(fn)
         except sqlite3.Error as exc:
             raise from_sqlite(exc, "write") from None
-        return result
 
     async def _in_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         reader = self._reader
         if reader is None:
             raise StoreClosed("the store is closed")
         try:
-            result: T = await reader._execute(lambda: fn(reader._conn))  # type: ignore[no-untyped-call]
+            return await reader.run(fn)
         except sqlite3.Error as exc:
             raise from_sqlite(exc, "read") from None
-        return result
 
     async def close(self) -> None:
         """Close every connection (idempotent). Part of the gateway's orderly shutdown."""
-        for name in ("_reader", "_writer"):
-            conn: aiosqlite.Connection | None = getattr(self, name)
-            setattr(self, name, None)
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await conn.close()
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        try:
+            if reader is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    await reader.close()
+        finally:
+            # The writer closes last, whatever happened to the reader: its close is the one
+            # that checkpoints the WAL into the database file.
+            if writer is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    await writer.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -300,6 +308,7 @@ class Store:
                 frontier.copy(),
                 signer=self._signer,
                 seal=self._seal,
+                commitment_key=self._commitment_key,
                 checkpoint_every=self._checkpoint_every,
                 clock=self._clock,
             )
@@ -368,6 +377,17 @@ class Store:
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         return await self.read(audit_log.latest_checkpoint)
 
+    async def checked_entries(self, since: int, limit: int) -> list[CheckedEntry]:
+        """Entries from ``since`` on (at most ``limit``), each checked against its leaf: what
+        the owner's views show (docs/audit-log.md, "What is shown is what is signed")."""
+        key = self._commitment_key
+
+        def read(conn: sqlite3.Connection) -> list[CheckedEntry]:
+            rows = audit_log.iter_checked(conn, key, since)
+            return [checked for checked, _ in zip(rows, range(limit), strict=False)]
+
+        return await self.read(read)
+
     async def entry(self, index: int) -> StoredEntry | None:
         return await self.read(lambda conn: audit_log.read_entry(conn, index))
 
@@ -410,9 +430,12 @@ class Store:
     async def _state_read(self, fn: Callable[[StateTables], T]) -> T:
         return await self.read(lambda conn: fn(StateTables(conn)))
 
-    async def consume_use(self, ticket_id: str, max_uses: int) -> UseCount:
-        """Atomically count one use of a ticket; ``granted`` is False once uses run out."""
-        return await self._state_write(lambda s, now: s.consume_use(ticket_id, max_uses, now))
+    async def consume_use(self, issuer: str, ticket_id: str, max_uses: int) -> UseCount:
+        """Atomically count one use of an issuer's ticket; ``granted`` is False once uses run
+        out."""
+        return await self._state_write(
+            lambda s, now: s.consume_use(issuer, ticket_id, max_uses, now)
+        )
 
     async def issue_challenge(self, ttl_ms: int, bound_to: str = "") -> bytes:
         return await self._state_write(lambda s, now: s.issue_challenge(now, ttl_ms, bound_to))
@@ -423,8 +446,18 @@ class Store:
     async def purge_challenges(self) -> int:
         return await self._state_write(lambda s, now: s.purge_challenges(now))
 
-    async def store_revocation_list(self, seq: int, token: str) -> RevocationOutcome:
-        return await self._state_write(lambda s, now: s.store_revocation_list(seq, token, now))
+    async def add_revocations(
+        self, seq: int, token: str, entries: list[RevocationEntry]
+    ) -> tuple[RevocationOutcome, list[RevocationEntry]]:
+        """Add a verified list to the revocations held; the outcome and everything held."""
+
+        def add(s: StateTables, now: int) -> tuple[RevocationOutcome, list[RevocationEntry]]:
+            return s.add_revocations(seq, token, entries, now), s.revocation_entries()
+
+        return await self._state_write(add)
+
+    async def revocation_entries(self) -> list[RevocationEntry]:
+        return await self._state_read(lambda s: s.revocation_entries())
 
     async def revocation_list(self) -> RevocationRecord | None:
         return await self._state_read(lambda s: s.revocation_list())

@@ -9,7 +9,7 @@ reproduce: object keys are ASCII (``[A-Za-z0-9_.-]{1,64}``), numbers are integer
 valid Unicode. The index is inside the bytes, so an entry cannot be moved to another position.
 
 Leaf bytes. ``leaf_bytes(entry, seal)`` is what the tree hashes: the canonical bytes, or,
-when the log is sealed to the owner (cloud sync, DESIGN §8), ``seal(canonical bytes)``. A
+when the log is sealed to the owner (cloud sync, docs/cloud.md), ``seal(canonical bytes)``. A
 SealedBox is randomised, so the store seals once at append time and keeps the sealed bytes.
 
 Pure: no I/O.

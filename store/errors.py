@@ -88,6 +88,27 @@ class IntegrityViolation(StoreError):
 
 
 class DoorBusy(StoreError):
-    """A door already has an access session that is not closed (DESIGN §3, invariant 4)."""
+    """A door already has an access session that is not closed (session invariant 4, in
+    :mod:`gateway.access.session`)."""
 
     code = "door_busy"
+
+
+class CommitmentKeyError(StoreError):
+    """The audit log's commitment key file is missing, unreadable, readable by others, or not
+    the key this database's entries were committed with (docs/audit-log.md)."""
+
+    code = "commitment_key_unusable"
+
+
+class OutageJournalFull(StorageFull):
+    """The outage journal's preallocated space is used up (docs/audit-log.md, "When the
+    store cannot write")."""
+
+    code = "outage_journal_full"
+
+
+class OutageJournalCorrupt(StoreError):
+    """The outage journal's header, or a whole record in it, is not what this code writes."""
+
+    code = "outage_journal_corrupt"

@@ -149,7 +149,77 @@ CREATE TABLE checkpoint_cosignature (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# v4: use counts keyed on the ticket's issuer and id, not the id alone (issue 11, finding 9),
+# and revocations held as a union of entries, each kept until its own expiry (finding 2).
+# Counts from before are kept under the issuer '' (unknown): they count against a ticket of
+# that id from any issuer, which errs on the side of refusing. The held format 1 list stays
+# in revocation_list; the gateway carries its entries over when it starts.
+_V4 = """
+CREATE TABLE ticket_use_v4 (
+    issuer      TEXT NOT NULL,
+    ticket_id   TEXT NOT NULL,
+    uses        INTEGER NOT NULL CHECK (uses >= 0),
+    max_uses    INTEGER NOT NULL CHECK (max_uses >= 1),
+    last_ms     INTEGER NOT NULL,
+    PRIMARY KEY (issuer, ticket_id)
+) WITHOUT ROWID;
+INSERT INTO ticket_use_v4 (issuer, ticket_id, uses, max_uses, last_ms)
+    SELECT '', ticket_id, uses, max_uses, last_ms FROM ticket_use;
+DROP TABLE ticket_use;
+ALTER TABLE ticket_use_v4 RENAME TO ticket_use;
+CREATE TABLE revocation_entry (
+    kind        TEXT NOT NULL CHECK (kind IN ('jti', 'sub', 'keys')),
+    value       TEXT NOT NULL,
+    until_ms    INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+) WITHOUT ROWID;
+CREATE TRIGGER revocation_entry_only_extended BEFORE UPDATE ON revocation_entry
+WHEN NEW.until_ms < OLD.until_ms OR NEW.kind IS NOT OLD.kind OR NEW.value IS NOT OLD.value
+BEGIN SELECT RAISE(ABORT, 'a revocation is only ever extended'); END;
+CREATE TRIGGER revocation_entry_kept BEFORE DELETE ON revocation_entry
+WHEN OLD.until_ms >= (SELECT time_ms FROM time_floor WHERE singleton = 1)
+BEGIN SELECT RAISE(ABORT, 'a revocation is kept until it expires'); END;
+"""
+
+
+def _audit_commitment_migration() -> str:
+    """Plaintext commitments (issue 12; docs/audit-log.md, "What is shown is what is signed").
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    Existing entries are not rewritten (their leaves are signed): sealed entries before
+    ``from_index`` stay in leaf format 1, which still verifies but whose plaintext only the
+    owner's key can check; every sealed entry from ``from_index`` on is in format 2. The row
+    is written when the store first opens with its commitment key; ``key_id`` names that key
+    so a wrong or replaced key file is refused instead of silently failing every row.
+    """
+    return """
+CREATE TABLE audit_commitment_key (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    key_id      BLOB NOT NULL CHECK (length(key_id) = 8),
+    from_index  INTEGER NOT NULL CHECK (from_index >= 0)
+);
+CREATE TRIGGER audit_commitment_key_no_update BEFORE UPDATE ON audit_commitment_key
+BEGIN SELECT RAISE(ABORT, 'the commitment key is set once'); END;
+CREATE TRIGGER audit_commitment_key_no_delete BEFORE DELETE ON audit_commitment_key
+BEGIN SELECT RAISE(ABORT, 'the commitment key is set once'); END;
+"""
+
+
+# v6: how far each outage journal was replayed (store/outage_journal.py), so a crash between
+# a replay's commit and the journal's wipe replays nothing twice.
+_V6 = """
+CREATE TABLE outage_replay (
+    journal_id   TEXT PRIMARY KEY,
+    applied_seq  INTEGER NOT NULL CHECK (applied_seq >= 1),
+    replayed_ms  INTEGER NOT NULL
+);
+CREATE TRIGGER outage_replay_forward BEFORE UPDATE OF applied_seq ON outage_replay
+WHEN NEW.applied_seq <= OLD.applied_seq
+BEGIN SELECT RAISE(ABORT, 'an outage journal is replayed forward only'); END;
+"""
+
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _audit_commitment_migration(), _V6)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -1,6 +1,6 @@
 """The state that makes offline decisions safe, as synchronous operations on one connection.
 
-Ticket use counts, single-use challenges, the current revocation list, the time floor,
+Ticket use counts, single-use challenges, the revocations held, the time floor,
 access sessions, lock pairings, the clip index, the sync cursor and cloud cosignatures. The
 ``Store`` runs these inside its writer transactions, where BEGIN IMMEDIATE and the single
 writer make each read-then-write atomic; every rule that matters is also a constraint or a
@@ -37,16 +37,31 @@ class ChallengeOutcome(enum.Enum):
 
 
 class RevocationOutcome(enum.Enum):
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-    STALE = "stale"
+    STORED = "stored"  # an entry was added or kept for longer
+    DUPLICATE = "duplicate"  # nothing new: every entry was held already, as long
 
 
 @dataclass(frozen=True)
 class RevocationRecord:
+    """The newest list received (highest ``seq``): kept to report, never to decide."""
+
     seq: int
     token: str
     stored_ms: int
+
+
+@dataclass(frozen=True)
+class RevocationEntry:
+    """One thing revoked: ``kind`` is ``jti``, ``sub`` or ``keys``; held until ``until_ms``."""
+
+    kind: str
+    value: str
+    until_ms: int
+
+
+# An expired revocation is purged this long after the time floor passed it: by then every
+# ticket it could have covered is refused as expired, and the table does not grow for ever.
+REVOCATION_PURGE_AFTER_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -92,34 +107,50 @@ class StateTables:
 
     # Ticket uses ---------------------------------------------------------------------------
 
-    def consume_use(self, ticket_id: str, max_uses: int, now_ms: int) -> UseCount:
-        """Count one use of ``ticket_id`` if fewer than ``max_uses`` were counted before.
+    def consume_use(self, issuer: str, ticket_id: str, max_uses: int, now_ms: int) -> UseCount:
+        """Count one use of ticket ``ticket_id`` of ``issuer`` (its signing key's id) if fewer
+        than ``max_uses`` were counted before.
 
-        Keyed on the ticket id (``jti``), never on the token text. The lower of the stored
-        and the given limit applies, so a re-issued copy cannot raise it.
+        Keyed on the issuer and the ticket id, never on the token text, and never on the id
+        alone: another issuer reusing the id counts its own uses. The lower of the stored and
+        the given limit applies, so a re-issued copy cannot raise it. A count kept from before
+        issuers were recorded (issuer '') counts against every issuer's ticket of that id.
         """
         if max_uses < 1:
             raise IntegrityViolation(f"max_uses must be >= 1, not {max_uses}")
+        if not issuer:
+            raise IntegrityViolation("a ticket use needs its issuer")
+        legacy = self._conn.execute(
+            "SELECT uses FROM ticket_use WHERE issuer = '' AND ticket_id = ?", (ticket_id,)
+        ).fetchone()
+        before = 0 if legacy is None else int(legacy[0])
         row = self._conn.execute(
-            "INSERT INTO ticket_use (ticket_id, uses, max_uses, last_ms) VALUES (?, 1, ?, ?)"
-            " ON CONFLICT (ticket_id) DO UPDATE SET uses = uses + 1, last_ms = excluded.last_ms,"
-            " max_uses = MIN(max_uses, excluded.max_uses)"
-            " WHERE uses < MIN(max_uses, excluded.max_uses)"
+            "INSERT INTO ticket_use (issuer, ticket_id, uses, max_uses, last_ms)"
+            " SELECT ?, ?, 1, ?, ? WHERE ? < ?"
+            " ON CONFLICT (issuer, ticket_id) DO UPDATE SET uses = uses + 1,"
+            " last_ms = excluded.last_ms, max_uses = MIN(max_uses, excluded.max_uses)"
+            " WHERE uses + ? < MIN(max_uses, excluded.max_uses)"
             " RETURNING uses, max_uses",
-            (ticket_id, max_uses, now_ms),
+            (issuer, ticket_id, max_uses, now_ms, before, max_uses, before),
         ).fetchone()
         if row is not None:
-            return UseCount(True, int(row[0]), int(row[1]))
+            return UseCount(True, before + int(row[0]), int(row[1]))
         used = self._conn.execute(
-            "SELECT uses, max_uses FROM ticket_use WHERE ticket_id = ?", (ticket_id,)
+            "SELECT uses, max_uses FROM ticket_use WHERE issuer = ? AND ticket_id = ?",
+            (issuer, ticket_id),
         ).fetchone()
-        return UseCount(False, int(used[0]), min(int(used[1]), max_uses))
+        if used is None:
+            return UseCount(False, before, max_uses)
+        return UseCount(False, before + int(used[0]), min(int(used[1]), max_uses))
 
-    def uses(self, ticket_id: str) -> int:
+    def uses(self, issuer: str, ticket_id: str) -> int:
+        """Uses counted for this issuer's ticket, including any count kept from before."""
         row = self._conn.execute(
-            "SELECT uses FROM ticket_use WHERE ticket_id = ?", (ticket_id,)
+            "SELECT COALESCE(SUM(uses), 0) FROM ticket_use"
+            " WHERE ticket_id = ? AND issuer IN ('', ?)",
+            (ticket_id, issuer),
         ).fetchone()
-        return 0 if row is None else int(row[0])
+        return int(row[0])
 
     # Challenges ----------------------------------------------------------------------------
 
@@ -160,24 +191,45 @@ class StateTables:
 
     # Revocations ---------------------------------------------------------------------------
 
-    def store_revocation_list(self, seq: int, token: str, now_ms: int) -> RevocationOutcome:
-        """Keep the list if its ``seq`` is higher than the current one (no rollback).
+    def add_revocations(
+        self, seq: int, token: str, entries: list[RevocationEntry], now_ms: int
+    ) -> RevocationOutcome:
+        """Add a list's entries to those held: the union, each until its latest ``until``.
 
-        The caller has verified the owner's signature; ``token`` is kept so the gateway can
-        hand the signed list on to phones.
+        Nothing a list leaves out is forgotten, whatever its ``seq``; an entry goes only once
+        the time floor has passed its ``until`` by :data:`REVOCATION_PURGE_AFTER_MS` (the
+        schema refuses any earlier delete). The caller has verified the owner's signature and
+        that the list is for this gateway. The list with the highest ``seq`` is kept as a
+        record of the newest one received.
         """
+        changed = 0
+        for entry in entries:
+            changed += self._conn.execute(
+                "INSERT INTO revocation_entry (kind, value, until_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (kind, value) DO UPDATE SET until_ms = excluded.until_ms"
+                " WHERE excluded.until_ms > until_ms",
+                (entry.kind, entry.value, entry.until_ms),
+            ).rowcount
         current = self.revocation_list()
-        if current is not None and seq < current.seq:
-            return RevocationOutcome.STALE
-        if current is not None and seq == current.seq:
-            return RevocationOutcome.DUPLICATE
+        if current is None or seq > current.seq:
+            self._conn.execute(
+                "INSERT INTO revocation_list (singleton, seq, token, stored_ms)"
+                " VALUES (1, ?, ?, ?) ON CONFLICT (singleton) DO UPDATE SET seq = excluded.seq,"
+                " token = excluded.token, stored_ms = excluded.stored_ms",
+                (seq, token, now_ms),
+            )
         self._conn.execute(
-            "INSERT INTO revocation_list (singleton, seq, token, stored_ms) VALUES (1, ?, ?, ?)"
-            " ON CONFLICT (singleton) DO UPDATE SET seq = excluded.seq, token = excluded.token,"
-            " stored_ms = excluded.stored_ms",
-            (seq, token, now_ms),
+            "DELETE FROM revocation_entry WHERE until_ms <"
+            " (SELECT time_ms FROM time_floor WHERE singleton = 1) - ?",
+            (REVOCATION_PURGE_AFTER_MS,),
         )
-        return RevocationOutcome.STORED
+        return RevocationOutcome.STORED if changed else RevocationOutcome.DUPLICATE
+
+    def revocation_entries(self) -> list[RevocationEntry]:
+        rows = self._conn.execute(
+            "SELECT kind, value, until_ms FROM revocation_entry ORDER BY kind, value"
+        ).fetchall()
+        return [RevocationEntry(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     def revocation_list(self) -> RevocationRecord | None:
         row = self._conn.execute(
@@ -191,6 +243,11 @@ class StateTables:
         """The newest time (Unix ms) ever written to the audit log; 0 for an empty log."""
         row = self._conn.execute("SELECT time_ms FROM time_floor WHERE singleton = 1").fetchone()
         return 0 if row is None else int(row[0])
+
+    def reset_time_floor(self, to_ms: int) -> None:
+        """Set the floor to ``to_ms`` (the owner's reset, issue 11 finding 1): the one way it
+        ever goes down. The caller records the act in the same transaction."""
+        self._conn.execute("UPDATE time_floor SET time_ms = ? WHERE singleton = 1", (to_ms,))
 
     # Access sessions -----------------------------------------------------------------------
 
@@ -246,6 +303,17 @@ class StateTables:
             (session_id, state, now_ms, audit_index, session_id),
         )
 
+    def access_session(self, session_id: str) -> AccessSessionRecord | None:
+        """The session's row, or None when it never had one (a denial, or not yet written)."""
+        r = self._conn.execute(
+            "SELECT session_id, door, ticket_id, state, terminal, opened_ms, updated_ms"
+            " FROM access_session WHERE session_id = ?",
+            (session_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return AccessSessionRecord(r[0], r[1], r[2], r[3], bool(r[4]), int(r[5]), int(r[6]))
+
     def unclosed_sessions(self) -> list[AccessSessionRecord]:
         """Every session not in a terminal state: what start-up must reconcile."""
         rows = self._conn.execute(
@@ -264,6 +332,24 @@ class StateTables:
             (session_id,),
         ).fetchall()
         return [SessionTransition(int(r[0]), r[1], int(r[2]), r[3]) for r in rows]
+
+    # The outage journal's replay mark -------------------------------------------------------
+
+    def outage_applied(self, journal_id: str) -> int:
+        """The last record of outage journal ``journal_id`` already applied (0: none)."""
+        row = self._conn.execute(
+            "SELECT applied_seq FROM outage_replay WHERE journal_id = ?", (journal_id,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def mark_outage_applied(self, journal_id: str, seq: int, now_ms: int) -> None:
+        """Record that journal ``journal_id`` is applied through ``seq`` (only forward)."""
+        self._conn.execute(
+            "INSERT INTO outage_replay (journal_id, applied_seq, replayed_ms) VALUES (?, ?, ?)"
+            " ON CONFLICT (journal_id) DO UPDATE SET applied_seq = excluded.applied_seq,"
+            " replayed_ms = excluded.replayed_ms",
+            (journal_id, seq, now_ms),
+        )
 
     # Lock pairings -------------------------------------------------------------------------
 

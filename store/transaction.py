@@ -1,10 +1,10 @@
 """One writer transaction: audit appends, checkpoints and state changes that commit together.
 
-The gateway's write-ahead rule (DESIGN §3, invariant 1) needs "the ``granted`` event is
-durable" and "the session is in state ``granted``" to be one commit. A function given to
-``Store.transact`` receives a ``StoreTransaction`` and makes any number of these calls; they
-all commit, or none do. The function runs in the writer's thread: it must not await or block
-on anything but the database.
+The gateway's write-ahead rule (session invariant 1, :mod:`gateway.access.session`) needs "the
+``granted`` event is durable" and "the session is in state ``granted``" to be one commit. A
+function given to ``Store.transact`` receives a ``StoreTransaction`` and makes any number of
+these calls; they all commit, or none do. The function runs in the writer's thread: it must
+not await or block on anything but the database.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from store import audit_log
 from store.audit_log import StoredEntry
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
+from store.commitment import CommitmentKey
 from store.entry import EntrySealer, JsonValue
 from store.errors import IntegrityViolation
 from store.merkle import MerkleFrontier
@@ -31,6 +32,7 @@ class StoreTransaction:
         *,
         signer: CheckpointSigner | None,
         seal: EntrySealer | None,
+        commitment_key: CommitmentKey | None = None,
         checkpoint_every: int,
         clock: Callable[[], int],
     ) -> None:
@@ -38,6 +40,7 @@ class StoreTransaction:
         self.frontier = frontier
         self._signer = signer
         self._seal = seal
+        self._commitment_key = commitment_key
         self._checkpoint_every = checkpoint_every
         self._clock = clock
         self.state = StateTables(conn)
@@ -54,7 +57,9 @@ class StoreTransaction:
     ) -> StoredEntry:
         """Append an audit entry; every ``checkpoint_every`` entries also sign a checkpoint."""
         at = self._clock() if time_ms is None else time_ms
-        stored = audit_log.insert_entry(self._conn, self.frontier, kind, body, at, self._seal)
+        stored = audit_log.insert_entry(
+            self._conn, self.frontier, kind, body, at, self._seal, self._commitment_key
+        )
         if (
             self._signer is not None
             and self._checkpoint_every > 0

@@ -3,12 +3,19 @@
 The verifier recomputes every leaf from the exact hashed bytes, rebuilds the tree, and checks:
 
 1. indexes run 0, 1, 2, ... with none missing;
-2. for unsealed entries, the bytes are canonical and say what the index/time/kind/body
-   columns say (a sealed entry's plaintext can only be checked with the owner's key);
+2. every row's readable columns (time, kind, body, the sealed flag) say what its leaf says:
+   an unsealed leaf is those columns' canonical bytes; a sealed leaf in format 2 carries a
+   keyed commitment to each field, checked with the gateway's commitment key
+   (``store.commitment``); a sealed leaf in format 1 (before commitments) is counted as
+   ``unchecked_plaintext``, and none may follow the switch to format 2;
 3. the stored leaf hashes and every stored tree node equal the recomputed ones;
 4. every checkpoint is signed by the gateway key, names the gateway, is no larger than the
    log, matches the recomputed root at its size, and is consistent with the checkpoint
-   before it (an RFC 9162 consistency proof is built and verified).
+   before it (an RFC 9162 consistency proof is built and verified);
+5. the clip index agrees with the verified ``clip.recorded`` entries, and every clip not
+   recorded as deleted is on disk with the SHA-256 its entry names.
+
+A failure names the first bad index and the field (or the clip file).
 
 A log is only as complete as the last checkpoint a witness has seen: entries after the last
 checkpoint are reported as ``unattested_entries``, and a thief who deletes recent entries and
@@ -18,18 +25,23 @@ re-signs with another key is caught only when the real key is given (``--gateway
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from store import audit_log, merkle
-from store.entry import canonical_body, decode_entry
-from store.errors import InvalidEntry, SchemaTooNew, StoreError
+from store import audit_log, commitment, commitment_key, merkle
+from store.commitment import CommitmentKey, RowStatus
+from store.errors import CommitmentKeyError, SchemaTooNew, StoreError
 from store.merkle import MemoryTree
 from store.migrations import LATEST_VERSION, schema_version
 from store.sqlite_errors import from_sqlite
+
+#: The schema version that brought plaintext commitments (``audit_commitment_key``).
+COMMITMENT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,14 @@ class VerifyReport:
     first_bad_index: int | None = None
     problem: str | None = None
     checkpoint_tree_size: int | None = None
+    #: The stored column (or ``leaf_bytes``, ``leaf_hash``, ``sealed``) found wrong.
+    field: str | None = None
+    #: The clip file found missing or changed.
+    clip: str | None = None
+    #: Sealed entries in leaf format 1 (before commitments): their plaintext copies can be
+    #: checked only with the owner's key.
+    unchecked_plaintext: int = 0
+    clips: int = 0
 
     def to_json(self) -> dict[str, Any]:
         report: dict[str, Any] = {
@@ -48,58 +68,163 @@ class VerifyReport:
             "entries": self.entries,
             "checkpoints": self.checkpoints,
             "unattested_entries": self.unattested_entries,
+            "unchecked_plaintext": self.unchecked_plaintext,
+            "clips": self.clips,
         }
         if not self.ok:
             report["first_bad_index"] = self.first_bad_index
             report["problem"] = self.problem
-            if self.checkpoint_tree_size is not None:
-                report["checkpoint_tree_size"] = self.checkpoint_tree_size
+            for name in ("checkpoint_tree_size", "field", "clip"):
+                if getattr(self, name) is not None:
+                    report[name] = getattr(self, name)
         return report
 
 
 class _Failure(Exception):
-    def __init__(self, index: int | None, problem: str, checkpoint: int | None = None) -> None:
+    def __init__(
+        self,
+        index: int | None,
+        problem: str,
+        checkpoint: int | None = None,
+        *,
+        field: str | None = None,
+        clip: str | None = None,
+    ) -> None:
         super().__init__(problem)
         self.index = index
         self.problem = problem
         self.checkpoint = checkpoint
+        self.field = field
+        self.clip = clip
 
 
-def _check_entry_row(row: tuple[Any, ...]) -> bytes:
-    idx, time_ms, kind, body, sealed, leaf, stored_hash = row
-    leaf = bytes(leaf)
-    if not sealed:
-        try:
-            entry = decode_entry(leaf)
-            columns_agree = (
-                entry.index == idx
-                and entry.time_ms == time_ms
-                and entry.kind == kind
-                and canonical_body(entry.body).decode("utf-8") == body
-            )
-        except InvalidEntry as exc:
-            raise _Failure(
-                idx, f"entry {idx}: hashed bytes are not a canonical entry ({exc})"
-            ) from None
-        if not columns_agree:
-            raise _Failure(idx, f"entry {idx}: stored columns differ from the hashed bytes")
-    digest = merkle.leaf_hash(leaf)
-    if bytes(stored_hash) != digest:
-        raise _Failure(idx, f"entry {idx}: stored leaf hash does not match its bytes")
-    return digest
+@dataclass
+class _Scan:
+    """What the entry scan learns on the way: the tree, and the verified clip entries."""
+
+    tree: MemoryTree
+    unchecked: int = 0
+    #: clip.recorded entries: index -> (path, sha256 hex, size)
+    recorded: dict[int, tuple[str, str, int]] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
 
 
-def _rebuild_tree(conn: sqlite3.Connection) -> MemoryTree:
-    tree = MemoryTree()
+def _clip_facts(scan: _Scan, idx: int, kind: str, body: str) -> None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return
+    if kind == "clip.recorded":
+        path, digest, size = parsed.get("path"), parsed.get("sha256"), parsed.get("size_bytes")
+        if isinstance(path, str) and isinstance(digest, str) and isinstance(size, int):
+            scan.recorded[idx] = (path, digest, size)
+    elif isinstance(parsed.get("recorded_entry"), int):
+        scan.deleted.add(parsed["recorded_entry"])
+
+
+def _scan_entries(
+    conn: sqlite3.Connection,
+    key: CommitmentKey | None,
+    committed_from: int | None,
+    key_problem: str | None = None,
+) -> _Scan:
+    scan = _Scan(MemoryTree())
+    tree = scan.tree
     rows = conn.execute(
         "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash FROM audit_entry"
         " ORDER BY idx"
     )
-    for row in rows:
-        if row[0] != tree.size:
-            raise _Failure(tree.size, f"entry {tree.size} is missing")
-        tree.append(_check_entry_row(row))
-    return tree
+    check_row = commitment.check_row
+    leaf_hash = merkle.leaf_hash
+    for idx, time_ms, kind, body, sealed, leaf, stored_hash in rows:
+        if idx != tree.size:
+            raise _Failure(tree.size, f"entry {tree.size} is missing", field="index")
+        leaf = bytes(leaf)
+        verdict = check_row(idx, time_ms, kind, body, sealed, leaf, key)
+        if verdict.status is RowStatus.MISMATCH:
+            raise _Failure(
+                idx, f"entry {idx}: {verdict.field} {verdict.detail}", field=verdict.field
+            )
+        if verdict.status is RowStatus.UNCHECKABLE:
+            if key is None and commitment.leaf_form(leaf) is commitment.LeafForm.SEALED_V2:
+                raise _Failure(
+                    idx,
+                    f"entry {idx}: cannot check its readable copy: "
+                    f"{key_problem or 'no commitment key'}",
+                    field="commitment_key",
+                )
+            if committed_from is not None and idx >= committed_from:
+                raise _Failure(
+                    idx,
+                    f"entry {idx}: sealed without a plaintext commitment after the log "
+                    f"switched to leaf format 2 at {committed_from}",
+                    field="leaf_bytes",
+                )
+            scan.unchecked += 1
+        elif kind in ("clip.recorded", "clip.deleted"):
+            _clip_facts(scan, idx, kind, body)
+        digest = leaf_hash(leaf)
+        if bytes(stored_hash) != digest:
+            raise _Failure(
+                idx, f"entry {idx}: stored leaf hash does not match its bytes", field="leaf_hash"
+            )
+        tree.append(digest)
+    return scan
+
+
+def _file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _check_clips(conn: sqlite3.Connection, scan: _Scan, files: bool) -> int:
+    """The clip index agrees with the verified ``clip.recorded`` entries, and (``files``)
+    every clip not recorded as deleted is on disk with the hash its entry names."""
+    rows = conn.execute("SELECT path, sha256, entry_index, size_bytes FROM clip ORDER BY path")
+    for path, sha256, entry_index, size in rows:
+        recorded = scan.recorded.get(entry_index)
+        if recorded is None:
+            raise _Failure(
+                entry_index,
+                f"clip {path}: its index row names entry {entry_index}, which is no verified "
+                "clip.recorded entry",
+                field="entry_index",
+                clip=path,
+            )
+        for name, stored, signed in (
+            ("path", path, recorded[0]),
+            ("sha256", bytes(sha256).hex(), recorded[1]),
+            ("size_bytes", size, recorded[2]),
+        ):
+            if stored != signed:
+                raise _Failure(
+                    entry_index,
+                    f"clip {path}: the index's {name} differs from clip.recorded entry "
+                    f"{entry_index}",
+                    field=name,
+                    clip=path,
+                )
+    if files:
+        for index, (path, digest, _) in sorted(scan.recorded.items()):
+            if index in scan.deleted:
+                continue
+            found = _file_sha256(Path(path))
+            if found is None:
+                raise _Failure(index, f"clip {path} is missing", field="clip_file", clip=path)
+            if found != digest:
+                raise _Failure(
+                    index,
+                    f"clip {path} was changed (its SHA-256 differs from entry {index})",
+                    field="clip_file",
+                    clip=path,
+                )
+    return len(scan.recorded) - len(scan.deleted & scan.recorded.keys())
 
 
 def _check_stored_nodes(conn: sqlite3.Connection, tree: MemoryTree) -> None:
@@ -165,8 +290,24 @@ def _check_checkpoints(
     return attested
 
 
-def verify_log(conn: sqlite3.Connection, public_key: bytes | None = None) -> VerifyReport:
-    """Check the whole log on ``conn``. ``public_key`` overrides the key stored in the DB."""
+def database_file(conn: sqlite3.Connection) -> Path | None:
+    """The file behind ``conn``'s main database (None for an in-memory one)."""
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file)
+    return None
+
+
+def verify_log(
+    conn: sqlite3.Connection,
+    public_key: bytes | None = None,
+    *,
+    key_file: Path | None = None,
+    clip_files: bool = True,
+) -> VerifyReport:
+    """Check the whole log on ``conn``. ``public_key`` overrides the key stored in the DB;
+    ``key_file`` the commitment key's file (default: beside the database); ``clip_files``
+    False skips hashing the clip files (the clip index is still checked)."""
     try:
         identity = audit_log.gateway_identity(conn)
         key = public_key if public_key is not None else (identity[1] if identity else None)
@@ -176,15 +317,47 @@ def verify_log(conn: sqlite3.Connection, public_key: bytes | None = None) -> Ver
         damage = conn.execute("PRAGMA quick_check").fetchone()[0]
         if damage != "ok":
             return VerifyReport(False, entries, checkpoints, 0, None, f"database damaged: {damage}")
+        database = database_file(conn)
+        commit_key: CommitmentKey | None = None
+        committed_from: int | None = None
+        key_problem: str | None = None
+        if schema_version(conn) >= COMMITMENT_VERSION:
+            # A missing or wrong key matters only if a sealed format-2 row needs it; the
+            # scan then names that row and this reason.
+            record = commitment_key.recorded(conn)
+            committed_from = None if record is None else record[1]
+            try:
+                if database is None and key_file is None:
+                    raise CommitmentKeyError("an in-memory database has no commitment key file")
+                commit_key = commitment_key.for_reading(conn, database or Path("."), key_file)[0]
+            except CommitmentKeyError as exc:
+                key_problem = exc.message
         try:
-            tree = _rebuild_tree(conn)
+            scan = _scan_entries(conn, commit_key, committed_from, key_problem)
+            tree = scan.tree
             _check_stored_nodes(conn, tree)
             attested = _check_checkpoints(conn, tree, key, origin)
+            clips = _check_clips(conn, scan, clip_files)
         except _Failure as failure:
             return VerifyReport(
-                False, entries, checkpoints, 0, failure.index, failure.problem, failure.checkpoint
+                False,
+                entries,
+                checkpoints,
+                0,
+                failure.index,
+                failure.problem,
+                failure.checkpoint,
+                failure.field,
+                failure.clip,
             )
-        return VerifyReport(True, tree.size, checkpoints, tree.size - attested)
+        return VerifyReport(
+            True,
+            tree.size,
+            checkpoints,
+            tree.size - attested,
+            unchecked_plaintext=scan.unchecked,
+            clips=clips,
+        )
     except sqlite3.Error as exc:
         raise from_sqlite(exc, "verify the audit log") from None
 
@@ -206,14 +379,29 @@ class _CachedNodes:
         return found
 
 
+def reading_key(conn: sqlite3.Connection, key_file: Path | None = None) -> CommitmentKey | None:
+    """The commitment key the readers (tail, export) check rows with; None before schema 5
+    or when the database never had one. A recorded key whose file is wrong raises."""
+    if schema_version(conn) < COMMITMENT_VERSION:
+        return None
+    database = database_file(conn)
+    if database is None and key_file is None:
+        return None
+    return commitment_key.for_reading(conn, database or Path("."), key_file)[0]
+
+
 def export_records(
-    conn: sqlite3.Connection, since: int = 0, public_key: bytes | None = None
+    conn: sqlite3.Connection,
+    since: int = 0,
+    public_key: bytes | None = None,
+    commit_key: CommitmentKey | None = None,
 ) -> Iterator[dict[str, Any]]:
     """JSON-ready records: the latest checkpoint, then each entry with its inclusion proof.
 
     Each entry proves itself: ``leaf_hash(base64-decoded leaf_bytes)`` with
     ``inclusion_proof`` verifies against the checkpoint's root at ``tree_size``. Entries the
-    checkpoint does not yet cover carry ``inclusion_proof: null``.
+    checkpoint does not yet cover carry ``inclusion_proof: null``. ``verified`` says whether
+    the readable fields were checked against the leaf (``store.commitment``).
     """
 
     def b64(data: bytes) -> str:
@@ -229,15 +417,13 @@ def export_records(
         record["public_key"] = None if key is None else b64(key)
         yield record
     nodes = _CachedNodes(conn)
-    for stored in audit_log.iter_entries(conn, since):
+    for checked in audit_log.iter_checked(conn, commit_key, since):
+        stored = checked.stored
         index = stored.entry.index
         proof = merkle.inclusion_proof(nodes, index, covered) if index < covered else None
         yield {
             "type": "entry",
-            "index": index,
-            "time_ms": stored.entry.time_ms,
-            "kind": stored.entry.kind,
-            "body": stored.entry.body,
+            **checked.to_json(),
             "sealed": stored.sealed,
             "leaf_bytes": b64(stored.leaf_bytes),
             "tree_size": covered if proof is not None else None,

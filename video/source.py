@@ -8,8 +8,8 @@ PyAV's open timeout bounds connecting (PyAV's read timeout too, over UDP only: s
 :meth:`RtspSource._open`).
 
 The end of the demux loop means the camera went away (a dying RTSP server simply ends the
-stream), so it is handled exactly like an error: reconnect after the backoff of
-:mod:`video.backoff`.
+stream), so it is handled exactly like an error: reconnect after the next step of
+:data:`RECONNECT_SCHEDULE_S` (:func:`groundwork.backoff.stepped_delay`).
 
 Each packet is copied into a :class:`~video.packet.VideoPacket`, pushed into the pre-roll
 ring and offered to every subscriber, all without blocking. :class:`FileSource` reads a
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import av
 
-from video.backoff import RECONNECT_SCHEDULE_S, reconnect_delay
+from groundwork.backoff import stepped_delay
 from video.errors import CameraConfigError, CameraConnectFailed
 from video.health import CameraHealth, HealthTracker
 from video.packet import StreamInfo, VideoPacket
@@ -41,6 +41,10 @@ from video.ring import DEFAULT_MAX_BYTES, DEFAULT_PREROLL_S, PrerollRing, RingSt
 from video.subscription import DEFAULT_MAX_PACKETS, DELIVERY_LAG_S, PacketSubscription
 
 log = logging.getLogger("threshold.video")
+
+# The reconnect steps are go2rtc's: 1 s five times, then 5 s, 10 s, and 60 s from then on. A
+# camera that reboots is back within the fast steps; one that is unplugged is not hammered.
+RECONNECT_SCHEDULE_S: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 5.0, 10.0, 60.0)
 
 _libav_logging_lock = threading.Lock()
 _libav_logging_silenced = False
@@ -250,7 +254,7 @@ class StreamReader:
             if self._stop.is_set():
                 break
             self._failures += 1
-            self._stop.wait(reconnect_delay(self._failures, self.config.backoff_s))
+            self._stop.wait(stepped_delay(self._failures, self.config.backoff_s))
         with self._lock:
             self._health.on_stopped()
         self._notify()

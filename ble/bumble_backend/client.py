@@ -93,6 +93,9 @@ class BumbleClient(BaseBleakClient):
         self._established = False
         self._link_lost: asyncio.Future[None] | None = None
         self._abandoned: set[asyncio.Future[Any]] = set()
+        # Our own copies: bleak's base class keeps these in attributes of its own.
+        self._connect_timeout = timeout
+        self._on_unsolicited_disconnect = disconnected_callback
 
     # -- properties ---------------------------------------------------------------------
 
@@ -111,6 +114,10 @@ class BumbleClient(BaseBleakClient):
 
     # -- connection ---------------------------------------------------------------------
 
+    def set_disconnected_callback(self, callback: Callable[[], None] | None, **kwargs: Any) -> None:
+        super().set_disconnected_callback(callback, **kwargs)
+        self._on_unsolicited_disconnect = callback
+
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         if pair:
             raise BleakError("the Bumble backend does not support pairing (SMP bonding)")
@@ -118,7 +125,7 @@ class BumbleClient(BaseBleakClient):
             return
         self.services = None
         adapter = resolve_adapter(self._explicit_adapter)
-        timeout = min(float(kwargs.get("timeout", self._timeout)), self._timeout)
+        timeout = min(float(kwargs.get("timeout", self._connect_timeout)), self._connect_timeout)
         peer_address = (
             self._details.address
             if self._details is not None
@@ -216,7 +223,7 @@ class BumbleClient(BaseBleakClient):
         _LOGGER.debug("%s: disconnected (HCI reason 0x%02X)", self.address, reason)
         was_connected = self._established
         self._detach()
-        callback = self._disconnected_callback
+        callback = self._on_unsolicited_disconnect
         if was_connected and callback is not None:
             try:
                 callback()

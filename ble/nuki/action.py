@@ -19,12 +19,12 @@ import enum
 import os
 from collections.abc import Callable
 
+from ble.exchange import SendFrame
 from ble.nuki.events import (
     ActionAccepted,
     ActionCompleted,
     Event,
     LockReportedError,
-    SendFrame,
     StatesReceived,
 )
 from ble.nuki.frames import NONCE_24, NukiProtocolError, decode_encrypted, encode_encrypted

@@ -1,23 +1,17 @@
 """Events the sans-IO Nuki exchanges (:mod:`ble.nuki.pairing`, :mod:`ble.nuki.action`) emit.
 
-The I/O shell writes every :class:`SendFrame` to the characteristic named by the exchange
-and reacts to the others; nothing here touches a socket.
+:class:`SendFrame` is the vendor-neutral one of :mod:`ble.exchange` (``is_action`` marks
+the Lock Action frame, the point of no return); the link (:mod:`ble.link`) writes it to the
+exchange's characteristic, and the driver reacts to the others. Nothing here touches a
+socket.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ble.exchange import SendFrame
 from ble.nuki.messages import ErrorReport, KeyturnerStates
-
-
-@dataclass(frozen=True, slots=True)
-class SendFrame:
-    """Write ``data`` to the lock. ``is_action`` marks the frame after which an action's
-    outcome is unknown if the link drops: the point of no return."""
-
-    data: bytes
-    is_action: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@ Authorization-ID Confirmation (0x001E); §7 "Error codes" and §8 "Status codes"
 
 Multi-byte integers are little-endian. Decoders raise only
 :class:`ble.nuki.frames.NukiProtocolError`.
+
+Longer than most modules (about 530 lines) on purpose: it is the one table of the protocol's
+payloads, each a few lines, so a reader checks every layout against the spec in one place.
 """
 
 from __future__ import annotations

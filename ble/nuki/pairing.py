@@ -26,7 +26,8 @@ import enum
 import os
 from collections.abc import Callable
 
-from ble.nuki.events import Event, LockReportedError, Paired, PairingResult, SendFrame
+from ble.exchange import SendFrame
+from ble.nuki.events import Event, LockReportedError, Paired, PairingResult
 from ble.nuki.frames import (
     NukiProtocolError,
     authenticator,
@@ -86,6 +87,10 @@ class PairingClient:
         self._lock_public = b""
         self._key = b""
         self._client_nonce = b""
+
+    @property
+    def done(self) -> bool:
+        return self.phase in (PairingPhase.PAIRED, PairingPhase.FAILED)
 
     def start(self) -> list[Event]:
         self.phase = PairingPhase.AWAIT_PUBLIC_KEY

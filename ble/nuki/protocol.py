@@ -14,6 +14,7 @@ No asyncio and no I/O anywhere below this module.
 
 from __future__ import annotations
 
+from ble.exchange import SendFrame
 from ble.nuki.action import ExchangePhase, LockActionExchange, StatesRead
 from ble.nuki.events import (
     ActionAccepted,
@@ -22,7 +23,6 @@ from ble.nuki.events import (
     LockReportedError,
     Paired,
     PairingResult,
-    SendFrame,
     StatesReceived,
 )
 from ble.nuki.frames import (

@@ -11,6 +11,10 @@ a :class:`LockLink` from :meth:`VirtualNukiLock.connect`. A link turns each comp
 into a list of effects (:class:`Indicate`, :class:`RunMotor`, :class:`DropLink`,
 :class:`Delay`); the Bumble shell (:mod:`ble.sim.peripheral`) carries them out. Nothing here
 sleeps or does I/O: the motor "turns" when the shell calls :meth:`VirtualNukiLock.motor_done`.
+
+About 540 lines because it is the whole lock side of the protocol (pairing, commands,
+errors, motor, door, battery, faults) as one state machine; split, its invariants would be
+checked across files.
 """
 
 from __future__ import annotations

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
 from ble.errors import LockError
-from ble.nuki.driver import BleakTransport
+from ble.link import BleakTransport
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import DEFAULT_ADDRESS, VirtualNukiPeripheral
+from groundwork.files import write_file
 
 
 class VirtualLockStateError(LockError):
@@ -26,16 +26,10 @@ class VirtualLockStateError(LockError):
 
 
 def save_lock_state(path: Path, lock: VirtualNukiLock) -> None:
+    """Keep the lock's state (its keys too: mode 0600), replaced whole, so that a SIGKILL
+    leaves the old state or the new one, as a real lock's memory would."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps(lock.to_dict(), indent=1).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_file(path, json.dumps(lock.to_dict(), indent=1).encode(), replace=True)
 
 
 def load_lock_state(path: Path, **kwargs: Any) -> VirtualNukiLock:

@@ -1,4 +1,5 @@
-"""Filming every entry: the camera as the access runner's witness (DESIGN §3 inv. 6, §6).
+"""Filming every entry: the camera as the access runner's witness (session invariant 6;
+docs/camera.md, "In the gateway: filming every entry").
 
 :class:`EntryCamera` implements :class:`gateway.access.service.EntryWitness` over a
 :class:`video.camera.Camera` and the store. Per session:
@@ -29,14 +30,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from gateway.access.scene import MotionReading, grant_scene, relock_scene
 from gateway.access.session import AuditValue
+from groundwork.files import write_file
 from store.db import Store
 from store.errors import StoreError
 from store.transaction import StoreTransaction
@@ -69,6 +69,9 @@ class EntryCamera:
         self.on_stall = on_stall
         #: Called after each entry this class writes (AccessService.notify_changed).
         self.on_recorded = on_recorded
+        #: Called with ``(door, jpeg)`` after each visit snapshot is saved (Home Assistant's
+        #: image entity); must return at once.
+        self.on_snapshot: Callable[[str, bytes], None] = lambda door, jpeg: None
         self._recordings: dict[str, ClipRecording] = {}
         self._finishing: set[ClipRecording] = set()
         self._live_at_grant: dict[str, bool] = {}
@@ -213,7 +216,7 @@ class EntryCamera:
             jpeg = await self.camera.snapshot()
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             path = self.camera.config.clip_dir / f"{stamp}Z-{_safe(session)}-{moment}.jpg"
-            await asyncio.to_thread(_write_private, path, jpeg)
+            await asyncio.to_thread(write_file, path, jpeg)
         except (CameraError, OSError) as exc:
             code = exc.code if isinstance(exc, CameraError) else "snapshot_write_failed"
             await self._record("snapshot.failed", {**base, "code": code, "reason": str(exc)})
@@ -227,6 +230,10 @@ class EntryCamera:
                 "size_bytes": len(jpeg),
             },
         )
+        try:
+            self.on_snapshot(door, jpeg)
+        except Exception:
+            log.exception("snapshot listener failed")
 
     # -- camera callbacks ------------------------------------------------------------------
 
@@ -292,11 +299,3 @@ def _integers_only(fields: Mapping[str, object]) -> dict[str, Any]:
 
 def _safe(session: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in session)[:64] or "session"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())

@@ -6,7 +6,7 @@ proof, uses). This module answers the remaining question from facts the runner g
 does the purpose's own rule hold, and may the door open in the gateway's present condition?
 It is pure: no clock, no camera, no disk; those come in as :class:`GatewayFacts`.
 
-The rules (DESIGN §3, issue 5):
+The rules (the purposes are the ``purpose`` claim of docs/tickets.md §3; approval is §8):
 
 * ``delivery``: the SHA-256 of the package code the courier typed or scanned must equal one
   of the hashes in the ticket (compared in constant time). No code, no entry.
@@ -14,8 +14,9 @@ The rules (DESIGN §3, issue 5):
 * ``survey``: always waits for the owner's signed approval, whatever the ticket says; the
   wait times out to ``approval_denied``.
 * ``emergency``: opens even with the camera down, the clock untrusted or the store
-  unwritable; every such open carries an alarm. Single use is enforced by the runner, which
-  consumes an emergency ticket with ``max_uses = 1`` whatever its ``uses`` claim says.
+  unwritable; every such open carries an alarm. Single use is enforced by admission
+  (:mod:`gateway.access.admission`), which counts an emergency ticket with ``max_uses = 1``
+  whatever its ``uses`` claim says (in memory while the store is down).
 * Any ticket with ``approval: owner`` waits for the owner too.
 * Camera: ``camera: required`` with no live camera is ``camera_unavailable`` unless the owner
   set ``policy.allow_without_camera``.
@@ -25,18 +26,11 @@ The rules (DESIGN §3, issue 5):
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import hmac
 from dataclasses import dataclass
 
-
-class Purpose(enum.Enum):
-    DELIVERY = "delivery"
-    SERVICE = "service"
-    GUEST = "guest"
-    SURVEY = "survey"
-    EMERGENCY = "emergency"
+from gateway.access.errors import AccessCode
+from gateway.trust.ticket import Purpose, package_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +73,17 @@ class AwaitApproval:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
-    code: str
+    code: AccessCode
     detail: str
 
 
 Decision = Allow | AwaitApproval | Refuse
 
 
-def package_code_hash(code: str) -> str:
-    """The hex SHA-256 of a package code's UTF-8 bytes, as tickets carry it."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-
 def package_code_matches(code: str | None, hashes: tuple[str, ...]) -> bool:
     if not code or not hashes:
         return False
-    digest = package_code_hash(code)
+    digest = package_hash(code)
     found = False
     for expected in hashes:
         # No early exit: every candidate is compared, each in constant time.
@@ -125,16 +114,18 @@ def decide(
             reasons.append("storage_unwritable")
         return Allow(alarm="emergency" + "".join(f"+{r}" for r in reasons))
     if clock_alarm:
-        return Refuse("clock_untrusted", "the gateway's clock is behind its time floor")
+        return Refuse(AccessCode.CLOCK_UNTRUSTED, "the gateway's clock is behind its time floor")
     if not facts.storage_writable:
-        return Refuse("storage_unavailable", "the audit log cannot be written; failing closed")
+        why = "the audit log cannot be written; failing closed"
+        return Refuse(AccessCode.STORAGE_UNAVAILABLE, why)
     if terms.camera_required and not facts.camera_live and not rules.allow_without_camera:
-        return Refuse("camera_unavailable", "this ticket requires a live camera and none is")
+        why = "this ticket requires a live camera and none is"
+        return Refuse(AccessCode.CAMERA_UNAVAILABLE, why)
     if terms.purpose is Purpose.DELIVERY and not package_code_matches(
         package_code, terms.package_hashes
     ):
         what = "no package code given" if not package_code else "package code not on ticket"
-        return Refuse("package_mismatch", what)
+        return Refuse(AccessCode.PACKAGE_MISMATCH, what)
     if terms.purpose is Purpose.SURVEY or terms.owner_approval:
         return AwaitApproval(rules.approval_timeout_s)
     return Allow()

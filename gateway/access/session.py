@@ -1,4 +1,9 @@
-"""The access session: one visit to one door, as a pure state machine (DESIGN §3).
+"""The access session: one visit to one door, as a pure state machine (docs/architecture.md,
+"the path of one request").
+
+The module is longer than most (about 700 lines) on purpose: the events, the effects and the
+transition table are one closed vocabulary, and splitting them would scatter the one place a
+reader checks that every state answers every event.
 
 Theory of operation
 ===================
@@ -6,11 +11,18 @@ Theory of operation
 An :class:`AccessSession` is what happens between a visitor asking to come in and the door
 being locked again behind them. It is written in the sans-IO style of h11: the class holds
 the state and nothing else, it never awaits, never touches the lock or the disk. The async
-runner (:mod:`gateway.access.service`) feeds it *events* (things that happened: the policy allowed
+runner (:mod:`gateway.access.runner`) feeds it *events* (things that happened: the policy allowed
 the request, the lock reported unlocked, the courier said done, a timer ran out) and gets
 back *effects* (things that must now happen, in this order: write an audit entry, send an
 unlock, arm a timer). The runner performs the effects one by one, awaiting each, and turns
 what came of them into the next events.
+
+The runner's own decisions live here too, so that they are pure and tested alone: what a
+failed audit write means (:meth:`AccessSession.record_failed`: fail closed before the door
+moved, keep relocking after, and an emergency goes on but stays single use through
+:class:`MemoryUses`), what a camera stall does (:class:`CameraStalled`: relock an open door;
+the runner delivers events one at a time, so a stall during the unlock is handled once the
+unlock is done), and how a request that did not open ends (:meth:`AccessSession.refusal`).
 
 The states and the only transitions between them::
 
@@ -19,24 +31,31 @@ The states and the only transitions between them::
     requested -> granted -> unlocking -> open -> relocking -> closed
                                       \\-> failed              \\-> alarm -> relocking (retry)
 
-Why the effects come out in a list and in this order:
+The invariants. Code, tests and docs cite them as "session invariant n" (the path of one
+request through them: docs/architecture.md; the lock's side: docs/locks.md "What the driver
+guarantees"; the camera's: docs/camera.md "In the gateway: filming every entry").
 
-* **Write-ahead audit.** Every transition emits :class:`AppendAudit` *before* any lock
-  command it causes. Granting yields ``[AppendAudit(granted), AppendAudit(unlocking),
-  SendUnlock]``; the runner awaits each effect, and ``AppendAudit`` completes only once the
-  entry is durable, so no unlock leaves the gateway before its ``granted`` entry is on disk.
-* **No blind unlock retry.** There is no transition that emits a second :class:`SendUnlock`.
-  If the unlock's outcome is unknown the runner reports :class:`UnlockOutcomeUnknown` with
-  whatever a state read found; the machine then decides from that reading (unlocked: open;
-  locked: failed; unreadable: relock, because a lock command is always safe to repeat).
-* **Always relock.** From ``open`` every way out (done, door closed after it was opened, the
-  ``open_s`` timer, the camera stalling, the owner, shutdown) goes to ``relocking`` with a
-  :class:`SendLock`. A relock counts only when a state read says *locked*; anything else is
-  ``alarm``, from which the runner retries with backoff (:class:`RetryRelock`).
-* **Reconciliation.** After a restart the runner rebuilds each session that was not finished
-  with :meth:`AccessSession.restore` and feeds it :class:`Reconciled` with a fresh reading of
-  the lock: a session that never unlocked is denied; one that may have unlocked is closed
-  if the lock reads locked and relocked otherwise.
+1. **Write-ahead audit.** Every transition emits :class:`AppendAudit` *before* any lock
+   command it causes. Granting yields ``[AppendAudit(granted), AppendAudit(unlocking),
+   SendUnlock]``; the runner awaits each effect, and ``AppendAudit`` completes only once the
+   entry is durable, so no unlock leaves the gateway before its ``granted`` entry is on disk.
+2. **No blind unlock retry.** There is no transition that emits a second :class:`SendUnlock`.
+   If the unlock's outcome is unknown the runner reports :class:`UnlockOutcomeUnknown` with
+   whatever a state read found; the machine then decides from that reading (unlocked: open;
+   locked: failed; unreadable: relock, because a lock command is always safe to repeat).
+3. **Reconciliation.** After a restart the runner rebuilds each session that was not finished
+   with :meth:`AccessSession.restore` and feeds it :class:`Reconciled` with a fresh reading of
+   the lock, before any request is accepted: a session that never unlocked is denied; one
+   that may have unlocked is closed if the lock reads locked and relocked otherwise.
+4. **One session per door.** The runner checks and reserves the door with no ``await`` in
+   between, and the store refuses a second unfinished session for a door.
+5. **Always relock.** From ``open`` every way out (done, door closed after it was opened, the
+   ``open_s`` timer, the camera stalling, the owner, shutdown) goes to ``relocking`` with a
+   :class:`SendLock`. A relock counts only when a state read says *locked*; anything else is
+   ``alarm``, from which the runner retries with backoff (:class:`RetryRelock`).
+6. **A frozen camera relocks.** A camera that stops delivering frames while a door is open
+   relocks it early, and ``camera.stalled`` and ``alarm.raised`` are written in the same
+   durable batch as the relock (Amazon Key's 2017 frozen-camera attack).
 
 An event that makes no sense in the current state raises :class:`SessionProtocolError`
 (never a silent no-op), except the few that are naturally late (a door-sensor report after
@@ -53,6 +72,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from ble.driver import DoorState, LockState, LockStatus
+from gateway.access.errors import AccessCode, Refusal
 from gateway.errors import GatewayError
 
 AuditValue = str | int | bool | None
@@ -95,6 +115,21 @@ class RelockCause(enum.Enum):
     SHUTDOWN = "shutdown"
     UNLOCK_UNCERTAIN = "unlock_uncertain"
     RECONCILE = "reconcile"
+
+
+class NotificationKind(enum.StrEnum):
+    """Why the owner is told something (the owner app's notifier keys on these)."""
+
+    APPROVAL_NEEDED = "approval"
+    EMERGENCY_ENTRY = "emergency"
+    RELOCK_FAILED = "relock_failed"
+    CAMERA_STALLED = "camera_stalled"
+    #: At start, the time floor was found more than the skew ahead of the clock.
+    CLOCK_FLOOR_AHEAD = "clock_floor_ahead"
+
+
+#: The purpose whose tickets open in every condition, loudly, and only once.
+EMERGENCY_PURPOSE = "emergency"
 
 
 class SessionProtocolError(GatewayError):
@@ -210,6 +245,11 @@ class Reconciled:
     status: LockStatus | None
 
 
+@dataclass(frozen=True, slots=True)
+class CameraStalled:
+    """The camera stopped delivering frames (invariant 6): an open door relocks early."""
+
+
 Event = (
     Denied
     | Granted
@@ -226,6 +266,7 @@ Event = (
     | RelockFailed
     | RetryRelock
     | Reconciled
+    | CameraStalled
 )
 
 
@@ -276,9 +317,17 @@ class ArmApprovalTimer:
 
 @dataclass(frozen=True, slots=True)
 class NotifyOwner:
-    """Tell the owner something needs them (an approval, an alarm)."""
+    """Tell the owner something needs them (an approval, an alarm).
 
-    reason: str
+    ``reason`` is the precise why when it says more than the kind (``emergency+camera_down``).
+    """
+
+    kind: NotificationKind
+    reason: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.reason or self.kind.value
 
 
 Effect = AppendAudit | SendUnlock | SendLock | ArmOpenTimer | ArmApprovalTimer | NotifyOwner
@@ -299,17 +348,46 @@ class SessionFacts:
     open_s: float
 
 
+class MemoryUses:
+    """Emergency uses counted in memory while the store cannot count them.
+
+    An emergency ticket opens even when the audit log cannot be written, but it stays single
+    use: the second presentation during the same outage finds it here. Keyed, as the store's
+    counts are, on the issuer's key id and the ticket id: another issuer reusing the id cannot
+    use this ticket up. One per service.
+    """
+
+    def __init__(self) -> None:
+        self._used: set[tuple[str, str]] = set()
+
+    def take(self, issuer_kid: str, jti: str) -> bool:
+        """Count the ticket's one use; False when it was already counted."""
+        if (issuer_kid, jti) in self._used:
+            return False
+        self._used.add((issuer_kid, jti))
+        return True
+
+
 class AccessSession:
-    """One visit's state machine. Feed events with :meth:`handle`; perform the effects."""
+    """One visit's state machine. Feed events with :meth:`handle`; perform the effects.
+
+    ``use`` = (issuer key id, ticket id, max uses): the use the session's first durable write
+    must count (the ledger counts it atomically with the entries); None when nothing is to be
+    counted.
+    """
 
     _LATE_EVENTS: ClassVar[tuple[type, ...]] = (DoorSensed, RelockRequested)
 
-    def __init__(self, facts: SessionFacts) -> None:
+    def __init__(self, facts: SessionFacts, use: tuple[str, str, int] | None = None) -> None:
         self.facts = facts
         self.state = SessionState.REQUESTED
         self.reason: str | None = None
         self.door_was_opened = False
         self.relock_attempts = 0
+        #: Set when the session ended because its audit entries could not be written (or
+        #: its ticket's uses ran out at the write): it takes no more events.
+        self.aborted: AccessCode | None = None
+        self._use = use
         self._history: list[SessionState] = [SessionState.REQUESTED]
 
     @classmethod
@@ -332,9 +410,98 @@ class AccessSession:
     def holds_door(self) -> bool:
         return self.state in DOOR_HOLDING_STATES
 
+    @property
+    def emergency(self) -> bool:
+        return self.facts.purpose == EMERGENCY_PURPOSE
+
+    @property
+    def ended(self) -> bool:
+        """Finished, or aborted: the door needs nothing more from this session."""
+        return self.finished or self.aborted is not None
+
+    @property
+    def opening_or_open(self) -> bool:
+        """A camera stall now relocks this session (at once, or as its unlock completes)."""
+        return self.aborted is None and self.state in (
+            SessionState.GRANTED,
+            SessionState.UNLOCKING,
+            SessionState.OPEN,
+        )
+
+    @property
+    def shown_state(self) -> str:
+        """The state as the session's view shows it (an aborted session was denied)."""
+        return SessionState.DENIED.value if self.aborted is not None else self.state.value
+
+    @property
+    def shown_reason(self) -> str | None:
+        return self.aborted.value if self.aborted is not None else self.reason
+
+    # -- the durable record --------------------------------------------------------------------
+
+    @property
+    def use_to_count(self) -> tuple[str, str, int] | None:
+        """The (issuer key id, ticket id, max uses) to count with the next durable write,
+        until one lands."""
+        return self._use
+
+    def recorded(self, written: bool) -> bool:
+        """The ledger answered a batch: ``written``, or refused because the uses ran out.
+
+        Returns whether the session goes on.
+        """
+        self._use = None
+        if not written:
+            self.aborted = AccessCode.USES_EXHAUSTED
+            return False
+        return True
+
+    def record_failed(self, memory: MemoryUses) -> bool:
+        """A batch of audit entries could not be written. Returns whether to go on anyway.
+
+        Fail closed before the door moved (``storage_unavailable``); once it moved, keep
+        relocking whatever the log says. An emergency goes on (loudly: the runner logs it),
+        its single use counted in ``memory`` instead.
+        """
+        if self.emergency:
+            if self._use is not None:
+                issuer_kid, jti, _ = self._use
+                self._use = None
+                if not memory.take(issuer_kid, jti):
+                    self.aborted = AccessCode.USES_EXHAUSTED
+                    return False
+            return True
+        if self.door_moved:
+            return True
+        self.aborted = AccessCode.STORAGE_UNAVAILABLE
+        return False
+
+    @property
+    def door_moved(self) -> bool:
+        """The unlock was sent and the door opened or is being relocked."""
+        history = self._history
+        return SessionState.UNLOCKING in history and (
+            SessionState.OPEN in history or SessionState.RELOCKING in history
+        )
+
+    def refusal(self) -> Refusal | None:
+        """How a request that did not open ends, or None when its view is the answer."""
+        if self.aborted is not None:
+            return Refusal(self.aborted, "the audit log could not be written; nothing was unlocked")
+        if self.state is SessionState.DENIED:
+            return Refusal(AccessCode.parse(self.reason, AccessCode.DENIED), "denied")
+        if self.state in (SessionState.FAILED, SessionState.RELOCKING, SessionState.ALARM) and (
+            SessionState.OPEN not in self._history
+        ):
+            why = self.reason or self.state.value
+            return Refusal(AccessCode.LOCK_UNAVAILABLE, f"the lock did not unlock ({why})")
+        return None
+
     # -- the one entry point ------------------------------------------------------------------
 
     def handle(self, event: Event) -> list[Effect]:
+        if self.aborted is not None:
+            return []
         handler = _HANDLERS.get((self.state, type(event)))
         if handler is None:
             if isinstance(event, self._LATE_EVENTS) and self.state not in (
@@ -347,6 +514,8 @@ class AccessSession:
                 self.finished
             ):
                 return []
+            if isinstance(event, CameraStalled):
+                return []  # nothing open to relock
             raise SessionProtocolError(
                 f"session {self.facts.session}: {type(event).__name__} "
                 f"is not valid in state {self.state.value}"
@@ -396,7 +565,9 @@ class AccessSession:
         if event.alarm:
             # The alarm entry is durable before the door moves, like the grant itself.
             effects.append(self._alarm_entry(event.alarm_reason or "emergency"))
-            effects.append(NotifyOwner(event.alarm_reason or "emergency"))
+            effects.append(
+                NotifyOwner(NotificationKind.EMERGENCY_ENTRY, event.alarm_reason or "emergency")
+            )
         effects.append(self._to(SessionState.UNLOCKING))
         effects.append(SendUnlock())
         return effects
@@ -405,7 +576,7 @@ class AccessSession:
         return [
             self._to(SessionState.AWAITING_APPROVAL, timeout_ms=round(event.timeout_s * 1000)),
             ArmApprovalTimer(event.timeout_s),
-            NotifyOwner("approval"),
+            NotifyOwner(NotificationKind.APPROVAL_NEEDED),
         ]
 
     def _approved(self, event: ApprovalGiven) -> list[Effect]:
@@ -480,9 +651,12 @@ class AccessSession:
                 )
             )
             effects.append(self._alarm_entry("camera_stalled"))
-            effects.append(NotifyOwner("camera_stalled"))
+            effects.append(NotifyOwner(NotificationKind.CAMERA_STALLED))
         effects.append(SendLock())
         return effects
+
+    def _camera_stalled(self, event: CameraStalled) -> list[Effect]:
+        return self._relock(RelockRequested(RelockCause.CAMERA_STALLED))
 
     def _relocked(self, event: Relocked) -> list[Effect]:
         if event.status.lock is LockState.LOCKED:
@@ -494,7 +668,7 @@ class AccessSession:
         return [
             self._to(SessionState.ALARM, code=event.code, attempt=self.relock_attempts),
             self._alarm_entry(f"relock_failed:{event.code}"),
-            NotifyOwner("relock_failed"),
+            NotifyOwner(NotificationKind.RELOCK_FAILED),
         ]
 
     def _retry_relock(self, event: RetryRelock) -> list[Effect]:
@@ -536,6 +710,7 @@ _HANDLERS: dict[tuple[SessionState, type], Callable[[AccessSession, Any], list[E
     (_S.UNLOCKING, DoorSensed): AccessSession._door_sensed_early,
     (_S.OPEN, DoorSensed): AccessSession._door_sensed,
     (_S.OPEN, RelockRequested): AccessSession._relock,
+    (_S.OPEN, CameraStalled): AccessSession._camera_stalled,
     (_S.RELOCKING, Relocked): AccessSession._relocked,
     (_S.RELOCKING, RelockFailed): AccessSession._relock_failed,
     (_S.ALARM, RetryRelock): AccessSession._retry_relock,

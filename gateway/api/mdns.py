@@ -1,9 +1,11 @@
-"""mDNS advertisement of the LAN API: ``_threshold._tcp.local.`` with zeroconf (DESIGN §9).
+"""mDNS advertisement of the LAN API: ``_threshold._tcp.local.`` with zeroconf (docs/api.md,
+"Finding the gateway and trusting it").
 
 The TXT record carries what a phone needs before its first request: the gateway ``id``, the
-TLS certificate's SHA-256 fingerprint ``fp`` (to pin), the ``api`` version and the
-``scheme``. zeroconf is bound to the API's own address only, so a gateway listening on
-127.0.0.1 (tests, the demo) never announces itself on the real network.
+fingerprint of its TLS key ``fp`` (to pin; ``fpalg`` names it: ``spki-sha256``, see
+``gateway.trust.tls_pin``), the ``api`` version and the ``scheme``. zeroconf is bound to the
+API's own address only, so a gateway listening on 127.0.0.1 (tests, the demo) never
+announces itself on the real network.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import ipaddress
 
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+from gateway.trust.tls_pin import ALGORITHM
 
 SERVICE_TYPE = "_threshold._tcp.local."
 
@@ -27,6 +31,7 @@ def service_info(
     }
     if fingerprint:
         properties["fp"] = fingerprint
+        properties["fpalg"] = ALGORITHM
     return AsyncServiceInfo(
         SERVICE_TYPE,
         f"{gateway_id}.{SERVICE_TYPE}",

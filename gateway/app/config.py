@@ -1,10 +1,17 @@
 """threshold.toml: the gateway's configuration, loaded with tomllib into frozen dataclasses.
 
-Every key has a default documented in :data:`TEMPLATE` (the commented file ``threshold init``
-writes). Loading validates everything up front and fails with one :class:`ConfigError` whose
-message names the dotted key and the problem, so a typo never surfaces later as a strange
+Every key has one default: the dataclass field below (or a ``DEFAULT_`` constant for the
+``[gateway]`` table, whose dataclass has no defaults). :func:`parse` reads its defaults from
+them, and :data:`TEMPLATE` (the commented file ``threshold init`` writes) shows them; a test
+parses the template and holds every value equal to these defaults, key by key.
+
+Loading validates everything up front and fails with one :class:`ConfigError` whose message
+names the dotted key and the problem, so a typo never surfaces later as a strange
 runtime error. Unknown keys are errors too: a misspelt ``allow_without_camra`` must not
 silently leave the default in force.
+
+About 540 lines because every table of threshold.toml, its parser and its commented
+template stay side by side, so a new key is added in one place.
 
 Secrets never live in the TOML: it names files (the gateway key, the TLS key), resolved
 relative to the directory holding threshold.toml.
@@ -18,11 +25,13 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
+from gateway.mqtt.settings import MqttConfig
 from gateway.trust.base64url import b64u_decode
 
 GATEWAY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -30,12 +39,19 @@ DOOR_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 BLE_ADDRESS_RE = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
 
 
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_KEY_FILE = "gateway.key"
+DEFAULT_DATABASE = "threshold.db"
+DEFAULT_CLIPS = "clips"  # CameraConfig.clip_dir None means this, under the gateway directory
+
+
 @dataclass(frozen=True, slots=True)
 class DoorConfig:
     name: str
-    #: ``sim`` (the virtual Nuki lock, in process) or ``nuki``.
+    #: The vendor's name in :data:`ble.vendors.VENDORS`: ``sim`` (the virtual Nuki lock, in
+    #: process) or ``nuki``.
     lock: str
-    #: The lock's BLE address (``nuki`` only).
+    #: The lock's BLE address (vendors of real locks only).
     address: str | None = None
 
     @property
@@ -99,6 +115,16 @@ class CloudConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus metrics on a port of their own (docs/operations.md)."""
+
+    enabled: bool = True
+    #: Localhost by default: activity counts are private to the home.
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     directory: Path
     gateway_id: str
@@ -112,6 +138,8 @@ class GatewayConfig:
     lock: LockConfig = LockConfig()
     camera: CameraConfig = CameraConfig()
     cloud: CloudConfig = CloudConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     def door(self, name: str) -> DoorConfig | None:
         for door in self.doors:
@@ -224,65 +252,85 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         raise gw.fail("owner_public_key", f"is not canonical base64url ({exc})") from None
     if len(owner) != 32:
         raise gw.fail("owner_public_key", f"must be a 32-byte Ed25519 key, not {len(owner)}")
-    tz = gw.str_("timezone", "UTC")
+    tz = gw.str_("timezone", DEFAULT_TIMEZONE)
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise gw.fail("timezone", f"{tz!r} is not an IANA time zone") from None
-    key_file = _path(directory, gw, "key_file", "gateway.key")
-    database = _path(directory, gw, "database", "threshold.db")
+    key_file = _path(directory, gw, "key_file", DEFAULT_KEY_FILE)
+    database = _path(directory, gw, "database", DEFAULT_DATABASE)
     gw.check_unknown()
 
     a = root.table("api")
-    bind = a.str_("bind", "127.0.0.1:8443")
+    d_api = ApiConfig()
+    bind = a.str_("bind", f"{d_api.host}:{d_api.port}")
     host, port = parse_bind(bind, a)
     api = ApiConfig(
         host=host,
         port=port,
-        tls=a.bool_("tls", True),
-        tls_cert=_path(directory, a, "tls_cert", "tls.crt"),
-        tls_key=_path(directory, a, "tls_key", "tls.key"),
-        max_body_bytes=a.int_("max_body_bytes", 16 * 1024, 1024, 1024 * 1024),
-        client_rate_per_minute=a.int_("client_rate_per_minute", 120, 1, 1_000_000),
-        ticket_rate_per_minute=a.int_("ticket_rate_per_minute", 20, 1, 1_000_000),
-        owner_skew_s=a.float_("owner_skew_s", 120.0, 1.0, 3600.0),
-        mdns=a.bool_("mdns", True),
+        tls=a.bool_("tls", d_api.tls),
+        tls_cert=_path(directory, a, "tls_cert", str(d_api.tls_cert)),
+        tls_key=_path(directory, a, "tls_key", str(d_api.tls_key)),
+        max_body_bytes=a.int_("max_body_bytes", d_api.max_body_bytes, 1024, 1024 * 1024),
+        client_rate_per_minute=a.int_(
+            "client_rate_per_minute", d_api.client_rate_per_minute, 1, 1_000_000
+        ),
+        ticket_rate_per_minute=a.int_(
+            "ticket_rate_per_minute", d_api.ticket_rate_per_minute, 1, 1_000_000
+        ),
+        owner_skew_s=a.float_("owner_skew_s", d_api.owner_skew_s, 1.0, 3600.0),
+        mdns=a.bool_("mdns", d_api.mdns),
     )
     a.check_unknown()
 
     p = root.table("policy")
-    default_open = p.float_("default_open_s", 60.0, 1.0, 3600.0)
+    d_policy = PolicyConfig()
+    default_open = p.float_("default_open_s", d_policy.default_open_s, 1.0, 3600.0)
     policy = PolicyConfig(
-        allow_without_camera=p.bool_("allow_without_camera", False),
-        approval_timeout_s=p.float_("approval_timeout_s", 300.0, 0.1, 3600.0),
+        allow_without_camera=p.bool_("allow_without_camera", d_policy.allow_without_camera),
+        approval_timeout_s=p.float_("approval_timeout_s", d_policy.approval_timeout_s, 0.1, 3600.0),
         default_open_s=default_open,
-        max_open_s=p.float_("max_open_s", 900.0, default_open, 3600.0),
-        challenge_ttl_s=p.float_("challenge_ttl_s", 10.0, 1.0, 120.0),
-        clock_skew_s=p.float_("clock_skew_s", 120.0, 0.0, 600.0),
+        max_open_s=p.float_("max_open_s", d_policy.max_open_s, default_open, 3600.0),
+        challenge_ttl_s=p.float_("challenge_ttl_s", d_policy.challenge_ttl_s, 1.0, 120.0),
+        clock_skew_s=p.float_("clock_skew_s", d_policy.clock_skew_s, 0.0, 600.0),
     )
     p.check_unknown()
 
     lk = root.table("lock")
+    d_lock = LockConfig()
     lock = LockConfig(
-        timeout_s=lk.float_("timeout_s", 10.0, 0.5, 120.0),
-        relock_retry_initial_s=lk.float_("relock_retry_initial_s", 1.0, 0.01, 60.0),
-        relock_retry_max_s=lk.float_("relock_retry_max_s", 30.0, 0.01, 3600.0),
+        timeout_s=lk.float_("timeout_s", d_lock.timeout_s, 0.5, 120.0),
+        relock_retry_initial_s=lk.float_(
+            "relock_retry_initial_s", d_lock.relock_retry_initial_s, 0.01, 60.0
+        ),
+        relock_retry_max_s=lk.float_("relock_retry_max_s", d_lock.relock_retry_max_s, 0.01, 3600.0),
     )
     lk.check_unknown()
 
     c = root.table("camera")
+    d_camera = CameraConfig()
     camera = CameraConfig(
         url=c.opt_str("url"),
-        clip_dir=_path(directory, c, "clips", "clips"),
-        preroll_s=c.float_("preroll_s", 5.0, 0.0, 30.0),
-        post_roll_s=c.float_("post_roll_s", 5.0, 0.0, 60.0),
-        read_timeout_s=c.float_("read_timeout_s", 2.0, 0.2, 30.0),
-        clip_budget_mb=c.int_("clip_budget_mb", 2048, 1, 10_000_000),
-        motion=c.bool_("motion", True),
+        clip_dir=_path(directory, c, "clips", DEFAULT_CLIPS),
+        preroll_s=c.float_("preroll_s", d_camera.preroll_s, 0.0, 30.0),
+        post_roll_s=c.float_("post_roll_s", d_camera.post_roll_s, 0.0, 60.0),
+        read_timeout_s=c.float_("read_timeout_s", d_camera.read_timeout_s, 0.2, 30.0),
+        clip_budget_mb=c.int_("clip_budget_mb", d_camera.clip_budget_mb, 1, 10_000_000),
+        motion=c.bool_("motion", d_camera.motion),
     )
     c.check_unknown()
 
     cloud = _parse_cloud(root.table("cloud"))
+
+    m = root.table("metrics")
+    d_metrics = MetricsConfig()
+    metrics_host, metrics_port = parse_bind(m.str_("bind", f"{d_metrics.host}:{d_metrics.port}"), m)
+    metrics = MetricsConfig(
+        enabled=m.bool_("enabled", d_metrics.enabled), host=metrics_host, port=metrics_port
+    )
+    m.check_unknown()
+
+    mqtt = _parse_mqtt(root.table("mqtt"), directory)
 
     doors = _parse_doors(root)
     root.check_unknown()
@@ -299,6 +347,8 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         lock=lock,
         camera=camera,
         cloud=cloud,
+        metrics=metrics,
+        mqtt=mqtt,
     )
 
 
@@ -324,15 +374,58 @@ def _parse_cloud(t: _Table) -> CloudConfig:
             raise t.fail("relay_public_key", f"is not canonical base64url ({exc})") from None
         if len(relay) != 32:
             raise t.fail("relay_public_key", "must be a 32-byte Ed25519 key")
+    d_cloud = CloudConfig()
     cloud = CloudConfig(
         url=url,
-        interval_s=t.float_("interval_s", 60.0, 0.05, 86400.0),
+        interval_s=t.float_("interval_s", d_cloud.interval_s, 0.05, 86400.0),
         pin_sha256=pin,
         relay_public_key=relay,
-        seal=t.bool_("seal", True),
+        seal=t.bool_("seal", d_cloud.seal),
     )
     t.check_unknown()
     return cloud
+
+
+_TOPIC_RE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+
+def _parse_mqtt(t: _Table, directory: Path) -> MqttConfig:
+    d = MqttConfig()
+    host = t.opt_str("host")
+    port = t.int_("port", d.port, 1, 65535)
+    tls = t.bool_("tls", port == 8883)
+    ca_text = t.opt_str("ca_file")
+    ca_file = None if ca_text is None else _path(directory, t, "ca_file", ca_text)
+    username = t.opt_str("username")
+    password_text = t.opt_str("password_file")
+    password_file = (
+        None if password_text is None else _path(directory, t, "password_file", password_text)
+    )
+    prefix = t.str_("prefix", d.prefix)
+    discovery_prefix = t.str_("discovery_prefix", d.discovery_prefix)
+    for name, value in (("prefix", prefix), ("discovery_prefix", discovery_prefix)):
+        if not _TOPIC_RE.fullmatch(value):
+            raise t.fail(name, "must be topic levels of letters, digits, '_' or '-'")
+    commands = t.bool_("commands", d.commands)
+    t.check_unknown()
+    if password_file is not None and username is None:
+        raise t.fail("password_file", "needs a username")
+    if commands and not (tls and username is not None):
+        raise t.fail(
+            "commands",
+            "needs an authenticated, encrypted broker connection (tls = true and a username)",
+        )
+    return MqttConfig(
+        host=host,
+        port=port,
+        tls=tls,
+        ca_file=ca_file,
+        username=username,
+        password_file=password_file,
+        prefix=prefix,
+        discovery_prefix=discovery_prefix,
+        commands=commands,
+    )
 
 
 def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
@@ -358,21 +451,22 @@ def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
 
 
 def parse_lock_spec(spec: str, name: str, table: _Table | None = None) -> DoorConfig:
-    """``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
+    """A lock spec the vendor registry knows: ``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
 
     def fail(problem: str) -> ConfigError:
         if table is not None:
             return table.fail("lock", problem)
         return ConfigError(f"door {name}: {problem}")
 
-    if spec == "sim":
-        return DoorConfig(name=name, lock="sim")
-    kind, _, address = spec.partition(":")
-    if kind != "nuki":
-        raise fail(f"{spec!r} is not a lock; use 'sim' or 'nuki:ADDRESS'")
+    kind, colon, address = spec.partition(":")
+    vendor = VENDORS.get(kind)
+    if vendor is None or vendor.takes_address != bool(colon):
+        raise fail(f"{spec!r} is not a lock; use {spec_examples()}")
+    if not vendor.takes_address:
+        return DoorConfig(name=name, lock=kind)
     if not BLE_ADDRESS_RE.fullmatch(address):
         raise fail(f"{address!r} is not a Bluetooth address (AA:BB:CC:DD:EE:FF)")
-    return DoorConfig(name=name, lock="nuki", address=address.upper())
+    return DoorConfig(name=name, lock=kind, address=address.upper())
 
 
 def parse_bind(bind: str, table: _Table | None = None) -> tuple[str, int]:
@@ -478,6 +572,38 @@ post_roll_s = 5
 read_timeout_s = 2
 # Motion detection (facts stored with grants and relocks). true.
 motion = true
+
+[cloud]
+# Sync to a relay (docs/cloud.md). No url: no sync, the gateway stays fully local.
+# url = "https://relay.example:8443"
+# pin_sha256 = "<hex SHA-256 of the relay's certificate>"
+# relay_public_key = "<the relay's Ed25519 key, base64url>"
+# Seconds between sync rounds. 60.
+interval_s = 60.0
+# Seal every audit entry to the owner's key from the first one, relay or not, so the log can
+# go to a relay later unchanged (docs/audit-log.md, "Leaves, and sealing"). true.
+seal = true
+
+[metrics]
+# Prometheus metrics at http://BIND/metrics (docs/operations.md). Activity counts are
+# private: keep it on localhost unless a scraper elsewhere needs it. true / "127.0.0.1:9464".
+enabled = true
+bind = "127.0.0.1:9464"
+
+[mqtt]
+# Home Assistant over MQTT (docs/operations.md): off until host is set. The password is read
+# from a file (mode 0600). Lock and unlock from Home Assistant stay off unless
+# commands = true, which needs tls = true and a username.
+# host = "192.168.1.10"
+port = 1883
+# TLS to the broker: on by default when port = 8883.
+# tls = true
+# ca_file = "broker-ca.pem"
+# username = "threshold"
+# password_file = "mqtt-password"
+prefix = "threshold"
+discovery_prefix = "homeassistant"
+commands = false
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nacl.signing import SigningKey
@@ -23,16 +24,12 @@ from gateway.app.config import (
     parse_lock_spec,
     render,
 )
-from gateway.app.identity import (
-    make_tls_certificate,
-    new_signing_key_text,
-    tls_fingerprint,
-    write_private_file,
-    write_public_file,
-)
+from gateway.app.identity import new_signing_key_text
+from gateway.app.tls import host_names, make_certificate, new_key_pem, tls_fingerprint
 from gateway.errors import UsageError
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.seal import Sealer
+from groundwork.files import PUBLIC, write_file
 from store.checkpoint import CheckpointSigner
 from store.db import Store
 
@@ -121,11 +118,14 @@ def init_gateway(
         raise UsageError(str(exc)) from None
 
     signing_key, key_text = new_signing_key_text()
-    write_private_file(directory / "gateway.key", key_text.encode("ascii"))
-    cert_pem, key_pem = make_tls_certificate(gateway_id, sorted({host, "127.0.0.1"}))
-    write_private_file(directory / "tls.key", key_pem)
-    write_public_file(directory / "tls.crt", cert_pem)
-    write_public_file(config_path, text.encode("utf-8"))
+    write_file(directory / "gateway.key", key_text.encode("ascii"))
+    key_pem = new_key_pem()
+    cert_pem = make_certificate(
+        key_pem, gateway_id, host_names(gateway_id, host), datetime.now(UTC)
+    )
+    write_file(directory / "tls.key", key_pem)
+    write_file(directory / "tls.crt", cert_pem, mode=PUBLIC)
+    write_file(config_path, text.encode("utf-8"), mode=PUBLIC)
     config = load(config_path)
     public = bytes(signing_key.verify_key)
     asyncio.run(_create_database(config.database, signing_key, gateway_id, config.owner_public_key))

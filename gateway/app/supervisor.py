@@ -3,7 +3,8 @@ and is cancelled in order at shutdown.
 
 A job is a coroutine factory. A job that returns is run again after its period; one that
 raises is logged with its traceback (never lost in an unawaited task) and restarted after a
-backoff that doubles up to a cap, so a persistent fault does not spin.
+backoff that doubles up to a cap (:func:`groundwork.backoff.doubling_delay`), so a persistent
+fault does not spin.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from groundwork.backoff import doubling_delay
 
 log = logging.getLogger("threshold.supervisor")
 
@@ -41,21 +44,22 @@ class Supervisor:
         self._tasks[name] = asyncio.ensure_future(self._loop(state, job, every_s))
 
     async def _loop(self, state: JobState, job: Job, every_s: float) -> None:
-        backoff = self.restart_initial_s
+        in_a_row = 0  # failures since the last success
         while True:
             try:
                 await job()
                 state.runs += 1
                 state.ran.set()
-                backoff = self.restart_initial_s
+                in_a_row = 0
                 await asyncio.sleep(every_s)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 state.failures += 1
-                log.exception("job %s failed; restarting in %.1f s", state.name, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(self.restart_max_s, backoff * 2)
+                in_a_row += 1
+                delay = doubling_delay(in_a_row, self.restart_initial_s, self.restart_max_s)
+                log.exception("job %s failed; restarting in %.1f s", state.name, delay)
+                await asyncio.sleep(delay)
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())

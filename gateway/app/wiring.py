@@ -10,13 +10,16 @@ Start-up, in order, each step logged on one line:
    EntryCamera` becomes the access service's witness (clips, snapshots, motion, stalls);
 5. the access service, which reconciles every session the store holds unfinished: it reads
    the lock, relocks if needed and records what happened, before any request is accepted;
-6. the LAN API (HTTPS unless the config says ``tls = false``);
-7. the mDNS advertisement.
+6. Home Assistant's MQTT bridge, if ``[mqtt] host`` is set (it connects in the background:
+   a broker that is away never delays start or the door);
+7. the LAN API (HTTPS unless the config says ``tls = false``);
+8. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
 a session holds (within a budget), record the clips in flight (cut short) and close the
-camera, close the API's connections, close the locks, close the store. ``threshold run``
-calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits within 5 s.
+camera, tell Home Assistant ``offline``, close the API's connections, close the locks, close
+the store. ``threshold run`` calls :meth:`Gateway.stop` on SIGTERM or SIGINT and exits
+within 5 s.
 """
 
 from __future__ import annotations
@@ -28,32 +31,50 @@ import signal
 import ssl
 import time
 import zoneinfo
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 from aiohttp import web
 
+from ble.driver import LockDriver, LockStatus
+from ble.errors import LockError
+from gateway import __version__
+from gateway.access.admission import AccessSettings
+from gateway.access.errors import AccessCode, AccessRefused
 from gateway.access.filming import EntryCamera
 from gateway.access.ledger import StoreLedger
+from gateway.access.observer import AccessObserver, LoggingObserver, ObserverSet
 from gateway.access.policy import PolicyRules
-from gateway.access.service import AccessService, AccessSettings
+from gateway.access.service import AccessService
+from gateway.api.context import ApiContext
+from gateway.api.listener import Listener
 from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.ratelimit import RateLimiter
-from gateway.api.server import API_VERSION, ApiContext, build_app
-from gateway.app.config import GatewayConfig, load
-from gateway.app.identity import load_signing_key, tls_fingerprint
+from gateway.api.routes import API_VERSION
+from gateway.api.server import serve as serve_api
+from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
+from gateway.app.file_modes import refuse_exposed, secret_files
+from gateway.app.identity import load_signing_key
 from gateway.app.locks import LockFleet, open_locks
-from gateway.app.supervisor import Supervisor
+from gateway.app.metrics import GatewayCollector, GatewayMetrics, MeteredLock, ScrapeSources
+from gateway.app.metrics_server import serve_metrics
+from gateway.app.supervisor import JobState, Supervisor
+from gateway.app.systemd_notify import SystemdNotifier
+from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
+from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.owner_request import OwnerRequestVerifier
+from gateway.trust.owner_request import OwnerAudience, OwnerRequestVerifier
 from gateway.trust.seal import Sealer
 from gateway.trust.verification import TrustAnchors
 from store.checkpoint import CheckpointSigner
 from store.db import Store
+from store.outage_journal import OutageJournal, journal_path
 from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
 from video.source import redact_url
@@ -69,6 +90,7 @@ SHUTDOWN_RELOCK_BUDGET_S = 3.0
 SHUTDOWN_CLIP_BUDGET_S = 1.0
 PURGE_EVERY_S = 60
 CHECKPOINT_EVERY_S = 600
+TLS_RENEWAL_CHECK_EVERY_S = 86400
 
 
 async def _purge(store: Store) -> None:
@@ -93,15 +115,27 @@ class Overrides:
     ticket_rate_per_minute: int | None = None
     #: An RTSP URL or video file path instead of ``[camera] url`` (``threshold run --camera``).
     camera_url: str | None = None
+    #: The metrics port instead of ``[metrics] bind``'s (0: any free port).
+    metrics_port: int | None = None
 
 
 class Gateway:
     """The running service. ``await start()``, then ``await stop()`` (always)."""
 
-    def __init__(self, config: GatewayConfig, overrides: Overrides = Overrides()) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        overrides: Overrides = Overrides(),
+        *,
+        observer: AccessObserver | None = None,
+    ) -> None:
         self.config = config
         self.overrides = overrides
+        #: What the access service reports to (None: the default, which logs the owner's
+        #: notifications); the benchmark's timing, later metrics and the owner's notifier.
+        self.observer = observer
         self.store: Store | None = None
+        self.journal: OutageJournal | None = None
         self.locks: LockFleet | None = None
         self.service: AccessService | None = None
         self.camera: EntryCamera | None = None
@@ -109,14 +143,33 @@ class Gateway:
         self.fingerprint: str | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
         self._mdns: MdnsAdvertiser | None = None
         self._jobs = Supervisor()
+        self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
+        self.metrics = GatewayMetrics()
+        #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
+        self.metrics_url: str | None = None
+        self._metrics_runner: web.AppRunner | None = None
+        #: Home Assistant's bridge while ``[mqtt] host`` is set.
+        self.mqtt: MqttBridge | None = None
 
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
         return cls(load(path), overrides)
+
+    @property
+    def app(self) -> web.Application | None:
+        """The API's aiohttp application while the gateway runs (its routes, for the OpenAPI
+        check), else None."""
+        return self._runner.app if self._runner is not None else None
+
+    @property
+    def jobs(self) -> Mapping[str, JobState]:
+        """The supervised background jobs by name, read-only (runs, failures, first run)."""
+        return MappingProxyType(self._jobs.jobs)
 
     @property
     def scheme(self) -> str:
@@ -145,6 +198,7 @@ class Gateway:
             ", ".join(f"{d.name}={d.lock_spec}" for d in cfg.doors),
             cfg.timezone,
         )
+        refuse_exposed(secret_files(cfg))
         key = load_signing_key(cfg.key_file)
         self.public_key = b64u_encode(bytes(key.verify_key))
         # Entries are sealed to the owner from the first one, so the log can go to the cloud
@@ -174,12 +228,38 @@ class Gateway:
             relock_retry_initial_s=cfg.lock.relock_retry_initial_s,
             relock_retry_max_s=cfg.lock.relock_retry_max_s,
         )
-        ledger = StoreLedger(self.store, cfg.gateway_id)
+        # What an emergency (or a relock) did while the database could not write waits here
+        # until the store takes it (issue 11, finding 4; docs/audit-log.md).
+        self.journal = await asyncio.to_thread(OutageJournal.open, journal_path(cfg.database))
+        if self.journal.pending:
+            log.warning(
+                "outage journal: %d batch(es) from a time the store could not write; "
+                "replaying before any request",
+                len(self.journal.pending),
+            )
+        ledger = StoreLedger(self.store, cfg.gateway_id, self.journal)
         camera_url = o.camera_url or cfg.camera.url or ""
         if camera_url:
             self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
             await self.camera.start()
-        self.service = AccessService(settings, ledger, self.locks.drivers, witness=self.camera)
+        if cfg.mqtt.enabled:
+            delivered = self.metrics.notification_delivery.labels("mqtt").observe
+            self.mqtt = _mqtt_bridge(cfg, self.camera, self._owner_lock, delivered)
+        listeners = [] if self.mqtt is None else [self.mqtt.lock_status]
+        drivers = {
+            door: MeteredLock(driver, door, self.metrics, listeners)
+            for door, driver in self.locks.drivers.items()
+        }
+        observers: list[AccessObserver] = [self.metrics, self.observer or LoggingObserver()]
+        if self.mqtt is not None:
+            observers.append(self.mqtt)
+        self.service = AccessService(
+            settings,
+            ledger,
+            drivers,
+            witness=self.camera,
+            observer=ObserverSet(*observers),
+        )
         if self.camera is not None:
             service = self.service
             self.camera.on_stall = service.camera_stalled
@@ -195,6 +275,18 @@ class Gateway:
         )
         await self.service.start()
         await ledger.record("gateway.started", {"gateway": cfg.gateway_id})
+        if self.mqtt is not None:
+            if self.camera is not None:
+                self.camera.on_snapshot = self.mqtt.snapshot
+            await self.mqtt.start()
+            self._read_doors_once(drivers)
+            log.info(
+                "mqtt: Home Assistant via %s:%d (%s, commands %s)",
+                cfg.mqtt.host,
+                cfg.mqtt.port,
+                "TLS" if cfg.mqtt.tls else "plain",
+                "on" if cfg.mqtt.commands else "off",
+            )
         if cfg.cloud.url is not None:
             self.sync = CloudSync(
                 self.store,
@@ -207,7 +299,7 @@ class Gateway:
                     relay_key=cfg.cloud.relay_public_key,
                     status_file=cfg.database.with_name("sync-status.json"),
                 ),
-                AccessMailbox(self.store, self.service),
+                AccessMailbox(self.service),
             )
             await self.sync.start()
             log.info("sync: to %s every %.0f s", cfg.cloud.url, cfg.cloud.interval_s)
@@ -224,10 +316,7 @@ class Gateway:
 
         ssl_context: ssl.SSLContext | None = None
         if cfg.api.tls:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
-            ssl_context.load_cert_chain(cfg.api.tls_cert, cfg.api.tls_key)
-            self.fingerprint = tls_fingerprint(cfg.api.tls_cert)
+            ssl_context = await self._tls(cfg)
         ctx = ApiContext(
             service=self.service,
             camera=self.camera.camera if self.camera is not None else None,
@@ -235,26 +324,26 @@ class Gateway:
             public_key=self.public_key,
             tls_fingerprint=self.fingerprint,
             owner_verifier=OwnerRequestVerifier(
-                cfg.owner_public_key, skew_s=cfg.api.owner_skew_s, not_before=time.time()
+                cfg.owner_public_key,
+                OwnerAudience(cfg.gateway_id, self.fingerprint),
+                skew_s=cfg.api.owner_skew_s,
+                not_before=time.time(),
             ),
             client_limiter=RateLimiter(o.client_rate_per_minute or cfg.api.client_rate_per_minute),
             ticket_limiter=RateLimiter(o.ticket_rate_per_minute or cfg.api.ticket_rate_per_minute),
             max_body_bytes=cfg.api.max_body_bytes,
+            on_answer=self.metrics.answered,
         )
-        self._runner = web.AppRunner(
-            build_app(ctx), access_log=None, shutdown_timeout=1.0, handle_signals=False
-        )
-        await self._runner.setup()
         port = cfg.api.port if o.port is None else o.port
-        site = web.TCPSite(self._runner, cfg.api.host, port, ssl_context=ssl_context)
         try:
-            await site.start()
+            self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)
         except OSError as exc:
             raise ListenError(
                 f"api: cannot listen on {cfg.api.host}:{port} ({exc.strerror}); "
                 "change [api] bind in threshold.toml"
             ) from None
-        self.port = _bound_port(self._runner, port)
+        self._runner = self._listener.runner
+        self.port = self._listener.port
         log.info(
             "api: listening on %s (%s)",
             self.url,
@@ -276,6 +365,88 @@ class Gateway:
             await self._mdns.start()
             log.info("mdns: advertising _threshold._tcp.local. on %s", cfg.api.host)
 
+        if cfg.metrics.enabled:
+            await self._serve_metrics(cfg)
+
+    async def _owner_lock(self, door: str, action: str, by: str) -> LockStatus:
+        if self.service is None:
+            raise AccessRefused(AccessCode.STORAGE_UNAVAILABLE, "the gateway is not running")
+        return await self.service.owner_lock(door, action, by=by)
+
+    def _read_doors_once(self, drivers: Mapping[str, LockDriver]) -> None:
+        """Read each lock once in the background, so Home Assistant has states before the
+        first visit (the metered drivers hand the readings to the bridge)."""
+
+        async def read(door: str, driver: LockDriver) -> None:
+            try:
+                await asyncio.wait_for(driver.status(), self.config.lock.timeout_s)
+            except (LockError, TimeoutError) as exc:
+                log.warning("mqtt: door %s not read at start (%s)", door, exc)
+
+        for door, driver in drivers.items():
+            task = asyncio.create_task(read(door, driver), name=f"read {door}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _serve_metrics(self, cfg: GatewayConfig) -> None:
+        """The metrics endpoint; a port already taken costs the metrics, never the door."""
+        camera, sync = self.camera, self.sync
+
+        def camera_facts() -> tuple[bool, float | None, int, int] | None:
+            if camera is None:
+                return None
+            h = camera.camera.health()
+            return h.live, h.fps, h.reconnects, h.dropped_packets
+
+        def sync_facts() -> tuple[int, int | None, int] | None:
+            if sync is None:
+                return None
+            st = sync.status
+            return st.backlog, st.last_success_ms, st.acked_size
+
+        self.metrics.registry.register(
+            GatewayCollector(
+                ScrapeSources(camera_facts, sync_facts, lambda: str(cfg.database.resolve()))
+            )
+        )
+        port = (
+            cfg.metrics.port if self.overrides.metrics_port is None else self.overrides.metrics_port
+        )
+        try:
+            self._metrics_runner, bound = await serve_metrics(
+                self.metrics.registry, cfg.metrics.host, port
+            )
+        except OSError as exc:
+            log.warning(
+                "metrics: cannot listen on %s:%d (%s); the gateway runs without them",
+                cfg.metrics.host,
+                port,
+                exc.strerror,
+            )
+            return
+        host = f"[{cfg.metrics.host}]" if ":" in cfg.metrics.host else cfg.metrics.host
+        self.metrics_url = f"http://{host}:{bound}/metrics"
+        log.info("metrics: %s", self.metrics_url)
+
+    async def _tls(self, cfg: GatewayConfig) -> ssl.SSLContext:
+        """The server context, after renewing the certificate (same key) if it is due; a
+        daily job renews it again while the gateway runs (``gateway.app.tls``)."""
+        cert, key = cfg.api.tls_cert, cfg.api.tls_key
+        gateway_id, host = cfg.gateway_id, cfg.api.host
+        reason = await asyncio.to_thread(refresh_certificate, cert, key, gateway_id, host)
+        if reason is not None:
+            log.info("tls: certificate renewed with the same key: %s", reason)
+        context = server_context(cert, key)
+        self.fingerprint = tls_fingerprint(cert)
+
+        async def renew() -> None:
+            why = await asyncio.to_thread(refresh_certificate, cert, key, gateway_id, host, context)
+            if why is not None:
+                log.info("tls: certificate renewed with the same key: %s", why)
+
+        self._jobs.start("tls certificate renewal", renew, TLS_RENEWAL_CHECK_EVERY_S)
+        return context
+
     async def stop(self) -> None:
         if self._stopped:
             return
@@ -293,20 +464,50 @@ class Gateway:
                 await self.camera.close(SHUTDOWN_CLIP_BUDGET_S)
             except Exception:
                 log.exception("camera: close failed")
+        for task in list(self._background):
+            task.cancel()
+        if self.mqtt is not None:
+            # After the relocks, so Home Assistant sees the doors' last states, then offline.
+            await self.mqtt.stop()
         if self.service is not None:
             with contextlib.suppress(Exception):
                 await self.service.ledger.record(
                     "gateway.stopped", {"gateway": self.config.gateway_id}
                 )
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         if self.locks is not None:
             await self.locks.close()
         if self.store is not None:
             with contextlib.suppress(Exception):
                 await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
+        if self.journal is not None:
+            self.journal.close()
         log.info("stopped")
+
+
+def _mqtt_bridge(
+    cfg: GatewayConfig,
+    camera: EntryCamera | None,
+    lock_act: Callable[[str, str, str], Awaitable[LockStatus]],
+    delivered: Callable[[float], None],
+) -> MqttBridge:
+    password = read_password(cfg.mqtt)
+    return MqttBridge(
+        cfg.mqtt,
+        BridgeSetup(
+            gateway_id=cfg.gateway_id,
+            doors=tuple(d.name for d in cfg.doors),
+            version=__version__,
+            password=password,
+            camera_live=None if camera is None else camera.live,
+            lock_act=lock_act,
+            notification_delivered=delivered,
+        ),
+    )
 
 
 def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
@@ -317,7 +518,7 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
     return Camera(
         CameraConfig(
             url=url,
-            clip_dir=c.clip_dir or cfg.directory / "clips",
+            clip_dir=c.clip_dir or cfg.directory / DEFAULT_CLIPS,
             read_timeout_s=c.read_timeout_s,
             preroll_s=c.preroll_s,
             post_roll_s=c.post_roll_s,
@@ -327,35 +528,26 @@ def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
     )
 
 
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return requested
-
-
 async def serve(config_path: Path, overrides: Overrides = Overrides()) -> None:
     """``threshold run``: start, wait for SIGTERM or SIGINT, stop in order."""
     gateway = Gateway.from_file(config_path, overrides)
+    systemd = SystemdNotifier()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watchdog: asyncio.Task[None] | None = None
     try:
         await gateway.start()
         print(f"threshold: gateway {gateway.config.gateway_id} ready at {gateway.url}", flush=True)
+        systemd.ready(f"serving {gateway.config.gateway_id} at {gateway.url}")
+        watchdog = asyncio.create_task(systemd.keep_alive(), name="systemd-watchdog")
         await stop.wait()
         log.info("signal received: relocking and shutting down")
     finally:
+        systemd.stopping("relocking and shutting down")
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         await asyncio.wait_for(gateway.stop(), timeout=4.5)
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Third-party chatter (bumble, zeroconf, aiohttp.access) stays out of the one-line-per-
-    # component start-up log unless something is wrong.
-    for noisy in ("bumble", "zeroconf", "aiohttp.access", "bleak"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -6,7 +6,8 @@ them and owns the error contract every command keeps:
 
 * exit 0: success, or an allow verdict;
 * exit 1: a deny, or an operation that failed for a reason the message gives;
-* exit 2: a usage error (a wrong flag, an unreadable key file, a truncated token).
+* exit 2: a usage error (a wrong flag, an unreadable key file, a token ``ticket inspect`` cannot
+  decode). A token that ``ticket verify`` cannot decode is a deny (``bad_token``, exit 1).
 
 Whatever happens, the user sees one line, never a traceback. ``THRESHOLD_DEBUG=1`` adds the
 traceback for developers.
@@ -20,7 +21,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from gateway.errors import GatewayError, UsageError
 
@@ -30,11 +31,16 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.keys",
     "gateway.cli.issuer",
     "gateway.cli.ticket",
+    "gateway.cli.revocations",
     "gateway.cli.audit",
     "gateway.cli.demo",
     "gateway.cli.lock",
     "gateway.cli.camera",
     "gateway.cli.service",
+    "gateway.cli.backup",
+    "gateway.cli.systemd",
+    "gateway.cli.status",
+    "gateway.cli.mqtt",
     "gateway.cli.courier",
     "gateway.cli.owner",
     "gateway.cli.cloud",
@@ -45,18 +51,54 @@ EXIT_DENIED = 1
 EXIT_USAGE = 2
 
 
+class _OptionIndex:
+    """The option strings of one command tree, recorded as ``add_argument`` returns them."""
+
+    def __init__(self) -> None:
+        self.every: set[str] = set()
+        self.single_valued: set[str] = set()
+
+    def record(self, action: argparse.Action) -> None:
+        self.every.update(action.option_strings)
+        if action.option_strings and action.nargs is None and action.const is None:
+            self.single_valued.update(s for s in action.option_strings if s.startswith("--"))
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line and exit code 2."""
+    """An argparse parser whose errors are one line and exit code 2, and that indexes options.
+
+    Every parser of one tree shares ``options``: ``build_parser`` makes a subclass per tree,
+    and argparse builds each subparser with its parent's class (the documented default of
+    ``add_subparsers(parser_class=...)``). Options added to an argument group would bypass
+    ``add_argument`` here; the CLI uses none.
+    """
+
+    options: ClassVar[_OptionIndex]
+    # The action ``add_subparsers`` returned, so a second module can add commands to a group
+    # another one made (``threshold owner log`` lives in ``cli.cloud``).
+    subcommands: Any = None
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self.subcommands = super().add_subparsers(**kwargs)
+        return self.subcommands
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.options.record(action)
+        return action
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+def build_parser() -> _Parser:
+    class TreeParser(_Parser):
+        options = _OptionIndex()
+
+    parser = TreeParser(
         prog="threshold", description="Threshold, the offline-first home access gateway."
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _GROUPS:
         importlib.import_module(name).register(sub)
@@ -73,30 +115,14 @@ def _known_errors() -> tuple[type[Exception], ...]:
     return (GatewayError, StoreError, LockError, CameraError, CloudError)
 
 
-def _value_options(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
-    """Every option string in the command tree, and those that take exactly one value."""
-    every: set[str] = set()
-    valued: set[str] = set()
-    for action in parser._actions:
-        every.update(action.option_strings)
-        if action.option_strings and action.nargs is None and action.const is None:
-            valued.update(s for s in action.option_strings if s.startswith("--"))
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                child_every, child_valued = _value_options(child)
-                every |= child_every
-                valued |= child_valued
-    return every, valued
-
-
-def _attach_dashed_values(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+def _attach_dashed_values(argv: Sequence[str], parser: _Parser) -> list[str]:
     """Join ``--opt VALUE`` into ``--opt=VALUE`` when VALUE starts with a dash.
 
     Keys, nonces and ticket ids are base64url, and one in 64 of them starts with ``-``.
     argparse reads such a value as an unknown option and fails with "expected one argument",
     so a randomly generated key would break a copied command one time in 64.
     """
-    every, valued = _value_options(parser)
+    every, valued = parser.options.every, parser.options.single_valued
     out: list[str] = []
     tokens = list(argv)
     i = 0

@@ -1,7 +1,10 @@
 """``threshold audit``: verify, read and export the tamper-evident audit log; sign checkpoints.
 
-* ``verify --db PATH [--gateway-pub B64]``: one JSON report; exit 0 when the whole log holds.
-* ``tail --db PATH [-n N] [--follow]``: the last entries as human-readable lines.
+* ``verify --db PATH [--gateway-pub B64] [--commit-key FILE] [--no-clip-files]``: one JSON
+  report; exit 0 when the whole log holds. Every readable row is checked against its leaf
+  (the commitment key beside the database), and every clip file against its entry.
+* ``tail --db PATH [-n N] [--follow]``: the last entries as human-readable lines, each
+  marked ``[unverified: ...]`` when its readable copy does not match its leaf.
 * ``export --db PATH [--since INDEX]``: JSON Lines, each entry with its inclusion proof.
 * ``checkpoint --db PATH --key FILE [--origin ID]``: sign a checkpoint now.
 
@@ -25,12 +28,12 @@ from typing import Any
 
 from gateway.errors import UsageError
 from store import audit_log
-from store.audit_log import StoredEntry
+from store.audit_log import CheckedEntry
 from store.checkpoint import CheckpointSigner
 from store.errors import InvalidEntry
 from store.migrations import schema_version
 from store.sqlite_errors import from_sqlite
-from store.verify import export_records, open_read_only, verify_log
+from store.verify import export_records, open_read_only, reading_key, verify_log
 
 
 def decode_b64(text: str, what: str) -> bytes:
@@ -81,19 +84,25 @@ def _open(path: str) -> sqlite3.Connection:
 def _verify(args: argparse.Namespace) -> int:
     key = _gateway_pub(args)
     conn = _open(args.db)
+    key_file = None if args.commit_key is None else Path(args.commit_key)
     try:
-        report = verify_log(conn, key)
+        report = verify_log(conn, key, key_file=key_file, clip_files=not args.no_clip_files)
     finally:
         conn.close()
     print(json.dumps(report.to_json()))
     return 0 if report.ok else 1
 
 
-def _line(stored: StoredEntry) -> str:
+def _line(checked: CheckedEntry) -> str:
+    stored = checked.stored
     entry = stored.entry
     when = datetime.fromtimestamp(entry.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
     body = json.dumps(entry.body, sort_keys=True, ensure_ascii=False)
     sealed = " [sealed]" if stored.sealed else ""
+    verdict = checked.verdict
+    if not verdict.verified:
+        what = verdict.field or verdict.status.value
+        sealed += f" [unverified: {what}: {verdict.detail}]"
     return f"{entry.index:>8}  {when.replace('+00:00', 'Z')}  {entry.kind:<20} {body}{sealed}"
 
 
@@ -102,15 +111,15 @@ def _tail(args: argparse.Namespace) -> int:
         raise UsageError("-n must be >= 0")
     conn = _open(args.db)
     try:
-        entries = audit_log.last_entries(conn, args.n)
-        for stored in entries:
-            print(_line(stored), flush=True)
-        next_index = entries[-1].entry.index + 1 if entries else audit_log.tree_size(conn)
-        while args.follow:
+        key = reading_key(conn)
+        next_index = max(0, audit_log.tree_size(conn) - args.n)
+        while True:
+            for checked in audit_log.iter_checked(conn, key, next_index):
+                print(_line(checked), flush=True)
+                next_index = checked.stored.entry.index + 1
+            if not args.follow:
+                break
             # A reader polls: SQLite has no cross-process change notification.
-            for stored in audit_log.iter_entries(conn, next_index):
-                print(_line(stored), flush=True)
-                next_index = stored.entry.index + 1
             time.sleep(0.5)
     finally:
         conn.close()
@@ -123,7 +132,7 @@ def _export(args: argparse.Namespace) -> int:
     key = _gateway_pub(args)
     conn = _open(args.db)
     try:
-        for record in export_records(conn, args.since, key):
+        for record in export_records(conn, args.since, key, reading_key(conn)):
             print(json.dumps(record, ensure_ascii=False, sort_keys=True))
     finally:
         conn.close()
@@ -180,6 +189,14 @@ def register(sub: Any) -> None:
     verify = commands.add_parser("verify", help="check every entry, the tree and checkpoints")
     verify.add_argument("--db", required=True, help="the gateway database")
     verify.add_argument("--gateway-pub", help="the gateway public key (base64); overrides the DB")
+    verify.add_argument(
+        "--commit-key", help="the commitment key file (default: DB path + .audit-key)"
+    )
+    verify.add_argument(
+        "--no-clip-files",
+        action="store_true",
+        help="check the clip index against the log but do not hash the clip files",
+    )
     verify.set_defaults(handler=_translating(_verify))
 
     tail = commands.add_parser("tail", help="print the last entries")

@@ -279,10 +279,9 @@ def _group(sub: Any, name: str, help_text: str) -> Any:
         group = parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
         group.required = True
         return group
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError(f"command group {name} has no subcommands")
+    if parser.subcommands is None:
+        raise RuntimeError(f"command group {name} has no subcommands")
+    return parser.subcommands
 
 
 def register(sub: Any) -> None:

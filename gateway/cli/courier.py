@@ -3,6 +3,7 @@
 Fetches the gateway's identity, a challenge, signs the proof with the holder key, presents
 the ticket, waits (``--done-after``) and says done with a fresh proof. Each step is printed
 with its timing. Exit 0 when let in and out again; exit 1 with the problem code when denied.
+The gateway is always authenticated first (``gateway.cli.gateway_trust``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import gateway_trust
 from gateway.errors import UsageError
 
 APPROVAL_WAIT_S = 330.0
@@ -37,7 +39,7 @@ def _step(started: float, what: str) -> None:
 
 async def _open(args: argparse.Namespace) -> int:
     from gateway.app.identity import KeyFileError, load_signing_key
-    from gateway.clients.lan import ApiProblem, GatewayClient, unverified_claims
+    from gateway.clients.lan import ApiProblem, unverified_claims
 
     token = _read_ticket(args.ticket)
     try:
@@ -47,13 +49,15 @@ async def _open(args: argparse.Namespace) -> int:
     claims = unverified_claims(token)
     jti = str(claims.get("jti", ""))
     started = time.perf_counter()
-    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+    client, info = await gateway_trust.open_gateway(args)
+    async with client:
         try:
-            info = await client.info()
             gateway_id = str(info["gateway_id"])
-            _step(started, f"gateway {gateway_id} (api {info.get('api_version')})")
-            if not args.pin_fingerprint and args.gateway.startswith("https://"):
-                _step(started, "warning: TLS not pinned (use --pin-fingerprint)")
+            _step(
+                started,
+                f"gateway {gateway_id} (api {info.get('api_version')}, "
+                f"TLS key {client.key_fingerprint})",
+            )
             reply = await client.open(
                 gateway_id=gateway_id,
                 ticket=token,
@@ -124,6 +128,6 @@ def register(sub: Any) -> None:
     op.add_argument("--door", required=True, help="the door to open")
     op.add_argument("--package-code", help="the package code (delivery tickets)")
     op.add_argument("--done-after", type=float, default=5.0, help="seconds inside (default 5)")
-    op.add_argument("--pin-fingerprint", help="the gateway's TLS SHA-256 fingerprint (hex)")
+    gateway_trust.add_arguments(op)
     op.add_argument("--save-receipt", metavar="FILE", help="keep the visit's receipt here")
     op.set_defaults(handler=_run)

@@ -7,8 +7,6 @@ traceback. Secret key files hold one line of base64url: the 32-byte Ed25519 seed
 
 from __future__ import annotations
 
-import os
-import stat
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +16,7 @@ from gateway.trust.claims import parse_time
 from gateway.trust.keys import secret_key_from_seed
 from gateway.trust.paseto import PasetoError, b64decode, b64encode
 from gateway.trust.reasons import TicketError
+from groundwork.files import write_file
 
 MAX_KEY_FILE = 256
 MAX_TOKEN_FILE = 65536
@@ -45,14 +44,11 @@ def read_secret_key(path: str) -> bytes:
 def write_secret_key(path: str, secret_key: bytes) -> None:
     """Write the seed as base64url, mode 0600, refusing to overwrite an existing file."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        write_file(Path(path), (b64encode(secret_key[:32]) + "\n").encode("ascii"))
     except FileExistsError as exc:
         raise UsageError(f"{path} exists; refusing to overwrite a key") from exc
     except OSError as exc:
         raise UsageError(f"cannot create {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "w") as handle:
-        handle.write(b64encode(secret_key[:32]) + "\n")
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
 
 
 def public_key(text: str, what: str = "public key") -> bytes:

@@ -1,15 +1,19 @@
-"""``threshold issuer certify``: the owner delegates ticket issuing to a company, within caps."""
+"""``threshold issuer certify``: the owner delegates ticket issuing to a company, within caps.
+
+The token goes to stdout; what the certificate allows, one line per cap, to stderr, so the
+owner sees what was delegated (emergency tickets only when named in ``--purposes``)."""
 
 from __future__ import annotations
 
 import argparse
 import secrets
+import sys
 from datetime import timedelta
 from typing import Any
 
 from gateway.cli import inputs
 from gateway.errors import UsageError
-from gateway.trust.certificate import IssuerCertificate, sign_certificate
+from gateway.trust.certificate import IssuerCertificate, allowances, sign_certificate
 from gateway.trust.reasons import TicketError
 from gateway.trust.schedule import parse_hours
 from gateway.trust.ticket import Purpose
@@ -57,9 +61,13 @@ def _certify(args: argparse.Namespace) -> int:
             else int(args.max_ticket_hours * 3600),
             max_uses=args.max_uses,
         )
-        print(sign_certificate(cert, owner))
+        token = sign_certificate(cert, owner)
     except TicketError as exc:
         raise UsageError(exc.message) from exc
+    print(token)
+    # What the owner has just delegated, on stderr so stdout stays the token alone.
+    for line in allowances(cert):
+        print(f"  {line}", file=sys.stderr)
     return 0
 
 
@@ -73,7 +81,11 @@ def register(sub: Any) -> None:
     certify.add_argument("--gateway", required=True, metavar="GW")
     certify.add_argument("--name", default="issuer", help="the issuer's name (tickets' iss)")
     certify.add_argument("--doors", metavar="a,b")
-    certify.add_argument("--purposes", metavar="delivery,...")
+    certify.add_argument(
+        "--purposes",
+        metavar="delivery,...",
+        help="default: every purpose but emergency (name emergency to allow it)",
+    )
     certify.add_argument("--not-before", metavar="T")
     certify.add_argument("--not-after", metavar="T")
     certify.add_argument("--hours", metavar="HH:MM-HH:MM")

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ble.driver import LockStatus
-from ble.errors import LockError, LockNotAuthorized, LockNotFound
+from ble.errors import LockError, LockNotFound, LockNotPaired
+from ble.link import BleakTransport
 from ble.nuki.driver import (
-    BleakTransport,
     NukiDriver,
     NukiPairing,
     NukiTimeouts,
@@ -32,12 +32,9 @@ from ble.nuki.driver import (
     scan_nuki,
 )
 from gateway.errors import UsageError
+from groundwork.files import write_file
 
 DEFAULT_STORE = Path(os.environ.get("THRESHOLD_LOCK_STORE", "~/.config/threshold/lock.json"))
-
-
-class LockNotPaired(LockNotAuthorized):
-    code = "lock_not_paired"
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -62,15 +59,8 @@ def _load_pairing(store: Path) -> NukiPairing:
 
 def _save_pairing(store: Path, pairing: NukiPairing) -> None:
     store.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.with_name(store.name + ".tmp")
     data = json.dumps({"version": 1, "lock": pairing.to_json()}, indent=1).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, store)
+    write_file(store, data, replace=True)
 
 
 def _status_json(status: LockStatus) -> str:

@@ -1,6 +1,9 @@
-"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock).
+"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock, and
+``clock reset``: a time floor found ahead of the gateway's clock set back to it).
 
-Every request is signed with the owner key (docs/api.md, "Owner request signatures").
+Every request is signed with the owner key for this gateway's id and TLS key (docs/api.md,
+"Request signature"), and the gateway is always authenticated first: ``--pin-fingerprint``,
+or the known-gateways file with trust on first use (``gateway.cli.gateway_trust``).
 """
 
 from __future__ import annotations
@@ -8,10 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import gateway_trust
 from gateway.errors import UsageError
 
 APPROVAL_LIFETIME = timedelta(minutes=5)
@@ -27,12 +32,11 @@ def _owner_key(path: str) -> Any:
 
 
 async def _decide(args: argparse.Namespace, approve: bool) -> int:
-    from gateway.clients.lan import GatewayClient
     from gateway.trust.approval import Approval, Decision, sign_approval
 
     owner = _owner_key(args.owner_key)
-    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
-        info = await client.info()
+    client, info = await gateway_trust.open_gateway(args)
+    async with client:
         sessions = (await client.owner(owner, "GET", "/v1/owner/sessions"))["sessions"]
         match = [s for s in sessions if s["session"] == args.session]
         if not match:
@@ -53,24 +57,54 @@ async def _decide(args: argparse.Namespace, approve: bool) -> int:
 
 
 async def _events(args: argparse.Namespace) -> int:
-    from gateway.clients.lan import GatewayClient
-
     owner = _owner_key(args.owner_key)
-    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
         path = f"/v1/owner/events?since={args.since}&limit={args.limit}"
-        for event in (await client.owner(owner, "GET", path))["events"]:
-            print(json.dumps(event, sort_keys=True))
+        events = (await client.owner(owner, "GET", path))["events"]
+    # Only rows the gateway checked against the signed log are shown as facts; any other row
+    # is printed, flagged, and counted on stderr, never passed off silently.
+    unverified = 0
+    for event in events:
+        if event.get("verified") is not True:
+            unverified += 1
+        print(json.dumps(event, sort_keys=True))
+    shown = len(events)
+    if unverified:
+        print(
+            f"WARNING: {unverified} of {shown} entries do not verify against the signed log; "
+            'they are marked "verified": false',
+            file=sys.stderr,
+        )
+    else:
+        print(f"{shown} entries, each verified against the signed log", file=sys.stderr)
     return 0
 
 
 async def _lock(args: argparse.Namespace, action: str) -> int:
-    from gateway.clients.lan import GatewayClient
-
     owner = _owner_key(args.owner_key)
-    async with GatewayClient(args.gateway, fingerprint=args.pin_fingerprint) as client:
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
         body = {"door": args.door, "action": action}
         print(json.dumps(await client.owner(owner, "POST", "/v1/owner/lock", body)))
     return 0
+
+
+async def _clock_reset(args: argparse.Namespace) -> int:
+    owner = _owner_key(args.owner_key)
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
+        answer = await client.owner(owner, "POST", "/v1/owner/clock/reset")
+    old = _iso(int(answer["old_floor_ms"]))
+    if answer["reset"]:
+        print(f"time floor reset from {old} to {_iso(int(answer['floor_ms']))} (recorded)")
+    else:
+        print(f"time floor {old} is not ahead of the gateway's clock: nothing to reset")
+    return 0
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def register(sub: Any) -> None:
@@ -81,7 +115,7 @@ def register(sub: Any) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--gateway", required=True, help="the gateway's URL")
         p.add_argument("--owner-key", required=True, help="the owner's secret key file")
-        p.add_argument("--pin-fingerprint", help="the gateway's TLS SHA-256 fingerprint (hex)")
+        gateway_trust.add_arguments(p)
 
     for name, approve in (("approve", True), ("deny", False)):
         p = osub.add_parser(name, help=f"{name} a session awaiting the owner")
@@ -98,3 +132,13 @@ def register(sub: Any) -> None:
         p.add_argument("--door", required=True)
         common(p)
         p.set_defaults(handler=lambda a, act=action: asyncio.run(_lock(a, act)))
+    clock = osub.add_parser("clock", help="the gateway's time floor")
+    csub = clock.add_subparsers(dest="clock_command", metavar="ACTION")
+    csub.required = True
+    reset = csub.add_parser(
+        "reset",
+        help="set a time floor that is ahead of the gateway's clock back to the clock "
+        "(signed, recorded; only when you know the gateway's clock is right)",
+    )
+    common(reset)
+    reset.set_defaults(handler=lambda a: asyncio.run(_clock_reset(a)))

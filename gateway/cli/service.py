@@ -33,6 +33,7 @@ def _init(args: argparse.Namespace) -> int:
                 "gateway_id": result.gateway_id,
                 "public_key": result.public_key,
                 "tls_fingerprint": result.tls_fingerprint,
+                "tls_fingerprint_alg": "spki-sha256",
                 "config": str(result.config_path),
             },
             indent=2,
@@ -42,7 +43,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gateway.app.wiring import Overrides, configure_logging, serve
+    from gateway.app.logs import LogFormat, configure_logging, log_format_from_env
+    from gateway.app.wiring import Overrides, serve
 
     path = Path(args.config)
     if not path.is_file():
@@ -50,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     camera = args.camera
     if camera and "://" not in camera and not Path(camera).is_file():
         raise UsageError(f"--camera {camera}: no such video file")
-    configure_logging()
+    configure_logging(fmt=LogFormat(args.log_format) if args.log_format else log_format_from_env())
     asyncio.run(serve(path, Overrides(camera_url=camera or None)))
     return 0
 
@@ -88,5 +90,10 @@ def register(sub: Any) -> None:
         "--camera",
         metavar="URL_OR_FILE",
         help="an RTSP URL or a local video file (looped) instead of [camera] url",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="one line per event as text (default) or JSON for journald (or THRESHOLD_LOG_FORMAT)",
     )
     run.set_defaults(handler=_run)

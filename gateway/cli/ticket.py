@@ -1,9 +1,10 @@
-"""``threshold ticket issue|inspect|verify`` and ``threshold revocations sign``.
+"""``threshold ticket issue|inspect|verify``.
 
 ``ticket verify`` prints the verdict as JSON and exits 0 on allow, 1 on deny. With
 ``--holder-key`` it plays the phone too (makes a challenge and signs the proof), so the whole
 chain is checked; without it the proof is left out and the verdict says so. A token that is not
-even a well-formed v4.public token is a usage error (exit 2), like a bad key file.
+even a well-formed v4.public token is a deny like any other (reason ``bad_token``, exit 1): the
+gateway refuses it the same way. Exit 2 is kept for usage errors (a wrong flag, a bad key file).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from gateway.trust import paseto
 from gateway.trust.claims import decode_object
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.proof import new_challenge, sign_proof
-from gateway.trust.reasons import Reason, TicketError
-from gateway.trust.revocation import RevocationList, sign_revocations, verify_revocations
+from gateway.trust.reasons import TicketError
+from gateway.trust.revocation import HeldRevocations, verify_revocations
 from gateway.trust.schedule import WeeklyWindow
 from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
 from gateway.trust.verification import check_ticket, verify_ticket
@@ -89,10 +90,12 @@ def _verify(args: argparse.Namespace) -> int:
     anchors = TrustAnchors.of(inputs.public_key(args.owner_pub, "--owner-pub"))
     now = inputs.moment(args.at, "--at")
     zone = inputs.zone(args.tz)
-    revocations: RevocationList | None = None
+    revocations: HeldRevocations | None = None
     if args.revocations is not None:
         try:
-            revocations = verify_revocations(inputs.token(args.revocations), anchors)
+            revocations = HeldRevocations.of_list(
+                verify_revocations(inputs.token(args.revocations), anchors, gateway_id=args.gateway)
+            )
         except TicketError as exc:
             raise UsageError(f"--revocations refused: {exc.reason.value}") from exc
     common: dict[str, Any] = {
@@ -117,29 +120,11 @@ def _verify(args: argparse.Namespace) -> int:
         verdict = verify_ticket(token, challenge=challenge, proof=proof, **common)
     else:
         verdict = check_ticket(token, **common)
-    if verdict.reason is Reason.BAD_TOKEN:
-        raise UsageError(f"not a well-formed ticket: {verdict.detail}")
     out = verdict.to_json()
     if not verdict.proof_checked:
         out["note"] = "proof of possession not checked (no --holder-key)"
     print(json.dumps(out))
     return EXIT_ALLOW if verdict.allowed else EXIT_DENY
-
-
-def _sign_revocations(args: argparse.Namespace) -> int:
-    owner = inputs.read_secret_key(args.owner_key)
-    try:
-        rl = RevocationList(
-            seq=args.seq,
-            iat=inputs.moment(None, "now"),
-            jti=frozenset(args.jti),
-            sub=frozenset(args.subject),
-            keys=frozenset(inputs.public_key(k, "--key") for k in args.key),
-        )
-        print(sign_revocations(rl, owner))
-    except TicketError as exc:
-        raise UsageError(exc.message) from exc
-    return 0
 
 
 def register(sub: Any) -> None:
@@ -182,14 +167,3 @@ def register(sub: Any) -> None:
     verify.add_argument("--revocations", metavar="TOKEN")
     verify.add_argument("--uses-so-far", type=int, default=0, metavar="N")
     verify.set_defaults(handler=_verify)
-
-    revocations = sub.add_parser("revocations", help="owner-signed revocation lists")
-    rcommands = revocations.add_subparsers(dest="revocations_command", metavar="COMMAND")
-    rcommands.required = True
-    sign = rcommands.add_parser("sign", help="print a signed revocation list")
-    sign.add_argument("--owner-key", required=True, metavar="FILE")
-    sign.add_argument("--seq", required=True, type=int, metavar="N")
-    sign.add_argument("--jti", action="append", default=[], metavar="ID")
-    sign.add_argument("--subject", action="append", default=[], metavar="NAME")
-    sign.add_argument("--key", action="append", default=[], metavar="B64")
-    sign.set_defaults(handler=_sign_revocations)

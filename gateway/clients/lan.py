@@ -1,27 +1,37 @@
 """A reference client of the LAN API: what a courier's or the owner's phone app does.
 
 Used by ``threshold courier`` and ``threshold owner``, by the demo and by the tests, so the
-API is always exercised the way docs/api.md describes it. TLS is pinned to the gateway's
-certificate fingerprint when one is given (``aiohttp.Fingerprint``: the self-signed
-certificate cannot be checked against a CA, its SHA-256 can).
+API is always exercised the way docs/api.md describes it.
+
+TLS is always pinned to the gateway's KEY (:class:`KeyPin`, the SPKI SHA-256 of
+:mod:`gateway.trust.tls_pin`): the self-signed certificate cannot be checked against a CA,
+and a pin on the certificate itself would break when the gateway renews it. Given no pin, a
+client pins the first key it sees and holds every later connection to it;
+:mod:`gateway.clients.known_gateways` decides, across runs, which pin to give. Owner requests
+are signed for the gateway id and the key this client actually saw (docs/api.md, owner
+request signatures v2), so no other server can replay them to the gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 import secrets
 import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from nacl.signing import SigningKey
 
 from gateway.errors import GatewayError
 from gateway.trust.base64url import b64u_decode, b64u_encode
-from gateway.trust.owner_request import sign_request
+from gateway.trust.owner_request import OwnerAudience, sign_request
 from gateway.trust.proof import proof_message
+from gateway.trust.tls_pin import parse_pin, spki_fingerprint
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -59,10 +69,65 @@ class GatewayUnreachable(GatewayError):
     code = "gateway_unreachable"
 
 
+class GatewayKeyMismatch(GatewayUnreachable):
+    """The server presented another TLS key than the one pinned for this gateway."""
+
+    code = "gateway_key_changed"
+
+    def __init__(self, address: str, expected: str, got: str) -> None:
+        super().__init__(
+            f"the gateway at {address} presents TLS key fingerprint {got}, which does not "
+            f"match the pinned fingerprint {expected}"
+        )
+        self.address = address
+        self.expected = expected
+        self.got = got
+
+
+class KeyPin(aiohttp.Fingerprint):
+    """Checks each new TLS connection's key against a pin (SPKI SHA-256, lowercase hex).
+
+    With no pin, the first key seen becomes the pin for the rest of this client's life.
+    aiohttp calls :meth:`check` right after every handshake, before any byte is sent.
+    """
+
+    def __init__(self, expected: str | None) -> None:
+        super().__init__(bytes(32))  # the base class insists on a SHA-256 digest; unused
+        self.expected = expected
+        self.seen: str | None = None
+
+    def check(self, transport: asyncio.Transport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return
+        der = ssl_object.getpeercert(binary_form=True)
+        got = spki_fingerprint(der) if der else ""
+        expected = self.expected or got
+        if not got or not hmac.compare_digest(got, expected):
+            host, port, *_ = transport.get_extra_info("peername")
+            raise aiohttp.ServerFingerprintMismatch(
+                bytes.fromhex(expected), bytes.fromhex(got), host, port
+            )
+        self.expected = self.seen = got
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     status: int
     body: dict[str, Any]
+
+
+def gateway_address(base_url: str) -> str:
+    """``host:port`` of a gateway URL, lower case, the port explicit (``[v6]:port``)."""
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise GatewayError(f"{base_url}: not a gateway URL") from None
+    host = (parts.hostname or "").lower()
+    if not host or parts.scheme not in ("http", "https"):
+        raise GatewayError(f"{base_url}: not a gateway URL (https://HOST:PORT)")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class GatewayClient:
@@ -74,13 +139,21 @@ class GatewayClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        ssl: Any = None
-        if base_url.startswith("https://"):
-            ssl = aiohttp.Fingerprint(bytes.fromhex(fingerprint)) if fingerprint else False
-        connector = aiohttp.TCPConnector(ssl=ssl, limit=0)
+        self.address = gateway_address(self.base_url)
+        self.pin: KeyPin | None = None
+        if self.base_url.startswith("https://"):
+            self.pin = KeyPin(parse_pin(fingerprint) if fingerprint else None)
+        self._gateway_id: str | None = None
+        connector = aiohttp.TCPConnector(ssl=self.pin or True, limit=0)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
         )
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        """The pin of the TLS key this client has seen (None before the first connection,
+        and over plain HTTP)."""
+        return self.pin.seen if self.pin is not None else None
 
     async def close(self) -> None:
         await self._session.close()
@@ -119,10 +192,8 @@ class GatewayClient:
                 except ValueError:
                     parsed = {"raw": text.decode("utf-8", "replace")}
                 return Reply(resp.status, parsed if isinstance(parsed, dict) else {"value": parsed})
-        except aiohttp.ServerFingerprintMismatch:
-            raise GatewayUnreachable(
-                "the gateway's TLS certificate does not match the pinned fingerprint"
-            ) from None
+        except aiohttp.ServerFingerprintMismatch as exc:
+            raise GatewayKeyMismatch(self.address, exc.expected.hex(), exc.got.hex()) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise GatewayUnreachable(f"cannot reach {self.base_url}: {exc}") from None
 
@@ -147,7 +218,9 @@ class GatewayClient:
     # -- courier -------------------------------------------------------------------------------
 
     async def info(self) -> dict[str, Any]:
-        return (await self.call("GET", "/v1/info")).body
+        body = (await self.call("GET", "/v1/info")).body
+        self._gateway_id = str(body.get("gateway_id", ""))
+        return body
 
     async def challenge(self) -> bytes:
         reply = await self.call("POST", "/v1/challenges", expect=(201,))
@@ -193,11 +266,20 @@ class GatewayClient:
 
     # -- owner ---------------------------------------------------------------------------------
 
-    def owner_headers(
+    async def audience(self) -> OwnerAudience:
+        """The gateway owner requests are signed for: the id it gives and the key this client
+        saw (an impostor's id may be the real one, its key cannot be)."""
+        if self._gateway_id is None or (self.pin is not None and self.pin.seen is None):
+            await self.info()
+        assert self._gateway_id is not None
+        return OwnerAudience(self._gateway_id, self.key_fingerprint)
+
+    async def owner_headers(
         self, owner: SigningKey, method: str, path_qs: str, body: bytes
     ) -> dict[str, str]:
+        audience = await self.audience()
         nonce = b64u_encode(secrets.token_bytes(24))
-        return sign_request(owner, method, path_qs, body, int(time.time()), nonce)
+        return sign_request(owner, audience, method, path_qs, body, int(time.time()), nonce)
 
     async def owner(
         self,
@@ -209,7 +291,7 @@ class GatewayClient:
         expect: tuple[int, ...] = (200,),
     ) -> dict[str, Any]:
         raw = json.dumps(body).encode() if body is not None else b""
-        headers = self.owner_headers(owner, method, path_qs, raw)
+        headers = await self.owner_headers(owner, method, path_qs, raw)
         reply = await self.request(method, path_qs, headers=headers, raw=raw)
         if reply.status not in expect:
             raise ApiProblem(

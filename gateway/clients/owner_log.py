@@ -14,10 +14,36 @@ from dataclasses import dataclass, field
 
 from cloud import wire
 from gateway.trust.seal import SealError, Unsealer
-from store import merkle
+from store import commitment, merkle
 from store.checkpoint import SignedCheckpoint
-from store.entry import AuditEntry, decode_entry
+from store.entry import AuditEntry, canonical_body, decode_entry
 from store.errors import InvalidEntry
+
+
+def open_leaf(unseal: Unsealer, leaf: bytes) -> AuditEntry:
+    """The entry inside a sealed leaf of either format (docs/audit-log.md). In format 2 the
+    seal also holds the entry's commitment key, and the leaf's field tags must match what the
+    seal holds: the owner checks the gateway's commitments too."""
+    form = commitment.leaf_form(leaf)
+    if form is commitment.LeafForm.PLAIN:
+        raise InvalidEntry("the leaf is not sealed")
+    entry_key, canonical = commitment.open_payload(unseal.open(commitment.leaf_sealed_box(leaf)))
+    entry = decode_entry(canonical)
+    if form is commitment.LeafForm.SEALED_V2:
+        if entry_key is None:
+            raise InvalidEntry("a format-2 leaf whose seal holds no commitment key")
+        field = commitment.bad_field(
+            commitment.leaf_tags(leaf),
+            entry_key,
+            entry.time_ms,
+            entry.kind,
+            canonical_body(entry.body).decode("utf-8"),
+        )
+        if field:
+            raise InvalidEntry(f"the leaf's commitment to {field} does not match the sealed entry")
+    elif entry_key is not None:
+        raise InvalidEntry("a format-1 leaf whose seal holds a format-2 payload")
+    return entry
 
 
 @dataclass(frozen=True)
@@ -50,7 +76,7 @@ def verify_and_open(
             break
         tree.append(merkle.leaf_hash(leaf))
         try:
-            entry = decode_entry(unseal.open(leaf))
+            entry = open_leaf(unseal, leaf)
         except (SealError, InvalidEntry) as exc:
             log.problems.append(f"entry {index} does not open or decode: {exc}")
             continue

@@ -39,9 +39,8 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from gateway.access.policy import package_code_hash
 from gateway.app.config import CloudConfig, DoorConfig, load
-from gateway.app.identity import load_signing_key, write_private_file
+from gateway.app.identity import load_signing_key
 from gateway.app.provision import CONFIG_NAME, init_gateway
 from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import ApiProblem, GatewayClient
@@ -49,7 +48,8 @@ from gateway.demo.cloud import DemoCloud
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.schedule import WeeklyWindow
-from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
+from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
+from groundwork.files import write_file
 from video.testvideo import generate_test_video
 
 GATEWAY_ID = "gw-demo"
@@ -107,7 +107,7 @@ def _issue(
         cnf=bytes(holder.verify_key),
         uses=1,
         schedule=schedule,
-        delivery=Delivery("order-4711", tuple(package_code_hash(c) for c in codes))
+        delivery=Delivery("order-4711", tuple(package_hash(c) for c in codes))
         if purpose is Purpose.DELIVERY
         else None,
         approval=approval,
@@ -173,12 +173,8 @@ async def _prepare(directory: Path, tl: Timeline, camera: bool) -> tuple[Signing
         allow_without_camera=not camera,
     )
     # The owner's key normally lives on the owner's phone; the demo plays the owner.
-    write_private_file(
-        owner_file, (b64u_encode(bytes(owner) + bytes(owner.verify_key)) + "\n").encode()
-    )
-    tl.say(
-        f"  gateway key {result.public_key[:16]}..., TLS sha256 {result.tls_fingerprint[:16]}..."
-    )
+    write_file(owner_file, (b64u_encode(bytes(owner) + bytes(owner.verify_key)) + "\n").encode())
+    tl.say(f"  gateway key {result.public_key[:16]}..., TLS key {result.tls_fingerprint[:16]}...")
     return owner, result.config_path
 
 

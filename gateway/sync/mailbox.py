@@ -1,51 +1,18 @@
-"""What the sync task does with the owner's mail and the relay's time (DESIGN §8).
+"""What the sync task does with the owner's mail and the relay's time (docs/cloud.md).
 
 The relay only relays: every revocation list and approval is checked here against the
-owner's key before it counts, so a relay cannot forge, and a replayed older list changes
-nothing (the store keeps a list only when its ``seq`` is higher). A raise of the time floor
-is written to the audit log as ``clock.floor_raised`` with that time, so the move is on the
-record and the store's floor (the newest time in the log) takes it.
+owner's key before it counts (by the access service, against this gateway's id), so a relay
+cannot forge; a list for another gateway is refused, and a replayed or older list takes
+nothing away (the store keeps the union of the lists). The relay's signed time goes to the
+access service, which raises the floor by it, never past the local clock plus the ticket
+skew, and writes the raise to the audit log as ``clock.floor_raised`` at the new floor, so
+the move is on the record and the store's floor (the newest time in the log) takes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Protocol
-
-from gateway.trust.approval import Approval, decode_approval
-from gateway.trust.keys import TrustAnchors
-from gateway.trust.revocation import verify_revocations
-from store.db import Store
-from store.state import RevocationOutcome
-
-ApprovalSink = Callable[[Approval], Awaitable[None]]
-
-
-class StoreMailbox:
-    """The gateway's ``MailboxHandler``: verify with the owner's key, then keep or hand on."""
-
-    def __init__(
-        self, store: Store, anchors: TrustAnchors, on_approval: ApprovalSink | None = None
-    ) -> None:
-        self._store = store
-        self._anchors = anchors
-        self._on_approval = on_approval
-        self.last_revocation_outcome: RevocationOutcome | None = None
-
-    async def apply_revocations(self, token: str) -> None:
-        revocations = verify_revocations(token, self._anchors)
-        self.last_revocation_outcome = await self._store.store_revocation_list(
-            revocations.seq, token
-        )
-
-    async def apply_approval(self, token: str) -> None:
-        approval = decode_approval(token, self._anchors)
-        if self._on_approval is not None:
-            await self._on_approval(approval)
-
-    async def raise_time_floor(self, time_ms: int) -> None:
-        if time_ms > await self._store.time_floor():
-            await self._store.append("clock.floor_raised", {"floor_ms": time_ms}, time_ms)
 
 
 class AccessDecisions(Protocol):
@@ -55,14 +22,15 @@ class AccessDecisions(Protocol):
 
     async def approve(self, token: str) -> object: ...
 
+    async def raise_time_floor(self, moment: datetime) -> datetime | None: ...
+
 
 class AccessMailbox:
-    """The running gateway's ``MailboxHandler``: mail goes through the access service, which
-    verifies it with the owner's key and keeps its in-memory revocations and pending sessions
-    in step with the store; the time floor is raised on the record."""
+    """The gateway's ``MailboxHandler``: everything goes through the access service, which
+    verifies mail with the owner's key and keeps its revocations and pending sessions in step
+    with the store, and which owns the time floor (raised on the record, read per request)."""
 
-    def __init__(self, store: Store, access: AccessDecisions) -> None:
-        self._store = store
+    def __init__(self, access: AccessDecisions) -> None:
         self._access = access
 
     async def apply_revocations(self, token: str) -> None:
@@ -71,6 +39,6 @@ class AccessMailbox:
     async def apply_approval(self, token: str) -> None:
         await self._access.approve(token)
 
-    async def raise_time_floor(self, time_ms: int) -> None:
-        if time_ms > await self._store.time_floor():
-            await self._store.append("clock.floor_raised", {"floor_ms": time_ms}, time_ms)
+    async def raise_time_floor(self, time_ms: int) -> int | None:
+        floor = await self._access.raise_time_floor(datetime.fromtimestamp(time_ms / 1000, UTC))
+        return None if floor is None else int(floor.timestamp() * 1000)

@@ -1,5 +1,5 @@
 """Cloud sync: a supervised background task that delivers the sealed audit log and pulls the
-owner's mailbox and the relay's signed time (DESIGN §8, docs/cloud.md).
+owner's mailbox and the relay's signed time (docs/cloud.md, "In the gateway").
 
 Theory of operation. The store's acknowledged tree size is the cursor: every entry above it
 is backlog. A round reads at most ``MAX_BATCH_ENTRIES`` entries (or 1 MiB) of sealed leaves
@@ -14,7 +14,11 @@ with full jitter (capped), honours ``Retry-After``, and meanwhile probes the rel
 so that it retries at once when the network returns. Rounds also run on a timer (uploads are
 batched on purpose: the relay should not learn when each entry was written) and on demand.
 
-The pure decisions (backoff, Retry-After, the time floor) live in ``gateway.sync.schedule``.
+The pure decisions (Retry-After, the backoff bounds, the minimum retry interval) live in
+``gateway.sync.schedule``; the backoff itself is :func:`groundwork.backoff.doubling_delay`.
+A failed round is never retried sooner than ``min_retry_s`` (10 s), and the relay's port is
+probed only when it did not answer at all. How far the relay's time may move the floor is
+the trust layer's rule, applied by the store's owner (:class:`MailboxHandler`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import functools
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import ssl
 import time
@@ -45,19 +50,19 @@ from cloud.signed_request import gateway_principal, sign_request
 from gateway.errors import GatewayError
 from gateway.sync.schedule import (
     BACKOFF_CAP_S,
-    backoff_delay,
-    raised_time_floor,
+    MIN_RETRY_S,
     retry_after_s,
+    retry_delay,
 )
 from gateway.trust.owner_mail import open_mail
 from gateway.trust.seal import Unsealer
+from groundwork.files import write_file
 from store.checkpoint import SignedCheckpoint
 from store.db import Store
 
 MAX_BATCH_ENTRIES = wire.MAX_BATCH_ENTRIES
 MAX_BATCH_BYTES = wire.MAX_BATCH_BYTES
 DEFAULT_INTERVAL_S = 60.0
-DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000
 REQUEST_TIMEOUT_S = 30.0
 
 
@@ -74,13 +79,18 @@ class SyncRefused(SyncError):
 
 
 class SyncUnavailable(SyncError):
-    """The relay is unreachable or overloaded; ``retry_after_s`` is its hint, if any."""
+    """The relay is unreachable or overloaded; ``retry_after_s`` is its hint, if any, and
+    ``answered`` whether it answered at all (a 503 or 429: it is up, so probing its port
+    tells nothing and must not cut the wait short)."""
 
     code = "sync_unavailable"
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after_s: float | None = None, *, answered: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.answered = answered
 
 
 # Interfaces to the rest of the gateway -----------------------------------------------------------
@@ -94,7 +104,9 @@ class MailboxHandler(Protocol):
 
     async def apply_approval(self, token: str) -> None: ...
 
-    async def raise_time_floor(self, time_ms: int) -> None: ...
+    async def raise_time_floor(self, time_ms: int) -> int | None:
+        """The relay signed that it is ``time_ms``; the floor afterwards (Unix ms), if known.
+        The handler applies the rule (never past the local clock plus the ticket skew)."""
 
 
 class SyncState(enum.Enum):
@@ -130,10 +142,11 @@ class SyncConfig:
     pin_sha256: bytes | None = None
     ca_file: str | None = None
     relay_key: bytes | None = None
-    max_skew_ms: int = DEFAULT_MAX_SKEW_MS
     status_file: Path | None = None
     backoff_cap_s: float = BACKOFF_CAP_S
     probe_interval_s: float = 2.0
+    #: No failed round is retried sooner than this (gateway.sync.schedule.MIN_RETRY_S).
+    min_retry_s: float = MIN_RETRY_S
 
 
 def now_ms() -> int:
@@ -214,12 +227,12 @@ class CloudSync:
         self._wake.set()
 
     async def _supervise(self) -> None:
-        attempt = 0
+        failures = 0  # rounds failed in a row
         while True:
             probe = False
             try:
                 await self.sync_once()
-                attempt = 0
+                failures = 0
                 delay = self._config.interval_s
             except asyncio.CancelledError:
                 raise
@@ -227,13 +240,18 @@ class CloudSync:
                 # Supervision: whatever went wrong, log it in the status and try again later.
                 self._record_error(exc)
                 hint = exc.retry_after_s if isinstance(exc, SyncUnavailable) else None
-                delay = backoff_delay(attempt, cap_s=self._config.backoff_cap_s)
-                if hint is not None:
-                    # The relay is up and said when: wait that long, no probing past it.
-                    delay = max(hint, delay)
-                else:
-                    probe = isinstance(exc, SyncUnavailable)
-                attempt += 1
+                failures += 1
+                delay = retry_delay(
+                    failures,
+                    hint,
+                    cap_s=self._config.backoff_cap_s,
+                    minimum_s=self._config.min_retry_s,
+                    jitter=random.random,
+                )
+                # Probe the port only when the relay did not answer at all: one that answered
+                # (503, 429, with or without Retry-After) is reachable, and a probe would
+                # end every wait at once.
+                probe = isinstance(exc, SyncUnavailable) and not exc.answered
                 self.status.state = SyncState.BACKING_OFF
             self.status.next_attempt_ms = self._clock() + int(delay * 1000)
             self._save_status()
@@ -242,13 +260,17 @@ class CloudSync:
 
     async def _sleep(self, delay: float, *, probe: bool) -> None:
         self._wake.clear()
-        deadline = time.monotonic() + delay
+        started = time.monotonic()
+        deadline = started + delay
+        # A probe that finds the port open ends the wait, but not before the minimum interval:
+        # a relay that accepts connections and then fails them must not make a tight loop.
+        earliest = started + min(delay, self._config.min_retry_s)
         while (left := deadline - time.monotonic()) > 0:
             step = min(left, self._config.probe_interval_s) if probe else left
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=step)
                 return
-            if probe and await self._reachable():
+            if probe and time.monotonic() >= earliest and await self._reachable():
                 return
 
     async def _reachable(self) -> bool:
@@ -274,10 +296,8 @@ class CloudSync:
         path = self._config.status_file
         if path is None:
             return
-        tmp = path.with_suffix(".tmp")
         with contextlib.suppress(OSError):
-            tmp.write_text(json.dumps(self.status.to_json()))
-            os.replace(tmp, path)
+            write_file(path, json.dumps(self.status.to_json()).encode(), replace=True)
 
     # One round ---------------------------------------------------------------------------------
 
@@ -332,7 +352,7 @@ class CloudSync:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise SyncUnavailable(f"relay unreachable: {type(exc).__name__}: {exc}") from None
         if status >= 500 or status == 429:
-            raise SyncUnavailable(f"relay answered {status}", retry)
+            raise SyncUnavailable(f"relay answered {status}", retry, answered=True)
         try:
             data = json.loads(raw) if raw else {}
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -443,7 +463,10 @@ class CloudSync:
                 applied += 1
 
     async def pull_time(self, handler: MailboxHandler) -> int | None:
-        """Ask for the relay's signed time; raise the floor if it is ahead (bounded)."""
+        """Ask for the relay's signed time and hand it to ``handler``, which may raise the
+        floor by it (never past the local clock plus the ticket skew: the rule and the floor
+        live in the store's transaction, not here). The floor afterwards, or None when the
+        time was not authenticated."""
         nonce = hashlib.sha256(os.urandom(16)).hexdigest()[:32]
         status, data = await self._request("GET", f"/v1/time?nonce={nonce}")
         if status != 200 or not isinstance(data, dict):
@@ -460,9 +483,4 @@ class CloudSync:
         relay_key = self._config.relay_key
         if signed.nonce != nonce or relay_key is None or not signed.verify(relay_key):
             return None  # unauthenticated time never moves the floor
-        floor = await self._store.time_floor()
-        skew = self._config.max_skew_ms
-        new_floor = raised_time_floor(floor, self._clock(), signed.time_ms, skew)
-        if new_floor > floor:
-            await handler.raise_time_floor(new_floor)
-        return new_floor
+        return await handler.raise_time_floor(signed.time_ms)

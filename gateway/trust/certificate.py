@@ -1,9 +1,11 @@
-"""Issuer certificates: the owner's delegation of ticket issuing to a company (DESIGN §1).
+"""Issuer certificates: the owner's delegation of ticket issuing to a company (docs/tickets.md §4).
 
 An :class:`IssuerCertificate` is an owner-signed token naming the issuer's public key and
 capping what its tickets may do: doors, purposes, hours of the day (gateway time zone), the
 not-before/not-after window, the longest ticket lifetime and the most uses. It travels in the
 footer of every ticket the issuer signs, so a new issuer works with the gateway offline.
+Without ``purposes`` a certificate allows every purpose but ``emergency``: emergency tickets
+need the owner to name that purpose in the certificate, never by default.
 The chain is exactly owner -> certificate -> ticket: a certificate must be signed by an owner
 anchor and may not itself carry a certificate (nobody re-delegates).
 """
@@ -73,6 +75,32 @@ class IssuerCertificate:
         if self.max_uses is not None:
             claims["max_uses"] = self.max_uses
         return claims
+
+
+def allowances(cert: IssuerCertificate) -> list[str]:
+    """What ``cert`` lets its issuer's tickets do, one line per cap (for the owner to read)."""
+    if cert.purposes is None:
+        purposes = ", ".join(p.value for p in Purpose if p is not Purpose.EMERGENCY)
+        purposes += " (every purpose but emergency)"
+    else:
+        purposes = ", ".join(p.value for p in cert.purposes)
+    emergency = cert.purposes is not None and Purpose.EMERGENCY in cert.purposes
+    return [
+        f"issuer: {cert.sub} (certificate {cert.jti}) on gateway {cert.aud}",
+        f"doors: {', '.join(cert.doors) if cert.doors is not None else 'any'}",
+        f"purposes: {purposes}",
+        f"emergency tickets: {'ALLOWED (named explicitly)' if emergency else 'no'}",
+        f"valid: {format_time(cert.nbf)} to {format_time(cert.exp)}",
+        f"hours: {format_hours(cert.hours) if cert.hours is not None else 'any'}",
+        "longest ticket: "
+        + (
+            f"{cert.max_ticket_s / 3600:g} h"
+            if cert.max_ticket_s is not None
+            else "7 days (tickets' own cap)"
+        ),
+        "uses per ticket: "
+        + (f"at most {cert.max_uses}" if cert.max_uses is not None else f"at most {MAX_USES}"),
+    ]
 
 
 def certificate_from_claims(claims: dict[str, Any]) -> IssuerCertificate:

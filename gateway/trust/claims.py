@@ -1,7 +1,7 @@
 """Strict decoding of the JSON inside Threshold tokens, and typed reading of its claims.
 
 PASETO authenticates bytes; this module decides which bytes are acceptable JSON. Following
-DESIGN §2 it refuses what lenient decoders let through: duplicate keys (two parsers could
+docs/tickets.md §2 it refuses what lenient decoders let through: duplicate keys (two parsers could
 read two different claims from one signed payload), non-UTF-8 text, floats, NaN and
 Infinity, strings carrying lone surrogates, nesting deeper than :data:`MAX_DEPTH`, and any
 claim it does not know. Times are RFC 3339 strings with an explicit offset.
@@ -214,6 +214,22 @@ class ClaimReader:
             ):
                 malformed(f"{self._what}.{name} has an item that is not allowed")
         return tuple(value)
+
+    def time_map(
+        self, name: str, *, pattern: re.Pattern[str] | None = None, max_items: int = 64
+    ) -> dict[str, datetime]:
+        """A required object from names (checked like :meth:`text_list` items) to times."""
+        value = self._take(name, True)
+        if not isinstance(value, dict) or len(value) > max_items:
+            malformed(f"{self._what}.{name} must be an object of at most {max_items} entries")
+        out: dict[str, datetime] = {}
+        for key, moment in value.items():
+            if not 0 < len(key) <= 128 or (pattern is not None and pattern.fullmatch(key) is None):
+                malformed(f"{self._what}.{name} has a name that is not allowed")
+            if not isinstance(moment, str) or len(moment) > 40:
+                malformed(f"{self._what}.{name} values must be RFC 3339 times")
+            out[key] = parse_time(moment)
+        return out
 
     def raw(self, name: str, *, required: bool = False) -> Any:
         return self._take(name, required)

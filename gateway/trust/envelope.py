@@ -20,7 +20,7 @@ from gateway.trust.claims import MAX_TOKEN_CHARS, ClaimReader, decode_object, en
 from gateway.trust.keys import SECRET_KEY_LEN, TrustAnchors, key_id, public_key_of
 from gateway.trust.reasons import Reason, TicketError
 
-MAX_REVOCATIONS_CHARS = 65536
+MAX_REVOCATIONS_CHARS = 131072
 
 
 class TokenKind(Enum):
@@ -28,13 +28,16 @@ class TokenKind(Enum):
 
     TICKET = b"threshold-ticket-v1"
     ISSUER_CERTIFICATE = b"threshold-issuer-certificate-v1"
-    REVOCATION_LIST = b"threshold-revocations-v1"
+    REVOCATION_LIST = b"threshold-revocations-v2"
+    # Read only to carry a list held before the upgrade over into v2 (it has no audience).
+    LEGACY_REVOCATION_LIST = b"threshold-revocations-v1"
     APPROVAL = b"threshold-approval-v1"
 
     @property
     def max_chars(self) -> int:
         # A revocation list may name many ids; everything else stays small.
-        return MAX_REVOCATIONS_CHARS if self is TokenKind.REVOCATION_LIST else MAX_TOKEN_CHARS
+        revocations = (TokenKind.REVOCATION_LIST, TokenKind.LEGACY_REVOCATION_LIST)
+        return MAX_REVOCATIONS_CHARS if self in revocations else MAX_TOKEN_CHARS
 
 
 @dataclass(frozen=True, slots=True)

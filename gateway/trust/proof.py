@@ -1,4 +1,4 @@
-"""Proof of possession: the holder's signature over a gateway challenge (DESIGN §2).
+"""Proof of possession: the holder's signature over a gateway challenge (docs/tickets.md §5).
 
 A ticket alone opens nothing. The gateway hands out a single-use 32-byte nonce valid for a
 few seconds (a :class:`ChallengeRecord`); the phone signs :func:`proof_message` with the

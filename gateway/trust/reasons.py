@@ -34,8 +34,6 @@ class Reason(StrEnum):
     # Owner approvals (the survey flow).
     WRONG_SESSION = "wrong_session"
     APPROVAL_DECLINED = "approval_declined"
-    # Revocation lists.
-    STALE_REVOCATIONS = "stale_revocations"
 
 
 class TicketError(GatewayError):

@@ -5,7 +5,7 @@ A signed request carries its time, a random nonce and an Ed25519 signature in he
 signed message is newline-separated lines, each free of newlines by construction, so the
 encoding is unambiguous::
 
-    <context>                e.g. threshold-owner-v1; one per scheme, so a request signed
+    <context>                e.g. threshold-owner-v2; one per scheme, so a request signed
                              for one service can never be replayed to another
     <extra lines>            scheme-specific, e.g. the cloud's principal
     <METHOD>                 upper case

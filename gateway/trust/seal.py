@@ -1,9 +1,10 @@
 """Sealing audit entries to the owner: padding to size classes, then a libsodium sealed box.
 
-DESIGN §8. Every audit entry leaves the home sealed to the owner. The owner holds one Ed25519
-root key; its X25519 twin (``crypto_sign_ed25519_pk_to_curve25519``) is the recipient of a
-``crypto_box_seal`` (an ephemeral X25519 key, XSalsa20-Poly1305, 48 bytes of overhead).
-Only the holder of the owner's Ed25519 secret key can open it.
+docs/cloud.md, "What leaves the home". Every audit entry leaves the home sealed to the owner.
+The owner holds one Ed25519 root key; its X25519 twin
+(``crypto_sign_ed25519_pk_to_curve25519``) is the recipient of a ``crypto_box_seal`` (an
+ephemeral X25519 key, XSalsa20-Poly1305, 48 bytes of overhead). Only the holder of the
+owner's Ed25519 secret key can open it.
 
 Padding happens BEFORE sealing, so the ciphertext length tells the cloud only the size class
 of an entry, not whether it was a delivery or a cleaner. Padded plaintext::

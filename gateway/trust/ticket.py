@@ -1,4 +1,4 @@
-"""The ticket: the claims a phone presents at the door (schema version 1, DESIGN §2).
+"""The ticket: the claims a phone presents at the door (schema version 1, docs/tickets.md §3).
 
 This module turns a :class:`Ticket` into signed claims and back. It checks the shape of each
 claim (types, ranges, allowed characters, the 7-day lifetime cap) but not whether the ticket
@@ -31,6 +31,10 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class Purpose(StrEnum):
+    """Why the holder comes (the ``purpose`` claim); the one enum of purposes in Threshold.
+
+    Its rule at the door is :mod:`gateway.access.policy`'s."""
+
     DELIVERY = "delivery"
     SERVICE = "service"
     GUEST = "guest"

@@ -12,7 +12,8 @@ in this fixed order (docs/tickets.md, "Verification order"):
 3. signatures of certificate and ticket                      -> ``bad_signature``
 4. claims of both, schema version 1                          -> ``malformed_claims``
 5. the clock is above the persisted floor                    -> ``clock_untrusted``
-   (emergency tickets go on, with ``alarm`` set, using the floor as the time)
+   (emergency tickets go on, with ``alarm`` set: checks 6-11 then hold if they hold at
+   either the clock or the floor, so the clock never refuses one; issue 11, finding 1)
 6. revocation of ticket id, certificate id, holder, keys     -> ``revoked``
 7. audience of ticket and certificate                        -> ``wrong_gateway``
 8. door                                                      -> ``wrong_door``
@@ -36,7 +37,7 @@ from datetime import datetime, timedelta, tzinfo
 from gateway.trust import schedule
 from gateway.trust.approval import Approval, Decision, decode_approval, sign_approval
 from gateway.trust.certificate import IssuerCertificate, sign_certificate, verify_certificate
-from gateway.trust.clock import DEFAULT_SKEW, clock_trusted
+from gateway.trust.clock import DEFAULT_SKEW, clock_trusted, plausible_times
 from gateway.trust.envelope import TokenKind, open_envelope, unwrap
 from gateway.trust.keys import TrustAnchors, key_id
 from gateway.trust.proof import (
@@ -47,7 +48,12 @@ from gateway.trust.proof import (
     sign_proof,
 )
 from gateway.trust.reasons import Reason, TicketError
-from gateway.trust.revocation import RevocationList, apply, revoked, sign_revocations
+from gateway.trust.revocation import (
+    HeldRevocations,
+    RevocationList,
+    revoked,
+    sign_revocations,
+)
 from gateway.trust.revocation import verify_revocations as decode_revocations
 from gateway.trust.ticket import Purpose, Ticket, sign_ticket, ticket_from_claims
 
@@ -56,6 +62,7 @@ __all__ = [
     "ApprovalVerdict",
     "ChallengeRecord",
     "Decision",
+    "HeldRevocations",
     "IssuerCertificate",
     "Purpose",
     "Reason",
@@ -64,7 +71,6 @@ __all__ = [
     "TicketError",
     "TrustAnchors",
     "Verdict",
-    "apply",
     "check_ticket",
     "decode_approval",
     "decode_revocations",
@@ -89,6 +95,8 @@ class Verdict:
     ``claims`` is the decoded ticket whenever its signature verified, also on a deny (for the
     audit log). ``alarm`` is set when an emergency ticket was honoured on an untrusted clock.
     ``proof_checked`` is False for :func:`check_ticket`, which leaves the proof out.
+    ``issuer_kid`` is the key id of the ticket's signer (an owner key or a certified issuer's
+    key): a ticket is known by it and its ``jti`` together, never by the ``jti`` alone.
     """
 
     allowed: bool
@@ -98,6 +106,7 @@ class Verdict:
     alarm: bool = False
     proof_checked: bool = True
     detail: str = ""
+    issuer_kid: str = ""
 
     def to_json(self) -> dict[str, object]:
         """A log- and API-safe summary (no token, no keys)."""
@@ -124,6 +133,7 @@ class _Chain:
     ticket: Ticket
     certificate: IssuerCertificate | None
     signer: bytes
+    kid: str
 
 
 def _open_chain(token: str, anchors: TrustAnchors) -> _Chain:
@@ -141,7 +151,7 @@ def _open_chain(token: str, anchors: TrustAnchors) -> _Chain:
     if signer is None:
         raise TicketError(Reason.UNKNOWN_KEY, "ticket signed by an unknown key")
     ticket = ticket_from_claims(open_envelope(envelope, signer))
-    return _Chain(ticket, certificate, signer)
+    return _Chain(ticket, certificate, signer, footer.kid)
 
 
 def _exceeds(ticket: Ticket, cert: IssuerCertificate, now: datetime, zone: tzinfo) -> str:
@@ -152,6 +162,11 @@ def _exceeds(ticket: Ticket, cert: IssuerCertificate, now: datetime, zone: tzinf
         return "door not in certificate"
     if cert.purposes is not None and ticket.purpose not in cert.purposes:
         return "purpose not in certificate"
+    if ticket.purpose is Purpose.EMERGENCY and (
+        cert.purposes is None or Purpose.EMERGENCY not in cert.purposes
+    ):
+        # Emergency is never implied: a certificate without purposes allows every other one.
+        return "emergency not named in certificate"
     if ticket.nbf < cert.nbf or ticket.exp > cert.exp:
         return "ticket validity outside certificate validity"
     if cert.max_ticket_s is not None and (ticket.exp - ticket.nbf) > timedelta(
@@ -175,6 +190,7 @@ def _deny(reason: Reason, chain: _Chain | None, detail: str, **kw: bool) -> Verd
         chain.ticket if chain else None,
         chain.certificate if chain else None,
         detail=detail,
+        issuer_kid=chain.kid if chain else "",
         **kw,
     )
 
@@ -187,7 +203,7 @@ def check_ticket(
     door: str,
     now: datetime,
     zone: tzinfo,
-    revocations: RevocationList | None = None,
+    revocations: HeldRevocations | None = None,
     uses_so_far: int = 0,
     time_floor: datetime | None = None,
     skew: timedelta = DEFAULT_SKEW,
@@ -206,19 +222,23 @@ def check_ticket(
         return _deny(reason, chain, detail, alarm=alarm, proof_checked=False)
 
     alarm = False
-    when = now
+    times: tuple[datetime, ...] = (now,)
     if not clock_trusted(now, time_floor, skew):
         if ticket.purpose is not Purpose.EMERGENCY:
             return deny(Reason.CLOCK_UNTRUSTED, "the gateway clock is below its time floor")
-        # The floor is a lower bound on the true time: the best time there is.
+        # Which one is wrong cannot be told from here: a clock set back, or a floor pushed
+        # ahead. An emergency is never refused because of the clock (issue 11, finding 1):
+        # it is judged valid if it is valid at either time, and the alarm says why.
         alarm = True
-        assert time_floor is not None
-        when = max(now, time_floor)
+        times = plausible_times(now, time_floor, skew)
+    earliest, latest = min(times), max(times)
     if revoked(
         revocations,
         ids=(ticket.jti, cert.jti) if cert else (ticket.jti,),
         subjects=(ticket.sub,),
         keys=(chain.signer, ticket.cnf),
+        at=earliest,  # a revocation holds if it holds at any of the times
+        skew=skew,
     ):
         return deny(Reason.REVOKED, "ticket, holder or issuer is revoked", alarm)
     if ticket.aud != gateway_id or (cert is not None and cert.aud != gateway_id):
@@ -226,18 +246,20 @@ def check_ticket(
     if ticket.door != door:
         return deny(Reason.WRONG_DOOR, "ticket is for another door", alarm)
     if cert is not None:
-        why = _exceeds(ticket, cert, when, zone)
-        if why:
-            return deny(Reason.CERTIFICATE_EXCEEDED, why, alarm)
-    if when < ticket.nbf - skew:
+        whys = [_exceeds(ticket, cert, when, zone) for when in times]
+        if all(whys):
+            return deny(Reason.CERTIFICATE_EXCEEDED, whys[0], alarm)
+    if latest < ticket.nbf - skew:
         return deny(Reason.NOT_YET_VALID, "ticket not yet valid", alarm)
-    if when >= ticket.exp + skew:
+    if earliest >= ticket.exp + skew:
         return deny(Reason.EXPIRED, "ticket expired", alarm)
-    if ticket.schedule and not schedule.allows(ticket.schedule, when, zone):
+    if ticket.schedule and not any(schedule.allows(ticket.schedule, t, zone) for t in times):
         return deny(Reason.OUTSIDE_SCHEDULE, "outside the ticket's weekly schedule", alarm)
     if uses_so_far >= ticket.uses:
         return deny(Reason.USES_EXHAUSTED, "ticket already used up", alarm)
-    return Verdict(True, Reason.OK, ticket, cert, alarm=alarm, proof_checked=False)
+    return Verdict(
+        True, Reason.OK, ticket, cert, alarm=alarm, proof_checked=False, issuer_kid=chain.kid
+    )
 
 
 def verify_holder_proof(
@@ -276,7 +298,7 @@ def verify_ticket(
     challenge: ChallengeRecord | None,
     proof: bytes | None,
     action: str = "open",
-    revocations: RevocationList | None = None,
+    revocations: HeldRevocations | None = None,
     uses_so_far: int = 0,
     time_floor: datetime | None = None,
     skew: timedelta = DEFAULT_SKEW,
@@ -313,6 +335,7 @@ def verify_ticket(
         verdict.certificate,
         verdict.alarm,
         detail="" if reason is Reason.OK else "proof of possession failed",
+        issuer_kid=verdict.issuer_kid,
     )
 
 

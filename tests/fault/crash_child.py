@@ -16,7 +16,7 @@ from store.transaction import StoreTransaction
 
 def _pair(tx: StoreTransaction) -> int:
     tx.append("session.requested", {"door": "front"})
-    tx.state.consume_use(f"ticket-{tx.tree_size}", 1, tx.now_ms())
+    tx.state.consume_use("k4.pid.crash", f"ticket-{tx.tree_size}", 1, tx.now_ms())
     return tx.append("session.granted", {"door": "front"}).entry.index
 
 

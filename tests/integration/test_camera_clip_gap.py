@@ -48,15 +48,13 @@ async def test_a_gap_resumes_at_the_next_keyframe(tmp_path: Path) -> None:
     packets, info = packets_and_info(video)
     assert [i for i, p in enumerate(packets) if p.keyframe] == [0, 15, 30]
     # A real overflow: the writer is behind, 0-4 are queued and 5-9 dropped.
-    overflowing = PacketSubscription(max_packets=5)
+    queue = PacketSubscription(max_packets=5)
     for p in packets[:10]:
-        overflowing.offer(p)
-    assert overflowing.dropped == 5
-    # The writer's queue as it would then be: 0-4, the gap, then 10-44 as they arrive.
-    queue = PacketSubscription(max_packets=100)
-    for p in packets[:5]:
         queue.offer(p)
-    queue._gap = True  # recorded by the overflow above; copied so the run is deterministic
+    assert queue.dropped == 5
+    # Then room for the rest, so that the run is deterministic: the writer's queue is 0-4,
+    # the gap, then 10-44 as they arrive.
+    queue.max_packets = 100
     for p in packets[10:]:
         queue.offer(p)
     recording = ClipRecording(

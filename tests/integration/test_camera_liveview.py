@@ -48,7 +48,7 @@ async def served_camera(tmp_path: Path):  # type: ignore[no-untyped-def]
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     yield camera, f"http://127.0.0.1:{port}/live"
     await runner.cleanup()
     await camera.close()
@@ -117,7 +117,7 @@ async def test_nothing_is_streamed_when_the_viewing_cannot_be_recorded(tmp_path:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     url = f"http://127.0.0.1:{port}/live"
     try:
         assert await camera.wait_live(5.0)

@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
+from groundwork.backoff import stepped_delay
 from tests.support.rtsp import (
     RtspServerFactory,
     RtspTestServer,
@@ -17,10 +18,9 @@ from tests.support.rtsp import (
     rtsp_server_factory,
     until,
 )
-from video.backoff import reconnect_delay
 from video.camera import Camera, CameraConfig, CameraStall
 from video.motion import MotionConfig
-from video.source import RtspSource, SourceConfig
+from video.source import RECONNECT_SCHEDULE_S, RtspSource, SourceConfig
 
 __all__ = ["rtsp_server", "rtsp_server_factory"]  # fixtures, imported for pytest
 
@@ -117,7 +117,7 @@ async def test_reconnects_after_the_server_comes_back(
         failures = camera.source.consecutive_failures
         assert 1 <= failures <= 5  # down for a few seconds: still on the 1 s steps
         # Live again within the current step, plus the open and the watch's tick.
-        step = reconnect_delay(failures)
+        step = stepped_delay(failures, RECONNECT_SCHEDULE_S)
         within = step + camera.config.open_timeout_s + 0.5
         assert await camera.wait_live(within)
         assert time.monotonic() - back_at <= within

@@ -126,7 +126,7 @@ async def test_relay_restored_from_an_old_backup_gets_the_log_again(
         sync = sync_for(store, url, parties)
         await asyncio.wait_for(sync.upload_backlog(), 30)
         await sync.stop()
-        held = await (await server.relay.open()).entries(GATEWAY_ID, 0, 1000)
+        held = await server.relay.storage.entries(GATEWAY_ID, 0, 1000)
         assert [i for i, _ in held] == list(range(650))
         assert await store.acked_tree_size() == 650
     finally:
@@ -153,11 +153,15 @@ async def test_sync_commands_read_the_gateway_config(tmp_path: Path) -> None:
     server = RelayServer(relay)
     url = await server.start()
     try:
-        with result.config_path.open("a") as handle:
-            handle.write(f'\n[cloud]\nurl = "{url}"\n')
+        # The template's [cloud] table shows url commented out: the owner uncomments it.
+        text = result.config_path.read_text()
+        assert '# url = "https://relay.example:8443"' in text
+        result.config_path.write_text(
+            text.replace('# url = "https://relay.example:8443"', f'url = "{url}"', 1)
+        )
         now = await asyncio.to_thread(run_cli, "sync", "now", "--config", config)
         assert now.returncode == 0, now.stderr
         assert "uploaded 1 entries" in now.stdout
-        assert await server.relay.held("gw-cfg") == 1
+        assert await server.relay.storage.held_size("gw-cfg") == 1
     finally:
         await server.stop()

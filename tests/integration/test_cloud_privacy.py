@@ -18,15 +18,22 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from gateway.access.receipt import build_receipt
+from cloud.wire import WireReceipt
 from gateway.clients import cloud as cloud_client
-from gateway.sync.mailbox import StoreMailbox
-from gateway.trust.approval import Approval, Decision, sign_approval
+from gateway.trust.approval import Approval, Decision, decode_approval, sign_approval
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.owner_mail import seal_mail
-from gateway.trust.revocation import RevocationList, sign_revocations
-from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
+from gateway.trust.revocation import sign_revocations, verify_revocations
+from tests.support.cloud import (
+    GATEWAY_ID,
+    MailRecorder,
+    new_parties,
+    open_sealed_store,
+    start_relay,
+    sync_for,
+)
 from tests.support.fault_proxy import FaultPlan, FaultProxy
+from tests.support.tickets import revocation_list
 
 SECRETS = (
     "Dana Secretname",
@@ -87,14 +94,18 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
             },
         )
         await store.append("session.granted", {"holder": "Walker", "purpose": "dog-walking"})
-        receipt = await build_receipt(store, [0])
+        # Uploaded as `threshold courier receipts upload` does: the phone's copy of the `done`
+        # answer, in the relay's wire form (sealed leaf, proof, checkpoint; no kind, no time).
+        receipt = WireReceipt.from_json((await store.receipt(0)).to_json())
         owner64 = secret64(parties.owner)
         revocations = sign_revocations(
-            RevocationList(
-                seq=1,
+            revocation_list(
+                1,
+                aud=(GATEWAY_ID,),
                 iat=now,
-                jti=frozenset({"ticket-revoked-991"}),
-                sub=frozenset({"Revoked Holdername"}),
+                until=now + timedelta(days=1),
+                jti=("ticket-revoked-991",),
+                sub=("Revoked Holdername",),
             ),
             owner64,
         )
@@ -117,13 +128,8 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
                 body = json.dumps({"sealed": base64.b64encode(sealed).decode()}).encode()
                 path = f"/v1/owner/gateways/{GATEWAY_ID}/mailbox"
                 await cloud_client.owner_post(session, url, parties.owner, path, body)
-        approved: list[Approval] = []
-
-        async def sink(item: Approval) -> None:
-            approved.append(item)
-
-        sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        sync._mailbox = StoreMailbox(store, TrustAnchors.of(parties.owner_public), sink)
+        mail = MailRecorder()
+        sync = sync_for(store, url, parties, relay_key=server.relay.public_key, mailbox=mail)
         await asyncio.wait_for(sync.sync_once(), 30)
         await sync.stop()
         async with aiohttp.ClientSession(timeout=cloud_client.TIMEOUT) as session:
@@ -131,10 +137,13 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
         # The flow really happened: entries up, mail applied, owner read back.
         assert await store.acked_tree_size() == store.tree_size
         assert len(entries) == store.tree_size
-        assert [a.session for a in approved] == ["session-survey-5521"]
-        held = await store.revocation_list()
-        assert held is not None
-        assert held.seq == 1
+        anchors = TrustAnchors.of(parties.owner_public)
+        assert [decode_approval(a, anchors).session for a in mail.approvals] == [
+            "session-survey-5521"
+        ]
+        assert [
+            verify_revocations(r, anchors, gateway_id=GATEWAY_ID).seq for r in mail.revocations
+        ] == [1]
     finally:
         await store.close()
         await proxy.stop()

@@ -29,7 +29,7 @@ async def test_backlog_reaches_relay_intact_and_replay_is_noop(
         sent = await asyncio.wait_for(sync.upload_backlog(), 30)
         assert sent == 1234
         assert await store.acked_tree_size() == 1234
-        storage = await server.relay.open()
+        storage = server.relay.storage
         held = await storage.entries(GATEWAY_ID, 0, 5000)
         assert [i for i, _ in held] == list(range(1234))
         local = await store.read(

@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.access.receipt import build_receipt
 from gateway.sync.task import SyncRefused, SyncUnavailable
 from gateway.trust.base64url import b64u_encode
 from tests.support.cli import run_cli
 from tests.support.cloud import (
     GATEWAY_ID,
+    MailRecorder,
     append_many,
     new_parties,
     open_sealed_store,
@@ -34,22 +34,6 @@ from tests.support.cloud import (
 from tests.support.relay_backend import RelayBackend
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.revocations: list[str] = []
-        self.approvals: list[str] = []
-        self.floors: list[int] = []
-
-    async def apply_revocations(self, token: str) -> None:
-        self.revocations.append(token)
-
-    async def apply_approval(self, token: str) -> None:
-        self.approvals.append(token)
-
-    async def raise_time_floor(self, time_ms: int) -> None:
-        self.floors.append(time_ms)
-
-
 async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
     tmp_path: Path, relay_backend: RelayBackend
 ) -> None:
@@ -59,7 +43,9 @@ async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
     try:
         store = await open_sealed_store(db, parties)
         await append_many(store, 300)
-        receipt = await build_receipt(store, [250, 251])
+        # The receipt as the gateway's ``done`` answer carries it and the phone saves it. Entry
+        # 299 lies past the automatic checkpoint at 256, so it gets one of the whole log.
+        receipt = await store.receipt(299)
         await store.close()
         receipt_file = tmp_path / "receipt.json"
         receipt_file.write_text(json.dumps(receipt.to_json()))
@@ -77,9 +63,9 @@ async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
             await asyncio.wait_for(sync.upload_backlog(), 30)
         await sync.stop()
         await store.close()
-        alarms = await (await server.relay.open()).alarms(GATEWAY_ID)
+        alarms = await server.relay.storage.alarms(GATEWAY_ID)
         assert [a.code for a in alarms] == ["equivocation"]
-        assert await (await server.relay.open()).held_size(GATEWAY_ID) == 0
+        assert await server.relay.storage.held_size(GATEWAY_ID) == 0
 
         owner_key = write_key_file(tmp_path / "owner.key", parties.owner)
         shown = await asyncio.to_thread(
@@ -175,9 +161,8 @@ async def test_mailbox_and_signed_time_reach_the_gateway(
             str(token),
         )
         assert posted.returncode == 0, posted.stderr
-        recorder = Recorder()
-        sync = sync_for(store, url, parties, relay_key=server.relay.public_key)
-        sync._mailbox = recorder
+        recorder = MailRecorder()
+        sync = sync_for(store, url, parties, relay_key=server.relay.public_key, mailbox=recorder)
         await asyncio.wait_for(sync.sync_once(), 30)
         assert recorder.revocations == ["v4.public.revocation-list-token"]
         assert len(recorder.floors) == 1
@@ -186,7 +171,7 @@ async def test_mailbox_and_signed_time_reach_the_gateway(
         await sync.stop()
         # A relay key that is not the relay's: its time moves nothing.
         sync = sync_for(store, url, parties, relay_key=parties.owner_public)
-        assert await asyncio.wait_for(sync.pull_time(Recorder()), 30) is None
+        assert await asyncio.wait_for(sync.pull_time(MailRecorder()), 30) is None
         await sync.stop()
     finally:
         await store.close()
@@ -270,7 +255,7 @@ async def test_the_done_answers_receipt_is_accepted_as_is(
             run_cli, "courier", "receipts", "upload", "--cloud", url, str(receipt_file)
         )
         assert uploaded.returncode == 0, uploaded.stderr
-        witnessed = await (await server.relay.open()).witnessed(GATEWAY_ID)
+        witnessed = await server.relay.storage.witnessed(GATEWAY_ID)
         assert [(w.source, w.checkpoint.checkpoint.tree_size) for w in witnessed] == [
             ("receipt", done_receipt["checkpoint"]["tree_size"])
         ]

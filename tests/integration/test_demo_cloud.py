@@ -24,6 +24,7 @@ async def test_offline_then_catch_up_then_owner_reads(tmp_path: Path) -> None:
             gateway_key=parties.gateway,
             interval_s=3600,
             probe_interval_s=0.05,
+            min_retry_s=0.05,
         ),
         on_ack=lambda n: caught_up.set() if n >= 12 else None,
     )

@@ -24,12 +24,12 @@ import aiohttp
 import pytest
 
 from ble.driver import LockState
-from gateway.clients.lan import ApiProblem
+from gateway.clients.lan import ApiProblem, KeyPin
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.owner_request import sign_request
+from gateway.trust.owner_request import OwnerAudience, sign_request
 from gateway.trust.ticket import Camera as TicketCamera
 from tests.support.rtsp import RtspTestServer, rtsp_server, rtsp_server_factory, until
-from tests.support.service import GatewayHarness, running_harness
+from tests.support.service import GATEWAY_ID, GatewayHarness, running_harness
 from video.liveview import BOUNDARY
 
 __all__ = ["rtsp_server", "rtsp_server_factory"]  # fixtures, imported for pytest
@@ -247,7 +247,8 @@ async def test_live_view_and_snapshot_are_for_the_owner_only(
     h = camera_harness
     courier = h.ticket()
     url = h.url
-    ssl = aiohttp.Fingerprint(bytes.fromhex(h.gateway.fingerprint or ""))
+    ssl = KeyPin(h.gateway.fingerprint)
+    audience = OwnerAudience(GATEWAY_ID, h.gateway.fingerprint)
     timeout = aiohttp.ClientTimeout(total=WAIT)
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=ssl), timeout=timeout
@@ -255,7 +256,7 @@ async def test_live_view_and_snapshot_are_for_the_owner_only(
 
         def signed(key: Any, path: str) -> dict[str, str]:
             nonce = b64u_encode(secrets.token_bytes(24))
-            return sign_request(key, "GET", path, b"", int(time.time()), nonce)
+            return sign_request(key, audience, "GET", path, b"", int(time.time()), nonce)
 
         for path in ("/v1/owner/camera/live", "/v1/owner/camera/snapshot"):
             for headers in (
@@ -313,7 +314,7 @@ async def test_live_view_without_a_camera_is_a_problem(tmp_path: Path) -> None:
     async with running_harness(tmp_path / "gw") as h:
         for path in ("/v1/owner/camera/live", "/v1/owner/camera/snapshot"):
             reply = await h.client.request(
-                "GET", path, headers=h.client.owner_headers(h.keys.owner, "GET", path, b"")
+                "GET", path, headers=await h.client.owner_headers(h.keys.owner, "GET", path, b"")
             )
             assert (reply.status, reply.body["code"]) == (503, "camera_unavailable")
 
@@ -427,7 +428,7 @@ async def test_a_stall_during_the_unlock_relocks_as_soon_as_the_door_is_open(
     try:
 
         def unlocking() -> bool:
-            return any(r.machine.state.value == "unlocking" for r in service.sessions.values())
+            return any(view.state == "unlocking" for view in service.sessions())
 
         await service.wait_for(unlocking, WAIT)
         # The hook the camera's stall listener calls (that path: the SIGSTOP tests above).

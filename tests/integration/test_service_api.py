@@ -13,9 +13,9 @@ from nacl.signing import SigningKey
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from gateway.api.server import ROUTES
+from gateway.api.routes import ROUTES
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.owner_request import sign_request
+from gateway.trust.owner_request import OwnerAudience, sign_request
 from gateway.trust.proof import proof_message
 from tests.support.service import GATEWAY_ID, WAIT, GatewayHarness, harness, running_harness
 
@@ -31,9 +31,11 @@ OWNER_BODIES: dict[str, dict[str, str]] = {
 async def test_openapi_document_matches_the_router(harness: GatewayHarness) -> None:
     doc = (await harness.client.call("GET", "/v1/openapi.json")).body
     documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
+    app = harness.gateway.app
+    assert app is not None
     app_routes = {
         (r.method, r.resource.canonical)
-        for r in harness.gateway._runner.app.router.routes()  # type: ignore[union-attr]
+        for r in app.router.routes()
         if r.resource is not None and r.method != "HEAD"
     }
     assert documented == app_routes
@@ -53,8 +55,8 @@ async def test_info(harness: GatewayHarness) -> None:
     assert info["tls_fingerprint"] == harness.gateway.fingerprint
     assert info["public_key"] == harness.gateway.public_key
     # The supervised jobs ran once at start-up.
-    jobs = harness.gateway._jobs.jobs
-    assert set(jobs) == {"purge expired challenges", "checkpoint"}
+    jobs = harness.gateway.jobs
+    assert set(jobs) == {"purge expired challenges", "checkpoint", "tls certificate renewal"}
     for job in jobs.values():
         await asyncio.wait_for(job.ran.wait(), WAIT)
 
@@ -71,6 +73,7 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
         "/v1/owner/approvals",
         "/v1/owner/revocations",
         "/v1/owner/lock",
+        "/v1/owner/clock/reset",
         "/v1/owner/camera/live",
         "/v1/owner/camera/snapshot",
     }
@@ -78,6 +81,8 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
     t = harness.ticket()
     nonce = await client.challenge()
     proof = t.holder.sign(proof_message(GATEWAY_ID, nonce, t.jti, "open")).signature
+    audience = await client.audience()
+    elsewhere = OwnerAudience(GATEWAY_ID, "0" * 64)  # the same id, another gateway's key
     for route in owner_routes:
         body = (
             json.dumps(OWNER_BODIES.get(route.path, {})).encode() if route.method == "POST" else b""
@@ -90,8 +95,10 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
             method: str = route.method,
             path: str = route.path,
             signed: bytes = body,
+            to: OwnerAudience = audience,
         ) -> dict[str, str]:
-            return sign_request(key, method, path, signed, at, b64u_encode(secrets.token_bytes(24)))
+            nonce = b64u_encode(secrets.token_bytes(24))
+            return sign_request(key, to, method, path, signed, at, nonce)
 
         attempts: dict[str, dict[str, str]] = {
             "none": {},
@@ -104,6 +111,7 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
             "courier key": sig(t.holder, now),
             "stale": sig(owner, now - 600),
             "future": sig(owner, now + 600),
+            "for another gateway": sig(owner, now, to=elsewhere),
         }
         for what, headers in attempts.items():
             reply = await client.request(route.method, route.path, headers=headers, raw=body)
@@ -145,16 +153,18 @@ async def test_owner_lock_and_unlock_are_recorded(harness: GatewayHarness) -> No
 
 
 async def test_mdns_advertises_the_service(tmp_path: Path) -> None:
-    async with running_harness(tmp_path / "gw", mdns=True) as h:
+    # A name of its own: another test run on the same machine may be announcing gw-test.
+    gateway_id = f"gw-mdns-{secrets.token_hex(4)}"
+    async with running_harness(tmp_path / "gw", mdns=True, gateway_id=gateway_id) as h:
         zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
         try:
             info = AsyncServiceInfo(
-                "_threshold._tcp.local.", f"{GATEWAY_ID}._threshold._tcp.local."
+                "_threshold._tcp.local.", f"{gateway_id}._threshold._tcp.local."
             )
             found = await asyncio.wait_for(info.async_request(zc.zeroconf, 3000), WAIT)
             assert found
             props = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
-            assert props["id"] == GATEWAY_ID
+            assert props["id"] == gateway_id
             assert props["fp"] == h.gateway.fingerprint
             assert props["api"] == "v1"
             assert info.port == h.gateway.port

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from gateway.app.identity import write_private_file
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.ticket import Purpose
+from groundwork.files import write_file
 from tests.support.service import GatewayHarness, harness
 
 __all__ = ["harness"]
@@ -34,7 +34,7 @@ async def threshold(*argv: str) -> tuple[int, str, str]:
 
 def key_file(tmp: Path, name: str, key: SigningKey) -> Path:
     path = tmp / name
-    write_private_file(path, (b64u_encode(bytes(key) + bytes(key.verify_key)) + "\n").encode())
+    write_file(path, (b64u_encode(bytes(key) + bytes(key.verify_key)) + "\n").encode())
     return path
 
 

@@ -19,7 +19,7 @@ from gateway.clients.lan import ApiProblem
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.certificate import IssuerCertificate, sign_certificate
-from gateway.trust.revocation import RevocationList, sign_revocations
+from gateway.trust.revocation import sign_revocations
 from gateway.trust.schedule import WeeklyWindow
 from gateway.trust.ticket import Camera, Purpose
 from tests.support.service import (
@@ -32,6 +32,7 @@ from tests.support.service import (
     running_harness,
     secret64,
 )
+from tests.support.tickets import revocation_list
 
 __all__ = ["harness"]
 
@@ -179,22 +180,26 @@ async def test_certificate_exceeded_and_revoked(harness: GatewayHarness) -> None
     assert (await refused(harness, t, package_code="PKG-1")).code == "certificate_exceeded"
 
     victim = make_ticket(owner)
+    until = now + timedelta(days=1)
     rl = sign_revocations(
-        RevocationList(seq=1, iat=now, jti=frozenset({victim.jti})), secret64(owner)
+        revocation_list(1, aud=(GATEWAY_ID,), iat=now, until=until, jti=(victim.jti,)),
+        secret64(owner),
     )
     problem = await refused(harness, victim, package_code="PKG-1", revocations=rl)
     assert problem.code == "revoked"
-    stale = sign_revocations(RevocationList(seq=0, iat=now), secret64(owner))
+    elsewhere = sign_revocations(
+        revocation_list(2, aud=("gw-cabin",), iat=now, until=until), secret64(owner)
+    )
     reply = await harness.client.request(
         "POST",
         "/v1/owner/revocations",
-        headers=harness.client.owner_headers(
-            owner, "POST", "/v1/owner/revocations", json.dumps({"revocations": stale}).encode()
+        headers=await harness.client.owner_headers(
+            owner, "POST", "/v1/owner/revocations", json.dumps({"revocations": elsewhere}).encode()
         ),
-        raw=json.dumps({"revocations": stale}).encode(),
+        raw=json.dumps({"revocations": elsewhere}).encode(),
     )
     assert reply.status == 400
-    assert reply.body["code"] == "stale_revocations"
+    assert reply.body["code"] == "wrong_gateway"
 
 
 async def test_proof_codes(harness: GatewayHarness) -> None:
@@ -382,7 +387,7 @@ async def test_malformed_claims_and_not_awaiting_approval(harness: GatewayHarnes
         "POST",
         "/v1/owner/approvals",
         raw=body,
-        headers=harness.client.owner_headers(owner, "POST", "/v1/owner/approvals", body),
+        headers=await harness.client.owner_headers(owner, "POST", "/v1/owner/approvals", body),
     )
     assert (reply.status, reply.body["code"]) == (409, "not_awaiting_approval")
 
@@ -391,11 +396,9 @@ async def test_store_gone_is_a_503_problem_not_a_500(harness: GatewayHarness) ->
     store = harness.gateway.store
     assert store is not None
     await store.close()
-    reply = await harness.client.request(
-        "GET",
-        "/v1/owner/events",
-        headers=harness.client.owner_headers(harness.keys.owner, "GET", "/v1/owner/events", b""),
-    )
+    path = "/v1/owner/events"
+    headers = await harness.client.owner_headers(harness.keys.owner, "GET", path, b"")
+    reply = await harness.client.request("GET", path, headers=headers)
     assert (reply.status, reply.body["code"]) == (503, "storage_unavailable")
     problem = await refused(harness, harness.ticket(), package_code="PKG-1")
     assert (problem.status, problem.code) == (503, "storage_unavailable")

@@ -1,5 +1,6 @@
-"""The access-session invariants of DESIGN §3, each against the real stack: the real store,
-the virtual Nuki lock through bleak/Bumble and its command log."""
+"""The access-session invariants (numbered in gateway.access.session's docstring), each
+against the real stack: the real store, the virtual Nuki lock through bleak/Bumble and its
+command log."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 from ble.driver import LockState
 from ble.nuki.frames import Command
 from ble.nuki.messages import LockAction
-from gateway.access.service import SessionRecord
+from gateway.access.ports import SessionRecord
+from gateway.access.runner import SessionView
 from gateway.access.session import AuditValue
 from gateway.clients.lan import ApiProblem
 from tests.support.service import WAIT, GatewayHarness, harness, running_harness
@@ -39,7 +41,7 @@ async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
     async def recording_append(
         entries: Sequence[tuple[str, Mapping[str, AuditValue]]],
         session: SessionRecord,
-        use: tuple[str, int] | None = None,
+        use: tuple[str, str, int] | None = None,
     ) -> bool:
         # Returns once committed (synchronous=FULL).
         written = await durable_append(entries, session, use)
@@ -76,8 +78,8 @@ async def test_no_blind_unlock_retry_when_the_link_drops(harness: GatewayHarness
     service = harness.gateway.service
     assert service is not None
     # Whatever the reading said, the session ends with the door locked or open-and-held.
-    runner = next(iter(service.sessions.values()))
-    assert runner.machine.state.value in ("open", "failed", "relocking", "closed", "alarm")
+    (view,) = service.sessions()
+    assert view.state in ("open", "failed", "relocking", "closed", "alarm")
     assert action_count(harness, LockAction.UNLOCK) == 1
 
 
@@ -86,7 +88,12 @@ async def test_relock_when_the_door_closes_after_opening(harness: GatewayHarness
     session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
     service = harness.gateway.service
     assert service is not None
-    runner = service.sessions[session_id]
+
+    def seen() -> SessionView:
+        view = service.view(session_id)
+        assert view is not None
+        return view
+
     # Let the driver consume the unlock's own "new state" flag first, so that the door's
     # change is a fresh flag (a person needs longer than this to reach the handle).
     flag = asyncio.Event()
@@ -97,8 +104,8 @@ async def test_relock_when_the_door_closes_after_opening(harness: GatewayHarness
             await flag.wait()
     harness.sim.lock.open_door()
     # A person takes seconds to walk through; wait until the gateway has seen the door open.
-    await service.wait_for(lambda: runner.machine.door_was_opened, WAIT)
-    assert runner.machine.state.value == "open"
+    await service.wait_for(lambda: seen().door_opened, WAIT)
+    assert seen().state == "open"
     harness.sim.lock.close_door()
     await harness.wait_session(session_id, "closed")
     await harness.wait_lock(LockState.LOCKED)
@@ -171,7 +178,7 @@ async def test_shutdown_during_an_unlock_relocks_after_it(tmp_path: Path) -> Non
         t = h.ticket(open_s=600)
         request = asyncio.ensure_future(h.open(t, package_code="PKG-1"))
         await service.wait_for(
-            lambda: any(r.machine.state.value == "unlocking" for r in service.sessions.values()),
+            lambda: any(v.state == "unlocking" for v in service.sessions()),
             WAIT,
         )
         sim = h.sim
@@ -211,7 +218,7 @@ async def test_restart_denies_a_session_left_awaiting_approval(tmp_path: Path) -
     try:
         assert gateway.service is not None
         assert gateway.service.reconciled == 1
-        events = await gateway.service.ledger.events(0, 1000)
+        events = await gateway.service.events(0, 1000)
     finally:
         await gateway.stop()
     mine = [e for e in events if e["body"].get("session") == session_id]
@@ -223,8 +230,8 @@ async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path
     import json as _json
 
     from ble.nuki.driver import NukiPairing
-    from gateway.app.identity import write_private_file
     from gateway.app.locks import LockSetupError
+    from groundwork.files import write_file
     from tests.support.service import Keys, make_gateway_dir, set_config, start_gateway
 
     config = await make_gateway_dir(tmp_path / "gw", Keys())
@@ -242,7 +249,7 @@ async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path
         lock_uuid=bytes(16),
         name="threshold",
     )
-    write_private_file(
+    write_file(
         tmp_path / "gw" / "lock-garage.json",
         _json.dumps({"version": 1, "lock": pairing.to_json()}).encode(),
     )

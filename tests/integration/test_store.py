@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from gateway.clients.owner_log import open_leaf
 from gateway.trust.seal import Sealer, Unsealer
 from store import merkle
+from store.commitment import leaf_sealed_box
 from store.entry import canonical_bytes
 from store.errors import (
     DoorBusy,
@@ -22,7 +24,12 @@ from store.errors import (
     SchemaTooNew,
 )
 from store.migrations import LATEST_VERSION, migrate
-from store.state import ChallengeOutcome, RevocationOutcome
+from store.state import (
+    REVOCATION_PURGE_AFTER_MS,
+    ChallengeOutcome,
+    RevocationEntry,
+    RevocationOutcome,
+)
 from store.transaction import StoreTransaction
 from store.verify import verify_log
 from tests.support.store import ManualClock, new_signer, open_store
@@ -102,14 +109,14 @@ async def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
         def grant_then_fail(tx: StoreTransaction) -> None:
             tx.append("session.granted", {"n": 1})
             tx.append("lock.unlocked", {"n": 2})
-            tx.state.consume_use("ticket-1", 1, tx.now_ms())
+            tx.state.consume_use("k4.pid.issuer", "ticket-1", 1, tx.now_ms())
             raise RuntimeError("the caller changed its mind")
 
         with pytest.raises(RuntimeError):
             await store.transact(grant_then_fail)
         assert store.tree_size == 1
         assert await store.entry(1) is None
-        assert (await store.consume_use("ticket-1", 1)).granted
+        assert (await store.consume_use("k4.pid.issuer", "ticket-1", 1)).granted
         stored = await store.append("session.denied", {})
         assert stored.entry.index == 1
     finally:
@@ -195,7 +202,10 @@ async def test_sealed_entries_hash_the_sealed_bytes(tmp_path: Path) -> None:
     try:
         stored = await store.append("lock.unlocked", {"door": "front"})
         assert stored.sealed
-        assert Unsealer(bytes(owner)).open(stored.leaf_bytes) == canonical_bytes(stored.entry)
+        # Leaf format 2: field tags, then the seal of (entry key, canonical bytes).
+        assert open_leaf(Unsealer(bytes(owner)), stored.leaf_bytes) == stored.entry
+        payload = Unsealer(bytes(owner)).open(leaf_sealed_box(stored.leaf_bytes))
+        assert payload.endswith(canonical_bytes(stored.entry))
         assert stored.leaf_hash == merkle.leaf_hash(stored.leaf_bytes)
         reread = await store.entry(0)
         assert reread == stored  # sealed once, at append, and kept
@@ -232,7 +242,10 @@ def _build_at_version(path: Path, version: int) -> None:
     if version >= 2:
         # Code at v2 and later keeps the floor as it appends.
         conn.execute("UPDATE time_floor SET time_ms = 3000")
-        conn.execute("INSERT INTO ticket_use VALUES ('old-ticket', 1, 1, 5)")
+        if version >= 4:  # v4 keys uses on (issuer, id); counts from before sit under ''
+            conn.execute("INSERT INTO ticket_use VALUES ('', 'old-ticket', 1, 1, 5)")
+        else:
+            conn.execute("INSERT INTO ticket_use VALUES ('old-ticket', 1, 1, 5)")
     conn.close()
 
 
@@ -245,7 +258,7 @@ async def test_every_older_version_migrates_to_the_latest(tmp_path: Path, versio
         assert store.tree_size == (3 if version >= 1 else 0)
         if version >= 1:
             assert await store.time_floor() == 3000  # v2 seeds the floor from the log
-        use = await store.consume_use("old-ticket", 1)
+        use = await store.consume_use("k4.pid.issuer", "old-ticket", 1)
         assert use.granted is (version < 2)
         await store.append("gateway.started", {})
         await store.checkpoint()
@@ -273,14 +286,19 @@ async def test_consume_use_race_exactly_one_wins(tmp_path: Path) -> None:
     first = await open_store(tmp_path / "g.db", new_signer("gw-a"))
     second = await open_store(tmp_path / "g.db", None)
     try:
-        tasks = [(first if i % 2 else second).consume_use("ticket-single", 1) for i in range(50)]
+        tasks = [
+            (first if i % 2 else second).consume_use("k4.pid.a", "ticket-single", 1)
+            for i in range(50)
+        ]
         results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
         assert sum(result.granted for result in results) == 1
         assert all(result.uses == 1 for result in results)
-        three = await asyncio.gather(*(first.consume_use("ticket-three", 3) for _ in range(10)))
+        three = await asyncio.gather(
+            *(first.consume_use("k4.pid.a", "ticket-three", 3) for _ in range(10))
+        )
         assert sum(result.granted for result in three) == 3
         # A copy claiming a higher limit cannot raise it.
-        assert not (await first.consume_use("ticket-three", 9)).granted
+        assert not (await first.consume_use("k4.pid.a", "ticket-three", 9)).granted
     finally:
         await first.close()
         await second.close()
@@ -313,19 +331,59 @@ async def test_challenge_race_and_rules(tmp_path: Path) -> None:
         await second.close()
 
 
-async def test_revocation_list_only_moves_forward(tmp_path: Path) -> None:
+async def test_revocations_are_a_union_kept_until_they_expire(tmp_path: Path) -> None:
     store = await open_store(tmp_path / "g.db", new_signer())
+    far = 10**13  # year 2286: beyond any time floor here
     try:
         assert await store.revocation_list() is None
-        assert await store.store_revocation_list(5, "v4.public.five") is RevocationOutcome.STORED
-        assert await store.store_revocation_list(3, "v4.public.three") is RevocationOutcome.STALE
-        assert await store.store_revocation_list(5, "v4.public.other") is (
-            RevocationOutcome.DUPLICATE
-        )
-        assert await store.store_revocation_list(6, "v4.public.six") is RevocationOutcome.STORED
+        first = [RevocationEntry("sub", "ex-cleaner", far), RevocationEntry("jti", "t-1", 5)]
+        outcome, held = await store.add_revocations(5, "v4.public.five", first)
+        assert outcome is RevocationOutcome.STORED
+        assert {e.value for e in held} == {"ex-cleaner", "t-1"}
+        # A newer list that leaves them out takes nothing away; an older one still adds.
+        outcome, held = await store.add_revocations(6, "v4.public.six", [])
+        assert outcome is RevocationOutcome.DUPLICATE
+        assert {e.value for e in held} == {"ex-cleaner", "t-1"}
+        older = [RevocationEntry("keys", "A" * 43, far), RevocationEntry("jti", "t-1", 3)]
+        outcome, held = await store.add_revocations(2, "v4.public.two", older)
+        assert outcome is RevocationOutcome.STORED
+        assert {(e.value, e.until_ms) for e in held} == {
+            ("ex-cleaner", far),
+            ("t-1", 5),  # a shorter until does not shorten what is held
+            ("A" * 43, far),
+        }
         current = await store.revocation_list()
         assert current is not None
         assert (current.seq, current.token) == (6, "v4.public.six")
+        # The floor passes t-1's until by more than a day: it is purged at the next list.
+        await store.append("gateway.started", {}, REVOCATION_PURGE_AFTER_MS + 10)
+        _, held = await store.add_revocations(7, "v4.public.seven", [])
+        assert {e.value for e in held} == {"ex-cleaner", "A" * 43}
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "g.db")
+    with pytest.raises(sqlite3.IntegrityError, match="kept until it expires"):
+        conn.execute("DELETE FROM revocation_entry WHERE value = 'ex-cleaner'")
+    with pytest.raises(sqlite3.IntegrityError, match="only ever extended"):
+        conn.execute("UPDATE revocation_entry SET until_ms = 1 WHERE value = 'ex-cleaner'")
+    conn.close()
+
+
+async def test_use_counts_are_per_issuer_and_keep_counts_from_before(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    _build_at_version(path, 3)  # holds 'old-ticket' used once of one
+    store = await open_store(path, new_signer())
+    try:
+        # One issuer's uses are not another's.
+        assert (await store.consume_use("k4.pid.a", "t-shared", 1)).granted
+        assert (await store.consume_use("k4.pid.b", "t-shared", 1)).granted
+        assert not (await store.consume_use("k4.pid.a", "t-shared", 1)).granted
+        # The count from before the migration holds against any issuer's ticket of that id.
+        refused = await store.consume_use("k4.pid.b", "old-ticket", 2)
+        assert refused.granted
+        assert refused.uses == 2
+        assert not (await store.consume_use("k4.pid.b", "old-ticket", 2)).granted
+        assert not (await store.consume_use("k4.pid.c", "old-ticket", 1)).granted
     finally:
         await store.close()
 

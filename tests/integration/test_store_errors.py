@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from store.commitment_key import key_path
 from store.db import Store
 from store.errors import StorageCorrupt, StorageLocked, StoreError
 from tests.support.cli import REPO
@@ -71,6 +72,9 @@ def _check_read_only(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     asyncio.run(_make_log(db))
     db.chmod(0o444)
+    if os.geteuid() == 0:
+        # The gateway's own user owns its commitment key (0600); the child plays that user.
+        os.chown(key_path(db), 65534, 65534)
     tmp_path.chmod(0o777)  # the -wal and -shm files may be created; the database may not change
     result = _run_child(db, as_nobody=os.geteuid() == 0)
     assert result.returncode == 0, result.stderr
@@ -152,7 +156,7 @@ def test_a_process_using_the_store_exits(tmp_path: Path) -> None:
         [sys.executable, "-c", script, str(tmp_path / "g.db")],
         capture_output=True,
         text=True,
-        timeout=30,  # an unclosed aiosqlite thread would hang here
+        timeout=30,  # a store thread that outlived close() would hang here
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr

@@ -32,6 +32,7 @@ async def test_retries_at_once_when_the_relay_comes_back(tmp_path: Path) -> None
         interval_s=3600,
         backoff_cap_s=3600,
         probe_interval_s=0.1,
+        min_retry_s=0.1,
     )
     sync = CloudSync(store, config, on_ack=lambda n: acked.set() if n >= 40 else None)
     server: RelayServer | None = None
@@ -76,6 +77,7 @@ async def test_honours_retry_after(tmp_path: Path) -> None:
         gateway_key=parties.gateway,
         backoff_cap_s=0.01,
         probe_interval_s=0.01,
+        min_retry_s=0.01,
     )
     sync = CloudSync(store, config)
     try:

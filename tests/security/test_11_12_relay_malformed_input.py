@@ -9,6 +9,7 @@ conversion limit, bodies over the caps, and a non-ASCII digit in a signed query.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -159,4 +160,45 @@ async def test_a_superscript_digit_in_a_signed_query_is_a_typed_400(
         reply = await raw_request(port, "GET", path, headers=headers)
         assert_problem(reply, 400, "malformed")
     finally:
+        await server.stop()
+
+
+class _Heard(logging.Handler):
+    """Sets an event when the relay logs a line containing ``words`` (same thread: the loop)."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.words = words
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.words in record.getMessage():
+            self.event.set()
+
+
+@pytest.mark.usefixtures("no_tracebacks")
+async def test_an_upload_cut_off_mid_body_is_not_an_internal_error(tmp_path: Path) -> None:
+    """A gateway's upload cut by its network (the chaos test's ``cut_request``) once logged a
+    ConnectionResetError traceback as the relay's internal error."""
+    parties = new_parties()
+    server, port = await start_relay_with(tmp_path / "relay", parties)
+    heard = _Heard("client went away")
+    relay_log = logging.getLogger("threshold.relay")
+    relay_log.addHandler(heard)
+    try:
+        path = f"/v1/gateways/{GATEWAY_ID}/entries"
+        body = b'{"entries": []}' * 100
+        headers = sign_request(
+            parties.gateway, gateway_principal(GATEWAY_ID), "POST", path, body, int(time.time())
+        )
+        head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body[:10])
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.wait_for(heard.event.wait(), 10)
+    finally:
+        relay_log.removeHandler(heard)
         await server.stop()

@@ -69,6 +69,8 @@ class EchoPeripheral:
     subscriptions: asyncio.Queue[tuple[str, bool, bool]] = field(default_factory=asyncio.Queue)
     connections: list[Connection] = field(default_factory=list)
     read_started: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set whenever a central's link ends; a test clears it before it waits.
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     hold_reads: asyncio.Event | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -143,9 +145,12 @@ class EchoPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         self.connections.append(connection)
-        connection.on(
-            connection.EVENT_DISCONNECTION, lambda _reason: self.connections.remove(connection)
-        )
+
+        def ended(_reason: object) -> None:
+            self.connections.remove(connection)
+            self.disconnected.set()
+
+        connection.on(connection.EVENT_DISCONNECTION, ended)
 
     async def notify(self, value: bytes) -> None:
         await self.device.notify_subscribers(self.tick, value)

@@ -9,7 +9,7 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from cloud.relay import Relay, RelayServer
-from gateway.sync.task import CloudSync, SyncConfig
+from gateway.sync.task import CloudSync, MailboxHandler, SyncConfig
 from gateway.trust.seal import Sealer
 from store.checkpoint import CheckpointSigner
 from store.db import Store
@@ -55,8 +55,33 @@ async def open_sealed_store(path: Path, parties: Parties, checkpoint_every: int 
     )
 
 
+class MailRecorder:
+    """A ``MailboxHandler`` that keeps what the sync task hands it (tests of the sync path
+    alone; the gateway's own handler is ``gateway.sync.mailbox.AccessMailbox``)."""
+
+    def __init__(self) -> None:
+        self.revocations: list[str] = []
+        self.approvals: list[str] = []
+        self.floors: list[int] = []
+
+    async def apply_revocations(self, token: str) -> None:
+        self.revocations.append(token)
+
+    async def apply_approval(self, token: str) -> None:
+        self.approvals.append(token)
+
+    async def raise_time_floor(self, time_ms: int) -> int | None:
+        self.floors.append(time_ms)
+        return None
+
+
 def sync_for(
-    store: Store, url: str, parties: Parties, relay_key: bytes | None = None, **kwargs: object
+    store: Store,
+    url: str,
+    parties: Parties,
+    relay_key: bytes | None = None,
+    mailbox: MailboxHandler | None = None,
+    **kwargs: object,
 ) -> CloudSync:
     config = SyncConfig(
         cloud_url=url,
@@ -65,7 +90,7 @@ def sync_for(
         relay_key=relay_key,
         **kwargs,  # type: ignore[arg-type]
     )
-    return CloudSync(store, config)
+    return CloudSync(store, config, mailbox)
 
 
 def delivery_body(n: int) -> dict[str, object]:

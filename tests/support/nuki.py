@@ -14,7 +14,8 @@ import pytest
 
 from ble.bumble_backend import BumbleClient, BumbleScanner, VirtualRadio
 from ble.driver import LockStatus
-from ble.nuki.driver import BleakTransport, NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
+from ble.link import BleakTransport
+from ble.nuki.driver import NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
 

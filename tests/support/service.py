@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,14 +20,13 @@ import pytest
 from nacl.signing import SigningKey
 
 from ble.driver import LockState
-from gateway.access.policy import package_code_hash
+from ble.sim.vendor import SimulatedDoor
 from gateway.app.config import load
-from gateway.app.locks import SimulatedDoor
 from gateway.app.provision import init_gateway
 from gateway.app.wiring import Gateway, Overrides
 from gateway.clients.lan import GatewayClient
 from gateway.trust.base64url import b64u_encode
-from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, sign_ticket
+from gateway.trust.ticket import Camera, Delivery, Purpose, Ticket, package_hash, sign_ticket
 
 WAIT = 15.0
 GATEWAY_ID = "gw-test"
@@ -73,10 +72,11 @@ def make_ticket(
     issuer: SigningKey | None = None,
     issuer_name: str = "owner",
     certificate: str | None = None,
+    jti: str | None = None,
 ) -> IssuedTicket:
     holder = SigningKey.generate()
     now = now or datetime.now(UTC)
-    jti = "t-" + secrets.token_hex(8)
+    jti = jti or "t-" + secrets.token_hex(8)
     start = nbf or now - timedelta(minutes=1)
     ticket = Ticket(
         iss=issuer_name,
@@ -92,7 +92,7 @@ def make_ticket(
         uses=uses,
         schedule=schedule,
         delivery=(
-            Delivery("order-1", tuple(package_code_hash(c) for c in package_codes))
+            Delivery("order-1", tuple(package_hash(c) for c in package_codes))
             if purpose is Purpose.DELIVERY
             else None
         ),
@@ -167,13 +167,18 @@ async def wait_lock(sim: SimulatedDoor, state: LockState, limit_s: float = WAIT)
 
 
 async def make_gateway_dir(
-    directory: Path, keys: Keys, *, allow_without_camera: bool = True, tz: str = "UTC"
+    directory: Path,
+    keys: Keys,
+    *,
+    allow_without_camera: bool = True,
+    tz: str = "UTC",
+    gateway_id: str = GATEWAY_ID,
 ) -> Path:
     result = await asyncio.to_thread(
         init_gateway,
         directory,
         owner_pub=keys.owner_pub,
-        gateway_id=GATEWAY_ID,
+        gateway_id=gateway_id,
         timezone=tz,
         bind="127.0.0.1:0",
         allow_without_camera=allow_without_camera,
@@ -200,8 +205,19 @@ def set_config(path: Path, section: str, key: str, value: str) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
+def set_cloud(path: Path, url: str, **keys: str) -> None:
+    """Point a gateway at a relay: uncomment the template's ``[cloud] url`` and set ``keys``
+    (values are TOML literals, e.g. ``interval_s="3600"``)."""
+    text = path.read_text()
+    commented = '# url = "https://relay.example:8443"'
+    assert commented in text, "the template's [cloud] table changed"
+    path.write_text(text.replace(commented, f'url = "{url}"', 1))
+    for key, value in keys.items():
+        set_config(path, "cloud", key, value)
+
+
 async def start_gateway(config_path: Path, **overrides: Any) -> Gateway:
-    options: dict[str, Any] = {"port": 0, "mdns": False, **overrides}
+    options: dict[str, Any] = {"port": 0, "mdns": False, "metrics_port": 0, **overrides}
     gateway = Gateway(load(config_path), Overrides(**options))
     async with asyncio.timeout(WAIT * 2):
         await gateway.start()
@@ -214,13 +230,20 @@ async def running_harness(
     *,
     settings: dict[tuple[str, str], str] | None = None,
     allow_without_camera: bool = True,
+    gateway_id: str = GATEWAY_ID,
+    configure: Callable[[Path], None] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[GatewayHarness]:
-    """init a gateway in ``directory`` (config edits applied), start it, yield, stop it."""
+    """init a gateway in ``directory`` (config edits applied, then ``configure(config
+    path)``), start it, yield, stop it."""
     keys = Keys()
-    config = await make_gateway_dir(directory, keys, allow_without_camera=allow_without_camera)
+    config = await make_gateway_dir(
+        directory, keys, allow_without_camera=allow_without_camera, gateway_id=gateway_id
+    )
     for (section, key), value in (settings or {}).items():
         set_config(config, section, key, value)
+    if configure is not None:
+        configure(config)
     gateway = await start_gateway(config, **overrides)
     client = GatewayClient(gateway.url, fingerprint=gateway.fingerprint, timeout_s=WAIT)
     try:

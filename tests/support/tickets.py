@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from gateway.trust.certificate import IssuerCertificate, sign_certificate
 from gateway.trust.keys import TrustAnchors, generate_secret_key, public_key_of
 from gateway.trust.proof import ChallengeRecord, sign_proof
+from gateway.trust.revocation import Revocation, RevocationList, RevokedKind, key_text
 from gateway.trust.ticket import Purpose, Ticket, sign_ticket
 from gateway.trust.verification import Verdict, verify_ticket
 
@@ -18,6 +19,23 @@ GATEWAY = "gw-home-1"
 DOOR = "front"
 NOW = datetime(2026, 6, 3, 10, 0, tzinfo=UTC)  # a Wednesday
 ZONE = ZoneInfo("Europe/London")
+
+
+def revocation_list(
+    seq: int,
+    *,
+    aud: tuple[str, ...] = (GATEWAY,),
+    iat: datetime = NOW,
+    until: datetime = NOW + timedelta(days=30),
+    jti: tuple[str, ...] = (),
+    sub: tuple[str, ...] = (),
+    keys: tuple[bytes, ...] = (),
+) -> RevocationList:
+    """A format 2 list revoking what is named, every entry until ``until``."""
+    entries = {Revocation(RevokedKind.TICKET, j, until) for j in jti}
+    entries |= {Revocation(RevokedKind.HOLDER, s, until) for s in sub}
+    entries |= {Revocation(RevokedKind.KEY, key_text(k), until) for k in keys}
+    return RevocationList(frozenset(aud), seq, iat, frozenset(entries))
 
 
 @dataclass

@@ -3,17 +3,38 @@ overwritten, secrets only in 0600 files."""
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nacl.signing import SigningKey
 
-from gateway.app.config import TEMPLATE, DoorConfig, load, parse, render
-from gateway.app.identity import KeyFileError, load_signing_key, tls_fingerprint
+from gateway.app.config import (
+    DEFAULT_CLIPS,
+    DEFAULT_DATABASE,
+    DEFAULT_KEY_FILE,
+    DEFAULT_TIMEZONE,
+    TEMPLATE,
+    ApiConfig,
+    CameraConfig,
+    CloudConfig,
+    DoorConfig,
+    LockConfig,
+    MetricsConfig,
+    PolicyConfig,
+    load,
+    parse,
+    render,
+)
+from gateway.app.identity import KeyFileError, load_signing_key
 from gateway.app.provision import init_gateway, parse_door_arg
+from gateway.app.tls import tls_fingerprint
 from gateway.errors import ConfigError, UsageError
+from gateway.mqtt.settings import MqttConfig
 from gateway.trust.base64url import b64u_encode
 
 OWNER = b64u_encode(bytes(SigningKey.generate().verify_key))
@@ -150,3 +171,119 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     (d / "gateway.key").chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         load_signing_key(d / "gateway.key")
+
+
+def _template_document(**changes: object) -> dict[str, Any]:
+    d_api = ApiConfig()
+    values: dict[str, Any] = {
+        "gateway_id": "gw-1",
+        "owner_pub": OWNER,
+        "timezone": DEFAULT_TIMEZONE,
+        "bind": f"{d_api.host}:{d_api.port}",
+        "doors": (DoorConfig("front", "sim"),),
+        "camera_url": None,
+        "allow_without_camera": PolicyConfig().allow_without_camera,
+    }
+    values.update(changes)
+    return tomllib.loads(render(**values))
+
+
+# Template keys that are not a dataclass field of the same name, and what they stand for.
+_RENAMED: dict[tuple[str, str], Callable[[], object]] = {
+    ("api", "bind"): lambda: f"{ApiConfig().host}:{ApiConfig().port}",
+    ("metrics", "bind"): lambda: f"{MetricsConfig().host}:{MetricsConfig().port}",
+    ("camera", "clips"): lambda: DEFAULT_CLIPS,
+    ("gateway", "timezone"): lambda: DEFAULT_TIMEZONE,
+    ("gateway", "key_file"): lambda: DEFAULT_KEY_FILE,
+    ("gateway", "database"): lambda: DEFAULT_DATABASE,
+}
+# Keys whose template value is the operator's answer to `threshold init`, not a default.
+_ANSWERS = {
+    ("gateway", "id"),
+    ("gateway", "owner_public_key"),
+    ("camera", "url"),
+    # No default value: shown commented out.
+    ("cloud", "url"),
+    ("cloud", "pin_sha256"),
+    ("cloud", "relay_public_key"),
+    ("mqtt", "host"),
+    ("mqtt", "tls"),  # its default follows the port
+    ("mqtt", "ca_file"),
+    ("mqtt", "username"),
+    ("mqtt", "password_file"),
+}
+_DEFAULTS: dict[str, object] = {
+    "api": ApiConfig(),
+    "policy": PolicyConfig(),
+    "lock": LockConfig(),
+    "camera": CameraConfig(),
+    "cloud": CloudConfig(),
+    "metrics": MetricsConfig(),
+    "mqtt": MqttConfig(),
+}
+
+
+def test_every_value_in_the_template_is_the_dataclass_default() -> None:
+    doc = _template_document()
+    compared = 0
+    for table, keys in doc.items():
+        if table == "door":
+            continue
+        for key, shown in keys.items():
+            if (table, key) in _ANSWERS:
+                continue
+            if (table, key) in _RENAMED:
+                default = _RENAMED[table, key]()
+            else:
+                default = getattr(_DEFAULTS[table], key)
+            if isinstance(default, Path):
+                default = str(default)
+            assert shown == default, f"[{table}] {key} = {shown!r} in the template, {default!r}"
+            compared += 1
+    assert compared >= 25
+
+
+def test_every_dataclass_default_is_shown_in_the_template() -> None:
+    doc = _template_document()
+    renamed_fields = {
+        ("api", "host"),
+        ("api", "port"),
+        ("camera", "clip_dir"),
+        ("metrics", "host"),
+        ("metrics", "port"),
+    }
+    for table, default in _DEFAULTS.items():
+        for f in dataclasses.fields(default):  # type: ignore[arg-type]
+            if (table, f.name) in renamed_fields or (table, f.name) in _ANSWERS:
+                continue
+            assert f.name in doc[table], f"[{table}] {f.name} is missing from the template"
+
+
+def test_the_parser_defaults_are_the_templates(tmp_path: Path) -> None:
+    # A file with only the required keys means the same as the full commented template.
+    minimal = {
+        "gateway": {"id": "gw-1", "owner_public_key": OWNER},
+        "door": [{"name": "front", "lock": "sim"}],
+    }
+    assert parse(minimal, tmp_path) == parse(_template_document(), tmp_path)
+    assert parse(minimal, tmp_path).cloud == CloudConfig()
+
+
+def test_mqtt_settings(tmp_path: Path) -> None:
+    assert not parse(base(), tmp_path).mqtt.enabled
+    data = base()
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "username": "gw"}
+    mqtt = parse(data, tmp_path).mqtt
+    assert mqtt.enabled
+    assert mqtt.tls  # on by default on 8883
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "tls": False}
+    assert not parse(data, tmp_path).mqtt.tls
+    data["mqtt"] = {"host": "broker.lan", "password_file": "pw"}
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file: needs a username"):
+        parse(data, tmp_path)
+    data["mqtt"] = {"host": "broker.lan", "prefix": "threshold/#"}
+    with pytest.raises(ConfigError, match=r"mqtt\.prefix"):
+        parse(data, tmp_path)
+    data["mqtt"] = {"host": "broker.lan", "port": 8883, "commands": True}
+    with pytest.raises(ConfigError, match=r"mqtt\.commands: needs an authenticated"):
+        parse(data, tmp_path)

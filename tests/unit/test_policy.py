@@ -9,18 +9,17 @@ from gateway.access.policy import (
     AwaitApproval,
     GatewayFacts,
     PolicyRules,
-    Purpose,
     Refuse,
     TicketTerms,
     decide,
-    package_code_hash,
 )
+from gateway.trust.ticket import Purpose, package_hash
 
 LIVE = GatewayFacts(camera_live=True)
 DARK = GatewayFacts(camera_live=False)
 RULES = PolicyRules()
 CODE = "PKG-1234"
-DELIVERY = TicketTerms(Purpose.DELIVERY, package_hashes=(package_code_hash(CODE),))
+DELIVERY = TicketTerms(Purpose.DELIVERY, package_hashes=(package_hash(CODE),))
 
 
 def test_delivery_needs_matching_code() -> None:
@@ -36,7 +35,7 @@ def test_delivery_needs_matching_code() -> None:
 
 
 def test_package_hash_matches_uppercase_hex() -> None:
-    terms = TicketTerms(Purpose.DELIVERY, package_hashes=(package_code_hash(CODE).upper(),))
+    terms = TicketTerms(Purpose.DELIVERY, package_hashes=(package_hash(CODE).upper(),))
     assert decide(terms, package_code=CODE, facts=LIVE, rules=RULES) == Allow()
 
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ble.driver import DoorState, LockState, LockStatus
+from gateway.access.errors import AccessCode, Refusal
 from gateway.access.session import (
     AccessSession,
     AppendAudit,
@@ -19,9 +20,13 @@ from gateway.access.session import (
     ApprovalTimedOut,
     ArmApprovalTimer,
     ArmOpenTimer,
+    CameraStalled,
     Denied,
     DoorSensed,
     Granted,
+    MemoryUses,
+    NotificationKind,
+    NotifyOwner,
     Reconciled,
     RelockCause,
     Relocked,
@@ -233,6 +238,7 @@ EVENTS = st.sampled_from(
         RelockFailed("e"),
         RetryRelock(1),
         Reconciled(None),
+        CameraStalled(),
     ]
 )
 
@@ -257,3 +263,155 @@ def test_any_event_sequence_unlocks_at_most_once_and_audits_first(events: list[o
         # Every state the session is in was announced by an audit entry first.
         assert s.state is SessionState.REQUESTED or s.state in audited
     assert unlocks <= 1
+
+
+# -- the runner's decisions, now the machine's ---------------------------------------------------
+
+EMERGENCY = SessionFacts(
+    session="s2", door="front", jti="t2", subject="fire", purpose="emergency", open_s=30
+)
+
+
+def opened(facts: SessionFacts = FACTS) -> AccessSession:
+    s = AccessSession(facts, use=("k-owner", facts.jti, 1))
+    s.handle(Granted())
+    s.handle(Unlocked(status(LockState.UNLOCKED)))
+    return s
+
+
+def test_a_camera_stall_relocks_an_open_door_and_tells_the_owner() -> None:
+    s = opened()
+    effects = s.handle(CameraStalled())
+    assert kinds(effects) == [
+        "session.relocking",
+        "camera.stalled",
+        "alarm.raised",
+        "NotifyOwner",
+        "SendLock",
+    ]
+    assert NotifyOwner(NotificationKind.CAMERA_STALLED) in effects
+    assert effects[0].record()["cause"] == "camera_stalled"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("before", [[], [ApprovalRequired(60)], [Denied("expired")]])
+def test_a_camera_stall_with_no_open_door_does_nothing(before: list[object]) -> None:
+    s = AccessSession(FACTS)
+    for event in before:
+        s.handle(event)  # type: ignore[arg-type]
+    state = s.state
+    assert not s.opening_or_open
+    assert s.handle(CameraStalled()) == []
+    assert s.state is state
+
+
+def test_a_stall_counts_a_session_mid_unlock_and_open_but_not_after() -> None:
+    s = AccessSession(FACTS)
+    s.handle(Granted())
+    assert s.opening_or_open  # the runner delivers the stall once the unlock is done
+    s.handle(Unlocked(status(LockState.UNLOCKED)))
+    assert s.opening_or_open
+    s.handle(RelockRequested(RelockCause.DONE))
+    assert not s.opening_or_open
+    assert s.handle(CameraStalled()) == []  # relocking already
+
+
+def test_the_use_is_counted_by_the_first_write_only() -> None:
+    s = AccessSession(FACTS, use=("k-owner", "t1", 3))
+    assert s.use_to_count == ("k-owner", "t1", 3)
+    assert s.recorded(True)
+    assert s.use_to_count is None
+    assert s.aborted is None
+
+
+def test_a_use_refused_at_the_write_aborts_as_used_up() -> None:
+    s = AccessSession(FACTS, use=("k-owner", "t1", 1))
+    s.handle(Granted())
+    assert not s.recorded(False)
+    assert s.aborted is AccessCode.USES_EXHAUSTED
+    assert s.ended
+    assert s.handle(Unlocked(status(LockState.UNLOCKED))) == []  # an aborted session is done
+    assert (s.shown_state, s.shown_reason) == ("denied", "uses_exhausted")
+
+
+def test_a_failed_write_before_the_door_moved_fails_closed() -> None:
+    s = AccessSession(FACTS, use=("k-owner", "t1", 1))
+    s.handle(Granted())
+    assert not s.record_failed(MemoryUses())
+    assert s.aborted is AccessCode.STORAGE_UNAVAILABLE
+    assert s.refusal() == Refusal(
+        AccessCode.STORAGE_UNAVAILABLE, "the audit log could not be written; nothing was unlocked"
+    )
+
+
+def test_a_failed_write_after_the_door_moved_keeps_relocking() -> None:
+    s = opened()
+    s.recorded(True)
+    s.handle(RelockRequested(RelockCause.DONE))
+    assert s.door_moved
+    assert s.record_failed(MemoryUses())
+    assert s.aborted is None
+
+
+def test_an_emergency_goes_on_without_the_store_but_only_once() -> None:
+    memory = MemoryUses()
+    first = AccessSession(EMERGENCY, use=("k-owner", "t2", 1))
+    first.handle(Granted(alarm=True))
+    assert first.emergency
+    assert first.record_failed(memory)
+    assert first.use_to_count is None
+    assert first.record_failed(memory)  # later writes of the same session go on too
+    second = AccessSession(EMERGENCY, use=("k-owner", "t2", 1))
+    second.handle(Granted(alarm=True))
+    assert not second.record_failed(memory)
+    assert second.aborted is AccessCode.USES_EXHAUSTED
+
+
+def test_another_issuers_emergency_with_the_same_id_is_its_own_use() -> None:
+    # Issue 11, finding 9, in the outage path: uses are keyed on the issuer and the id.
+    memory = MemoryUses()
+    owners = AccessSession(EMERGENCY, use=("k-owner", "t2", 1))
+    owners.handle(Granted(alarm=True))
+    assert owners.record_failed(memory)
+    company = AccessSession(EMERGENCY, use=("k-company", "t2", 1))
+    company.handle(Granted(alarm=True))
+    assert company.record_failed(memory)
+    assert company.aborted is None
+
+
+def test_refusal_after_a_request() -> None:
+    assert opened().refusal() is None
+    waiting = AccessSession(FACTS)
+    waiting.handle(ApprovalRequired(60))
+    assert waiting.refusal() is None
+    denied = AccessSession(FACTS)
+    denied.handle(Denied("expired"))
+    assert denied.refusal() == Refusal(AccessCode.EXPIRED, "denied")
+    odd = AccessSession(FACTS)
+    odd.handle(Denied("no_such_code"))
+    assert odd.refusal() == Refusal(AccessCode.DENIED, "denied")
+    failed = AccessSession(FACTS)
+    failed.handle(Granted())
+    failed.handle(UnlockFailed("lock_busy"))
+    assert failed.refusal() == Refusal(
+        AccessCode.LOCK_UNAVAILABLE, "the lock did not unlock (lock_busy)"
+    )
+    # Open once, then in alarm: the request succeeded; the alarm is the owner's matter.
+    alarm = opened()
+    alarm.handle(RelockRequested(RelockCause.DONE))
+    alarm.handle(RelockFailed("jammed"))
+    assert alarm.state is SessionState.ALARM
+    assert alarm.refusal() is None
+
+
+def test_owner_notifications_carry_their_kind() -> None:
+    s = AccessSession(FACTS)
+    assert NotifyOwner(NotificationKind.APPROVAL_NEEDED) in s.handle(ApprovalRequired(60))
+    e = AccessSession(EMERGENCY)
+    told = [x for x in e.handle(Granted(alarm=True, alarm_reason="emergency+camera_down"))]
+    notice = next(x for x in told if isinstance(x, NotifyOwner))
+    assert (notice.kind, notice.text) == (NotificationKind.EMERGENCY_ENTRY, "emergency+camera_down")
+    r = opened()
+    r.handle(RelockRequested(RelockCause.DONE))
+    failed = r.handle(RelockFailed("jammed"))
+    assert NotifyOwner(NotificationKind.RELOCK_FAILED) in failed
+    assert NotifyOwner(NotificationKind.RELOCK_FAILED).text == "relock_failed"

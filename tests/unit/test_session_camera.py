@@ -15,6 +15,7 @@ from gateway.access.session import (
     ApprovalGiven,
     ApprovalRequired,
     Granted,
+    NotificationKind,
     NotifyOwner,
     RelockCause,
     Relocked,
@@ -59,7 +60,7 @@ def test_a_stall_relocks_with_camera_stalled_and_an_alarm_before_the_lock_comman
     assert relocking.record()["cause"] == "camera_stalled"
     assert stalled.record()["session"] == "s1"
     assert alarm.record()["reason"] == "camera_stalled"
-    assert effects[3] == NotifyOwner("camera_stalled")
+    assert effects[3] == NotifyOwner(NotificationKind.CAMERA_STALLED)
     assert isinstance(effects[-1], SendLock)
     assert s.state is SessionState.RELOCKING
 

@@ -1,30 +1,15 @@
-"""Backoff with full jitter, Retry-After, and the bounded time floor."""
+"""Retry-After and the retry interval's floor (the backoff itself: tests/unit/test_backoff.py;
+how far the relay's time moves the floor: tests/unit/test_time_floor.py)."""
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from gateway.sync.schedule import (
+    BACKOFF_CAP_S,
     MAX_RETRY_AFTER_S,
-    backoff_delay,
-    raised_time_floor,
+    MIN_RETRY_S,
     retry_after_s,
+    retry_delay,
 )
-
-
-@given(st.integers(0, 500), st.floats(0, 1, exclude_max=True))
-def test_backoff_is_full_jitter_under_a_cap(attempt: int, r: float) -> None:
-    delay = backoff_delay(attempt, base_s=1.0, cap_s=300.0, rand=lambda: r)
-    assert 0 <= delay <= min(300.0, 2.0**attempt)
-    assert delay == r * min(300.0, 2.0 ** min(attempt, 62))
-
-
-def test_backoff_grows_then_caps() -> None:
-    top = [backoff_delay(a, rand=lambda: 0.999999) for a in range(12)]
-    assert top[0] < top[3] < top[8]
-    assert top[11] < 300.0
-    assert top[10] == top[11]
 
 
 def test_retry_after_forms() -> None:
@@ -34,11 +19,21 @@ def test_retry_after_forms() -> None:
     assert retry_after_s("Wed, 21 Oct 2015 07:28:10 GMT", 1445412480.0) == 10.0
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT", 1445412490.0) == 0.0
     assert retry_after_s("soon", 0) is None
+    assert retry_after_s("\u00b9\u00b2", 0) is None  # digits to isdigit(), not to float()
 
 
-def test_time_floor_rises_by_at_most_the_skew_and_never_falls() -> None:
-    skew = 300_000
-    assert raised_time_floor(1000, 2000, 5000, skew) == 5000
-    assert raised_time_floor(1000, 2000, 10**12, skew) == 2000 + skew
-    assert raised_time_floor(50_000, 2000, 10, skew) == 50_000
-    assert raised_time_floor(10**9, 0, 10**9 + 10**8, skew) == 10**9 + skew
+def test_a_failed_round_is_never_retried_sooner_than_the_minimum() -> None:
+    # Full jitter may draw nothing at all; a relay answering 503 without Retry-After, round
+    # after round, still cannot bring the gateway back sooner than the minimum.
+    for failures in range(1, 40):
+        for draw in (0.0, 0.001, 0.5):
+            delay = retry_delay(
+                failures, None, cap_s=BACKOFF_CAP_S, minimum_s=MIN_RETRY_S, jitter=lambda d=draw: d
+            )
+            assert delay >= MIN_RETRY_S
+    # A Retry-After of 0 (or 1 s) does not shorten it either; a longer one lengthens it.
+    assert retry_delay(1, 0.0, cap_s=300, minimum_s=MIN_RETRY_S, jitter=lambda: 0.0) == MIN_RETRY_S
+    assert retry_delay(1, 120.0, cap_s=300, minimum_s=MIN_RETRY_S, jitter=lambda: 0.0) == 120.0
+    # Past the minimum, the jittered doubling backoff decides, up to its cap.
+    assert retry_delay(10, None, cap_s=300, minimum_s=MIN_RETRY_S, jitter=lambda: 0.999) > 290
+    assert MIN_RETRY_S >= 10.0

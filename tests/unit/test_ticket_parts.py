@@ -9,48 +9,77 @@ import pytest
 
 from gateway.trust import paseto
 from gateway.trust.approval import Approval, Decision, sign_approval
-from gateway.trust.claims import decode_object, parse_time
+from gateway.trust.claims import decode_object, format_time, parse_time
 from gateway.trust.clock import advance_floor, clock_trusted
+from gateway.trust.envelope import TokenKind, seal
 from gateway.trust.keys import TrustAnchors, generate_secret_key, key_id, public_key_of
 from gateway.trust.reasons import Reason, TicketError
 from gateway.trust.revocation import (
-    RevocationList,
-    apply,
+    LONGEST_VALIDITY,
+    HeldRevocations,
+    Revocation,
+    RevokedKind,
     sign_revocations,
+    verify_legacy_revocations,
     verify_revocations,
 )
 from gateway.trust.verification import verify_approval
-from tests.support.tickets import GATEWAY, NOW, Household
+from tests.support.tickets import GATEWAY, NOW, Household, revocation_list
 
 
-def test_revocation_list_round_trip_and_no_rollback() -> None:
+def test_revocation_list_round_trip_and_audience() -> None:
     home = Household()
-    rl = RevocationList(
+    rl = revocation_list(
         7,
-        NOW,
-        jti=frozenset({"t-1"}),
-        sub=frozenset({"Bob"}),
-        keys=frozenset({public_key_of(home.issuer)}),
+        aud=(GATEWAY, "gw-cabin"),
+        jti=("t-1",),
+        sub=("Bob",),
+        keys=(public_key_of(home.issuer),),
     )
     token = sign_revocations(rl, home.owner)
-    assert verify_revocations(token, home.anchors) == rl
-    newer = RevocationList(8, NOW)
-    assert apply(rl, newer) is newer
-    assert apply(None, rl) is rl
-    assert apply(rl, rl) is rl
+    assert verify_revocations(token, home.anchors, gateway_id=GATEWAY) == rl
+    assert verify_revocations(token, home.anchors, gateway_id="gw-cabin") == rl
     with pytest.raises(TicketError) as err:
-        apply(newer, rl)
-    assert err.value.reason is Reason.STALE_REVOCATIONS
-    # Same seq, different contents: the owner never signs two, so refuse.
-    with pytest.raises(TicketError):
-        apply(rl, RevocationList(7, NOW))
+        verify_revocations(token, home.anchors, gateway_id="gw-elsewhere")
+    assert err.value.reason is Reason.WRONG_GATEWAY
+    with pytest.raises(TicketError) as err:
+        sign_revocations(revocation_list(1, aud=()), home.owner)
+    assert err.value.reason is Reason.MALFORMED_CLAIMS
+
+
+def test_held_revocations_keep_the_latest_until_and_know_what_they_cover() -> None:
+    short = revocation_list(1, jti=("t-1",), until=NOW)
+    long = revocation_list(2, jti=("t-1",), until=NOW + timedelta(days=1))
+    held = HeldRevocations.of(short.entries | long.entries, 2)
+    assert held.until[(RevokedKind.TICKET, "t-1")] == NOW + timedelta(days=1)
+    assert held.covers(short)
+    assert held.covers(long)
+    assert not held.covers(revocation_list(3, jti=("t-1",), until=NOW))  # a newer seq
+    assert not held.covers(revocation_list(1, jti=("t-2",)))
+
+
+def _format_1_list(owner: bytes) -> str:
+    claims = {"v": 1, "seq": 4, "iat": format_time(NOW), "jti": ["t-1"], "sub": [], "keys": []}
+    return seal(TokenKind.LEGACY_REVOCATION_LIST, claims, owner)
+
+
+def test_a_format_1_list_is_refused_on_the_wire_but_read_when_held() -> None:
+    home = Household()
+    token = _format_1_list(home.owner)
+    with pytest.raises(TicketError) as err:
+        verify_revocations(token, home.anchors, gateway_id=GATEWAY)
+    assert err.value.reason is Reason.MALFORMED_CLAIMS
+    assert "format 1" in err.value.message
+    legacy = verify_legacy_revocations(token, home.anchors)
+    assert legacy.seq == 4
+    assert legacy.entries == {Revocation(RevokedKind.TICKET, "t-1", NOW + LONGEST_VALIDITY)}
 
 
 def test_revocation_list_from_a_stranger_is_refused() -> None:
     home = Household()
-    token = sign_revocations(RevocationList(1, NOW), generate_secret_key())
+    token = sign_revocations(revocation_list(1), generate_secret_key())
     with pytest.raises(TicketError) as err:
-        verify_revocations(token, home.anchors)
+        verify_revocations(token, home.anchors, gateway_id=GATEWAY)
     assert err.value.reason is Reason.UNKNOWN_KEY
 
 

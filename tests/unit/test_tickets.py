@@ -15,11 +15,11 @@ from gateway.trust.envelope import TokenKind, seal
 from gateway.trust.keys import generate_secret_key, public_key_of
 from gateway.trust.proof import ChallengeRecord
 from gateway.trust.reasons import Reason
-from gateway.trust.revocation import RevocationList
+from gateway.trust.revocation import HeldRevocations
 from gateway.trust.schedule import WeeklyWindow, parse_hours
 from gateway.trust.ticket import Delivery, Purpose, package_hash, sign_ticket
 from gateway.trust.verification import check_ticket, verify_holder_proof
-from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household
+from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household, revocation_list
 
 
 @pytest.fixture
@@ -199,8 +199,22 @@ def test_emergency_ticket_opens_on_untrusted_clock_with_alarm(home: Household) -
     verdict = home.verify(token, time_floor=NOW + timedelta(minutes=30))
     assert verdict.allowed
     assert verdict.alarm
-    # With the floor beyond the ticket's expiry it is certainly expired: still refused.
+    # With the floor beyond the ticket's expiry, it is still valid at the clock: which of the
+    # two is wrong cannot be told, and the clock never refuses an emergency (issue 11,
+    # finding 1). It opens, with the alarm.
     verdict = home.verify(token, time_floor=NOW + timedelta(hours=5))
+    assert verdict.allowed
+    assert verdict.alarm
+    # Expired at both the clock and the floor, it is refused.
+    old = home.owner_ticket(
+        home.ticket(
+            iss="owner",
+            purpose=Purpose.EMERGENCY,
+            nbf=NOW - timedelta(hours=5),
+            exp=NOW - timedelta(hours=1),
+        )
+    )
+    verdict = home.verify(old, time_floor=NOW + timedelta(hours=5))
     assert verdict.reason is Reason.EXPIRED
     assert verdict.alarm
 
@@ -208,15 +222,26 @@ def test_emergency_ticket_opens_on_untrusted_clock_with_alarm(home: Household) -
 def test_revoked_by_jti_subject_issuer_key_holder_key_and_certificate(home: Household) -> None:
     token = home.delegated()
     for rl in (
-        RevocationList(1, NOW, jti=frozenset({"t-0001"})),
-        RevocationList(1, NOW, jti=frozenset({"cert-acme-1"})),
-        RevocationList(1, NOW, sub=frozenset({"Alice Courier"})),
-        RevocationList(1, NOW, keys=frozenset({public_key_of(home.issuer)})),
-        RevocationList(1, NOW, keys=frozenset({public_key_of(home.holder)})),
+        revocation_list(1, jti=("t-0001",)),
+        revocation_list(1, jti=("cert-acme-1",)),
+        revocation_list(1, sub=("Alice Courier",)),
+        revocation_list(1, keys=(public_key_of(home.issuer),)),
+        revocation_list(1, keys=(public_key_of(home.holder),)),
     ):
-        assert home.verify(token, revocations=rl).reason is Reason.REVOKED
-    unrelated = RevocationList(2, NOW, jti=frozenset({"t-9999"}), sub=frozenset({"Bob"}))
+        held = HeldRevocations.of_list(rl)
+        assert home.verify(token, revocations=held).reason is Reason.REVOKED
+    unrelated = HeldRevocations.of_list(revocation_list(2, jti=("t-9999",), sub=("Bob",)))
     assert home.verify(token, revocations=unrelated).allowed
+
+
+def test_a_revocation_holds_until_its_until_plus_the_skew(home: Household) -> None:
+    token = home.delegated()
+    held = HeldRevocations.of_list(revocation_list(1, jti=("t-0001",), until=NOW))
+    assert home.verify(token, revocations=held).reason is Reason.REVOKED
+    later = NOW + timedelta(seconds=119)
+    assert home.verify(token, now=later, revocations=held).reason is Reason.REVOKED
+    after = NOW + timedelta(seconds=120)
+    assert home.verify(token, now=after, revocations=held).allowed
 
 
 def test_wrong_gateway(home: Household) -> None:

@@ -9,20 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from video.backoff import RECONNECT_SCHEDULE_S, reconnect_delay
+from groundwork.backoff import stepped_delay
 from video.health import HealthTracker, StreamState
 from video.packet import VideoPacket
 from video.retention import StoredClip, plan_retention
-from video.source import redact_url
+from video.source import RECONNECT_SCHEDULE_S, redact_url
 from video.subscription import PacketSubscription
 
 
-def test_backoff_follows_go2rtc() -> None:
-    assert [reconnect_delay(n) for n in range(1, 11)] == [1, 1, 1, 1, 1, 5, 10, 60, 60, 60]
-    assert reconnect_delay(1000) == 60
-    assert RECONNECT_SCHEDULE_S[-1] == 60
-    with pytest.raises(ValueError, match="from 1"):
-        reconnect_delay(0)
+def test_reconnect_follows_go2rtc() -> None:
+    steps = [stepped_delay(n, RECONNECT_SCHEDULE_S) for n in range(1, 11)]
+    assert steps == [1, 1, 1, 1, 1, 5, 10, 60, 60, 60]
+    assert stepped_delay(1000, RECONNECT_SCHEDULE_S) == 60
 
 
 def test_live_means_a_packet_within_twice_the_keyframe_interval() -> None:

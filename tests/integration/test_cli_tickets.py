@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -215,7 +216,16 @@ def test_wrong_owner_is_unknown_key(world: dict[str, str]) -> None:
 
 
 def test_revocations_sign_and_verify(world: dict[str, str]) -> None:
-    rl = ok("revocations", "sign", "--owner-key", world["owner"], "--seq", "3", "--jti", "t-cli-1")
+    rl = ok(
+        "revocations",
+        "sign",
+        "--owner-key",
+        world["owner"],
+        "--gateway",
+        "gw-1",
+        "--jti",
+        "t-cli-1",
+    )
     result = run(
         "ticket",
         "verify",
@@ -243,24 +253,39 @@ def test_inspect_is_marked_unverified(world: dict[str, str]) -> None:
     assert shown["footer"]["cert"]["sub"] == "ACME"
 
 
+@pytest.mark.parametrize(
+    "mangle",
+    [lambda t: t[:-7], lambda t: t[:25], lambda t: "v4.public.!!!", lambda t: t + "$"],
+    ids=["truncated", "header-only", "not-base64url", "trailing-junk"],
+)
+def test_verify_of_a_malformed_token_is_a_deny(
+    world: dict[str, str], mangle: Callable[[str], str]
+) -> None:
+    # The gateway refuses such a token with bad_token; the CLI's verdict must agree (exit 1,
+    # a deny, not exit 2: nothing was wrong with how the command was used).
+    result = run(
+        "ticket",
+        "verify",
+        mangle(world["ticket"]),
+        "--owner-pub",
+        world["owner_pub"],
+        "--gateway",
+        "gw-1",
+        "--door",
+        "front",
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["allowed"] is False
+    assert verdict["reason"] == "bad_token"
+
+
 def test_usage_errors_are_one_line_exit_2(world: dict[str, str], tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.key"
     garbage.write_text("not a key at all!\n")
     one_line_usage_error(run("keys", "show", str(garbage)))
     one_line_usage_error(run("keys", "show", str(tmp_path / "missing.key")))
-    one_line_usage_error(
-        run(
-            "ticket",
-            "verify",
-            world["ticket"][:-7],
-            "--owner-pub",
-            world["owner_pub"],
-            "--gateway",
-            "gw-1",
-            "--door",
-            "front",
-        )
-    )
     one_line_usage_error(run("ticket", "inspect", world["ticket"][:25]))
     one_line_usage_error(run("ticket", "verify", world["ticket"], "--bogus-flag"))
     one_line_usage_error(
@@ -391,3 +416,22 @@ def test_owner_ticket_with_schedule(world: dict[str, str]) -> None:
     late = run(*base, "--at", "2026-06-03T12:30:00Z")
     assert late.returncode == 1
     assert json.loads(late.stdout)["reason"] == "outside_schedule"
+
+
+def test_revocations_sign_keeps_state_and_refuses_bad_state(
+    world: dict[str, str], tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    base = ("revocations", "sign", "--owner-key", world["owner"], "--state", str(state))
+    ok(*base, "--gateway", "gw-1", "--subject", "ex-cleaner")
+    ok(*base, "--gateway", "gw-2", "--jti", "t-cabin")
+    saved = json.loads(state.read_text())
+    assert saved["seq"] == 2
+    assert set(saved["revoked"]) == {"gw-1", "gw-2"}
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
+    one_line_usage_error(run(*base, "--gateway", "gw-1", "--seq", "2"))
+    one_line_usage_error(run(*base, "--gateway", "gw-1", "--until", "2020-01-01T00:00:00Z"))
+    state.write_text('{"format": 1, "seq": "x", "revoked": {}}')
+    one_line_usage_error(run(*base, "--gateway", "gw-1"))
+    state.write_text("not json")
+    one_line_usage_error(run(*base, "--gateway", "gw-1"))

@@ -1,0 +1,267 @@
+"""The LAN API's route table, :data:`ROUTES`: the one source of the router and the spec.
+
+``gateway.api.server`` builds the aiohttp router from this table (each route's handler is
+found by its ``name``) and :func:`openapi_document` builds the OpenAPI 3.1 document served at
+``/v1/openapi.json``; a test checks the two against each other. Pure data: no handler here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.api.problems import PROBLEM_TYPE, STATUS_TITLES
+from gateway.trust.claims import MAX_TOKEN_CHARS
+
+API_VERSION = "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    name: str
+    summary: str
+    owner: bool = False
+    request_schema: dict[str, Any] | None = None
+    responses: tuple[int, ...] = (200,)
+    media_type: str = "application/json"  # of the success response
+    streaming: bool = False  # a long-lived response: not counted against admission
+    query: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects, "in": "query"
+
+    @property
+    def answers(self) -> tuple[int, ...]:
+        """Every status the route can send: its own, plus what the middlewares add to any
+        route (the per-address limit; for a body, its parsing, its deadline and its cap; for
+        the owner, the signature)."""
+        codes = set(self.responses) | {429}
+        if self.request_schema is not None or self.query:
+            codes.add(400)
+        if self.request_schema is not None:
+            codes |= {408, 413}
+        if self.owner:
+            codes.add(401)
+        return tuple(sorted(codes))
+
+
+def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+_S = {"type": "string"}
+# Binary values are unpadded base64url of a fixed length: 32 bytes are 43 characters, 64 are 86.
+_NONCE = {"type": "string", "pattern": "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"}
+_PROOF = {"type": "string", "pattern": "^[A-Za-z0-9_-]{85}[AQgw]$"}
+_TOKEN = {
+    "type": "string",
+    "pattern": "^v4[.]public[.][A-Za-z0-9_.-]+$",
+    "maxLength": MAX_TOKEN_CHARS,
+}
+_EVENTS_QUERY = (
+    {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "description": "The first audit index to return (default 0).",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "At most this many entries (default 100).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+    },
+)
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/info", "info", "Gateway identity, doors and API version."),
+    Route("GET", "/v1/openapi.json", "openapi", "This OpenAPI document."),
+    Route(
+        "POST",
+        "/v1/challenges",
+        "challenge",
+        "A fresh single-use 32-byte nonce to sign (valid about 10 s).",
+        responses=(201, 429, 503),
+    ),
+    Route(
+        "POST",
+        "/v1/access",
+        "access",
+        "Present a ticket with a proof of possession; 201 open, 202 awaiting the owner.",
+        request_schema=_obj(
+            {
+                "ticket": _TOKEN,
+                "door": _S,
+                "nonce": _NONCE,
+                "proof": _PROOF,
+                "package_code": {"type": "string", "maxLength": 256},
+                "revocations": _TOKEN,
+            },
+            ["ticket", "door", "nonce", "proof"],
+        ),
+        responses=(201, 202, 400, 403, 409, 413, 429, 503),
+    ),
+    Route(
+        "GET", "/v1/access/{session}", "session", "An access session's state.", responses=(200, 404)
+    ),
+    Route(
+        "POST",
+        "/v1/access/{session}/done",
+        "done",
+        "The visitor is out: a fresh proof (action 'done') by the same holder; relocks.",
+        request_schema=_obj({"nonce": _NONCE, "proof": _PROOF}, ["nonce", "proof"]),
+        responses=(200, 400, 403, 404),
+    ),
+    Route(
+        "GET",
+        "/v1/owner/events",
+        "owner_events",
+        "Audit log entries (query: since, limit).",
+        owner=True,
+        responses=(200, 400, 401),
+        query=_EVENTS_QUERY,
+    ),
+    Route(
+        "GET",
+        "/v1/owner/sessions",
+        "owner_sessions",
+        "Recent and open access sessions.",
+        owner=True,
+        responses=(200, 401),
+    ),
+    Route(
+        "POST",
+        "/v1/owner/approvals",
+        "owner_approvals",
+        "An owner-signed approval (or refusal) of a session awaiting approval.",
+        owner=True,
+        request_schema=_obj({"approval": _TOKEN}, ["approval"]),
+        responses=(200, 400, 401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/v1/owner/revocations",
+        "owner_revocations",
+        "An owner-signed revocation list (refused if older than the one held).",
+        owner=True,
+        request_schema=_obj({"revocations": _TOKEN}, ["revocations"]),
+        responses=(200, 400, 401),
+    ),
+    Route(
+        "POST",
+        "/v1/owner/lock",
+        "owner_lock",
+        "Lock or unlock a door by hand, recorded as the owner's act.",
+        owner=True,
+        request_schema=_obj(
+            {"door": _S, "action": {"type": "string", "enum": ["lock", "unlock"]}},
+            ["door", "action"],
+        ),
+        responses=(200, 400, 401, 404, 409, 503),
+    ),
+    Route(
+        "POST",
+        "/v1/owner/clock/reset",
+        "owner_clock_reset",
+        "Set a time floor that is ahead of the gateway's clock back to the clock, recorded as "
+        "clock.floor_reset (old and new values); no body. Answers the floor before and after.",
+        owner=True,
+        responses=(200, 401, 503),
+    ),
+    Route(
+        "GET",
+        "/v1/owner/camera/live",
+        "owner_live_view",
+        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers).",
+        owner=True,
+        responses=(200, 401, 429, 503),
+        media_type="multipart/x-mixed-replace",
+        streaming=True,
+    ),
+    Route(
+        "GET",
+        "/v1/owner/camera/snapshot",
+        "owner_snapshot",
+        "One JPEG of the camera's newest picture.",
+        owner=True,
+        responses=(200, 401, 503),
+        media_type="image/jpeg",
+    ),
+)
+
+ROUTE_BY_NAME = {route.name: route for route in ROUTES}
+STREAMING_PATHS = frozenset(route.path for route in ROUTES if route.streaming)
+
+
+def _success_schema(route: Route) -> dict[str, Any]:
+    if route.media_type == "application/json":
+        return {"type": "object"}
+    return {"type": "string", "format": "binary"}
+
+
+def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    problem = {"$ref": "#/components/schemas/Problem"}
+    paths: dict[str, Any] = {}
+    for route in routes:
+        op: dict[str, Any] = {
+            "operationId": route.name,
+            "summary": route.summary,
+            "responses": {
+                str(code): {
+                    "description": STATUS_TITLES.get(code, "OK"),
+                    "content": {
+                        PROBLEM_TYPE if code >= 400 else route.media_type: {
+                            "schema": problem if code >= 400 else _success_schema(route)
+                        }
+                    },
+                }
+                for code in route.answers
+            },
+        }
+        params = [seg[1:-1] for seg in route.path.split("/") if seg.startswith("{")]
+        parameters = [
+            {"name": p, "in": "path", "required": True, "schema": _S} for p in params
+        ] + list(route.query)
+        if parameters:
+            op["parameters"] = parameters
+        if route.request_schema is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": route.request_schema}},
+            }
+        if route.owner:
+            op["security"] = [{"ownerSignature": []}]
+        paths.setdefault(route.path, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Threshold gateway LAN API", "version": API_VERSION},
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "type": _S,
+                        "title": _S,
+                        "status": {"type": "integer"},
+                        "detail": _S,
+                        "code": _S,
+                    },
+                    "required": ["type", "title", "status", "code"],
+                }
+            },
+            "securitySchemes": {
+                "ownerSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Threshold-Owner-Signature",
+                    "description": "Ed25519 owner signature; see docs/api.md.",
+                }
+            },
+        },
+    }

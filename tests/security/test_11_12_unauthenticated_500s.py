@@ -1,0 +1,56 @@
+"""Issue 11, finding 12: unauthenticated requests that caused a 500 (with a traceback in the
+log). Every input gets a problem+json 400, never a 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from gateway.trust.base64url import b64u_encode
+from tests.support.service import GatewayHarness, harness
+
+__all__ = ["harness"]
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def assert_bad_request(status: int, body: dict[str, object], what: str) -> None:
+    assert status == 400, (what, status, body)
+    assert body.get("code") in ("bad_request", "unauthorized", "bad_token"), (what, body)
+    assert "Traceback" not in json.dumps(body), what
+
+
+async def test_deeply_nested_json_bodies_are_400(
+    harness: GatewayHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in ("/v1/access", "/v1/access/s-000000000000000000000000/done"):
+        reply = await harness.client.request("POST", path, raw=DEEP[:16_000] + DEEP[-16_000:])
+        # Over the body cap it is a 413; under it, a nesting the parser cannot follow.
+        assert reply.status in (400, 413), (path, reply)
+        nested = b"[" * 5000 + b"]" * 5000
+        reply = await harness.client.request("POST", path, raw=nested)
+        assert_bad_request(reply.status, reply.body, path)
+        obj = b'{"a":' * 2500 + b"1" + b"}" * 2500
+        reply = await harness.client.request("POST", path, raw=obj)
+        assert_bad_request(reply.status, reply.body, path)
+    assert "internal error" not in caplog.text
+    assert "RecursionError" not in caplog.text
+
+
+async def test_owner_time_header_of_superscript_digits_is_401_not_500(
+    harness: GatewayHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    # Superscript, Arabic-Indic and mathematical bold digits: str.isdigit() passes them all.
+    scripts = ("\u00b9\u2077" + "\u2070" * 8, "\u0661\u0667" + "\u0660" * 8, "\U0001d7cf" * 10)
+    for time_text in scripts:
+        headers = {
+            "Threshold-Owner-Time": time_text,
+            "Threshold-Owner-Nonce": b64u_encode(b"\0" * 24),
+            "Threshold-Owner-Signature": b64u_encode(b"\0" * 64),
+        }
+        reply = await harness.client.request("GET", "/v1/owner/events", headers=headers)
+        assert (reply.status, reply.body.get("code")) == (401, "unauthorized"), (time_text, reply)
+    assert "internal error" not in caplog.text
