@@ -53,6 +53,8 @@ from cloud.signed_request import (
 )
 from cloud.storage import (
     DATABASE_FILE,
+    NonceClaim,
+    NonceReplayed,
     OwnerMismatch,
     RelayStorage,
     StorageConfig,
@@ -250,22 +252,27 @@ class Relay:
             log.exception("internal error on %s %s", request.method, request.path)
             return problem(500, "internal_error", "the relay hit an internal error")
 
-    async def _authenticate(self, request: web.Request, principal: str, key: bytes) -> bytes:
+    async def _authenticate(
+        self, request: web.Request, principal: str, key: bytes
+    ) -> tuple[bytes, NonceClaim]:
+        """The body of a request whose signature holds, and its nonce, not yet claimed: the
+        caller claims it (:meth:`_claim`, or in the upload's own transaction)."""
         body = await request.read()
         if request.headers.get("Threshold-Principal") != principal:
             raise RequestAuthError("this endpoint needs another principal")
-        now = self._clock()
         signed = self._verifier.check(
-            key, request.method, request.path_qs, body, request.headers, now / 1000
+            key, request.method, request.path_qs, body, request.headers, self._clock() / 1000
         )
-        # Only after the signature holds, so forged requests cannot fill the nonce table. A
-        # nonce is kept for two windows past its signed time: longer than any relay process
-        # would accept it, even one whose clock lags another's by up to a window.
+        # Claimed only after the signature holds, so forged requests cannot fill the nonce
+        # table. A nonce is kept for two windows past its signed time: longer than any relay
+        # process would accept it, even one whose clock lags another's by up to a window.
         expires_ms = (signed.time + 2 * int(self._verifier.skew_s) + 1) * 1000
+        return body, NonceClaim(signed.nonce, expires_ms)
+
+    async def _claim(self, nonce: NonceClaim) -> None:
         storage = await self.open()
-        if not await storage.claim_nonce(signed.nonce, expires_ms, now):
+        if not await storage.claim_nonce(nonce.nonce, nonce.expires_ms, self._clock()):
             raise RequestAuthError("request replayed (nonce already used)")
-        return body
 
     async def _registered_keys(self, gateway_id: str) -> tuple[bytes, bytes]:
         """(gateway key, owner key) of a registered gateway. For an unknown id, keys nobody
@@ -277,16 +284,22 @@ class Relay:
             return self._nobody_key, self._nobody_key
         return record.public_key, record.owner_key
 
-    async def _as_gateway(self, request: web.Request) -> tuple[str, bytes]:
+    async def _signed_by_gateway(self, request: web.Request) -> tuple[str, bytes, NonceClaim]:
         gateway_id = request.match_info["gw"]
         gateway_key, _ = await self._registered_keys(gateway_id)
-        body = await self._authenticate(request, gateway_principal(gateway_id), gateway_key)
+        body, nonce = await self._authenticate(request, gateway_principal(gateway_id), gateway_key)
+        return gateway_id, body, nonce
+
+    async def _as_gateway(self, request: web.Request) -> tuple[str, bytes]:
+        gateway_id, body, nonce = await self._signed_by_gateway(request)
+        await self._claim(nonce)
         return gateway_id, body
 
     async def _as_owner(self, request: web.Request) -> tuple[str, bytes]:
         gateway_id = request.match_info["gw"]
         _, owner_key = await self._registered_keys(gateway_id)
-        body = await self._authenticate(request, OWNER, owner_key)
+        body, nonce = await self._authenticate(request, OWNER, owner_key)
+        await self._claim(nonce)
         return gateway_id, body
 
     # Gateway ---------------------------------------------------------------------------------
@@ -307,17 +320,22 @@ class Relay:
         return response
 
     async def _upload_batch(self, request: web.Request) -> web.Response:
-        gateway_id, body = await self._as_gateway(request)
+        gateway_id, body, nonce = await self._signed_by_gateway(request)
         batch = wire.decode_batch(body)
         if sum(len(e) for e in batch.entries) > wire.MAX_BATCH_BYTES:
             raise MalformedMessage("a batch carries at most 1 MiB of entries")
         storage = await self.open()
-        outcome = await storage.upload(
-            gateway_id,
-            batch,
-            lambda cp: wire.cosign(self.key, self.relay_id, cp),
-            self._clock(),
-        )
+        try:
+            # The nonce is claimed in the upload's own transaction: one commit per upload.
+            outcome = await storage.upload(
+                gateway_id,
+                batch,
+                lambda cp: wire.cosign(self.key, self.relay_id, cp),
+                self._clock(),
+                nonce,
+            )
+        except NonceReplayed:
+            raise RequestAuthError("request replayed (nonce already used)") from None
         if isinstance(outcome.result, witness.Refused):
             refused = outcome.result
             if refused.finding.is_alarm:

@@ -58,6 +58,13 @@ class SchemaTooNew(StorageError):
     code = "schema_too_new"
 
 
+class NonceReplayed(CloudError):
+    """The request's nonce was already claimed (by this relay process or another): a replay.
+    The relay answers it as a bad signature (401 ``unauthorized``)."""
+
+    code = "nonce_replayed"
+
+
 class UnknownGateway(CloudError):
     code = "unknown_gateway"
 
@@ -128,6 +135,15 @@ class MailItem:
 
 
 @dataclass(frozen=True)
+class NonceClaim:
+    """A signed request's nonce, to be kept until ``expires_ms`` (two skew windows past its
+    signed time): claimed in the same transaction as the work the request asks for."""
+
+    nonce: str
+    expires_ms: int
+
+
+@dataclass(frozen=True)
 class UploadOutcome:
     """The held size after an upload, and the cosignature or why the batch was refused."""
 
@@ -160,10 +176,17 @@ class RelayStorage(Protocol):
         replay, whichever relay process saw it first)."""
 
     async def upload(
-        self, gateway_id: str, batch: UploadBatch, cosign: Cosigner, now_ms: int
+        self,
+        gateway_id: str,
+        batch: UploadBatch,
+        cosign: Cosigner,
+        now_ms: int,
+        nonce: NonceClaim | None = None,
     ) -> UploadOutcome:
         """Check one batch against the held log and keep it or the alarm, atomically for
-        this gateway across every relay process."""
+        this gateway across every relay process. ``nonce`` is claimed in the same transaction
+        (one commit per upload, not two); if it was claimed before, :class:`NonceReplayed`
+        and nothing is written."""
 
     async def witness_receipt(
         self, receipt: WireReceipt, unknown_key: bytes, now_ms: int

@@ -37,6 +37,8 @@ from cloud.storage import (
     Cosigner,
     GatewayRecord,
     MailItem,
+    NonceClaim,
+    NonceReplayed,
     OwnerMismatch,
     StorageError,
     UnknownGateway,
@@ -57,6 +59,7 @@ LOCK_SQL = (
     " JOIN gateway g ON g.gateway_id = s.gateway_id"
     " WHERE s.gateway_id = %s FOR UPDATE OF s"
 )
+CLAIM_SQL = "INSERT INTO request_nonce (nonce, expires_ms) VALUES (%s, %s) ON CONFLICT DO NOTHING"
 CONNECT_TIMEOUT_S = 30.0
 
 
@@ -187,15 +190,16 @@ class PostgresStorage:
 
     async def claim_nonce(self, nonce: str, expires_ms: int, now_ms: int) -> bool:
         async with self._pool.connection() as conn:
-            if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
-                self._pruned_at = time.monotonic()
-                await conn.execute("DELETE FROM request_nonce WHERE expires_ms < %s", (now_ms,))
-            cur = await conn.execute(
-                "INSERT INTO request_nonce (nonce, expires_ms) VALUES (%s, %s)"
-                " ON CONFLICT DO NOTHING",
-                (nonce, expires_ms),
-            )
+            await self._prune_if_due(conn, now_ms)
+            cur = await conn.execute(CLAIM_SQL, (nonce, expires_ms))
             return cur.rowcount == 1
+
+    async def _prune_if_due(self, conn: Conn, now_ms: int) -> None:
+        """Delete expired nonces, at most every :data:`PRUNE_EVERY_S` per process (its own
+        autocommit statement, outside any upload's transaction)."""
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            await conn.execute("DELETE FROM request_nonce WHERE expires_ms < %s", (now_ms,))
 
     # The held log ----------------------------------------------------------------------------
 
@@ -231,18 +235,42 @@ class PostgresStorage:
             into.nodes[(int(level), int(idx))] = bytes(digest)
 
     async def upload(
-        self, gateway_id: str, batch: UploadBatch, cosign: Cosigner, now_ms: int
+        self,
+        gateway_id: str,
+        batch: UploadBatch,
+        cosign: Cosigner,
+        now_ms: int,
+        nonce: NonceClaim | None = None,
     ) -> UploadOutcome:
-        cp_size = batch.checkpoint.checkpoint.tree_size
         # A gateway uploads from the size the relay acknowledged, so the nodes are fetched for
         # a held size of batch.start together with the lock, in one round trip; should the
         # held size differ, the check names what is missing and it is fetched then.
         guess = witness.nodes_for_batch(batch, batch.start, [])
-        async with (
-            self._pool.connection() as conn,
-            conn.pipeline() as pipeline,
-            conn.transaction(),
-        ):
+        async with self._pool.connection() as conn:
+            if nonce is not None:
+                await self._prune_if_due(conn, now_ms)
+            return await self._upload(conn, gateway_id, batch, cosign, now_ms, nonce, guess)
+
+    async def _upload(
+        self,
+        conn: Conn,
+        gateway_id: str,
+        batch: UploadBatch,
+        cosign: Cosigner,
+        now_ms: int,
+        nonce: NonceClaim | None,
+        guess: set[tuple[int, int]],
+    ) -> UploadOutcome:
+        cp_size = batch.checkpoint.checkpoint.tree_size
+        async with conn.pipeline() as pipeline, conn.transaction():
+            # The nonce first, before the gateway's lock: a concurrent claim of the same
+            # nonce (a replay racing its original) waits on the key's index entry, not while
+            # holding the gateway. It commits with the upload, or not at all.
+            claimed = (
+                None
+                if nonce is None
+                else await conn.execute(CLAIM_SQL, (nonce.nonce, nonce.expires_ms))
+            )
             locked = await conn.execute(LOCK_SQL, (gateway_id,))
             # Statements run in order, so this subquery reads the held size after the
             # lock is ours (READ COMMITTED: a fresh snapshot per statement).
@@ -255,6 +283,8 @@ class PostgresStorage:
             )
             nodes_cur = await self._query_nodes(conn, gateway_id, guess)
             await pipeline.sync()
+            if claimed is not None and claimed.rowcount != 1:
+                raise NonceReplayed("request replayed (nonce already used)")
             state = await locked.fetchone()
             if state is None:
                 raise UnknownGateway(f"gateway {gateway_id!r} is not registered")

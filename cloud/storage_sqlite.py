@@ -26,6 +26,8 @@ from cloud.storage import (
     Cosigner,
     GatewayRecord,
     MailItem,
+    NonceClaim,
+    NonceReplayed,
     OwnerMismatch,
     StorageError,
     UnknownGateway,
@@ -172,20 +174,30 @@ class SqliteLog:
 
     def claim_nonce(self, nonce: str, expires_ms: int, now_ms: int) -> bool:
         with self._transaction() as conn:
-            conn.execute("DELETE FROM request_nonce WHERE expires_ms < ?", (now_ms,))
-            cursor = conn.execute(
-                "INSERT INTO request_nonce (nonce, expires_ms) VALUES (?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (nonce, expires_ms),
-            )
-            return cursor.rowcount == 1
+            return self._claim(conn, NonceClaim(nonce, expires_ms), now_ms)
+
+    @staticmethod
+    def _claim(conn: sqlite3.Connection, claim: NonceClaim, now_ms: int) -> bool:
+        conn.execute("DELETE FROM request_nonce WHERE expires_ms < ?", (now_ms,))
+        cursor = conn.execute(
+            "INSERT INTO request_nonce (nonce, expires_ms) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (claim.nonce, claim.expires_ms),
+        )
+        return cursor.rowcount == 1
 
     # The held log ----------------------------------------------------------------------------
 
     def upload(
-        self, gateway_id: str, batch: UploadBatch, cosign: Cosigner, now_ms: int
+        self,
+        gateway_id: str,
+        batch: UploadBatch,
+        cosign: Cosigner,
+        now_ms: int,
+        nonce: NonceClaim | None,
     ) -> UploadOutcome:
         with self._transaction() as conn:
+            if nonce is not None and not self._claim(conn, nonce, now_ms):
+                raise NonceReplayed("request replayed (nonce already used)")
             key = self.gateway(gateway_id).public_key
             held = self.held_size(gateway_id)
             cp_size = batch.checkpoint.checkpoint.tree_size
@@ -395,9 +407,14 @@ class SqliteStorage:
         return await self._call(lambda: self._log.claim_nonce(nonce, expires_ms, now_ms))
 
     async def upload(
-        self, gateway_id: str, batch: UploadBatch, cosign: Cosigner, now_ms: int
+        self,
+        gateway_id: str,
+        batch: UploadBatch,
+        cosign: Cosigner,
+        now_ms: int,
+        nonce: NonceClaim | None = None,
     ) -> UploadOutcome:
-        return await self._call(lambda: self._log.upload(gateway_id, batch, cosign, now_ms))
+        return await self._call(lambda: self._log.upload(gateway_id, batch, cosign, now_ms, nonce))
 
     async def witness_receipt(
         self, receipt: WireReceipt, unknown_key: bytes, now_ms: int

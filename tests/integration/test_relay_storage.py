@@ -21,6 +21,8 @@ from nacl.signing import SigningKey
 from cloud import migrations, wire
 from cloud.storage import (
     Backend,
+    NonceClaim,
+    NonceReplayed,
     OwnerMismatch,
     RelayStorage,
     SchemaTooNew,
@@ -211,6 +213,40 @@ async def test_a_nonce_is_claimed_once_until_it_expires(
         assert not await second.claim_nonce("nonce-a", expires_ms=5000, now_ms=1001)
         assert not await first.claim_nonce("nonce-a", expires_ms=5000, now_ms=1002)
         assert await second.claim_nonce("nonce-b", expires_ms=5000, now_ms=1003)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_an_upload_claims_its_nonce_in_its_own_transaction(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
+    """The relay claims an upload's nonce with the upload (one commit, not two): a nonce
+    already claimed, by either process, refuses the upload and writes nothing of it."""
+    log = GatewayLog()
+    first = await registered(relay_backend, tmp_path, log)
+    second = await opened(relay_backend, tmp_path)  # another relay process, same database
+    try:
+        done = await first.upload(GW, log.batch(0, 100), cosign, 10, NonceClaim("n-1", 5000))
+        assert done.held_size == 100
+        with pytest.raises(NonceReplayed):
+            await second.upload(GW, log.batch(100, 150), cosign, 11, NonceClaim("n-1", 5000))
+        assert not await second.claim_nonce("n-1", expires_ms=5000, now_ms=12)
+        assert await second.claim_nonce("n-2", expires_ms=5000, now_ms=13)
+        with pytest.raises(NonceReplayed):
+            await first.upload(GW, log.batch(100, 150), cosign, 14, NonceClaim("n-2", 5000))
+        assert await first.held_size(GW) == 100
+        assert [w.checkpoint.checkpoint.tree_size for w in await second.witnessed(GW)] == [100]
+        # The same upload racing itself on both processes: exactly one of them runs it.
+        batch = log.batch(100, 150)
+        results = await asyncio.gather(
+            first.upload(GW, batch, cosign, 15, NonceClaim("n-3", 5000)),
+            second.upload(GW, batch, cosign, 15, NonceClaim("n-3", 5000)),
+            return_exceptions=True,
+        )
+        assert sorted(type(r).__name__ for r in results) == ["NonceReplayed", "UploadOutcome"]
+        assert await second.held_size(GW) == 150
+        assert await first.alarms(GW) == []
     finally:
         await first.close()
         await second.close()
