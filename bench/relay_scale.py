@@ -15,7 +15,10 @@ Prints one JSON line:
   for each process count;
 - ``uploads_per_s``: the same runs counted in uploads (what small fixed-size batches cost);
 - ``stored_bytes_per_entry`` (the ``entry`` and ``tree_node`` tables, indexes included) and
-  ``stored_bytes_per_upload`` (``witnessed`` and ``request_nonce``), after the first run.
+  ``stored_bytes_per_upload`` (``witnessed`` and ``request_nonce``), after the first run;
+- ``cpu_ms_per_upload``: for each process count, the CPU time (user and system, from
+  ``/proc``) the relay processes, this run's PostgreSQL server processes and the client each
+  spent per upload while the uploads ran: where the time goes, and what more cores would buy.
 
 Everything the relay does for real is done: request signatures and nonces, the checkpoint
 signature, the leaf and tree hashes, the consistency proof, the per-gateway row lock, the
@@ -147,11 +150,44 @@ def raw_copy(dsn: str, password: str, rows: list[tuple[str, int, bytes, bytes]])
     return len(rows) / elapsed
 
 
+def _cpu_s(pid: int) -> tuple[float, int]:
+    """(user + system seconds of ``pid`` and of its reaped children, its parent's pid)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK"), int(fields[1])
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds of ``root`` and every live descendant (a relay supervisor and its
+    workers; a postmaster and its backends); a descendant that ended is in its parent's."""
+    spent: dict[int, float] = {}
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                spent[int(entry)], parents[int(entry)] = _cpu_s(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    total = 0.0
+    for pid, cpu in spent.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor == root:
+            total += cpu
+    return total
+
+
+def postmaster_pid(cluster: Cluster) -> int:
+    return int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+
+
 async def upload_all(
     url: str, gateways: list[Gateway], concurrency: int
-) -> tuple[float, list[float]]:
-    """(wall seconds, per-upload latencies in ms): every gateway uploads its batches in order,
-    all gateways at once."""
+) -> tuple[float, list[float], float]:
+    """(wall seconds, per-upload latencies in ms, this process's CPU seconds): every gateway
+    uploads its batches in order, all gateways at once."""
     now = int(time.time())
     signed = [
         [
@@ -179,9 +215,9 @@ async def upload_all(
                         raise RuntimeError(f"upload refused: {response.status} {answer[:300]!r}")
                 latencies.append((time.perf_counter() - sent) * 1000)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one(u) for u in signed))
-        return time.perf_counter() - started, latencies
+        return time.perf_counter() - started, latencies, time.process_time() - cpu
 
 
 def start_relays(
@@ -281,6 +317,8 @@ def main() -> None:
         p50: dict[str, float] = {}
         p99: dict[str, float] = {}
         uploads: dict[str, float] = {}
+        cpu: dict[str, dict[str, float]] = {}
+        server = postmaster_pid(cluster)
         with tempfile.TemporaryDirectory(prefix="threshold-bench-relay-") as tmp:
             for workers in counts:
                 dsn, secret = fresh_database(cluster, f"relay{workers}")
@@ -291,7 +329,12 @@ def main() -> None:
                 )
                 try:
                     concurrency = args.concurrency or args.gateways
-                    elapsed, latencies = asyncio.run(upload_all(url, gateways, concurrency))
+                    relay_cpu, db_cpu = tree_cpu_s(proc.pid), tree_cpu_s(server)
+                    elapsed, latencies, client_cpu = asyncio.run(
+                        upload_all(url, gateways, concurrency)
+                    )
+                    relay_cpu = tree_cpu_s(proc.pid) - relay_cpu
+                    db_cpu = tree_cpu_s(server) - db_cpu
                 finally:
                     proc.terminate()
                     proc.wait(timeout=60)
@@ -309,6 +352,12 @@ def main() -> None:
                 uploads[str(workers)] = round(len(gateways) * len(gateways[0].bodies) / elapsed)
                 p50[str(workers)] = round(statistics.median(latencies), 1)
                 p99[str(workers)] = round(percentile(latencies, 0.99), 1)
+                count = len(gateways) * len(gateways[0].bodies)
+                cpu[str(workers)] = {
+                    "relay": round(relay_cpu * 1000 / count, 2),
+                    "postgres": round(db_cpu * 1000 / count, 2),
+                    "client": round(client_cpu * 1000 / count, 2),
+                }
         one_copy()
         copy_rate = max(copies)
         figures.update(
@@ -324,6 +373,7 @@ def main() -> None:
                 "upload_ms_p50": p50,
                 "upload_ms_p99": p99,
                 "uploads_per_s": uploads,
+                "cpu_ms_per_upload": cpu,
             }
         )
     finally:

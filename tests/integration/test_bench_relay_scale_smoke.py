@@ -39,3 +39,8 @@ def test_bench_relay_scale_smoke() -> None:
     assert set(figures["upload_ms_p99"]) == {"1", "2"}
     assert figures["copy_entries_per_s"] > 0
     assert 0 < figures["relay_vs_copy"] == max(figures["relay_vs_copy_by_workers"].values())
+    cpu = figures["cpu_ms_per_upload"]
+    assert set(cpu) == {"1", "2"}
+    assert all(set(split) == {"relay", "postgres", "client"} for split in cpu.values())
+    # Two dozen uploads, each verified, hashed and stored: the relay spent measurable CPU.
+    assert all(split["relay"] > 0 for split in cpu.values())
