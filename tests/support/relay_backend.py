@@ -6,6 +6,7 @@ there, or a PostgreSQL database of its own per directory (created on first use),
 relays given the same directory share one database, as relay processes of a fleet do, and
 a relay in a fresh directory starts empty. ``backend.write_config(directory)`` writes the
 ``relay.toml`` (DSN, password file of mode 0600) a relay started as a process reads.
+``backend.stored_files(directory)`` lists every file that holds what that relay stored.
 """
 
 from __future__ import annotations
@@ -57,3 +58,19 @@ class RelayBackend:
             f'[storage]\nbackend = "postgresql"\ndsn = "{dsn}"\n'
             f'password_file = "{secret}"\npool_size = 4\n'
         )
+
+    def stored_files(self, directory: Path) -> list[Path]:
+        """Every file holding what the relay in ``directory`` stored: the directory's own
+        files and, on PostgreSQL, its database's files and the cluster's WAL, after a
+        ``CHECKPOINT`` has written the shared buffers out."""
+        files = [path for path in sorted(directory.rglob("*")) if path.is_file()]
+        if self.cluster is None:
+            return files
+        name = self._database(directory)
+        self.cluster.psql("CHECKPOINT")
+        oid = self.cluster.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'").strip()
+        assert oid.isdigit(), oid
+        data = self.cluster.data_dir
+        for folder in (data / "base" / oid, data / "pg_wal"):
+            files += [path for path in sorted(folder.iterdir()) if path.is_file()]
+        return files
