@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
@@ -30,7 +30,7 @@ from gateway.trust.owner_request import (
     sign_request,
 )
 from gateway.trust.request_signature import HeaderNames, SignatureRefused, parse_headers
-from tests.fuzz.fuzzing import FUZZ, only
+from tests.fuzz.fuzzing import ANY_TEXT, FUZZ, only
 
 OWNER = SigningKey.generate()
 AUDIENCE = OwnerAudience("gw-home-1", "ab" * 32)
@@ -43,7 +43,7 @@ VALUES = (
     | st.text(alphabet="0123456789\u00b2\u00b3\u0660\u06f1\uff11 +-_", max_size=20)
     | st.text(alphabet="ABCDEFabcdef0123456789-_=+/", max_size=100)
 )
-METHODS = st.sampled_from(["GET", "POST", "get", "", "P\nOST", "DELETE" * 3]) | st.text(max_size=12)
+METHODS = st.sampled_from(["GET", "POST", "get", "", "P\nOST", "DELETE" * 3]) | ANY_TEXT
 
 
 def valid_owner_headers(method: str, path: str, body: bytes) -> dict[str, str]:
@@ -70,7 +70,11 @@ def test_parsing_signature_headers_raises_only_refusals(headers: dict[str, str])
 
 
 @FUZZ
-@given(owner_headers(), METHODS, st.text(max_size=80), st.binary(max_size=64), st.floats(0, 4e9))
+@given(owner_headers(), METHODS, ANY_TEXT, st.binary(max_size=64), st.floats(0, 4e9))
+# A path that is not valid Unicode: UnicodeEncodeError escaped the signed message (bug found
+# here; aiohttp refuses such a request line before it reaches the check, but the pure core
+# must not rely on its server).
+@example(valid_owner_headers("GET", "/v1/owner/events", b""), "GET", "/v1/\ud800", b"", NOW)
 def test_owner_verification_raises_only_owner_auth_errors(
     headers: dict[str, str], method: str, path: str, body: bytes, now: float
 ) -> None:
@@ -94,7 +98,7 @@ def relay_headers(draw: st.DrawFn) -> dict[str, str]:
 
 
 @FUZZ
-@given(relay_headers(), METHODS, st.text(max_size=80), st.binary(max_size=64))
+@given(relay_headers(), METHODS, ANY_TEXT, st.binary(max_size=64))
 def test_relay_verification_raises_only_request_auth_errors(
     headers: dict[str, str], method: str, path: str, body: bytes
 ) -> None:
