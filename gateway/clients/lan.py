@@ -31,7 +31,7 @@ from gateway.errors import GatewayError
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.owner_request import OwnerAudience, sign_request
 from gateway.trust.proof import proof_message
-from gateway.trust.tls_pin import parse_pin, spki_fingerprint
+from gateway.trust.tls_pin import PinError, parse_pin, spki_fingerprint
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -101,7 +101,10 @@ class KeyPin(aiohttp.Fingerprint):
         if ssl_object is None:
             return
         der = ssl_object.getpeercert(binary_form=True)
-        got = spki_fingerprint(der) if der else ""
+        try:
+            got = spki_fingerprint(der) if der else ""
+        except PinError:
+            got = ""  # an unreadable certificate matches no pin: refused as a mismatch
         expected = self.expected or got
         if not got or not hmac.compare_digest(got, expected):
             host, port, *_ = transport.get_extra_info("peername")
