@@ -58,7 +58,8 @@ def unverified_claims(token: str) -> dict[str, Any]:
         payload = token.split(".")[2]
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))[:-64]
         claims = json.loads(raw)
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+    # RecursionError: a payload nested past the JSON parser's depth is just unreadable.
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise GatewayError("the ticket is not a readable v4.public token") from None
     if not isinstance(claims, dict):
         raise GatewayError("the ticket's payload is not a JSON object")
@@ -192,7 +193,7 @@ class GatewayClient:
                 text = await resp.read()
                 try:
                     parsed = json.loads(text) if text else {}
-                except ValueError:
+                except (ValueError, RecursionError):
                     parsed = {"raw": text.decode("utf-8", "replace")}
                 return Reply(resp.status, parsed if isinstance(parsed, dict) else {"value": parsed})
         except aiohttp.ServerFingerprintMismatch as exc:
