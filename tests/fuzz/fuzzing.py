@@ -7,7 +7,7 @@ only the module's own error type escapes (:func:`only`). Anything else fails the
 Hypothesis shrinks it to a minimal example.
 
 CI runs each test derandomized (the same examples every run, so a red CI is reproducible)
-with a small budget: ``FUZZ_EXAMPLES`` (default 60) examples a test. A longer, fresh
+with a small budget: ``FUZZ_EXAMPLES`` (100) examples a test. A longer, fresh
 (randomized) run is one command (README.md, "Two commands")::
 
     THRESHOLD_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest -q tests/fuzz -p no:cacheprovider
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 T = TypeVar("T")
 
 #: Examples a test in the short, derandomized CI run.
-FUZZ_EXAMPLES = 60
+FUZZ_EXAMPLES = 100
 _LONG = os.environ.get("THRESHOLD_FUZZ_EXAMPLES")
 
 FUZZ = settings(
