@@ -116,7 +116,7 @@ async def test_an_approval_after_the_ticket_expired_does_not_open(
     # A ticket still valid at the request (within the clock skew past its expiry) for a few
     # seconds more: it expires while the session waits.
     now = datetime.now(UTC)
-    dies_at = now + timedelta(seconds=4)
+    dies_at = now + timedelta(seconds=6)
     t = h.ticket(
         purpose=Purpose.SURVEY,
         nbf=now - timedelta(hours=1),
