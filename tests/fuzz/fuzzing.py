@@ -10,7 +10,7 @@ CI runs each test derandomized (the same examples every run, so a red CI is repr
 with a small budget: ``FUZZ_EXAMPLES`` (100) examples a test. A longer, fresh
 (randomized) run is one command (README.md, "Two commands")::
 
-    THRESHOLD_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest -q tests/fuzz -p no:cacheprovider
+    THRESHOLD_FUZZ_EXAMPLES=3000 .venv/bin/python -m pytest -q tests/fuzz -p no:cacheprovider
 
 ``--hypothesis-seed=N`` replays a long run's seed; a failure found there is pinned in the
 test with ``@example(...)`` next to the fix.
