@@ -461,6 +461,30 @@ APP_ROUTES: tuple[Route, ...] = (
 )
 
 ROUTES += APP_ROUTES
+
+#: Keys for people (docs/visitors.md): the household issuer (root key), the owner app's
+#: invitations (the app's session and a passkey) and the visitor's page and its routes.
+VISITOR_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/v1/owner/household-issuer",
+        "owner_household",
+        "The household issuer: its public key, its certificate (or null) and what it allows.",
+        owner=True,
+        responses=(200, 401, 404),
+    ),
+    Route(
+        "POST",
+        "/v1/owner/household-issuer",
+        "owner_household_certify",
+        "Give the household issuer a (new) owner-signed certificate: purposes service and "
+        "guest only, named doors, tickets of at most 7 days; recorded.",
+        owner=True,
+        request_schema=_obj({"certificate": _TOKEN}, ["certificate"]),
+        responses=(200, 400, 401, 404),
+    ),
+)
+ROUTES += VISITOR_ROUTES
 ROUTE_BY_NAME = {route.name: route for route in ROUTES}
 STREAMING_PATHS = frozenset(route.path for route in ROUTES if route.streaming)
 
