@@ -484,6 +484,101 @@ VISITOR_ROUTES: tuple[Route, ...] = (
         responses=(200, 400, 401, 404),
     ),
 )
+_TERMS = {"type": "object"}
+_B64_32 = _NONCE
+VISITOR_ROUTES += (
+    Route(
+        "POST",
+        "/v1/app/invitations/options",
+        "app_invitation_options",
+        "The passkey challenge for inviting a visitor with these terms (it commits to them).",
+        request_schema=_obj({"terms": _TERMS}, ["terms"]),
+        responses=(200, *_JSON_ERRORS, 409),
+        app_session=True,
+    ),
+    Route(
+        "POST",
+        "/v1/app/invitations",
+        "app_invite",
+        "Invite a visitor: the terms, with a fresh passkey assertion over them; a one-time "
+        "link (and its QR code as SVG), recorded.",
+        request_schema=_obj(
+            {"terms": _TERMS, "ceremony": _S, "credential": _OBJ},
+            ["terms", "ceremony", "credential"],
+        ),
+        responses=(201, *_JSON_ERRORS, 409),
+        app_session=True,
+    ),
+    Route(
+        "GET",
+        "/v1/app/invitations",
+        "app_invitations",
+        "Every invitation: its terms, whether claimed or revoked, its next window.",
+        responses=(200, 401),
+        app_session=True,
+    ),
+    Route(
+        "POST",
+        "/v1/app/invitations/{invitation}/revoke",
+        "app_invitation_revoke",
+        "Withdraw an invitation: the visitor's key stops at once on this gateway; recorded.",
+        responses=(200, *_JSON_ERRORS, 404),
+        app_session=True,
+    ),
+    Route(
+        "GET", "/visit/", "visit_page", "The visitor's page (text/html).", media_type="text/html"
+    ),
+    Route(
+        "GET",
+        "/visit/{asset}",
+        "visit_asset",
+        "A file of the visitor's page (script, style).",
+        responses=(200, 404),
+        media_type="text/plain",
+    ),
+    Route(
+        "POST",
+        "/v1/visit/preview",
+        "visit_preview",
+        "What an invitation link offers, before it is accepted (nothing is spent).",
+        request_schema=_obj({"token": _S}, ["token"]),
+        responses=(200, 400, 403, 404, 409, 410),
+    ),
+    Route(
+        "POST",
+        "/v1/visit/claim",
+        "visit_claim",
+        "Accept an invitation with the visitor's Ed25519 public key: the link is spent and "
+        "tickets bound to that key are issued (409 invitation_used for a second claim).",
+        request_schema=_obj({"token": _S, "public_key": _B64_32}, ["token", "public_key"]),
+        responses=(201, 400, 403, 404, 409, 410),
+    ),
+    Route(
+        "POST",
+        "/v1/visit/challenge",
+        "visit_challenge",
+        "A single-use nonce to sign for a renewal (valid 30 s).",
+        responses=(201,),
+    ),
+    Route(
+        "POST",
+        "/v1/visit/renew",
+        "visit_renew",
+        "Fresh tickets (mode renew) or the invitation as it stands (mode status: revoked, "
+        "next window) for the visitor's page that proves it holds the invitation's key "
+        "(Ed25519 over the proof message with the invitation id and the mode as action).",
+        request_schema=_obj(
+            {
+                "invitation": _S,
+                "nonce": _NONCE,
+                "proof": _PROOF,
+                "mode": {"type": "string", "enum": ["renew", "status"]},
+            },
+            ["invitation", "nonce", "proof"],
+        ),
+        responses=(200, 400, 403, 404, 410),
+    ),
+)
 ROUTES += VISITOR_ROUTES
 ROUTE_BY_NAME = {route.name: route for route in ROUTES}
 STREAMING_PATHS = frozenset(route.path for route in ROUTES if route.streaming)

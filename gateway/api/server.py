@@ -58,6 +58,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     )
     app[CTX] = ctx
     app.on_response_prepare.append(owner_app.security_headers)
+    app.on_response_prepare.append(visitor.visit_headers)
     app.on_shutdown.append(owner_app.end_streams)
     handlers = _handlers(ctx)
     for route in ROUTES:

@@ -399,9 +399,18 @@ class Gateway:
                 camera=ctx.camera,
             )
             ctx.owner_app = self.owner_app
+            owner_app = self.owner_app
             self.visitors = ctx.visitors = Visitors(
-                cfg.directory, TrustAnchors.of(cfg.owner_public_key), cfg.gateway_id, self.store
+                cfg.directory,
+                TrustAnchors.of(cfg.owner_public_key),
+                cfg.gateway_id,
+                self.store,
+                zone=zoneinfo.ZoneInfo(cfg.timezone),
+                doors=frozenset(self.service.doors),
+                origin=lambda: owner_app.origin,
+                revoke_here=self.service.revoke_here,
             )
+            await self.visitors.restore_revocations()
         port = cfg.api.port if o.port is None else o.port
         try:
             self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)
