@@ -13,6 +13,7 @@ Content-Security-Policy as the owner app: nothing from anywhere else.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from importlib import resources
 from typing import Any
@@ -137,8 +138,9 @@ def handlers() -> dict[str, Handler]:
         )
         made = await visitors.invite(terms, device.device_id, device.name)
         qr = segno.make(made["link"], error="m")
-        svg = qr.svg_inline(scale=5, border=2, title=f"Invitation for {terms.name}")
-        return web.json_response({**made, "qr_svg": svg}, status=201)
+        svg = io.BytesIO()
+        qr.save(svg, kind="svg", scale=5, border=2, xmldecl=False, title="Invitation QR code")
+        return web.json_response({**made, "qr_svg": svg.getvalue().decode()}, status=201)
 
     async def invitations(request: web.Request) -> web.StreamResponse:
         visitors = visitors_of(request)

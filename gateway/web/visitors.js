@@ -50,6 +50,7 @@ function qrNode(svgText) {
   const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
   const svg = document.importNode(doc.documentElement, true);
   svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "QR code of the invitation link");
   return svg;
 }
 
@@ -82,10 +83,11 @@ export function screen(app, data) {
       if (n < 14) windows.append(windowRow(n, { days: [], start: "09:00", end: "12:00" }));
     } }, "Add another time"),
     h("label", {}, "For how many days", h("input", { name: "days", type: "number", min: 1, max: 366, value: 90 })),
-    h("label", {}, "Door openings per week", h("input", { name: "uses", type: "number", min: 1, max: 1000, value: 10 })),
+    h("label", {}, "Door openings per ticket (a ticket lasts up to a week)", h("input", { name: "uses", type: "number", min: 1, max: 1000, value: 10 })),
     h("label", { class: "day" }, h("input", { type: "checkbox", name: "camera", checked: true }), "Only when the camera is working"),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Invite with my passkey")));
   const result = h("div", { id: "invite-result", "aria-live": "polite" });
+  const list = h("section", { class: "card", "aria-labelledby": "list-h" }, ...invitationList(app, data.invitations));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const terms = readTerms(form, doors);
@@ -95,6 +97,8 @@ export function screen(app, data) {
       const made = await api("POST", "/v1/app/invitations", { terms, ceremony, credential });
       result.replaceChildren(madeLink(app, made, terms));
       app.say(`Invitation for ${terms.name} made.`);
+      const fresh = await api("GET", "/v1/app/invitations");
+      list.replaceChildren(...invitationList(app, fresh.invitations));
       result.scrollIntoView();
     } catch (err) {
       result.replaceChildren(h("p", { role: "alert", class: "bad" }, err.message || String(err)));
@@ -104,12 +108,16 @@ export function screen(app, data) {
     h("h1", {}, "Visitors"),
     h("section", { class: "card", "aria-labelledby": "invite-h" }, h("h2", { id: "invite-h" }, "Invite someone"), form),
     result,
-    h("section", { class: "card", "aria-labelledby": "list-h" }, h("h2", { id: "list-h" }, "Invitations"),
-      data.invitations.length ? h("ul", { class: "feed", id: "invitations" }, data.invitations.map((inv) => invitationItem(app, inv)))
-        : h("p", {}, "Nobody is invited yet.")),
+    list,
     h("p", { class: "muted" }, "Withdrawing a key stops it at once on this gateway. For your other gateways, " +
       "send them a revocation list signed with your root key (threshold revocations)."),
   ];
+}
+
+function invitationList(app, invitations) {
+  return [h("h2", { id: "list-h" }, "Invitations"),
+    invitations.length ? h("ul", { class: "feed", id: "invitations" }, invitations.map((inv) => invitationItem(app, inv)))
+      : h("p", {}, "Nobody is invited yet.")];
 }
 
 function invitationItem(app, inv) {
