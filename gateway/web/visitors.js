@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import * as passkey from "./passkey.js";
 import { h } from "./screens.js";
+import { describe, occurrences } from "./schedule.js";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAY_WORDS = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat", sun: "Sun" };
@@ -81,11 +82,26 @@ export function screen(app, data) {
     h("button", { type: "button", class: "secondary", onclick: () => {
       const n = windows.querySelectorAll("fieldset.window").length;
       if (n < 14) windows.append(windowRow(n, { days: [], start: "09:00", end: "12:00" }));
+      refresh();
     } }, "Add another time"),
     h("label", {}, "For how many days", h("input", { name: "days", type: "number", min: 1, max: 366, value: 90 })),
     h("label", {}, "Door openings per ticket (a ticket lasts up to a week)", h("input", { name: "uses", type: "number", min: 1, max: 1000, value: 10 })),
     h("label", { class: "day" }, h("input", { type: "checkbox", name: "camera", checked: true }), "Only when the camera is working"),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Invite with my passkey")));
+  // The editor's preview: the next week's windows as the home's clock will have them.
+  const preview = h("ul", { id: "schedule-preview", "aria-label": "The next seven days" });
+  const refresh = () => {
+    const terms = readTerms(form, doors);
+    const now = Date.now();
+    const spans = terms.schedule.every((w) => /^\d\d:\d\d$/.test(w.start) && /^\d\d:\d\d$/.test(w.end))
+      ? occurrences(terms.schedule, data.zone, now, now + 7 * 86_400_000) : [];
+    preview.replaceChildren(...(spans.length ? spans.map((s) => h("li", {}, describe(s, data.zone)))
+      : [h("li", {}, "No time in the next seven days.")]));
+  };
+  form.addEventListener("input", refresh);
+  form.addEventListener("change", refresh);
+  windows.after(h("p", {}, "The next seven days:"), preview);
+  refresh();
   const result = h("div", { id: "invite-result", "aria-live": "polite" });
   const list = h("section", { class: "card", "aria-labelledby": "list-h" }, ...invitationList(app, data.invitations));
   form.addEventListener("submit", async (event) => {

@@ -243,3 +243,77 @@ async def test_the_owner_withdraws_the_key_and_the_cleaner_is_refused(world: Wor
     await shot(cleaner, "visitor-revoked")
     assert world.h.sim.lock.lock_state.name == "LOCKED"
     assert any(e["kind"] == "visitor.revoked" for e in await world.events())
+
+
+# -- the schedule editor against the gateway's evaluator, across DST changes -------------------
+
+DST_WEEKS = (
+    ("Europe/London", datetime(2026, 3, 26, tzinfo=UTC)),  # spring forward Sun 29 March
+    ("Europe/London", datetime(2026, 10, 22, tzinfo=UTC)),  # fall back Sun 25 October
+    ("America/New_York", datetime(2026, 3, 5, tzinfo=UTC)),  # spring forward Sun 8 March
+    ("America/New_York", datetime(2026, 10, 29, tzinfo=UTC)),  # fall back Sun 1 November
+)
+#: Windows over the hours that are skipped or repeated, one wrapping past midnight.
+DST_SCHEDULE = [
+    {"days": ["sun"], "start": "00:30", "end": "03:30"},
+    {"days": ["sat"], "start": "22:00", "end": "01:30"},
+    {"days": ["mon", "thu"], "start": "09:00", "end": "12:00"},
+    {"days": ["sun"], "start": "01:15", "end": "01:45"},
+]
+
+
+def gateway_intervals(zone: str, start: datetime, end: datetime) -> list[list[int]]:
+    """The gateway's own evaluator (gateway.trust.schedule.allows), minute by minute."""
+    from zoneinfo import ZoneInfo
+
+    from gateway.trust.schedule import WeeklyWindow, allows
+
+    windows = [WeeklyWindow.from_claim(w["days"], w["start"], w["end"]) for w in DST_SCHEDULE]
+    tz = ZoneInfo(zone)
+    out: list[list[int]] = []
+    opened: int | None = None
+    t = start
+    while t < end:
+        inside = allows(windows, t, tz)
+        ms = int(t.timestamp() * 1000)
+        if inside and opened is None:
+            opened = ms
+        if not inside and opened is not None:
+            out.append([opened, ms])
+            opened = None
+        t += timedelta(minutes=1)
+    if opened is not None:
+        out.append([opened, int(end.timestamp() * 1000)])
+    return out
+
+
+async def test_the_schedule_editor_agrees_with_the_gateway_across_dst_weeks(
+    world: World,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from gateway.owner.visit_terms import next_window
+    from gateway.trust.schedule import WeeklyWindow
+
+    owner = world.owner
+    assert owner is not None
+    windows = tuple(WeeklyWindow.from_claim(w["days"], w["start"], w["end"]) for w in DST_SCHEDULE)
+    for zone, start in DST_WEEKS:
+        end = start + timedelta(days=7)
+        editor = await owner.page.evaluate(
+            """async ([schedule, zone, from, to]) => {
+                const m = await import("/app/schedule.js");
+                return m.occurrences(schedule, zone, from, to);
+            }""",
+            [DST_SCHEDULE, zone, int(start.timestamp() * 1000), int(end.timestamp() * 1000)],
+        )
+        assert editor == gateway_intervals(zone, start, end), zone
+        # The visitor's page's "next window" is the gateway's too: each interval's start,
+        # asked a minute before it, is named as the next window.
+        for a, b in editor:
+            before = datetime.fromtimestamp(a / 1000, UTC) - timedelta(minutes=1)
+            named = next_window(windows, before, ZoneInfo(zone))
+            assert named is not None
+            assert int(named[0].timestamp() * 1000) == a, (zone, before)
+            if b - a < 86_400_000:
+                assert int(named[1].timestamp() * 1000) == b, (zone, before)
