@@ -28,6 +28,7 @@ from gateway.api.problems import Problem
 from gateway.api.routes import ROUTE_BY_NAME
 from gateway.owner.acts import Act, ActKind
 from gateway.owner.errors import BadAppRequest
+from gateway.owner.household import HouseholdUncertified
 from gateway.owner.invitations import VisitorRefused, Visitors
 
 VISIT_PREFIXES = ("/visit/", "/v1/visit/")
@@ -122,7 +123,10 @@ def handlers() -> dict[str, Handler]:
         body = await _object_body(request, {"terms"})
         visitors = visitors_of(request)
         terms = visitors.terms(body["terms"])
-        visitors.household.certified()
+        try:
+            visitors.household.certified()
+        except HouseholdUncertified as exc:
+            raise Problem(409, exc.code, exc.message) from None
         act = Act(ActKind.INVITE, terms.digest())
         out = await owner_app_of(request).act_options(request[APP_SESSION], act)
         return web.json_response(out)

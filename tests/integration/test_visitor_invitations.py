@@ -205,3 +205,41 @@ async def test_claims_from_another_origin_and_bad_keys_are_refused(
     assert elsewhere.status == 403
     unknown = await h.client.request("POST", "/v1/visit/preview", {"token": "x" * 43})
     assert (unknown.status, unknown.body["code"]) == (404, "invitation_unknown")
+
+
+async def test_a_withdrawn_key_stays_stopped_after_a_restart(tmp_path: Any) -> None:
+    from tests.support.service import start_gateway
+
+    async with running_harness(tmp_path / "gw") as h:
+        visitors = _visitors(h)
+        cert = household_certificate(
+            visitors.household.public_key, GATEWAY_ID, ("front",), datetime.now(UTC)
+        )
+        await visitors.certify(sign_certificate(cert, secret64(h.keys.owner)))
+        token = await _invite(h)
+        phone = SigningKey.generate()
+        claimed = await h.client.request(
+            "POST",
+            "/v1/visit/claim",
+            {"token": token, "public_key": b64u_encode(bytes(phone.verify_key))},
+        )
+        ticket = claimed.body["tickets"][0]
+        await visitors.revoke(claimed.body["invitation"], "device:d-test")
+        config_path = h.gateway.config.directory / "threshold.toml"
+    gateway = await start_gateway(config_path)
+    from gateway.clients.lan import ApiProblem, GatewayClient
+
+    client = GatewayClient(gateway.url, fingerprint=gateway.fingerprint, timeout_s=15)
+    try:
+        with pytest.raises(ApiProblem) as denied:
+            await client.open(
+                gateway_id=GATEWAY_ID,
+                ticket=ticket["ticket"],
+                jti=ticket["jti"],
+                holder=phone,
+                door="front",
+            )
+        assert denied.value.code == "revoked"
+    finally:
+        await client.close()
+        await gateway.stop()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.owner.acts import ActKind, Role, may
 from gateway.owner.errors import BadAppRequest
 from gateway.owner.visit_terms import VisitorKind, next_window, parse_terms
 from gateway.trust.schedule import WeeklyWindow
@@ -73,3 +74,9 @@ def test_next_window_now_open_and_next_week() -> None:
     after = next_window(windows, datetime(2026, 3, 30, 11, 30, tzinfo=UTC), zone)
     assert after is not None
     assert after[0] == datetime(2026, 4, 6, 8, 0, tzinfo=UTC)
+
+
+def test_a_member_invites_only_if_the_owner_allowed_it_to_open_doors() -> None:
+    assert may(Role.OWNER, ActKind.INVITE)
+    assert not may(Role.MEMBER, ActKind.INVITE)
+    assert may(Role.MEMBER, ActKind.INVITE, may_open=True)
