@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bumble import hci
 from bumble.att import AttributeValue
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
@@ -73,6 +74,7 @@ class VirtualNukiPeripheral:
         self.idle = asyncio.Event()
         self.idle.set()
         self._readvertise: asyncio.Task[None] | None = None
+        self._advertised_stale = False
         self._stopped = False
         self.pairing_gdio = self._characteristic(gatt.PAIRING_GDIO, self._on_pairing_write)
         self.keyturner_gdio = self._characteristic(gatt.KEYTURNER_GDIO, self._on_gdio_write)
@@ -110,15 +112,32 @@ class VirtualNukiPeripheral:
         return str(self.device.random_address).split("/")[0].upper()
 
     async def advertise(self) -> None:
+        """Advertise what the lock's state calls for. Once advertising, the data is updated
+        in place, as a lock's firmware does: stopping and restarting the advertising set
+        would lose a connection that arrives in between (the host then finds no advertising
+        set for it, and every write on that link goes unanswered)."""
         if self._stopped:
             return
-        if self.device.is_advertising:
-            await self.device.stop_advertising()
-        await self.device.start_advertising(
-            advertising_data=advertising_data(
-                self.lock.pairing_mode, self.lock.new_state_available
-            ),
-            scan_response_data=scan_response_data(self.lock.name),
+        data = advertising_data(self.lock.pairing_mode, self.lock.new_state_available)
+        response = scan_response_data(self.lock.name)
+        device = self.device
+        adv_set = device.legacy_advertising_set
+        if adv_set is not None:
+            await adv_set.set_advertising_data(data)
+            await adv_set.set_scan_response_data(response)
+            return
+        if device.legacy_advertiser is not None:  # a controller without extended advertising
+            device.advertising_data, device.scan_response_data = data, response
+            await device.send_sync_command(
+                hci.HCI_LE_Set_Advertising_Data_Command(advertising_data=data)
+            )
+            await device.send_sync_command(
+                hci.HCI_LE_Set_Scan_Response_Data_Command(scan_response_data=response)
+            )
+            return
+        await device.start_advertising(
+            advertising_data=data,
+            scan_response_data=response,
             advertising_interval_min=self.advertising_interval_ms,
             advertising_interval_max=self.advertising_interval_ms,
             auto_restart=True,
@@ -239,14 +258,19 @@ class VirtualNukiPeripheral:
             session.queue.put_nowait(effects)
 
     def _on_state_change(self) -> None:
-        # Re-advertise so scanners see the "new state available" flag, once per burst.
+        # Re-advertise so scanners see the "new state available" flag. One task at a time;
+        # a change while it runs makes it go round once more, so the last state is the one
+        # on air.
+        self._advertised_stale = True
         if self._stopped or (self._readvertise is not None and not self._readvertise.done()):
             return
         with contextlib.suppress(RuntimeError):  # no running loop: nothing advertises
             self._readvertise = asyncio.get_running_loop().create_task(self._safe_advertise())
 
     async def _safe_advertise(self) -> None:
-        try:
-            await self.advertise()
-        except Exception:
-            logger.debug("re-advertising failed", exc_info=True)
+        while self._advertised_stale and not self._stopped:
+            self._advertised_stale = False
+            try:
+                await self.advertise()
+            except Exception:
+                logger.debug("re-advertising failed", exc_info=True)

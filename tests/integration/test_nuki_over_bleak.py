@@ -10,9 +10,20 @@ from ble.driver import DoorState, LockDriver, LockState
 from ble.errors import LockNotAuthorized
 from ble.nuki.driver import NukiDriver, NukiPairing, scan_nuki
 from ble.nuki.errors import NukiPairingRefused
-from ble.nuki.frames import Command
-from ble.nuki.messages import LockAction
-from tests.support.nuki import TEST_TIMEOUTS, NukiBench, StatusRecorder, nuki_bench
+from ble.nuki.frames import Command, decode_encrypted
+from ble.nuki.messages import (
+    KeyturnerStates,
+    LockAction,
+    NukiState,
+    RequestData,
+)
+from tests.support.nuki import (
+    TEST_TIMEOUTS,
+    NukiBench,
+    RawNukiClient,
+    StatusRecorder,
+    nuki_bench,
+)
 
 __all__ = ["nuki_bench"]
 
@@ -185,3 +196,23 @@ async def test_pairing_over_bleak_reproduces_the_documented_shared_key() -> None
         finally:
             await peripheral.close()
     assert pairing.shared_key == bytes.fromhex(vectors["shared_key"])
+
+
+async def test_a_reconnect_right_after_pairing_is_answered(nuki_bench: NukiBench) -> None:
+    """Issue 13, point 2. Leaving pairing mode changes what the lock advertises; a client
+    that disconnects after pairing and reconnects at once, without scanning (as clients
+    that keep the device object do), must reach a lock that answers. Restarting the
+    advertising set there lost the connection event ("advertising set not found") and every
+    write went unanswered; the data is now updated in place."""
+    pairing = await nuki_bench.pair()
+    assert not nuki_bench.lock.pairing_mode
+    raw = await RawNukiClient.connect(nuki_bench.radio, pairing)
+    try:
+        pieces = await raw.request(
+            Command.REQUEST_DATA, RequestData(Command.KEYTURNER_STATES).encode()
+        )
+    finally:
+        await raw.close()
+    _, command, payload = decode_encrypted(pairing.shared_key, b"".join(pieces))
+    assert command == Command.KEYTURNER_STATES
+    assert KeyturnerStates.decode(payload).nuki_state is NukiState.DOOR_MODE
