@@ -39,7 +39,7 @@ from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink, Transport, TransportSink, TransportSource
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
-from ble.bumble_backend.adapter import BumbleAdapter
+from ble.bumble_backend.adapter import DEFAULT_ATT_MTU, BumbleAdapter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -206,9 +206,12 @@ class VirtualRadio:
         *,
         central_address: str = CENTRAL_ADDRESS,
         advertising_interval_ms: float = TEST_ADVERTISING_INTERVAL_MS,
+        att_mtu: int = DEFAULT_ATT_MTU,
     ) -> None:
         self.link = LocalLink()  # type: ignore[no-untyped-call]
         self.advertising_interval_ms = advertising_interval_ms
+        # The MTU the central asks for; 23 (the default) means no MTU exchange at all.
+        self.att_mtu = att_mtu
         self._central_address = central_address
         self._controllers: dict[Device, VirtualController] = {}
         self._endpoints: list[HciTcpEndpoint] = []
@@ -236,7 +239,7 @@ class VirtualRadio:
     async def start(self) -> BumbleAdapter:
         if self._adapter is None:
             adapter = BumbleAdapter.for_controller(
-                self._controller("central"), address=self._central_address
+                self._controller("central"), address=self._central_address, att_mtu=self.att_mtu
             )
             await adapter.start()
             self._adapter = adapter

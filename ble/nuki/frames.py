@@ -35,9 +35,11 @@ KEY_BYTES = 32
 MAC_BYTES = 16
 ADATA_BYTES = NONCE_24 + 4 + 2
 CRC_BYTES = 2
-# Indications carry at most this many bytes (§3, "max size is 20 Bytes"); longer replies
-# arrive in pieces.
+# With the default ATT MTU of 23 an indication carries at most 23 - 3 = 20 bytes (§3's
+# examples, "max size is 20 Bytes"); after a larger MTU is negotiated a lock sends up to
+# MTU - 3 bytes per indication (Core Vol 3, Part F, §3.4.7.2), a whole message as a rule.
 INDICATION_BYTES = 20
+ATT_HEADER_BYTES = 3
 
 
 class NukiProtocolError(LockProtocolError):
@@ -199,6 +201,14 @@ def decode_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
     return int(inner_auth_id), int(command_of(command)), body[6:]
 
 
-def split_indications(frame: bytes) -> list[bytes]:
-    """Cut a frame into the 20-byte pieces a lock indicates."""
-    return [frame[i : i + INDICATION_BYTES] for i in range(0, len(frame), INDICATION_BYTES)]
+def indication_bytes(att_mtu: int) -> int:
+    """The largest indication value on a link with ``att_mtu``: MTU - 3, at least 20."""
+    return max(INDICATION_BYTES, att_mtu - ATT_HEADER_BYTES)
+
+
+def split_indications(frame: bytes, size: int = INDICATION_BYTES) -> list[bytes]:
+    """Cut a frame into the pieces a lock indicates, ``size`` bytes at most each (20 on a
+    link with the default MTU; see :func:`indication_bytes`)."""
+    if size < 1:
+        raise ValueError("an indication carries at least one byte")
+    return [frame[i : i + size] for i in range(0, len(frame), size)]

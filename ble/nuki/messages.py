@@ -517,7 +517,8 @@ def decode_message(command: int, payload: bytes) -> Message:
 
 
 # Sizes of the plain (pairing service) payloads, needed to know when a plain reply that
-# arrives in 20-byte indications is complete: the plain format has no length field.
+# arrives in pieces (20-byte indications at the default MTU) is complete: the plain format
+# has no length field.
 PLAIN_PAYLOAD_SIZES: dict[Command, int] = {
     Command.REQUEST_DATA: 2,
     Command.PUBLIC_KEY: 32,

@@ -77,8 +77,8 @@ CRITICAL_PERCENT = 20
 
 @dataclass(frozen=True, slots=True)
 class Indicate:
-    """Indicate ``frame`` on ``characteristic`` (``pairing`` or ``usdio``), 20 bytes at a
-    time."""
+    """Indicate ``frame`` on ``characteristic`` (``pairing`` or ``usdio``), in pieces as
+    large as the connection's MTU allows."""
 
     characteristic: str
     frame: bytes

@@ -4,7 +4,8 @@
 It exposes the lock's GATT layout (Nuki BLE API §3: pairing service with its GDIO
 characteristic; keyturner service with GDIO and USDIO; write + indicate), advertises as a
 Nuki does (:mod:`ble.nuki.advertisement`), feeds every write to the pure lock and carries
-out the effects it returns: indications cut into 20-byte pieces, the motor's run time,
+out the effects it returns: indications cut at the negotiated MTU minus 3 (20-byte pieces
+at the default MTU of 23), the motor's run time,
 dropped links and slow replies. Indications go only to a client that subscribed on this
 connection, since a real lock forgets subscriptions between connections.
 
@@ -28,7 +29,7 @@ from bumble.gatt import Characteristic, Service
 from ble.bumble_backend import VirtualRadio
 from ble.nuki import gatt
 from ble.nuki.advertisement import advertising_data, scan_response_data
-from ble.nuki.frames import split_indications
+from ble.nuki.frames import indication_bytes, split_indications
 from ble.sim.lock import (
     PAIRING,
     USDIO,
@@ -76,6 +77,8 @@ class VirtualNukiPeripheral:
         self._readvertise: asyncio.Task[None] | None = None
         self._advertised_stale = False
         self._stopped = False
+        # The piece size used for each indicated message: tests check what the link allowed.
+        self.indication_sizes: list[int] = []
         self.pairing_gdio = self._characteristic(gatt.PAIRING_GDIO, self._on_pairing_write)
         self.keyturner_gdio = self._characteristic(gatt.KEYTURNER_GDIO, self._on_gdio_write)
         self.keyturner_usdio = self._characteristic(gatt.KEYTURNER_USDIO, self._on_usdio_write)
@@ -244,7 +247,12 @@ class VirtualNukiPeripheral:
         )
         if characteristic is None:
             return
-        for piece in split_indications(effect.frame):
+        # Real locks send a whole message per indication once a larger MTU is negotiated
+        # (81- and 132-byte messages from Smart Lock 2.0 and 4.0), 20-byte pieces at the
+        # default MTU of 23; clients written against real locks rely on the former.
+        size = indication_bytes(int(connection.att_mtu))
+        self.indication_sizes.append(size)
+        for piece in split_indications(effect.frame, size):
             try:
                 await self.device.indicate_subscriber(connection, characteristic, piece)
             except Exception:  # the link went away under us; the lock does not care

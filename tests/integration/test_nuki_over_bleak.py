@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ble.bumble_backend import VirtualRadio
 from ble.driver import DoorState, LockDriver, LockState
 from ble.errors import LockNotAuthorized
 from ble.nuki.driver import NukiDriver, NukiPairing, scan_nuki
@@ -14,14 +15,19 @@ from ble.nuki.frames import Command, decode_encrypted
 from ble.nuki.messages import (
     KeyturnerStates,
     LockAction,
+    NukiLockState,
     NukiState,
     RequestData,
 )
+from ble.sim.lock import VirtualNukiLock
+from ble.sim.peripheral import VirtualNukiPeripheral
 from tests.support.nuki import (
+    LOCK_ADDRESS,
     TEST_TIMEOUTS,
     NukiBench,
     RawNukiClient,
     StatusRecorder,
+    bumble_transport,
     nuki_bench,
 )
 
@@ -196,6 +202,46 @@ async def test_pairing_over_bleak_reproduces_the_documented_shared_key() -> None
         finally:
             await peripheral.close()
     assert pairing.shared_key == bytes.fromhex(vectors["shared_key"])
+
+
+@pytest.mark.parametrize(("att_mtu", "largest_piece"), [(247, 244), (23, 20)])
+async def test_replies_are_cut_at_the_negotiated_mtu(att_mtu: int, largest_piece: int) -> None:
+    """Issue 13, point 1. Nuki BLE API §3 shows 20-byte pieces, which is the default ATT
+    MTU of 23 minus the 3-byte ATT header; real Smart Lock 2.0 and 4.0 locks send 81- and
+    132-byte messages in one indication after an MTU exchange (Core Vol 3, Part F,
+    §3.4.7.2: a value of up to ATT_MTU - 3 bytes). Clients written against real locks read
+    one indication as one message; the driver handles both."""
+    async with VirtualRadio(att_mtu=att_mtu) as radio:
+        lock = VirtualNukiLock(motor_seconds=0.05)
+        peripheral = await VirtualNukiPeripheral.join(radio, lock, LOCK_ADDRESS)
+        bench = NukiBench(radio, peripheral, lock, bumble_transport(radio))
+        try:
+            pairing = await bench.pair()
+            driver = bench.driver(pairing)
+            try:
+                assert (await driver.status()).lock is LockState.LOCKED
+                assert (await driver.unlock()).lock is LockState.UNLOCKED
+            finally:
+                await driver.close()
+            raw = await RawNukiClient.connect(radio, pairing)
+            try:
+                pieces = await raw.request(
+                    Command.REQUEST_DATA, RequestData(Command.KEYTURNER_STATES).encode()
+                )
+            finally:
+                await raw.close()
+        finally:
+            await peripheral.close()
+    frame = b"".join(pieces)
+    _, command, payload = decode_encrypted(pairing.shared_key, frame)
+    assert command == Command.KEYTURNER_STATES
+    assert KeyturnerStates.decode(payload).lock_state is NukiLockState.UNLOCKED
+    assert set(peripheral.indication_sizes) == {largest_piece}
+    if len(frame) <= largest_piece:
+        assert pieces == [frame]  # one indication, one message
+    else:
+        assert all(len(piece) <= largest_piece for piece in pieces)
+        assert len(pieces) == -(-len(frame) // largest_piece)
 
 
 async def test_a_reconnect_right_after_pairing_is_answered(nuki_bench: NukiBench) -> None:

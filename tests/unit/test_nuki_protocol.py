@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ble.nuki import gatt
+from ble.nuki.frames import indication_bytes
 from ble.nuki.protocol import (
     ActionAccepted,
     ActionCompleted,
@@ -206,6 +207,24 @@ def test_reassembly_of_plain_indications() -> None:
     for piece in split_indications(frame):
         out += reassembler.feed(piece)
     assert out == [frame]
+
+
+def test_whole_message_indications_after_an_mtu_exchange() -> None:
+    """A lock on a 247-byte MTU link sends each message in one indication of up to 244
+    bytes (Core Vol 3, Part F, §3.4.7.2: ATT_MTU - 3); at the default MTU of 23, 20-byte
+    pieces (Nuki BLE API §3). The reassembler takes both, even back to back."""
+    assert indication_bytes(247) == 244
+    assert indication_bytes(23) == 20
+    assert indication_bytes(0) == 20
+    frame = encode_encrypted(SHARED, 9, Command.KEYTURNER_STATES, _states().encode(), bytes(24))
+    assert split_indications(frame, indication_bytes(247)) == [frame]
+    plain = encode_plain(Command.PUBLIC_KEY, LOCK_PUBLIC)
+    assert split_indications(plain, indication_bytes(185)) == [plain]
+    reassembler = IndicationReassembler(FrameKind.ENCRYPTED)
+    out: list[bytes] = []
+    for piece in [frame, *split_indications(frame), frame]:
+        out += reassembler.feed(piece)
+    assert out == [frame, frame, frame]
 
 
 def _lock_reply(command: int, payload: bytes, auth_id: int = 5) -> bytes:
