@@ -70,6 +70,8 @@ class Command(enum.IntEnum):
     LOCK_ACTION = 0x000D
     STATUS = 0x000E
     ERROR_REPORT = 0x0012
+    REQUEST_CONFIG = 0x0014
+    CONFIG = 0x0015
     AUTHORIZATION_ID_CONFIRMATION = 0x001E
 
 
@@ -176,11 +178,13 @@ def encrypted_frame_length(header: bytes) -> int:
     return ADATA_BYTES + int(length)
 
 
-def decode_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
-    """Open an encrypted frame: returns ``(auth_id, command, payload)``.
+def open_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
+    """Open an encrypted frame: returns ``(auth_id, command, payload)`` with the command as
+    sent, known to this implementation or not (a lock answers an unknown one with an Error
+    Report naming it).
 
-    Raises on a wrong length, a bad MAC (wrong key or tampering), a CRC mismatch, an auth id
-    that differs between ADATA and PDATA, or an unknown command.
+    Raises on a wrong length, a bad MAC (wrong key or tampering), a CRC mismatch or an auth
+    id that differs between ADATA and PDATA.
     """
     if len(key) != KEY_BYTES:
         raise NukiProtocolError("bad_length", "the shared key is 32 bytes")
@@ -198,7 +202,16 @@ def decode_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
     inner_auth_id, command = struct.unpack("<IH", body[:6])
     if inner_auth_id != outer_auth_id:
         raise NukiProtocolError("bad_auth_id", "authorization ids disagree")
-    return int(inner_auth_id), int(command_of(command)), body[6:]
+    return int(inner_auth_id), int(command), body[6:]
+
+
+def decode_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
+    """Open an encrypted frame of a known command: returns ``(auth_id, command, payload)``.
+
+    Raises as :func:`open_encrypted` does, and on an unknown command.
+    """
+    auth_id, command, payload = open_encrypted(key, frame)
+    return auth_id, int(command_of(command)), payload
 
 
 def indication_bytes(att_mtu: int) -> int:

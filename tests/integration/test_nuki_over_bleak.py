@@ -9,16 +9,20 @@ import pytest
 from ble.bumble_backend import VirtualRadio
 from ble.driver import DoorState, LockDriver, LockState
 from ble.errors import LockNotAuthorized
+from ble.nuki.config import Config, RequestConfig
 from ble.nuki.driver import NukiDriver, NukiPairing, scan_nuki
 from ble.nuki.errors import NukiPairingRefused
 from ble.nuki.frames import Command, decode_encrypted
 from ble.nuki.messages import (
+    ErrorCode,
+    ErrorReport,
     KeyturnerStates,
     LockAction,
     NukiLockState,
     NukiState,
     RequestData,
 )
+from ble.nuki.reassembly import is_plain_error_report
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
 from tests.support.nuki import (
@@ -262,3 +266,46 @@ async def test_a_reconnect_right_after_pairing_is_answered(nuki_bench: NukiBench
     _, command, payload = decode_encrypted(pairing.shared_key, b"".join(pieces))
     assert command == Command.KEYTURNER_STATES
     assert KeyturnerStates.decode(payload).nuki_state is NukiState.DOOR_MODE
+
+
+async def test_request_config_and_encrypted_error_reports(nuki_bench: NukiBench) -> None:
+    """Issue 13, point 3. Nuki BLE API §6: Request Config (0x0014) carries the nonce of a
+    Challenge asked just before, and the lock answers Config (0x0015); clients ask it on
+    their first poll. §7: the lock's error reports are encrypted when it holds the sender's
+    key (a wrong nonce, a command it does not know); only a sender whose frame does not open
+    under the key gets a plain one."""
+    pairing = await nuki_bench.pair()
+    raw = await RawNukiClient.connect(nuki_bench.radio, pairing)
+    key = pairing.shared_key
+
+    async def ask(command: int, payload: bytes) -> tuple[int, bytes]:
+        _, reply, body = decode_encrypted(key, b"".join(await raw.request(command, payload)))
+        return reply, body
+
+    try:
+        command, body = await ask(Command.REQUEST_DATA, RequestData(Command.CHALLENGE).encode())
+        assert command == Command.CHALLENGE
+        command, body = await ask(Command.REQUEST_CONFIG, RequestConfig(body).encode())
+        assert command == Command.CONFIG
+        config = Config.decode(body)
+        assert config.nuki_id == nuki_bench.lock.nuki_id
+        assert config.name == nuki_bench.lock.name
+
+        # Without a fresh challenge: refused, encrypted.
+        command, body = await ask(Command.REQUEST_CONFIG, RequestConfig(bytes(32)).encode())
+        assert command == Command.ERROR_REPORT
+        assert ErrorReport.decode(body) == ErrorReport(
+            ErrorCode.K_ERROR_BAD_NONCE, Command.REQUEST_CONFIG
+        )
+        # A command this lock does not implement (Request Log Entries, 0x0031): encrypted.
+        command, body = await ask(0x0031, bytes(40))
+        assert command == Command.ERROR_REPORT
+        assert ErrorReport.decode(body).command == 0x0031
+
+        # A frame that does not open under the authorization's key: plain.
+        wrong = NukiPairing(pairing.address, pairing.auth_id, bytes(32), 1, b"", "x")
+        raw.pairing = wrong
+        pieces = await raw.request(Command.REQUEST_DATA, RequestData(Command.CHALLENGE).encode())
+        assert is_plain_error_report(b"".join(pieces))
+    finally:
+        await raw.close()
