@@ -2,10 +2,12 @@
 
 A Nuki in pairing mode advertises the pairing service UUID (Nuki BLE API §3). A paired lock
 sends an iBeacon (Apple company id 0x004C, type 0x02 0x15) whose proximity UUID is the
-keyturner service UUID. Its measured-power byte doubles as a "new state available" flag:
--60 dBm normally, -59 dBm after a change (door opened, bolt moved) until a client reads the
-Keyturner States. Watching that byte lets a gateway notice changes without polling the lock
-over a connection, which would drain its batteries.
+keyturner service UUID. The lowest bit of its measured-power byte is a "new state
+available" flag: set after a change (door opened, bolt moved) until a client reads the
+Keyturner States. The byte itself depends on the model (:mod:`ble.nuki.models`): Smart Lock
+2.0 sends 0xC4/0xC5, 3.0 and later 0xC8/0xC9, so only the bit may be compared. Watching it
+lets a gateway notice changes without polling the lock over a connection, which would drain
+its batteries.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from ble.nuki.gatt import KEYTURNER_SERVICE, NUKI_SERVICES, PAIRING_SERVICE
 
 APPLE_COMPANY_ID = 0x004C
 IBEACON_PREFIX = b"\x02\x15"
-POWER_NO_NEWS = -60
-POWER_NEW_STATE = -59
+# Smart Lock 2.0's measured-power byte with no news (-60 dBm); see ble.nuki.models.
+POWER_NO_NEWS = 0xC4
+NEW_STATE_BIT = 0x01
 
 _FLAGS_GENERAL_DISCOVERABLE_NO_BR_EDR = 0x06
 
@@ -28,21 +31,25 @@ def _ad(ad_type: int, data: bytes) -> bytes:
     return bytes([len(data) + 1, ad_type]) + data
 
 
-def ibeacon_payload(new_state: bool, major: int = 0, minor: int = 0) -> bytes:
-    power = POWER_NEW_STATE if new_state else POWER_NO_NEWS
+def ibeacon_payload(
+    new_state: bool, major: int = 0, minor: int = 0, power: int = POWER_NO_NEWS
+) -> bytes:
+    """The iBeacon body; ``power`` is the model's measured-power byte with no news."""
+    byte = (power & ~NEW_STATE_BIT & 0xFF) | (NEW_STATE_BIT if new_state else 0)
     return (
         IBEACON_PREFIX
         + uuid.UUID(KEYTURNER_SERVICE).bytes
-        + struct.pack(">HHb", major, minor, power)
+        + struct.pack(">HHB", major, minor, byte)
     )
 
 
-def advertising_data(pairing_mode: bool, new_state: bool) -> bytes:
+def advertising_data(pairing_mode: bool, new_state: bool, power: int = POWER_NO_NEWS) -> bytes:
     """Legacy advertising data (at most 31 bytes)."""
     flags = _ad(0x01, bytes([_FLAGS_GENERAL_DISCOVERABLE_NO_BR_EDR]))
     if pairing_mode:
         return flags + _ad(0x07, uuid.UUID(PAIRING_SERVICE).bytes[::-1])
-    return flags + _ad(0xFF, struct.pack("<H", APPLE_COMPANY_ID) + ibeacon_payload(new_state))
+    beacon = ibeacon_payload(new_state, power=power)
+    return flags + _ad(0xFF, struct.pack("<H", APPLE_COMPANY_ID) + beacon)
 
 
 def scan_response_data(name: str) -> bytes:
@@ -56,7 +63,7 @@ def new_state_flag(manufacturer_data: Mapping[int, bytes]) -> bool | None:
         return None
     if beacon[2:18] != uuid.UUID(KEYTURNER_SERVICE).bytes:
         return None
-    return bool(struct.unpack_from(">b", beacon, 22)[0] == POWER_NEW_STATE)
+    return bool(beacon[22] & NEW_STATE_BIT)
 
 
 def looks_like_nuki(service_uuids: Iterable[str], manufacturer_data: Mapping[int, bytes]) -> bool:

@@ -67,9 +67,11 @@ from ble.nuki.messages import (
     RequestData,
     Status,
     StatusCode,
+    Trigger,
     decode_message,
     decode_name,
 )
+from ble.nuki.models import TRAITS, NukiModel
 
 PAIRING = "pairing"
 USDIO = "usdio"
@@ -157,6 +159,7 @@ class VirtualNukiLock:
         *,
         name: str | None = None,
         nuki_id: int = 0x5A000001,
+        model: NukiModel = NukiModel.SMART_LOCK_3,
         motor_seconds: float = 0.05,
         battery_percent: int = 84,
         random_bytes: Callable[[int], bytes] = os.urandom,
@@ -167,10 +170,12 @@ class VirtualNukiLock:
         self.nuki_id = nuki_id
         # A Nuki names itself after its Nuki ID (the sticker on its back): Nuki_1A2B3C4D.
         self.name = name if name is not None else f"Nuki_{nuki_id:08X}"
-        # What Config (0x0015) reports about the hardware.
-        self.firmware = (2, 12, 6)
-        self.hardware = (4, 1)
-        self.device_type: int | None = None
+        self.model = model
+        # What Config (0x0015) and the advertisement say about the hardware.
+        self.traits = TRAITS[model]
+        self.firmware = self.traits.firmware
+        self.hardware = self.traits.hardware
+        self.device_type = self.traits.device_type
         self.motor_seconds = motor_seconds
         self.battery_percent = battery_percent
         self.battery_forced_critical = False
@@ -205,6 +210,12 @@ class VirtualNukiLock:
 
     def close_door(self) -> None:
         self._set_door(DoorSensorState.DOOR_CLOSED)
+
+    def turn_knob(self, *, locked: bool) -> None:
+        """Someone turned the knob inside (or a key outside): the bolt moves, no command."""
+        self.lock_state = NukiLockState.LOCKED if locked else NukiLockState.UNLOCKED
+        self.trigger = Trigger.MANUAL
+        self._state_changed()
 
     def set_battery(self, percent: int, *, critical: bool | None = None) -> None:
         self.battery_percent = max(0, min(100, percent))
@@ -308,6 +319,7 @@ class VirtualNukiLock:
             "private_key": self.private_key.hex(),
             "name": self.name,
             "nuki_id": self.nuki_id,
+            "model": self.model.value,
             "pairing_mode": self.pairing_mode,
             "lock_state": self.lock_state.name,
             "door": self.door.name,
@@ -331,6 +343,7 @@ class VirtualNukiLock:
             bytes.fromhex(data["private_key"]),
             name=data["name"],
             nuki_id=int(data.get("nuki_id", 0x5A000001)),
+            model=NukiModel(data.get("model", NukiModel.SMART_LOCK_3.value)),
             **kwargs,
         )
         lock.pairing_mode = bool(data["pairing_mode"])

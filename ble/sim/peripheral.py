@@ -121,7 +121,11 @@ class VirtualNukiPeripheral:
         set for it, and every write on that link goes unanswered)."""
         if self._stopped:
             return
-        data = advertising_data(self.lock.pairing_mode, self.lock.new_state_available)
+        data = advertising_data(
+            self.lock.pairing_mode,
+            self.lock.new_state_available,
+            power=self.lock.traits.beacon_power,
+        )
         response = scan_response_data(self.lock.name)
         device = self.device
         adv_set = device.legacy_advertising_set

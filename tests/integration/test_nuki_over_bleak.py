@@ -4,11 +4,16 @@ Nuki lock on an in-process radio."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 
 from ble.bumble_backend import VirtualRadio
 from ble.driver import DoorState, LockDriver, LockState
 from ble.errors import LockNotAuthorized
+from ble.link import Advertisement, AdvertisementWatch
+from ble.nuki.advertisement import APPLE_COMPANY_ID
 from ble.nuki.config import Config, RequestConfig
 from ble.nuki.driver import NukiDriver, NukiPairing, scan_nuki
 from ble.nuki.errors import NukiPairingRefused
@@ -22,12 +27,14 @@ from ble.nuki.messages import (
     NukiState,
     RequestData,
 )
+from ble.nuki.models import TRAITS
 from ble.nuki.reassembly import is_plain_error_report
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
 from tests.support.nuki import (
     LOCK_ADDRESS,
     TEST_TIMEOUTS,
+    WAIT,
     NukiBench,
     RawNukiClient,
     StatusRecorder,
@@ -108,6 +115,9 @@ async def test_subscriber_sees_motor_and_door_changes(nuki_bench: NukiBench) -> 
             lambda s: s.door is DoorState.CLOSED and recorder.seen.index(s) >= seen_open
         )
         assert closed.lock is LockState.UNLOCKED
+        # The knob turned by hand: no command, only the beacon's flag.
+        nuki_bench.lock.turn_knob(locked=True)
+        await recorder.wait_for(lambda s: s.lock is LockState.LOCKED)
     finally:
         unsubscribe()
         await driver.close()
@@ -309,3 +319,34 @@ async def test_request_config_and_encrypted_error_reports(nuki_bench: NukiBench)
         assert is_plain_error_report(b"".join(pieces))
     finally:
         await raw.close()
+
+
+async def test_the_lock_advertises_as_its_model_does(nuki_bench: NukiBench) -> None:
+    """Issue 13, points 4 and 5: an active scan sees the lock's name (from its scan
+    response) and the model's beacon byte, 0xC4 for Smart Lock 2.0 and 0xC8 for 3.0 and 4.0,
+    whose lowest bit goes up with a change and down once the states are read."""
+    pairing = await nuki_bench.pair()
+    power = TRAITS[nuki_bench.lock.model].beacon_power
+    heard: asyncio.Queue[Advertisement] = asyncio.Queue()
+    watch = await AdvertisementWatch.start(nuki_bench.transport, heard.put_nowait, WAIT)
+
+    async def beacon_byte(predicate: Callable[[int], bool]) -> Advertisement:
+        async with asyncio.timeout(WAIT):
+            while True:
+                adv = await heard.get()
+                beacon = adv.manufacturer_data.get(APPLE_COMPANY_ID)
+                if adv.address == pairing.address and beacon and predicate(beacon[-1]):
+                    return adv
+
+    driver = nuki_bench.driver(pairing)
+    try:
+        await driver.status()
+        seen = await beacon_byte(lambda byte: byte == power)
+        assert seen.name == nuki_bench.lock.name
+        nuki_bench.lock.open_door()
+        await beacon_byte(lambda byte: byte == power | 1)
+        await driver.status()
+        await beacon_byte(lambda byte: byte == power)
+    finally:
+        await watch.stop()
+        await driver.close()

@@ -20,6 +20,7 @@ from ble.link import BleakTransport
 from ble.nuki import gatt
 from ble.nuki.driver import NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
 from ble.nuki.frames import ADATA_BYTES, encode_encrypted, encrypted_frame_length
+from ble.nuki.models import NukiModel
 from ble.nuki.reassembly import is_plain_error_report
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
@@ -57,10 +58,12 @@ def bumble_transport(radio: VirtualRadio) -> BleakTransport:
     )
 
 
-@pytest.fixture
-async def nuki_bench() -> AsyncIterator[NukiBench]:
+@pytest.fixture(params=list(NukiModel), ids=lambda model: f"smart-lock-{model.value}")
+async def nuki_bench(request: pytest.FixtureRequest) -> AsyncIterator[NukiBench]:
+    """The virtual Nuki on a virtual radio; every test using it runs once per model (2.0,
+    3.0, 4.0), which differ in what they advertise (ble.nuki.models)."""
     async with VirtualRadio() as radio:
-        lock = VirtualNukiLock(motor_seconds=0.05)
+        lock = VirtualNukiLock(motor_seconds=0.05, model=request.param)
         peripheral = await VirtualNukiPeripheral.join(radio, lock, LOCK_ADDRESS)
         try:
             yield NukiBench(radio, peripheral, lock, bumble_transport(radio))
