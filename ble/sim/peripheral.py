@@ -125,6 +125,7 @@ class VirtualNukiPeripheral:
             self.lock.pairing_mode,
             self.lock.new_state_available,
             power=self.lock.traits.beacon_power,
+            nuki_id=self.lock.nuki_id,
         )
         response = scan_response_data(self.lock.name)
         device = self.device

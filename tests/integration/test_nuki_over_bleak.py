@@ -74,6 +74,8 @@ async def test_scan_finds_the_lock_and_its_pairing_mode(nuki_bench: NukiBench) -
     found = await scan_nuki(nuki_bench.transport, scan_s=0.5)
     assert [lock.address for lock in found] == [nuki_bench.peripheral.address]
     assert found[0].pairing_mode
+    # The name is in the scan response (issue 13, point 4): an active scan sees it.
+    assert found[0].name == nuki_bench.lock.name
 
 
 async def test_unlock_lock_unlatch_each_followed_by_a_state_read(nuki_bench: NukiBench) -> None:
