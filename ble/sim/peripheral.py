@@ -74,6 +74,12 @@ class VirtualNukiPeripheral:
         # Set while no central is connected: tests wait on it instead of sleeping.
         self.idle = asyncio.Event()
         self.idle.set()
+        # Set at every disconnection (a caller clears it first): the benchmark's sync point.
+        self.disconnected = asyncio.Event()
+        # Seconds a central has been connected, summed over connections: the radio time
+        # that costs a real lock its batteries (bench/ble.py, connected_s_per_day).
+        self.connected_s = 0.0
+        self._connected_at: dict[Connection, float] = {}
         self._readvertise: asyncio.Task[None] | None = None
         self._advertised_stale = False
         self._stopped = False
@@ -194,10 +200,15 @@ class VirtualNukiPeripheral:
         self._workers.add(session.worker)
         session.worker.add_done_callback(self._workers.discard)
         self._sessions[connection] = session
+        self._connected_at[connection] = asyncio.get_running_loop().time()
         self.idle.clear()
         connection.on(connection.EVENT_DISCONNECTION, lambda *_: self._on_disconnection(connection))
 
     def _on_disconnection(self, connection: Connection) -> None:
+        since = self._connected_at.pop(connection, None)
+        if since is not None:
+            self.connected_s += asyncio.get_running_loop().time() - since
+        self.disconnected.set()
         session = self._sessions.pop(connection, None)
         if session is not None:
             session.link.disconnected()
