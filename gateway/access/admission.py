@@ -152,6 +152,7 @@ def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings)
         subject=ticket.sub,
         purpose=ticket.purpose.value,
         open_s=min(float(ticket.open_s), settings.max_open_s),
+        issuer=ticket.iss,
     )
 
     def refused(code: AccessCode, detail: str) -> Refused:

@@ -140,6 +140,8 @@ class SessionView:
     updated_at: datetime
     #: Whether the door sensor reported the door open (not in the API's body).
     door_opened: bool = False
+    #: The ticket's issuer (not in the LAN API's body; the owner app shows it).
+    issuer: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -216,6 +218,7 @@ class SessionRunner:
             created_at=self.created_at,
             updated_at=self.updated_at,
             door_opened=self.machine.door_was_opened,
+            issuer=f.issuer,
         )
 
     def view_or_raise(self) -> SessionView:

@@ -579,6 +579,24 @@ class AccessService:
             raise DocumentRejected(AccessCode.of(verdict.reason), verdict.detail)
         return runner.view()
 
+    async def decide(self, session_id: str, allow: bool, by: str) -> SessionView:
+        """Approve or refuse a waiting session for an owner the caller has authenticated.
+
+        The owner app's path: the caller checked a fresh user-verified passkey assertion over
+        exactly this act (:mod:`gateway.owner`); ``by`` names the device and goes into the
+        session's ``granted`` or ``denied`` entry. The root-key path is :meth:`approve`.
+        """
+        runner = self._runners.get(session_id)
+        if runner is None:
+            raise AccessRefused(AccessCode.NOT_FOUND, f"no session {session_id}")
+        if runner.machine.state is not SessionState.AWAITING_APPROVAL:
+            raise AccessRefused(
+                AccessCode.NOT_AWAITING_APPROVAL,
+                f"session is {runner.machine.state.value}, not awaiting approval",
+            )
+        await runner.handle(ApprovalGiven(by=by) if allow else ApprovalRefused(by=by))
+        return runner.view()
+
     async def set_revocations(self, token: str) -> int:
         """Add an owner-signed list (see :meth:`_accept_revocations`); the highest ``seq``
         held afterwards."""
@@ -587,8 +605,8 @@ class AccessService:
 
     async def owner_lock(self, door: str, action: str, *, by: str = "owner") -> LockStatus:
         """A manual lock or unlock by the owner, recorded as the owner's act; ``by`` names
-        who acted for the owner (``owner``, or the broker identity of a Home Assistant
-        command)."""
+        who acted for the owner (``owner`` for the root key's signature, an owner device's id
+        for the app, or the broker identity of a Home Assistant command)."""
         slot = self.doors.get(door)
         if slot is None:
             raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
@@ -625,6 +643,14 @@ class AccessService:
 
     async def _read(self, slot: DoorSlot) -> LockStatus:
         return await asyncio.wait_for(slot.driver.status(), self.settings.lock_timeout_s)
+
+    async def read_door(self, door: str, timeout_s: float | None = None) -> LockStatus:
+        """One reading of ``door``'s lock (the owner app's "now"); LockError or TimeoutError."""
+        slot = self.doors.get(door)
+        if slot is None:
+            raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
+        limit = self.settings.lock_timeout_s if timeout_s is None else timeout_s
+        return await asyncio.wait_for(slot.driver.status(), limit)
 
     def door_states(self) -> dict[str, str | None]:
         return {

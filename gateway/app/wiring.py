@@ -13,7 +13,8 @@ Start-up, in order, each step logged on one line:
    the lock, relocks if needed and records what happened, before any request is accepted;
 6. Home Assistant's MQTT bridge, if ``[mqtt] host`` is set (it connects in the background:
    a broker that is away never delays start or the door);
-7. the LAN API (HTTPS unless the config says ``tls = false``);
+7. the LAN API (HTTPS unless the config says ``tls = false``), with the owner's web app
+   (``[app]``, docs/owner-app.md), whose notifier is one of the access service's observers;
 8. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
@@ -75,6 +76,8 @@ from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
 from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
+from gateway.owner.app import AppSettings, OwnerApp
+from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
@@ -144,6 +147,13 @@ class Gateway:
         #: What the access service reports to (None: the default, which logs the owner's
         #: notifications); the benchmark's timing, later metrics and the owner's notifier.
         self.observer = observer
+        #: The owner's notices: the access observer that turns each event into a notice for
+        #: every notifier of its list (the app's live feed now; Web Push adds its own with
+        #: ``notifier.add``).
+        self.feed = LiveFeed()
+        self.notifier = OwnerNotifier([self.feed])
+        #: The owner's web app, while the gateway runs with ``[app] enabled``.
+        self.owner_app: OwnerApp | None = None
         self.store: Store | None = None
         self.journal: OutageJournal | None = None
         self.locks: LockFleet | None = None
@@ -184,6 +194,11 @@ class Gateway:
     @property
     def scheme(self) -> str:
         return "https" if self.config.api.tls else "http"
+
+    @property
+    def app_url(self) -> str | None:
+        """The owner app's address (its one origin), or None when the app is off."""
+        return None if self.owner_app is None else f"{self.owner_app.origin}/app/"
 
     @property
     def url(self) -> str:
@@ -267,7 +282,11 @@ class Gateway:
             door: MeteredLock(driver, door, self.metrics, listeners)
             for door, driver in self.locks.drivers.items()
         }
-        observers: list[AccessObserver] = [self.metrics, self.observer or LoggingObserver()]
+        observers: list[AccessObserver] = [
+            self.metrics,
+            self.observer or LoggingObserver(),
+            self.notifier,
+        ]
         if self.mqtt is not None:
             observers.append(self.mqtt)
         self.service = AccessService(
@@ -362,6 +381,21 @@ class Gateway:
             max_body_bytes=cfg.api.max_body_bytes,
             on_answer=self.metrics.answered,
         )
+        if cfg.app.enabled:
+            self.owner_app = OwnerApp(
+                AppSettings(
+                    rp_id=cfg.app.name,
+                    zone=zoneinfo.ZoneInfo(cfg.timezone),
+                    clip_dir=cfg.camera.clip_dir or cfg.directory / DEFAULT_CLIPS,
+                    session_ttl_s=cfg.app.session_ttl_s,
+                    enroll_ttl_s=cfg.app.enroll_ttl_s,
+                ),
+                self.store,
+                self.service,
+                feed=self.feed,
+                camera=ctx.camera,
+            )
+            ctx.owner_app = self.owner_app
         port = cfg.api.port if o.port is None else o.port
         try:
             self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)
@@ -372,6 +406,8 @@ class Gateway:
             ) from None
         self._runner = self._listener.runner
         self.port = self._listener.port
+        if self.owner_app is not None:
+            self.owner_app.bind(self.port)
         log.info(
             "api: listening on %s (%s)",
             self.url,
@@ -503,6 +539,7 @@ class Gateway:
                 await self.service.ledger.record(
                     "gateway.stopped", {"gateway": self.config.gateway_id}
                 )
+        self.feed.end_all()
         if self._listener is not None:
             await self._listener.stop()
         if self._metrics_runner is not None:

@@ -116,6 +116,37 @@ def test_door_open_then_closed_relocks() -> None:
     assert effects[0].record()["cause"] == "door_closed"  # type: ignore[union-attr]
 
 
+def test_a_door_left_open_past_the_ticket_is_told_and_relocked() -> None:
+    s = AccessSession(FACTS)
+    s.handle(Granted())
+    s.handle(Unlocked(status(LockState.UNLOCKED)))
+    s.handle(DoorSensed(DoorState.OPEN))
+    effects = s.handle(RelockRequested(RelockCause.OPEN_TIMEOUT))
+    assert kinds(effects) == ["session.relocking", "NotifyOwner", "SendLock"]
+    record = effects[0].record()  # type: ignore[union-attr]
+    assert (record["cause"], record["door_left_open"]) == ("open_timeout", True)
+    assert effects[1] == NotifyOwner(
+        NotificationKind.DOOR_LEFT_OPEN, "door still open after the ticket's 30 s"
+    )
+
+
+@pytest.mark.parametrize(
+    "sensed",
+    [
+        [],  # never opened
+        [DoorState.OPEN, DoorState.CLOSED],  # opened and closed while the bolt moved
+    ],
+)
+def test_the_open_timer_on_a_closed_door_tells_nobody(sensed: list[DoorState]) -> None:
+    s = AccessSession(FACTS)
+    s.handle(Granted())
+    for door in sensed:
+        s.handle(DoorSensed(door))  # during the unlock
+    s.handle(Unlocked(status(LockState.UNLOCKED)))
+    effects = s.handle(RelockRequested(RelockCause.OPEN_TIMEOUT))
+    assert kinds(effects) == ["session.relocking", "SendLock"]
+
+
 def test_relock_verified_by_state_read_else_alarm_and_retry() -> None:
     s = AccessSession(FACTS)
     s.handle(Granted())
