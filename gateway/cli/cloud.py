@@ -22,7 +22,7 @@ import aiohttp
 from cloud.relay import Relay
 from cloud.serve import run_relay
 from cloud.storage import load_config
-from cloud.wire import WireReceipt, b64, unb64
+from cloud.wire import MalformedMessage, WireReceipt, b64, parse_json, unb64
 from gateway.clients import cloud as cloud_client
 from gateway.clients.owner_log import verify_and_open
 from gateway.errors import GatewayError, UsageError
@@ -240,10 +240,14 @@ def _owner_log(args: argparse.Namespace) -> int:
 def _upload_receipts(args: argparse.Namespace) -> int:
     receipts = []
     for name in args.files:
+        # wire.parse_json: a file nested past the JSON parser's depth or holding a number past
+        # the digit limit is malformed like any other, not an internal error.
         try:
-            receipts.append(WireReceipt.from_json(json.loads(Path(name).read_text("utf-8"))))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"cannot read receipt {name}: {exc}") from None
+            receipts.append(WireReceipt.from_json(parse_json(Path(name).read_bytes(), "receipt")))
+        except OSError as exc:
+            raise UsageError(f"cannot read receipt {name}: {exc.strerror}") from None
+        except MalformedMessage as exc:
+            raise UsageError(f"cannot read receipt {name}: {exc.message}") from None
 
     async def upload() -> int:
         failed = 0

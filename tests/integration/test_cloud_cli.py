@@ -165,3 +165,19 @@ async def test_sync_commands_read_the_gateway_config(tmp_path: Path) -> None:
         assert await server.relay.storage.held_size("gw-cfg") == 1
     finally:
         await server.stop()
+
+
+async def test_a_malformed_receipt_file_is_one_line_not_an_internal_error(tmp_path: Path) -> None:
+    """Found by the fuzzing of the JSON readers: a receipt file nested past the parser's depth
+    or holding a 5,000-digit number ended `courier receipts upload` in an internal error
+    (exit 70). Each is now the usage error naming the file, before anything is sent."""
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    big = tmp_path / "big.json"
+    big.write_text('{"index": ' + "9" * 5000 + "}")
+    for path in (deep, big):
+        result = await asyncio.to_thread(
+            run_cli, "courier", "receipts", "upload", "--cloud", "https://127.0.0.1:9", str(path)
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"threshold: cannot read receipt {path}: receipt is not JSON\n"
