@@ -169,11 +169,11 @@ async def scan_nuki(transport: BleakTransport, scan_s: float = 5.0) -> list[Foun
         FoundLock(
             address=adv.address,
             name=adv.name,
-            pairing_mode=in_pairing_mode(adv.service_uuids),
+            pairing_mode=in_pairing_mode(adv.service_uuids, adv.service_data),
             rssi=adv.rssi,
         )
         for adv in await discover(transport, scan_s)
-        if looks_like_nuki(adv.service_uuids, adv.manufacturer_data)
+        if looks_like_nuki(adv.service_uuids, adv.manufacturer_data, adv.service_data)
     ]
     return sorted(locks, key=lambda lock: lock.address)
 
