@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cloud.errors import CloudError
 from cloud.witness import Accepted, Witnessed
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import Checkpoint, Format, SignedCheckpoint, log_origin
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gateway (
@@ -112,6 +112,18 @@ class MailItem:
     id: int
     sealed: bytes
     posted_ms: int
+
+
+def _signed(
+    gateway_id: str, size: int, root: bytes, time_ms: int, signature: bytes
+) -> SignedCheckpoint:
+    """A witnessed checkpoint from its row: a 68-byte ``signature`` (key ID and Ed25519
+    signature) is a C2SP note, a 64-byte one ``threshold-checkpoint/v1``."""
+    if len(signature) == 4 + 64:
+        note = Checkpoint(log_origin(gateway_id), size, root, time_ms, Format.NOTE)
+        return SignedCheckpoint(note, signature[4:], signature[:4])
+    legacy = Checkpoint(gateway_id, size, root, time_ms, Format.LEGACY)
+    return SignedCheckpoint(legacy, signature)
 
 
 class StoredNodes:
@@ -281,7 +293,7 @@ class RelayStorage:
                 cp.tree_size,
                 cp.root_hash,
                 cp.time_ms,
-                signed.signature,
+                signed.key_id + signed.signature,
                 source,
                 cosignature,
             ),
@@ -295,9 +307,7 @@ class RelayStorage:
         ).fetchall()
         return [
             WitnessedRecord(
-                SignedCheckpoint(
-                    Checkpoint(gateway_id, int(r[0]), bytes(r[1]), int(r[2])), bytes(r[3])
-                ),
+                _signed(gateway_id, int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])),
                 str(r[4]),
                 None if r[5] is None else bytes(r[5]),
             )

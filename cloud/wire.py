@@ -32,7 +32,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from cloud.errors import CloudError
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import Checkpoint, Format, SignedCheckpoint
 from store.errors import InvalidEntry
 
 MAGIC = b"TSB1"
@@ -83,16 +83,22 @@ def _int(value: object, what: str) -> int:
 
 
 def checkpoint_from_json(data: object) -> SignedCheckpoint:
+    """A checkpoint in its JSON form (``SignedCheckpoint.to_json``): a ``note`` member is a
+    C2SP signed note, and every other member given must repeat it; without ``note``, the
+    ``threshold-checkpoint/v1`` members."""
     if not isinstance(data, dict):
         raise MalformedMessage("checkpoint is not an object")
+    if "note" in data:
+        return _note_from_json(data)
     origin = data.get("origin")
     if not isinstance(origin, str):
         raise MalformedMessage("checkpoint origin is not a string")
     root = unb64(data.get("root_hash"), "checkpoint root")
     signature = unb64(data.get("signature"), "checkpoint signature")
-    cp = Checkpoint(
-        origin, _int(data.get("tree_size"), "tree size"), root, _int(data.get("time_ms"), "time")
-    )
+    if data.get("format", Format.LEGACY.value) != Format.LEGACY.value:
+        raise MalformedMessage("a checkpoint without a note is threshold-checkpoint/v1")
+    size = _int(data.get("tree_size"), "tree size")
+    cp = Checkpoint(origin, size, root, _int(data.get("time_ms"), "time"), Format.LEGACY)
     try:
         cp.message()
     except InvalidEntry as exc:
@@ -100,6 +106,22 @@ def checkpoint_from_json(data: object) -> SignedCheckpoint:
     if len(signature) != 64:
         raise MalformedMessage("checkpoint signature is not 64 bytes")
     return SignedCheckpoint(cp, signature)
+
+
+def _note_from_json(data: dict[str, Any]) -> SignedCheckpoint:
+    text = data["note"]
+    if not isinstance(text, str):
+        raise MalformedMessage("checkpoint note is not a string")
+    time_ms = _int(data.get("time_ms", 0), "time")
+    try:
+        signed = SignedCheckpoint.from_note(text, time_ms)
+    except InvalidEntry as exc:
+        raise MalformedMessage(f"checkpoint: {exc.message}") from None
+    shown = signed.to_json()
+    for name in ("format", "origin", "tree_size", "root_hash"):
+        if name in data and data[name] != shown[name]:
+            raise MalformedMessage(f"checkpoint {name} disagrees with its note")
+    return signed
 
 
 def proof_from_json(data: object) -> list[bytes]:
@@ -251,7 +273,10 @@ class WireReceipt:
                 unb64(data.get("leaf_bytes"), "receipt leaf"),
                 tuple(proof_from_json(data.get("inclusion_proof"))),
             )
-            return cls(checkpoint.checkpoint.origin, checkpoint, (entry,))
+            gateway = checkpoint.checkpoint.gateway_id
+            if gateway is None:
+                raise MalformedMessage("the receipt's checkpoint names no gateway")
+            return cls(gateway, checkpoint, (entry,))
         if not isinstance(data, dict) or not isinstance(data.get("gateway"), str):
             raise MalformedMessage("receipt is not an object with a gateway")
         raw_entries = data.get("entries")

@@ -219,7 +219,31 @@ BEGIN SELECT RAISE(ABORT, 'an outage journal is replayed forward only'); END;
 """
 
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _audit_commitment_migration(), _V6)
+def _checkpoint_note_migration() -> str:
+    """C2SP checkpoints (issue 12; store/checkpoint.py, docs/audit-log.md "Checkpoints").
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    A checkpoint row with a ``note_key_id`` is a ``tlog-checkpoint`` signed note (origin
+    ``threshold.example/gw/<id>``, ``time_ms`` not signed); rows from before keep NULL and
+    stay ``threshold-checkpoint/v1``, which still verifies. Nothing is rewritten. A
+    cosignature of a note checkpoint is a ``tlog-cosignature`` line (key ID, timestamp,
+    signature); ``witness`` is the cosigner's key name.
+    """
+    return """
+ALTER TABLE checkpoint ADD COLUMN note_key_id BLOB
+    CHECK (note_key_id IS NULL OR length(note_key_id) = 4);
+"""
+
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _audit_commitment_migration(),
+    _V6,
+    _checkpoint_note_migration(),
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -275,8 +275,8 @@ def _check_checkpoints(
         assert public_key is not None
         if not signed.verify(public_key):
             raise _Failure(attested, f"checkpoint at size {size}: bad gateway signature", size)
-        if origin is not None and cp.origin != origin:
-            raise _Failure(attested, f"checkpoint at size {size} names gateway {cp.origin!r}", size)
+        if origin is not None and cp.gateway_id != origin:
+            raise _Failure(attested, f"checkpoint at size {size} names origin {cp.origin!r}", size)
         if merkle.root_at(tree, size) != cp.root_hash:
             raise _Failure(
                 attested, f"checkpoint at size {size}: root differs from the entries", size

@@ -10,7 +10,7 @@ from ble.driver import LockState
 from gateway.trust.base64url import b64u_decode
 from gateway.trust.ticket import Purpose
 from store import merkle
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import SignedCheckpoint
 from tests.support.service import GatewayHarness, harness
 
 __all__ = ["harness"]
@@ -21,10 +21,9 @@ def assert_receipt_verifies(receipt: dict[str, Any], gateway_public_key: str) ->
     includes the entry closing the visit."""
     assert receipt["kind"] == "session.closed"
     cp = receipt["checkpoint"]
-    signed = SignedCheckpoint(
-        Checkpoint(cp["origin"], cp["tree_size"], base64.b64decode(cp["root_hash"]), cp["time_ms"]),
-        base64.b64decode(cp["signature"]),
-    )
+    signed = SignedCheckpoint.from_note(cp["note"])
+    assert signed.checkpoint.tree_size == cp["tree_size"]
+    assert signed.checkpoint.root_hash == base64.b64decode(cp["root_hash"])
     assert signed.verify(b64u_decode(gateway_public_key))
     assert merkle.verify_inclusion(
         merkle.leaf_hash(base64.b64decode(receipt["leaf_bytes"])),
