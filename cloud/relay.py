@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from cloud import routes, wire, witness
+from cloud import routes, tlog_witness, wire, witness
 from cloud.errors import BodyTooLarge, CloudError, RateLimited
 from cloud.ratelimit import Rate, RequestBudget
 from cloud.signed_request import (
@@ -49,6 +49,8 @@ from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
 from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from groundwork.files import write_file
+from store import cosignature, note
+from store.checkpoint import ORIGIN_PREFIX
 
 log = logging.getLogger("threshold.relay")
 
@@ -127,6 +129,9 @@ class Relay:
         self._receipt_budget = RequestBudget(
             receipts_per_client, receipts_overall, max_clients=max_clients
         )
+        self._witness_budget = RequestBudget(
+            receipts_per_client, receipts_overall, max_clients=max_clients
+        )
         self._openapi = routes.openapi_document()
         self.cpu_s = 0.0
 
@@ -162,6 +167,9 @@ class Relay:
             "owner_checkpoints": self._owner_checkpoints,
             "owner_alarms": self._owner_alarms,
             "owner_post_mail": self._owner_post_mail,
+            "witness_info": self._witness_info,
+            "witness_add_checkpoint": self._witness_add_checkpoint,
+            "witness_checkpoint": self._witness_checkpoint,
         }
         for route in routes.ROUTES:
             app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
@@ -280,7 +288,9 @@ class Relay:
             if verdict.finding.is_alarm:
                 storage.add_alarm(gateway_id, verdict.finding.value, verdict.detail, self._clock())
             return held, verdict
-        cosignature = wire.cosign(self.key, self.relay_id, verdict.checkpoint.checkpoint)
+        cosignature = wire.cosign(
+            self.key, self.relay_id, verdict.checkpoint.checkpoint, self._clock() // 1000
+        )
         storage.accept(gateway_id, verdict, cosignature, self._clock())
         return verdict.new_size, cosignature
 
@@ -352,6 +362,96 @@ class Relay:
             return refused
         storage.add_witnessed(receipt.gateway, receipt.checkpoint, "receipt")
         return None
+
+    # The standard witness (C2SP tlog-witness; cloud.tlog_witness) -----------------------------
+
+    async def _witness_info(self, request: web.Request) -> web.Response:
+        """The witness's name and vkey, what a log's operator configures it with."""
+        return web.json_response(
+            {
+                "name": self.relay_id,
+                "vkey": self.witness_vkey,
+                "submission_prefix": routes.WITNESS_PREFIX,
+                "monitoring_prefix": routes.WITNESS_PREFIX,
+            }
+        )
+
+    @property
+    def witness_vkey(self) -> str:
+        return cosignature.verifier(self.relay_id, self.public_key).vkey()
+
+    async def _witness_add_checkpoint(self, request: web.Request) -> web.Response:
+        wait = self._witness_budget.take(request.remote or "unknown", time.monotonic())
+        if wait > 0.0:
+            raise RateLimited("too many checkpoints; retry later", wait)
+        limit = tlog_witness.MAX_REQUEST_BYTES
+        if (request.content_length or 0) > limit:
+            raise BodyTooLarge(f"an add-checkpoint request is at most {limit} bytes")
+        body = await request.read()
+        if len(body) > limit:
+            raise BodyTooLarge(f"an add-checkpoint request is at most {limit} bytes")
+        answer = await self._run(lambda s: self._add_checkpoint(s, body))
+        if answer.status in (200, 409):
+            return web.Response(
+                status=answer.status,
+                body=answer.body.encode(),
+                content_type=None,
+                headers={"Content-Type": answer.content_type},
+            )
+        return problem(answer.status, answer.code, answer.body)
+
+    def _add_checkpoint(self, storage: RelayStorage, body: bytes) -> tlog_witness.Answer:
+        """Check and record in one step of the storage thread: atomic, as the spec asks."""
+
+        def latest(origin: str) -> tlog_witness.Latest | None:
+            found = storage.witness_latest(origin)
+            return None if found is None else tlog_witness.Latest(found[0], found[1])
+
+        answer, origin = tlog_witness.decide(
+            body,
+            lambda origin: self._log_verifier(storage, origin),
+            latest,
+            self.key,
+            self.relay_id,
+            self._clock() // 1000,
+        )
+        if answer.latest is not None and origin is not None:
+            request = tlog_witness.parse_request(body)
+            cosigned = request.checkpoint + answer.body
+            storage.set_witness_latest(
+                origin, answer.latest.tree_size, answer.latest.root_hash, cosigned, self._clock()
+            )
+        return answer
+
+    @staticmethod
+    def _log_verifier(storage: RelayStorage, origin: str) -> note.Verifier | None:
+        """A registered gateway's log (origin ``threshold.example/gw/<id>``), or a log added
+        with ``threshold cloud witness-log``."""
+        vkey = storage.witness_log_vkey(origin)
+        if vkey is not None:
+            return note.parse_vkey(vkey)
+        if origin.startswith(ORIGIN_PREFIX):
+            key = storage.gateway_key_for(origin[len(ORIGIN_PREFIX) :])
+            if key is not None:
+                return note.ed25519_verifier(origin, key)
+        return None
+
+    async def _witness_checkpoint(self, request: web.Request) -> web.Response:
+        wanted = request.match_info["origin_hash"]
+        found = await self._run(lambda s: s.witness_latest_by_hash(wanted))
+        if found is None:
+            return problem(404, "unknown_log", "this witness never cosigned that log")
+        return web.Response(
+            body=found.encode(),
+            content_type=None,
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+
+    async def add_witness_log(self, vkey: str) -> str:
+        """Trust a log's Ed25519 vkey (its key name is its origin); returns the origin."""
+        verifier = note.parse_vkey(vkey)
+        await self._run(lambda s: s.add_witness_log(verifier.name, vkey.strip(), self._clock()))
+        return verifier.name
 
     # Owner -----------------------------------------------------------------------------------
 

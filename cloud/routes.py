@@ -16,6 +16,8 @@ from cloud.signed_request import NONCE_HEADER, PRINCIPAL_HEADER, SIGNATURE_HEADE
 from cloud.wire import BATCH_CONTENT_TYPE, MAX_INT
 
 API_VERSION = "v1"
+#: The tlog-witness submission and monitoring prefix.
+WITNESS_PREFIX = "/v1/witness"
 PROBLEM_TYPE = "application/problem+json"
 
 STATUS_TITLES: dict[int, str] = {
@@ -26,7 +28,9 @@ STATUS_TITLES: dict[int, str] = {
     404: "No such route",
     405: "Method not allowed",
     409: "Refused by the witness checks (the finding is the code)",
+    403: "The checkpoint is not signed by the log's trusted key",
     413: "Request body too large",
+    422: "The checkpoint is not consistent with the witness's view of the log",
     429: "Too many requests (Retry-After says when to retry)",
 }
 
@@ -58,6 +62,8 @@ class Route:
     query: tuple[Query, ...] = ()
     #: The request body's media type and schema; None for a route that takes no body.
     body: tuple[str, dict[str, Any]] | None = None
+    #: Answers that are not JSON (or problem+json): status -> (media type, schema).
+    media: dict[int, tuple[str, dict[str, Any]]] | None = None
 
 
 _STRING = {"type": "string"}
@@ -199,12 +205,51 @@ ROUTES: tuple[Route, ...] = (
             },
         ),
     ),
+    Route(
+        "GET",
+        WITNESS_PREFIX,
+        "witness_info",
+        "The witness's key name and vkey (C2SP signed-note, type 0x04), and its prefixes.",
+        Caller.ANYONE,
+        (200,),
+    ),
+    Route(
+        "POST",
+        WITNESS_PREFIX + "/add-checkpoint",
+        "witness_add_checkpoint",
+        "C2SP tlog-witness add-checkpoint: old size, consistency proof, signed checkpoint;"
+        " answers tlog-cosignature lines. For every registered gateway's log and every log"
+        " added with `threshold cloud witness-log`. Limited per client address and overall.",
+        Caller.ANYONE,
+        (200, 400, 403, 404, 409, 413, 422, 429),
+        body=("text/plain", {"type": "string"}),
+        media={
+            200: ("text/plain", {"type": "string", "description": "cosignature lines"}),
+            409: (
+                "text/x.tlog.size",
+                {"type": "string", "description": "the latest cosigned size and a newline"},
+            ),
+        },
+    ),
+    Route(
+        "GET",
+        WITNESS_PREFIX + "/{origin_hash}/checkpoint",
+        "witness_checkpoint",
+        "C2SP tlog-witness monitoring: the latest checkpoint cosigned for the log whose"
+        " origin's SHA-256 is origin_hash (lowercase hex), with the log's and the witness's"
+        " signatures.",
+        Caller.ANYONE,
+        (200, 404),
+        media={200: ("text/plain", {"type": "string", "description": "a signed note"})},
+    ),
 )
 
 
-def _response(code: int) -> dict[str, Any]:
+def _response(route: Route, code: int) -> dict[str, Any]:
     media = PROBLEM_TYPE if code >= 400 else "application/json"
     schema = {"$ref": "#/components/schemas/Problem"} if code >= 400 else _OBJECT
+    if route.media is not None and code in route.media:
+        media, schema = route.media[code]
     answer: dict[str, Any] = {
         "description": STATUS_TITLES.get(code, "Error"),
         "content": {media: {"schema": schema}},
@@ -215,7 +260,7 @@ def _response(code: int) -> dict[str, Any]:
 
 
 def _operation(route: Route) -> dict[str, Any]:
-    responses = {str(code): _response(code) for code in route.responses}
+    responses = {str(code): _response(route, code) for code in route.responses}
     # Anything else (a 404 for an unknown route, a 405, a 500) is problem+json too.
     responses["default"] = {
         "description": "Any other error",

@@ -11,6 +11,7 @@ interleave, and a write method is one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -64,6 +65,19 @@ CREATE TABLE IF NOT EXISTS alarm (
     time_ms     INTEGER NOT NULL,
     code        TEXT NOT NULL,
     detail      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS witness_log (
+    origin      TEXT PRIMARY KEY,
+    vkey        TEXT NOT NULL,
+    added_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS witness_latest (
+    origin      TEXT PRIMARY KEY,
+    origin_hash TEXT NOT NULL UNIQUE,
+    tree_size   INTEGER NOT NULL,
+    root_hash   BLOB NOT NULL,
+    note        TEXT NOT NULL,
+    updated_ms  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mailbox (
     id          INTEGER PRIMARY KEY,
@@ -222,6 +236,59 @@ class RelayStorage:
             (gateway_id,),
         ).fetchone()
         return None if row is None else (bytes(row[0]), int(row[1]))
+
+    # The standard witness (cloud.tlog_witness) -----------------------------------------------
+
+    def add_witness_log(self, origin: str, vkey: str, now_ms: int) -> None:
+        """Trust ``vkey`` for ``origin`` (a log that is not one of the registered gateways)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO witness_log (origin, vkey, added_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (origin) DO UPDATE SET vkey = excluded.vkey",
+                (origin, vkey, now_ms),
+            )
+
+    def witness_log_vkey(self, origin: str) -> str | None:
+        """The vkey trusted for a log added by hand."""
+        row = self._conn.execute(
+            "SELECT vkey FROM witness_log WHERE origin = ?", (origin,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def gateway_key_for(self, gateway_id: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT public_key FROM gateway WHERE gateway_id = ?", (gateway_id,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def witness_latest(self, origin: str) -> tuple[int, bytes, str] | None:
+        """(size, root, cosigned note) of the latest checkpoint cosigned for ``origin``."""
+        row = self._conn.execute(
+            "SELECT tree_size, root_hash, note FROM witness_latest WHERE origin = ?", (origin,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]))
+
+    def witness_latest_by_hash(self, origin_hash: str) -> str | None:
+        """The cosigned note served at ``<monitoring prefix>/<origin hash>/checkpoint``."""
+        row = self._conn.execute(
+            "SELECT note FROM witness_latest WHERE origin_hash = ?", (origin_hash,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_witness_latest(
+        self, origin: str, tree_size: int, root: bytes, note: str, now_ms: int
+    ) -> None:
+        """Persist the origin's latest cosigned checkpoint (before the answer goes out)."""
+        digest = hashlib.sha256(origin.encode()).hexdigest()
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO witness_latest"
+                " (origin, origin_hash, tree_size, root_hash, note, updated_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET"
+                " tree_size = excluded.tree_size, root_hash = excluded.root_hash,"
+                " note = excluded.note, updated_ms = excluded.updated_ms",
+                (origin, digest, tree_size, root, note, now_ms),
+            )
 
     # The held log ----------------------------------------------------------------------------
 

@@ -32,8 +32,10 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from cloud.errors import CloudError
+from store import cosignature
 from store.checkpoint import Checkpoint, Format, SignedCheckpoint
 from store.errors import InvalidEntry
+from store.note import NoteSignature
 
 MAGIC = b"TSB1"
 BATCH_CONTENT_TYPE = "application/x-threshold-batch"
@@ -203,10 +205,16 @@ def decode_batch(body: bytes) -> UploadBatch:
 
 
 def cosignature_message(relay_id: str, checkpoint: Checkpoint) -> bytes:
+    """The legacy cosignature's message, for a ``threshold-checkpoint/v1`` checkpoint."""
     return COSIGNATURE_LINE + relay_id.encode() + b"\n" + checkpoint.message()
 
 
-def cosign(key: SigningKey, relay_id: str, checkpoint: Checkpoint) -> bytes:
+def cosign(key: SigningKey, relay_id: str, checkpoint: Checkpoint, now_s: int) -> bytes:
+    """The relay's cosignature: for a note checkpoint a C2SP ``tlog-cosignature`` (key name
+    ``relay_id``; the bytes are key ID || u64 time || signature, the base64 of a note
+    signature line), for a legacy checkpoint the ``threshold-cosignature/v1`` signature."""
+    if checkpoint.format is Format.NOTE:
+        return cosignature.cosign(key, relay_id, checkpoint.note_text(), now_s).blob
     return bytes(key.sign(cosignature_message(relay_id, checkpoint)).signature)
 
 
@@ -214,6 +222,13 @@ def verify_cosignature(
     relay_key: bytes, relay_id: str, checkpoint: Checkpoint, signature: bytes
 ) -> bool:
     try:
+        if checkpoint.format is Format.NOTE:
+            cosignature.check(
+                cosignature.verifier(relay_id, relay_key),
+                checkpoint.note_text(),
+                NoteSignature(relay_id, signature),
+            )
+            return True
         VerifyKey(relay_key).verify(cosignature_message(relay_id, checkpoint), signature)
     except (BadSignatureError, ValueError, InvalidEntry):
         return False

@@ -145,7 +145,7 @@ def parse_vkey(
     text: str, make: Callable[[str, SignatureType, bytes], Verifier] | None = None
 ) -> Verifier:
     """A vkey of type 0x01 (or 0x04 through ``make``, see ``store.cosignature``)."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # the base64 key may itself hold a plus
     if len(parts) != 3:
         raise MalformedNote("a vkey is <name>+<hex key ID>+<base64 key>")
     name, hex_id, material_b64 = parts

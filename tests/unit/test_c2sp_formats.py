@@ -207,7 +207,37 @@ def test_the_json_form_round_trips_both_formats_and_refuses_disagreement() -> No
     assert checkpoint_from_json(signed.to_json()) == signed
     legacy = signer.sign_legacy(3, os.urandom(32), 17)
     back = checkpoint_from_json(legacy.to_json())
-    assert back == legacy and back.verify(signer.public_key)
+    assert back == legacy
+    assert back.verify(signer.public_key)
     lying = {**signed.to_json(), "tree_size": 4}
     with pytest.raises(MalformedMessage, match="disagrees"):
         checkpoint_from_json(lying)
+
+
+def test_the_spec_add_checkpoint_request_parses() -> None:
+    """tlog-witness.md's example request body (its checkpoint with the log's signature)."""
+    from cloud.tlog_witness import parse_request
+
+    body = (
+        "old 20852014\n"
+        "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n"
+        "jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=\n"
+        "5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=\n"
+        "/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=\n"
+        "\n" + SPEC_CHECKPOINT
+    )
+    request = parse_request(body.encode())
+    assert request.old_size == 20852014
+    assert len(request.proof) == 4
+    assert parse_body(note.parse(request.checkpoint).text).tree_size == 20852163
+
+
+def test_a_vkey_whose_base64_holds_a_plus() -> None:
+    for _ in range(64):
+        key = SigningKey(os.urandom(32))
+        vkey = note.ed25519_verifier("example.com/log", bytes(key.verify_key)).vkey()
+        if "+" in vkey.split("+", 2)[2]:
+            break
+    else:
+        pytest.fail("no key with a plus in its base64 in 64 tries")
+    assert note.parse_vkey(vkey).public_key == bytes(key.verify_key)
