@@ -101,11 +101,13 @@ def insert_entry(
     time_ms: int,
     seal: EntrySealer | None,
     commitment_key: CommitmentKey | None = None,
+    visit: bytes | None = None,
 ) -> StoredEntry:
     """Append one entry at ``frontier.size`` and the tree nodes it completes.
 
     A sealed entry is in leaf format 2 when ``commitment_key`` is given (``store.commitment``),
-    in format 1 (the bare sealed box) otherwise. ``frontier`` is advanced; the caller owns
+    in format 3 when a ``visit`` secret is given too (the entry belongs to that visitor's
+    session), in format 1 (the bare sealed box) otherwise. ``frontier`` is advanced; the caller owns
     rolling it back if the transaction fails.
     """
     entry = AuditEntry(index=frontier.size, time_ms=time_ms, kind=kind, body=body)
@@ -117,10 +119,13 @@ def insert_entry(
         leaf = seal(encoded)
     else:
         entry_key = commitment_key.entry_key(entry.index)
-        leaf = commitment.format2_leaf(
-            commitment.tags(entry_key, time_ms, kind, body_text),
-            seal(commitment.sealed_payload(entry_key, encoded)),
-        )
+        field_tags = commitment.tags(entry_key, time_ms, kind, body_text)
+        sealed = seal(commitment.sealed_payload(entry_key, encoded))
+        if visit is None:
+            leaf = commitment.format2_leaf(field_tags, sealed)
+        else:
+            tag = commitment.visit_tag(visit, entry.index)
+            leaf = commitment.format3_leaf(field_tags, tag, sealed)
     digest = merkle.leaf_hash(leaf)
     conn.execute(
         "INSERT INTO audit_entry (idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash)"

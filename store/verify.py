@@ -146,7 +146,8 @@ def _scan_entries(
                 idx, f"entry {idx}: {verdict.field} {verdict.detail}", field=verdict.field
             )
         if verdict.status is RowStatus.UNCHECKABLE:
-            if key is None and commitment.leaf_form(leaf) is commitment.LeafForm.SEALED_V2:
+            form = commitment.leaf_form(leaf)
+            if key is None and form is not None and form.committed:
                 raise _Failure(
                     idx,
                     f"entry {idx}: cannot check its readable copy: "
