@@ -64,6 +64,8 @@ class Route:
     body: tuple[str, dict[str, Any]] | None = None
     #: Answers that are not JSON (or problem+json): status -> (media type, schema).
     media: dict[int, tuple[str, dict[str, Any]]] | None = None
+    #: The JSON schema of the success answer (200 or 201).
+    answer: dict[str, Any] | None = None
 
 
 _STRING = {"type": "string"}
@@ -71,16 +73,20 @@ _BASE64 = {"type": "string", "contentEncoding": "base64"}
 _INDEX = {"type": "integer", "minimum": 0, "maximum": MAX_INT}
 _OBJECT = {"type": "object"}
 
-_CHECKPOINT = {
+_CHECKPOINT: dict[str, Any] = {
+    "description": "docs/audit-log.md, Checkpoints: `note` is a C2SP tlog-checkpoint signed"
+    " note; a checkpoint without `note` is threshold-checkpoint/v1 and has `signature`.",
     "type": "object",
     "properties": {
+        "format": {"type": "string", "enum": ["tlog-checkpoint", "threshold-checkpoint/v1"]},
+        "note": _STRING,
         "origin": _STRING,
         "tree_size": _INDEX,
         "root_hash": _BASE64,
         "time_ms": _INDEX,
         "signature": _BASE64,
     },
-    "required": ["origin", "tree_size", "root_hash", "time_ms", "signature"],
+    "required": ["origin", "tree_size", "root_hash"],
 }
 _PROOF = {"type": "array", "items": _BASE64, "maxItems": 128}
 _RECEIPT = {
@@ -115,11 +121,50 @@ _RECEIPT = {
         },
     ]
 }
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required or list(props)}
+
+
+_NAME = {"type": "string", "description": "a key name (C2SP signed-note)"}
+_WITNESSED = {
+    **_CHECKPOINT,
+    "properties": {
+        **_CHECKPOINT["properties"],
+        "source": {"type": "string", "enum": ["gateway", "receipt"]},
+        "cosignature": {
+            "type": ["string", "null"],
+            "contentEncoding": "base64",
+            "description": "the relay's tlog-cosignature (key ID, time, signature) for a"
+            " note, its threshold-cosignature/v1 signature for an old checkpoint; null for a"
+            " receipt's",
+        },
+    },
+    "required": [*_CHECKPOINT["required"], "source", "cosignature"],
+}
+_UPLOADED = _obj(
+    {
+        "acked_size": _INDEX,
+        "relay_id": _STRING,
+        "relay_key": _BASE64,
+        "cosignature": _BASE64,
+        "tree_size": _INDEX,
+    }
+)
 _SINCE = Query("since", _INDEX, "the first entry index to return")
 _LIMIT = Query("limit", {**_INDEX, "maximum": 2000}, "at most this many entries (<= 2000)")
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/openapi.json", "openapi", "This OpenAPI document.", Caller.ANYONE, (200,)),
+    Route(
+        "GET",
+        "/v1/openapi.json",
+        "openapi",
+        "This OpenAPI document.",
+        Caller.ANYONE,
+        (200,),
+        answer=_obj({"openapi": _STRING, "info": _OBJECT, "paths": _OBJECT}),
+    ),
     Route(
         "GET",
         "/v1/time",
@@ -135,6 +180,9 @@ ROUTES: tuple[Route, ...] = (
                 required=True,
             ),
         ),
+        answer=_obj(
+            {"relay_id": _STRING, "time_ms": _INDEX, "nonce": _STRING, "signature": _BASE64}
+        ),
     ),
     Route(
         "POST",
@@ -145,6 +193,7 @@ ROUTES: tuple[Route, ...] = (
         Caller.ANYONE,
         (200, 400, 409, 413, 429),
         body=("application/json", _RECEIPT),
+        answer=_obj({"witnessed": _INDEX}),
     ),
     Route(
         "POST",
@@ -154,6 +203,7 @@ ROUTES: tuple[Route, ...] = (
         Caller.GATEWAY,
         (200, 400, 401, 409, 413),
         body=(BATCH_CONTENT_TYPE, {"type": "string", "format": "binary"}),
+        answer=_UPLOADED,
     ),
     Route(
         "GET",
@@ -163,6 +213,7 @@ ROUTES: tuple[Route, ...] = (
         Caller.GATEWAY,
         (200, 400, 401),
         query=(Query("after", _INDEX, "the last mail id already read"),),
+        answer=_obj({"items": {"type": "array", "items": _obj({"id": _INDEX, "sealed": _BASE64})}}),
     ),
     Route(
         "GET",
@@ -172,6 +223,12 @@ ROUTES: tuple[Route, ...] = (
         Caller.OWNER,
         (200, 400, 401),
         query=(_SINCE, _LIMIT),
+        answer=_obj(
+            {
+                "held_size": _INDEX,
+                "entries": {"type": "array", "items": _obj({"index": _INDEX, "sealed": _BASE64})},
+            }
+        ),
     ),
     Route(
         "GET",
@@ -180,6 +237,14 @@ ROUTES: tuple[Route, ...] = (
         "Every witnessed checkpoint, with the relay's cosignatures.",
         Caller.OWNER,
         (200, 401),
+        answer=_obj(
+            {
+                "gateway_key": _BASE64,
+                "relay_id": _STRING,
+                "relay_key": _BASE64,
+                "checkpoints": {"type": "array", "items": _WITNESSED},
+            }
+        ),
     ),
     Route(
         "GET",
@@ -188,6 +253,16 @@ ROUTES: tuple[Route, ...] = (
         "The alarms the witness checks raised for this gateway.",
         Caller.OWNER,
         (200, 401),
+        answer=_obj(
+            {
+                "alarms": {
+                    "type": "array",
+                    "items": _obj(
+                        {"id": _INDEX, "time_ms": _INDEX, "code": _STRING, "detail": _STRING}
+                    ),
+                }
+            }
+        ),
     ),
     Route(
         "POST",
@@ -204,6 +279,7 @@ ROUTES: tuple[Route, ...] = (
                 "required": ["sealed"],
             },
         ),
+        answer=_obj({"id": _INDEX}),
     ),
     Route(
         "GET",
@@ -212,6 +288,14 @@ ROUTES: tuple[Route, ...] = (
         "The witness's key name and vkey (C2SP signed-note, type 0x04), and its prefixes.",
         Caller.ANYONE,
         (200,),
+        answer=_obj(
+            {
+                "name": _NAME,
+                "vkey": {"type": "string", "description": "the cosigner vkey (type 0x04)"},
+                "submission_prefix": _STRING,
+                "monitoring_prefix": _STRING,
+            }
+        ),
     ),
     Route(
         "POST",
@@ -247,7 +331,9 @@ ROUTES: tuple[Route, ...] = (
 
 def _response(route: Route, code: int) -> dict[str, Any]:
     media = PROBLEM_TYPE if code >= 400 else "application/json"
-    schema = {"$ref": "#/components/schemas/Problem"} if code >= 400 else _OBJECT
+    schema = {"$ref": "#/components/schemas/Problem"} if code >= 400 else route.answer
+    if schema is None and (route.media is None or code not in route.media):
+        raise ValueError(f"route {route.name} does not describe its {code} answer")
     if route.media is not None and code in route.media:
         media, schema = route.media[code]
     answer: dict[str, Any] = {
