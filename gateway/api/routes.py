@@ -80,6 +80,16 @@ _EVENTS_QUERY = (
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
     },
 )
+_CAMERA_QUERY = (
+    {
+        "name": "camera",
+        "in": "query",
+        "required": False,
+        "description": "Which camera (its [[camera]] name; GET /v1/owner/cameras lists them);"
+        " default: the first.",
+        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+    },
+)
 # The success bodies (docs/api.md gives the same in prose).
 _INT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 _TIME = {"type": "string", "format": "date-time"}
@@ -321,22 +331,49 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/owner/cameras",
+        "owner_cameras",
+        "Every camera of the home: its name, the doors it watches and whether it is live.",
+        owner=True,
+        responses=(200, 401),
+        answer=_obj(
+            {
+                "cameras": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "name": _S,
+                            "doors": {"type": "array", "items": _S},
+                            "live": {"type": "boolean"},
+                        },
+                        ["name", "doors", "live"],
+                    ),
+                }
+            },
+            ["cameras"],
+        ),
+    ),
+    Route(
+        "GET",
         "/v1/owner/camera/live",
         "owner_live_view",
-        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers).",
+        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers);"
+        " ?camera=NAME picks one of several.",
         owner=True,
-        responses=(200, 401, 429, 503),
+        responses=(200, 400, 401, 404, 429, 503),
         media_type="multipart/x-mixed-replace",
         streaming=True,
+        query=_CAMERA_QUERY,
     ),
     Route(
         "GET",
         "/v1/owner/camera/snapshot",
         "owner_snapshot",
-        "One JPEG of the camera's newest picture.",
+        "One JPEG of the camera's newest picture; ?camera=NAME picks one of several.",
         owner=True,
-        responses=(200, 401, 503),
+        responses=(200, 400, 401, 404, 503),
         media_type="image/jpeg",
+        query=_CAMERA_QUERY,
     ),
 )
 

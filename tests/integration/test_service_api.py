@@ -74,6 +74,7 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
         "/v1/owner/revocations",
         "/v1/owner/lock",
         "/v1/owner/clock/reset",
+        "/v1/owner/cameras",
         "/v1/owner/camera/live",
         "/v1/owner/camera/snapshot",
     }
