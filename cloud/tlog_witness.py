@@ -5,10 +5,11 @@ Request body: ``old <size>\\n``, up to 63 consistency-proof lines (base64 hashes
 line, then a signed checkpoint note (``store.checkpoint``, ``store.note``). The answer, in
 the order the spec gives the checks:
 
-* 400: the body does not parse, or the old size is above the checkpoint's size;
+* 400: the body does not parse;
 * 404: the checkpoint's origin is not a log this witness knows;
 * 403: no signature from the log's trusted key, or one from it that fails (the note is then
   malformed per signed-note);
+* 400: the old size is above the checkpoint's size;
 * 409: the old size is not the size of the latest checkpoint this witness cosigned for the
   origin (0 if none); the body is that size and a newline, type ``text/x.tlog.size``;
 * 422: a size-0 checkpoint whose root is not the empty tree's, a non-empty proof from size
@@ -133,8 +134,6 @@ def decide(
         body = parse_body(parsed.text)
     except (BadRequest, note.MalformedNote) as exc:
         return Answer(400, str(exc), "malformed"), None
-    if request.old_size > body.tree_size:
-        return Answer(400, "the old size is above the checkpoint's size", "malformed"), body.origin
     verifier = logs(body.origin)
     if verifier is None:
         return Answer(
@@ -144,6 +143,8 @@ def decide(
         note.verified(parsed, [verifier])
     except note.MalformedNote as exc:
         return Answer(403, str(exc), "untrusted_checkpoint"), body.origin
+    if request.old_size > body.tree_size:
+        return Answer(400, "the old size is above the checkpoint's size", "malformed"), body.origin
     return _check_consistency(request, body, parsed.text, latest, key, name, now_s), body.origin
 
 
