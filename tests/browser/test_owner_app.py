@@ -360,6 +360,83 @@ async def test_a_request_without_the_csrf_token_is_refused(world: World) -> None
     assert allowed["status"] == 200, allowed
 
 
+# -- the shell: one origin, a strict policy, installable, starts without the network --------------
+
+
+async def test_the_shell_is_strict_installable_and_starts_offline(world: World) -> None:
+    owner = world.owner
+    assert owner is not None
+    origin = world.app_url.removesuffix("/app/")
+    requested: list[str] = []
+    await owner.page.goto("about:blank")
+    owner.page.on("request", lambda request: requested.append(request.url))
+    response = await owner.page.goto(world.app_url + "#now")
+    assert response is not None
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+    # Nothing from any other origin: no CDN, no font, no script.
+    assert requested
+    assert all(url.startswith(origin + "/") for url in requested), requested
+    manifest = await owner.page.evaluate(
+        """async () => {
+            const link = document.querySelector("link[rel=manifest]");
+            return await (await fetch(link.href)).json();
+        }"""
+    )
+    assert (manifest["start_url"], manifest["display"]) == ("/app/", "standalone")
+    assert manifest["icons"]
+    # The service worker holds the shell: offline, the page still starts and says so.
+    await owner.page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    await owner.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    await owner.context.set_offline(True)
+    try:
+        await owner.page.reload()
+        await owner.page.locator("a.skip").wait_for(state="attached")
+        await owner.page.get_by_role("heading", name="Sign in").wait_for()
+        assert await owner.page.evaluate("document.querySelector('main').textContent") != ""
+    finally:
+        await owner.context.set_offline(False)
+    # Back online, the same page signs in again by itself (the cookie is still good).
+    await owner.page.reload()
+    await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+
+
+async def test_the_keyboard_alone_reaches_every_screen(world: World) -> None:
+    owner = world.owner
+    assert owner is not None
+    page = owner.page
+    await page.goto("about:blank")
+    await page.goto(world.app_url + "#now")
+    await page.get_by_role("heading", name="Now", level=1).wait_for()
+    active = "() => document.activeElement && document.activeElement.textContent.trim()"
+
+    async def top() -> None:
+        # A click on the page's top corner (the header): the next Tab starts there.
+        await page.mouse.click(1, 1)
+
+    await top()
+    await page.keyboard.press("Shift+Tab")  # the first stop of the page
+    assert await page.evaluate(active) == "Skip to content"
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("() => document.activeElement.id === 'main'")
+    for name in ("Live", "History", "Devices", "Now"):
+        await top()
+        for _ in range(8):
+            await page.keyboard.press("Tab")
+            if await page.evaluate(active) == name:
+                break
+        else:
+            raise AssertionError(f"Tab never reached the {name} link")
+        await page.keyboard.press("Enter")
+        heading = {"Live": "Live view"}.get(name, name)
+        await page.get_by_role("heading", name=heading, level=1).wait_for()
+        # The screen's content takes the focus (a screen reader reads the new screen).
+        await page.wait_for_function("() => document.activeElement.id === 'main'")
+
+
 # -- last: the audit log is tampered with ---------------------------------------------------------
 
 
