@@ -20,10 +20,25 @@ const app = {
     app.toastTimer = setTimeout(() => { toast.textContent = ""; }, 6000);
   },
 
+  shown: "",
+
   show(nodes, title) {
+    // Where the keyboard's focus was, if this only refreshes the same screen (a notice came).
+    const screen = `${location.hash}|${title}`;
+    const refresh = screen === app.shown;
+    const focused = refresh && main.contains(document.activeElement) ? document.activeElement : null;
+    const focusedId = focused && focused.id;
     main.replaceChildren(...[nodes].flat(3).filter(Boolean));
     document.title = title ? `${title} — Threshold` : "Threshold";
-    main.focus({ preventScroll: true });
+    app.shown = screen;
+    if (!refresh) {
+      // A new screen: its content takes the focus, so a screen reader reads it.
+      main.focus({ preventScroll: true });
+    } else if (focused) {
+      const again = focusedId && document.getElementById(focusedId);
+      (again || main).focus({ preventScroll: true });
+    }
+    // Otherwise a refresh leaves the focus where the owner put it (the header, a link).
   },
 
   go(route) {
@@ -274,6 +289,12 @@ async function boot() {
     navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
   }
   window.addEventListener("hashchange", render);
+  // The skip link moves the focus to the content; followed as a link it would change the
+  // route (the hash) and leave the screen.
+  document.querySelector("a.skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    main.focus();
+  });
   if (enrollToken()) return startEnroll();
   if (!passkey.supported()) {
     app.show(screens.refused("Passkeys needed", "This browser cannot use passkeys."));

@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from ble.driver import LockState
+from gateway.owner.notices import Notice, NoticeKind
 from gateway.trust.ticket import Camera as TicketCamera
 from gateway.trust.ticket import Purpose
 from tests.support.browser import Device, launch
@@ -415,26 +416,43 @@ async def test_the_keyboard_alone_reaches_every_screen(world: World) -> None:
 
     async def top() -> None:
         # A click on the page's top corner (the header): the next Tab starts there.
+        await page.evaluate("window.scrollTo(0, 0)")
         await page.mouse.click(1, 1)
 
-    await top()
-    await page.keyboard.press("Shift+Tab")  # the first stop of the page
-    assert await page.evaluate(active) == "Skip to content"
-    await page.keyboard.press("Enter")
-    await page.wait_for_function("() => document.activeElement.id === 'main'")
     for name in ("Live", "History", "Devices", "Now"):
         await top()
+        seen = []
         for _ in range(8):
             await page.keyboard.press("Tab")
-            if await page.evaluate(active) == name:
+            seen.append(await page.evaluate(active))
+            if seen[-1] == name:
                 break
         else:
-            raise AssertionError(f"Tab never reached the {name} link")
+            raise AssertionError(f"Tab never reached the {name} link: {seen}")
         await page.keyboard.press("Enter")
         heading = {"Live": "Live view"}.get(name, name)
         await page.get_by_role("heading", name=heading, level=1).wait_for()
         # The screen's content takes the focus (a screen reader reads the new screen).
         await page.wait_for_function("() => document.activeElement.id === 'main'")
+        if name == "History":
+            # The skip link, the page's first stop, moves the focus and stays on the screen.
+            await top()
+            await page.keyboard.press("Shift+Tab")
+            assert await page.evaluate(active) == "Skip to content"
+            await page.keyboard.press("Enter")
+            await page.wait_for_function("() => document.activeElement.id === 'main'")
+            assert await page.get_by_role("heading", name="History", level=1).count() == 1
+    # A notice refreshes the screen without taking the focus from where the owner put it.
+    await top()
+    await page.keyboard.press("Tab")
+    before = await page.evaluate(active)
+    assert before in ("Now", "Live", "History", "Devices")
+    text = "A refresh, not a new screen"
+    world.h.gateway.feed.notify(
+        Notice(NoticeKind.DOOR_RELOCKED, "front", "s-x", "", text, False, 0)
+    )
+    await page.locator("#feed li", has_text=text).wait_for()
+    assert await page.evaluate(active) == before
 
 
 # -- last: the audit log is tampered with ---------------------------------------------------------
