@@ -16,8 +16,8 @@ is performed in order and awaited, which is what makes the invariants hold:
 4. fail closed: what a failed audit write means is the machine's decision
    (:meth:`~gateway.access.session.AccessSession.record_failed`); the runner only performs it;
 5. the camera never blocks the door: with an :class:`~gateway.access.ports.EntryWitness` the
-   runner starts the clip before the unlock, reports the door opening and the session's end,
-   and stores its motion facts with the grant and the relock.
+   runner starts the clip before the unlock, reports the end of the unlock, the door opening
+   and the session's end, and stores its motion facts with the grant and the relock.
 
 Every session is serialised by its own mutex: a timer firing while the courier says done is
 handled after, not during, the other event. What every session shares (the settings, the
@@ -243,10 +243,15 @@ class SessionRunner:
                     return
                 current = await self._witness_grant(current)
                 opened = self.machine.door_was_opened
+                was_open = self.machine.state is SessionState.OPEN
                 effects = self.machine.handle(current)
                 witness = self.context.witness
-                if witness and self._filming and not opened and self.machine.door_was_opened:
-                    witness.door_opened(self.machine.facts.session, self.machine.facts.door)
+                if witness and self._filming:
+                    f = self.machine.facts
+                    if not was_open and self.machine.state is SessionState.OPEN:
+                        witness.door_unlocked(f.session, f.door)
+                    if not opened and self.machine.door_was_opened:
+                        witness.door_opened(f.session, f.door)
                 follow = await self._perform(effects)
                 pending.extend(follow)
             self._after_transition()
@@ -267,7 +272,7 @@ class SessionRunner:
         except Exception:
             # The camera is a witness, not a gate: the policy already decided on its facts.
             log.exception("session %s: the camera could not start recording", f.session)
-        scene = witness.grant_scene()
+        scene = witness.grant_scene(f.door)
         assert isinstance(event, (Granted, ApprovalGiven))
         return replace(event, scene=scene)
 
@@ -444,7 +449,7 @@ class SessionRunner:
         witness = self.context.witness
         if witness is None:
             return Relocked(status)
-        return Relocked(status, scene=witness.relock_scene())
+        return Relocked(status, scene=witness.relock_scene(self.machine.facts.door))
 
     def _schedule_retry(self) -> None:
         settings = self.context.settings

@@ -35,7 +35,7 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -104,7 +104,7 @@ class AccessService:
         ledger: Ledger,
         drivers: Mapping[str, LockDriver],
         *,
-        camera_live: Callable[[], bool] | None = None,
+        camera_live: Callable[[str], bool] | None = None,
         witness: EntryWitness | None = None,
         observer: AccessObserver | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -113,7 +113,7 @@ class AccessService:
         self.ledger = ledger
         self.doors = {name: DoorSlot(name, driver) for name, driver in drivers.items()}
         if camera_live is None:
-            camera_live = witness.live if witness is not None else (lambda: False)
+            camera_live = witness.live if witness is not None else (lambda door: False)
         self.camera_live = camera_live
         self.clock = clock
         self._context = SessionContext(
@@ -408,7 +408,7 @@ class AccessService:
                 store_failed=store_failed,
                 revocations=self._revocations,
                 time_floor=floor,
-                camera_live=self.camera_live(),
+                camera_live=self.camera_live(request.door),
                 storage_writable=self._context.health.writable,
                 door_free=current is None or current.machine.ended,
             ),
@@ -476,13 +476,16 @@ class AccessService:
                 AccessCode.STORAGE_UNAVAILABLE, f"cannot store revocations ({exc.code})"
             ) from None
 
-    def camera_stalled(self) -> int:
-        """The camera stopped delivering frames: relock every open door early (invariant 6;
-        Amazon Key's 2017 frozen-camera attack). The camera component calls this; returns how
-        many sessions were told to relock (a session mid-unlock relocks once it is open)."""
+    def camera_stalled(self, doors: Collection[str] | None = None) -> int:
+        """A camera stopped delivering frames: relock early every open door it watches
+        (``doors``; None: every door) (invariant 6; Amazon Key's 2017 frozen-camera attack).
+        The camera component calls this; returns how many sessions were told to relock (a
+        session mid-unlock relocks once it is open)."""
         count = 0
         for slot in self.doors.values():
             runner = slot.session
+            if doors is not None and slot.name not in doors:
+                continue
             if runner is not None and runner.machine.opening_or_open:
                 runner.submit(CameraStalled())
                 count += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -36,6 +36,11 @@ class ApiContext:
     max_body_bytes: int
     #: The camera, for the owner's live view and snapshot; None when none is configured.
     camera: Camera | None = None
+    #: Every camera by name (``?camera=NAME`` on the live view and snapshot); the first is
+    #: ``camera``, the one shown without the parameter.
+    cameras: Mapping[str, Camera] = field(default_factory=dict)
+    #: The doors each camera watches, by name (empty: every door).
+    camera_doors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Requests handled at once; the rest wait their turn (FIFO) outside the event loop's
     #: ready queue, so a flood cannot starve the lock's Bluetooth exchange of loop turns.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))

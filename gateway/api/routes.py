@@ -82,6 +82,16 @@ _EVENTS_QUERY = (
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
     },
 )
+_CAMERA_QUERY = (
+    {
+        "name": "camera",
+        "in": "query",
+        "required": False,
+        "description": "Which camera (its [[camera]] name; GET /v1/owner/cameras lists them);"
+        " default: the first.",
+        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+    },
+)
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/info", "info", "Gateway identity, doors and API version."),
     Route("GET", "/v1/openapi.json", "openapi", "This OpenAPI document."),
@@ -179,22 +189,33 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/owner/cameras",
+        "owner_cameras",
+        "Every camera of the home: its name, the doors it watches and whether it is live.",
+        owner=True,
+        responses=(200, 401),
+    ),
+    Route(
+        "GET",
         "/v1/owner/camera/live",
         "owner_live_view",
-        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers).",
+        "The camera live, as MJPEG (multipart/x-mixed-replace, at most 5 fps, 2 viewers);"
+        " ?camera=NAME picks one of several.",
         owner=True,
-        responses=(200, 401, 429, 503),
+        responses=(200, 400, 401, 404, 429, 503),
         media_type="multipart/x-mixed-replace",
         streaming=True,
+        query=_CAMERA_QUERY,
     ),
     Route(
         "GET",
         "/v1/owner/camera/snapshot",
         "owner_snapshot",
-        "One JPEG of the camera's newest picture.",
+        "One JPEG of the camera's newest picture; ?camera=NAME picks one of several.",
         owner=True,
-        responses=(200, 401, 503),
+        responses=(200, 400, 401, 404, 503),
         media_type="image/jpeg",
+        query=_CAMERA_QUERY,
     ),
 )
 

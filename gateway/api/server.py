@@ -18,7 +18,7 @@ import ssl
 from aiohttp import web
 
 from gateway.api import courier, owner, owner_app
-from gateway.api.camera import live_view, owner_snapshot
+from gateway.api.camera import live_view, owner_cameras, owner_snapshot
 from gateway.api.context import CTX, ApiContext, Handler
 from gateway.api.listener import MAX_LINE, Listener
 from gateway.api.middleware import MIDDLEWARES
@@ -43,6 +43,7 @@ def _handlers(ctx: ApiContext) -> dict[str, Handler]:
         "owner_revocations": owner.owner_revocations,
         "owner_lock": owner.owner_lock,
         "owner_clock_reset": owner.owner_clock_reset,
+        "owner_cameras": owner_cameras,
         "owner_live_view": camera_live,
         "owner_snapshot": owner_snapshot,
     }

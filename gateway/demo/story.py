@@ -191,7 +191,9 @@ async def _scenario(directory: Path, tl: Timeline, camera: bool, serve: bool = F
         overrides = dataclasses.replace(overrides, camera_url=str(video))
         config = dataclasses.replace(
             config,
-            camera=dataclasses.replace(config.camera, post_roll_s=DEMO_POST_ROLL_S, preroll_s=2.0),
+            cameras=(
+                dataclasses.replace(config.camera, post_roll_s=DEMO_POST_ROLL_S, preroll_s=2.0),
+            ),
         )
         tl.say(
             "  policy.allow_without_camera = "

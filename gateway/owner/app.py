@@ -72,7 +72,8 @@ class AppSettings:
     #: The WebAuthn relying party ID: the host name the app is served under (never an IP).
     rp_id: str
     zone: ZoneInfo
-    clip_dir: Path | None = None
+    #: Where clips and snapshots may be read from (every camera's clip directory).
+    clip_dirs: tuple[Path, ...] = ()
     session_ttl_s: float = 3600.0
     enroll_ttl_s: float = 600.0
     ceremony_ttl_s: float = 120.0
@@ -518,12 +519,12 @@ class OwnerApp:
         }
 
     def _media_path(self, value: Any) -> Path | None:
-        """The file an entry names, only if it is inside the clip directory and exists."""
-        root = self.settings.clip_dir
-        if root is None or not isinstance(value, str) or not value:
+        """The file an entry names, only if it is inside a clip directory and exists."""
+        if not isinstance(value, str) or not value:
             return None
         path = Path(value).resolve()
-        if not path.is_relative_to(root.resolve()) or not path.is_file():
+        inside = any(path.is_relative_to(root.resolve()) for root in self.settings.clip_dirs)
+        if not inside or not path.is_file():
             return None
         return path
 

@@ -191,7 +191,7 @@ async def test_shutdown_relocks_open_sessions(tmp_path: Path) -> None:
 async def test_camera_stays_false_without_a_camera(harness: GatewayHarness) -> None:
     service = harness.gateway.service
     assert service is not None
-    assert service.camera_live() is False
+    assert service.camera_live("front") is False
 
 
 async def test_a_stalled_camera_relocks_early(harness: GatewayHarness) -> None:
