@@ -398,6 +398,8 @@ class Gateway:
                 self.service,
                 feed=self.feed,
                 camera=ctx.camera,
+                cameras=ctx.cameras,
+                camera_doors=ctx.camera_doors,
             )
             ctx.owner_app = self.owner_app
         port = cfg.api.port if o.port is None else o.port

@@ -21,7 +21,7 @@ import secrets
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,12 +137,18 @@ class OwnerApp:
         *,
         feed: LiveFeed,
         camera: Camera | None = None,
+        cameras: Mapping[str, Camera] | None = None,
+        camera_doors: Mapping[str, tuple[str, ...]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
         self.service = service
+        #: The first camera (the one shown without a name), and every camera by name with
+        #: the doors it watches (none: every door).
         self.camera = camera
+        self.cameras: Mapping[str, Camera] = cameras or {}
+        self.camera_doors: Mapping[str, tuple[str, ...]] = camera_doors or {}
         self.feed = feed
         self.sessions = AppSessions(settings.session_ttl_s, clock)
         self.passkeys = Passkeys(settings.rp_id, f"https://{settings.rp_id}")
@@ -432,7 +438,15 @@ class OwnerApp:
         )
         return {
             "doors": list(doors),
-            "camera": self._camera_now(),
+            "camera": self._camera_now(self.camera),
+            "cameras": [
+                {
+                    "name": name,
+                    "doors": list(self.camera_doors.get(name, ())),
+                    **self._camera_now(c),
+                }
+                for name, c in self.cameras.items()
+            ],
             "sessions": [_view_json(v) for v in open_views],
             "awaiting": [_view_json(v) for v in open_views if v.state == "awaiting_approval"],
             "alarms": [_view_json(v) for v in open_views if v.state == "alarm"],
@@ -455,10 +469,11 @@ class OwnerApp:
         out["session"] = next((v.id for v in open_views if v.door == door), None)
         return out
 
-    def _camera_now(self) -> dict[str, Any]:
-        if self.camera is None:
+    @staticmethod
+    def _camera_now(camera: Camera | None) -> dict[str, Any]:
+        if camera is None:
             return {"configured": False, "live": False}
-        health = self.camera.health()
+        health = camera.health()
         return {
             "configured": True,
             "live": health.live,

@@ -253,10 +253,12 @@ async function render() {
         api("GET", "/v1/app/me")]);
       if (!current()) return;
       app.me = { ...app.me, ...me };
-      if (current()) app.show(screens.approve(app, visit, data.camera.live), "Visitor");
+      if (current()) app.show(screens.approve(app, visit, data), "Visitor");
     } else if (route.name === "live") {
       const data = await api("GET", "/v1/app/now");
-      if (current()) app.show(screens.live(app, data.camera), "Live view");
+      const name = route.arg ? decodeURIComponent(route.arg) : "";
+      const chosen = data.cameras.find((c) => c.name === name);
+      if (current()) app.show(screens.live(app, chosen || data.camera, chosen ? name : ""), "Live view");
     } else if (route.name === "history") {
       const filters = Object.fromEntries(route.query);
       const data = await api("GET", `/v1/app/history?${route.query}`);
