@@ -150,7 +150,8 @@ class Gateway:
         #: The owner's notices: the access observer that turns each event into a notice for
         #: every notifier of its list (the app's live feed now; Web Push adds its own with
         #: ``notifier.add``).
-        self.feed = LiveFeed()
+        self.metrics = GatewayMetrics()
+        self.feed = LiveFeed(self.metrics.notification_delivery.labels("app").observe)
         self.notifier = OwnerNotifier([self.feed])
         #: The owner's web app, while the gateway runs with ``[app] enabled``.
         self.owner_app: OwnerApp | None = None
@@ -169,7 +170,6 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
-        self.metrics = GatewayMetrics()
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
         self._metrics_runner: web.AppRunner | None = None

@@ -167,6 +167,12 @@ async def test_a_courier_opens_the_door_and_the_owner_is_notified(world: World) 
         "() => window.__notified.some(t => t.includes('Courier at the front door'))"
     )
     await screenshot(owner, "now-courier")
+    # The operator's metrics time the app's hand-over as they do MQTT's (notifier="app").
+    delivered = world.h.gateway.metrics.registry.get_sample_value(
+        "threshold_notification_delivery_seconds_count", {"notifier": "app"}
+    )
+    assert delivered is not None
+    assert delivered >= 1
     await world.h.done(t, session)
     await world.h.wait_session(session, "closed")
     assert world.h.gateway.camera is not None
