@@ -45,7 +45,7 @@ from ble.errors import (
     LockNotFound,
     LockOutcomeUnknown,
 )
-from gateway.access.admission import AccessSettings
+from gateway.access.admission import AccessRequest, AccessSettings
 from gateway.access.errors import AccessRefused
 from gateway.access.observer import (
     AccessEvent,
@@ -199,6 +199,10 @@ class SessionRunner:
         self.created_at = created_at
         self.updated_at = created_at
         self.arrived = arrived
+        #: The request that started the session, kept (in memory only: a restart ends a
+        #: waiting session) while it waits for the owner, so the approval can check the
+        #: ticket again (issue 11, finding 6); dropped once the wait is over.
+        self.waiting_request: AccessRequest | None = None
         self._mutex = asyncio.Lock()
         self._timers: dict[str, asyncio.Task[Any]] = {}
         self._filming = False  # the witness was told of the grant and not yet of the end
@@ -288,6 +292,7 @@ class SessionRunner:
             self._cancel_timer("open")
         if machine.state is not SessionState.AWAITING_APPROVAL:
             self._cancel_timer("approval")
+            self.waiting_request = None
         if machine.ended and self.slot is not None and self.slot.session is self:
             self.slot.session = None
 

@@ -46,8 +46,10 @@ from gateway.access.admission import (
     AccessRequest,
     AccessSettings,
     Admitted,
+    ApprovalFacts,
     RequestFacts,
     admit,
+    admit_approved,
 )
 from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected, Refusal
 from gateway.access.observer import (
@@ -64,6 +66,7 @@ from gateway.access.session import (
     ApprovalGiven,
     ApprovalRefused,
     ApprovalRequired,
+    ApprovalVoided,
     CameraStalled,
     Denied,
     DoorSensed,
@@ -435,6 +438,7 @@ class AccessService:
 
         decision = admission.decision
         if isinstance(decision, AwaitApproval):
+            runner.waiting_request = request
             await runner.handle(ApprovalRequired(decision.timeout_s))
         else:
             await runner.handle(
@@ -572,7 +576,7 @@ class AccessService:
                 f"session is {runner.machine.state.value}, not awaiting approval",
             )
         if verdict.allowed:
-            await runner.handle(ApprovalGiven(by="owner"))
+            await self._admit_approved(runner)
         elif verdict.reason is Reason.APPROVAL_DECLINED:
             await runner.handle(ApprovalRefused(by="owner"))
         else:
@@ -594,8 +598,56 @@ class AccessService:
                 AccessCode.NOT_AWAITING_APPROVAL,
                 f"session is {runner.machine.state.value}, not awaiting approval",
             )
-        await runner.handle(ApprovalGiven(by=by) if allow else ApprovalRefused(by=by))
+        if allow:
+            await self._admit_approved(runner, by=by)
+        else:
+            await runner.handle(ApprovalRefused(by=by))
         return runner.view()
+
+    async def _admit_approved(self, runner: SessionRunner, *, by: str = "owner") -> None:
+        """Open a session the owner approved, if every check that can have changed while it
+        waited still holds (issue 11, finding 6); else deny it, recorded, as
+        ``approval_voided`` naming the check, and answer no."""
+        request = runner.waiting_request
+        try:
+            floor: datetime | None = await self.ledger.time_floor()
+            store_ok = True
+        except StoreError as exc:
+            log.error("store failed while checking an approval (%s)", exc.code)
+            floor, store_ok = None, False
+        # From here to the event there is no await: the facts are those of this moment.
+        if request is None:
+            refusal: Refusal | None = Refusal(
+                AccessCode.GATEWAY_RESTARTED, "the session's request is no longer held"
+            )
+        else:
+            refusal = admit_approved(
+                request,
+                ApprovalFacts(
+                    now=self.clock(),
+                    revocations=self._revocations,
+                    time_floor=floor,
+                    camera_live=self.camera_live(request.door),
+                    storage_writable=store_ok and self._context.health.writable,
+                ),
+                self.settings,
+            )
+        if refusal is None:
+            await runner.handle(ApprovalGiven(by=by))
+            return
+        facts = runner.machine.facts
+        log.warning(
+            "session %s: the owner's approval is void (%s: %s)",
+            facts.session,
+            refusal.code.value,
+            refusal.detail,
+        )
+        await runner.handle(ApprovalVoided(refusal.code.value, refusal.detail))
+        voided = Refusal(
+            AccessCode.APPROVAL_VOIDED,
+            f"approved too late: {refusal.code.value} ({refusal.detail})",
+        )
+        self._refuse(voided, facts.door, facts.session)
 
     async def set_revocations(self, token: str) -> int:
         """Add an owner-signed list (see :meth:`_accept_revocations`); the highest ``seq``

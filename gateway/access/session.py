@@ -187,6 +187,15 @@ class ApprovalTimedOut:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalVoided:
+    """The owner approved, but a check that can change while a session waits no longer
+    holds (``cause``: its code, e.g. ``revoked``): denied as ``approval_voided``."""
+
+    cause: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Unlocked:
     """The unlock completed and the lock reports ``status``."""
 
@@ -260,6 +269,7 @@ Event = (
     | ApprovalGiven
     | ApprovalRefused
     | ApprovalTimedOut
+    | ApprovalVoided
     | Unlocked
     | UnlockFailed
     | UnlockOutcomeUnknown
@@ -518,9 +528,9 @@ class AccessSession:
                 SessionState.GRANTED,
             ):
                 return []
-            if isinstance(event, (ApprovalTimedOut, ApprovalGiven, ApprovalRefused)) and (
-                self.finished
-            ):
+            if isinstance(
+                event, (ApprovalTimedOut, ApprovalGiven, ApprovalRefused, ApprovalVoided)
+            ) and (self.finished):
                 return []
             if isinstance(event, CameraStalled):
                 return []  # nothing open to relock
@@ -599,6 +609,17 @@ class AccessSession:
     def _refused(self, event: ApprovalRefused) -> list[Effect]:
         self.reason = "approval_denied"
         return [self._to(SessionState.DENIED, code="approval_denied", by=event.by)]
+
+    def _voided(self, event: ApprovalVoided) -> list[Effect]:
+        self.reason = "approval_voided"
+        return [
+            self._to(
+                SessionState.DENIED,
+                code="approval_voided",
+                cause=event.cause,
+                why=event.detail or None,
+            )
+        ]
 
     def _approval_timeout(self, event: ApprovalTimedOut) -> list[Effect]:
         self.reason = "approval_denied"
@@ -728,6 +749,7 @@ _HANDLERS: dict[tuple[SessionState, type], Callable[[AccessSession, Any], list[E
     (_S.AWAITING_APPROVAL, ApprovalGiven): AccessSession._approved,
     (_S.AWAITING_APPROVAL, ApprovalRefused): AccessSession._refused,
     (_S.AWAITING_APPROVAL, ApprovalTimedOut): AccessSession._approval_timeout,
+    (_S.AWAITING_APPROVAL, ApprovalVoided): AccessSession._voided,
     (_S.UNLOCKING, Unlocked): AccessSession._unlocked,
     (_S.UNLOCKING, UnlockFailed): AccessSession._unlock_failed,
     (_S.UNLOCKING, UnlockOutcomeUnknown): AccessSession._unlock_unknown,

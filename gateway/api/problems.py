@@ -73,6 +73,7 @@ ACCESS_STATUS: dict[AccessCode, int] = {
     AccessCode.PACKAGE_MISMATCH: 403,
     AccessCode.CAMERA_UNAVAILABLE: 403,
     AccessCode.APPROVAL_DENIED: 403,
+    AccessCode.APPROVAL_VOIDED: 409,
     AccessCode.GATEWAY_RESTARTED: 403,
     AccessCode.DENIED: 403,
     AccessCode.DOOR_BUSY: 409,

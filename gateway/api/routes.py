@@ -152,7 +152,10 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/v1/owner/approvals",
         "owner_approvals",
-        "An owner-signed approval (or refusal) of a session awaiting approval.",
+        "An owner-signed approval (or refusal) of a session awaiting approval. An approval "
+        "re-runs every check that can have changed while the session waited (revocation, "
+        "validity window, schedule, clock, camera, store): 409 approval_voided when one no "
+        "longer holds (the session is denied), 409 not_awaiting_approval when it is not waiting.",
         owner=True,
         request_schema=_obj({"approval": _TOKEN}, ["approval"]),
         responses=(200, 400, 401, 404, 409),

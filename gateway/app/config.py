@@ -383,28 +383,6 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     )
 
 
-HOST_NAME_RE = re.compile(
-    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
-)
-
-
-def _parse_app(t: _Table) -> AppConfig:
-    d = AppConfig()
-    name = t.str_("name", d.name)
-    if not HOST_NAME_RE.fullmatch(name):
-        raise t.fail("name", "must be a lower-case host name (a WebAuthn RP ID, never an IP)")
-    if name.replace(".", "").isdigit():
-        raise t.fail("name", "must be a host name, not an IP address")
-    app = AppConfig(
-        enabled=t.bool_("enabled", d.enabled),
-        name=name,
-        session_ttl_s=t.float_("session_ttl_s", d.session_ttl_s, 60.0, 86_400.0),
-        enroll_ttl_s=t.float_("enroll_ttl_s", d.enroll_ttl_s, 60.0, 3_600.0),
-    )
-    t.check_unknown()
-    return app
-
-
 def _parse_cameras(
     root: _Table, directory: Path, doors: tuple[DoorConfig, ...]
 ) -> tuple[CameraConfig, ...]:
@@ -476,6 +454,28 @@ def _parse_camera(
     )
     c.check_unknown()
     return camera
+
+
+HOST_NAME_RE = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
+def _parse_app(t: _Table) -> AppConfig:
+    d = AppConfig()
+    name = t.str_("name", d.name)
+    if not HOST_NAME_RE.fullmatch(name):
+        raise t.fail("name", "must be a lower-case host name (a WebAuthn RP ID, never an IP)")
+    if name.replace(".", "").isdigit():
+        raise t.fail("name", "must be a host name, not an IP address")
+    app = AppConfig(
+        enabled=t.bool_("enabled", d.enabled),
+        name=name,
+        session_ttl_s=t.float_("session_ttl_s", d.session_ttl_s, 60.0, 86_400.0),
+        enroll_ttl_s=t.float_("enroll_ttl_s", d.enroll_ttl_s, 60.0, 3_600.0),
+    )
+    t.check_unknown()
+    return app
 
 
 def _parse_cloud(t: _Table) -> CloudConfig:

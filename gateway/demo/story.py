@@ -207,7 +207,7 @@ async def _scenario(directory: Path, tl: Timeline, camera: bool, serve: bool = F
         GATEWAY_ID, bytes(load_signing_key(config.key_file).verify_key), bytes(owner.verify_key)
     )
     tl.say(f"cloud relay on loopback ({directory / 'cloud'}), its link cut: no internet")
-    held_at_start = cloud.held_size(GATEWAY_ID)
+    held_at_start = await cloud.held_size(GATEWAY_ID)
     config = dataclasses.replace(
         config, cloud=CloudConfig(url=url, interval_s=2.0, relay_public_key=cloud.public_key)
     )
@@ -276,7 +276,7 @@ async def _cloud_phase(
     tl.expect(
         f"nothing reached the cloud while offline ({store.tree_size - held_at_start} entries"
         " waiting)",
-        cloud.held_size(GATEWAY_ID) == held_at_start,
+        await cloud.held_size(GATEWAY_ID) == held_at_start,
     )
     cloud.unblock()
     deadline = time.monotonic() + 30
@@ -288,7 +288,7 @@ async def _cloud_phase(
     acked = await store.acked_tree_size()
     tl.expect(
         f"gateway caught up: the relay acknowledged {acked} sealed entries",
-        acked == store.tree_size and cloud.held_size(GATEWAY_ID) == acked,
+        acked == store.tree_size and await cloud.held_size(GATEWAY_ID) == acked,
     )
     log, alarms = await cloud.owner_log(owner, GATEWAY_ID)
     tl.say("threshold owner log: downloaded, verified against the signed checkpoints, unsealed")

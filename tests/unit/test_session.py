@@ -18,6 +18,7 @@ from gateway.access.session import (
     ApprovalRefused,
     ApprovalRequired,
     ApprovalTimedOut,
+    ApprovalVoided,
     ArmApprovalTimer,
     ArmOpenTimer,
     CameraStalled,
@@ -189,6 +190,19 @@ def test_survey_approval_paths() -> None:
     s.handle(ApprovalTimedOut())
     assert s.state is SessionState.DENIED
     assert s.reason == "approval_denied"
+
+    # Approved too late (issue 11, finding 6): denied, and the entry names the failed check.
+    s = AccessSession(FACTS)
+    s.handle(ApprovalRequired(300))
+    (entry,) = s.handle(ApprovalVoided("revoked", "holder revoked"))
+    assert isinstance(entry, AppendAudit)
+    assert (entry.kind, entry.detail["code"], entry.detail["cause"]) == (
+        "session.denied",
+        "approval_voided",
+        "revoked",
+    )
+    assert (s.state, s.reason) == (SessionState.DENIED, "approval_voided")
+    assert s.handle(ApprovalVoided("expired")) == []  # late: the session is over
     assert s.handle(ApprovalGiven()) == []  # late approval after the timeout changes nothing
 
 
@@ -257,6 +271,7 @@ EVENTS = st.sampled_from(
         ApprovalGiven(),
         ApprovalRefused(),
         ApprovalTimedOut(),
+        ApprovalVoided("revoked"),
         Unlocked(status(LockState.UNLOCKED)),
         UnlockFailed("e"),
         UnlockOutcomeUnknown(None),
