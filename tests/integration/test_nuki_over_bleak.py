@@ -352,3 +352,23 @@ async def test_the_lock_advertises_as_its_model_does(nuki_bench: NukiBench) -> N
     finally:
         await watch.stop()
         await driver.close()
+
+
+async def test_the_driver_reads_the_config_and_asks_again_once(nuki_bench: NukiBench) -> None:
+    """The driver's side of Request Config (§6): challenge, Request Config, Config; the
+    model shows in it (device type from 3.0 on, the firmware's generation). Read-only, so
+    an unreadable reply is asked for once more."""
+    driver = nuki_bench.driver(await nuki_bench.pair())
+    lock = nuki_bench.lock
+    try:
+        config = await driver.config()
+        assert config.nuki_id == lock.nuki_id
+        assert config.name == lock.name
+        assert config.firmware == TRAITS[lock.model].firmware
+        assert config.device_type == TRAITS[lock.model].device_type
+        lock.faults.corrupt_crc_replies = 1
+        lock.faults.corrupt_only = Command.CONFIG
+        assert (await driver.config()).nuki_id == lock.nuki_id
+    finally:
+        await driver.close()
+    assert lock.count(Command.REQUEST_CONFIG) == 3
