@@ -28,6 +28,7 @@ STATUS_TITLES: dict[int, str] = {
     409: "Refused by the witness checks (the finding is the code)",
     413: "Request body too large",
     429: "Too many requests (Retry-After says when to retry)",
+    503: "Not ready (the relay's database does not answer)",
 }
 
 
@@ -114,6 +115,22 @@ _LIMIT = Query("limit", {**_INDEX, "maximum": 2000}, "at most this many entries 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/openapi.json", "openapi", "This OpenAPI document.", Caller.ANYONE, (200,)),
+    Route(
+        "GET",
+        "/healthz",
+        "healthz",
+        "Liveness: the relay process answers (it does not ask the database).",
+        Caller.ANYONE,
+        (200,),
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        "readyz",
+        "Readiness: the relay's database answers; 503 not_ready when it does not.",
+        Caller.ANYONE,
+        (200, 503),
+    ),
     Route(
         "GET",
         "/v1/time",

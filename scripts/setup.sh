@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets up Threshold on a fresh Debian/Ubuntu machine: a virtualenv in .venv with the
 # project installed. With --test it also installs what the test suite runs for real:
-# Debian's GStreamer RTSP server (the test camera) and ffmpeg (the benchmarks' reference).
+# Debian's GStreamer RTSP server (the test camera; plugins-bad for its H.265 and AAC
+# encoders, as real cameras send), ffmpeg (the benchmarks' reference), Chromium (the owner
+# app's browser tests drive it by path: no browser is ever downloaded) and PostgreSQL (the
+# relay's fleet backend: tests start throw-away clusters with its binaries).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +36,8 @@ if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 if [ "$want_test" -eq 1 ]; then
     for pkg in gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base \
-               gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly ffmpeg openssl systemd \
-               mosquitto; do
+               gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
+               ffmpeg openssl systemd mosquitto chromium postgresql; do
         need_pkg "$pkg"
     done
 fi

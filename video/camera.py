@@ -30,6 +30,8 @@ from video.errors import CameraConfigError, CameraUnavailable, SnapshotFailed
 from video.health import CameraHealth
 from video.motion import MotionConfig, MotionEvent, MotionEventKind
 from video.motion_feed import DEFAULT_ANALYSIS_FPS, MotionFeed
+from video.packet import StreamInfo, VideoPacket
+from video.priority import background_executor
 from video.retention import ClipDeleted, enforce_retention
 from video.snapshot import decode_latest, encode_jpeg
 from video.source import SourceConfig, StreamReader, open_source
@@ -60,6 +62,13 @@ class CameraConfig:
     # The camera's low-resolution substream, if it has one: motion decodes that instead of
     # the main stream (a tenth of the decoding). Clips and snapshots use the main stream.
     motion_url: str | None = None
+    #: Record the camera's audio in clips. Off where the law forbids recording speech: the
+    #: audio track is then not even set up with the camera.
+    audio: bool = True
+    analyzeduration_us: int = 500_000
+    probesize: int = 262_144
+    #: The camera's name (several cameras: in clip file names and audit entries).
+    name: str = ""
 
     def __post_init__(self) -> None:
         if self.post_roll_s < 0 or self.preroll_s < 0:
@@ -76,6 +85,9 @@ class CameraConfig:
             preroll_s=self.preroll_s,
             ring_max_bytes=self.ring_max_bytes,
             max_silence_s=self.max_silence_s,
+            audio=self.audio,
+            analyzeduration_us=self.analyzeduration_us,
+            probesize=self.probesize,
         )
 
 
@@ -90,6 +102,14 @@ class MotionFacts:
     enabled: bool
     moving: bool
     seconds_since_motion: float | None  # None: no motion seen since start (or disabled)
+
+
+@dataclass(frozen=True, slots=True)
+class Still:
+    """A picture taken but not yet decoded: its keyframe group, and the stream it is of."""
+
+    info: StreamInfo
+    packets: tuple[VideoPacket, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +143,8 @@ class Camera:
         self._closing = False
         self._live_changed = asyncio.Event()
         self._poked = asyncio.Event()
+        # Snapshots decode on a background-priority thread (video.priority).
+        self._decoding = background_executor("camera-snapshot")
         self.stalled = asyncio.Event()
         """Set while the camera is not live after having been live; cleared when it is back."""
 
@@ -139,6 +161,7 @@ class Camera:
                 settings = dataclasses.replace(
                     self.config.source_config(),
                     url=self.config.motion_url,
+                    audio=False,
                     preroll_s=0.0,
                     ring_max_bytes=4 * 1024 * 1024,
                 )
@@ -176,6 +199,7 @@ class Camera:
             await asyncio.to_thread(self._motion_source.stop, stop_timeout_s)
             self._motion_source = None
         await asyncio.to_thread(self.source.stop, stop_timeout_s)
+        self._decoding.shutdown(wait=False)
 
     async def __aenter__(self) -> Camera:
         await self.start()
@@ -304,10 +328,19 @@ class Camera:
         they would be false evidence of who stood at the door.
         """
         loop = asyncio.get_running_loop()
-        path = clip_path(self.config.clip_dir, session_id, datetime.now(UTC))
-        preroll, sub = self.source.subscribe(with_preroll=self.live, wake_every=CLIP_WAKE_EVERY)
+        path = clip_path(self.config.clip_dir, session_id, datetime.now(UTC), self.config.name)
+        preroll, sub = self.source.subscribe(
+            with_preroll=self.live, wake_every=CLIP_WAKE_EVERY, audio=True
+        )
         recording = ClipRecording(
-            session_id, path, preroll, sub, self.source.info_for, loop, self.config.post_roll_s
+            session_id,
+            path,
+            preroll,
+            sub,
+            self.source.info_for,
+            loop,
+            self.config.post_roll_s,
+            self.config.name,
         )
         self._recordings.add(recording)
         recording.start()
@@ -328,7 +361,7 @@ class Camera:
         return result
 
     def _apply_retention(self) -> None:
-        keep = {r.path for r in self._recordings}
+        keep = {path for r in self._recordings for path in r.paths}
         enforce_retention(self.config.clip_dir, self.config.clip_budget_bytes, self._deleted, keep)
 
     def _deleted(self, event: ClipDeleted) -> None:
@@ -339,6 +372,12 @@ class Camera:
 
     async def snapshot(self) -> bytes:
         """A JPEG of the newest picture. Raises CameraUnavailable when the camera is not live."""
+        return await self.develop(self.capture())
+
+    def capture(self) -> Still:
+        """The newest picture's packets, taken now without decoding (on the event loop, at
+        once); :meth:`develop` makes the JPEG later. Raises CameraUnavailable when the
+        camera is not live, SnapshotFailed before the first keyframe."""
         if not self.live:
             raise CameraUnavailable("the camera is not live: no snapshot")
         group = self.source.latest_group()
@@ -347,11 +386,15 @@ class Camera:
         info = self.source.info_for(group[0].epoch)
         if info is None:
             raise SnapshotFailed("the stream changed while taking the snapshot")
+        return Still(info, group)
+
+    async def develop(self, still: Still) -> bytes:
+        """The JPEG of a captured picture, decoded at background priority (video.priority)."""
 
         def work() -> bytes:
-            return encode_jpeg(decode_latest(info, group))
+            return encode_jpeg(decode_latest(still.info, still.packets))
 
-        return await asyncio.to_thread(work)
+        return await asyncio.get_running_loop().run_in_executor(self._decoding, work)
 
 
 def camera_from_url(url_or_path: str, clip_dir: Path, **settings: object) -> Camera:

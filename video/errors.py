@@ -31,6 +31,20 @@ class CameraConnectFailed(CameraError):
     code = "camera_connect_failed"
 
 
+class CameraAuthFailed(CameraConnectFailed):
+    """The camera refused the credentials: retrying soon would only get the gateway locked
+    out, so the reader waits the longest step of its schedule."""
+
+    code = "camera_auth_failed"
+
+
+class CameraTransportRefused(CameraConnectFailed):
+    """The camera refused the RTSP transport asked for (461): it offers only UDP, or only
+    TCP."""
+
+    code = "camera_transport_refused"
+
+
 class CameraConfigError(CameraError):
     """A camera setting is invalid; the message names it."""
 

@@ -79,6 +79,17 @@ class HealthTracker:
         self._recent_dts.clear()
         self._transit = None
 
+    def on_discontinuity(self) -> None:
+        """The camera's timestamps jumped (:mod:`video.timeline`): re-anchor on the next packet.
+
+        The transit estimate and the keyframe timing are measured afresh; whether the camera
+        is live is still judged from when the last fresh packet was due, so a jump neither
+        hides a stall nor makes a live camera look stalled.
+        """
+        self._last_key_dts_s = None
+        self._recent_dts.clear()
+        self._transit = None
+
     def on_disconnected(self) -> None:
         if self._state is not StreamState.STOPPED:
             self._state = StreamState.DISCONNECTED

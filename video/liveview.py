@@ -25,6 +25,7 @@ from aiohttp import web
 from video.camera import Camera
 from video.errors import CameraUnavailable, LiveViewBusy
 from video.packet import VideoPacket
+from video.priority import background_executor
 from video.snapshot import encode_jpeg, make_decoder, to_av_packet
 
 BOUNDARY = "thresholdframe"
@@ -95,6 +96,8 @@ def mjpeg_handler(
         preroll, sub = camera.source.subscribe(loop=loop, with_preroll=True, max_packets=60)
         opened_at = time.monotonic()
         frames_sent = 0
+        # Decoding at background priority (video.priority): a viewer never slows a door.
+        decoding = background_executor("camera-live")
         try:
             response = web.StreamResponse(
                 headers={
@@ -113,14 +116,14 @@ def mjpeg_handler(
                 packet = backlog.pop(0) if backlog else await sub.next()
                 if packet is None:
                     break
-                frame = await asyncio.to_thread(decoder.decode, packet)
+                frame = await loop.run_in_executor(decoding, decoder.decode, packet)
                 if frame is None or backlog:
                     continue
                 stream_time = packet.dts_s
                 if next_due is not None and stream_time < next_due:
                     continue
                 next_due = stream_time + period
-                jpeg = await asyncio.to_thread(encode_jpeg, frame)
+                jpeg = await loop.run_in_executor(decoding, encode_jpeg, frame)
                 head = (
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                     f"Content-Length: {len(jpeg)}\r\nX-Frame-Time: {stream_time:.3f}\r\n\r\n"
@@ -135,6 +138,7 @@ def mjpeg_handler(
             return response
         finally:
             sub.close()
+            decoding.shutdown(wait=False)
             viewers -= 1
             if on_close is not None:
                 await on_close(frames_sent, time.monotonic() - opened_at)

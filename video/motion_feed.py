@@ -15,6 +15,7 @@ from collections.abc import Callable
 import av
 
 from video.motion import MotionConfig, MotionDetector, MotionEvent, y_plane
+from video.priority import lower_thread_priority
 from video.snapshot import make_decoder, to_av_packet
 from video.source import StreamReader
 
@@ -54,6 +55,7 @@ class MotionFeed:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        lower_thread_priority()  # decoding every picture: never ahead of the access path
         decoder = None
         epoch = None
         next_at = 0.0

@@ -20,10 +20,13 @@ for tests that need no RTSP server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
 import io
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,17 +37,31 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 
 from groundwork.backoff import stepped_delay
-from video.errors import CameraConfigError, CameraConnectFailed
+from video.bitstream import parameter_sets
+from video.errors import (
+    CameraAuthFailed,
+    CameraConfigError,
+    CameraConnectFailed,
+    CameraError,
+    CameraTransportRefused,
+)
 from video.health import CameraHealth, HealthTracker
-from video.packet import StreamInfo, VideoPacket
+from video.packet import AudioInfo, StreamInfo, TimelineCause, VideoPacket
 from video.ring import DEFAULT_MAX_BYTES, DEFAULT_PREROLL_S, PrerollRing, RingStats
 from video.subscription import DEFAULT_MAX_PACKETS, DELIVERY_LAG_S, PacketSubscription
+from video.timeline import TimelineWatch
 
 log = logging.getLogger("threshold.video")
 
 # The reconnect steps are go2rtc's: 1 s five times, then 5 s, 10 s, and 60 s from then on. A
 # camera that reboots is back within the fast steps; one that is unplugged is not hammered.
 RECONNECT_SCHEDULE_S: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 5.0, 10.0, 60.0)
+# Audio codecs an MP4 clip carries as they are; any other audio (G.711 A-law and mu-law, as
+# most cameras send) is transcoded to AAC by the clip writer.
+REMUXED_AUDIO = frozenset({"aac"})
+TRANSCODED_AUDIO = frozenset({"pcm_alaw", "pcm_mulaw"})
+# Audio kept for a clip's pre-roll: the ring's span and one keyframe interval more.
+_AUDIO_RING_MAX = 2048
 
 _libav_logging_lock = threading.Lock()
 _libav_logging_silenced = False
@@ -94,6 +111,8 @@ class SourceConfig:
     ring_max_bytes: int = DEFAULT_MAX_BYTES
     max_silence_s: float = 4.0
     backoff_s: tuple[float, ...] = RECONNECT_SCHEDULE_S
+    #: Record the camera's audio track (where the law allows it): see docs/camera.md.
+    audio: bool = True
 
     def __post_init__(self) -> None:
         if self.transport not in ("tcp", "udp"):
@@ -132,15 +151,27 @@ class StreamReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ring = PrerollRing(config.preroll_s, config.ring_max_bytes)
+        self._audio_ring: deque[VideoPacket] = deque(maxlen=_AUDIO_RING_MAX)
         self._health = HealthTracker(max_silence_s=config.max_silence_s)
-        # Replaced, never mutated: the reader iterates it without copying it per packet.
+        # Replaced, never mutated: the reader iterates them without copying per packet.
         self._subs: tuple[PacketSubscription, ...] = ()
+        self._audio_subs: tuple[PacketSubscription, ...] = ()
         self._listeners: list[Listener] = []
         self._info: StreamInfo | None = None
         self._infos: dict[int, StreamInfo] = {}
         self._epoch = 0
         self._failures = 0
+        # The reader thread's own: the timeline packets are stamped with, its jump watch, and
+        # the SPS of the parameters in force (a new one on a keyframe may be a new resolution).
+        self._live: StreamInfo | None = None
+        self._timeline = TimelineWatch()
+        self._sps: bytes | None = None
         self.last_error: str | None = None
+        #: False: failures are not logged (a one-off check reports them itself, once).
+        self.log_failures = True
+        #: The last failure that retrying cannot mend (wrong credentials, transport refused):
+        #: the reader then waits the longest step of its schedule, and a check stops at once.
+        self.final_error: CameraError | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -198,17 +229,24 @@ class StreamReader:
         max_packets: int = DEFAULT_MAX_PACKETS,
         with_preroll: bool = False,
         wake_every: int = 1,
+        audio: bool = False,
     ) -> tuple[tuple[VideoPacket, ...], PacketSubscription]:
         """A new subscription, plus (if asked) the pre-roll taken atomically with it.
 
         No packet is missed or repeated between the pre-roll and the first queued packet.
+        With ``audio``, audio packets come too (the pre-roll's in arrival order with the
+        video's, from its first keyframe's arrival on); without, only video.
         """
         sub = PacketSubscription(
             max_packets, loop, on_close=self._unsubscribe, wake_every=wake_every
         )
         with self._lock:
             preroll = self._ring.packets() if with_preroll else ()
+            if audio and preroll:
+                preroll = _with_audio(preroll, self._audio_ring)
             self._subs = (*self._subs, sub)
+            if audio:
+                self._audio_subs = (*self._audio_subs, sub)
         return preroll, sub
 
     def latest_group(self) -> tuple[VideoPacket, ...]:
@@ -222,14 +260,26 @@ class StreamReader:
     def _unsubscribe(self, sub: PacketSubscription) -> None:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not sub)
+            self._audio_subs = tuple(s for s in self._audio_subs if s is not sub)
 
     # -- the thread ------------------------------------------------------------------------
 
     def _open(self) -> Any:
         raise NotImplementedError
 
-    def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
-        yield from container.demux(stream)
+    def _packets(self, container: Any, streams: tuple[Any, ...]) -> Iterator[Any]:
+        yield from container.demux(*streams)
+
+    def _audio_stream(self, container: Any) -> Any:
+        """The audio track to record, or None (audio off, none sent, or a codec we cannot
+        carry)."""
+        if not self.config.audio:
+            return None
+        for stream in container.streams.audio:
+            name = stream.codec_context.name
+            if name in REMUXED_AUDIO or name in TRANSCODED_AUDIO:
+                return stream
+        return None
 
     def _notify(self) -> None:
         with self._lock:
@@ -242,12 +292,22 @@ class StreamReader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            final = False
             try:
                 self._session()
+            except CameraError as exc:
+                self.last_error = exc.message
+                final = isinstance(exc, (CameraAuthFailed, CameraTransportRefused))
+                if final:
+                    self.final_error = exc
+                    # Cameras lock out a user after a few failed logins: never hammer one.
+                    self._failures = max(self._failures, len(self.config.backoff_s) - 1)
+                self._report(exc, final)
             except Exception as exc:
                 # Whatever PyAV raised, the thread must live on and reconnect.
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("camera %s: %s", redact_url(self.config.url), type(exc).__name__)
+                if self.log_failures:
+                    log.warning("camera %s: %s", redact_url(self.config.url), type(exc).__name__)
             with self._lock:
                 self._health.on_disconnected()
             self._notify()
@@ -259,6 +319,16 @@ class StreamReader:
             self._health.on_stopped()
         self._notify()
 
+    def _report(self, exc: CameraError, final: bool) -> None:
+        if not self.log_failures:
+            return
+        where = redact_url(self.config.url)
+        if final:
+            wait = stepped_delay(self._failures + 1, self.config.backoff_s)
+            log.error("camera %s: %s; next attempt in %g s", where, exc.message, wait)
+        else:
+            log.warning("camera %s: %s", where, exc.message)
+
     def _session(self) -> None:
         container = self._open()
         try:
@@ -266,53 +336,94 @@ class StreamReader:
             if not streams:
                 raise CameraConnectFailed("the camera offers no video stream")
             stream = streams[0]
-            info = self._make_info(stream)
+            audio = self._audio_stream(container)
+            info = self._make_info(stream, audio)
+            self._live = info
+            self._timeline.reset()
+            known = parameter_sets(info.extradata, info.codec)
+            self._sps = None if known is None else known.sps
             with self._lock:
-                self._info = info
-                self._infos = {k: v for k, v in self._infos.items() if k >= info.epoch - 4}
-                self._infos[info.epoch] = info
+                self._remember(info)
                 self._health.on_connected()
+            self.final_error = None
             self._notify()
-            self._demux(container, stream, info)
+            self._demux(container, stream, audio)
             if not self._stop.is_set():
                 self.last_error = "end of stream"
         finally:
             container.close()  # this thread opened it and is the only one demuxing it
 
-    def _demux(self, container: Any, stream: Any, info: StreamInfo) -> None:
-        batch_size = reader_batch_size(info.nominal_fps)
+    def _remember(self, info: StreamInfo) -> None:
+        # Under the lock. A few past timelines stay known: clips still writing their packets.
+        self._info = info
+        self._infos = {k: v for k, v in self._infos.items() if k >= info.epoch - 8}
+        self._infos[info.epoch] = info
+
+    def _demux(self, container: Any, stream: Any, audio: Any) -> None:
+        info = self._live
+        assert info is not None
+        audio_rate = 0.0
+        if audio is not None:
+            # AAC frames are 1024 samples; cameras' G.711 packets are 20-40 ms.
+            audio_rate = float(audio.codec_context.sample_rate or 8000) / 1024
+        batch_size = reader_batch_size((info.nominal_fps or 0) + audio_rate or None)
+        streams = (stream,) if audio is None else (stream, audio)
+        audio_index = -1 if audio is None else audio.index
         # Demuxed packets, with their arrival times, not yet handed over. PyAV gives each one
         # its own reference to the data, valid after later reads and after the close.
         pending: list[tuple[Any, float]] = []
         stopping, monotonic = self._stop.is_set, time.monotonic
         try:
-            for packet in self._packets(container, stream):
+            for packet in self._packets(container, streams):
                 if stopping():
                     return
                 arrived = monotonic()
                 pending.append((packet, arrived))
                 if len(pending) >= batch_size or arrived - pending[0][1] >= DELIVERY_LAG_S:
-                    self._deliver(pending, info)
+                    self._deliver(pending, audio_index)
                     pending.clear()
         finally:
             # A failed or ended read (a stall, a disconnect) still delivers what arrived.
             if pending:
-                self._deliver(pending, info)
+                self._deliver(pending, audio_index)
 
-    def _deliver(self, pending: list[tuple[Any, float]], info: StreamInfo) -> None:
+    def _deliver(self, pending: list[tuple[Any, float]], audio_index: int) -> None:
         copy, publish = self._copy, self._publish
+        if audio_index < 0:
+            for packet, arrived in pending:
+                video_packet = copy(packet, arrived)
+                if video_packet is not None:
+                    publish(video_packet)
+            return
         for packet, arrived in pending:
-            video_packet = copy(packet, info, arrived)
+            if packet.stream_index == audio_index:
+                audio_packet = self._copy_audio(packet, arrived)
+                if audio_packet is not None:
+                    self._publish_audio(audio_packet)
+                continue
+            video_packet = copy(packet, arrived)
             if video_packet is not None:
                 publish(video_packet)
 
-    def _make_info(self, stream: Any) -> StreamInfo:
+    def _make_info(self, stream: Any, audio: Any = None) -> StreamInfo:
         self._epoch += 1
         # A template stream owned by a container nobody writes or closes: clips copy it
         # from their own threads after this connection's input container is long gone.
         holder = av.open(io.BytesIO(), "w", format="mp4")
         template = holder.add_stream_from_template(stream)
         rate = stream.average_rate or stream.guessed_rate
+        audio_info: AudioInfo | None = None
+        if audio is not None:
+            ctx = audio.codec_context
+            audio_info = AudioInfo(
+                codec=ctx.name,
+                sample_rate=int(ctx.sample_rate or 8000),
+                channels=int(ctx.channels or 1),
+                time_base=Fraction(audio.time_base),
+                template=(
+                    holder.add_stream_from_template(audio) if ctx.name in REMUXED_AUDIO else None
+                ),
+            )
         return StreamInfo(
             epoch=self._epoch,
             codec=stream.codec_context.name,
@@ -322,27 +433,105 @@ class StreamReader:
             nominal_fps=float(rate) if rate else None,
             extradata=bytes(stream.codec_context.extradata or b""),
             template=template,
+            audio=audio_info,
         )
 
-    def _copy(self, packet: Any, info: StreamInfo, arrived_at: float) -> VideoPacket | None:
+    def _new_timeline(self, info: StreamInfo, cause: TimelineCause, **changes: Any) -> StreamInfo:
+        """Start a new epoch on this connection (a jump, or new codec parameters)."""
+        self._epoch += 1
+        new = dataclasses.replace(info, epoch=self._epoch, cause=cause, **changes)
+        self._live = new
+        with self._lock:
+            self._remember(new)
+            if cause is not TimelineCause.NEW_PARAMETERS:
+                self._health.on_discontinuity()
+        return new
+
+    def _copy(self, packet: Any, arrived_at: float) -> VideoPacket | None:
         dts = packet.dts
         if dts is None or packet.size == 0:
             return None  # a flush packet, or one the demuxer could not time: not recordable
+        info = self._live
+        assert info is not None
+        time_base = info.time_base
+        keyframe = packet.is_keyframe
+        # A read-only view of the demuxed packet's own reference-counted buffer, not a copy:
+        # the demuxer hands each packet over for good and never writes to it again, and
+        # FFmpeg's padding stays after it for decoders. Copying cost the reader a 33 KB
+        # allocation and memcpy per packet at 4 Mb/s (docs/camera.md).
+        data = memoryview(packet).toreadonly()
+        jump = self._timeline.check(dts * time_base.numerator / time_base.denominator, arrived_at)
+        if jump is not None:
+            cause = TimelineCause.JUMPED_BACK if jump.backward else TimelineCause.JUMPED_FORWARD
+            log.warning(
+                "camera %s: timestamps jumped %+.1f s: a new timeline",
+                redact_url(self.config.url),
+                jump.by_s,
+            )
+            info = self._new_timeline(info, cause, jump_s=jump.by_s)
+        if keyframe:
+            info = self._check_parameters(info, data)
         pts = packet.pts
         return VideoPacket(
-            # A read-only view of the demuxed packet's own reference-counted buffer, not a
-            # copy: the demuxer hands each packet over for good and never writes to it again,
-            # and FFmpeg's padding stays after it for decoders. Copying cost the reader a
-            # 33 KB allocation and memcpy per packet at 4 Mb/s (docs/camera.md).
-            data=memoryview(packet).toreadonly(),
+            data=data,
             pts=dts if pts is None else pts,
             dts=dts,
             # Demuxed packets carry their stream's time base: one Fraction per connection
             # rather than a new one built by PyAV for every packet.
-            time_base=info.time_base,
-            keyframe=packet.is_keyframe,
+            time_base=time_base,
+            keyframe=keyframe,
             arrived_at=arrived_at,
             epoch=info.epoch,
+        )
+
+    def _check_parameters(self, info: StreamInfo, data: memoryview) -> StreamInfo:
+        """A keyframe: did the camera send new parameter sets (a new resolution)?"""
+        sets = parameter_sets(data, info.codec)
+        if sets is None or sets.sps == self._sps:
+            return info
+        first = self._sps is None
+        self._sps = sets.sps
+        probed = _probe_parameters(bytes(data), info.codec)
+        if probed is None:
+            return info
+        width, height, template = probed
+        if first and (width, height) == (info.width, info.height):
+            return info  # the SDP just said nothing of them: the same stream
+        if (width, height) == (info.width, info.height):
+            return info  # new settings, same picture size: players follow in-band sets
+        log.warning(
+            "camera %s: the picture changed from %dx%d to %dx%d: a new clip part",
+            redact_url(self.config.url),
+            info.width,
+            info.height,
+            width,
+            height,
+        )
+        return self._new_timeline(
+            info,
+            TimelineCause.NEW_PARAMETERS,
+            width=width,
+            height=height,
+            extradata=sets.annexb,
+            template=template,
+            jump_s=0.0,
+        )
+
+    def _copy_audio(self, packet: Any, arrived_at: float) -> VideoPacket | None:
+        dts = packet.dts
+        info = self._live
+        if dts is None or packet.size == 0 or info is None or info.audio is None:
+            return None
+        pts = packet.pts
+        return VideoPacket(
+            data=memoryview(packet).toreadonly(),
+            pts=dts if pts is None else pts,
+            dts=dts,
+            time_base=info.audio.time_base,
+            keyframe=True,
+            arrived_at=arrived_at,
+            epoch=info.epoch,
+            audio=True,
         )
 
     def _publish(self, packet: VideoPacket) -> None:
@@ -362,6 +551,54 @@ class StreamReader:
             with self._lock:
                 self._health.on_dropped(dropped)
 
+    def _publish_audio(self, packet: VideoPacket) -> None:
+        with self._lock:
+            self._audio_ring.append(packet)
+            subs = self._audio_subs
+        for sub in subs:
+            sub.offer(packet)
+
+
+def _with_audio(
+    video: tuple[VideoPacket, ...], audio: deque[VideoPacket]
+) -> tuple[VideoPacket, ...]:
+    """The pre-roll's video with the audio that arrived from its first packet on, merged in
+    arrival order."""
+    since = video[0].arrived_at
+    kept = [p for p in audio if p.arrived_at >= since]
+    if not kept:
+        return video
+    return tuple(sorted((*video, *kept), key=lambda p: p.arrived_at))
+
+
+def _probe_parameters(keyframe: bytes, codec: str) -> tuple[int, int, Any] | None:
+    """The picture size a keyframe (with its parameter sets) has, and a template stream for
+    it, asked of FFmpeg's raw demuxer (well under a millisecond at 320x240; once per change)."""
+    try:
+        with av.open(io.BytesIO(keyframe), format=codec) as probe:
+            stream = probe.streams.video[0]
+            width, height = int(stream.width), int(stream.height)
+            if not width or not height:
+                return None
+            holder = av.open(io.BytesIO(), "w", format="mp4")
+            return width, height, holder.add_stream_from_template(stream)
+    except (av.FFmpegError, IndexError):
+        return None
+
+
+def connect_error(url: str, transport: str, exc: BaseException) -> CameraError:
+    """What a failed RTSP open means, in words an owner can act on."""
+    where = redact_url(url)
+    if isinstance(exc, (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError)):
+        return CameraAuthFailed(
+            f"{where} refused the user name and password (check them in the camera URL)"
+        )
+    if transport == "tcp" and getattr(exc, "errno", None) == errno.EPROTONOSUPPORT:
+        return CameraTransportRefused(
+            f"{where} refused RTSP over TCP (461): this camera offers only UDP; set transport = udp"
+        )
+    return CameraConnectFailed(f"cannot open {where}: {type(exc).__name__}")
+
 
 class RtspSource(StreamReader):
     """An RTSP camera. TCP by default: UDP loses packets on Wi-Fi and through NAT."""
@@ -376,6 +613,9 @@ class RtspSource(StreamReader):
             "probesize": str(cfg.probesize),
             "fflags": "nobuffer",
         }
+        if not cfg.audio:
+            # The audio track is not even set up: it never leaves the camera.
+            options["allowed_media_types"] = "video"
         # Over TCP the socket timeout above bounds every blocking read and write, so PyAV's
         # read timeout is left off: it is an interrupt callback that takes the GIL on every
         # poll and recv (thousands of times a second at 4 Mb/s). Over UDP the demuxer polls
@@ -385,9 +625,7 @@ class RtspSource(StreamReader):
         try:
             return av.open(cfg.url, options=options, timeout=(cfg.open_timeout_s, read_timeout))
         except av.FFmpegError as exc:
-            raise CameraConnectFailed(
-                f"cannot open {redact_url(cfg.url)}: {type(exc).__name__}"
-            ) from exc
+            raise connect_error(cfg.url, cfg.transport, exc) from exc
 
 
 class FileSource(StreamReader):
@@ -405,7 +643,11 @@ class FileSource(StreamReader):
         except av.FFmpegError as exc:
             raise CameraConnectFailed(f"cannot open {self.path}: {type(exc).__name__}") from exc
 
-    def _packets(self, container: Any, stream: Any) -> Iterator[Any]:
+    def _audio_stream(self, container: Any) -> Any:
+        return None  # the demo's test video has none; its loop re-times video only
+
+    def _packets(self, container: Any, streams: tuple[Any, ...]) -> Iterator[Any]:
+        stream = streams[0]
         offset = 0  # added to every timestamp so each loop continues the timeline
         next_dts = 0
         started = time.monotonic()

@@ -144,14 +144,18 @@ class Ledger(Protocol):
 class EntryWitness(Protocol):
     """The camera as the runner sees it; every method returns promptly (no I/O waits)."""
 
-    def live(self) -> bool: ...
+    def live(self, door: str) -> bool:
+        """Every camera that watches ``door`` is live (False if none does)."""
 
-    def grant_scene(self) -> Mapping[str, AuditValue]: ...
+    def grant_scene(self, door: str) -> Mapping[str, AuditValue]: ...
 
-    def relock_scene(self) -> Mapping[str, AuditValue]: ...
+    def relock_scene(self, door: str) -> Mapping[str, AuditValue]: ...
 
     async def session_granted(self, session: str, door: str) -> None:
         """Start the clip (from the pre-roll) and the grant snapshot; before the unlock."""
+
+    def door_unlocked(self, session: str, door: str) -> None:
+        """The unlock is over (the session is open): work kept off the unlock may start."""
 
     def door_opened(self, session: str, door: str) -> None: ...
 

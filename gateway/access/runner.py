@@ -16,8 +16,8 @@ is performed in order and awaited, which is what makes the invariants hold:
 4. fail closed: what a failed audit write means is the machine's decision
    (:meth:`~gateway.access.session.AccessSession.record_failed`); the runner only performs it;
 5. the camera never blocks the door: with an :class:`~gateway.access.ports.EntryWitness` the
-   runner starts the clip before the unlock, reports the door opening and the session's end,
-   and stores its motion facts with the grant and the relock.
+   runner starts the clip before the unlock, reports the end of the unlock, the door opening
+   and the session's end, and stores its motion facts with the grant and the relock.
 
 Every session is serialised by its own mutex: a timer firing while the courier says done is
 handled after, not during, the other event. What every session shares (the settings, the
@@ -45,7 +45,7 @@ from ble.errors import (
     LockNotFound,
     LockOutcomeUnknown,
 )
-from gateway.access.admission import AccessSettings
+from gateway.access.admission import AccessRequest, AccessSettings
 from gateway.access.errors import AccessRefused
 from gateway.access.observer import (
     AccessEvent,
@@ -140,6 +140,8 @@ class SessionView:
     updated_at: datetime
     #: Whether the door sensor reported the door open (not in the API's body).
     door_opened: bool = False
+    #: The ticket's issuer (not in the LAN API's body; the owner app shows it).
+    issuer: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -197,6 +199,10 @@ class SessionRunner:
         self.created_at = created_at
         self.updated_at = created_at
         self.arrived = arrived
+        #: The request that started the session, kept (in memory only: a restart ends a
+        #: waiting session) while it waits for the owner, so the approval can check the
+        #: ticket again (issue 11, finding 6); dropped once the wait is over.
+        self.waiting_request: AccessRequest | None = None
         self._mutex = asyncio.Lock()
         self._timers: dict[str, asyncio.Task[Any]] = {}
         self._filming = False  # the witness was told of the grant and not yet of the end
@@ -216,6 +222,7 @@ class SessionRunner:
             created_at=self.created_at,
             updated_at=self.updated_at,
             door_opened=self.machine.door_was_opened,
+            issuer=f.issuer,
         )
 
     def view_or_raise(self) -> SessionView:
@@ -240,10 +247,15 @@ class SessionRunner:
                     return
                 current = await self._witness_grant(current)
                 opened = self.machine.door_was_opened
+                was_open = self.machine.state is SessionState.OPEN
                 effects = self.machine.handle(current)
                 witness = self.context.witness
-                if witness and self._filming and not opened and self.machine.door_was_opened:
-                    witness.door_opened(self.machine.facts.session, self.machine.facts.door)
+                if witness and self._filming:
+                    f = self.machine.facts
+                    if not was_open and self.machine.state is SessionState.OPEN:
+                        witness.door_unlocked(f.session, f.door)
+                    if not opened and self.machine.door_was_opened:
+                        witness.door_opened(f.session, f.door)
                 follow = await self._perform(effects)
                 pending.extend(follow)
             self._after_transition()
@@ -264,7 +276,7 @@ class SessionRunner:
         except Exception:
             # The camera is a witness, not a gate: the policy already decided on its facts.
             log.exception("session %s: the camera could not start recording", f.session)
-        scene = witness.grant_scene()
+        scene = witness.grant_scene(f.door)
         assert isinstance(event, (Granted, ApprovalGiven))
         return replace(event, scene=scene)
 
@@ -280,6 +292,7 @@ class SessionRunner:
             self._cancel_timer("open")
         if machine.state is not SessionState.AWAITING_APPROVAL:
             self._cancel_timer("approval")
+            self.waiting_request = None
         if machine.ended and self.slot is not None and self.slot.session is self:
             self.slot.session = None
 
@@ -441,7 +454,7 @@ class SessionRunner:
         witness = self.context.witness
         if witness is None:
             return Relocked(status)
-        return Relocked(status, scene=witness.relock_scene())
+        return Relocked(status, scene=witness.relock_scene(self.machine.facts.door))
 
     def _schedule_retry(self) -> None:
         settings = self.context.settings

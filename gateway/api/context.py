@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -16,6 +16,8 @@ from aiohttp import web
 from gateway.access.service import AccessService
 from gateway.api.listener import ConnectionLimits
 from gateway.api.ratelimit import RateLimiter
+from gateway.owner.app import OwnerApp
+from gateway.owner.sessions import AppSession
 from gateway.trust.owner_request import OwnerRequestVerifier
 from video.camera import Camera
 
@@ -34,6 +36,11 @@ class ApiContext:
     max_body_bytes: int
     #: The camera, for the owner's live view and snapshot; None when none is configured.
     camera: Camera | None = None
+    #: Every camera by name (``?camera=NAME`` on the live view and snapshot); the first is
+    #: ``camera``, the one shown without the parameter.
+    cameras: Mapping[str, Camera] = field(default_factory=dict)
+    #: The doors each camera watches, by name (empty: every door).
+    camera_doors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Requests handled at once; the rest wait their turn (FIFO) outside the event loop's
     #: ready queue, so a flood cannot starve the lock's Bluetooth exchange of loop turns.
     admission: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
@@ -43,8 +50,13 @@ class ApiContext:
     #: Told of every answer: route template, status, problem code (``ok`` for success);
     #: the gateway's metrics. Must return at once and never raise.
     on_answer: Callable[[str, int, str], None] | None = None
+    #: The owner's web app (docs/owner-app.md); None when ``[app] enabled = false``, and then
+    #: its routes answer 404.
+    owner_app: OwnerApp | None = None
 
 
 CTX: web.AppKey[ApiContext] = web.AppKey("threshold_ctx", ApiContext)
 ARRIVED: web.RequestKey[float] = web.RequestKey("threshold_arrived", float)
 RAW_BODY: web.RequestKey[bytes] = web.RequestKey("threshold_raw_body", bytes)
+#: The owner app's signed-in session of the request (set by the app_session middleware).
+APP_SESSION: web.RequestKey[AppSession] = web.RequestKey("threshold_app_session", AppSession)

@@ -39,7 +39,7 @@ from typing import IO, Any
 
 from nacl.signing import SigningKey
 
-from gateway.app.config import GatewayConfig, load
+from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
 from gateway.app.identity import load_signing_key
 from gateway.errors import GatewayError
 from gateway.trust.backup_seal import FRAME_BYTES, BackupOpener, BackupSealer
@@ -195,11 +195,15 @@ def _files_to_keep(config: GatewayConfig, clips: bool) -> Iterator[Path]:
         database.with_name(database.name + "-shm"),
         database.with_name(database.name + "-journal"),
     }
-    clip_dir = None if config.camera.clip_dir is None else config.camera.clip_dir.resolve()
+    # Every camera's clips directory (several cameras: one each); without a camera, the
+    # default one, which may hold clips from when there was one.
+    clip_dirs = {c.clip_dir.resolve() for c in config.cameras if c.clip_dir is not None} or {
+        (config.directory / DEFAULT_CLIPS).resolve()
+    }
     root = config.directory.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        if not clips and clip_dir is not None and here == clip_dir:
+        if not clips and here in clip_dirs:
             dirnames.clear()
             continue
         dirnames.sort()

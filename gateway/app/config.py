@@ -43,6 +43,7 @@ DEFAULT_TIMEZONE = "UTC"
 DEFAULT_KEY_FILE = "gateway.key"
 DEFAULT_DATABASE = "threshold.db"
 DEFAULT_CLIPS = "clips"  # CameraConfig.clip_dir None means this, under the gateway directory
+CAMERA_NAME_RE = DOOR_NAME_RE
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +93,36 @@ class LockConfig:
 
 @dataclass(frozen=True, slots=True)
 class CameraConfig:
-    """``[camera]``: an RTSP URL, or a local video file path (played in a loop: the demo)."""
+    """One camera: ``[camera]`` (the home's one camera, watching every door) or one of the
+    ``[[camera]]`` tables (each named, with the doors it watches). ``url`` is an RTSP URL, or
+    a local video file path (played in a loop: the demo). Every setting of the reader
+    (:class:`video.source.SourceConfig`) is here."""
 
     url: str | None = None
-    clip_dir: Path | None = None  # None: <gateway directory>/clips
+    name: str = "camera"
+    #: The doors this camera watches; empty: every door.
+    doors: tuple[str, ...] = ()
+    #: The camera's low-resolution substream, decoded for motion instead of the main one.
+    motion_url: str | None = None
+    #: RTSP transport: "tcp" (default: UDP loses packets on Wi-Fi) or "udp".
+    transport: str = "tcp"
+    #: Record the camera's audio track; false where the law forbids recording speech.
+    audio: bool = True
+    clip_dir: Path | None = None  # None: <gateway directory>/clips (/<name> with several)
+    clip_budget_mb: int = 2048
     preroll_s: float = 5.0
     post_roll_s: float = 5.0
     read_timeout_s: float = 2.0
-    clip_budget_mb: int = 2048
+    open_timeout_s: float = 5.0
+    max_silence_s: float = 4.0
+    ring_max_mb: int = 32
+    analyzeduration_us: int = 500_000
+    probesize: int = 262_144
     motion: bool = True
+    motion_fps: float = 4.0
+
+    def watches(self, door: str) -> bool:
+        return not self.doors or door in self.doors
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +134,18 @@ class CloudConfig:
     pin_sha256: bytes | None = None
     relay_public_key: bytes | None = None
     seal: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """``[app]``: the owner's web app (docs/owner-app.md), served by the API over HTTPS."""
+
+    enabled: bool = True
+    #: The host name the app is served under: its WebAuthn relying party ID, so never an IP
+    #: address. Passkeys are bound to it: changing it means enrolling the devices again.
+    name: str = "localhost"
+    session_ttl_s: float = 3600.0
+    enroll_ttl_s: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +170,17 @@ class GatewayConfig:
     api: ApiConfig = ApiConfig()
     policy: PolicyConfig = PolicyConfig()
     lock: LockConfig = LockConfig()
-    camera: CameraConfig = CameraConfig()
+    #: Every camera with a URL (none: no camera; camera_live is then false).
+    cameras: tuple[CameraConfig, ...] = ()
     cloud: CloudConfig = CloudConfig()
+    app: AppConfig = AppConfig()
     metrics: MetricsConfig = MetricsConfig()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+
+    @property
+    def camera(self) -> CameraConfig:
+        """The first camera, or the settings of none (``url`` None)."""
+        return self.cameras[0] if self.cameras else CameraConfig()
 
     def door(self, name: str) -> DoorConfig | None:
         for door in self.doors:
@@ -307,20 +348,8 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     )
     lk.check_unknown()
 
-    c = root.table("camera")
-    d_camera = CameraConfig()
-    camera = CameraConfig(
-        url=c.opt_str("url"),
-        clip_dir=_path(directory, c, "clips", DEFAULT_CLIPS),
-        preroll_s=c.float_("preroll_s", d_camera.preroll_s, 0.0, 30.0),
-        post_roll_s=c.float_("post_roll_s", d_camera.post_roll_s, 0.0, 60.0),
-        read_timeout_s=c.float_("read_timeout_s", d_camera.read_timeout_s, 0.2, 30.0),
-        clip_budget_mb=c.int_("clip_budget_mb", d_camera.clip_budget_mb, 1, 10_000_000),
-        motion=c.bool_("motion", d_camera.motion),
-    )
-    c.check_unknown()
-
     cloud = _parse_cloud(root.table("cloud"))
+    app = _parse_app(root.table("app"))
 
     m = root.table("metrics")
     d_metrics = MetricsConfig()
@@ -333,6 +362,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     mqtt = _parse_mqtt(root.table("mqtt"), directory)
 
     doors = _parse_doors(root)
+    cameras = _parse_cameras(root, directory, doors)
     root.check_unknown()
     return GatewayConfig(
         directory=directory,
@@ -345,11 +375,107 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         api=api,
         policy=policy,
         lock=lock,
-        camera=camera,
+        cameras=cameras,
         cloud=cloud,
+        app=app,
         metrics=metrics,
         mqtt=mqtt,
     )
+
+
+def _parse_cameras(
+    root: _Table, directory: Path, doors: tuple[DoorConfig, ...]
+) -> tuple[CameraConfig, ...]:
+    """``[camera]`` (one camera watching every door) or ``[[camera]]`` (several, each named
+    with its doors). A camera without a URL is no camera."""
+    raw = root._get("camera")
+    if raw is None:
+        return ()
+    if isinstance(raw, dict):
+        camera = _parse_camera(_Table("camera", raw), directory, doors, several=False)
+        return () if camera.url is None else (camera,)
+    if not isinstance(raw, list) or not raw:
+        raise root.fail("camera", "must be a table ([camera]) or an array of tables ([[camera]])")
+    cameras: list[CameraConfig] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise root.fail(f"camera[{i}]", "must be a table")
+        t = _Table(f"camera[{i}]", item)
+        camera = _parse_camera(t, directory, doors, several=True)
+        if any(c.name == camera.name for c in cameras):
+            raise t.fail("name", f"camera {camera.name!r} is defined twice")
+        if any(c.clip_dir == camera.clip_dir for c in cameras):
+            raise t.fail("clips", "each camera needs its own directory (its own disk budget)")
+        if camera.url is None:
+            raise t.fail("url", "is required in a [[camera]] table")
+        cameras.append(camera)
+    return tuple(cameras)
+
+
+def _parse_camera(
+    c: _Table, directory: Path, doors: tuple[DoorConfig, ...], *, several: bool
+) -> CameraConfig:
+    d = CameraConfig()
+    name = c.str_("name", required=True) if several else c.str_("name", d.name)
+    if not CAMERA_NAME_RE.fullmatch(name):
+        raise c.fail("name", "must be 1-32 lowercase letters, digits, '-' or '_'")
+    watched = c._get("doors")
+    if watched is None:
+        watched = []
+    if not isinstance(watched, list) or not all(isinstance(w, str) for w in watched):
+        raise c.fail("doors", 'must be a list of door names, e.g. ["front"]')
+    known = {door.name for door in doors}
+    for door in watched:
+        if door not in known:
+            raise c.fail("doors", f"{door!r} is not a [[door]] name")
+    transport = c.str_("transport", d.transport)
+    if transport not in ("tcp", "udp"):
+        raise c.fail("transport", "must be 'tcp' or 'udp'")
+    default_clips = f"{DEFAULT_CLIPS}/{name}" if several else DEFAULT_CLIPS
+    camera = CameraConfig(
+        url=c.opt_str("url"),
+        name=name,
+        doors=tuple(watched),
+        motion_url=c.opt_str("motion_url"),
+        transport=transport,
+        audio=c.bool_("audio", d.audio),
+        clip_dir=_path(directory, c, "clips", default_clips),
+        clip_budget_mb=c.int_("clip_budget_mb", d.clip_budget_mb, 1, 10_000_000),
+        preroll_s=c.float_("preroll_s", d.preroll_s, 0.0, 30.0),
+        post_roll_s=c.float_("post_roll_s", d.post_roll_s, 0.0, 60.0),
+        read_timeout_s=c.float_("read_timeout_s", d.read_timeout_s, 0.2, 30.0),
+        open_timeout_s=c.float_("open_timeout_s", d.open_timeout_s, 0.5, 60.0),
+        max_silence_s=c.float_("max_silence_s", d.max_silence_s, 0.5, 60.0),
+        ring_max_mb=c.int_("ring_max_mb", d.ring_max_mb, 1, 1024),
+        analyzeduration_us=c.int_("analyzeduration_us", d.analyzeduration_us, 10_000, 10_000_000),
+        probesize=c.int_("probesize", d.probesize, 32, 64 * 1024 * 1024),
+        motion=c.bool_("motion", d.motion),
+        motion_fps=c.float_("motion_fps", d.motion_fps, 0.5, 30.0),
+    )
+    c.check_unknown()
+    return camera
+
+
+HOST_NAME_RE = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
+def _parse_app(t: _Table) -> AppConfig:
+    d = AppConfig()
+    name = t.str_("name", d.name)
+    if not HOST_NAME_RE.fullmatch(name):
+        raise t.fail("name", "must be a lower-case host name (a WebAuthn RP ID, never an IP)")
+    if name.replace(".", "").isdigit():
+        raise t.fail("name", "must be a host name, not an IP address")
+    app = AppConfig(
+        enabled=t.bool_("enabled", d.enabled),
+        name=name,
+        session_ttl_s=t.float_("session_ttl_s", d.session_ttl_s, 60.0, 86_400.0),
+        enroll_ttl_s=t.float_("enroll_ttl_s", d.enroll_ttl_s, 60.0, 3_600.0),
+    )
+    t.check_unknown()
+    return app
 
 
 def _parse_cloud(t: _Table) -> CloudConfig:
@@ -558,20 +684,41 @@ timeout_s = 10
 relock_retry_initial_s = 1
 relock_retry_max_s = 30
 
+# One camera watching every door. Several cameras: replace this table with one [[camera]]
+# per camera, each with a name, its url and the doors it watches (docs/camera.md).
 [camera]
 # RTSP URL of the entrance camera (or a local video file, played in a loop, for a demo).
 # Empty: no camera (camera_live is then false).
 url = {camera_url}
+# Its name (audit entries, the live view's ?camera=) and the doors it watches ([]: all).
+name = "camera"
+doors = []
+# The camera's low-resolution substream, if any: motion decodes it instead (not set: none).
+# motion_url = "rtsp://camera.lan/substream"
+# RTSP over "tcp" or "udp" (a camera that offers only UDP). Default "tcp".
+transport = "tcp"
+# Record the camera's audio with the video. false where the law forbids it. true.
+audio = true
 # Where clips and snapshots go (relative to this directory), and their disk budget in MB.
 clips = "clips"
 clip_budget_mb = 2048
 # Seconds of video kept before the unlock and recorded after the session ends. 5 / 5.
 preroll_s = 5
 post_roll_s = 5
-# No packet for this long (s) means the camera stalled: open doors relock early. 2.
+# One read may block this long (s); a stream that stalls relocks open doors early. 2.
 read_timeout_s = 2
-# Motion detection (facts stored with grants and relocks). true.
+# Seconds to connect. 5.
+open_timeout_s = 5
+# Longest silence (s) ever taken for a live camera, whatever its keyframe interval. 4.
+max_silence_s = 4
+# Memory for the pre-roll, in MB (a hard limit whatever the bitrate). 32.
+ring_max_mb = 32
+# How long (microseconds) and how many bytes FFmpeg probes a new stream. 500000 / 262144.
+analyzeduration_us = 500000
+probesize = 262144
+# Motion detection (facts stored with grants and relocks), and pictures analysed per s.
 motion = true
+motion_fps = 4
 
 [cloud]
 # Sync to a relay (docs/cloud.md). No url: no sync, the gateway stays fully local.
@@ -604,6 +751,16 @@ port = 1883
 prefix = "threshold"
 discovery_prefix = "homeassistant"
 commands = false
+
+[app]
+# The owner's web app at https://NAME:PORT/app/ (docs/owner-app.md). true.
+enabled = true
+# The host name the app is served under (its passkeys are bound to it; never an IP address).
+# "localhost" on the gateway itself; the gateway's LAN or remote name otherwise.
+name = "localhost"
+# A signed-in session lasts this long (s); an enrollment link this long. 3600 / 600.
+session_ttl_s = 3600
+enroll_ttl_s = 600
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

@@ -76,18 +76,22 @@ def assess(
         out.append(
             Finding("camera", True, "none configured (tickets that require one are refused)")
         )
-    elif _one(samples, "threshold_camera_live") == 1:
-        fps = _one(samples, "threshold_camera_fps") or 0.0
-        out.append(Finding("camera", True, f"live, {fps:.0f} frames/s"))
-    else:
-        out.append(
-            Finding(
-                "camera",
-                False,
-                "not live: entries that require the camera are refused",
-                "check the camera's power, network and RTSP URL (threshold camera check)",
+    live = _by_label(samples, "threshold_camera_live", "camera")
+    fps = _by_label(samples, "threshold_camera_fps", "camera")
+    for name in sorted(live):
+        # One camera is "camera"; several are each named.
+        subject = "camera" if len(live) == 1 else f"camera {name}"
+        if live[name] == 1:
+            out.append(Finding(subject, True, f"live, {fps.get(name, 0.0):.0f} frames/s"))
+        else:
+            out.append(
+                Finding(
+                    subject,
+                    False,
+                    "not live: entries that require the camera are refused",
+                    "check the camera's power, network and RTSP URL (threshold camera check)",
+                )
             )
-        )
 
     batteries = _by_label(samples, "threshold_lock_battery_percent", "door")
     critical = _by_label(samples, "threshold_lock_battery_critical", "door")

@@ -6,10 +6,10 @@ Three sources, each read where it is owned:
   (grants, refusals by code, relocks, alarms, owner notifications), the API's answers (by
   route template and status), and each door's lock driver, wrapped by :class:`MeteredLock`
   (unlock and relock latencies, link errors by code, battery);
-* **state read at scrape time** by :class:`GatewayCollector`: the camera's health (live, fps,
-  reconnects), the audit log (entries, age of the newest checkpoint and of the newest
-  witness cosignature, how far the time floor is ahead of the clock), sync (backlog, last
-  success);
+* **state read at scrape time** by :class:`GatewayCollector`: each camera's health (live,
+  fps, reconnects, dropped packets; labelled ``camera`` with its name), the audit log
+  (entries, age of the newest checkpoint and of the newest witness cosignature, how far the
+  time floor is ahead of the clock), sync (backlog, last success);
 * nothing else: no label carries a ticket, a holder or a session id (metrics are activity
   counts, private to the home; the endpoint listens on localhost unless the owner says
   otherwise).
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -216,11 +216,21 @@ class MeteredLock:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraFacts:
+    """One camera's health at scrape time."""
+
+    live: bool
+    fps: float | None
+    reconnects: int
+    dropped_packets: int
+
+
+@dataclass(frozen=True, slots=True)
 class ScrapeSources:
     """Where :class:`GatewayCollector` reads state; each a callable so the owner keeps it."""
 
-    #: ``(live, fps, reconnects, dropped packets)`` of the camera, or None without one.
-    camera: Callable[[], tuple[bool, float | None, int, int] | None]
+    #: Each camera's health by its name (``[camera] name``); empty without a camera.
+    camera: Callable[[], Mapping[str, CameraFacts]]
     #: ``(backlog, last success ms or None, acked size)`` of sync, or None without a relay.
     sync: Callable[[], tuple[int, int | None, int] | None]
     #: The database file (read on its own read-only connection at scrape time).
@@ -236,26 +246,31 @@ class GatewayCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now_ms = int(self._sources.wall_clock() * 1000)
-        camera = self._sources.camera()
+        cameras = self._sources.camera()
         configured = GaugeMetricFamily(
-            "threshold_camera_configured", "1 when a camera is configured"
+            "threshold_camera_configured", "How many cameras are configured (0: none)"
         )
-        configured.add_metric([], 0 if camera is None else 1)
+        configured.add_metric([], len(cameras))
         yield configured
-        if camera is not None:
-            live, fps, reconnects, dropped = camera
-            yield GaugeMetricFamily(
-                "threshold_camera_live", "1 while the camera's stream is live", value=int(live)
+        if cameras:
+            live = GaugeMetricFamily(
+                "threshold_camera_live", "1 while the camera's stream is live", labels=["camera"]
             )
-            yield GaugeMetricFamily(
-                "threshold_camera_fps", "Frames per second the stream delivers", value=fps or 0.0
+            fps = GaugeMetricFamily(
+                "threshold_camera_fps", "Frames per second the stream delivers", labels=["camera"]
             )
-            yield GaugeMetricFamily(
-                "threshold_camera_reconnects", "Reconnections to the camera", value=reconnects
+            reconnects = GaugeMetricFamily(
+                "threshold_camera_reconnects", "Reconnections to the camera", labels=["camera"]
             )
-            yield GaugeMetricFamily(
-                "threshold_camera_dropped_packets", "Packets the reader dropped", value=dropped
+            dropped = GaugeMetricFamily(
+                "threshold_camera_dropped_packets", "Packets the reader dropped", labels=["camera"]
             )
+            for name, facts in cameras.items():
+                live.add_metric([name], int(facts.live))
+                fps.add_metric([name], facts.fps or 0.0)
+                reconnects.add_metric([name], facts.reconnects)
+                dropped.add_metric([name], facts.dropped_packets)
+            yield from (live, fps, reconnects, dropped)
         yield from self._audit(now_ms)
         sync = self._sources.sync()
         if sync is not None:

@@ -5,14 +5,16 @@ Start-up, in order, each step logged on one line:
 1. configuration (already validated by :func:`gateway.app.config.load`);
 2. the gateway key (mode 0600 checked) and the store (migrated, identity claimed);
 3. the locks, one driver per door (``sim`` runs the virtual Nuki lock in this process);
-4. the camera, if ``[camera] url`` is set (an RTSP URL, or a local video file played in a
-   loop): its reader, pre-roll ring and stall watch start, and :class:`gateway.access.filming.
-   EntryCamera` becomes the access service's witness (clips, snapshots, motion, stalls);
+4. the cameras, if ``[camera] url`` is set or ``[[camera]]`` tables name several (an RTSP
+   URL, or a local video file played in a loop): each one's reader, pre-roll ring and stall
+   watch start, and :class:`gateway.access.filming.EntryCameras` becomes the access service's
+   witness (clips, snapshots, motion, stalls, each camera for the doors it watches);
 5. the access service, which reconciles every session the store holds unfinished: it reads
    the lock, relocks if needed and records what happened, before any request is accepted;
 6. Home Assistant's MQTT bridge, if ``[mqtt] host`` is set (it connects in the background:
    a broker that is away never delays start or the door);
-7. the LAN API (HTTPS unless the config says ``tls = false``);
+7. the LAN API (HTTPS unless the config says ``tls = false``), with the owner's web app
+   (``[app]``, docs/owner-app.md), whose notifier is one of the access service's observers;
 8. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import ssl
@@ -44,7 +47,7 @@ from ble.errors import LockError
 from gateway import __version__
 from gateway.access.admission import AccessSettings
 from gateway.access.errors import AccessCode, AccessRefused
-from gateway.access.filming import EntryCamera
+from gateway.access.filming import EntryCamera, EntryCameras
 from gateway.access.ledger import StoreLedger
 from gateway.access.observer import AccessObserver, LoggingObserver, ObserverSet
 from gateway.access.policy import PolicyRules
@@ -56,16 +59,25 @@ from gateway.api.ratelimit import RateLimiter
 from gateway.api.routes import API_VERSION
 from gateway.api.server import serve as serve_api
 from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
+from gateway.app.config import CameraConfig as CameraSettings
 from gateway.app.file_modes import refuse_exposed, secret_files
 from gateway.app.identity import load_signing_key
 from gateway.app.locks import LockFleet, open_locks
-from gateway.app.metrics import GatewayCollector, GatewayMetrics, MeteredLock, ScrapeSources
+from gateway.app.metrics import (
+    CameraFacts,
+    GatewayCollector,
+    GatewayMetrics,
+    MeteredLock,
+    ScrapeSources,
+)
 from gateway.app.metrics_server import serve_metrics
 from gateway.app.supervisor import JobState, Supervisor
 from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
 from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
+from gateway.owner.app import AppSettings, OwnerApp
+from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.trust.base64url import b64u_encode
@@ -113,7 +125,8 @@ class Overrides:
     mdns: bool | None = None
     client_rate_per_minute: int | None = None
     ticket_rate_per_minute: int | None = None
-    #: An RTSP URL or video file path instead of ``[camera] url`` (``threshold run --camera``).
+    #: An RTSP URL or video file path instead of the first camera's ``url``
+    #: (``threshold run --camera``).
     camera_url: str | None = None
     #: The metrics port instead of ``[metrics] bind``'s (0: any free port).
     metrics_port: int | None = None
@@ -134,11 +147,18 @@ class Gateway:
         #: What the access service reports to (None: the default, which logs the owner's
         #: notifications); the benchmark's timing, later metrics and the owner's notifier.
         self.observer = observer
+        #: The owner's notices: the access observer that turns each event into a notice for
+        #: every notifier of its list (the app's live feed now; Web Push adds its own with
+        #: ``notifier.add``).
+        self.feed = LiveFeed()
+        self.notifier = OwnerNotifier([self.feed])
+        #: The owner's web app, while the gateway runs with ``[app] enabled``.
+        self.owner_app: OwnerApp | None = None
         self.store: Store | None = None
         self.journal: OutageJournal | None = None
         self.locks: LockFleet | None = None
         self.service: AccessService | None = None
-        self.camera: EntryCamera | None = None
+        self.camera: EntryCameras | None = None
         self.public_key = ""
         self.fingerprint: str | None = None
         self.port = 0
@@ -174,6 +194,11 @@ class Gateway:
     @property
     def scheme(self) -> str:
         return "https" if self.config.api.tls else "http"
+
+    @property
+    def app_url(self) -> str | None:
+        """The owner app's address (its one origin), or None when the app is off."""
+        return None if self.owner_app is None else f"{self.owner_app.origin}/app/"
 
     @property
     def url(self) -> str:
@@ -238,9 +263,16 @@ class Gateway:
                 len(self.journal.pending),
             )
         ledger = StoreLedger(self.store, cfg.gateway_id, self.journal)
-        camera_url = o.camera_url or cfg.camera.url or ""
-        if camera_url:
-            self.camera = EntryCamera(_build_camera(cfg, camera_url), self.store)
+        cameras = list(cfg.cameras)
+        if o.camera_url:
+            cameras[0:1] = [dataclasses.replace(cfg.camera, url=o.camera_url)]
+        if cameras:
+            self.camera = EntryCameras(
+                [
+                    EntryCamera(_build_camera(cfg, c), self.store, doors=c.doors or None)
+                    for c in cameras
+                ]
+            )
             await self.camera.start()
         if cfg.mqtt.enabled:
             delivered = self.metrics.notification_delivery.labels("mqtt").observe
@@ -250,7 +282,11 @@ class Gateway:
             door: MeteredLock(driver, door, self.metrics, listeners)
             for door, driver in self.locks.drivers.items()
         }
-        observers: list[AccessObserver] = [self.metrics, self.observer or LoggingObserver()]
+        observers: list[AccessObserver] = [
+            self.metrics,
+            self.observer or LoggingObserver(),
+            self.notifier,
+        ]
         if self.mqtt is not None:
             observers.append(self.mqtt)
         self.service = AccessService(
@@ -264,8 +300,15 @@ class Gateway:
             service = self.service
             self.camera.on_stall = service.camera_stalled
             self.camera.on_recorded = service.notify_changed
-            live = await self.camera.camera.wait_live(cfg.camera.read_timeout_s * 2)
-            camera = f"{redact_url(camera_url)} ({'live' if live else 'not live yet'})"
+            described = []
+            for entry, c in zip(self.camera.cameras, cameras, strict=True):
+                live = await entry.camera.wait_live(c.read_timeout_s * 2)
+                doors = ", ".join(c.doors) if c.doors else "every door"
+                described.append(
+                    f"{c.name} {redact_url(c.url or '')} for {doors} "
+                    f"({'live' if live else 'not live yet'})"
+                )
+            camera = "; ".join(described)
         else:
             camera = "none configured (camera_live is false)"
         log.info(
@@ -320,6 +363,10 @@ class Gateway:
         ctx = ApiContext(
             service=self.service,
             camera=self.camera.camera if self.camera is not None else None,
+            cameras=(
+                {c.name: c.camera for c in self.camera.cameras} if self.camera is not None else {}
+            ),
+            camera_doors={c.name: c.doors for c in cameras},
             gateway_id=cfg.gateway_id,
             public_key=self.public_key,
             tls_fingerprint=self.fingerprint,
@@ -334,6 +381,21 @@ class Gateway:
             max_body_bytes=cfg.api.max_body_bytes,
             on_answer=self.metrics.answered,
         )
+        if cfg.app.enabled:
+            self.owner_app = OwnerApp(
+                AppSettings(
+                    rp_id=cfg.app.name,
+                    zone=zoneinfo.ZoneInfo(cfg.timezone),
+                    clip_dir=cfg.camera.clip_dir or cfg.directory / DEFAULT_CLIPS,
+                    session_ttl_s=cfg.app.session_ttl_s,
+                    enroll_ttl_s=cfg.app.enroll_ttl_s,
+                ),
+                self.store,
+                self.service,
+                feed=self.feed,
+                camera=ctx.camera,
+            )
+            ctx.owner_app = self.owner_app
         port = cfg.api.port if o.port is None else o.port
         try:
             self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)
@@ -344,6 +406,8 @@ class Gateway:
             ) from None
         self._runner = self._listener.runner
         self.port = self._listener.port
+        if self.owner_app is not None:
+            self.owner_app.bind(self.port)
         log.info(
             "api: listening on %s (%s)",
             self.url,
@@ -392,11 +456,12 @@ class Gateway:
         """The metrics endpoint; a port already taken costs the metrics, never the door."""
         camera, sync = self.camera, self.sync
 
-        def camera_facts() -> tuple[bool, float | None, int, int] | None:
-            if camera is None:
-                return None
-            h = camera.camera.health()
-            return h.live, h.fps, h.reconnects, h.dropped_packets
+        def camera_facts() -> dict[str, CameraFacts]:
+            out: dict[str, CameraFacts] = {}
+            for entry in () if camera is None else camera.cameras:
+                h = entry.camera.health()
+                out[entry.name] = CameraFacts(h.live, h.fps, h.reconnects, h.dropped_packets)
+            return out
 
         def sync_facts() -> tuple[int, int | None, int] | None:
             if sync is None:
@@ -474,6 +539,7 @@ class Gateway:
                 await self.service.ledger.record(
                     "gateway.stopped", {"gateway": self.config.gateway_id}
                 )
+        self.feed.end_all()
         if self._listener is not None:
             await self._listener.stop()
         if self._metrics_runner is not None:
@@ -491,7 +557,7 @@ class Gateway:
 
 def _mqtt_bridge(
     cfg: GatewayConfig,
-    camera: EntryCamera | None,
+    camera: EntryCameras | None,
     lock_act: Callable[[str, str, str], Awaitable[LockStatus]],
     delivered: Callable[[float], None],
 ) -> MqttBridge:
@@ -503,27 +569,44 @@ def _mqtt_bridge(
             doors=tuple(d.name for d in cfg.doors),
             version=__version__,
             password=password,
-            camera_live=None if camera is None else camera.live,
+            camera_live=None if camera is None else camera.all_live,
             lock_act=lock_act,
             notification_delivered=delivered,
         ),
     )
 
 
-def _build_camera(cfg: GatewayConfig, url: str) -> Camera:
-    c = cfg.camera
+def _build_camera(cfg: GatewayConfig, c: CameraSettings) -> Camera:
+    url = c.url or ""
     if "://" not in url:
         path = Path(url).expanduser()
         url = str(path if path.is_absolute() else cfg.directory / path)
+
+    def local(setting: str | None) -> str | None:
+        if setting is None or "://" in setting:
+            return setting
+        path = Path(setting).expanduser()
+        return str(path if path.is_absolute() else cfg.directory / path)
+
     return Camera(
         CameraConfig(
             url=url,
+            name=c.name,
             clip_dir=c.clip_dir or cfg.directory / DEFAULT_CLIPS,
+            transport=c.transport,
+            audio=c.audio,
+            motion_url=local(c.motion_url),
             read_timeout_s=c.read_timeout_s,
+            open_timeout_s=c.open_timeout_s,
+            max_silence_s=c.max_silence_s,
             preroll_s=c.preroll_s,
             post_roll_s=c.post_roll_s,
+            ring_max_bytes=c.ring_max_mb * 1024 * 1024,
+            analyzeduration_us=c.analyzeduration_us,
+            probesize=c.probesize,
             clip_budget_bytes=c.clip_budget_mb * 1024 * 1024,
             motion=MotionConfig() if c.motion else None,
+            motion_fps=c.motion_fps,
         )
     )
 

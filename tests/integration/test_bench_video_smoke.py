@@ -29,10 +29,12 @@ def test_bench_prints_one_json_line_with_every_figure() -> None:
             "320",
             "--height",
             "240",
+            "--grants",
+            "4",
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -47,6 +49,11 @@ def test_bench_prints_one_json_line_with_every_figure() -> None:
         "stall_detect_s",
         "reconnect_s",
         "clip_ready_ms",
+        "cameras_4_cpu_pct",
+        "cameras_4_fps",
+        "grant_p50_ms_no_cameras",
+        "grant_p50_ms_4cams",
+        "grant_p99_ratio_4cams",
     ):
         assert isinstance(figures[key], (int, float)), key
         assert figures[key] >= 0, key

@@ -129,6 +129,11 @@ async def test_a_session_is_filmed_from_before_the_unlock_with_a_matching_hash(
     opened = (await h.open(t, package_code="PKG-1")).body
     session = opened["session"]
     assert opened["state"] == "open"
+    # The grant's picture, taken at the grant, is decoded and saved once the unlock is over,
+    # while the visit goes on (the door has not opened, the session has not ended).
+    await h.gateway.camera.settle(WAIT)
+    during = of_session(await events(h), session)
+    assert [e["body"]["moment"] for e in during if e["kind"] == "snapshot.saved"] == ["grant"]
     closed = await h.done(t, session)
     assert closed["state"] == "closed"
     await h.gateway.camera.settle(WAIT)

@@ -30,7 +30,8 @@ SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 INSTALL_HINT = (
     "the test camera needs Debian's GStreamer RTSP server for /usr/bin/python3: run "
     "./scripts/setup.sh --test, or: sudo apt-get install gir1.2-gst-rtsp-server-1.0 "
-    "python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
+    "python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly "
+    "gstreamer1.0-plugins-bad"
 )
 
 
@@ -47,7 +48,8 @@ def rtsp_server_problem() -> str | None:
         "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0');"
         "from gi.repository import Gst, GstRtspServer; Gst.init(None);"
         "import sys; sys.exit(0 if Gst.ElementFactory.find('x264enc') and "
-        "Gst.ElementFactory.find('rtph264pay') and Gst.ElementFactory.find('videotestsrc') else 3)"
+        "Gst.ElementFactory.find('rtph264pay') and Gst.ElementFactory.find('videotestsrc') and "
+        "Gst.ElementFactory.find('x265enc') and Gst.ElementFactory.find('voaacenc') else 3)"
     )
     result = subprocess.run(
         [SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=30, check=False

@@ -20,6 +20,7 @@ from gateway.app.config import (
     DEFAULT_TIMEZONE,
     TEMPLATE,
     ApiConfig,
+    AppConfig,
     CameraConfig,
     CloudConfig,
     DoorConfig,
@@ -203,6 +204,7 @@ _ANSWERS = {
     ("gateway", "owner_public_key"),
     ("camera", "url"),
     # No default value: shown commented out.
+    ("camera", "motion_url"),
     ("cloud", "url"),
     ("cloud", "pin_sha256"),
     ("cloud", "relay_public_key"),
@@ -217,6 +219,7 @@ _DEFAULTS: dict[str, object] = {
     "policy": PolicyConfig(),
     "lock": LockConfig(),
     "camera": CameraConfig(),
+    "app": AppConfig(),
     "cloud": CloudConfig(),
     "metrics": MetricsConfig(),
     "mqtt": MqttConfig(),
@@ -238,6 +241,8 @@ def test_every_value_in_the_template_is_the_dataclass_default() -> None:
                 default = getattr(_DEFAULTS[table], key)
             if isinstance(default, Path):
                 default = str(default)
+            if isinstance(default, tuple):
+                default = list(default)  # TOML arrays are lists
             assert shown == default, f"[{table}] {key} = {shown!r} in the template, {default!r}"
             compared += 1
     assert compared >= 25
@@ -267,6 +272,51 @@ def test_the_parser_defaults_are_the_templates(tmp_path: Path) -> None:
     }
     assert parse(minimal, tmp_path) == parse(_template_document(), tmp_path)
     assert parse(minimal, tmp_path).cloud == CloudConfig()
+
+
+def test_one_camera_table_watches_every_door_and_has_every_reader_setting(tmp_path: Path) -> None:
+    data = base()
+    data["camera"] = {"url": "rtsp://cam/1", "transport": "udp", "motion_url": "rtsp://cam/2"}
+    data["camera"]["audio"] = False
+    (camera,) = parse(data, tmp_path).cameras
+    assert (camera.name, camera.doors, camera.watches("front")) == ("camera", (), True)
+    assert (camera.transport, camera.motion_url, camera.audio) == ("udp", "rtsp://cam/2", False)
+    assert camera.clip_dir == tmp_path / DEFAULT_CLIPS
+    data["camera"]["transport"] = "http"
+    with pytest.raises(ConfigError, match=r"camera.transport: must be 'tcp' or 'udp'"):
+        parse(data, tmp_path)
+
+
+def test_several_cameras_are_named_with_the_doors_they_watch(tmp_path: Path) -> None:
+    data = base()
+    data["door"] = [{"name": "front", "lock": "sim"}, {"name": "back", "lock": "sim"}]
+    data["camera"] = [
+        {"name": "porch", "url": "rtsp://a/1", "doors": ["front"]},
+        {"name": "yard", "url": "rtsp://b/1", "doors": ["back", "front"]},
+    ]
+    cfg = parse(data, tmp_path)
+    assert [(c.name, c.doors) for c in cfg.cameras] == [
+        ("porch", ("front",)),
+        ("yard", ("back", "front")),
+    ]
+    assert [c.clip_dir for c in cfg.cameras] == [
+        tmp_path / DEFAULT_CLIPS / "porch",
+        tmp_path / DEFAULT_CLIPS / "yard",
+    ]
+    assert cfg.camera.name == "porch"
+    for bad, message in (
+        ({"name": "porch", "url": "rtsp://c/1"}, r"camera\[2\].name: camera 'porch' is defined"),
+        ({"name": "attic", "url": "rtsp://c/1", "doors": ["attic"]}, r"'attic' is not a"),
+        ({"name": "attic", "url": "rtsp://c/1", "doors": "front"}, r"must be a list"),
+        ({"name": "attic"}, r"camera\[2\].url: is required"),
+        ({"url": "rtsp://c/1"}, r"camera\[2\].name: is required"),
+        ({"name": "attic", "url": "rtsp://c/1", "clips": "clips/porch"}, r"its own directory"),
+        ({"name": "Attic", "url": "rtsp://c/1"}, r"lowercase"),
+        ({"name": "attic", "url": "rtsp://c/1", "trasport": "udp"}, r"not a known setting"),
+    ):
+        data["camera"] = [*data["camera"][:2], bad]
+        with pytest.raises(ConfigError, match=message):
+            parse(data, tmp_path)
 
 
 def test_mqtt_settings(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ def samples(**values: float) -> dict[SampleKey, float]:
 
 HEALTHY = {
     "threshold_camera_configured": 1,
-    "threshold_camera_live": 1,
-    "threshold_camera_fps": 15,
+    "threshold_camera_live__camera_is_camera": 1,
+    "threshold_camera_fps__camera_is_camera": 15,
     "threshold_lock_battery_percent__door_is_front": 80,
     "threshold_lock_battery_critical__door_is_front": 0,
     "threshold_audit_entries": 40,
@@ -42,7 +42,7 @@ def test_all_well() -> None:
 def test_each_problem_is_named_with_what_to_do() -> None:
     sick = {
         **HEALTHY,
-        "threshold_camera_live": 0,
+        "threshold_camera_live__camera_is_camera": 0,
         "threshold_lock_battery_percent__door_is_front": 12,
         "threshold_lock_errors_total__code_is_lock_not_authorized__door_is_back": 2,
         "threshold_alarms_total__reason_is_relock_failed": 1,
@@ -62,6 +62,25 @@ def test_each_problem_is_named_with_what_to_do() -> None:
         "FIX  relay: last sync 120 min ago, 0 entries waiting -> the door still works offline; "
         "check the internet or the relay",
         "FIX  witness: newest cosignature 56 h old -> the relay is not cosigning: check it",
+    ]
+
+
+def test_several_cameras_are_each_named() -> None:
+    cameras = {
+        **HEALTHY,
+        "threshold_camera_configured": 2,
+        "threshold_camera_live__camera_is_porch": 1,
+        "threshold_camera_fps__camera_is_porch": 15,
+        "threshold_camera_live__camera_is_hall": 0,
+        "threshold_camera_fps__camera_is_hall": 0,
+    }
+    del cameras["threshold_camera_live__camera_is_camera"]
+    del cameras["threshold_camera_fps__camera_is_camera"]
+    found = assess(samples(**cameras), checkpoint_every_s=600, sync_interval_s=60)
+    assert [f.line() for f in found if f.subject.startswith("camera")] == [
+        "FIX  camera hall: not live: entries that require the camera are refused -> check the "
+        "camera's power, network and RTSP URL (threshold camera check)",
+        "ok   camera porch: live, 15 frames/s",
     ]
 
 
