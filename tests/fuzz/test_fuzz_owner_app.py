@@ -14,10 +14,11 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.owner.acts import Act, ActKind, parse_act
-from gateway.owner.errors import AssertionRefused, BadAppRequest
+from gateway.owner.acts import Act, ActKind, Role, parse_act
+from gateway.owner.errors import AssertionRefused, BadAppRequest, CsrfRefused, NotSignedIn
 from gateway.owner.passkeys import Passkeys, credential_id_of
-from tests.fuzz.fuzzing import FUZZ, JSON, mutated, only
+from gateway.owner.sessions import AppSessions
+from tests.fuzz.fuzzing import ANY_TEXT, FUZZ, JSON, mutated, only
 
 PASSKEYS = Passkeys("gw.local", "https://gw.local:8443")
 CHALLENGE = bytes(32)
@@ -25,6 +26,26 @@ CHALLENGE = bytes(32)
 
 def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+HEADER_TEXT = ANY_TEXT | st.binary(max_size=60).map(lambda b: b.decode("utf-8", "surrogateescape"))
+
+
+@FUZZ
+@given(st.none() | HEADER_TEXT, st.none() | HEADER_TEXT)
+# A cookie (or CSRF header) with a byte that is not UTF-8: UnicodeEncodeError escaped when
+# it was hashed, a 500 on GET /v1/app/me for anyone on the LAN (bug found here).
+@example("ab\udcffcd", None)
+@example(None, "\udcfe")
+def test_cookies_and_csrf_headers_raise_only_their_refusals(
+    cookie: str | None, csrf: str | None
+) -> None:
+    sessions = AppSessions(ttl_s=60)
+    good_cookie, session = sessions.start("device-1", Role.OWNER)
+    only(NotSignedIn, lambda: sessions.get(cookie))
+    only(CsrfRefused, lambda: sessions.check_csrf(session, csrf))
+    sessions.end(cookie)
+    assert sessions.get(good_cookie) is session or cookie == good_cookie
 
 
 @FUZZ
