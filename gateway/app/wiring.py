@@ -386,7 +386,8 @@ class Gateway:
                 AppSettings(
                     rp_id=cfg.app.name,
                     zone=zoneinfo.ZoneInfo(cfg.timezone),
-                    clip_dir=cfg.camera.clip_dir or cfg.directory / DEFAULT_CLIPS,
+                    clip_dirs=tuple(c.clip_dir or cfg.directory / DEFAULT_CLIPS for c in cameras)
+                    or (cfg.directory / DEFAULT_CLIPS,),
                     session_ttl_s=cfg.app.session_ttl_s,
                     enroll_ttl_s=cfg.app.enroll_ttl_s,
                 ),
@@ -394,6 +395,7 @@ class Gateway:
                 self.service,
                 feed=self.feed,
                 camera=ctx.camera,
+                cameras=ctx.cameras,
             )
             ctx.owner_app = self.owner_app
         port = cfg.api.port if o.port is None else o.port

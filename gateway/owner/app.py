@@ -21,7 +21,7 @@ import secrets
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,9 @@ class AppSettings:
     #: The WebAuthn relying party ID: the host name the app is served under (never an IP).
     rp_id: str
     zone: ZoneInfo
-    clip_dir: Path | None = None
+    #: Where clips and snapshots are: every camera's directory (media outside them are never
+    #: served, whatever an entry names).
+    clip_dirs: tuple[Path, ...] = ()
     session_ttl_s: float = 3600.0
     enroll_ttl_s: float = 600.0
     ceremony_ttl_s: float = 120.0
@@ -136,12 +138,15 @@ class OwnerApp:
         *,
         feed: LiveFeed,
         camera: Camera | None = None,
+        cameras: Mapping[str, Camera] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
         self.service = service
+        #: The first camera (the one shown by default) and every camera by name.
         self.camera = camera
+        self.cameras: Mapping[str, Camera] = cameras or {}
         self.feed = feed
         self.sessions = AppSessions(settings.session_ttl_s, clock)
         self.passkeys = Passkeys(settings.rp_id, f"https://{settings.rp_id}")
@@ -432,6 +437,10 @@ class OwnerApp:
         return {
             "doors": list(doors),
             "camera": self._camera_now(),
+            # Every camera, so the live view can switch between them (the first is "camera").
+            "cameras": [
+                {"name": name, "live": camera.live} for name, camera in self.cameras.items()
+            ],
             "sessions": [_view_json(v) for v in open_views],
             "awaiting": [_view_json(v) for v in open_views if v.state == "awaiting_approval"],
             "alarms": [_view_json(v) for v in open_views if v.state == "alarm"],
@@ -518,12 +527,14 @@ class OwnerApp:
         }
 
     def _media_path(self, value: Any) -> Path | None:
-        """The file an entry names, only if it is inside the clip directory and exists."""
-        root = self.settings.clip_dir
-        if root is None or not isinstance(value, str) or not value:
+        """The file an entry names, only if it is inside a camera's clip directory and
+        exists."""
+        roots = self.settings.clip_dirs
+        if not roots or not isinstance(value, str) or not value:
             return None
         path = Path(value).resolve()
-        if not path.is_relative_to(root.resolve()) or not path.is_file():
+        inside = any(path.is_relative_to(root.resolve()) for root in roots)
+        if not inside or not path.is_file():
             return None
         return path
 

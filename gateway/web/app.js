@@ -241,7 +241,8 @@ async function render() {
       if (current()) app.show(screens.approve(app, visit, data.camera.live), "Visitor");
     } else if (route.name === "live") {
       const data = await api("GET", "/v1/app/now");
-      if (current()) app.show(screens.live(app, data.camera), "Live view");
+      const chosen = route.arg ? decodeURIComponent(route.arg) : "";
+      if (current()) app.show(screens.live(app, data.camera, data.cameras || [], chosen), "Live view");
     } else if (route.name === "history") {
       const filters = Object.fromEntries(route.query);
       const data = await api("GET", `/v1/app/history?${route.query}`);

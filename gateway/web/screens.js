@@ -82,7 +82,10 @@ export function now(app, data) {
     h("div", { class: "grid" }, data.doors.map((d) => doorCard(app, d)),
       h("section", { class: "card", "aria-labelledby": "camera" }, h("h2", { id: "camera" }, "Camera"),
         h("p", { class: cam.live ? "ok" : "bad", id: "camera-state" }, camText),
-        cam.configured ? h("a", { href: "#live" }, "Watch live") : null)),
+        (data.cameras || []).length > 1
+          ? h("ul", { id: "cameras" }, data.cameras.map((c) => h("li", {},
+            h("a", { href: `#live/${encodeURIComponent(c.name)}` }, c.name), c.live ? ": live" : ": down")))
+          : cam.configured ? h("a", { href: "#live" }, "Watch live") : null)),
     h("section", { class: "card", "aria-labelledby": "open" }, h("h2", { id: "open" }, "Open visits"),
       data.sessions.length ? h("ul", {}, data.sessions.map((s) => h("li", {},
         `${s.subject} (${s.purpose}), ${s.door} door: ${s.state.replace("_", " ")}`))) : h("p", {}, "None")),
@@ -120,15 +123,28 @@ export function approve(app, s, cameraLive) {
 
 // -- live ----------------------------------------------------------------------------------------
 
-export function live(app, camera) {
-  if (!camera.configured || !camera.live) {
-    return [h("h1", {}, "Live view"), h("p", { class: "bad", role: "alert", id: "camera-down" },
+// With several cameras, `chosen` names the one shown (the first by default) and a row of links
+// switches between them; each link is a new route, so the old stream ends with the old screen.
+export function live(app, camera, cameras = [], chosen = "") {
+  const current = cameras.find((c) => c.name === chosen) || cameras[0];
+  const pick = cameras.length > 1 ? h("nav", { "aria-label": "Cameras", id: "camera-picker" },
+    cameras.map((c) => h("a", {
+      href: `#live/${encodeURIComponent(c.name)}`,
+      "aria-current": c === current ? "true" : null,
+    }, c.name))) : null;
+  const live = current ? current.live : camera.live;
+  if (!camera.configured || !live) {
+    return [h("h1", {}, "Live view"), pick, h("p", { class: "bad", role: "alert", id: "camera-down" },
       camera.configured ? "The camera is down." : "No camera is configured.")];
   }
-  const img = h("img", { class: "view", id: "live-view", src: "/v1/app/camera/live", alt: "The door camera, live" });
+  const query = current && cameras.length > 1 ? `?camera=${encodeURIComponent(current.name)}` : "";
+  const img = h("img", {
+    class: "view", id: "live-view", src: `/v1/app/camera/live${query}`,
+    alt: current && cameras.length > 1 ? `The ${current.name} camera, live` : "The door camera, live",
+  });
   img.addEventListener("error", () => img.replaceWith(h("p", { class: "bad", role: "alert", id: "camera-down" },
     "The camera is down or busy.")));
-  return [h("h1", {}, "Live view"), img];
+  return [h("h1", {}, "Live view"), pick, img];
 }
 
 // -- history -------------------------------------------------------------------------------------

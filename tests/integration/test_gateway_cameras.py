@@ -100,6 +100,16 @@ async def test_two_cameras_on_one_door_both_film_and_both_are_required(
             data = await asyncio.to_thread(Path(clip["path"]).read_bytes)
             assert hashlib.sha256(data).hexdigest() == clip["sha256"]
         assert Path(clips["porch"]["path"]).parent != Path(clips["hall"]["path"]).parent
+        # The owner app serves every camera's clips (each camera has its own directory), and
+        # lists the cameras for its live view.
+        app = h.gateway.owner_app
+        assert app is not None
+        for e in log:
+            if e["kind"] == "clip.recorded" and e["body"]["session_id"] == session:
+                path, media_type = await app.media(e["index"])
+                assert (str(path), media_type) == (e["body"]["path"], "video/mp4")
+        now = await app.now()
+        assert [c["name"] for c in now["cameras"]] == ["porch", "hall"]
 
         # The owner's app lists the cameras and picks one; an unknown name is a problem (which
         # quotes nothing the client sent), not the default camera.
