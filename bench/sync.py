@@ -185,7 +185,7 @@ def main() -> None:
             await relay.register_gateway(
                 GATEWAY_ID, bytes(gateway.verify_key), bytes(owner.verify_key)
             )
-            relay.close()
+            await relay.close()
 
         asyncio.run(register())
         port = free_port()

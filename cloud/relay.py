@@ -10,34 +10,40 @@ Routes (docs/cloud.md has the protocol):
   ``GET /v1/owner/gateways/{id}/entries?since=N&limit=M``, ``.../checkpoints``,
   ``.../alarms``, ``POST .../mailbox``;
 * ``GET /v1/openapi.json``: the OpenAPI document. The router and the document are both built
-  from the one route table in ``cloud.routes``.
+  from the one route table in ``cloud.routes``;
+* ``GET /healthz`` (the process answers) and ``GET /readyz`` (and its database does).
 
 Every error, bad input and unknown route included, is RFC 9457 problem+json with a stable
 ``code`` (a 405 names the allowed methods in ``Allow``); anything unexpected becomes a bare
-500 ``internal_error`` and its traceback stays in the log. All storage calls run in ONE
-thread, one call at a time, so each upload's checks and writes are atomic with respect to
-the others; the unauthenticated receipt route, which reaches that thread, has a request
-budget per client address and overall (``cloud.ratelimit``).
+500 ``internal_error`` and its traceback stays in the log.
+
+The relay holds no state of its own beyond its key: everything, the nonces of signed
+requests included, is in its storage (``cloud.storage``: SQLite by default, PostgreSQL for
+several relay processes on one database), which makes each upload's checks and writes atomic
+per gateway. The unauthenticated receipt route has a request budget per client address and
+overall (``cloud.ratelimit``); the budget is per relay process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import re
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from nacl.signing import SigningKey
 
 from cloud import routes, tlog_witness, wire, witness
 from cloud.errors import BodyTooLarge, CloudError, RateLimited
+from cloud.metrics import IngestMetrics, metrics_app
 from cloud.ratelimit import Rate, RequestBudget
 from cloud.signed_request import (
     OWNER,
@@ -45,16 +51,26 @@ from cloud.signed_request import (
     RequestVerifier,
     gateway_principal,
 )
-from cloud.storage import OwnerMismatch, RelayStorage, UnknownGateway
-from cloud.wire import MalformedMessage, UploadBatch, WireReceipt
+from cloud.storage import (
+    DATABASE_FILE,
+    NonceClaim,
+    NonceReplayed,
+    OwnerMismatch,
+    RelayStorage,
+    StorageConfig,
+    StorageError,
+    UnknownGateway,
+    load_config,
+    open_storage,
+)
+from cloud.wire import MalformedMessage, WireReceipt
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from groundwork.files import write_file
 from store import cosignature, note
-from store.checkpoint import ORIGIN_PREFIX
+from store.checkpoint import ORIGIN_PREFIX, parse_body
 
 log = logging.getLogger("threshold.relay")
 
-T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 2 * 1024 * 1024
 #: A session's receipt holds a handful of ~1 KiB entries; this leaves room for 64 of them.
@@ -65,8 +81,9 @@ RECEIPTS_PER_CLIENT = Rate(per_minute=30, burst=10)
 RECEIPTS_OVERALL = Rate(per_minute=600, burst=60)
 MAX_READ_ENTRIES = 2000
 MAX_MAIL_BYTES = 160 * 1024
+READY_TIMEOUT_S = 5.0
 RELAY_KEY_FILE = "relay.key"
-DATABASE_FILE = "relay.sqlite3"
+__all__ = ["DATABASE_FILE", "Relay", "RelayServer"]
 
 
 def now_ms() -> int:
@@ -90,6 +107,12 @@ def relay_id_of(public_key: bytes) -> str:
     return "relay:" + b64u_encode(public_key)
 
 
+class ProblemResponse(web.Response):
+    """An RFC 9457 problem answer; ``code`` is kept for the metrics."""
+
+    code = ""
+
+
 def problem(
     status: int,
     code: str,
@@ -100,16 +123,26 @@ def problem(
 ) -> web.Response:
     body = {"type": "about:blank", "title": code, "status": status, "code": code, "detail": detail}
     body.update(extra)
-    return web.json_response(body, status=status, content_type=routes.PROBLEM_TYPE, headers=headers)
+    response = ProblemResponse(
+        text=json.dumps(body), status=status, content_type=routes.PROBLEM_TYPE, headers=headers
+    )
+    response.code = code
+    return response
 
 
 class Relay:
-    """The relay over one data directory: ``DIR/relay.sqlite3`` and ``DIR/relay.key``."""
+    """The relay over one data directory: ``DIR/relay.key``, ``DIR/relay.toml`` (optional,
+    the storage settings) and, by default, the SQLite database ``DIR/relay.sqlite3``.
+
+    The storage opens on first use (or :meth:`open`); :meth:`close` closes it.
+    """
 
     def __init__(
         self,
         directory: Path,
         *,
+        storage: StorageConfig | None = None,
+        metrics: IngestMetrics | None = None,
         clock: Callable[[], int] = now_ms,
         receipts_per_client: Rate = RECEIPTS_PER_CLIENT,
         receipts_overall: Rate = RECEIPTS_OVERALL,
@@ -120,10 +153,14 @@ class Relay:
         self.key = load_or_create_relay_key(directory)
         self.public_key = bytes(self.key.verify_key)
         self.relay_id = relay_id_of(self.public_key)
+        self.storage_config = storage if storage is not None else load_config(directory)
+        self.metrics = metrics if metrics is not None else IngestMetrics()
         self._clock = clock
-        self._storage = RelayStorage.open(directory / DATABASE_FILE)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-storage")
-        self._verifier = RequestVerifier(not_before=clock() / 1000 - 1)
+        self._storage: RelayStorage | None = None
+        self._opening = asyncio.Lock()
+        # Nonces live in the database (every process sees them), so a request signed before
+        # this process started is no replay risk: no start-time cut-off.
+        self._verifier = RequestVerifier()
         # A public key whose secret half is thrown away at once: nothing verifies under it.
         self._nobody_key = bytes(SigningKey.generate().verify_key)
         self._receipt_budget = RequestBudget(
@@ -133,32 +170,35 @@ class Relay:
             receipts_per_client, receipts_overall, max_clients=max_clients
         )
         self._openapi = routes.openapi_document()
-        self.cpu_s = 0.0
+
+    async def open(self) -> RelayStorage:
+        """The storage, opened (and migrated) on first use."""
+        async with self._opening:
+            if self._storage is None:
+                self._storage = await open_storage(self.storage_config)
+            return self._storage
 
     @property
     def storage(self) -> RelayStorage:
-        """The relay's tables, for reading what it holds (tests, local commands). Writes go
-        through the HTTP routes, which run them on the storage thread."""
+        """The opened storage, for reading what the relay holds (tests, local commands);
+        :meth:`open` (or ``RelayServer.start``) opens it. Writes go through the HTTP routes,
+        which run each upload's checks and writes in one database transaction."""
+        if self._storage is None:
+            raise CloudError("the relay's storage is not open")
         return self._storage
 
-    async def _run(self, fn: Callable[[RelayStorage], T]) -> T:
-        def timed() -> T:
-            started = time.thread_time()
-            try:
-                return fn(self._storage)
-            finally:
-                self.cpu_s += time.thread_time() - started
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, timed)
-
-    def close(self) -> None:
-        self._thread.shutdown(wait=True)
-        self._storage.close()
+    async def close(self) -> None:
+        async with self._opening:
+            if self._storage is not None:
+                await self._storage.close()
+                self._storage = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
         handlers: dict[str, Handler] = {
             "openapi": self._openapi_json,
+            "healthz": self._healthz,
+            "readyz": self._readyz,
             "time": self._time,
             "receipt": self._receipt,
             "upload": self._upload,
@@ -220,90 +260,132 @@ class Relay:
             log.exception("internal error on %s %s", request.method, request.path)
             return problem(500, "internal_error", "the relay hit an internal error")
 
-    async def _authenticate(self, request: web.Request, principal: str, key: bytes) -> bytes:
+    async def _authenticate(
+        self, request: web.Request, principal: str, key: bytes
+    ) -> tuple[bytes, NonceClaim]:
+        """The body of a request whose signature holds, and its nonce, not yet claimed: the
+        caller claims it (:meth:`_claim`, or in the upload's own transaction)."""
         body = await request.read()
         if request.headers.get("Threshold-Principal") != principal:
             raise RequestAuthError("this endpoint needs another principal")
-        self._verifier.verify(
+        signed = self._verifier.check(
             key, request.method, request.path_qs, body, request.headers, self._clock() / 1000
         )
-        return body
+        # Claimed only after the signature holds, so forged requests cannot fill the nonce
+        # table. A nonce is kept for two windows past its signed time: longer than any relay
+        # process would accept it, even one whose clock lags another's by up to a window.
+        expires_ms = (signed.time + 2 * int(self._verifier.skew_s) + 1) * 1000
+        return body, NonceClaim(signed.nonce, expires_ms)
+
+    async def _claim(self, nonce: NonceClaim) -> None:
+        storage = await self.open()
+        if not await storage.claim_nonce(nonce.nonce, nonce.expires_ms, self._clock()):
+            raise RequestAuthError("request replayed (nonce already used)")
 
     async def _registered_keys(self, gateway_id: str) -> tuple[bytes, bytes]:
         """(gateway key, owner key) of a registered gateway. For an unknown id, keys nobody
         holds: the request then fails exactly as a bad signature does, so an unauthenticated
         caller cannot learn which gateway ids are registered."""
         try:
-            record = await self._run(lambda s: s.gateway(gateway_id))
+            record = await (await self.open()).gateway(gateway_id)
         except UnknownGateway:
             return self._nobody_key, self._nobody_key
         return record.public_key, record.owner_key
 
-    async def _as_gateway(self, request: web.Request) -> tuple[str, bytes]:
+    async def _signed_by_gateway(self, request: web.Request) -> tuple[str, bytes, NonceClaim]:
         gateway_id = request.match_info["gw"]
         gateway_key, _ = await self._registered_keys(gateway_id)
-        body = await self._authenticate(request, gateway_principal(gateway_id), gateway_key)
+        body, nonce = await self._authenticate(request, gateway_principal(gateway_id), gateway_key)
+        return gateway_id, body, nonce
+
+    async def _as_gateway(self, request: web.Request) -> tuple[str, bytes]:
+        gateway_id, body, nonce = await self._signed_by_gateway(request)
+        await self._claim(nonce)
         return gateway_id, body
 
     async def _as_owner(self, request: web.Request) -> tuple[str, bytes]:
         gateway_id = request.match_info["gw"]
         _, owner_key = await self._registered_keys(gateway_id)
-        body = await self._authenticate(request, OWNER, owner_key)
+        body, nonce = await self._authenticate(request, OWNER, owner_key)
+        await self._claim(nonce)
         return gateway_id, body
 
     # Gateway ---------------------------------------------------------------------------------
 
-    async def _upload(self, request: web.Request) -> web.Response:
-        gateway_id, body = await self._as_gateway(request)
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            response = await self._errors(request, self._upload_batch)
+        finally:
+            self.metrics.upload_seconds.observe(time.perf_counter() - started)
+        if response.status >= 400:
+            code = (
+                response.code
+                if isinstance(response, ProblemResponse)
+                else f"http_{response.status}"
+            )
+            self.metrics.refusals.labels(code=code).inc()
+        return response
+
+    async def _upload_batch(self, request: web.Request) -> web.Response:
+        gateway_id, body, nonce = await self._signed_by_gateway(request)
         batch = wire.decode_batch(body)
         if sum(len(e) for e in batch.entries) > wire.MAX_BATCH_BYTES:
             raise MalformedMessage("a batch carries at most 1 MiB of entries")
-        size, outcome = await self._run(lambda s: self._ingest(s, gateway_id, batch))
-        if isinstance(outcome, witness.Refused):
-            status = 409 if outcome.finding is not witness.Finding.MALFORMED else 400
-            return problem(status, outcome.finding.value, outcome.detail, acked_size=size)
-        cosignature = outcome
+        storage = await self.open()
+        try:
+            # The nonce is claimed in the upload's own transaction: one commit per upload.
+            outcome = await storage.upload(
+                gateway_id,
+                batch,
+                lambda cp: wire.cosign(self.key, self.relay_id, cp, self._clock() // 1000),
+                self._clock(),
+                nonce,
+            )
+        except NonceReplayed:
+            raise RequestAuthError("request replayed (nonce already used)") from None
+        if isinstance(outcome.result, witness.Refused):
+            refused = outcome.result
+            if refused.finding.is_alarm:
+                self.metrics.alarms.labels(code=refused.finding.value).inc()
+            status = 409 if refused.finding is not witness.Finding.MALFORMED else 400
+            return problem(
+                status, refused.finding.value, refused.detail, acked_size=outcome.held_size
+            )
+        self.metrics.batches.inc()
+        self.metrics.entries.inc(max(0, outcome.held_size - batch.start))
         return web.json_response(
             {
-                "acked_size": size,
+                "acked_size": outcome.held_size,
                 "relay_id": self.relay_id,
                 "relay_key": base64.b64encode(self.public_key).decode(),
-                "cosignature": base64.b64encode(cosignature).decode(),
+                "cosignature": base64.b64encode(outcome.result).decode(),
                 "tree_size": batch.checkpoint.checkpoint.tree_size,
             }
         )
 
-    def _ingest(
-        self, storage: RelayStorage, gateway_id: str, batch: UploadBatch
-    ) -> tuple[int, bytes | witness.Refused]:
-        """(the held size after this upload, the cosignature or why it was refused)."""
-        record = storage.gateway(gateway_id)
-        held = storage.held_size(gateway_id)
-        cp_size = batch.checkpoint.checkpoint.tree_size
-        seen = storage.witnessed_for_batch(gateway_id, cp_size, held, max(held, batch.end))
-        verdict = witness.check_batch(
-            batch, gateway_id, record.public_key, storage.nodes(gateway_id), held, seen
-        )
-        if isinstance(verdict, witness.Refused):
-            if verdict.finding.is_alarm:
-                storage.add_alarm(gateway_id, verdict.finding.value, verdict.detail, self._clock())
-            return held, verdict
-        cosignature = wire.cosign(
-            self.key, self.relay_id, verdict.checkpoint.checkpoint, self._clock() // 1000
-        )
-        storage.accept(gateway_id, verdict, cosignature, self._clock())
-        return verdict.new_size, cosignature
-
     async def _mailbox(self, request: web.Request) -> web.Response:
         gateway_id, _ = await self._as_gateway(request)
         after = _query_int(request, "after", 0)
-        items = await self._run(lambda s: s.mail_after(gateway_id, after, 100))
+        items = await (await self.open()).mail_after(gateway_id, after, 100)
         return web.json_response(
             {"items": [{"id": m.id, "sealed": wire.b64(m.sealed)} for m in items]}
         )
 
     async def _openapi_json(self, request: web.Request) -> web.Response:
         return web.json_response(self._openapi)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        try:
+            storage = await self.open()
+            await asyncio.wait_for(storage.ready(), READY_TIMEOUT_S)
+        except (StorageError, TimeoutError) as exc:
+            detail = exc.message if isinstance(exc, StorageError) else "the database is slow"
+            return problem(503, "not_ready", detail)
+        return web.json_response({"status": "ready"})
 
     async def _time(self, request: web.Request) -> web.Response:
         nonce = request.query.get("nonce", "")
@@ -332,36 +414,14 @@ class Relay:
         if len(body) > MAX_RECEIPT_BYTES:
             raise BodyTooLarge(f"a receipt is at most {MAX_RECEIPT_BYTES} bytes")
         receipt = WireReceipt.from_json(wire.parse_json(body, "receipt"))
-        refused = await self._run(lambda s: self._witness_receipt(s, receipt))
+        storage = await self.open()
+        refused = await storage.witness_receipt(receipt, self._nobody_key, self._clock())
         if refused is not None:
+            if refused.finding.is_alarm:
+                self.metrics.alarms.labels(code=refused.finding.value).inc()
             status = 409 if refused.finding.is_alarm else 400
             return problem(status, refused.finding.value, refused.detail)
         return web.json_response({"witnessed": receipt.checkpoint.checkpoint.tree_size})
-
-    def _witness_receipt(
-        self, storage: RelayStorage, receipt: WireReceipt
-    ) -> witness.Refused | None:
-        # An unknown gateway gets a key nobody holds and an empty log, then the same queries
-        # and checks: its receipt is refused exactly as a forged one for a registered gateway
-        # is, so the answer does not tell which gateway ids exist.
-        state = storage.witness_state(receipt.gateway)
-        gateway_key, held = (self._nobody_key, 0) if state is None else state
-        size = receipt.checkpoint.checkpoint.tree_size
-        refused = witness.check_receipt(
-            receipt,
-            gateway_key,
-            storage.nodes(receipt.gateway),
-            held,
-            storage.witnessed_at(receipt.gateway, size),
-        )
-        if refused is not None:
-            if refused.finding.is_alarm:
-                storage.add_alarm(
-                    receipt.gateway, refused.finding.value, refused.detail, self._clock()
-                )
-            return refused
-        storage.add_witnessed(receipt.gateway, receipt.checkpoint, "receipt")
-        return None
 
     # The standard witness (C2SP tlog-witness; cloud.tlog_witness) -----------------------------
 
@@ -390,7 +450,7 @@ class Relay:
         body = await request.read()
         if len(body) > limit:
             raise BodyTooLarge(f"an add-checkpoint request is at most {limit} bytes")
-        answer = await self._run(lambda s: self._add_checkpoint(s, body))
+        answer = await self._add_checkpoint(body)
         if answer.status in (200, 409):
             return web.Response(
                 status=answer.status,
@@ -400,45 +460,58 @@ class Relay:
             )
         return problem(answer.status, answer.code, answer.body)
 
-    def _add_checkpoint(self, storage: RelayStorage, body: bytes) -> tlog_witness.Answer:
-        """Check and record in one step of the storage thread: atomic, as the spec asks."""
-
-        def latest(origin: str) -> tlog_witness.Latest | None:
-            found = storage.witness_latest(origin)
-            return None if found is None else tlog_witness.Latest(found[0], found[1])
-
-        answer, origin = tlog_witness.decide(
-            body,
-            lambda origin: self._log_verifier(storage, origin),
-            latest,
-            self.key,
-            self.relay_id,
-            self._clock() // 1000,
-        )
-        if answer.latest is not None and origin is not None:
-            request = tlog_witness.parse_request(body)
-            cosigned = request.checkpoint + answer.body
-            storage.set_witness_latest(
-                origin, answer.latest.tree_size, answer.latest.root_hash, cosigned, self._clock()
+    async def _add_checkpoint(self, body: bytes) -> tlog_witness.Answer:
+        """The log's key is looked up first; the check of the old size and the write of the
+        new latest checkpoint then run in one storage transaction (tlog-witness's atomicity)."""
+        now_s = self._clock() // 1000
+        try:
+            origin = parse_body(note.parse(tlog_witness.parse_request(body).checkpoint).text).origin
+        except (tlog_witness.BadRequest, note.MalformedNote):
+            answer, _ = tlog_witness.decide(
+                body, lambda _: None, lambda _: None, self.key, self.relay_id, now_s
             )
-        return answer
+            return answer
+        storage = await self.open()
+        verifier = await self._log_verifier(storage, origin)
+        decided: list[tlog_witness.Answer] = []
+
+        def step(held: tuple[int, bytes] | None) -> tuple[int, bytes, str] | None:
+            latest = None if held is None else tlog_witness.Latest(*held)
+            answer, _ = tlog_witness.decide(
+                body,
+                lambda o: verifier if o == origin else None,
+                lambda o: latest if o == origin else None,
+                self.key,
+                self.relay_id,
+                now_s,
+            )
+            decided.append(answer)
+            if answer.latest is None:
+                return None
+            kept = tlog_witness.parse_request(body).checkpoint + answer.body
+            return answer.latest.tree_size, answer.latest.root_hash, kept
+
+        await storage.witness_add_checkpoint(origin, step, self._clock())
+        return decided[-1]
 
     @staticmethod
-    def _log_verifier(storage: RelayStorage, origin: str) -> note.Verifier | None:
-        """A registered gateway's log (origin ``threshold.example/gw/<id>``), or a log added
-        with ``threshold cloud witness-log``."""
-        vkey = storage.witness_log_vkey(origin)
+    async def _log_verifier(storage: RelayStorage, origin: str) -> note.Verifier | None:
+        """A log added with ``threshold cloud witness-log``, or a registered gateway's log
+        (origin ``threshold.example/gw/<id>``, the registered key)."""
+        vkey = await storage.witness_log_vkey(origin)
         if vkey is not None:
             return note.parse_vkey(vkey)
         if origin.startswith(ORIGIN_PREFIX):
-            key = storage.gateway_key_for(origin[len(ORIGIN_PREFIX) :])
-            if key is not None:
-                return note.ed25519_verifier(origin, key)
+            try:
+                record = await storage.gateway(origin[len(ORIGIN_PREFIX) :])
+            except UnknownGateway:
+                return None
+            return note.ed25519_verifier(origin, record.public_key)
         return None
 
     async def _witness_checkpoint(self, request: web.Request) -> web.Response:
         wanted = request.match_info["origin_hash"]
-        found = await self._run(lambda s: s.witness_latest_by_hash(wanted))
+        found = await (await self.open()).witness_checkpoint(wanted)
         if found is None:
             return problem(404, "unknown_log", "this witness never cosigned that log")
         return web.Response(
@@ -450,7 +523,7 @@ class Relay:
     async def add_witness_log(self, vkey: str) -> str:
         """Trust a log's Ed25519 vkey (its key name is its origin); returns the origin."""
         verifier = note.parse_vkey(vkey)
-        await self._run(lambda s: s.add_witness_log(verifier.name, vkey.strip(), self._clock()))
+        await (await self.open()).add_witness_log(verifier.name, vkey.strip(), self._clock())
         return verifier.name
 
     # Owner -----------------------------------------------------------------------------------
@@ -459,10 +532,9 @@ class Relay:
         gateway_id, _ = await self._as_owner(request)
         since = _query_int(request, "since", 0)
         limit = min(_query_int(request, "limit", MAX_READ_ENTRIES), MAX_READ_ENTRIES)
-        rows = await self._run(
-            lambda s: (s.entries(gateway_id, since, limit), s.held_size(gateway_id))
-        )
-        entries, held = rows
+        storage = await self.open()
+        entries = await storage.entries(gateway_id, since, limit)
+        held = await storage.held_size(gateway_id)
         return web.json_response(
             {
                 "held_size": held,
@@ -472,9 +544,9 @@ class Relay:
 
     async def _owner_checkpoints(self, request: web.Request) -> web.Response:
         gateway_id, _ = await self._as_owner(request)
-        records, record = await self._run(
-            lambda s: (s.witnessed(gateway_id), s.gateway(gateway_id))
-        )
+        storage = await self.open()
+        records = await storage.witnessed(gateway_id)
+        record = await storage.gateway(gateway_id)
         return web.json_response(
             {
                 "gateway_key": wire.b64(record.public_key),
@@ -493,7 +565,7 @@ class Relay:
 
     async def _owner_alarms(self, request: web.Request) -> web.Response:
         gateway_id, _ = await self._as_owner(request)
-        alarms = await self._run(lambda s: s.alarms(gateway_id))
+        alarms = await (await self.open()).alarms(gateway_id)
         return web.json_response(
             {
                 "alarms": [
@@ -511,23 +583,18 @@ class Relay:
         sealed = wire.unb64(data.get("sealed"), "sealed mail")
         if not 0 < len(sealed) <= MAX_MAIL_BYTES:
             raise MalformedMessage(f"sealed mail is 1 to {MAX_MAIL_BYTES} bytes")
-        item_id = await self._run(lambda s: s.post_mail(gateway_id, sealed, self._clock()))
+        item_id = await (await self.open()).post_mail(gateway_id, sealed, self._clock())
         return web.json_response({"id": item_id}, status=201)
 
-    def held(self, gateway_id: str) -> int:
-        """How many entries the relay holds for a gateway (read on a private connection)."""
-        storage = RelayStorage.open(self.directory / DATABASE_FILE)
-        try:
-            return storage.held_size(gateway_id)
-        finally:
-            storage.close()
+    async def held(self, gateway_id: str) -> int:
+        """How many entries the relay holds for a gateway."""
+        return await (await self.open()).held_size(gateway_id)
 
     # Registration (local, for `threshold cloud register-gateway --dir`) ----------------------
 
     async def register_gateway(self, gateway_id: str, public_key: bytes, owner_key: bytes) -> None:
-        await self._run(
-            lambda s: s.register_gateway(gateway_id, public_key, owner_key, self._clock())
-        )
+        storage = await self.open()
+        await storage.register_gateway(gateway_id, public_key, owner_key, self._clock())
 
 
 _QUERY_INT = re.compile(r"[0-9]{1,16}")
@@ -544,27 +611,52 @@ def _query_int(request: web.Request, name: str, default: int) -> int:
 
 
 class RelayServer:
-    """A relay listening on a TCP address until ``stop()`` (tests, the demo, the CLI)."""
+    """A relay listening on a TCP address until ``stop()`` (tests, the demo, the CLI).
+
+    ``sock`` serves an already listening socket instead (a worker of ``--workers N``: every
+    worker accepts on the one socket its supervisor opened). ``metrics_port`` serves this
+    relay's ingest metrics on ``127.0.0.1`` (0: a free port, None: not at all)."""
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self.port = 0
+        self.metrics_port = 0
 
     async def start(
-        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        sock: socket.socket | None = None,
+        metrics_port: int | None = None,
     ) -> str:
+        await self.relay.open()
         self._runner = web.AppRunner(self.relay.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
+        site: web.BaseSite
+        if sock is not None:
+            site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
+            host, port = sock.getsockname()[:2]
+        else:
+            site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         # The runner has this one site, so its first address is the port the OS chose.
         self.port = int(self._runner.addresses[0][1])
+        if metrics_port is not None:
+            self._metrics_runner = web.AppRunner(metrics_app(self.relay.metrics), access_log=None)
+            await self._metrics_runner.setup()
+            metrics_site = web.TCPSite(self._metrics_runner, "127.0.0.1", metrics_port)
+            await metrics_site.start()
+            self.metrics_port = int(self._metrics_runner.addresses[0][1])
         scheme = "https" if ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        self.relay.close()
+        for runner in (self._runner, self._metrics_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._metrics_runner = None
+        await self.relay.close()

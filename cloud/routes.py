@@ -32,6 +32,7 @@ STATUS_TITLES: dict[int, str] = {
     413: "Request body too large",
     422: "The checkpoint is not consistent with the witness's view of the log",
     429: "Too many requests (Retry-After says when to retry)",
+    503: "Not ready (the relay's database does not answer)",
 }
 
 
@@ -164,6 +165,24 @@ ROUTES: tuple[Route, ...] = (
         Caller.ANYONE,
         (200,),
         answer=_obj({"openapi": _STRING, "info": _OBJECT, "paths": _OBJECT}),
+    ),
+    Route(
+        "GET",
+        "/healthz",
+        "healthz",
+        "Liveness: the relay process answers (it does not ask the database).",
+        Caller.ANYONE,
+        (200,),
+        answer=_obj({"status": {"type": "string", "enum": ["ok"]}}),
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        "readyz",
+        "Readiness: the relay's database answers; 503 not_ready when it does not.",
+        Caller.ANYONE,
+        (200, 503),
+        answer=_obj({"status": {"type": "string", "enum": ["ready"]}}),
     ),
     Route(
         "GET",

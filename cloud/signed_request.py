@@ -97,10 +97,33 @@ def read_principal(headers: Mapping[str, str]) -> str:
 
 
 class RequestVerifier:
-    """Checks request signatures and remembers nonces (for all principals) to refuse replays."""
+    """Checks request signatures; :meth:`verify` also remembers nonces (for all principals,
+    in this process) to refuse replays, :meth:`check` leaves that to the caller."""
 
     def __init__(self, *, skew_s: float = DEFAULT_SKEW_S, not_before: float = 0.0) -> None:
         self._window = ReplayWindow(skew_s=skew_s, not_before=not_before)
+        self.skew_s = skew_s
+
+    def check(
+        self,
+        public_key: bytes,
+        method: str,
+        path_qs: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        now: float,
+    ) -> SignedRequest:
+        """Everything but the nonce memory: the caller records the nonce where every relay
+        process sees it (``RelayStorage.claim_nonce``), after this passed."""
+        principal = read_principal(headers)
+        try:
+            parsed = request_signature.parse_headers(headers, _HEADERS)
+            self._window.check_time(parsed.time, now)
+            message = signed_message(principal, method, path_qs, body, parsed.time, parsed.nonce)
+            request_signature.check_signature(public_key, message, parsed.signature)
+        except SignatureRefused as exc:
+            raise RequestAuthError(exc.message) from None
+        return SignedRequest(principal=principal, time=parsed.time, nonce=parsed.nonce)
 
     def verify(
         self,

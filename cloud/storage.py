@@ -1,91 +1,72 @@
-"""The relay's storage: plain SQL over one DB-API connection (SQLite here).
+"""The relay's storage interface, the records it returns, and how a backend is chosen.
 
-Everything the relay keeps goes through this one module, in portable SQL: ``?`` parameters,
-``INSERT ... ON CONFLICT DO NOTHING``, no SQLite functions. Moving to PostgreSQL for a fleet
-of homes means the schema changes listed in docs/cloud.md (BLOB to BYTEA, identity columns),
-``%s`` parameters, and the PRAGMAs in :meth:`RelayStorage.open` dropped.
+Everything the relay holds is in its database: gateways and their keys, each held log
+(leaves, tree nodes, held size), the witnessed checkpoints, alarms, the owners' mail and the
+nonces of signed requests already seen (so that a second relay process refuses a replay the
+first one saw). Nothing of it lives in a relay process, which is what lets several processes
+serve one database.
 
-Synchronous: the relay runs every call in its single storage thread, so calls never
-interleave, and a write method is one transaction.
+Two backends implement :class:`RelayStorage`: SQLite (``cloud.storage_sqlite``, the default,
+for a household that hosts its own relay) and PostgreSQL (``cloud.storage_postgres``, for a
+fleet: many relay processes, one database). The relay's ``relay.toml`` chooses
+(:func:`load_config`); both pass one shared test suite.
+
+The one operation that must be atomic per gateway is :meth:`RelayStorage.upload` (and
+:meth:`RelayStorage.witness_receipt`): read the held log, run the pure witness checks
+(``cloud.witness``), write the accepted leaves or the alarm, in one transaction that holds the
+gateway's lock, so two processes given the same gateway's batches at once behave as if the
+batches had come one after the other.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+import stat
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cloud.errors import CloudError
-from cloud.witness import Accepted, Witnessed
+from cloud.wire import UploadBatch, WireReceipt
+from cloud.witness import Refused
 from store.checkpoint import Checkpoint, Format, SignedCheckpoint, log_origin
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gateway (
-    gateway_id  TEXT PRIMARY KEY,
-    public_key  BLOB NOT NULL,
-    owner_key   BLOB NOT NULL,
-    registered_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS log_state (
-    gateway_id  TEXT PRIMARY KEY REFERENCES gateway (gateway_id),
-    held_size   INTEGER NOT NULL,
-    updated_ms  INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS entry (
-    gateway_id  TEXT NOT NULL,
-    idx         INTEGER NOT NULL,
-    sealed      BLOB NOT NULL,
-    leaf_hash   BLOB NOT NULL,
-    PRIMARY KEY (gateway_id, idx)
-);
-CREATE TABLE IF NOT EXISTS tree_node (
-    gateway_id  TEXT NOT NULL,
-    level       INTEGER NOT NULL,
-    idx         INTEGER NOT NULL,
-    hash        BLOB NOT NULL,
-    PRIMARY KEY (gateway_id, level, idx)
-);
-CREATE TABLE IF NOT EXISTS witnessed (
-    gateway_id  TEXT NOT NULL,
-    tree_size   INTEGER NOT NULL,
-    root_hash   BLOB NOT NULL,
-    time_ms     INTEGER NOT NULL,
-    signature   BLOB NOT NULL,
-    source      TEXT NOT NULL,
-    cosignature BLOB,
-    PRIMARY KEY (gateway_id, tree_size, root_hash, source)
-);
-CREATE TABLE IF NOT EXISTS alarm (
-    id          INTEGER PRIMARY KEY,
-    gateway_id  TEXT NOT NULL,
-    time_ms     INTEGER NOT NULL,
-    code        TEXT NOT NULL,
-    detail      TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS witness_log (
-    origin      TEXT PRIMARY KEY,
-    vkey        TEXT NOT NULL,
-    added_ms    INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS witness_latest (
-    origin      TEXT PRIMARY KEY,
-    origin_hash TEXT NOT NULL UNIQUE,
-    tree_size   INTEGER NOT NULL,
-    root_hash   BLOB NOT NULL,
-    note        TEXT NOT NULL,
-    updated_ms  INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS mailbox (
-    id          INTEGER PRIMARY KEY,
-    gateway_id  TEXT NOT NULL,
-    sealed      BLOB NOT NULL,
-    posted_ms   INTEGER NOT NULL
-);
-"""
+CONFIG_FILE = "relay.toml"
+DATABASE_FILE = "relay.sqlite3"
+#: The Ed25519 cosignature over an accepted checkpoint (the relay's key is not storage's).
+Cosigner = Callable[[Checkpoint], bytes]
+#: One tlog-witness add-checkpoint decision (cloud.tlog_witness): given the origin's latest
+#: cosigned (size, root), or None, the new latest (size, root, cosigned note) to keep, or None.
+WitnessStep = Callable[[tuple[int, bytes] | None], tuple[int, bytes, str] | None]
+
+
+class StorageError(CloudError):
+    """The database is unreachable, misconfigured, or refused an operation."""
+
+    code = "storage_error"
+
+
+class StorageConfigError(StorageError):
+    """``relay.toml``'s storage settings or the password file are wrong."""
+
+    code = "storage_config"
+
+
+class SchemaTooNew(StorageError):
+    """The database was migrated by a newer relay; this one refuses to touch it."""
+
+    code = "schema_too_new"
+
+
+class NonceReplayed(CloudError):
+    """The request's nonce was already claimed (by this relay process or another): a replay.
+    The relay answers it as a bad signature (401 ``unauthorized``)."""
+
+    code = "nonce_replayed"
 
 
 class UnknownGateway(CloudError):
@@ -96,11 +77,61 @@ class OwnerMismatch(CloudError):
     code = "owner_mismatch"
 
 
+class Backend(enum.Enum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where the relay keeps its state. SQLite needs only the path; PostgreSQL a DSN (libpq
+    URI or key=value, without the password) and the password in a file of mode 0600."""
+
+    backend: Backend = Backend.SQLITE
+    sqlite_path: Path | None = None
+    dsn: str = ""
+    password_file: Path | None = None
+    #: Connections per relay process (PostgreSQL).
+    pool_size: int = 8
+
+    @classmethod
+    def sqlite(cls, path: Path) -> StorageConfig:
+        return cls(Backend.SQLITE, sqlite_path=path)
+
+    @classmethod
+    def postgresql(
+        cls, dsn: str, password_file: Path | None = None, pool_size: int = 8
+    ) -> StorageConfig:
+        return cls(Backend.POSTGRESQL, dsn=dsn, password_file=password_file, pool_size=pool_size)
+
+
 @dataclass(frozen=True)
 class GatewayRecord:
     gateway_id: str
     public_key: bytes
     owner_key: bytes
+
+
+def signed_from_row(
+    gateway_id: str, size: int, root: bytes, time_ms: int, signature: bytes
+) -> SignedCheckpoint:
+    """A witnessed checkpoint from its row: a 68-byte ``signature`` (key ID and Ed25519
+    signature) is a C2SP note, a 64-byte one ``threshold-checkpoint/v1``."""
+    if len(signature) == 4 + 64:
+        note = Checkpoint(log_origin(gateway_id), size, root, time_ms, Format.NOTE)
+        return SignedCheckpoint(note, signature[4:], signature[:4])
+    legacy = Checkpoint(gateway_id, size, root, time_ms, Format.LEGACY)
+    return SignedCheckpoint(legacy, signature)
+
+
+def origin_hash(origin: str) -> str:
+    """The monitoring path's name for a log (tlog-witness): lowercase hex SHA-256 of it."""
+    return hashlib.sha256(origin.encode()).hexdigest()
+
+
+def stored_signature(signed: SignedCheckpoint) -> bytes:
+    """What ``witnessed.signature`` keeps: the key ID (a note's) and the signature."""
+    return signed.key_id + signed.signature
 
 
 @dataclass(frozen=True)
@@ -121,302 +152,187 @@ class Alarm:
 
 @dataclass(frozen=True)
 class MailItem:
-    """The owner's mail to a gateway: opaque bytes sealed to the gateway's key."""
+    """The owner's mail to a gateway: opaque bytes sealed to the gateway's key. ``id`` counts
+    per gateway, in the order the posts committed, so a reader's ``after`` never skips one."""
 
     id: int
     sealed: bytes
     posted_ms: int
 
 
-def _signed(
-    gateway_id: str, size: int, root: bytes, time_ms: int, signature: bytes
-) -> SignedCheckpoint:
-    """A witnessed checkpoint from its row: a 68-byte ``signature`` (key ID and Ed25519
-    signature) is a C2SP note, a 64-byte one ``threshold-checkpoint/v1``."""
-    if len(signature) == 4 + 64:
-        note = Checkpoint(log_origin(gateway_id), size, root, time_ms, Format.NOTE)
-        return SignedCheckpoint(note, signature[4:], signature[:4])
-    legacy = Checkpoint(gateway_id, size, root, time_ms, Format.LEGACY)
-    return SignedCheckpoint(legacy, signature)
+@dataclass(frozen=True)
+class NonceClaim:
+    """A signed request's nonce, to be kept until ``expires_ms`` (two skew windows past its
+    signed time): claimed in the same transaction as the work the request asks for."""
+
+    nonce: str
+    expires_ms: int
 
 
-class StoredNodes:
-    """``merkle.PerfectNodes`` over one gateway's held tree."""
+@dataclass(frozen=True)
+class UploadOutcome:
+    """The held size after an upload, and the cosignature or why the batch was refused."""
 
-    def __init__(self, conn: sqlite3.Connection, gateway_id: str) -> None:
-        self._conn = conn
-        self._gateway = gateway_id
-
-    def node(self, level: int, index: int) -> bytes:
-        if level == 0:
-            row = self._conn.execute(
-                "SELECT leaf_hash FROM entry WHERE gateway_id = ? AND idx = ?",
-                (self._gateway, index),
-            ).fetchone()
-        else:
-            row = self._conn.execute(
-                "SELECT hash FROM tree_node WHERE gateway_id = ? AND level = ? AND idx = ?",
-                (self._gateway, level, index),
-            ).fetchone()
-        if row is None:
-            raise CloudError(f"relay tree has no node ({level}, {index}) for {self._gateway}")
-        return bytes(row[0])
+    held_size: int
+    result: bytes | Refused
 
 
-class RelayStorage:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+class RelayStorage(Protocol):
+    """What the relay asks of its database. Every method is one transaction."""
 
-    @classmethod
-    def open(cls, path: Path) -> RelayStorage:
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.executescript(SCHEMA)
-        return cls(conn)
+    async def ready(self) -> None:
+        """Return when the database answers; raise :class:`StorageError` when it does not."""
 
-    def close(self) -> None:
-        self._conn.close()
+    async def close(self) -> None: ...
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    async def schema_version(self) -> int: ...
 
-    # Gateways --------------------------------------------------------------------------------
-
-    def register_gateway(
+    async def register_gateway(
         self, gateway_id: str, public_key: bytes, owner_key: bytes, now_ms: int
     ) -> None:
         """Register a gateway, or re-register it with a new key by the same owner."""
-        with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT owner_key FROM gateway WHERE gateway_id = ?", (gateway_id,)
-            ).fetchone()
-            if row is None:
-                conn.execute(
-                    "INSERT INTO gateway (gateway_id, public_key, owner_key, registered_ms)"
-                    " VALUES (?, ?, ?, ?)",
-                    (gateway_id, public_key, owner_key, now_ms),
-                )
-                conn.execute(
-                    "INSERT INTO log_state (gateway_id, held_size, updated_ms) VALUES (?, 0, ?)",
-                    (gateway_id, now_ms),
-                )
-            elif bytes(row[0]) != owner_key:
-                raise OwnerMismatch(f"gateway {gateway_id} belongs to another owner")
-            else:
-                conn.execute(
-                    "UPDATE gateway SET public_key = ? WHERE gateway_id = ?",
-                    (public_key, gateway_id),
-                )
 
-    def gateway(self, gateway_id: str) -> GatewayRecord:
-        row = self._conn.execute(
-            "SELECT public_key, owner_key FROM gateway WHERE gateway_id = ?", (gateway_id,)
-        ).fetchone()
-        if row is None:
-            raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
-        return GatewayRecord(gateway_id, bytes(row[0]), bytes(row[1]))
+    async def gateway(self, gateway_id: str) -> GatewayRecord:
+        """The registered gateway, or :class:`UnknownGateway`."""
 
-    def witness_state(self, gateway_id: str) -> tuple[bytes, int] | None:
-        """(gateway key, held size), or None for an unknown id: one query either way, so a
-        receipt for an unknown gateway costs what one for a registered gateway does."""
-        row = self._conn.execute(
-            "SELECT g.public_key, s.held_size FROM gateway g"
-            " JOIN log_state s ON s.gateway_id = g.gateway_id WHERE g.gateway_id = ?",
-            (gateway_id,),
-        ).fetchone()
-        return None if row is None else (bytes(row[0]), int(row[1]))
+    async def held_size(self, gateway_id: str) -> int: ...
 
-    # The standard witness (cloud.tlog_witness) -----------------------------------------------
+    async def claim_nonce(self, nonce: str, expires_ms: int, now_ms: int) -> bool:
+        """Record a request nonce until ``expires_ms``: False if it was already recorded (a
+        replay, whichever relay process saw it first)."""
 
-    def add_witness_log(self, origin: str, vkey: str, now_ms: int) -> None:
-        """Trust ``vkey`` for ``origin`` (a log that is not one of the registered gateways)."""
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO witness_log (origin, vkey, added_ms) VALUES (?, ?, ?)"
-                " ON CONFLICT (origin) DO UPDATE SET vkey = excluded.vkey",
-                (origin, vkey, now_ms),
-            )
-
-    def witness_log_vkey(self, origin: str) -> str | None:
-        """The vkey trusted for a log added by hand."""
-        row = self._conn.execute(
-            "SELECT vkey FROM witness_log WHERE origin = ?", (origin,)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def gateway_key_for(self, gateway_id: str) -> bytes | None:
-        row = self._conn.execute(
-            "SELECT public_key FROM gateway WHERE gateway_id = ?", (gateway_id,)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def witness_latest(self, origin: str) -> tuple[int, bytes, str] | None:
-        """(size, root, cosigned note) of the latest checkpoint cosigned for ``origin``."""
-        row = self._conn.execute(
-            "SELECT tree_size, root_hash, note FROM witness_latest WHERE origin = ?", (origin,)
-        ).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]))
-
-    def witness_latest_by_hash(self, origin_hash: str) -> str | None:
-        """The cosigned note served at ``<monitoring prefix>/<origin hash>/checkpoint``."""
-        row = self._conn.execute(
-            "SELECT note FROM witness_latest WHERE origin_hash = ?", (origin_hash,)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_witness_latest(
-        self, origin: str, tree_size: int, root: bytes, note: str, now_ms: int
-    ) -> None:
-        """Persist the origin's latest cosigned checkpoint (before the answer goes out)."""
-        digest = hashlib.sha256(origin.encode()).hexdigest()
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO witness_latest"
-                " (origin, origin_hash, tree_size, root_hash, note, updated_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET"
-                " tree_size = excluded.tree_size, root_hash = excluded.root_hash,"
-                " note = excluded.note, updated_ms = excluded.updated_ms",
-                (origin, digest, tree_size, root, note, now_ms),
-            )
-
-    # The held log ----------------------------------------------------------------------------
-
-    def held_size(self, gateway_id: str) -> int:
-        row = self._conn.execute(
-            "SELECT held_size FROM log_state WHERE gateway_id = ?", (gateway_id,)
-        ).fetchone()
-        if row is None:
-            raise UnknownGateway(f"gateway {gateway_id!r} is not registered")
-        return int(row[0])
-
-    def nodes(self, gateway_id: str) -> StoredNodes:
-        return StoredNodes(self._conn, gateway_id)
-
-    def witnessed_for_batch(
-        self, gateway_id: str, checkpoint_size: int, low: int, high: int
-    ) -> list[Witnessed]:
-        rows = self._conn.execute(
-            "SELECT tree_size, root_hash, source FROM witnessed WHERE gateway_id = ?"
-            " AND (tree_size >= ? OR (tree_size > ? AND tree_size <= ?))"
-            " ORDER BY tree_size",
-            (gateway_id, checkpoint_size, low, high),
-        ).fetchall()
-        return [Witnessed(int(r[0]), bytes(r[1]), str(r[2])) for r in rows]
-
-    def witnessed_at(self, gateway_id: str, size: int) -> list[Witnessed]:
-        rows = self._conn.execute(
-            "SELECT tree_size, root_hash, source FROM witnessed"
-            " WHERE gateway_id = ? AND tree_size = ?",
-            (gateway_id, size),
-        ).fetchall()
-        return [Witnessed(int(r[0]), bytes(r[1]), str(r[2])) for r in rows]
-
-    def accept(self, gateway_id: str, accepted: Accepted, cosignature: bytes, now_ms: int) -> None:
-        """Write an accepted batch, advance the held size, keep the cosigned checkpoint."""
-        with self._transaction() as conn:
-            conn.executemany(
-                "INSERT INTO entry (gateway_id, idx, sealed, leaf_hash) VALUES (?, ?, ?, ?)",
-                [(gateway_id, i, sealed, digest) for i, sealed, digest in accepted.leaves],
-            )
-            conn.executemany(
-                "INSERT INTO tree_node (gateway_id, level, idx, hash) VALUES (?, ?, ?, ?)",
-                [(gateway_id, n.level, n.index, n.hash) for n in accepted.nodes],
-            )
-            conn.execute(
-                "UPDATE log_state SET held_size = ?, updated_ms = ? WHERE gateway_id = ?",
-                (accepted.new_size, now_ms, gateway_id),
-            )
-            self._witness(conn, gateway_id, accepted.checkpoint, "gateway", cosignature)
-
-    def add_witnessed(self, gateway_id: str, checkpoint: SignedCheckpoint, source: str) -> None:
-        with self._transaction() as conn:
-            self._witness(conn, gateway_id, checkpoint, source, None)
-
-    def _witness(
+    async def upload(
         self,
-        conn: sqlite3.Connection,
         gateway_id: str,
-        signed: SignedCheckpoint,
-        source: str,
-        cosignature: bytes | None,
-    ) -> None:
-        cp = signed.checkpoint
-        conn.execute(
-            "INSERT INTO witnessed (gateway_id, tree_size, root_hash, time_ms, signature, source,"
-            " cosignature) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                gateway_id,
-                cp.tree_size,
-                cp.root_hash,
-                cp.time_ms,
-                signed.key_id + signed.signature,
-                source,
-                cosignature,
-            ),
+        batch: UploadBatch,
+        cosign: Cosigner,
+        now_ms: int,
+        nonce: NonceClaim | None = None,
+    ) -> UploadOutcome:
+        """Check one batch against the held log and keep it or the alarm, atomically for
+        this gateway across every relay process. ``nonce`` is claimed in the same transaction
+        (one commit per upload, not two); if it was claimed before, :class:`NonceReplayed`
+        and nothing is written."""
+
+    async def witness_receipt(
+        self, receipt: WireReceipt, unknown_key: bytes, now_ms: int
+    ) -> Refused | None:
+        """Check a courier's receipt and keep its checkpoint (or the alarm), atomically with
+        the gateway's uploads. An unknown gateway is checked under ``unknown_key``."""
+
+    async def entries(self, gateway_id: str, since: int, limit: int) -> list[tuple[int, bytes]]: ...
+
+    async def witnessed(self, gateway_id: str) -> list[WitnessedRecord]: ...
+
+    async def alarms(self, gateway_id: str) -> list[Alarm]: ...
+
+    async def post_mail(self, gateway_id: str, sealed: bytes, now_ms: int) -> int: ...
+
+    async def add_witness_log(self, origin: str, vkey: str, now_ms: int) -> None:
+        """Trust ``vkey`` for ``origin`` as a C2SP witness (a log that is not a gateway's)."""
+
+    async def witness_log_vkey(self, origin: str) -> str | None:
+        """The vkey trusted for a log added by hand, or None."""
+
+    async def witness_add_checkpoint(self, origin: str, step: WitnessStep, now_ms: int) -> None:
+        """Run ``step`` on the origin's latest cosigned checkpoint and keep what it returns,
+        in one transaction that no other add-checkpoint for the origin interleaves with (the
+        atomicity tlog-witness asks for), across relay processes."""
+
+    async def witness_checkpoint(self, origin_hash: str) -> str | None:
+        """The cosigned note kept for the origin whose SHA-256 (hex) is ``origin_hash``."""
+
+    async def mail_after(self, gateway_id: str, after: int, limit: int) -> list[MailItem]: ...
+
+
+def read_password_file(path: Path) -> str:
+    """The database password: the file's first line. The file must be a regular file that
+    only its owner can read or write (mode 0600 or 0400), as the relay's key is."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise StorageConfigError(f"cannot read the password file {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise StorageConfigError(f"the password file {path} is not a regular file")
+    if info.st_mode & 0o077:
+        raise StorageConfigError(
+            f"the password file {path} is readable by others (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}); chmod 600 it"
         )
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageConfigError(f"cannot read the password file {path}: {exc}") from None
+    password = text.splitlines()[0] if text else ""
+    if not password:
+        raise StorageConfigError(f"the password file {path} is empty")
+    return password
 
-    def witnessed(self, gateway_id: str) -> list[WitnessedRecord]:
-        rows = self._conn.execute(
-            "SELECT tree_size, root_hash, time_ms, signature, source, cosignature FROM witnessed"
-            " WHERE gateway_id = ? ORDER BY tree_size, source",
-            (gateway_id,),
-        ).fetchall()
-        return [
-            WitnessedRecord(
-                _signed(gateway_id, int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])),
-                str(r[4]),
-                None if r[5] is None else bytes(r[5]),
-            )
-            for r in rows
-        ]
 
-    def entries(self, gateway_id: str, since: int, limit: int) -> list[tuple[int, bytes]]:
-        rows = self._conn.execute(
-            "SELECT idx, sealed FROM entry WHERE gateway_id = ? AND idx >= ? ORDER BY idx LIMIT ?",
-            (gateway_id, since, limit),
-        ).fetchall()
-        return [(int(r[0]), bytes(r[1])) for r in rows]
+def load_config(directory: Path, path: Path | None = None) -> StorageConfig:
+    """The storage settings of the relay in ``directory``: ``[storage]`` of ``relay.toml``
+    there (or of ``path``), SQLite in ``relay.sqlite3`` when there is none."""
+    default = StorageConfig.sqlite(directory / DATABASE_FILE)
+    file = path if path is not None else directory / CONFIG_FILE
+    if not file.exists():
+        if path is not None:
+            raise StorageConfigError(f"no relay config at {file}")
+        return default
+    try:
+        data = tomllib.loads(file.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise StorageConfigError(f"{file}: {exc}") from None
+    section = data.get("storage", {})
+    if not isinstance(section, dict):
+        raise StorageConfigError(f"{file}: [storage] is not a table")
+    unknown = set(section) - {"backend", "path", "dsn", "password_file", "pool_size"}
+    if unknown:
+        raise StorageConfigError(f"{file}: unknown [storage] keys: {', '.join(sorted(unknown))}")
+    try:
+        backend = Backend(section.get("backend", Backend.SQLITE.value))
+    except ValueError:
+        raise StorageConfigError(f"{file}: backend is 'sqlite' or 'postgresql'") from None
+    if backend is Backend.SQLITE:
+        where = section.get("path", DATABASE_FILE)
+        if not isinstance(where, str):
+            raise StorageConfigError(f"{file}: path is a string")
+        return StorageConfig.sqlite(directory / where)
+    dsn = section.get("dsn")
+    if not isinstance(dsn, str) or not dsn:
+        raise StorageConfigError(f"{file}: backend 'postgresql' needs a dsn")
+    if "password=" in dsn or _uri_has_password(dsn):
+        raise StorageConfigError(f"{file}: keep the password out of the dsn (password_file)")
+    secret = section.get("password_file")
+    if secret is not None and not isinstance(secret, str):
+        raise StorageConfigError(f"{file}: password_file is a path")
+    pool = section.get("pool_size", StorageConfig.pool_size)
+    if isinstance(pool, bool) or not isinstance(pool, int) or not 1 <= pool <= 200:
+        raise StorageConfigError(f"{file}: pool_size is an integer from 1 to 200")
+    return StorageConfig.postgresql(
+        dsn, None if secret is None else directory / os.path.expanduser(secret), pool
+    )
 
-    # Alarms and the mailbox ------------------------------------------------------------------
 
-    def add_alarm(self, gateway_id: str, code: str, detail: str, now_ms: int) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO alarm (gateway_id, time_ms, code, detail) VALUES (?, ?, ?, ?)",
-                (gateway_id, now_ms, code, detail),
-            )
+def _uri_has_password(dsn: str) -> bool:
+    if "://" not in dsn:
+        return False
+    authority = dsn.split("://", 1)[1].split("/", 1)[0]
+    return "@" in authority and ":" in authority.rsplit("@", 1)[0]
 
-    def alarms(self, gateway_id: str) -> list[Alarm]:
-        rows = self._conn.execute(
-            "SELECT id, gateway_id, time_ms, code, detail FROM alarm WHERE gateway_id = ?"
-            " ORDER BY id",
-            (gateway_id,),
-        ).fetchall()
-        return [Alarm(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
 
-    def post_mail(self, gateway_id: str, sealed: bytes, now_ms: int) -> int:
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO mailbox (gateway_id, sealed, posted_ms) VALUES (?, ?, ?)",
-                (gateway_id, sealed, now_ms),
-            )
-            return int(cursor.lastrowid or 0)
+async def open_storage(config: StorageConfig) -> RelayStorage:
+    """Open (and migrate) the configured backend."""
+    if config.backend is Backend.SQLITE:
+        from cloud.storage_sqlite import SqliteStorage
 
-    def mail_after(self, gateway_id: str, after: int, limit: int) -> list[MailItem]:
-        rows = self._conn.execute(
-            "SELECT id, sealed, posted_ms FROM mailbox WHERE gateway_id = ? AND id > ?"
-            " ORDER BY id LIMIT ?",
-            (gateway_id, after, limit),
-        ).fetchall()
-        return [MailItem(int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+        if config.sqlite_path is None:
+            raise StorageConfigError("the SQLite backend needs a path")
+        return await SqliteStorage.open(config.sqlite_path)
+    try:
+        from cloud.storage_postgres import PostgresStorage
+    except ImportError:
+        raise StorageConfigError(
+            "the PostgreSQL backend needs psycopg: pip install 'threshold-gateway[postgresql]'"
+        ) from None
+    password = None if config.password_file is None else read_password_file(config.password_file)
+    return await PostgresStorage.open(config.dsn, password, pool_size=config.pool_size)

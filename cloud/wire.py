@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,18 @@ def parse_json(data: bytes, what: str) -> Any:
         return json.loads(data)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
         raise MalformedMessage(f"{what} is not JSON") from None
+
+
+#: A gateway id as a checkpoint's origin spells it (store.checkpoint): printable ASCII, no
+#: spaces. Checked on the way in, so a lone surrogate or a newline never reaches the storage
+#: layer (SQLite cannot encode a surrogate: that was a 500).
+_GATEWAY_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def _gateway(value: object, what: str) -> str:
+    if not isinstance(value, str) or _GATEWAY_ID.fullmatch(value) is None:
+        raise MalformedMessage(f"{what} is not a gateway id (printable ASCII, no spaces)")
+    return value
 
 
 def _int(value: object, what: str) -> int:
@@ -176,9 +189,7 @@ def decode_batch(body: bytes) -> UploadBatch:
     header = parse_json(bytes(view[8 : 8 + header_len]), "batch header")
     if not isinstance(header, dict):
         raise MalformedMessage("batch header is not an object")
-    gateway = header.get("gateway")
-    if not isinstance(gateway, str):
-        raise MalformedMessage("batch gateway is not a string")
+    gateway = _gateway(header.get("gateway"), "batch gateway")
     count = _int(header.get("count"), "count")
     if count > MAX_BATCH_ENTRIES:
         raise MalformedMessage(f"a batch holds at most {MAX_BATCH_ENTRIES} entries")
@@ -291,9 +302,10 @@ class WireReceipt:
             gateway = checkpoint.checkpoint.gateway_id
             if gateway is None:
                 raise MalformedMessage("the receipt's checkpoint names no gateway")
-            return cls(gateway, checkpoint, (entry,))
-        if not isinstance(data, dict) or not isinstance(data.get("gateway"), str):
+            return cls(_gateway(gateway, "receipt gateway"), checkpoint, (entry,))
+        if not isinstance(data, dict):
             raise MalformedMessage("receipt is not an object with a gateway")
+        gateway = _gateway(data.get("gateway"), "receipt gateway")
         raw_entries = data.get("entries")
         if not isinstance(raw_entries, list) or len(raw_entries) > 64:
             raise MalformedMessage("receipt entries are not a short list")
@@ -309,4 +321,4 @@ class WireReceipt:
                 )
             )
         checkpoint = checkpoint_from_json(data.get("checkpoint"))
-        return cls(str(data["gateway"]), checkpoint, tuple(entries))
+        return cls(gateway, checkpoint, tuple(entries))

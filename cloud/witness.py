@@ -20,7 +20,11 @@ The relay accepts a batch only if all of this holds; otherwise nothing of it is 
 A receipt's checkpoint is checked the same way: against the held leaves if they reach it,
 otherwise it waits as a witnessed checkpoint for the upload that reaches it (check 5).
 
-Pure: the storage layer hands in what the checks need and writes what they return.
+Pure: the storage layer hands in what the checks need and writes what they return. A storage
+that cannot read tree nodes on demand (an async database driver) fetches the nodes
+:func:`nodes_for_batch` / :func:`nodes_for_receipt` name before the check, hands them in as
+:class:`FetchedNodes`, and fetches whatever a :class:`NodeMissing` names should the
+prediction ever fall short (the check is then simply run again).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cloud.errors import CloudError
 from cloud.wire import UploadBatch, WireReceipt
 from store import merkle
 from store.checkpoint import SignedCheckpoint
@@ -183,3 +188,68 @@ def check_receipt(
             f"the uploaded log disagrees with a receipt's checkpoint of size {cp.tree_size}",
         )
     return None
+
+
+class NodeMissing(CloudError):
+    """A check asked :class:`FetchedNodes` for a node that was not fetched beforehand."""
+
+    code = "node_missing"
+
+    def __init__(self, level: int, index: int) -> None:
+        super().__init__(f"tree node ({level}, {index}) was not fetched")
+        self.level = level
+        self.index = index
+
+
+class FetchedNodes:
+    """``merkle.PerfectNodes`` over the held nodes a storage fetched before a check."""
+
+    def __init__(self, nodes: dict[tuple[int, int], bytes] | None = None) -> None:
+        self.nodes: dict[tuple[int, int], bytes] = dict(nodes or {})
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self.nodes.get((level, index))
+        if found is None:
+            raise NodeMissing(level, index)
+        return found
+
+
+def compact_range(size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (level, index) that make up the first ``size`` leaves."""
+    out: list[tuple[int, int]] = []
+    position = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size & (1 << level):
+            out.append((level, position >> level))
+            position += 1 << level
+    return out
+
+
+def _held_part(sizes: Sequence[int], held_size: int) -> set[tuple[int, int]]:
+    return {
+        (level, index)
+        for size in sizes
+        for level, index in compact_range(size)
+        if (index + 1) << level <= held_size
+    }
+
+
+def nodes_for_batch(
+    batch: UploadBatch, held_size: int, witnessed: Sequence[Witnessed]
+) -> set[tuple[int, int]]:
+    """The held nodes :func:`check_batch` reads: the frontier of the held tree, the held
+    leaves the batch repeats, and the held parts of the roots it computes (at the batch's end
+    and at every witnessed size the new leaves reach). Nodes over the new leaves come from
+    the batch itself."""
+    replayed = range(batch.start, min(batch.end, held_size))
+    new_size = max(held_size, batch.end)
+    reached = [w.tree_size for w in witnessed if held_size < w.tree_size <= new_size]
+    wanted = _held_part([held_size, batch.end, *reached], held_size)
+    wanted.update((0, index) for index in replayed)
+    return wanted
+
+
+def nodes_for_receipt(receipt: WireReceipt, held_size: int) -> set[tuple[int, int]]:
+    """The held nodes :func:`check_receipt` reads (the root at the receipt's size)."""
+    size = receipt.checkpoint.checkpoint.tree_size
+    return _held_part([size], held_size) if size <= held_size else set()

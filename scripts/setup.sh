@@ -2,7 +2,9 @@
 # Sets up Threshold on a fresh Debian/Ubuntu machine: a virtualenv in .venv with the
 # project installed. With --test it also installs what the test suite runs for real:
 # Debian's GStreamer RTSP server (the test camera; plugins-bad for its H.265 and AAC
-# encoders, as real cameras send) and ffmpeg (the benchmarks' reference).
+# encoders, as real cameras send), ffmpeg (the benchmarks' reference), Chromium (the owner
+# app's browser tests drive it by path: no browser is ever downloaded) and PostgreSQL (the
+# relay's fleet backend: tests start throw-away clusters with its binaries).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +37,7 @@ fi
 if [ "$want_test" -eq 1 ]; then
     for pkg in gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base \
                gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
-               ffmpeg openssl systemd mosquitto; do
+               ffmpeg openssl systemd mosquitto chromium postgresql; do
         need_pkg "$pkg"
     done
 fi

@@ -148,7 +148,9 @@ def decode_entry(data: bytes) -> AuditEntry:
             parse_float=_no_float,
             parse_constant=_no_float,
         )
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    # ValueError, not only JSONDecodeError: a number past int()'s digit limit raises a plain
+    # ValueError, and leaves come from outside (the relay, a receipt, the disk).
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidEntry(f"entry bytes are not JSON: {exc}") from None
     if not isinstance(parsed, dict) or set(parsed) != {"b", "i", "k", "t", "v"}:
         raise InvalidEntry("entry bytes do not hold exactly the fields b, i, k, t, v")

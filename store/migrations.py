@@ -219,6 +219,59 @@ BEGIN SELECT RAISE(ABORT, 'an outage journal is replayed forward only'); END;
 """
 
 
+def _owner_devices_migration() -> str:
+    """The owner's devices (passkeys) and their one-time enrollment links (docs/owner-app.md).
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    A link is stored as the SHA-256 of its secret, so the database never holds a usable link;
+    a device is never deleted (``revoked_ms`` is set), so the audit log's device ids always
+    resolve.
+    """
+    return """
+CREATE TABLE owner_enrollment (
+    token_hash  BLOB PRIMARY KEY CHECK (length(token_hash) = 32),
+    role        TEXT NOT NULL CHECK (role IN ('owner', 'member')),
+    name        TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    used_ms     INTEGER,
+    device_id   TEXT
+);
+CREATE TRIGGER owner_enrollment_used_once BEFORE UPDATE ON owner_enrollment
+WHEN OLD.used_ms IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'an enrollment link is used once'); END;
+CREATE TABLE owner_device (
+    device_id     TEXT PRIMARY KEY,
+    credential_id BLOB NOT NULL UNIQUE,
+    public_key    BLOB NOT NULL,
+    sign_count    INTEGER NOT NULL CHECK (sign_count >= 0),
+    role          TEXT NOT NULL CHECK (role IN ('owner', 'member')),
+    name          TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    last_used_ms  INTEGER,
+    revoked_ms    INTEGER
+);
+CREATE TRIGGER owner_device_stays_revoked BEFORE UPDATE ON owner_device
+WHEN OLD.revoked_ms IS NOT NULL AND NEW.revoked_ms IS NOT OLD.revoked_ms
+BEGIN SELECT RAISE(ABORT, 'a revoked device stays revoked'); END;
+CREATE TRIGGER owner_device_no_delete BEFORE DELETE ON owner_device
+BEGIN SELECT RAISE(ABORT, 'owner devices are revoked, never deleted'); END;
+"""
+
+
+def _owner_device_may_open_migration() -> str:
+    """A member device the owner allowed to open doors (docs/owner-app.md, "Roles").
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    0 for every device that exists: an owner device opens doors by its role, a member's
+    permission is given later, by the owner, and recorded in the audit log.
+    """
+    return """
+ALTER TABLE owner_device ADD COLUMN may_open INTEGER NOT NULL DEFAULT 0
+    CHECK (may_open IN (0, 1));
+"""
+
+
 def _checkpoint_note_migration() -> str:
     """C2SP checkpoints (issue 12; store/checkpoint.py, docs/audit-log.md "Checkpoints").
 
@@ -242,6 +295,8 @@ MIGRATIONS: tuple[str, ...] = (
     _V4,
     _audit_commitment_migration(),
     _V6,
+    _owner_devices_migration(),
+    _owner_device_may_open_migration(),
     _checkpoint_note_migration(),
 )
 LATEST_VERSION = len(MIGRATIONS)

@@ -132,7 +132,8 @@ def _frames(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int, bool]:
             return frames, offset, True
         try:
             parsed = json.loads(payload)
-        except ValueError:
+        # RecursionError: a frame nested past the parser's depth is as corrupt as any other.
+        except (ValueError, RecursionError):
             raise OutageJournalCorrupt(f"outage journal frame at {offset} is not JSON") from None
         if not isinstance(parsed, dict):
             raise OutageJournalCorrupt(f"outage journal frame at {offset} is not an object")

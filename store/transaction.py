@@ -16,6 +16,7 @@ from store import audit_log
 from store.audit_log import StoredEntry
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
 from store.commitment import CommitmentKey
+from store.devices import DeviceTables
 from store.entry import EntrySealer, JsonValue
 from store.errors import IntegrityViolation
 from store.merkle import MerkleFrontier
@@ -44,6 +45,8 @@ class StoreTransaction:
         self._checkpoint_every = checkpoint_every
         self._clock = clock
         self.state = StateTables(conn)
+        #: The owner's devices and enrollment links (store.devices).
+        self.devices = DeviceTables(conn)
 
     def now_ms(self) -> int:
         return self._clock()

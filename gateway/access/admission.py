@@ -27,6 +27,15 @@ The answer is :class:`Admitted` (a grant, or a wait for the owner) or :class:`Re
 typed :class:`~gateway.access.errors.Refusal`, and whether it is written to the audit log).
 ``verify_ticket`` in ``gateway.trust.verification`` is the same ticket-and-proof check for
 callers without a session (the CLI); at the door, this function is the decision.
+
+:func:`admit_approved` is the second decision for a session that waited for the owner: when
+the approval arrives, every check that can have changed while it waited is run again
+(issue 11, finding 6): the ticket against the revocations held *now* (ticket, holder, issuer
+key, certificate), its validity window and schedule against the clock and the time floor
+*now*, and the purpose policy against the camera and the store *now*. What cannot change is
+not re-run: the holder's proof (made once, over a challenge now spent), the door (the
+waiting session holds it), and the use count (the session's first durable write, the
+``awaiting_approval`` entry, already counted this use atomically).
 """
 
 from __future__ import annotations
@@ -126,6 +135,18 @@ class Refused:
 Admission = Admitted | Refused
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalFacts:
+    """What :func:`admit_approved` decides on: the gateway's condition when the owner's
+    approval arrives."""
+
+    now: datetime
+    revocations: HeldRevocations | None
+    time_floor: datetime | None
+    camera_live: bool
+    storage_writable: bool
+
+
 def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings) -> Admission:
     """Decide one request (see the module docstring for the order)."""
     verdict = check_ticket(
@@ -152,6 +173,7 @@ def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings)
         subject=ticket.sub,
         purpose=ticket.purpose.value,
         open_s=min(float(ticket.open_s), settings.max_open_s),
+        issuer=ticket.iss,
     )
 
     def refused(code: AccessCode, detail: str) -> Refused:
@@ -190,6 +212,38 @@ def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings)
         return refused(AccessCode.DOOR_BUSY, f"door {request.door} is in use")
     use = (verdict.issuer_kid, ticket.jti, 1 if emergency else ticket.uses)
     return Admitted(session, ticket.cnf, decision, use)
+
+
+def admit_approved(
+    request: AccessRequest, facts: ApprovalFacts, settings: AccessSettings
+) -> Refusal | None:
+    """The owner approved a waiting session: None if it may still open, else why not (the
+    first check that no longer holds, with its own code; see the module docstring)."""
+    verdict = check_ticket(
+        request.ticket,
+        anchors=settings.anchors,
+        gateway_id=settings.gateway_id,
+        door=request.door,
+        now=facts.now,
+        zone=settings.zone,
+        revocations=facts.revocations,
+        uses_so_far=0,  # this session's use is already counted (see the module docstring)
+        time_floor=facts.time_floor,
+        skew=settings.skew,
+    )
+    ticket = verdict.claims
+    if ticket is None or not verdict.allowed:
+        return Refusal(AccessCode.of(verdict.reason), verdict.detail)
+    decision = decide(
+        _terms(ticket),
+        package_code=request.package_code,
+        facts=GatewayFacts(camera_live=facts.camera_live, storage_writable=facts.storage_writable),
+        rules=settings.rules,
+        clock_alarm=verdict.alarm,
+    )
+    if isinstance(decision, Refuse):
+        return Refusal(decision.code, decision.detail)
+    return None
 
 
 def _terms(ticket: Ticket) -> TicketTerms:

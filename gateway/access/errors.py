@@ -43,6 +43,10 @@ class AccessCode(StrEnum):
     CAMERA_UNAVAILABLE = "camera_unavailable"
     # The session and the gateway's condition.
     APPROVAL_DENIED = "approval_denied"
+    #: The owner approved, but the ticket no longer passed a check that can change while a
+    #: session waits (revoked, expired, outside its schedule, the camera lost, the clock):
+    #: the session is denied instead (issue 11, finding 6).
+    APPROVAL_VOIDED = "approval_voided"
     GATEWAY_RESTARTED = "gateway_restarted"
     DENIED = "denied"
     DOOR_BUSY = "door_busy"

@@ -45,7 +45,7 @@ from ble.errors import (
     LockNotFound,
     LockOutcomeUnknown,
 )
-from gateway.access.admission import AccessSettings
+from gateway.access.admission import AccessRequest, AccessSettings
 from gateway.access.errors import AccessRefused
 from gateway.access.observer import (
     AccessEvent,
@@ -140,6 +140,8 @@ class SessionView:
     updated_at: datetime
     #: Whether the door sensor reported the door open (not in the API's body).
     door_opened: bool = False
+    #: The ticket's issuer (not in the LAN API's body; the owner app shows it).
+    issuer: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -197,6 +199,10 @@ class SessionRunner:
         self.created_at = created_at
         self.updated_at = created_at
         self.arrived = arrived
+        #: The request that started the session, kept (in memory only: a restart ends a
+        #: waiting session) while it waits for the owner, so the approval can check the
+        #: ticket again (issue 11, finding 6); dropped once the wait is over.
+        self.waiting_request: AccessRequest | None = None
         self._mutex = asyncio.Lock()
         self._timers: dict[str, asyncio.Task[Any]] = {}
         self._filming = False  # the witness was told of the grant and not yet of the end
@@ -216,6 +222,7 @@ class SessionRunner:
             created_at=self.created_at,
             updated_at=self.updated_at,
             door_opened=self.machine.door_was_opened,
+            issuer=f.issuer,
         )
 
     def view_or_raise(self) -> SessionView:
@@ -285,6 +292,7 @@ class SessionRunner:
             self._cancel_timer("open")
         if machine.state is not SessionState.AWAITING_APPROVAL:
             self._cancel_timer("approval")
+            self.waiting_request = None
         if machine.ended and self.slot is not None and self.slot.session is self:
             self.slot.session = None
 

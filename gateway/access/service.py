@@ -46,8 +46,10 @@ from gateway.access.admission import (
     AccessRequest,
     AccessSettings,
     Admitted,
+    ApprovalFacts,
     RequestFacts,
     admit,
+    admit_approved,
 )
 from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected, Refusal
 from gateway.access.observer import (
@@ -64,6 +66,7 @@ from gateway.access.session import (
     ApprovalGiven,
     ApprovalRefused,
     ApprovalRequired,
+    ApprovalVoided,
     CameraStalled,
     Denied,
     DoorSensed,
@@ -438,6 +441,7 @@ class AccessService:
 
         decision = admission.decision
         if isinstance(decision, AwaitApproval):
+            runner.waiting_request = request
             await runner.handle(ApprovalRequired(decision.timeout_s))
         else:
             await runner.handle(
@@ -575,12 +579,78 @@ class AccessService:
                 f"session is {runner.machine.state.value}, not awaiting approval",
             )
         if verdict.allowed:
-            await runner.handle(ApprovalGiven(by="owner"))
+            await self._admit_approved(runner)
         elif verdict.reason is Reason.APPROVAL_DECLINED:
             await runner.handle(ApprovalRefused(by="owner"))
         else:
             raise DocumentRejected(AccessCode.of(verdict.reason), verdict.detail)
         return runner.view()
+
+    async def decide(self, session_id: str, allow: bool, by: str) -> SessionView:
+        """Approve or refuse a waiting session for an owner the caller has authenticated.
+
+        The owner app's path: the caller checked a fresh user-verified passkey assertion over
+        exactly this act (:mod:`gateway.owner`); ``by`` names the device and goes into the
+        session's ``granted`` or ``denied`` entry. The root-key path is :meth:`approve`.
+        """
+        runner = self._runners.get(session_id)
+        if runner is None:
+            raise AccessRefused(AccessCode.NOT_FOUND, f"no session {session_id}")
+        if runner.machine.state is not SessionState.AWAITING_APPROVAL:
+            raise AccessRefused(
+                AccessCode.NOT_AWAITING_APPROVAL,
+                f"session is {runner.machine.state.value}, not awaiting approval",
+            )
+        if allow:
+            await self._admit_approved(runner, by=by)
+        else:
+            await runner.handle(ApprovalRefused(by=by))
+        return runner.view()
+
+    async def _admit_approved(self, runner: SessionRunner, *, by: str = "owner") -> None:
+        """Open a session the owner approved, if every check that can have changed while it
+        waited still holds (issue 11, finding 6); else deny it, recorded, as
+        ``approval_voided`` naming the check, and answer no."""
+        request = runner.waiting_request
+        try:
+            floor: datetime | None = await self.ledger.time_floor()
+            store_ok = True
+        except StoreError as exc:
+            log.error("store failed while checking an approval (%s)", exc.code)
+            floor, store_ok = None, False
+        # From here to the event there is no await: the facts are those of this moment.
+        if request is None:
+            refusal: Refusal | None = Refusal(
+                AccessCode.GATEWAY_RESTARTED, "the session's request is no longer held"
+            )
+        else:
+            refusal = admit_approved(
+                request,
+                ApprovalFacts(
+                    now=self.clock(),
+                    revocations=self._revocations,
+                    time_floor=floor,
+                    camera_live=self.camera_live(request.door),
+                    storage_writable=store_ok and self._context.health.writable,
+                ),
+                self.settings,
+            )
+        if refusal is None:
+            await runner.handle(ApprovalGiven(by=by))
+            return
+        facts = runner.machine.facts
+        log.warning(
+            "session %s: the owner's approval is void (%s: %s)",
+            facts.session,
+            refusal.code.value,
+            refusal.detail,
+        )
+        await runner.handle(ApprovalVoided(refusal.code.value, refusal.detail))
+        voided = Refusal(
+            AccessCode.APPROVAL_VOIDED,
+            f"approved too late: {refusal.code.value} ({refusal.detail})",
+        )
+        self._refuse(voided, facts.door, facts.session)
 
     async def set_revocations(self, token: str) -> int:
         """Add an owner-signed list (see :meth:`_accept_revocations`); the highest ``seq``
@@ -590,8 +660,8 @@ class AccessService:
 
     async def owner_lock(self, door: str, action: str, *, by: str = "owner") -> LockStatus:
         """A manual lock or unlock by the owner, recorded as the owner's act; ``by`` names
-        who acted for the owner (``owner``, or the broker identity of a Home Assistant
-        command)."""
+        who acted for the owner (``owner`` for the root key's signature, an owner device's id
+        for the app, or the broker identity of a Home Assistant command)."""
         slot = self.doors.get(door)
         if slot is None:
             raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
@@ -628,6 +698,14 @@ class AccessService:
 
     async def _read(self, slot: DoorSlot) -> LockStatus:
         return await asyncio.wait_for(slot.driver.status(), self.settings.lock_timeout_s)
+
+    async def read_door(self, door: str, timeout_s: float | None = None) -> LockStatus:
+        """One reading of ``door``'s lock (the owner app's "now"); LockError or TimeoutError."""
+        slot = self.doors.get(door)
+        if slot is None:
+            raise AccessRefused(AccessCode.NOT_FOUND, f"no door {door!r}")
+        limit = self.settings.lock_timeout_s if timeout_s is None else timeout_s
+        return await asyncio.wait_for(slot.driver.status(), limit)
 
     def door_states(self) -> dict[str, str | None]:
         return {

@@ -126,6 +126,9 @@ class NotificationKind(enum.StrEnum):
     CAMERA_STALLED = "camera_stalled"
     #: At start, the time floor was found more than the skew ahead of the clock.
     CLOCK_FLOOR_AHEAD = "clock_floor_ahead"
+    #: The ticket's open time ran out with the door still standing open (it is relocked
+    #: all the same; a bolt thrown into an open door may not hold it shut).
+    DOOR_LEFT_OPEN = "door_left_open"
 
 
 #: The purpose whose tickets open in every condition, loudly, and only once.
@@ -181,6 +184,15 @@ class ApprovalRefused:
 @dataclass(frozen=True, slots=True)
 class ApprovalTimedOut:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalVoided:
+    """The owner approved, but a check that can change while a session waits no longer
+    holds (``cause``: its code, e.g. ``revoked``): denied as ``approval_voided``."""
+
+    cause: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +269,7 @@ Event = (
     | ApprovalGiven
     | ApprovalRefused
     | ApprovalTimedOut
+    | ApprovalVoided
     | Unlocked
     | UnlockFailed
     | UnlockOutcomeUnknown
@@ -346,6 +359,9 @@ class SessionFacts:
     subject: str
     purpose: str
     open_s: float
+    #: Who issued the ticket (its ``iss``), shown to the owner; "" when not known (a session
+    #: restored from the store after a restart).
+    issuer: str = ""
 
 
 class MemoryUses:
@@ -383,6 +399,8 @@ class AccessSession:
         self.state = SessionState.REQUESTED
         self.reason: str | None = None
         self.door_was_opened = False
+        #: The door sensor's last word since the unlock: the door stands open now.
+        self.door_is_open = False
         self.relock_attempts = 0
         #: Set when the session ended because its audit entries could not be written (or
         #: its ticket's uses ran out at the write): it takes no more events.
@@ -510,9 +528,9 @@ class AccessSession:
                 SessionState.GRANTED,
             ):
                 return []
-            if isinstance(event, (ApprovalTimedOut, ApprovalGiven, ApprovalRefused)) and (
-                self.finished
-            ):
+            if isinstance(
+                event, (ApprovalTimedOut, ApprovalGiven, ApprovalRefused, ApprovalVoided)
+            ) and (self.finished):
                 return []
             if isinstance(event, CameraStalled):
                 return []  # nothing open to relock
@@ -533,6 +551,8 @@ class AccessSession:
             "sub": f.subject,
             "purpose": f.purpose,
         }
+        if f.issuer:
+            base["iss"] = f.issuer
         base.update(detail)
         return AppendAudit(
             kind=f"session.{state.value}",
@@ -590,6 +610,17 @@ class AccessSession:
         self.reason = "approval_denied"
         return [self._to(SessionState.DENIED, code="approval_denied", by=event.by)]
 
+    def _voided(self, event: ApprovalVoided) -> list[Effect]:
+        self.reason = "approval_voided"
+        return [
+            self._to(
+                SessionState.DENIED,
+                code="approval_voided",
+                cause=event.cause,
+                why=event.detail or None,
+            )
+        ]
+
     def _approval_timeout(self, event: ApprovalTimedOut) -> list[Effect]:
         self.reason = "approval_denied"
         return [self._to(SessionState.DENIED, code="approval_denied", why="timeout")]
@@ -597,6 +628,7 @@ class AccessSession:
     def _unlocked(self, event: Unlocked) -> list[Effect]:
         if event.status.door is DoorState.OPEN:
             self.door_was_opened = True
+            self.door_is_open = True
         return [
             self._to(SessionState.OPEN, lock=event.status.lock.value),
             ArmOpenTimer(self.facts.open_s),
@@ -625,9 +657,11 @@ class AccessSession:
         # The bolt may already be free while the motor finishes: remember the door opened.
         if event.door is DoorState.OPEN:
             self.door_was_opened = True
+        self.door_is_open = event.door is DoorState.OPEN
         return []
 
     def _door_sensed(self, event: DoorSensed) -> list[Effect]:
+        self.door_is_open = event.door is DoorState.OPEN
         if event.door is DoorState.OPEN:
             self.door_was_opened = True
             return []
@@ -636,6 +670,17 @@ class AccessSession:
         return []
 
     def _relock(self, event: RelockRequested) -> list[Effect]:
+        if event.cause is RelockCause.OPEN_TIMEOUT and self.door_is_open:
+            # The visit overstayed its ticket with the door open: recorded in the relocking
+            # entry itself, and the owner is told (issue 15: a door left open too long).
+            return [
+                self._to(SessionState.RELOCKING, cause=event.cause.value, door_left_open=True),
+                NotifyOwner(
+                    NotificationKind.DOOR_LEFT_OPEN,
+                    f"door still open after the ticket's {self.facts.open_s:g} s",
+                ),
+                SendLock(),
+            ]
         effects: list[Effect] = [self._to(SessionState.RELOCKING, cause=event.cause.value)]
         if event.cause is RelockCause.CAMERA_STALLED:
             # Invariant 6: the frozen camera is recorded and alarmed in the same durable
@@ -704,6 +749,7 @@ _HANDLERS: dict[tuple[SessionState, type], Callable[[AccessSession, Any], list[E
     (_S.AWAITING_APPROVAL, ApprovalGiven): AccessSession._approved,
     (_S.AWAITING_APPROVAL, ApprovalRefused): AccessSession._refused,
     (_S.AWAITING_APPROVAL, ApprovalTimedOut): AccessSession._approval_timeout,
+    (_S.AWAITING_APPROVAL, ApprovalVoided): AccessSession._voided,
     (_S.UNLOCKING, Unlocked): AccessSession._unlocked,
     (_S.UNLOCKING, UnlockFailed): AccessSession._unlock_failed,
     (_S.UNLOCKING, UnlockOutcomeUnknown): AccessSession._unlock_unknown,

@@ -30,7 +30,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def json_body(request: web.Request, route: Route) -> dict[str, Any]:
-    raw = await read_body(request)
+    return parse_body(await read_body(request), route)
+
+
+def parse_body(raw: bytes, route: Route) -> dict[str, Any]:
+    """A body's JSON object, checked against ``route``'s schema; a ``400`` problem otherwise
+    (pure, so tests/fuzz feeds it directly)."""
     if not raw:
         raise Problem(400, "bad_request", "a JSON object body is required")
     try:
@@ -53,7 +58,19 @@ async def json_body(request: web.Request, route: Route) -> dict[str, Any]:
             raise Problem(400, "bad_request", f"unknown field {key!r}")
         if not isinstance(value, str):
             raise Problem(400, "bad_request", f"field {key!r} must be a string")
+        if not _is_unicode(value):
+            # JSON can spell a lone surrogate ("\\ud800"); it is no text, and encoding it
+            # later (a package code's hash, a log line) raised past every handler: a 500.
+            raise Problem(400, "bad_request", f"field {key!r} is not valid Unicode")
     return body
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def read_body(request: web.Request) -> bytes:

@@ -16,6 +16,8 @@ from aiohttp import web
 from gateway.access.service import AccessService
 from gateway.api.listener import ConnectionLimits
 from gateway.api.ratelimit import RateLimiter
+from gateway.owner.app import OwnerApp
+from gateway.owner.sessions import AppSession
 from gateway.trust.owner_request import OwnerRequestVerifier
 from video.camera import Camera
 
@@ -48,8 +50,13 @@ class ApiContext:
     #: Told of every answer: route template, status, problem code (``ok`` for success);
     #: the gateway's metrics. Must return at once and never raise.
     on_answer: Callable[[str, int, str], None] | None = None
+    #: The owner's web app (docs/owner-app.md); None when ``[app] enabled = false``, and then
+    #: its routes answer 404.
+    owner_app: OwnerApp | None = None
 
 
 CTX: web.AppKey[ApiContext] = web.AppKey("threshold_ctx", ApiContext)
 ARRIVED: web.RequestKey[float] = web.RequestKey("threshold_arrived", float)
 RAW_BODY: web.RequestKey[bytes] = web.RequestKey("threshold_raw_body", bytes)
+#: The owner app's signed-in session of the request (set by the app_session middleware).
+APP_SESSION: web.RequestKey[AppSession] = web.RequestKey("threshold_app_session", AppSession)

@@ -9,6 +9,8 @@
 4. ``admission``: at most a few requests handled at once (FIFO), so a flood cannot starve
    the lock's Bluetooth exchange of event-loop turns; long-lived streams are exempt.
 5. ``owner_signature``: ``/v1/owner/`` routes need a fresh owner request signature.
+6. ``app_session``: ``/v1/app/`` routes need the owner app's session cookie, and a POST its
+   CSRF token and the app's origin (:mod:`gateway.api.owner_app`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aiohttp.web import RequestPayloadError
 from gateway.api.bodies import read_body
 from gateway.api.context import ARRIVED, CTX, Handler
 from gateway.api.listener import connection_of
+from gateway.api.owner_app import app_session
 from gateway.api.problems import Problem, problem_of
 from gateway.api.routes import STREAMING_PATHS
 from gateway.trust.owner_request import NONCE_HEADER, SIGNATURE_HEADER, TIME_HEADER, OwnerAuthError
@@ -119,4 +122,4 @@ async def owner_signature(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-MIDDLEWARES = (problems, rate_limit, body, admission, owner_signature)
+MIDDLEWARES = (problems, rate_limit, body, admission, owner_signature, app_session)

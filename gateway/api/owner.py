@@ -25,7 +25,11 @@ _DECIMAL = re.compile(r"[0-9]{1,19}")
 def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     """An integer query parameter in ``[low, high]``: ASCII digits only (``int()`` alone takes
     signs, underscores, spaces and every script's digits), at most 19 of them."""
-    text = request.query.get(name)
+    return query_int(request.query.get(name), name, default, low, high)
+
+
+def query_int(text: str | None, name: str, default: int, low: int, high: int) -> int:
+    """The pure half of :func:`_query_int` (tests/fuzz feeds it directly)."""
     if text is None:
         return default
     if _DECIMAL.fullmatch(text) is None or not low <= int(text) <= high:

@@ -15,6 +15,17 @@ from aiohttp import web
 
 from ble.errors import LockError
 from gateway.access.errors import AccessCode, AccessRefused, DocumentRejected
+from gateway.owner.errors import (
+    AssertionRefused,
+    BadAppRequest,
+    CsrfRefused,
+    DeviceUnknown,
+    EnrollmentRefused,
+    MediaUnknown,
+    NotSignedIn,
+    OwnerAppError,
+    RoleForbidden,
+)
 from store.errors import StoreError
 from video.errors import CameraError, LiveViewBusy
 
@@ -62,6 +73,7 @@ ACCESS_STATUS: dict[AccessCode, int] = {
     AccessCode.PACKAGE_MISMATCH: 403,
     AccessCode.CAMERA_UNAVAILABLE: 403,
     AccessCode.APPROVAL_DENIED: 403,
+    AccessCode.APPROVAL_VOIDED: 409,
     AccessCode.GATEWAY_RESTARTED: 403,
     AccessCode.DENIED: 403,
     AccessCode.DOOR_BUSY: 409,
@@ -70,6 +82,18 @@ ACCESS_STATUS: dict[AccessCode, int] = {
     AccessCode.NOT_FOUND: 404,
     AccessCode.BAD_REQUEST: 400,
     AccessCode.NOT_AWAITING_APPROVAL: 409,
+}
+
+#: The HTTP status of every owner app refusal (docs/owner-app.md).
+OWNER_APP_STATUS: dict[str, int] = {
+    BadAppRequest.code: 400,
+    EnrollmentRefused.code: 403,
+    AssertionRefused.code: 403,
+    NotSignedIn.code: 401,
+    CsrfRefused.code: 403,
+    RoleForbidden.code: 403,
+    DeviceUnknown.code: 404,
+    MediaUnknown.code: 404,
 }
 
 
@@ -133,6 +157,8 @@ def problem_of(exc: Exception, method: str, path: str) -> Problem:
         return Problem(400, exc.code, exc.message)
     if isinstance(exc, AccessRefused):
         return Problem(access_status(exc), exc.code, exc.message)
+    if isinstance(exc, OwnerAppError):
+        return Problem(OWNER_APP_STATUS.get(exc.code, 400), exc.code, exc.message)
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return Problem(413, "payload_too_large", "request body too large")
     if isinstance(exc, web.HTTPNotFound):

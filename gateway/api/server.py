@@ -2,7 +2,8 @@
 
 The routes are :data:`gateway.api.routes.ROUTES` (which also makes ``/v1/openapi.json``); each
 route's handler is found here by name, in the courier (:mod:`gateway.api.courier`), owner
-(:mod:`gateway.api.owner`) and camera (:mod:`gateway.api.camera`) modules; the middlewares
+(:mod:`gateway.api.owner`), camera (:mod:`gateway.api.camera`) and owner app
+(:mod:`gateway.api.owner_app`) modules; the middlewares
 are :mod:`gateway.api.middleware`, every error is a problem (:mod:`gateway.api.problems`), and
 the connections are accepted and bounded by :mod:`gateway.api.listener`.
 
@@ -16,7 +17,7 @@ import ssl
 
 from aiohttp import web
 
-from gateway.api import courier, owner
+from gateway.api import courier, owner, owner_app
 from gateway.api.camera import live_view, owner_cameras, owner_snapshot
 from gateway.api.context import CTX, ApiContext, Handler
 from gateway.api.listener import MAX_LINE, Listener
@@ -25,7 +26,11 @@ from gateway.api.routes import ROUTES
 
 
 def _handlers(ctx: ApiContext) -> dict[str, Handler]:
+    # One live view handler for the owner's CLI and the app together: one viewer limit.
+    camera_live = live_view(ctx)
     return {
+        **owner_app.handlers(),
+        "app_live_view": camera_live,
         "info": courier.info,
         "openapi": courier.openapi,
         "challenge": courier.challenge,
@@ -39,7 +44,7 @@ def _handlers(ctx: ApiContext) -> dict[str, Handler]:
         "owner_lock": owner.owner_lock,
         "owner_clock_reset": owner.owner_clock_reset,
         "owner_cameras": owner_cameras,
-        "owner_live_view": live_view(ctx),
+        "owner_live_view": camera_live,
         "owner_snapshot": owner_snapshot,
     }
 
@@ -51,6 +56,8 @@ def build_app(ctx: ApiContext) -> web.Application:
         handler_args={"max_field_size": MAX_LINE, "max_line_size": MAX_LINE},
     )
     app[CTX] = ctx
+    app.on_response_prepare.append(owner_app.security_headers)
+    app.on_shutdown.append(owner_app.end_streams)
     handlers = _handlers(ctx)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)

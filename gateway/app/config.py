@@ -149,6 +149,18 @@ class WitnessConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AppConfig:
+    """``[app]``: the owner's web app (docs/owner-app.md), served by the API over HTTPS."""
+
+    enabled: bool = True
+    #: The host name the app is served under: its WebAuthn relying party ID, so never an IP
+    #: address. Passkeys are bound to it: changing it means enrolling the devices again.
+    name: str = "localhost"
+    session_ttl_s: float = 3600.0
+    enroll_ttl_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
     """``[metrics]``: Prometheus metrics on a port of their own (docs/operations.md)."""
 
@@ -173,6 +185,7 @@ class GatewayConfig:
     #: Every camera with a URL (none: no camera; camera_live is then false).
     cameras: tuple[CameraConfig, ...] = ()
     cloud: CloudConfig = CloudConfig()
+    app: AppConfig = AppConfig()
     metrics: MetricsConfig = MetricsConfig()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     witnesses: tuple[WitnessConfig, ...] = ()
@@ -349,6 +362,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     lk.check_unknown()
 
     cloud = _parse_cloud(root.table("cloud"))
+    app = _parse_app(root.table("app"))
 
     m = root.table("metrics")
     d_metrics = MetricsConfig()
@@ -377,6 +391,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         lock=lock,
         cameras=cameras,
         cloud=cloud,
+        app=app,
         metrics=metrics,
         mqtt=mqtt,
         witnesses=witnesses,
@@ -472,6 +487,28 @@ def _parse_camera(
     )
     c.check_unknown()
     return camera
+
+
+HOST_NAME_RE = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
+def _parse_app(t: _Table) -> AppConfig:
+    d = AppConfig()
+    name = t.str_("name", d.name)
+    if not HOST_NAME_RE.fullmatch(name):
+        raise t.fail("name", "must be a lower-case host name (a WebAuthn RP ID, never an IP)")
+    if name.replace(".", "").isdigit():
+        raise t.fail("name", "must be a host name, not an IP address")
+    app = AppConfig(
+        enabled=t.bool_("enabled", d.enabled),
+        name=name,
+        session_ttl_s=t.float_("session_ttl_s", d.session_ttl_s, 60.0, 86_400.0),
+        enroll_ttl_s=t.float_("enroll_ttl_s", d.enroll_ttl_s, 60.0, 3_600.0),
+    )
+    t.check_unknown()
+    return app
 
 
 def _parse_cloud(t: _Table) -> CloudConfig:
@@ -754,6 +791,16 @@ port = 1883
 prefix = "threshold"
 discovery_prefix = "homeassistant"
 commands = false
+
+[app]
+# The owner's web app at https://NAME:PORT/app/ (docs/owner-app.md). true.
+enabled = true
+# The host name the app is served under (its passkeys are bound to it; never an IP address).
+# "localhost" on the gateway itself; the gateway's LAN or remote name otherwise.
+name = "localhost"
+# A signed-in session lasts this long (s); an enrollment link this long. 3600 / 600.
+session_ttl_s = 3600
+enroll_ttl_s = 600
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

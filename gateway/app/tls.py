@@ -272,3 +272,11 @@ def tls_fingerprint(cert_path: Path) -> str:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{cert_path}: cannot read the TLS certificate ({exc})") from None
     return spki_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+
+
+def chromium_spki_pin(cert_path: Path) -> str:
+    """The same pin in base64 (what Chromium's ``--ignore-certificate-errors-spki-list``
+    takes to trust this one certificate: the owner app's demo and browser tests)."""
+    import base64
+
+    return base64.b64encode(bytes.fromhex(tls_fingerprint(cert_path))).decode()

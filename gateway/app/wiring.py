@@ -13,7 +13,8 @@ Start-up, in order, each step logged on one line:
    the lock, relocks if needed and records what happened, before any request is accepted;
 6. Home Assistant's MQTT bridge, if ``[mqtt] host`` is set (it connects in the background:
    a broker that is away never delays start or the door);
-7. the LAN API (HTTPS unless the config says ``tls = false``);
+7. the LAN API (HTTPS unless the config says ``tls = false``), with the owner's web app
+   (``[app]``, docs/owner-app.md), whose notifier is one of the access service's observers;
 8. the mDNS advertisement.
 
 Shutdown runs the other way: stop advertising, stop accepting connections, relock every door
@@ -75,6 +76,8 @@ from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
 from gateway.errors import GatewayError
 from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
+from gateway.owner.app import AppSettings, OwnerApp
+from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
@@ -150,6 +153,14 @@ class Gateway:
         #: What the access service reports to (None: the default, which logs the owner's
         #: notifications); the benchmark's timing, later metrics and the owner's notifier.
         self.observer = observer
+        #: The owner's notices: the access observer that turns each event into a notice for
+        #: every notifier of its list (the app's live feed now; Web Push adds its own with
+        #: ``notifier.add``).
+        self.metrics = GatewayMetrics()
+        self.feed = LiveFeed(self.metrics.notification_delivery.labels("app").observe)
+        self.notifier = OwnerNotifier([self.feed])
+        #: The owner's web app, while the gateway runs with ``[app] enabled``.
+        self.owner_app: OwnerApp | None = None
         self.store: Store | None = None
         self.journal: OutageJournal | None = None
         self.locks: LockFleet | None = None
@@ -166,7 +177,6 @@ class Gateway:
         self._stopped = False
         self.sync: CloudSync | None = None
         self.witnesses: WitnessSubmitter | None = None
-        self.metrics = GatewayMetrics()
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -191,6 +201,11 @@ class Gateway:
     @property
     def scheme(self) -> str:
         return "https" if self.config.api.tls else "http"
+
+    @property
+    def app_url(self) -> str | None:
+        """The owner app's address (its one origin), or None when the app is off."""
+        return None if self.owner_app is None else f"{self.owner_app.origin}/app/"
 
     @property
     def url(self) -> str:
@@ -274,7 +289,11 @@ class Gateway:
             door: MeteredLock(driver, door, self.metrics, listeners)
             for door, driver in self.locks.drivers.items()
         }
-        observers: list[AccessObserver] = [self.metrics, self.observer or LoggingObserver()]
+        observers: list[AccessObserver] = [
+            self.metrics,
+            self.observer or LoggingObserver(),
+            self.notifier,
+        ]
         if self.mqtt is not None:
             observers.append(self.mqtt)
         self.service = AccessService(
@@ -377,6 +396,27 @@ class Gateway:
             max_body_bytes=cfg.api.max_body_bytes,
             on_answer=self.metrics.answered,
         )
+        if cfg.app.enabled:
+            self.owner_app = OwnerApp(
+                AppSettings(
+                    rp_id=cfg.app.name,
+                    zone=zoneinfo.ZoneInfo(cfg.timezone),
+                    # Every camera's clip directory (the default when none is set).
+                    clip_dirs=tuple(
+                        {c.clip_dir or cfg.directory / DEFAULT_CLIPS: None for c in cameras}
+                    )
+                    or (cfg.directory / DEFAULT_CLIPS,),
+                    session_ttl_s=cfg.app.session_ttl_s,
+                    enroll_ttl_s=cfg.app.enroll_ttl_s,
+                ),
+                self.store,
+                self.service,
+                feed=self.feed,
+                camera=ctx.camera,
+                cameras=ctx.cameras,
+                camera_doors=ctx.camera_doors,
+            )
+            ctx.owner_app = self.owner_app
         port = cfg.api.port if o.port is None else o.port
         try:
             self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)
@@ -387,6 +427,8 @@ class Gateway:
             ) from None
         self._runner = self._listener.runner
         self.port = self._listener.port
+        if self.owner_app is not None:
+            self.owner_app.bind(self.port)
         log.info(
             "api: listening on %s (%s)",
             self.url,
@@ -518,6 +560,7 @@ class Gateway:
                 await self.service.ledger.record(
                     "gateway.stopped", {"gateway": self.config.gateway_id}
                 )
+        self.feed.end_all()
         if self._listener is not None:
             await self._listener.stop()
         if self._metrics_runner is not None:

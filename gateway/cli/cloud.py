@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -20,8 +19,10 @@ from typing import Any
 
 import aiohttp
 
-from cloud.relay import Relay, RelayServer
-from cloud.wire import WireReceipt, b64, unb64
+from cloud.relay import Relay
+from cloud.serve import run_relay
+from cloud.storage import load_config
+from cloud.wire import MalformedMessage, WireReceipt, b64, parse_json, unb64
 from gateway.clients import cloud as cloud_client
 from gateway.clients.owner_log import verify_and_open
 from gateway.errors import GatewayError, UsageError
@@ -40,6 +41,10 @@ def _bind(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _path(text: str | None) -> Path | None:
+    return None if text is None else Path(text)
+
+
 def _stamp(ms: int | None) -> str:
     if ms is None:
         return "never"
@@ -51,25 +56,18 @@ def _stamp(ms: int | None) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     host, port = _bind(args.bind)
-
-    async def serve() -> None:
-        server = RelayServer(Relay(Path(args.dir)))
-        url = await server.start(host, port)
-        print(f"relay {server.relay.relay_id} listening on {url}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            if args.seconds:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), args.seconds)
-            else:
-                await stop.wait()
-        finally:
-            await server.stop()
-
-    asyncio.run(serve())
+    asyncio.run(
+        run_relay(
+            Path(args.dir),
+            host,
+            port,
+            config=None if args.config is None else Path(args.config),
+            workers=args.workers,
+            metrics_port=args.metrics_port,
+            seconds=args.seconds,
+            announce=lambda line: print(line, flush=True),
+        )
+    )
     return 0
 
 
@@ -78,11 +76,11 @@ def _register(args: argparse.Namespace) -> int:
     owner_key = cloud_client.parse_public_key(args.owner_key)
 
     async def register() -> None:
-        relay = Relay(Path(args.dir))
+        relay = Relay(Path(args.dir), storage=load_config(Path(args.dir), _path(args.config)))
         try:
             await relay.register_gateway(args.gateway_id, gateway_key, owner_key)
         finally:
-            relay.close()
+            await relay.close()
 
     asyncio.run(register())
     print(f"registered gateway {args.gateway_id}")
@@ -94,11 +92,11 @@ def _witness_log(args: argparse.Namespace) -> int:
     own witness vkey, which the log's operator configures in turn."""
 
     async def add() -> tuple[str, str]:
-        relay = Relay(Path(args.dir))
+        relay = Relay(Path(args.dir), storage=load_config(Path(args.dir), _path(args.config)))
         try:
             return await relay.add_witness_log(args.vkey), relay.witness_vkey
         finally:
-            relay.close()
+            await relay.close()
 
     try:
         origin, vkey = asyncio.run(add())
@@ -262,10 +260,14 @@ def _owner_log(args: argparse.Namespace) -> int:
 def _upload_receipts(args: argparse.Namespace) -> int:
     receipts = []
     for name in args.files:
+        # wire.parse_json: a file nested past the JSON parser's depth or holding a number past
+        # the digit limit is malformed like any other, not an internal error.
         try:
-            receipts.append(WireReceipt.from_json(json.loads(Path(name).read_text("utf-8"))))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"cannot read receipt {name}: {exc}") from None
+            receipts.append(WireReceipt.from_json(parse_json(Path(name).read_bytes(), "receipt")))
+        except OSError as exc:
+            raise UsageError(f"cannot read receipt {name}: {exc.strerror}") from None
+        except MalformedMessage as exc:
+            raise UsageError(f"cannot read receipt {name}: {exc.message}") from None
 
     async def upload() -> int:
         failed = 0
@@ -314,15 +316,31 @@ def register(sub: Any) -> None:
     run.add_argument("--dir", required=True, help="the relay's data directory")
     run.add_argument("--bind", default="127.0.0.1:8787", help="HOST:PORT (default 127.0.0.1:8787)")
     run.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    run.add_argument(
+        "--config", help="the relay's relay.toml (default: DIR/relay.toml if it exists)"
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="relay processes sharing the port (more than 1 needs PostgreSQL; docs/scale.md)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus ingest metrics on 127.0.0.1:PORT/metrics (0: a free port)",
+    )
     run.set_defaults(handler=_run)
     reg = csub.add_parser("register-gateway", help="register a gateway's key for its owner")
     reg.add_argument("--dir", required=True)
+    reg.add_argument("--config", help="the relay's relay.toml (default: DIR/relay.toml)")
     reg.add_argument("--gateway-id", required=True)
     reg.add_argument("--gateway-key", required=True, help="public key (base64url) or its file")
     reg.add_argument("--owner-key", required=True, help="owner public key (base64url) or file")
     reg.set_defaults(handler=_register)
     wlog = csub.add_parser("witness-log", help="cosign one more log as a C2SP witness")
     wlog.add_argument("--dir", required=True)
+    wlog.add_argument("--config", help="the relay's relay.toml (default: DIR/relay.toml)")
     wlog.add_argument("--vkey", required=True, help="the log's Ed25519 verifier key (vkey)")
     wlog.set_defaults(handler=_witness_log)
     mail = csub.add_parser("post", help="post an owner-signed revocation list or approval")

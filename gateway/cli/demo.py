@@ -1,4 +1,5 @@
-"""``threshold demo [--dir DIR]``: the whole gateway on embedded defaults (gateway/demo/story.py).
+"""``threshold demo [--dir DIR] [--serve]``: the whole gateway on embedded defaults
+(gateway/demo/story.py); ``--serve`` then keeps it up for the owner app.
 
 Without ``--dir`` everything lives in a temporary directory that is removed afterwards; with
 it, the gateway directory (database included) is kept for inspection and reused next time.
@@ -14,7 +15,9 @@ from typing import Any
 def _run(args: argparse.Namespace) -> int:
     from gateway.demo.story import run_demo
 
-    return run_demo(Path(args.dir) if args.dir else None, camera=not args.no_camera)
+    return run_demo(
+        Path(args.dir) if args.dir else None, camera=not args.no_camera, serve=args.serve
+    )
 
 
 def register(sub: Any) -> None:
@@ -27,5 +30,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="no camera (policy.allow_without_camera); by default a generated test video "
         "is the camera and every entry is filmed",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="then keep the gateway up for the owner app: print its URL and a fresh "
+        "enrollment link, send a surveyor to approve (Ctrl-C stops)",
     )
     parser.set_defaults(handler=_run)

@@ -1,5 +1,6 @@
-"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock, and
-``clock reset``: a time floor found ahead of the gateway's clock set back to it).
+"""``threshold owner``: the reference owner client (approve/deny, events, lock/unlock,
+``clock reset``: a time floor found ahead of the gateway's clock set back to it, and the owner
+app's devices: enroll, devices, rename-device, revoke-device).
 
 Every request is signed with the owner key for this gateway's id and TLS key (docs/api.md,
 "Request signature"), and the gateway is always authenticated first: ``--pin-fingerprint``,
@@ -90,6 +91,56 @@ async def _lock(args: argparse.Namespace, action: str) -> int:
     return 0
 
 
+async def _enroll(args: argparse.Namespace) -> int:
+    owner = _owner_key(args.owner_key)
+    body = {"role": args.role}
+    if args.name:
+        body["name"] = args.name
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
+        made = await client.owner(owner, "POST", "/v1/owner/enrollments", body, expect=(201,))
+    link = str(made["link"])
+    expires = datetime.fromtimestamp(int(made["expires_ms"]) / 1000, UTC)
+    print(link)
+    if not args.no_qr:
+        print(terminal_qr(link))
+    print(
+        f"one-time link for a {made['role']} device ({made['name']}), "
+        f"valid until {expires:%H:%M:%S} UTC: open it on the phone or laptop to enroll",
+        flush=True,
+    )
+    return 0
+
+
+def terminal_qr(text: str) -> str:
+    """``text`` as a QR code drawn with block characters (for a phone's camera)."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(text, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
+async def _devices(args: argparse.Namespace, action: str) -> int:
+    owner = _owner_key(args.owner_key)
+    client, _info = await gateway_trust.open_gateway(args)
+    async with client:
+        if action == "list":
+            for device in (await client.owner(owner, "GET", "/v1/owner/devices"))["devices"]:
+                print(json.dumps(device, sort_keys=True))
+            return 0
+        path = f"/v1/owner/devices/{args.device}/{action}"
+        body: dict[str, Any] = {}
+        if action == "rename":
+            body = {"name": args.name}
+        elif action == "permission":
+            body = {"may_open": args.may_open == "yes"}
+        print(json.dumps(await client.owner(owner, "POST", path, body)))
+    return 0
+
+
 async def _clock_reset(args: argparse.Namespace) -> int:
     owner = _owner_key(args.owner_key)
     client, _info = await gateway_trust.open_gateway(args)
@@ -132,6 +183,32 @@ def register(sub: Any) -> None:
         p.add_argument("--door", required=True)
         common(p)
         p.set_defaults(handler=lambda a, act=action: asyncio.run(_lock(a, act)))
+    en = osub.add_parser("enroll", help="a one-time link (and QR code) to enroll an app device")
+    en.add_argument("--role", choices=("owner", "member"), default="owner")
+    en.add_argument("--name", help="the device's name (shown in the app and the audit log)")
+    en.add_argument("--no-qr", action="store_true", help="print the link only")
+    common(en)
+    en.set_defaults(handler=lambda a: asyncio.run(_enroll(a)))
+    dv = osub.add_parser("devices", help="list the app's devices")
+    common(dv)
+    dv.set_defaults(handler=lambda a: asyncio.run(_devices(a, "list")))
+    rv = osub.add_parser("revoke-device", help="revoke an app device (signed out at once)")
+    rv.add_argument("device")
+    common(rv)
+    rv.set_defaults(handler=lambda a: asyncio.run(_devices(a, "revoke")))
+    pm = osub.add_parser(
+        "allow-device",
+        help="allow a member's app device to open doors (approve, deny, unlock), or stop it",
+    )
+    pm.add_argument("device")
+    pm.add_argument("--may-open", choices=("yes", "no"), required=True)
+    common(pm)
+    pm.set_defaults(handler=lambda a: asyncio.run(_devices(a, "permission")))
+    rn = osub.add_parser("rename-device", help="rename an app device")
+    rn.add_argument("device")
+    rn.add_argument("name")
+    common(rn)
+    rn.set_defaults(handler=lambda a: asyncio.run(_devices(a, "rename")))
     clock = osub.add_parser("clock", help="the gateway's time floor")
     csub = clock.add_subparsers(dest="clock_command", metavar="ACTION")
     csub.required = True

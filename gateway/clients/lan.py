@@ -31,7 +31,7 @@ from gateway.errors import GatewayError
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.owner_request import OwnerAudience, sign_request
 from gateway.trust.proof import proof_message
-from gateway.trust.tls_pin import parse_pin, spki_fingerprint
+from gateway.trust.tls_pin import PinError, parse_pin, spki_fingerprint
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -58,7 +58,8 @@ def unverified_claims(token: str) -> dict[str, Any]:
         payload = token.split(".")[2]
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))[:-64]
         claims = json.loads(raw)
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+    # RecursionError: a payload nested past the JSON parser's depth is just unreadable.
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise GatewayError("the ticket is not a readable v4.public token") from None
     if not isinstance(claims, dict):
         raise GatewayError("the ticket's payload is not a JSON object")
@@ -101,7 +102,10 @@ class KeyPin(aiohttp.Fingerprint):
         if ssl_object is None:
             return
         der = ssl_object.getpeercert(binary_form=True)
-        got = spki_fingerprint(der) if der else ""
+        try:
+            got = spki_fingerprint(der) if der else ""
+        except PinError:
+            got = ""  # an unreadable certificate matches no pin: refused as a mismatch
         expected = self.expected or got
         if not got or not hmac.compare_digest(got, expected):
             host, port, *_ = transport.get_extra_info("peername")
@@ -192,7 +196,7 @@ class GatewayClient:
                 text = await resp.read()
                 try:
                     parsed = json.loads(text) if text else {}
-                except ValueError:
+                except (ValueError, RecursionError):
                     parsed = {"raw": text.decode("utf-8", "replace")}
                 return Reply(resp.status, parsed if isinstance(parsed, dict) else {"value": parsed})
         except aiohttp.ServerFingerprintMismatch as exc:

@@ -112,9 +112,9 @@ class DemoCloud:
         assert self.link is not None
         self.link.blocked = False
 
-    def held_size(self, gateway_id: str) -> int:
+    async def held_size(self, gateway_id: str) -> int:
         assert self.server is not None
-        return self.server.relay.held(gateway_id)
+        return await self.server.relay.held(gateway_id)
 
     async def owner_log(self, owner: SigningKey, gateway_id: str) -> tuple[OwnerLog, list[str]]:
         """What ``threshold owner log`` shows: (the verified log, alarm lines)."""

@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import logging
 import secrets
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -178,7 +179,7 @@ async def _prepare(directory: Path, tl: Timeline, camera: bool) -> tuple[Signing
     return owner, result.config_path
 
 
-async def _scenario(directory: Path, tl: Timeline, camera: bool) -> int:
+async def _scenario(directory: Path, tl: Timeline, camera: bool, serve: bool = False) -> int:
     owner, config_path = await _prepare(directory, tl, camera)
     config = load(config_path)
     overrides = Overrides(port=0, mdns=False)
@@ -206,7 +207,7 @@ async def _scenario(directory: Path, tl: Timeline, camera: bool) -> int:
         GATEWAY_ID, bytes(load_signing_key(config.key_file).verify_key), bytes(owner.verify_key)
     )
     tl.say(f"cloud relay on loopback ({directory / 'cloud'}), its link cut: no internet")
-    held_at_start = cloud.held_size(GATEWAY_ID)
+    held_at_start = await cloud.held_size(GATEWAY_ID)
     config = dataclasses.replace(
         config, cloud=CloudConfig(url=url, interval_s=2.0, relay_public_key=cloud.public_key)
     )
@@ -221,6 +222,8 @@ async def _scenario(directory: Path, tl: Timeline, camera: bool) -> int:
                     await gateway.camera.settle(15.0)
                     await _clips(client, owner, tl)
             await _cloud_phase(gateway, cloud, owner, tl, held_at_start)
+            if serve:
+                await _serve(gateway, owner, tl)
         finally:
             await gateway.stop()
     finally:
@@ -273,7 +276,7 @@ async def _cloud_phase(
     tl.expect(
         f"nothing reached the cloud while offline ({store.tree_size - held_at_start} entries"
         " waiting)",
-        cloud.held_size(GATEWAY_ID) == held_at_start,
+        await cloud.held_size(GATEWAY_ID) == held_at_start,
     )
     cloud.unblock()
     deadline = time.monotonic() + 30
@@ -285,7 +288,7 @@ async def _cloud_phase(
     acked = await store.acked_tree_size()
     tl.expect(
         f"gateway caught up: the relay acknowledged {acked} sealed entries",
-        acked == store.tree_size and cloud.held_size(GATEWAY_ID) == acked,
+        acked == store.tree_size and await cloud.held_size(GATEWAY_ID) == acked,
     )
     log, alarms = await cloud.owner_log(owner, GATEWAY_ID)
     tl.say("threshold owner log: downloaded, verified against the signed checkpoints, unsealed")
@@ -391,14 +394,47 @@ def _quiet_logs() -> Iterator[None]:
         root.setLevel(previous)
 
 
-def run_demo(directory: Path | None, *, camera: bool = True) -> int:
+async def _serve(gateway: Gateway, owner: SigningKey, tl: Timeline) -> None:
+    """``--serve``: keep the gateway up for the owner app, with a surveyor waiting, until a
+    signal (Ctrl-C) comes."""
+    from gateway.app.tls import chromium_spki_pin
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with GatewayClient(gateway.url, fingerprint=gateway.fingerprint) as client:
+        made = await client.owner(
+            owner, "POST", "/v1/owner/enrollments", {"name": "Demo owner"}, expect=(201,)
+        )
+        tl.say(f"the owner app: {gateway.app_url}")
+        tl.say("  a one-time enrollment link (10 minutes): open it to add your browser")
+        print(f"\n    {made['link']}\n", flush=True)
+        pin = chromium_spki_pin(gateway.config.api.tls_cert)
+        tl.say("  passkeys need a certificate the browser trusts; for this demo's self-signed one:")
+        print(
+            f"    chromium --ignore-certificate-errors-spki-list={pin} --user-data-dir="
+            f"$(mktemp -d) '{made['link']}'\n",
+            flush=True,
+        )
+        surveyor = _issue(owner, "Sam Surveyor", Purpose.SURVEY)
+        visit = await _visit(client, tl, surveyor)
+        if isinstance(visit, dict):
+            tl.say("  a surveyor waits at the front door: approve them in the app (5 minutes)")
+        tl.say("serving; Ctrl-C stops the gateway")
+        await stop.wait()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+
+
+def run_demo(directory: Path | None, *, camera: bool = True, serve: bool = False) -> int:
     tl = Timeline()
     with _quiet_logs():
         if directory is not None:
-            code = asyncio.run(_scenario(directory, tl, camera))
+            code = asyncio.run(_scenario(directory, tl, camera, serve))
             tl.say(f"kept {directory} for inspection")
         else:
             with tempfile.TemporaryDirectory(prefix="threshold-demo-") as tmp:
-                code = asyncio.run(_scenario(Path(tmp) / "gateway", tl, camera))
+                code = asyncio.run(_scenario(Path(tmp) / "gateway", tl, camera, serve))
     tl.say("demo " + ("passed" if code == 0 else "FAILED"))
     return code

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import sqlite3
 import ssl
 import time
@@ -91,6 +92,52 @@ class SyncUnavailable(SyncError):
         super().__init__(message)
         self.retry_after_s = retry_after_s
         self.answered = answered
+
+
+# What the relay answers (pure: tests/fuzz feeds these directly) ---------------------------------
+
+
+def relay_answer(raw: bytes, status: int) -> Any:
+    """The JSON of a relay's answer ({} for none). Whatever way it fails to parse (not UTF-8,
+    not JSON, nested past the parser's depth, a number past int()'s digit limit) is the
+    relay failing this round: :class:`SyncUnavailable`, never a stray exception."""
+    if not raw:
+        return {}
+    try:
+        return wire.parse_json(raw, "relay answer")
+    except wire.MalformedMessage:
+        raise SyncUnavailable(f"relay answered {status} with a body that is not JSON") from None
+
+
+#: A relay id as the reference relay writes it ("relay:" and its key); any printable ASCII
+#: without spaces from another relay, never a lone surrogate the store cannot encode.
+_RELAY_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def read_ack(data: dict[str, Any]) -> tuple[int, str, bytes]:
+    """(acked size, relay id, cosignature) of an upload's acknowledgement, or
+    :class:`SyncRefused`."""
+    new_acked = data.get("acked_size")
+    relay_id = data.get("relay_id")
+    cosignature = data.get("cosignature")
+    if (
+        isinstance(new_acked, bool)
+        or not isinstance(new_acked, int)
+        or new_acked < 0
+        or not isinstance(relay_id, str)
+        or _RELAY_ID.fullmatch(relay_id) is None
+        or not isinstance(cosignature, str)
+    ):
+        raise SyncRefused("the relay's acknowledgement is malformed")
+    try:
+        signature = base64.b64decode(cosignature, validate=True)
+    except ValueError:
+        raise SyncRefused("the relay's cosignature is not base64") from None
+    # A tlog-cosignature for a note checkpoint (key ID, time, signature: docs/cloud.md), a
+    # bare threshold-cosignature/v1 signature for a checkpoint still in the old format.
+    if len(signature) not in (4 + 8 + 64, 64):
+        raise SyncRefused("the relay's cosignature is not 76 (or 64) bytes")
+    return new_acked, relay_id, signature
 
 
 # Interfaces to the rest of the gateway -----------------------------------------------------------
@@ -353,11 +400,7 @@ class CloudSync:
             raise SyncUnavailable(f"relay unreachable: {type(exc).__name__}: {exc}") from None
         if status >= 500 or status == 429:
             raise SyncUnavailable(f"relay answered {status}", retry, answered=True)
-        try:
-            data = json.loads(raw) if raw else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise SyncUnavailable(f"relay answered {status} with a body that is not JSON") from None
-        return status, data
+        return status, relay_answer(raw, status)
 
     async def upload_backlog(self) -> int:
         """Upload everything above the acknowledged size; return how many entries went up."""
@@ -407,14 +450,7 @@ class CloudSync:
             sent += end - start
 
     async def _record_ack(self, checkpoint: SignedCheckpoint, data: dict[str, Any]) -> int:
-        new_acked = data.get("acked_size")
-        relay_id = data.get("relay_id")
-        try:
-            cosignature = base64.b64decode(str(data.get("cosignature")), validate=True)
-        except ValueError:
-            raise SyncRefused("the relay's cosignature is not base64") from None
-        if not isinstance(new_acked, int) or not isinstance(relay_id, str):
-            raise SyncRefused("the relay's acknowledgement is malformed")
+        new_acked, relay_id, cosignature = read_ack(data)
         if new_acked > self._store.tree_size:
             raise SyncRefused(f"the relay acknowledges {new_acked} entries; the log has fewer")
         relay_key = self._config.relay_key

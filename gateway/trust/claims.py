@@ -100,8 +100,16 @@ def decode_object(data: bytes) -> dict[str, Any]:
 
 
 def encode_object(value: dict[str, Any]) -> bytes:
-    """Compact JSON with a stable key order, so a signed payload is reproducible."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    """Compact JSON with a stable key order, so a signed payload is reproducible.
+
+    A string that is not valid Unicode (a lone surrogate, which is what Python makes of a
+    command-line argument that is not UTF-8) cannot be signed: ``malformed_claims``.
+    """
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        malformed("a claim is not valid Unicode (lone surrogate)")
 
 
 def parse_time(text: str) -> datetime:

@@ -83,9 +83,13 @@ def signed_message(
     if any(c in line for line in (context, *extra_lines) for c in "\r\n"):
         raise SignatureRefused("a signed line may not contain a newline")
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join((context, *extra_lines, method, path_qs, digest, str(time), nonce)).encode(
-        "utf-8"
-    )
+    text = "\n".join((context, *extra_lines, method, path_qs, digest, str(time), nonce))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (what a server decoding raw bytes with surrogateescape would hand
+        # over) is no text to sign: refused like any other malformed line.
+        raise SignatureRefused("a signed line is not valid Unicode") from None
 
 
 def parse_headers(headers: Mapping[str, str], names: HeaderNames) -> SignatureHeaders:

@@ -34,11 +34,14 @@ class PinError(GatewayError):
 def spki_fingerprint(cert_der: bytes) -> str:
     """The pin of a DER certificate: lowercase hex SHA-256 of its SubjectPublicKeyInfo."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     try:
         key = x509.load_der_x509_certificate(cert_der).public_key()
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
+        # UnsupportedAlgorithm: a well-formed certificate whose key type the library does not
+        # know (any server can present one): no pin can match it.
         raise PinError("the peer's certificate is not readable DER") from None
     spki = key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

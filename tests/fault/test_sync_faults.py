@@ -7,119 +7,39 @@ The default sizes keep the run short; ``THRESHOLD_CHAOS_ENTRIES`` scales the cha
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import signal
-import socket
-import sqlite3
-import sys
 from pathlib import Path
 
-from cloud.relay import DATABASE_FILE, Relay, RelayServer
-from cloud.storage import RelayStorage
-from store import merkle
+from cloud.relay import Relay, RelayServer
 from tests.support.cloud import GATEWAY_ID, Parties, new_parties
 from tests.support.fault_proxy import FaultProxy
+from tests.support.relay_backend import RelayBackend
+from tests.support.sync_faults import (
+    Worker,
+    assert_relay_holds_exactly,
+    free_port,
+    relay_process,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 CHAOS_ENTRIES = max(10_000, int(os.environ.get("THRESHOLD_CHAOS_ENTRIES", "10000")))
-WAIT_S = 240.0
 
 
-class Worker:
-    """A gateway process (tests/support/sync_worker.py) and the lines it prints."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.acked = 0
-        self.start_acked: int | None = None
-        self.result: dict[str, object] | None = None
-
-    @classmethod
-    async def launch(cls, parties: Parties, db: Path, cloud: str, total: int) -> Worker:
-        config = {
-            "gateway_seed": base64.b64encode(bytes(parties.gateway)).decode(),
-            "owner_public": base64.b64encode(parties.owner_public).decode(),
-            "gateway_id": GATEWAY_ID,
-            "db": str(db),
-            "cloud": cloud,
-            "total": total,
-            "timeout_s": WAIT_S,
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.support.sync_worker",
-            json.dumps(config),
-            cwd=REPO,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        return cls(proc)
-
-    async def until(self, predicate: object) -> bool:
-        """Read lines until ``predicate(self)`` holds (True) or the process ends (False)."""
-        assert self.proc.stdout is not None
-        check = predicate  # a callable taking the worker
-        while not check(self):  # type: ignore[operator]
-            line = await asyncio.wait_for(self.proc.stdout.readline(), WAIT_S)
-            if not line:
-                return False
-            text = line.decode().strip()
-            if text.startswith("acked "):
-                self.acked = max(self.acked, int(text.split()[1]))
-            elif text.startswith("start "):
-                self.start_acked = int(text.split()[1])
-            elif text.startswith("done "):
-                self.result = json.loads(text[5:])
-        return True
-
-    async def finish(self) -> dict[str, object]:
-        await self.until(lambda w: w.result is not None)
-        assert await asyncio.wait_for(self.proc.wait(), WAIT_S) == 0
-        assert self.result is not None
-        return self.result
-
-    async def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(self.proc.wait(), WAIT_S)
-
-
-def assert_relay_holds_exactly(relay_dir: Path, gateway_db: Path, total: int) -> None:
-    storage = RelayStorage.open(relay_dir / DATABASE_FILE)
-    try:
-        held = storage.entries(GATEWAY_ID, 0, total + 10)
-        assert [i for i, _ in held] == list(range(total))
-        conn = sqlite3.connect(gateway_db)
-        local = [
-            bytes(r[0]) for r in conn.execute("SELECT leaf_bytes FROM audit_entry ORDER BY idx")
-        ]
-        conn.close()
-        assert local == [sealed for _, sealed in held]
-        assert storage.held_size(GATEWAY_ID) == total
-        root = merkle.MemoryTree([merkle.leaf_hash(s) for _, s in held]).root()
-        finals = [
-            w for w in storage.witnessed(GATEWAY_ID) if w.checkpoint.checkpoint.tree_size == total
-        ]
-        assert finals
-        assert finals[0].checkpoint.checkpoint.root_hash == root
-        assert finals[0].cosignature is not None
-        assert storage.alarms(GATEWAY_ID) == []
-    finally:
-        storage.close()
-
-
-async def start_inprocess_relay(directory: Path, parties: Parties) -> RelayServer:
-    relay = Relay(directory)
+async def start_inprocess_relay(
+    directory: Path, parties: Parties, backend: RelayBackend | None = None
+) -> RelayServer:
+    relay = Relay(directory, storage=None if backend is None else backend.config(directory))
     await relay.register_gateway(GATEWAY_ID, parties.gateway_public, parties.owner_public)
     server = RelayServer(relay)
     await server.start()
     return server
 
 
-async def test_chaos_network_delivers_every_entry_exactly_once(tmp_path: Path) -> None:
+async def test_chaos_network_delivers_every_entry_exactly_once(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server = await start_inprocess_relay(tmp_path / "cloud", parties)
+    server = await start_inprocess_relay(tmp_path / "cloud", parties, relay_backend)
     proxy = FaultProxy(server.port)
     url = await proxy.start()
     db = tmp_path / "gw.sqlite3"
@@ -136,7 +56,7 @@ async def test_chaos_network_delivers_every_entry_exactly_once(tmp_path: Path) -
     assert proxy.fates["e503"]
     assert proxy.fates["dup_first"] + proxy.fates["dup_second"] > 0
     assert proxy.fates["down"] > 0
-    assert_relay_holds_exactly(tmp_path / "cloud", db, CHAOS_ENTRIES)
+    await assert_relay_holds_exactly(tmp_path / "cloud", db, CHAOS_ENTRIES, relay_backend)
     # Memory stays bounded under chaos: what syncing adds to the process, whatever the
     # libraries weigh (bench/sync.py measures the whole process against its 200 MB target).
     grown = float(str(result["peak_rss_mb"])) - float(str(result["baseline_rss_mb"]))
@@ -144,42 +64,18 @@ async def test_chaos_network_delivers_every_entry_exactly_once(tmp_path: Path) -
     assert grown < 64, result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _relay_process(directory: Path, port: int) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "cloud",
-        "run",
-        "--dir",
-        str(directory),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--seconds",
-        str(WAIT_S),
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    assert b"listening on" in line
-    return proc
-
-
-async def test_relay_restarted_mid_sync_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+async def test_relay_restarted_mid_sync_loses_and_duplicates_nothing(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
     relay_dir = tmp_path / "cloud"
+    relay_dir.mkdir()
+    relay_backend.write_config(relay_dir)  # the relay process reads relay.toml
     registrar = Relay(relay_dir)
     await registrar.register_gateway(GATEWAY_ID, parties.gateway_public, parties.owner_public)
-    registrar.close()
-    port = _free_port()
-    relay = await _relay_process(relay_dir, port)
+    await registrar.close()
+    port = free_port()
+    relay = await relay_process(relay_dir, port)
     db = tmp_path / "gw.sqlite3"
     total = 4000
     worker = await Worker.launch(parties, db, f"http://127.0.0.1:{port}", total)
@@ -187,14 +83,14 @@ async def test_relay_restarted_mid_sync_loses_and_duplicates_nothing(tmp_path: P
         assert await worker.until(lambda w: w.acked >= 1000)
         relay.send_signal(signal.SIGKILL)
         await asyncio.wait_for(relay.wait(), 30)
-        relay = await _relay_process(relay_dir, port)
+        relay = await relay_process(relay_dir, port)
         await worker.finish()
     finally:
         if worker.proc.returncode is None:
             await worker.kill()
         relay.send_signal(signal.SIGTERM)
         await asyncio.wait_for(relay.wait(), 30)
-    assert_relay_holds_exactly(relay_dir, db, total)
+    await assert_relay_holds_exactly(relay_dir, db, total, relay_backend)
 
 
 async def test_gateway_killed_mid_sync_resumes_from_the_acknowledged_size(tmp_path: Path) -> None:
@@ -215,4 +111,4 @@ async def test_gateway_killed_mid_sync_resumes_from_the_acknowledged_size(tmp_pa
         await second.finish()
     finally:
         await server.stop()
-    assert_relay_holds_exactly(tmp_path / "cloud", db, total)
+    await assert_relay_holds_exactly(tmp_path / "cloud", db, total)

@@ -18,6 +18,7 @@ from tests.support.cloud import (
     sync_for,
     write_key_file,
 )
+from tests.support.relay_backend import RelayBackend
 
 
 async def test_register_sync_now_and_status(tmp_path: Path) -> None:
@@ -107,9 +108,11 @@ async def test_register_sync_now_and_status(tmp_path: Path) -> None:
         await server.stop()
 
 
-async def test_relay_restored_from_an_old_backup_gets_the_log_again(tmp_path: Path) -> None:
+async def test_relay_restored_from_an_old_backup_gets_the_log_again(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     try:
         await append_many(store, 600)
@@ -118,12 +121,12 @@ async def test_relay_restored_from_an_old_backup_gets_the_log_again(tmp_path: Pa
         await sync.stop()
         await server.stop()
         # The operator loses the relay's data: a fresh relay knows the gateway, holds nothing.
-        server, url = await start_relay(tmp_path / "cloud-restored", parties)
+        server, url = await start_relay(tmp_path / "cloud-restored", parties, backend=relay_backend)
         await append_many(store, 50)
         sync = sync_for(store, url, parties)
         await asyncio.wait_for(sync.upload_backlog(), 30)
         await sync.stop()
-        held = server.relay.storage.entries(GATEWAY_ID, 0, 1000)
+        held = await server.relay.storage.entries(GATEWAY_ID, 0, 1000)
         assert [i for i, _ in held] == list(range(650))
         assert await store.acked_tree_size() == 650
     finally:
@@ -159,6 +162,22 @@ async def test_sync_commands_read_the_gateway_config(tmp_path: Path) -> None:
         now = await asyncio.to_thread(run_cli, "sync", "now", "--config", config)
         assert now.returncode == 0, now.stderr
         assert "uploaded 1 entries" in now.stdout
-        assert server.relay.storage.held_size("gw-cfg") == 1
+        assert await server.relay.storage.held_size("gw-cfg") == 1
     finally:
         await server.stop()
+
+
+async def test_a_malformed_receipt_file_is_one_line_not_an_internal_error(tmp_path: Path) -> None:
+    """Found by the fuzzing of the JSON readers: a receipt file nested past the parser's depth
+    or holding a 5,000-digit number ended `courier receipts upload` in an internal error
+    (exit 70). Each is now the usage error naming the file, before anything is sent."""
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    big = tmp_path / "big.json"
+    big.write_text('{"index": ' + "9" * 5000 + "}")
+    for path in (deep, big):
+        result = await asyncio.to_thread(
+            run_cli, "courier", "receipts", "upload", "--cloud", "https://127.0.0.1:9", str(path)
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"threshold: cannot read receipt {path}: receipt is not JSON\n"

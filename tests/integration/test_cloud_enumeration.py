@@ -10,6 +10,7 @@ from nacl.signing import SigningKey
 
 from cloud.signed_request import OWNER, gateway_principal, sign_request
 from tests.support.cloud import GATEWAY_ID, new_parties, start_relay
+from tests.support.relay_backend import RelayBackend
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -23,9 +24,11 @@ async def status_and_code(url: str, headers: dict[str, str]) -> tuple[int, str]:
         return response.status, body.get("code", "") if isinstance(body, dict) else ""
 
 
-async def test_unknown_and_registered_ids_answer_alike_to_a_wrong_key(tmp_path: Path) -> None:
+async def test_unknown_and_registered_ids_answer_alike_to_a_wrong_key(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     stranger = SigningKey.generate()
     try:
         answers = []

@@ -27,6 +27,7 @@ from gateway.trust.keys import TrustAnchors
 from gateway.trust.owner_mail import seal_mail
 from gateway.trust.revocation import sign_revocations
 from tests.support.cloud import GATEWAY_ID, new_parties, open_sealed_store, start_relay, sync_for
+from tests.support.relay_backend import RelayBackend
 from tests.support.tickets import revocation_list
 
 
@@ -42,9 +43,11 @@ async def post(url: str, owner: SigningKey, gateway_public: bytes, kind: str, to
         await cloud_client.owner_post(session, url, owner, path, body)
 
 
-async def test_revocations_only_add_and_forgeries_are_ignored(tmp_path: Path) -> None:
+async def test_revocations_only_add_and_forgeries_are_ignored(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     now = datetime.now(UTC).replace(microsecond=0)
     anchors = TrustAnchors.of(parties.owner_public)

@@ -1,6 +1,7 @@
 """What the relay learns: nothing of who came, why, or which door.
 
-Every byte the relay stores (database, WAL) and every HTTP body and header that passed
+Every byte the relay stores (database and WAL: the SQLite files, or on PostgreSQL the
+database's files and the cluster's WAL) and every HTTP body and header that passed
 through the wire is searched for the household's plaintext, raw and in every base64
 alignment: holder names, order ids, door names, purposes, package codes, and the revoked
 names and approved session in the owner's mail. (The full-demo variant of this test runs the
@@ -33,6 +34,7 @@ from tests.support.cloud import (
     sync_for,
 )
 from tests.support.fault_proxy import FaultPlan, FaultProxy
+from tests.support.relay_backend import RelayBackend
 from tests.support.tickets import revocation_list
 
 SECRETS = (
@@ -74,10 +76,12 @@ def secret64(key: SigningKey) -> bytes:
     return bytes(key) + bytes(key.verify_key)
 
 
-async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> None:
+async def test_relay_and_wire_hold_no_household_plaintext(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
     relay_dir = tmp_path / "cloud"
-    server, _ = await start_relay(relay_dir, parties)
+    server, _ = await start_relay(relay_dir, parties, backend=relay_backend)
     proxy = FaultProxy(server.port, FaultPlan(weights={"pass": 1.0}))
     url = await proxy.start()
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
@@ -154,6 +158,9 @@ async def test_relay_and_wire_hold_no_household_plaintext(tmp_path: Path) -> Non
     assert len(proxy.captured) > 10_000
     assert leaks(bytes(proxy.captured)) == []
     relay_files = files_under(relay_dir, "*")
-    assert len(relay_files) >= 3  # the database, its WAL, the relay key
-    for blob in relay_files:
+    assert len(relay_files) >= 3  # the database (or its relay.toml), its WAL, the relay key
+    stored = [path.read_bytes() for path in relay_backend.stored_files(relay_dir)]
+    # The probe reads where the relay keeps its data: the sealed entries are in those files.
+    assert all(any(sealed in blob for blob in stored) for _, sealed in entries)
+    for blob in [*relay_files, *stored]:
         assert leaks(blob) == []

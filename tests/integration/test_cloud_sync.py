@@ -14,11 +14,14 @@ from tests.support.cloud import (
     start_relay,
     sync_for,
 )
+from tests.support.relay_backend import RelayBackend
 
 
-async def test_backlog_reaches_relay_intact_and_replay_is_noop(tmp_path: Path) -> None:
+async def test_backlog_reaches_relay_intact_and_replay_is_noop(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     try:
         await append_many(store, 1234)
@@ -27,7 +30,7 @@ async def test_backlog_reaches_relay_intact_and_replay_is_noop(tmp_path: Path) -
         assert sent == 1234
         assert await store.acked_tree_size() == 1234
         storage = server.relay.storage
-        held = storage.entries(GATEWAY_ID, 0, 5000)
+        held = await storage.entries(GATEWAY_ID, 0, 5000)
         assert [i for i, _ in held] == list(range(1234))
         local = await store.read(
             lambda c: c.execute("SELECT leaf_bytes FROM audit_entry ORDER BY idx").fetchall()
@@ -38,8 +41,8 @@ async def test_backlog_reaches_relay_intact_and_replay_is_noop(tmp_path: Path) -
         ).root() == await store.root_at(1234)
         # A second round has nothing to send and changes nothing.
         assert await asyncio.wait_for(sync.upload_backlog(), 30) == 0
-        assert storage.held_size(GATEWAY_ID) == 1234
-        assert storage.alarms(GATEWAY_ID) == []
+        assert await storage.held_size(GATEWAY_ID) == 1234
+        assert await storage.alarms(GATEWAY_ID) == []
         await sync.stop()
     finally:
         await store.close()

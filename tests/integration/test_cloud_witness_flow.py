@@ -31,13 +31,14 @@ from tests.support.cloud import (
     truncate_log,
     write_key_file,
 )
+from tests.support.relay_backend import RelayBackend
 
 
 async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
-    tmp_path: Path,
+    tmp_path: Path, relay_backend: RelayBackend
 ) -> None:
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     db = tmp_path / "gw.sqlite3"
     try:
         store = await open_sealed_store(db, parties)
@@ -62,9 +63,9 @@ async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
             await asyncio.wait_for(sync.upload_backlog(), 30)
         await sync.stop()
         await store.close()
-        alarms = server.relay.storage.alarms(GATEWAY_ID)
+        alarms = await server.relay.storage.alarms(GATEWAY_ID)
         assert [a.code for a in alarms] == ["equivocation"]
-        assert server.relay.storage.held_size(GATEWAY_ID) == 0
+        assert await server.relay.storage.held_size(GATEWAY_ID) == 0
 
         owner_key = write_key_file(tmp_path / "owner.key", parties.owner)
         shown = await asyncio.to_thread(
@@ -86,9 +87,11 @@ async def test_truncated_log_after_a_receipt_is_an_equivocation_the_owner_sees(
         await server.stop()
 
 
-async def test_owner_reader_decrypts_the_verified_history(tmp_path: Path) -> None:
+async def test_owner_reader_decrypts_the_verified_history(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     try:
         await append_many(store, 40)
@@ -130,9 +133,11 @@ async def test_owner_reader_decrypts_the_verified_history(tmp_path: Path) -> Non
         await server.stop()
 
 
-async def test_mailbox_and_signed_time_reach_the_gateway(tmp_path: Path) -> None:
+async def test_mailbox_and_signed_time_reach_the_gateway(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     try:
         owner_key = write_key_file(tmp_path / "owner.key", parties.owner)
@@ -202,10 +207,14 @@ def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, bytes]:
     return context, hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
 
 
-async def test_self_signed_relay_is_refused_unless_pinned(tmp_path: Path) -> None:
+async def test_self_signed_relay_is_refused_unless_pinned(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
     context, fingerprint = _self_signed(tmp_path)
-    server, url = await start_relay(tmp_path / "cloud", parties, ssl_context=context)
+    server, url = await start_relay(
+        tmp_path / "cloud", parties, ssl_context=context, backend=relay_backend
+    )
     assert url.startswith("https://")
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     try:
@@ -228,11 +237,13 @@ async def test_self_signed_relay_is_refused_unless_pinned(tmp_path: Path) -> Non
     assert aiohttp  # the client library under test
 
 
-async def test_the_done_answers_receipt_is_accepted_as_is(tmp_path: Path) -> None:
+async def test_the_done_answers_receipt_is_accepted_as_is(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     """The service's ``done`` answer carries ``Store.receipt(...).to_json()``; saved by
     ``courier open --save-receipt``, it uploads without the entry's kind or time."""
     parties = new_parties()
-    server, url = await start_relay(tmp_path / "cloud", parties)
+    server, url = await start_relay(tmp_path / "cloud", parties, backend=relay_backend)
     store = await open_sealed_store(tmp_path / "gw.sqlite3", parties)
     try:
         await append_many(store, 20)
@@ -244,7 +255,7 @@ async def test_the_done_answers_receipt_is_accepted_as_is(tmp_path: Path) -> Non
             run_cli, "courier", "receipts", "upload", "--cloud", url, str(receipt_file)
         )
         assert uploaded.returncode == 0, uploaded.stderr
-        witnessed = server.relay.storage.witnessed(GATEWAY_ID)
+        witnessed = await server.relay.storage.witnessed(GATEWAY_ID)
         assert [(w.source, w.checkpoint.checkpoint.tree_size) for w in witnessed] == [
             ("receipt", done_receipt["checkpoint"]["tree_size"])
         ]

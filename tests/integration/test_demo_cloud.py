@@ -35,11 +35,11 @@ async def test_offline_then_catch_up_then_owner_reads(tmp_path: Path) -> None:
         sync.sync_now()
         sync.round_done.clear()
         await asyncio.wait_for(sync.round_done.wait(), 10)
-        assert cloud.held_size(GATEWAY_ID) == 0
+        assert await cloud.held_size(GATEWAY_ID) == 0
         assert sync.status.last_error is not None
         cloud.unblock()
         await asyncio.wait_for(caught_up.wait(), 10)
-        assert cloud.held_size(GATEWAY_ID) == 12
+        assert await cloud.held_size(GATEWAY_ID) == 12
         log, alarms = await cloud.owner_log(parties.owner, GATEWAY_ID)
         assert alarms == []
         assert log.problems == []

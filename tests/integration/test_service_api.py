@@ -39,10 +39,13 @@ async def test_openapi_document_matches_the_router(harness: GatewayHarness) -> N
         if r.resource is not None and r.method != "HEAD"
     }
     assert documented == app_routes
+    # One table: the API's routes and the owner app's (gateway/api/routes.py).
     assert documented == {(r.method, r.path) for r in ROUTES}
     # And each documented route answers something other than "no such route".
     for method, path in documented:
-        concrete = path.replace("{session}", "s-none")
+        concrete = path.replace("{session}", "s-none").replace("{asset}", "app.js")
+        concrete = concrete.replace("{device}", "d-none").replace("{door}", "front")
+        concrete = concrete.replace("{entry}", "1")
         reply = await harness.client.request(method, concrete)
         assert reply.body.get("code") != "not_found" or "{session}" in path, (method, path)
 
@@ -62,6 +65,17 @@ async def test_info(harness: GatewayHarness) -> None:
 
 
 async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
+    tmp_path: Path,
+) -> None:
+    # Every owner route is tried about eight times: more than the per-address limit allows
+    # in a minute, and this test is about signatures, not the limit.
+    async with running_harness(
+        tmp_path / "gw", client_rate_per_minute=10**9, ticket_rate_per_minute=10**9
+    ) as harness:
+        await _owner_routes_refuse_everything_but_a_fresh_owner_signature(harness)
+
+
+async def _owner_routes_refuse_everything_but_a_fresh_owner_signature(
     harness: GatewayHarness,
 ) -> None:
     client = harness.client
@@ -77,6 +91,11 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
         "/v1/owner/cameras",
         "/v1/owner/camera/live",
         "/v1/owner/camera/snapshot",
+        "/v1/owner/enrollments",
+        "/v1/owner/devices",
+        "/v1/owner/devices/{device}/rename",
+        "/v1/owner/devices/{device}/revoke",
+        "/v1/owner/devices/{device}/permission",
     }
     # A courier's genuine credentials: a ticket and a valid proof of possession.
     t = harness.ticket()
@@ -89,12 +108,13 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
             json.dumps(OWNER_BODIES.get(route.path, {})).encode() if route.method == "POST" else b""
         )
         now = int(time.time())
+        target = route.path.replace("{device}", "d-000000000000")  # a device nobody enrolled
 
         def sig(
             key: SigningKey,
             at: int,
             method: str = route.method,
-            path: str = route.path,
+            path: str = target,
             signed: bytes = body,
             to: OwnerAudience = audience,
         ) -> dict[str, str]:
@@ -115,21 +135,21 @@ async def test_owner_routes_refuse_everything_but_a_fresh_owner_signature(
             "for another gateway": sig(owner, now, to=elsewhere),
         }
         for what, headers in attempts.items():
-            reply = await client.request(route.method, route.path, headers=headers, raw=body)
+            reply = await client.request(route.method, target, headers=headers, raw=body)
             assert (reply.status, reply.body.get("code")) == (401, "unauthorized"), (
                 route.path,
                 what,
                 reply,
             )
         fresh = sig(owner, now)
-        first = await client.request(route.method, route.path, headers=fresh, raw=body)
+        first = await client.request(route.method, target, headers=fresh, raw=body)
         assert first.status != 401, (route.path, first)
-        replay = await client.request(route.method, route.path, headers=fresh, raw=body)
+        replay = await client.request(route.method, target, headers=fresh, raw=body)
         assert (replay.status, replay.body.get("code")) == (401, "unauthorized"), route.path
         # A signature over another body does not carry over.
         if body:
             other = await client.request(
-                route.method, route.path, headers=sig(owner, now), raw=body + b" "
+                route.method, target, headers=sig(owner, now), raw=body + b" "
             )
             assert other.status == 401, route.path
 

@@ -121,6 +121,43 @@ async def test_relock_when_open_s_runs_out(harness: GatewayHarness) -> None:
     assert causes == ["open_timeout"]
 
 
+async def test_a_door_left_open_past_open_s_is_told_to_the_owner(
+    harness: GatewayHarness,
+) -> None:
+    """The ticket's open time runs out with the door standing open: the relocking entry says
+    so, and the owner's feed (the app) gets an alert; the door is relocked all the same."""
+    stream = harness.gateway.feed.subscribe("d-test", harness.gateway.feed.last_seq)
+    t = harness.ticket(open_s=1)
+    session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
+    service = harness.gateway.service
+    assert service is not None
+    flag = asyncio.Event()
+    harness.sim.lock.on_state_change(flag.set)
+    async with asyncio.timeout(WAIT):
+        while harness.sim.lock.new_state_available:
+            flag.clear()
+            await flag.wait()
+    harness.sim.lock.open_door()
+    await service.wait_for(lambda: getattr(service.view(session_id), "door_opened", False), WAIT)
+    await harness.wait_session(session_id, "relocking", 5)
+    kinds = []
+    async with asyncio.timeout(WAIT):
+        while "door_left_open" not in kinds:
+            item = await stream.next(WAIT)
+            assert item is not None
+            kinds.append(item.notice.kind.value)
+    (notice,) = [
+        i.notice
+        for i in harness.gateway.feed.subscribe("d-2", 0).backlog
+        if i.notice.kind.value == "door_left_open"
+    ]
+    assert (notice.session, notice.door, notice.alert) == (session_id, "front", True)
+    events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
+    (relocking,) = [e["body"] for e in events if e["kind"] == "session.relocking"]
+    assert (relocking["cause"], relocking["door_left_open"]) == ("open_timeout", True)
+    harness.sim.lock.close_door()
+
+
 async def test_relock_failure_raises_alarm_and_retries_until_locked(tmp_path: Path) -> None:
     settings = {
         ("lock", "relock_retry_initial_s"): "0.05",

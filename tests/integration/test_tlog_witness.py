@@ -19,8 +19,10 @@ from store import cosignature, merkle, note
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
 from tests.support.cloud import GATEWAY_ID, new_parties
 from tests.support.relay_attack import RawReply, raw_request, start_relay_with
+from tests.support.relay_backend import RelayBackend
 
 ADD = "/v1/witness/add-checkpoint"
+#: Both relay storage backends (tests/conftest.py's relay_backend): SQLite and PostgreSQL.
 
 
 def _tree(count: int, tag: bytes = b"") -> merkle.MemoryTree:
@@ -47,10 +49,10 @@ def _cosigned_by(reply: RawReply, vkey: str, checkpoint: str) -> cosignature.Cos
 
 
 async def test_a_gateway_log_is_cosigned_and_every_refusal_has_the_spec_status(
-    tmp_path: Path,
+    tmp_path: Path, relay_backend: RelayBackend
 ) -> None:
     parties = new_parties()
-    server, port = await start_relay_with(tmp_path / "relay", parties)
+    server, port = await start_relay_with(tmp_path / "relay", parties, backend=relay_backend)
     try:
         info = (await raw_request(port, "GET", "/v1/witness")).json
         vkey = info["vkey"]
@@ -116,9 +118,9 @@ async def test_a_gateway_log_is_cosigned_and_every_refusal_has_the_spec_status(
         await server.stop()
 
 
-async def test_two_logs_through_one_relay(tmp_path: Path) -> None:
+async def test_two_logs_through_one_relay(tmp_path: Path, relay_backend: RelayBackend) -> None:
     parties = new_parties()
-    server, port = await start_relay_with(tmp_path / "relay", parties)
+    server, port = await start_relay_with(tmp_path / "relay", parties, backend=relay_backend)
     try:
         vkey = (await raw_request(port, "GET", "/v1/witness")).json["vkey"]
         gateway = CheckpointSigner(parties.gateway, GATEWAY_ID)
@@ -159,9 +161,11 @@ async def test_two_logs_through_one_relay(tmp_path: Path) -> None:
         await server.stop()
 
 
-async def test_a_size_zero_checkpoint_needs_the_empty_root(tmp_path: Path) -> None:
+async def test_a_size_zero_checkpoint_needs_the_empty_root(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, port = await start_relay_with(tmp_path / "relay", parties)
+    server, port = await start_relay_with(tmp_path / "relay", parties, backend=relay_backend)
     try:
         gateway = CheckpointSigner(parties.gateway, GATEWAY_ID)
         bad = gateway.sign(0, os.urandom(32), 0).note()

@@ -30,6 +30,7 @@ from tests.support.relay_attack import (
     raw_request,
     start_relay_with,
 )
+from tests.support.relay_backend import RelayBackend
 
 PROBLEM = "application/problem+json"
 SUPERSCRIPT_NOW = str(int(time.time())).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
@@ -66,10 +67,10 @@ def unsigned_headers(principal: str, time_text: str) -> dict[str, str]:
     ],
 )
 async def test_a_time_header_of_superscript_digits_is_refused(
-    tmp_path: Path, principal: str, path: str
+    tmp_path: Path, principal: str, path: str, relay_backend: RelayBackend
 ) -> None:
     assert SUPERSCRIPT_NOW.isdigit()
-    server, port = await start_relay_with(tmp_path / "relay", new_parties())
+    server, port = await start_relay_with(tmp_path / "relay", new_parties(), backend=relay_backend)
     try:
         reply = await raw_request(
             port, "GET", path, headers=unsigned_headers(principal, SUPERSCRIPT_NOW)
@@ -99,8 +100,10 @@ TOO_BIG_FOR_SQL = json.dumps(forged_receipt(GATEWAY_ID, tree_size=2**63)).encode
     [NESTED_ARRAY, NESTED_OBJECT, HUGE_NUMBER, TOO_BIG_FOR_SQL, b"\xff\xfe{", b""],
     ids=["nested-array", "nested-object", "5000-digits", "2^63", "not-utf8", "empty"],
 )
-async def test_a_malformed_receipt_is_a_typed_400(tmp_path: Path, body: bytes) -> None:
-    server, port = await start_relay_with(tmp_path / "relay", new_parties())
+async def test_a_malformed_receipt_is_a_typed_400(
+    tmp_path: Path, body: bytes, relay_backend: RelayBackend
+) -> None:
+    server, port = await start_relay_with(tmp_path / "relay", new_parties(), backend=relay_backend)
     try:
         assert_problem(await post_receipt(port, body), 400, "malformed")
     finally:
@@ -108,8 +111,10 @@ async def test_a_malformed_receipt_is_a_typed_400(tmp_path: Path, body: bytes) -
 
 
 @pytest.mark.usefixtures("no_tracebacks")
-async def test_oversized_bodies_are_a_typed_413(tmp_path: Path) -> None:
-    server, port = await start_relay_with(tmp_path / "relay", new_parties())
+async def test_oversized_bodies_are_a_typed_413(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
+    server, port = await start_relay_with(tmp_path / "relay", new_parties(), backend=relay_backend)
     try:
         receipt = b'{"gateway": "' + b"x" * MAX_RECEIPT_BYTES + b'"}'
         assert_problem(await post_receipt(port, receipt), 413, "payload_too_large")
@@ -127,9 +132,11 @@ async def test_oversized_bodies_are_a_typed_413(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("no_tracebacks")
-async def test_nested_json_from_the_owner_is_a_typed_400(tmp_path: Path) -> None:
+async def test_nested_json_from_the_owner_is_a_typed_400(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, port = await start_relay_with(tmp_path / "relay", parties)
+    server, port = await start_relay_with(tmp_path / "relay", parties, backend=relay_backend)
     try:
         path = f"/v1/owner/gateways/{GATEWAY_ID}/mailbox"
         headers = sign_request(parties.owner, OWNER, "POST", path, NESTED_ARRAY, int(time.time()))
@@ -140,9 +147,11 @@ async def test_nested_json_from_the_owner_is_a_typed_400(tmp_path: Path) -> None
 
 
 @pytest.mark.usefixtures("no_tracebacks")
-async def test_a_superscript_digit_in_a_signed_query_is_a_typed_400(tmp_path: Path) -> None:
+async def test_a_superscript_digit_in_a_signed_query_is_a_typed_400(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     parties = new_parties()
-    server, port = await start_relay_with(tmp_path / "relay", parties)
+    server, port = await start_relay_with(tmp_path / "relay", parties, backend=relay_backend)
     try:
         path = f"/v1/gateways/{GATEWAY_ID}/mailbox?after=%C2%B2"  # after=²
         headers = sign_request(

@@ -13,14 +13,15 @@ from pathlib import Path
 from cloud.ratelimit import Rate
 from tests.support.cloud import GATEWAY_ID, new_parties
 from tests.support.relay_attack import forged_receipt, post_receipt, start_relay_with
+from tests.support.relay_backend import RelayBackend
 
 PROBLEM = "application/problem+json"
 
 
 async def test_a_forged_receipt_is_answered_alike_for_known_and_unknown_gateways(
-    tmp_path: Path,
+    tmp_path: Path, relay_backend: RelayBackend
 ) -> None:
-    server, port = await start_relay_with(tmp_path / "relay", new_parties())
+    server, port = await start_relay_with(tmp_path / "relay", new_parties(), backend=relay_backend)
     try:
         answers = []
         for gateway_id in (GATEWAY_ID, "gw-not-registered"):
@@ -35,9 +36,14 @@ async def test_a_forged_receipt_is_answered_alike_for_known_and_unknown_gateways
         await server.stop()
 
 
-async def test_a_flood_from_one_address_is_cut_off(tmp_path: Path) -> None:
+async def test_a_flood_from_one_address_is_cut_off(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     server, port = await start_relay_with(
-        tmp_path / "relay", new_parties(), per_client=Rate(per_minute=1, burst=5)
+        tmp_path / "relay",
+        new_parties(),
+        per_client=Rate(per_minute=1, burst=5),
+        backend=relay_backend,
     )
     try:
         statuses = [
@@ -52,9 +58,14 @@ async def test_a_flood_from_one_address_is_cut_off(tmp_path: Path) -> None:
         await server.stop()
 
 
-async def test_a_flood_from_many_addresses_meets_the_global_budget(tmp_path: Path) -> None:
+async def test_a_flood_from_many_addresses_meets_the_global_budget(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
     server, port = await start_relay_with(
-        tmp_path / "relay", new_parties(), overall=Rate(per_minute=1, burst=8)
+        tmp_path / "relay",
+        new_parties(),
+        overall=Rate(per_minute=1, burst=8),
+        backend=relay_backend,
     )
     try:
         statuses = [
@@ -67,13 +78,14 @@ async def test_a_flood_from_many_addresses_meets_the_global_budget(tmp_path: Pat
 
 
 async def test_junk_from_many_addresses_does_not_refund_an_exhausted_address(
-    tmp_path: Path,
+    tmp_path: Path, relay_backend: RelayBackend
 ) -> None:
     server, port = await start_relay_with(
         tmp_path / "relay",
         new_parties(),
         per_client=Rate(per_minute=1, burst=2),
         max_clients=4,
+        backend=relay_backend,
     )
     try:
         victim = "127.0.0.1"

@@ -13,14 +13,15 @@ from pathlib import Path
 from cloud.routes import PROBLEM_TYPE, ROUTES
 from tests.support.cloud import GATEWAY_ID, new_parties
 from tests.support.relay_attack import raw_request, start_relay_with
+from tests.support.relay_backend import RelayBackend
 
 EVERY_METHOD = ("GET", "POST", "PUT", "DELETE", "PATCH")
 
 
 async def test_the_openapi_document_matches_the_router_and_the_route_table(
-    tmp_path: Path,
+    tmp_path: Path, relay_backend: RelayBackend
 ) -> None:
-    server, port = await start_relay_with(tmp_path / "relay", new_parties())
+    server, port = await start_relay_with(tmp_path / "relay", new_parties(), backend=relay_backend)
     try:
         reply = await raw_request(port, "GET", "/v1/openapi.json")
         assert reply.status == 200
@@ -53,8 +54,10 @@ async def test_the_openapi_document_matches_the_router_and_the_route_table(
         await server.stop()
 
 
-async def test_a_wrong_method_is_a_problem_with_an_allow_header(tmp_path: Path) -> None:
-    server, port = await start_relay_with(tmp_path / "relay", new_parties())
+async def test_a_wrong_method_is_a_problem_with_an_allow_header(
+    tmp_path: Path, relay_backend: RelayBackend
+) -> None:
+    server, port = await start_relay_with(tmp_path / "relay", new_parties(), backend=relay_backend)
     try:
         for route in ROUTES:
             allowed = {r.method for r in ROUTES if r.path == route.path}
@@ -71,8 +74,8 @@ async def test_a_wrong_method_is_a_problem_with_an_allow_header(tmp_path: Path) 
         await server.stop()
 
 
-async def test_an_unknown_route_is_a_problem(tmp_path: Path) -> None:
-    server, port = await start_relay_with(tmp_path / "relay", new_parties())
+async def test_an_unknown_route_is_a_problem(tmp_path: Path, relay_backend: RelayBackend) -> None:
+    server, port = await start_relay_with(tmp_path / "relay", new_parties(), backend=relay_backend)
     try:
         for target in ("/", "/v1/nothing", "/v2/time?nonce=0123456789abcdef", "/%00"):
             reply = await raw_request(port, "GET", target)

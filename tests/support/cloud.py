@@ -13,6 +13,7 @@ from gateway.sync.task import CloudSync, MailboxHandler, SyncConfig
 from gateway.trust.seal import Sealer
 from store.checkpoint import CheckpointSigner
 from store.db import Store
+from tests.support.relay_backend import RelayBackend
 
 GATEWAY_ID = "gw-cloud-test"
 
@@ -36,9 +37,9 @@ def new_parties() -> Parties:
 
 
 async def start_relay(
-    directory: Path, parties: Parties, **kwargs: object
+    directory: Path, parties: Parties, backend: RelayBackend | None = None, **kwargs: object
 ) -> tuple[RelayServer, str]:
-    relay = Relay(directory)
+    relay = Relay(directory, storage=None if backend is None else backend.config(directory))
     await relay.register_gateway(GATEWAY_ID, parties.gateway_public, parties.owner_public)
     server = RelayServer(relay)
     url = await server.start(**kwargs)  # type: ignore[arg-type]

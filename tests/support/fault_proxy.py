@@ -5,6 +5,10 @@ from a seeded RNG: forwarded; cut mid-request; cut mid-response (after the relay
 it); delayed; duplicated (sent twice, either copy's answer returned); answered 500 or 503
 with ``Retry-After``. ``down_for(seconds)`` makes it refuse everything for a while. Every
 request goes upstream on a fresh connection, so fates never leak between requests.
+
+Given several upstream ports, it is a round-robin load balancer too: each upstream
+connection goes to the next port, so a retry, and a duplicated request's second copy, lands
+on another relay process than the first.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 FATES = ("pass", "cut_request", "cut_response", "delay", "dup_first", "dup_second", "e500", "e503")
@@ -54,8 +59,10 @@ async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, plan: FaultPlan | None = None) -> None:
-        self.upstream_port = upstream_port
+    def __init__(self, upstream_port: int | Sequence[int], plan: FaultPlan | None = None) -> None:
+        ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
+        self.upstream_ports = ports
+        self._next = 0
         self.plan = plan or FaultPlan()
         self._rng = random.Random(self.plan.seed)
         self._server: asyncio.Server | None = None
@@ -80,6 +87,13 @@ class FaultProxy:
 
     def down_for(self, seconds: float) -> None:
         self._down_until = asyncio.get_running_loop().time() + seconds
+
+    @property
+    def upstream_port(self) -> int:
+        """The next upstream, round robin."""
+        port = self.upstream_ports[self._next % len(self.upstream_ports)]
+        self._next += 1
+        return port
 
     def _fate(self) -> str:
         names = list(self.plan.weights)

@@ -16,6 +16,7 @@ from cloud.ratelimit import Rate
 from cloud.relay import Relay, RelayServer
 from store.checkpoint import CheckpointSigner
 from tests.support.cloud import GATEWAY_ID, Parties
+from tests.support.relay_backend import RelayBackend
 
 WAIT = 10.0
 #: Budgets too large to be met by a test that is not about them.
@@ -40,9 +41,11 @@ async def start_relay_with(
     per_client: Rate = UNLIMITED,
     overall: Rate = UNLIMITED,
     max_clients: int = 10_000,
+    backend: RelayBackend | None = None,
 ) -> tuple[RelayServer, int]:
     relay = Relay(
         directory,
+        storage=None if backend is None else backend.config(directory),
         receipts_per_client=per_client,
         receipts_overall=overall,
         max_clients=max_clients,

@@ -12,16 +12,18 @@ from gateway.access.admission import (
     AccessRequest,
     AccessSettings,
     Admitted,
+    ApprovalFacts,
     Refused,
     RequestFacts,
     admit,
+    admit_approved,
 )
 from gateway.access.errors import AccessCode
 from gateway.access.policy import Allow, AwaitApproval, PolicyRules
 from gateway.trust.keys import key_id, public_key_of
 from gateway.trust.reasons import Reason
 from gateway.trust.revocation import HeldRevocations
-from gateway.trust.ticket import Delivery, Purpose, package_hash
+from gateway.trust.ticket import Camera, Delivery, Purpose, package_hash
 from tests.support.tickets import DOOR, GATEWAY, NOW, ZONE, Household, revocation_list
 
 HOME = Household()
@@ -212,3 +214,39 @@ def test_every_ticket_reason_is_an_access_code() -> None:
     for reason in Reason:
         if reason is not Reason.OK:
             assert AccessCode.of(reason).value == reason.value
+
+
+def approval_facts(**changes: Any) -> ApprovalFacts:
+    base = ApprovalFacts(
+        now=NOW, revocations=None, time_floor=None, camera_live=True, storage_writable=True
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_an_approval_with_nothing_changed_stands() -> None:
+    waiting = request(token(approval="owner", camera=Camera.REQUIRED, uses=1))
+    assert isinstance(admit(waiting, facts(), SETTINGS), Admitted)
+    # Its use is already counted (uses=1): the re-check does not count it again.
+    assert admit_approved(waiting, approval_facts(), SETTINGS) is None
+
+
+@pytest.mark.parametrize(
+    ("changed", "code"),
+    [
+        (
+            {"revocations": HeldRevocations.of_list(revocation_list(1, sub=("Alice Courier",)))},
+            AccessCode.REVOKED,
+        ),
+        ({"now": NOW + timedelta(hours=4)}, AccessCode.EXPIRED),
+        ({"time_floor": NOW + timedelta(hours=1)}, AccessCode.CLOCK_UNTRUSTED),
+        ({"camera_live": False}, AccessCode.CAMERA_UNAVAILABLE),
+        ({"storage_writable": False}, AccessCode.STORAGE_UNAVAILABLE),
+    ],
+)
+def test_an_approval_re_runs_every_check_that_can_change(
+    changed: dict[str, Any], code: AccessCode
+) -> None:
+    waiting = request(token(approval="owner", camera=Camera.REQUIRED))
+    refusal = admit_approved(waiting, approval_facts(**changed), SETTINGS)
+    assert refusal is not None
+    assert refusal.code is code

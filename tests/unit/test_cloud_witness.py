@@ -10,7 +10,19 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from cloud import wire
-from cloud.witness import Accepted, Finding, Refused, Witnessed, check_batch, check_receipt
+from cloud.witness import (
+    Accepted,
+    FetchedNodes,
+    Finding,
+    NodeMissing,
+    Refused,
+    Witnessed,
+    check_batch,
+    check_receipt,
+    compact_range,
+    nodes_for_batch,
+    nodes_for_receipt,
+)
 from store import merkle
 from store.checkpoint import CheckpointSigner, SignedCheckpoint
 from store.merkle import MemoryTree
@@ -167,3 +179,46 @@ def test_wire_batch_round_trip_and_garbage() -> None:
 def test_garbage_batches_raise_only_malformed(data: bytes) -> None:
     with pytest.raises(wire.MalformedMessage):
         wire.decode_batch(wire.MAGIC + data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(0, 200),
+    st.integers(0, 200),
+    st.integers(1, 120),
+    st.integers(0, 60),
+    st.lists(st.integers(1, 400), max_size=4),
+    st.booleans(),
+)
+def test_the_predicted_nodes_are_all_a_batch_check_reads(
+    held_size: int, start: int, count: int, ahead: int, seen_sizes: list[int], fork: bool
+) -> None:
+    """A storage that fetches only ``nodes_for_batch`` gets the verdict the whole tree gives,
+    for honest, replayed, gapped, truncated and forked batches alike."""
+    log = leaves(400)
+    held_tree = MemoryTree([merkle.leaf_hash(x) for x in log[:held_size]])
+    start = min(start, 399)
+    end = min(start + count, 400)
+    source = list(log)
+    if fork:
+        source[start] = b"forked"
+    b = batch(source, start, end, min(400, end + ahead))
+    whole = MemoryTree([merkle.leaf_hash(x) for x in log])
+    seen = [Witnessed(size, merkle.root_at(whole, size), "receipt") for size in seen_sizes]
+    want = nodes_for_batch(b, held_size, seen)
+    fetched = FetchedNodes({n: held_tree.node(*n) for n in want})
+    expected = check_batch(b, GW, PUBLIC, held_tree, held_size, seen)
+    assert check_batch(b, GW, PUBLIC, fetched, held_size, seen) == expected
+    receipt_cp, _ = checkpoint(log[: max(1, start)])
+    receipt = wire.WireReceipt(GW, receipt_cp, ())
+    fetched = FetchedNodes({n: held_tree.node(*n) for n in nodes_for_receipt(receipt, held_size)})
+    assert check_receipt(receipt, PUBLIC, fetched, held_size, []) == check_receipt(
+        receipt, PUBLIC, held_tree, held_size, []
+    )
+
+
+def test_a_node_not_fetched_is_named() -> None:
+    with pytest.raises(NodeMissing) as missing:
+        FetchedNodes().node(3, 5)
+    assert (missing.value.level, missing.value.index) == (3, 5)
+    assert compact_range(13) == [(3, 0), (2, 2), (0, 12)]

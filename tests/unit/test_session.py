@@ -18,6 +18,7 @@ from gateway.access.session import (
     ApprovalRefused,
     ApprovalRequired,
     ApprovalTimedOut,
+    ApprovalVoided,
     ArmApprovalTimer,
     ArmOpenTimer,
     CameraStalled,
@@ -116,6 +117,37 @@ def test_door_open_then_closed_relocks() -> None:
     assert effects[0].record()["cause"] == "door_closed"  # type: ignore[union-attr]
 
 
+def test_a_door_left_open_past_the_ticket_is_told_and_relocked() -> None:
+    s = AccessSession(FACTS)
+    s.handle(Granted())
+    s.handle(Unlocked(status(LockState.UNLOCKED)))
+    s.handle(DoorSensed(DoorState.OPEN))
+    effects = s.handle(RelockRequested(RelockCause.OPEN_TIMEOUT))
+    assert kinds(effects) == ["session.relocking", "NotifyOwner", "SendLock"]
+    record = effects[0].record()  # type: ignore[union-attr]
+    assert (record["cause"], record["door_left_open"]) == ("open_timeout", True)
+    assert effects[1] == NotifyOwner(
+        NotificationKind.DOOR_LEFT_OPEN, "door still open after the ticket's 30 s"
+    )
+
+
+@pytest.mark.parametrize(
+    "sensed",
+    [
+        [],  # never opened
+        [DoorState.OPEN, DoorState.CLOSED],  # opened and closed while the bolt moved
+    ],
+)
+def test_the_open_timer_on_a_closed_door_tells_nobody(sensed: list[DoorState]) -> None:
+    s = AccessSession(FACTS)
+    s.handle(Granted())
+    for door in sensed:
+        s.handle(DoorSensed(door))  # during the unlock
+    s.handle(Unlocked(status(LockState.UNLOCKED)))
+    effects = s.handle(RelockRequested(RelockCause.OPEN_TIMEOUT))
+    assert kinds(effects) == ["session.relocking", "SendLock"]
+
+
 def test_relock_verified_by_state_read_else_alarm_and_retry() -> None:
     s = AccessSession(FACTS)
     s.handle(Granted())
@@ -158,6 +190,19 @@ def test_survey_approval_paths() -> None:
     s.handle(ApprovalTimedOut())
     assert s.state is SessionState.DENIED
     assert s.reason == "approval_denied"
+
+    # Approved too late (issue 11, finding 6): denied, and the entry names the failed check.
+    s = AccessSession(FACTS)
+    s.handle(ApprovalRequired(300))
+    (entry,) = s.handle(ApprovalVoided("revoked", "holder revoked"))
+    assert isinstance(entry, AppendAudit)
+    assert (entry.kind, entry.detail["code"], entry.detail["cause"]) == (
+        "session.denied",
+        "approval_voided",
+        "revoked",
+    )
+    assert (s.state, s.reason) == (SessionState.DENIED, "approval_voided")
+    assert s.handle(ApprovalVoided("expired")) == []  # late: the session is over
     assert s.handle(ApprovalGiven()) == []  # late approval after the timeout changes nothing
 
 
@@ -226,6 +271,7 @@ EVENTS = st.sampled_from(
         ApprovalGiven(),
         ApprovalRefused(),
         ApprovalTimedOut(),
+        ApprovalVoided("revoked"),
         Unlocked(status(LockState.UNLOCKED)),
         UnlockFailed("e"),
         UnlockOutcomeUnknown(None),
