@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -301,6 +302,7 @@ def handlers() -> dict[str, Handler]:
         except ValueError:
             raise BadAppRequest("Last-Event-ID must be an integer") from None
         subscription = app.feed.subscribe(session.device_id, after)
+        after_seq = app.feed.last_seq  # what comes after this was live, not replayed
         try:
             response = web.StreamResponse(
                 headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
@@ -317,6 +319,9 @@ def handlers() -> dict[str, Handler]:
                     break
                 data = json.dumps(item.notice.to_json(), separators=(",", ":"))
                 await response.write(f"id: {item.seq}\nevent: notice\ndata: {data}\n\n".encode())
+                if item.seq > after_seq:
+                    # A live notice (not one replayed on reconnect): how long it took.
+                    app.feed.delivered(time.perf_counter() - item.queued_at)
         except ConnectionError:
             pass  # the browser went away (a new page, a closed tab): nothing to tell it
         finally:
