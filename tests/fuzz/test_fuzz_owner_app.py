@@ -9,11 +9,13 @@ app's own refusals may escape (``NotSignedIn``, ``CsrfRefused``, ``BadAppRequest
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from gateway.api.owner_app import parse_app_body
 from gateway.owner.acts import Act, ActKind, Role, parse_act
 from gateway.owner.errors import AssertionRefused, BadAppRequest, CsrfRefused, NotSignedIn
 from gateway.owner.passkeys import Passkeys, credential_id_of
@@ -97,3 +99,25 @@ def test_credentials_raise_only_assertion_refused(credential: Any) -> None:
         AssertionRefused,
         lambda: PASSKEYS.verify_assertion(credential, CHALLENGE, bytes(32), 0),
     )
+
+
+APP_FIELDS = {"token", "ceremony", "credential", "act", "name"}
+
+
+@FUZZ
+@given(
+    st.binary(max_size=120)
+    | JSON.map(lambda v: json.dumps(v).encode())
+    | st.dictionaries(st.sampled_from(sorted(APP_FIELDS)), JSON, max_size=3).map(
+        lambda v: json.dumps(v).encode()
+    )
+    | st.integers(1, 40).map(lambda n: b'{"act":' + b"[" * n * 100 + b"}")
+)
+# A lone surrogate spelled in JSON: let through, then hashing the enrollment token raised
+# UnicodeEncodeError, a 500 on the public POST /v1/app/enroll/options (bug found here).
+@example(b'{"token": "\\ud800"}')
+def test_app_bodies_raise_only_bad_app_request(raw: bytes) -> None:
+    body = only(BadAppRequest, lambda: parse_app_body(raw, APP_FIELDS))
+    if body is not None:
+        assert set(body) <= APP_FIELDS
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # valid Unicode throughout

@@ -84,3 +84,22 @@ async def test_an_app_cookie_that_is_not_utf8_is_401_not_500(
     assert head.startswith(b"HTTP/1.1 401 "), head
     assert json.loads(body)["code"] == "not_signed_in"
     assert "internal error" not in caplog.text
+
+
+async def test_an_enrollment_token_that_is_not_unicode_is_400_not_500(
+    harness: GatewayHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by tests/fuzz/test_fuzz_owner_app.py: a lone surrogate spelled in JSON
+    (``"\\ud800"``) as the token of the public ``POST /v1/app/enroll/options`` reached the
+    token's hash, which could not encode it: a 500 for anyone on the LAN."""
+    caplog.set_level(logging.ERROR)
+    app = harness.gateway.owner_app
+    assert app is not None
+    reply = await harness.client.request(
+        "POST",
+        "/v1/app/enroll/options",
+        raw=b'{"token": "\\ud800"}',
+        headers={"Origin": app.origin},
+    )
+    assert (reply.status, reply.body.get("code")) == (400, "bad_request"), reply
+    assert "internal error" not in caplog.text
