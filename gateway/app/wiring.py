@@ -80,6 +80,7 @@ from gateway.owner.app import AppSettings, OwnerApp
 from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
+from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.owner_request import OwnerAudience, OwnerRequestVerifier
 from gateway.trust.seal import Sealer
@@ -115,6 +116,11 @@ async def _checkpoint(store: Store) -> None:
     latest = await store.latest_checkpoint()
     if latest is None or latest.checkpoint.tree_size < store.tree_size:
         await store.checkpoint()
+
+
+async def _cosign(submitter: WitnessSubmitter) -> None:
+    # Each witness's outcome is logged by the submitter; one failing never fails the job.
+    await submitter.submit_all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,7 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
+        self.witnesses: WitnessSubmitter | None = None
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -351,6 +358,14 @@ class Gateway:
         store = self.store
         self._jobs.start("purge expired challenges", lambda: _purge(store), PURGE_EVERY_S)
         self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
+        if cfg.witnesses:
+            submitter = WitnessSubmitter(
+                store,
+                tuple(WitnessEndpoint.parse(w.label, w.url, w.vkey) for w in cfg.witnesses),
+            )
+            self.witnesses = submitter
+            self._jobs.start("witness cosignatures", lambda: _cosign(submitter), CHECKPOINT_EVERY_S)
+            log.info("witnesses: %s", ", ".join(w.label for w in cfg.witnesses))
         log.info(
             "jobs: challenge purge every %ds, checkpoint every %ds",
             PURGE_EVERY_S,
