@@ -139,10 +139,10 @@ class VirtualNukiPeripheral:
         if adv_set is not None:
             await adv_set.set_advertising_data(data)
             await adv_set.set_scan_response_data(response)
-            if not adv_set.enabled and self._sessions:
-                # A connection stopped the set. The beacon keeps going while a central is
-                # connected, so the gateway sees a change (the door opened) mid-visit; the
-                # set's own auto-restart covers the time after the last disconnection.
+            if device.connections:
+                # The controller stopped the set when a central connected; the lock goes on
+                # beaconing while connected, so a watcher sees the new-state flag even while
+                # a connection lingers (enabling the same set again loses nothing).
                 await adv_set.start()
             return
         if device.legacy_advertiser is not None:  # a controller without extended advertising
@@ -207,6 +207,7 @@ class VirtualNukiPeripheral:
         self._sessions[connection] = session
         self._connected_at[connection] = asyncio.get_running_loop().time()
         self.idle.clear()
+        self._on_state_change()  # keep beaconing while connected
         connection.on(connection.EVENT_DISCONNECTION, lambda *_: self._on_disconnection(connection))
 
     def _on_disconnection(self, connection: Connection) -> None:

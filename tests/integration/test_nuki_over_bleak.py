@@ -5,6 +5,7 @@ Nuki lock on an in-process radio."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -399,3 +400,22 @@ async def test_messages_have_the_sizes_real_locks_send_whole(nuki_bench: NukiBen
     assert [len(piece) for piece in config] == [expected_config]
     _, _, payload = decode_encrypted(pairing.shared_key, states[0])
     assert KeyturnerStates.decode(payload).encode() == payload
+
+
+async def test_a_change_is_seen_while_a_connection_lingers(nuki_bench: NukiBench) -> None:
+    """The lock goes on beaconing while a central is connected: a door opened while the
+    driver's connection lingers after a read (idle disconnect not yet due) reaches the
+    subscriber through the beacon's flag at once, not after the link has gone idle."""
+    lingering = dataclasses.replace(TEST_TIMEOUTS, idle_disconnect_s=60.0)
+    driver = nuki_bench.driver(await nuki_bench.pair(), lingering)
+    recorder = StatusRecorder()
+    unsubscribe = driver.subscribe(recorder)
+    try:
+        await driver.status()
+        assert driver.connected
+        nuki_bench.lock.open_door()
+        await recorder.wait_for(lambda s: s.door is DoorState.OPEN)
+        assert driver.connected  # seen while the connection lingered
+    finally:
+        unsubscribe()
+        await driver.close()
