@@ -129,6 +129,7 @@ class Advertisement:
     service_uuids: tuple[str, ...]
     manufacturer_data: Mapping[int, bytes]
     rssi: int | None
+    service_data: Mapping[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def of(cls, device: BLEDevice, adv: AdvertisementData) -> Advertisement:
@@ -138,6 +139,7 @@ class Advertisement:
             service_uuids=tuple(adv.service_uuids),
             manufacturer_data=dict(adv.manufacturer_data),
             rssi=adv.rssi,
+            service_data=dict(adv.service_data),
         )
 
 

@@ -29,8 +29,9 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
+from typing import Any
 
-from bumble import hci
+from bumble import hci, ll
 from bumble.controller import Controller
 from bumble.device import Device
 from bumble.host import Host
@@ -38,23 +39,39 @@ from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink, Transport, TransportSink, TransportSource
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
-from ble.bumble_backend.adapter import BumbleAdapter
+from ble.bumble_backend.adapter import DEFAULT_ATT_MTU, BumbleAdapter
 
 _LOGGER = logging.getLogger(__name__)
 
 CENTRAL_ADDRESS = "C0:00:00:00:00:01"
+# Core Vol 4, Part E, §7.8.53: bit 1 of the advertising event properties is "scannable".
+_SCANNABLE_EVENT = 1 << 1
 # Fast enough that a scan finds a peripheral within a few tens of milliseconds.
 TEST_ADVERTISING_INTERVAL_MS = 20.0
 
 
 class VirtualController(Controller):
-    """Bumble's link-layer controller, with LE Create Connection Cancel done as the spec says.
+    """Bumble's link-layer controller, with two behaviours done as the spec says.
 
-    Bumble's own controller acknowledges the cancel but keeps the connection pending, so a
-    connect to an absent device would never end and would connect later, unasked. Core Vol
-    4, Part E, §7.8.13: the pending connection is abandoned and an LE Connection Complete
-    event with status Unknown Connection Identifier follows the Command Complete.
+    * **LE Create Connection Cancel.** Bumble's own controller acknowledges the cancel but
+      keeps the connection pending, so a connect to an absent device would never end and
+      would connect later, unasked. Core Vol 4, Part E, §7.8.13: the pending connection is
+      abandoned and an LE Connection Complete event with status Unknown Connection
+      Identifier follows the Command Complete.
+    * **Scan responses.** Bumble's controller reports every advertisement twice, the second
+      time as a "scan response" carrying the *advertising* data again, to passive and active
+      scanners alike. On air (Core Vol 6, Part B, §4.4.3), only an active scanner sends a
+      SCAN_REQ to a scannable advertiser, and the SCAN_RSP carries the advertiser's *scan
+      response data* (a Nuki's name, say). This controller does that, so a scan sees what it
+      would see on air.
     """
+
+    # Core Vol 4, Part E, §7.8.64: scan type 0x01 is active (the host sends SCAN_REQ).
+    _ACTIVE = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._active_scan = False
 
     def on_hci_le_create_connection_cancel_command(
         self, command: hci.HCI_LE_Create_Connection_Cancel_Command
@@ -77,6 +94,93 @@ class VirtualController(Controller):
         # After the Command Complete that the caller sends when this handler returns.
         asyncio.get_running_loop().call_soon(self.send_hci_packet, failure)
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
+    def on_hci_le_set_scan_parameters_command(
+        self, command: hci.HCI_LE_Set_Scan_Parameters_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        self._active_scan = command.le_scan_type == self._ACTIVE
+        result: hci.HCI_StatusReturnParameters = super().on_hci_le_set_scan_parameters_command(
+            command
+        )
+        return result
+
+    def on_hci_le_set_extended_scan_parameters_command(
+        self, command: hci.HCI_LE_Set_Extended_Scan_Parameters_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        self._active_scan = self._ACTIVE in list(command.scan_types)
+        result: hci.HCI_StatusReturnParameters = (
+            super().on_hci_le_set_extended_scan_parameters_command(command)
+        )
+        return result
+
+    def on_advertising_pdu(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
+        scanning = self.le_scan_enable
+        if scanning:
+            self._report(pdu)
+        # Bumble's handler does the rest (periodic sync, a pending connection); its own
+        # reports are the ones replaced above.
+        self.le_scan_enable = False
+        try:
+            super().on_advertising_pdu(pdu)
+        finally:
+            self.le_scan_enable = scanning
+
+    def _scan_response_of(self, address: hci.Address) -> bytes | None:
+        """The scan response data the advertiser at ``address`` sends to a SCAN_REQ, or
+        None if it is not scannable (or not advertising)."""
+        advertiser = self.link.find_le_controller(address) if self.link else None
+        if advertiser is None:
+            return None
+        legacy = advertiser.le_legacy_advertiser
+        if legacy.enabled and legacy.address == address:
+            kind = hci.HCI_LE_Set_Advertising_Parameters_Command.AdvertisingType
+            scannable = legacy.advertising_type in (kind.ADV_IND, kind.ADV_SCAN_IND)
+            return bytes(legacy.scan_response_data) if scannable else None
+        for adv_set in advertiser.advertising_sets.values():
+            if adv_set.enabled and adv_set.address == address and adv_set.parameters:
+                properties = int(adv_set.parameters.advertising_event_properties)
+                scannable = bool(properties & _SCANNABLE_EVENT)
+                return bytes(adv_set.scan_response_data) if scannable else None
+        return None
+
+    def _report(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
+        response = self._scan_response_of(pdu.advertiser_address)
+        reports = [(pdu.data, False)]
+        if response is not None and self._active_scan:
+            reports.append((response, True))
+        for data, is_response in reports:
+            if self.le_features & hci.LeFeatureMask.LE_EXTENDED_ADVERTISING:
+                kind = hci.HCI_LE_Extended_Advertising_Report_Event.EventType
+                event_type = kind.CONNECTABLE_ADVERTISING | kind.LEGACY_ADVERTISING_PDU_USED
+                if response is not None:
+                    event_type |= kind.SCANNABLE_ADVERTISING
+                if is_response:
+                    event_type |= kind.SCAN_RESPONSE
+                report = hci.HCI_LE_Extended_Advertising_Report_Event.Report(
+                    event_type=event_type,
+                    address_type=pdu.advertiser_address.address_type,
+                    address=pdu.advertiser_address,
+                    primary_phy=hci.Phy.LE_1M,
+                    secondary_phy=hci.Phy.LE_1M,
+                    advertising_sid=0,
+                    tx_power=0,
+                    rssi=-50,
+                    periodic_advertising_interval=0,
+                    direct_address_type=0,
+                    direct_address=hci.Address.ANY,
+                    data=data,
+                )
+                self.send_hci_packet(hci.HCI_LE_Extended_Advertising_Report_Event([report]))
+            else:
+                legacy_kind = hci.HCI_LE_Advertising_Report_Event.EventType
+                legacy_report = hci.HCI_LE_Advertising_Report_Event.Report(
+                    event_type=legacy_kind.SCAN_RSP if is_response else legacy_kind.ADV_IND,
+                    address_type=pdu.advertiser_address.address_type,
+                    address=pdu.advertiser_address,
+                    data=data,
+                    rssi=-50,
+                )
+                self.send_hci_packet(hci.HCI_LE_Advertising_Report_Event([legacy_report]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +206,12 @@ class VirtualRadio:
         *,
         central_address: str = CENTRAL_ADDRESS,
         advertising_interval_ms: float = TEST_ADVERTISING_INTERVAL_MS,
+        att_mtu: int = DEFAULT_ATT_MTU,
     ) -> None:
         self.link = LocalLink()  # type: ignore[no-untyped-call]
         self.advertising_interval_ms = advertising_interval_ms
+        # The MTU the central asks for; 23 (the default) means no MTU exchange at all.
+        self.att_mtu = att_mtu
         self._central_address = central_address
         self._controllers: dict[Device, VirtualController] = {}
         self._endpoints: list[HciTcpEndpoint] = []
@@ -132,7 +239,7 @@ class VirtualRadio:
     async def start(self) -> BumbleAdapter:
         if self._adapter is None:
             adapter = BumbleAdapter.for_controller(
-                self._controller("central"), address=self._central_address
+                self._controller("central"), address=self._central_address, att_mtu=self.att_mtu
             )
             await adapter.start()
             self._adapter = adapter

@@ -55,10 +55,17 @@ from ble.link import (
     discover,
 )
 from ble.nuki import gatt
-from ble.nuki.action import LockActionExchange, StatesRead
+from ble.nuki.action import ConfigRead, LockActionExchange, StatesRead
 from ble.nuki.advertisement import in_pairing_mode, looks_like_nuki, new_state_flag
+from ble.nuki.config import Config
 from ble.nuki.errors import error_for_report
-from ble.nuki.events import ActionCompleted, LockReportedError, Paired, StatesReceived
+from ble.nuki.events import (
+    ActionCompleted,
+    ConfigReceived,
+    LockReportedError,
+    Paired,
+    StatesReceived,
+)
 from ble.nuki.frames import NukiProtocolError
 from ble.nuki.messages import DoorSensorState, KeyturnerStates, LockAction, NukiLockState
 from ble.nuki.pairing import PairingClient
@@ -169,11 +176,11 @@ async def scan_nuki(transport: BleakTransport, scan_s: float = 5.0) -> list[Foun
         FoundLock(
             address=adv.address,
             name=adv.name,
-            pairing_mode=in_pairing_mode(adv.service_uuids),
+            pairing_mode=in_pairing_mode(adv.service_uuids, adv.service_data),
             rssi=adv.rssi,
         )
         for adv in await discover(transport, scan_s)
-        if looks_like_nuki(adv.service_uuids, adv.manufacturer_data)
+        if looks_like_nuki(adv.service_uuids, adv.manufacturer_data, adv.service_data)
     ]
     return sorted(locks, key=lambda lock: lock.address)
 
@@ -211,6 +218,16 @@ class NukiDriver:
                 # Read-only: asking again cannot move the bolt.
                 logger.info("unreadable Keyturner States reply; asking once more")
                 return await self._read_states()
+
+    async def config(self) -> Config:
+        """The lock's configuration (name, Nuki ID, firmware, hardware; §6 Request Config),
+        what Nuki clients read on their first poll. Read-only: retried once if unreadable."""
+        async with self._link.operation():
+            try:
+                return await self._read_config()
+            except NukiProtocolError:
+                logger.info("unreadable Config reply; asking once more")
+                return await self._read_config()
 
     async def unlock(self) -> LockStatus:
         return await self._act(LockAction.UNLOCK)
@@ -274,6 +291,19 @@ class NukiDriver:
         states = next(e.states for e in events if isinstance(e, StatesReceived))
         return self._publish(states)
 
+    async def _read_config(self) -> Config:
+        exchange = ConfigRead(self.pairing.shared_key, self.pairing.auth_id, self._random)
+        try:
+            events = await self._link.run(exchange, self._on_event(exchange))
+        except LinkLost:
+            raise LockConnectionFailed(
+                "the connection to the lock dropped while reading its config; try again"
+            ) from None
+        except StepTimedOut:
+            await self._link.drop()
+            raise LockTimeout("the lock did not send its config in time") from None
+        return next(e.config for e in events if isinstance(e, ConfigReceived))
+
     async def _act(self, action: LockAction) -> LockStatus:
         verb = action.name.lower()
         async with self._link.operation():
@@ -335,7 +365,9 @@ class NukiDriver:
             status,
         )
 
-    def _on_event(self, exchange: StatesRead | LockActionExchange) -> Callable[[object], None]:
+    def _on_event(
+        self, exchange: StatesRead | LockActionExchange | ConfigRead
+    ) -> Callable[[object], None]:
         """What the driver does with the exchange's events other than frames to send."""
         seen: list[KeyturnerStates] = []
 

@@ -35,9 +35,11 @@ KEY_BYTES = 32
 MAC_BYTES = 16
 ADATA_BYTES = NONCE_24 + 4 + 2
 CRC_BYTES = 2
-# Indications carry at most this many bytes (§3, "max size is 20 Bytes"); longer replies
-# arrive in pieces.
+# With the default ATT MTU of 23 an indication carries at most 23 - 3 = 20 bytes (§3's
+# examples, "max size is 20 Bytes"); after a larger MTU is negotiated a lock sends up to
+# MTU - 3 bytes per indication (Core Vol 3, Part F, §3.4.7.2), a whole message as a rule.
 INDICATION_BYTES = 20
+ATT_HEADER_BYTES = 3
 
 
 class NukiProtocolError(LockProtocolError):
@@ -68,6 +70,8 @@ class Command(enum.IntEnum):
     LOCK_ACTION = 0x000D
     STATUS = 0x000E
     ERROR_REPORT = 0x0012
+    REQUEST_CONFIG = 0x0014
+    CONFIG = 0x0015
     AUTHORIZATION_ID_CONFIRMATION = 0x001E
 
 
@@ -174,11 +178,13 @@ def encrypted_frame_length(header: bytes) -> int:
     return ADATA_BYTES + int(length)
 
 
-def decode_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
-    """Open an encrypted frame: returns ``(auth_id, command, payload)``.
+def open_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
+    """Open an encrypted frame: returns ``(auth_id, command, payload)`` with the command as
+    sent, known to this implementation or not (a lock answers an unknown one with an Error
+    Report naming it).
 
-    Raises on a wrong length, a bad MAC (wrong key or tampering), a CRC mismatch, an auth id
-    that differs between ADATA and PDATA, or an unknown command.
+    Raises on a wrong length, a bad MAC (wrong key or tampering), a CRC mismatch or an auth
+    id that differs between ADATA and PDATA.
     """
     if len(key) != KEY_BYTES:
         raise NukiProtocolError("bad_length", "the shared key is 32 bytes")
@@ -196,9 +202,26 @@ def decode_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
     inner_auth_id, command = struct.unpack("<IH", body[:6])
     if inner_auth_id != outer_auth_id:
         raise NukiProtocolError("bad_auth_id", "authorization ids disagree")
-    return int(inner_auth_id), int(command_of(command)), body[6:]
+    return int(inner_auth_id), int(command), body[6:]
 
 
-def split_indications(frame: bytes) -> list[bytes]:
-    """Cut a frame into the 20-byte pieces a lock indicates."""
-    return [frame[i : i + INDICATION_BYTES] for i in range(0, len(frame), INDICATION_BYTES)]
+def decode_encrypted(key: bytes, frame: bytes) -> tuple[int, int, bytes]:
+    """Open an encrypted frame of a known command: returns ``(auth_id, command, payload)``.
+
+    Raises as :func:`open_encrypted` does, and on an unknown command.
+    """
+    auth_id, command, payload = open_encrypted(key, frame)
+    return auth_id, int(command_of(command)), payload
+
+
+def indication_bytes(att_mtu: int) -> int:
+    """The largest indication value on a link with ``att_mtu``: MTU - 3, at least 20."""
+    return max(INDICATION_BYTES, att_mtu - ATT_HEADER_BYTES)
+
+
+def split_indications(frame: bytes, size: int = INDICATION_BYTES) -> list[bytes]:
+    """Cut a frame into the pieces a lock indicates, ``size`` bytes at most each (20 on a
+    link with the default MTU; see :func:`indication_bytes`)."""
+    if size < 1:
+        raise ValueError("an indication carries at least one byte")
+    return [frame[i : i + size] for i in range(0, len(frame), size)]

@@ -4,7 +4,8 @@ Implements the payload layouts of the Nuki Smart Lock Bluetooth API (v2.x), §6 
 Request Data (0x0001), Public Key (0x0003), Challenge (0x0004), Authorization Authenticator
 (0x0005), Authorization Data (0x0006), Authorization-ID (0x0007), Keyturner States
 (0x000C), Lock Action (0x000D), Status (0x000E), Error Report (0x0012) and
-Authorization-ID Confirmation (0x001E); §7 "Error codes" and §8 "Status codes".
+Authorization-ID Confirmation (0x001E); §7 "Error codes" and §8 "Status codes". Request
+Config (0x0014) and Config (0x0015) are in :mod:`ble.nuki.config`.
 
 Multi-byte integers are little-endian. Decoders raise only
 :class:`ble.nuki.frames.NukiProtocolError`.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from ble.nuki.config import Config, RequestConfig
 from ble.nuki.frames import NONCE_32, Command, NukiProtocolError
 
 AUTHENTICATOR_BYTES = 32
@@ -383,6 +385,9 @@ class KeyturnerStates:
     last_lock_action: int = 0
     last_action_completion: int = 0
     door_sensor: DoorSensorState = DoorSensorState.UNAVAILABLE
+    # Fields newer firmware appends (remote access, BLE and Wi-Fi strength and status, MQTT,
+    # Thread): kept as bytes, so a longer message round-trips.
+    tail: bytes = b""
 
     MIN_SIZE: ClassVar[int] = 13
     SIZE: ClassVar[int] = 21
@@ -415,7 +420,7 @@ class KeyturnerStates:
             self.last_action_completion,
             self.door_sensor,
             0,
-        )
+        ) + bytes(self.tail)
 
     @classmethod
     def decode(cls, payload: bytes) -> KeyturnerStates:
@@ -447,6 +452,7 @@ class KeyturnerStates:
             last_lock_action=last_action,
             last_action_completion=completion,
             door_sensor=door,
+            tail=bytes(payload[cls.SIZE :]),
         )
 
 
@@ -490,6 +496,8 @@ Message = (
     | ErrorReport
     | KeyturnerStates
     | LockActionRequest
+    | RequestConfig
+    | Config
 )
 
 _DECODERS: dict[Command, type[Message]] = {
@@ -504,6 +512,8 @@ _DECODERS: dict[Command, type[Message]] = {
     Command.ERROR_REPORT: ErrorReport,
     Command.KEYTURNER_STATES: KeyturnerStates,
     Command.LOCK_ACTION: LockActionRequest,
+    Command.REQUEST_CONFIG: RequestConfig,
+    Command.CONFIG: Config,
 }
 
 
@@ -517,7 +527,8 @@ def decode_message(command: int, payload: bytes) -> Message:
 
 
 # Sizes of the plain (pairing service) payloads, needed to know when a plain reply that
-# arrives in 20-byte indications is complete: the plain format has no length field.
+# arrives in pieces (20-byte indications at the default MTU) is complete: the plain format
+# has no length field.
 PLAIN_PAYLOAD_SIZES: dict[Command, int] = {
     Command.REQUEST_DATA: 2,
     Command.PUBLIC_KEY: 32,

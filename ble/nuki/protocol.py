@@ -5,7 +5,8 @@ Nuki Smart Lock Bluetooth API (v2.x) it implements:
 
 * :mod:`ble.nuki.frames`: §4 message format, CRC-CCITT, §5 encryption and key derivation;
 * :mod:`ble.nuki.messages`: §6 command payloads, §7 error codes, §8 status codes;
-* :mod:`ble.nuki.reassembly`: §3, 20-byte indications reassembled into messages;
+* :mod:`ble.nuki.reassembly`: §3, indications (whole messages, or 20-byte pieces at the
+  default MTU) reassembled into messages;
 * :mod:`ble.nuki.pairing`: §10 "Authorize app", the pairing exchange;
 * :mod:`ble.nuki.action`: §10 reading Keyturner States and performing a Lock Action.
 

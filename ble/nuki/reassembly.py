@@ -1,7 +1,10 @@
-"""Reassembly of Nuki replies that arrive as 20-byte indications.
+"""Reassembly of Nuki replies that arrive in one indication or in several.
 
-Nuki BLE API §3 "Bluetooth GATT services": characteristic values are at most 20 bytes, so
-a lock indicates a longer message in consecutive pieces. An encrypted message announces its
+Nuki BLE API §3 "Bluetooth GATT services": at the default ATT MTU of 23 a characteristic
+value is at most 20 bytes, so a lock indicates a longer message in consecutive pieces; after
+a larger MTU is negotiated, real locks (Smart Lock 2.0 to 4.0) send each message whole, up
+to MTU - 3 bytes. The reassembler handles both: it collects bytes until a message is
+complete, whatever the pieces. An encrypted message announces its
 length in its header (§4); a plain one does not, so its length follows from its command
 (the sizes in :data:`ble.nuki.messages.PLAIN_PAYLOAD_SIZES`).
 

@@ -3,8 +3,10 @@
 Implements the smart lock's half of the Nuki Smart Lock Bluetooth API (v2.x): §10
 "Authorize app" (pairing, only while pairing mode is on, as after holding the button),
 §10 reading Keyturner States and performing a Lock Action with a fresh challenge per
-command, §7 error reports. The lock keeps an authorization table, a motor that takes a
-configurable time, a door sensor, a battery, and faults a test can inject.
+command, §6 Request Config / Config (what clients ask on their first poll), §7 error reports
+(encrypted whenever the lock holds the sender's key, plain only when it cannot encrypt).
+The lock keeps an authorization table, a motor that takes a configurable time, a door
+sensor, a battery, and faults a test can inject.
 
 Theory of operation. :class:`VirtualNukiLock` is the physical lock; each BLE connection gets
 a :class:`LockLink` from :meth:`VirtualNukiLock.connect`. A link turns each complete write
@@ -29,6 +31,7 @@ from typing import Any
 
 import nacl.bindings
 
+from ble.nuki.config import Config, RequestConfig
 from ble.nuki.frames import (
     NONCE_24,
     Command,
@@ -36,11 +39,11 @@ from ble.nuki.frames import (
     authenticator,
     authenticator_matches,
     crc16,
-    decode_encrypted,
     decode_plain,
     encode_encrypted,
     encode_plain,
     encrypted_auth_id,
+    open_encrypted,
     public_key,
     shared_key,
 )
@@ -64,9 +67,11 @@ from ble.nuki.messages import (
     RequestData,
     Status,
     StatusCode,
+    Trigger,
     decode_message,
     decode_name,
 )
+from ble.nuki.models import STATES_TAIL, TRAITS, NukiModel
 
 PAIRING = "pairing"
 USDIO = "usdio"
@@ -77,8 +82,8 @@ CRITICAL_PERCENT = 20
 
 @dataclass(frozen=True, slots=True)
 class Indicate:
-    """Indicate ``frame`` on ``characteristic`` (``pairing`` or ``usdio``), 20 bytes at a
-    time."""
+    """Indicate ``frame`` on ``characteristic`` (``pairing`` or ``usdio``), in pieces as
+    large as the connection's MTU allows."""
 
     characteristic: str
     frame: bytes
@@ -152,7 +157,9 @@ class VirtualNukiLock:
         self,
         private_key: bytes | None = None,
         *,
-        name: str = "Nuki_SIM00001",
+        name: str | None = None,
+        nuki_id: int = 0x5A000001,
+        model: NukiModel = NukiModel.SMART_LOCK_3,
         motor_seconds: float = 0.05,
         battery_percent: int = 84,
         random_bytes: Callable[[int], bytes] = os.urandom,
@@ -160,7 +167,15 @@ class VirtualNukiLock:
     ) -> None:
         self.private_key = private_key if private_key is not None else random_bytes(32)
         self.public_key = public_key(self.private_key)
-        self.name = name
+        self.nuki_id = nuki_id
+        # A Nuki names itself after its Nuki ID (the sticker on its back): Nuki_1A2B3C4D.
+        self.name = name if name is not None else f"Nuki_{nuki_id:08X}"
+        self.model = model
+        # What Config (0x0015) and the advertisement say about the hardware.
+        self.traits = TRAITS[model]
+        self.firmware = self.traits.firmware
+        self.hardware = self.traits.hardware
+        self.device_type = self.traits.device_type
         self.motor_seconds = motor_seconds
         self.battery_percent = battery_percent
         self.battery_forced_critical = False
@@ -195,6 +210,12 @@ class VirtualNukiLock:
 
     def close_door(self) -> None:
         self._set_door(DoorSensorState.DOOR_CLOSED)
+
+    def turn_knob(self, *, locked: bool) -> None:
+        """Someone turned the knob inside (or a key outside): the bolt moves, no command."""
+        self.lock_state = NukiLockState.LOCKED if locked else NukiLockState.UNLOCKED
+        self.trigger = Trigger.MANUAL
+        self._state_changed()
 
     def set_battery(self, percent: int, *, critical: bool | None = None) -> None:
         self.battery_percent = max(0, min(100, percent))
@@ -255,6 +276,21 @@ class VirtualNukiLock:
             battery_percent=self.battery_percent,
             last_lock_action=self.last_action,
             door_sensor=self.door,
+            tail=STATES_TAIL,
+        )
+
+    def config(self) -> Config:
+        return Config(
+            nuki_id=self.nuki_id,
+            name=self.name,
+            time=self._clock().replace(microsecond=0),
+            firmware=self.firmware,
+            hardware=self.hardware,
+            pairing_enabled=True,
+            device_type=self.device_type,
+            capabilities=0 if self.device_type is not None else None,
+            has_keypad_v2=0 if self.traits.config_matter else None,
+            matter_status=0 if self.traits.config_matter else None,
         )
 
     def connect(self) -> LockLink:
@@ -285,6 +321,8 @@ class VirtualNukiLock:
         return {
             "private_key": self.private_key.hex(),
             "name": self.name,
+            "nuki_id": self.nuki_id,
+            "model": self.model.value,
             "pairing_mode": self.pairing_mode,
             "lock_state": self.lock_state.name,
             "door": self.door.name,
@@ -304,7 +342,13 @@ class VirtualNukiLock:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> VirtualNukiLock:
-        lock = cls(bytes.fromhex(data["private_key"]), name=data["name"], **kwargs)
+        lock = cls(
+            bytes.fromhex(data["private_key"]),
+            name=data["name"],
+            nuki_id=int(data.get("nuki_id", 0x5A000001)),
+            model=NukiModel(data.get("model", NukiModel.SMART_LOCK_3.value)),
+            **kwargs,
+        )
         lock.pairing_mode = bool(data["pairing_mode"])
         lock.lock_state = NukiLockState[data["lock_state"]]
         if lock.lock_state in (NukiLockState.UNLOCKING, NukiLockState.LOCKING):
@@ -456,14 +500,26 @@ class LockLink:
             return self._usdio_plain_error(ErrorCode.K_ERROR_NOT_AUTHORIZED, 0)
         self._auth_id = auth_id
         try:
-            _, command, payload = decode_encrypted(authorization.key, data)
-            message = decode_message(command, payload)
+            _, raw_command, payload = open_encrypted(authorization.key, data)
         except NukiProtocolError as exc:
-            return self._usdio_plain_error(_error_for(exc), 0)
+            if exc.reason == "bad_mac":
+                # The sender does not hold this authorization's key: it could not read an
+                # encrypted answer, so the refusal is plain.
+                return self._usdio_plain_error(ErrorCode.K_ERROR_NOT_AUTHORIZED, 0)
+            return self.reply_many([ErrorReport(_error_for(exc), 0)])
+        try:
+            command = Command(raw_command)
+            message = decode_message(command, payload)
+        except (ValueError, NukiProtocolError) as exc:
+            # The key is known: the lock's own error reports are encrypted (§7).
+            error = (
+                _error_for(exc) if isinstance(exc, NukiProtocolError) else ErrorCode.ERROR_UNKNOWN
+            )
+            return self.reply_many([ErrorReport(error, raw_command)])
         action = message.action if isinstance(message, LockActionRequest) else None
         requested = message.requested if isinstance(message, RequestData) else None
-        lock.command_log.append(LoggedCommand(Command(command), auth_id, action, requested))
-        return self._with_delay(self._keyturner_step(Command(command), message))
+        lock.command_log.append(LoggedCommand(command, auth_id, action, requested))
+        return self._with_delay(self._keyturner_step(command, message))
 
     def _keyturner_step(self, command: Command, message: Message) -> list[Effect]:
         lock = self.lock
@@ -476,6 +532,11 @@ class LockLink:
                 lock.clear_new_state_flag()
                 return self.reply_many([states])
             return self.reply_many([ErrorReport(ErrorCode.K_ERROR_BAD_PARAMETER, command)])
+        if isinstance(message, RequestConfig):
+            challenge, self._challenge = self._challenge, None
+            if challenge is None or not authenticator_matches(challenge, message.nonce):
+                return self.reply_many([ErrorReport(ErrorCode.K_ERROR_BAD_NONCE, command)])
+            return self.reply_many([lock.config()])
         if isinstance(message, LockActionRequest):
             challenge, self._challenge = self._challenge, None
             if challenge is None or not authenticator_matches(challenge, message.nonce):

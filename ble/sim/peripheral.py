@@ -4,7 +4,8 @@
 It exposes the lock's GATT layout (Nuki BLE API §3: pairing service with its GDIO
 characteristic; keyturner service with GDIO and USDIO; write + indicate), advertises as a
 Nuki does (:mod:`ble.nuki.advertisement`), feeds every write to the pure lock and carries
-out the effects it returns: indications cut into 20-byte pieces, the motor's run time,
+out the effects it returns: indications cut at the negotiated MTU minus 3 (20-byte pieces
+at the default MTU of 23), the motor's run time,
 dropped links and slow replies. Indications go only to a client that subscribed on this
 connection, since a real lock forgets subscriptions between connections.
 
@@ -20,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bumble import hci
 from bumble.att import AttributeValue
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
@@ -27,7 +29,7 @@ from bumble.gatt import Characteristic, Service
 from ble.bumble_backend import VirtualRadio
 from ble.nuki import gatt
 from ble.nuki.advertisement import advertising_data, scan_response_data
-from ble.nuki.frames import split_indications
+from ble.nuki.frames import indication_bytes, split_indications
 from ble.sim.lock import (
     PAIRING,
     USDIO,
@@ -72,8 +74,17 @@ class VirtualNukiPeripheral:
         # Set while no central is connected: tests wait on it instead of sleeping.
         self.idle = asyncio.Event()
         self.idle.set()
+        # Set at every disconnection (a caller clears it first): the benchmark's sync point.
+        self.disconnected = asyncio.Event()
+        # Seconds a central has been connected, summed over connections: the radio time
+        # that costs a real lock its batteries (bench/ble.py, connected_s_per_day).
+        self.connected_s = 0.0
+        self._connected_at: dict[Connection, float] = {}
         self._readvertise: asyncio.Task[None] | None = None
+        self._advertised_stale = False
         self._stopped = False
+        # The piece size used for each indicated message: tests check what the link allowed.
+        self.indication_sizes: list[int] = []
         self.pairing_gdio = self._characteristic(gatt.PAIRING_GDIO, self._on_pairing_write)
         self.keyturner_gdio = self._characteristic(gatt.KEYTURNER_GDIO, self._on_gdio_write)
         self.keyturner_usdio = self._characteristic(gatt.KEYTURNER_USDIO, self._on_usdio_write)
@@ -110,15 +121,37 @@ class VirtualNukiPeripheral:
         return str(self.device.random_address).split("/")[0].upper()
 
     async def advertise(self) -> None:
+        """Advertise what the lock's state calls for. Once advertising, the data is updated
+        in place, as a lock's firmware does: stopping and restarting the advertising set
+        would lose a connection that arrives in between (the host then finds no advertising
+        set for it, and every write on that link goes unanswered)."""
         if self._stopped:
             return
-        if self.device.is_advertising:
-            await self.device.stop_advertising()
-        await self.device.start_advertising(
-            advertising_data=advertising_data(
-                self.lock.pairing_mode, self.lock.new_state_available
-            ),
-            scan_response_data=scan_response_data(self.lock.name),
+        data = advertising_data(
+            self.lock.pairing_mode,
+            self.lock.new_state_available,
+            power=self.lock.traits.beacon_power,
+            nuki_id=self.lock.nuki_id,
+        )
+        response = scan_response_data(self.lock.name)
+        device = self.device
+        adv_set = device.legacy_advertising_set
+        if adv_set is not None:
+            await adv_set.set_advertising_data(data)
+            await adv_set.set_scan_response_data(response)
+            return
+        if device.legacy_advertiser is not None:  # a controller without extended advertising
+            device.advertising_data, device.scan_response_data = data, response
+            await device.send_sync_command(
+                hci.HCI_LE_Set_Advertising_Data_Command(advertising_data=data)
+            )
+            await device.send_sync_command(
+                hci.HCI_LE_Set_Scan_Response_Data_Command(scan_response_data=response)
+            )
+            return
+        await device.start_advertising(
+            advertising_data=data,
+            scan_response_data=response,
             advertising_interval_min=self.advertising_interval_ms,
             advertising_interval_max=self.advertising_interval_ms,
             auto_restart=True,
@@ -167,10 +200,15 @@ class VirtualNukiPeripheral:
         self._workers.add(session.worker)
         session.worker.add_done_callback(self._workers.discard)
         self._sessions[connection] = session
+        self._connected_at[connection] = asyncio.get_running_loop().time()
         self.idle.clear()
         connection.on(connection.EVENT_DISCONNECTION, lambda *_: self._on_disconnection(connection))
 
     def _on_disconnection(self, connection: Connection) -> None:
+        since = self._connected_at.pop(connection, None)
+        if since is not None:
+            self.connected_s += asyncio.get_running_loop().time() - since
+        self.disconnected.set()
         session = self._sessions.pop(connection, None)
         if session is not None:
             session.link.disconnected()
@@ -225,7 +263,12 @@ class VirtualNukiPeripheral:
         )
         if characteristic is None:
             return
-        for piece in split_indications(effect.frame):
+        # Real locks send a whole message per indication once a larger MTU is negotiated
+        # (81- and 132-byte messages from Smart Lock 2.0 and 4.0), 20-byte pieces at the
+        # default MTU of 23; clients written against real locks rely on the former.
+        size = indication_bytes(int(connection.att_mtu))
+        self.indication_sizes.append(size)
+        for piece in split_indications(effect.frame, size):
             try:
                 await self.device.indicate_subscriber(connection, characteristic, piece)
             except Exception:  # the link went away under us; the lock does not care
@@ -239,14 +282,19 @@ class VirtualNukiPeripheral:
             session.queue.put_nowait(effects)
 
     def _on_state_change(self) -> None:
-        # Re-advertise so scanners see the "new state available" flag, once per burst.
+        # Re-advertise so scanners see the "new state available" flag. One task at a time;
+        # a change while it runs makes it go round once more, so the last state is the one
+        # on air.
+        self._advertised_stale = True
         if self._stopped or (self._readvertise is not None and not self._readvertise.done()):
             return
         with contextlib.suppress(RuntimeError):  # no running loop: nothing advertises
             self._readvertise = asyncio.get_running_loop().create_task(self._safe_advertise())
 
     async def _safe_advertise(self) -> None:
-        try:
-            await self.advertise()
-        except Exception:
-            logger.debug("re-advertising failed", exc_info=True)
+        while self._advertised_stale and not self._stopped:
+            self._advertised_stale = False
+            try:
+                await self.advertise()
+            except Exception:
+                logger.debug("re-advertising failed", exc_info=True)

@@ -150,7 +150,8 @@ class Gateway:
         #: The owner's notices: the access observer that turns each event into a notice for
         #: every notifier of its list (the app's live feed now; Web Push adds its own with
         #: ``notifier.add``).
-        self.feed = LiveFeed()
+        self.metrics = GatewayMetrics()
+        self.feed = LiveFeed(self.metrics.notification_delivery.labels("app").observe)
         self.notifier = OwnerNotifier([self.feed])
         #: The owner's web app, while the gateway runs with ``[app] enabled``.
         self.owner_app: OwnerApp | None = None
@@ -169,7 +170,6 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
-        self.metrics = GatewayMetrics()
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -386,7 +386,10 @@ class Gateway:
                 AppSettings(
                     rp_id=cfg.app.name,
                     zone=zoneinfo.ZoneInfo(cfg.timezone),
-                    clip_dirs=tuple(c.clip_dir or cfg.directory / DEFAULT_CLIPS for c in cameras)
+                    # Every camera's clip directory (the default when none is set).
+                    clip_dirs=tuple(
+                        {c.clip_dir or cfg.directory / DEFAULT_CLIPS: None for c in cameras}
+                    )
                     or (cfg.directory / DEFAULT_CLIPS,),
                     session_ttl_s=cfg.app.session_ttl_s,
                     enroll_ttl_s=cfg.app.enroll_ttl_s,
@@ -396,6 +399,7 @@ class Gateway:
                 feed=self.feed,
                 camera=ctx.camera,
                 cameras=ctx.cameras,
+                camera_doors=ctx.camera_doors,
             )
             ctx.owner_app = self.owner_app
         port = cfg.api.port if o.port is None else o.port

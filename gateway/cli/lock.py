@@ -118,8 +118,9 @@ def _run_pair(args: argparse.Namespace) -> int:
     async def work(transport: BleakTransport, sim: Any) -> int:
         address = args.address
         if sim is not None:
+            # As holding the button does; the lock is then found the way a real one is, by
+            # scanning for a Nuki advertising pairing mode (unless --address is given).
             await sim.peripheral.press_button_for_pairing()
-            address = sim.peripheral.address
         if address is None:
             candidates = [
                 lock

@@ -28,6 +28,7 @@ from ble.bumble_backend import (
     BumbleDeviceDetails,
     BumbleScanner,
     VirtualRadio,
+    encode_advertisement,
     set_default_adapter,
 )
 from ble.bumble_backend.adapter import resolve_adapter
@@ -89,6 +90,36 @@ async def test_find_device_by_address_and_by_name(virtual_radio: VirtualRadio) -
     by_name = await BleakScanner.find_device_by_name("Ech", timeout=WAIT, backend=BumbleScanner)
     assert by_name is not None
     assert by_name.address == ADDRESS
+
+
+async def test_scan_responses_reach_active_scanners_only(
+    virtual_radio: VirtualRadio,  # noqa: F811
+) -> None:
+    """On air (Core Vol 6, Part B, §4.4.3) only an active scanner sends SCAN_REQ, and the
+    SCAN_RSP carries the advertiser's scan response data, not its advertising data again:
+    a name kept in the scan response is seen by active scans only (issue 13, point 4)."""
+    device = await virtual_radio.create_peripheral(ADDRESS, name="Nuki_1A2B3C4D")
+    await device.start_advertising(
+        advertising_data=encode_advertisement(manufacturer_data={MANUFACTURER_ID: b"\x07"}),
+        scan_response_data=encode_advertisement(local_name="Nuki_1A2B3C4D"),
+        advertising_interval_min=virtual_radio.advertising_interval_ms,
+        advertising_interval_max=virtual_radio.advertising_interval_ms,
+    )
+    active = await BleakScanner.find_device_by_name(
+        "Nuki_1A2B3C4D", timeout=WAIT, backend=BumbleScanner
+    )
+    assert active is not None
+    assert active.address == ADDRESS
+
+    passive_seen: asyncio.Queue[AdvertisementData] = asyncio.Queue()
+    async with BleakScanner(
+        lambda _d, adv: passive_seen.put_nowait(adv),
+        scanning_mode="passive",
+        backend=BumbleScanner,
+    ):
+        heard = [await asyncio.wait_for(passive_seen.get(), WAIT) for _ in range(3)]
+    assert all(adv.manufacturer_data == {MANUFACTURER_ID: b"\x07"} for adv in heard)
+    assert all(adv.local_name is None for adv in heard)
 
 
 async def test_find_device_by_address_gives_none_for_an_absent_device(

@@ -22,9 +22,11 @@ def run(store: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_sim_pair_then_commands_share_one_lock(tmp_path: Path) -> None:
     store = tmp_path / "lock.json"
+    # No --address: the CLI scans for a Nuki advertising pairing mode, as with a real one
+    # (issue 13, point 6), and finds the virtual lock.
     paired = run(store, "pair", "--name", "Front door", "--sim")
     assert paired.returncode == 0, paired.stderr
-    assert json.loads(paired.stdout)["paired"]
+    assert json.loads(paired.stdout)["paired"] == "C0:4E:01:5A:00:01"
     assert stat.S_IMODE(os.stat(store).st_mode) == 0o600
     unlocked = run(store, "unlock", "--sim")
     assert unlocked.returncode == 0, unlocked.stderr

@@ -23,6 +23,7 @@ import pytest
 
 from ble.nuki.frames import Command
 from ble.nuki.messages import LockAction
+from gateway.access.errors import AccessCode, AccessRefused
 from gateway.clients.lan import ApiProblem
 from gateway.trust.approval import Approval, Decision, sign_approval
 from gateway.trust.revocation import sign_revocations
@@ -171,3 +172,32 @@ async def test_an_approval_with_nothing_changed_still_opens(harness: GatewayHarn
     assert view["state"] == "open"
     assert unlocks(h) == 1
     await h.done(t, session)
+
+
+async def test_an_approval_from_the_owner_app_after_the_revocation_does_not_open(
+    harness: GatewayHarness,
+) -> None:
+    """The owner app's passkey path (``AccessService.decide``) re-checks like the signed one:
+    the app's approve button on a stale notice cannot open for a revoked holder."""
+    h = harness
+    service = h.gateway.service
+    assert service is not None
+    t = h.ticket(purpose=Purpose.SURVEY, subject="surveyor", uses=3)
+    session = await waiting_session(h, t)
+    now = datetime.now(UTC).replace(microsecond=0)
+    revoked = revocation_list(
+        1, aud=(GATEWAY_ID,), iat=now, until=now + timedelta(days=1), sub=("surveyor",)
+    )
+    await h.client.owner(
+        h.keys.owner,
+        "POST",
+        "/v1/owner/revocations",
+        {"revocations": sign_revocations(revoked, secret64(h.keys.owner))},
+    )
+
+    with pytest.raises(AccessRefused) as refused:
+        await service.decide(session, True, by="device d-000000000001")
+    assert refused.value.code is AccessCode.APPROVAL_VOIDED, refused.value
+    view = await h.client.session(session)
+    assert (view["state"], view["reason"]) == ("denied", "approval_voided")
+    assert unlocks(h) == 0

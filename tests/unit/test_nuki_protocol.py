@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from ble.nuki import gatt
+from ble.nuki.config import Config, RequestConfig
+from ble.nuki.frames import indication_bytes
 from ble.nuki.protocol import (
     ActionAccepted,
     ActionCompleted,
@@ -208,6 +210,24 @@ def test_reassembly_of_plain_indications() -> None:
     assert out == [frame]
 
 
+def test_whole_message_indications_after_an_mtu_exchange() -> None:
+    """A lock on a 247-byte MTU link sends each message in one indication of up to 244
+    bytes (Core Vol 3, Part F, §3.4.7.2: ATT_MTU - 3); at the default MTU of 23, 20-byte
+    pieces (Nuki BLE API §3). The reassembler takes both, even back to back."""
+    assert indication_bytes(247) == 244
+    assert indication_bytes(23) == 20
+    assert indication_bytes(0) == 20
+    frame = encode_encrypted(SHARED, 9, Command.KEYTURNER_STATES, _states().encode(), bytes(24))
+    assert split_indications(frame, indication_bytes(247)) == [frame]
+    plain = encode_plain(Command.PUBLIC_KEY, LOCK_PUBLIC)
+    assert split_indications(plain, indication_bytes(185)) == [plain]
+    reassembler = IndicationReassembler(FrameKind.ENCRYPTED)
+    out: list[bytes] = []
+    for piece in [frame, *split_indications(frame), frame]:
+        out += reassembler.feed(piece)
+    assert out == [frame, frame, frame]
+
+
 def _lock_reply(command: int, payload: bytes, auth_id: int = 5) -> bytes:
     return encode_encrypted(SHARED, auth_id, command, payload, bytes(24))
 
@@ -294,3 +314,41 @@ def test_operation_budget_covers_every_step() -> None:
     # scan + connect (twice: the action, then the re-read), four steps, the motor, three
     # steps for the re-read, and a scan grace of 2 s each time.
     assert t.operation_budget_s() == (1 + 2 + 2) * 2 + 4 * 3 + 4 + 3 * 3
+
+
+def test_config_layout_matches_the_documented_offsets() -> None:
+    """Nuki BLE API §6, Config (0x0015); the offsets every client reads it by (e.g. the
+    nubli library's RequestConfigCommand: name at 4, LED brightness at 48, year at 49,
+    timezone offset at 56), 74 bytes up to the timezone id, device type appended by
+    Smart Lock 3.0 and later."""
+    when = datetime(2026, 12, 2, 1, 2, 3, tzinfo=UTC)
+    config = Config(
+        nuki_id=0x1A2B3C4D,
+        name="Front door",
+        time=when,
+        firmware=(4, 2, 10),
+        hardware=(9, 0),
+        led_brightness=5,
+        timezone_offset_min=-60,
+        device_type=4,
+        capabilities=1,
+    )
+    payload = config.encode()
+    assert len(payload) == 76
+    assert struct.unpack_from("<I", payload, 0) == (0x1A2B3C4D,)
+    assert payload[4:36] == b"Front door".ljust(32, b"\0")
+    assert payload[48] == 5
+    assert struct.unpack_from("<HBBBBBh", payload, 49) == (2026, 12, 2, 1, 2, 3, -60)
+    assert payload[66:69] == bytes([4, 2, 10])
+    assert payload[69:71] == bytes([9, 0])
+    assert struct.unpack_from("<H", payload, 72) == (0xFFFF,)
+    assert payload[74:] == bytes([4, 1])
+    assert Config.decode(payload) == config
+    older = Config.decode(payload[:74])
+    assert older.device_type is None
+    assert older.name == "Front door"
+    with pytest.raises(NukiProtocolError):
+        Config.decode(payload[:73])
+    assert RequestConfig.decode(bytes(32)).nonce == bytes(32)
+    with pytest.raises(NukiProtocolError):
+        RequestConfig.decode(bytes(31))
