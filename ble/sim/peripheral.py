@@ -139,6 +139,11 @@ class VirtualNukiPeripheral:
         if adv_set is not None:
             await adv_set.set_advertising_data(data)
             await adv_set.set_scan_response_data(response)
+            if not adv_set.enabled and self._sessions:
+                # A connection stopped the set. The beacon keeps going while a central is
+                # connected, so the gateway sees a change (the door opened) mid-visit; the
+                # set's own auto-restart covers the time after the last disconnection.
+                await adv_set.start()
             return
         if device.legacy_advertiser is not None:  # a controller without extended advertising
             device.advertising_data, device.scan_response_data = data, response

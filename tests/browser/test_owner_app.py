@@ -11,6 +11,7 @@ docs/owner-app/.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -87,8 +88,13 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 
 async def screenshot(device: Device, name: str) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    await device.page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+    """Render the screen. The docs' pictures are rewritten only when asked
+    (``THRESHOLD_DOCS_SCREENSHOTS=1``), so a test run leaves the checkout as it was."""
+    png = await device.page.screenshot(full_page=True)
+    assert png.startswith(b"\x89PNG"), name
+    if os.environ.get("THRESHOLD_DOCS_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        (DOCS / f"{name}.png").write_bytes(png)
 
 
 async def fetch(device: Device, method: str, path: str, body: Any = None, csrf: bool = True) -> Any:
