@@ -41,7 +41,7 @@ from typing import Any
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from cloud import routes, wire, witness
+from cloud import routes, tlog_witness, wire, witness
 from cloud.errors import BodyTooLarge, CloudError, RateLimited
 from cloud.metrics import IngestMetrics, metrics_app
 from cloud.ratelimit import Rate, RequestBudget
@@ -66,6 +66,8 @@ from cloud.storage import (
 from cloud.wire import MalformedMessage, WireReceipt
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from groundwork.files import write_file
+from store import cosignature, note
+from store.checkpoint import ORIGIN_PREFIX, parse_body
 
 log = logging.getLogger("threshold.relay")
 
@@ -164,6 +166,9 @@ class Relay:
         self._receipt_budget = RequestBudget(
             receipts_per_client, receipts_overall, max_clients=max_clients
         )
+        self._witness_budget = RequestBudget(
+            receipts_per_client, receipts_overall, max_clients=max_clients
+        )
         self._openapi = routes.openapi_document()
 
     async def open(self) -> RelayStorage:
@@ -202,6 +207,9 @@ class Relay:
             "owner_checkpoints": self._owner_checkpoints,
             "owner_alarms": self._owner_alarms,
             "owner_post_mail": self._owner_post_mail,
+            "witness_info": self._witness_info,
+            "witness_add_checkpoint": self._witness_add_checkpoint,
+            "witness_checkpoint": self._witness_checkpoint,
         }
         for route in routes.ROUTES:
             app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
@@ -330,7 +338,7 @@ class Relay:
             outcome = await storage.upload(
                 gateway_id,
                 batch,
-                lambda cp: wire.cosign(self.key, self.relay_id, cp),
+                lambda cp: wire.cosign(self.key, self.relay_id, cp, self._clock() // 1000),
                 self._clock(),
                 nonce,
             )
@@ -414,6 +422,109 @@ class Relay:
             status = 409 if refused.finding.is_alarm else 400
             return problem(status, refused.finding.value, refused.detail)
         return web.json_response({"witnessed": receipt.checkpoint.checkpoint.tree_size})
+
+    # The standard witness (C2SP tlog-witness; cloud.tlog_witness) -----------------------------
+
+    async def _witness_info(self, request: web.Request) -> web.Response:
+        """The witness's name and vkey, what a log's operator configures it with."""
+        return web.json_response(
+            {
+                "name": self.relay_id,
+                "vkey": self.witness_vkey,
+                "submission_prefix": routes.WITNESS_PREFIX,
+                "monitoring_prefix": routes.WITNESS_PREFIX,
+            }
+        )
+
+    @property
+    def witness_vkey(self) -> str:
+        return cosignature.verifier(self.relay_id, self.public_key).vkey()
+
+    async def _witness_add_checkpoint(self, request: web.Request) -> web.Response:
+        wait = self._witness_budget.take(request.remote or "unknown", time.monotonic())
+        if wait > 0.0:
+            raise RateLimited("too many checkpoints; retry later", wait)
+        limit = tlog_witness.MAX_REQUEST_BYTES
+        if (request.content_length or 0) > limit:
+            raise BodyTooLarge(f"an add-checkpoint request is at most {limit} bytes")
+        body = await request.read()
+        if len(body) > limit:
+            raise BodyTooLarge(f"an add-checkpoint request is at most {limit} bytes")
+        answer = await self._add_checkpoint(body)
+        if answer.status in (200, 409):
+            return web.Response(
+                status=answer.status,
+                body=answer.body.encode(),
+                content_type=None,
+                headers={"Content-Type": answer.content_type},
+            )
+        return problem(answer.status, answer.code, answer.body)
+
+    async def _add_checkpoint(self, body: bytes) -> tlog_witness.Answer:
+        """The log's key is looked up first; the check of the old size and the write of the
+        new latest checkpoint then run in one storage transaction (tlog-witness's atomicity)."""
+        now_s = self._clock() // 1000
+        try:
+            origin = parse_body(note.parse(tlog_witness.parse_request(body).checkpoint).text).origin
+        except (tlog_witness.BadRequest, note.MalformedNote):
+            answer, _ = tlog_witness.decide(
+                body, lambda _: None, lambda _: None, self.key, self.relay_id, now_s
+            )
+            return answer
+        storage = await self.open()
+        verifier = await self._log_verifier(storage, origin)
+        decided: list[tlog_witness.Answer] = []
+
+        def step(held: tuple[int, bytes] | None) -> tuple[int, bytes, str] | None:
+            latest = None if held is None else tlog_witness.Latest(*held)
+            answer, _ = tlog_witness.decide(
+                body,
+                lambda o: verifier if o == origin else None,
+                lambda o: latest if o == origin else None,
+                self.key,
+                self.relay_id,
+                now_s,
+            )
+            decided.append(answer)
+            if answer.latest is None:
+                return None
+            kept = tlog_witness.parse_request(body).checkpoint + answer.body
+            return answer.latest.tree_size, answer.latest.root_hash, kept
+
+        await storage.witness_add_checkpoint(origin, step, self._clock())
+        return decided[-1]
+
+    @staticmethod
+    async def _log_verifier(storage: RelayStorage, origin: str) -> note.Verifier | None:
+        """A log added with ``threshold cloud witness-log``, or a registered gateway's log
+        (origin ``threshold.example/gw/<id>``, the registered key)."""
+        vkey = await storage.witness_log_vkey(origin)
+        if vkey is not None:
+            return note.parse_vkey(vkey)
+        if origin.startswith(ORIGIN_PREFIX):
+            try:
+                record = await storage.gateway(origin[len(ORIGIN_PREFIX) :])
+            except UnknownGateway:
+                return None
+            return note.ed25519_verifier(origin, record.public_key)
+        return None
+
+    async def _witness_checkpoint(self, request: web.Request) -> web.Response:
+        wanted = request.match_info["origin_hash"]
+        found = await (await self.open()).witness_checkpoint(wanted)
+        if found is None:
+            return problem(404, "unknown_log", "this witness never cosigned that log")
+        return web.Response(
+            body=found.encode(),
+            content_type=None,
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+
+    async def add_witness_log(self, vkey: str) -> str:
+        """Trust a log's Ed25519 vkey (its key name is its origin); returns the origin."""
+        verifier = note.parse_vkey(vkey)
+        await (await self.open()).add_witness_log(verifier.name, vkey.strip(), self._clock())
+        return verifier.name
 
     # Owner -----------------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from cloud.signed_request import NONCE_HEADER, PRINCIPAL_HEADER, SIGNATURE_HEADE
 from cloud.wire import BATCH_CONTENT_TYPE, MAX_INT
 
 API_VERSION = "v1"
+#: The tlog-witness submission and monitoring prefix.
+WITNESS_PREFIX = "/v1/witness"
 PROBLEM_TYPE = "application/problem+json"
 
 STATUS_TITLES: dict[int, str] = {
@@ -26,7 +28,9 @@ STATUS_TITLES: dict[int, str] = {
     404: "No such route",
     405: "Method not allowed",
     409: "Refused by the witness checks (the finding is the code)",
+    403: "The checkpoint is not signed by the log's trusted key",
     413: "Request body too large",
+    422: "The checkpoint is not consistent with the witness's view of the log",
     429: "Too many requests (Retry-After says when to retry)",
     503: "Not ready (the relay's database does not answer)",
 }
@@ -59,6 +63,10 @@ class Route:
     query: tuple[Query, ...] = ()
     #: The request body's media type and schema; None for a route that takes no body.
     body: tuple[str, dict[str, Any]] | None = None
+    #: Answers that are not JSON (or problem+json): status -> (media type, schema).
+    media: dict[int, tuple[str, dict[str, Any]]] | None = None
+    #: The JSON schema of the success answer (200 or 201).
+    answer: dict[str, Any] | None = None
 
 
 _STRING = {"type": "string"}
@@ -66,16 +74,20 @@ _BASE64 = {"type": "string", "contentEncoding": "base64"}
 _INDEX = {"type": "integer", "minimum": 0, "maximum": MAX_INT}
 _OBJECT = {"type": "object"}
 
-_CHECKPOINT = {
+_CHECKPOINT: dict[str, Any] = {
+    "description": "docs/audit-log.md, Checkpoints: `note` is a C2SP tlog-checkpoint signed"
+    " note; a checkpoint without `note` is threshold-checkpoint/v1 and has `signature`.",
     "type": "object",
     "properties": {
+        "format": {"type": "string", "enum": ["tlog-checkpoint", "threshold-checkpoint/v1"]},
+        "note": _STRING,
         "origin": _STRING,
         "tree_size": _INDEX,
         "root_hash": _BASE64,
         "time_ms": _INDEX,
         "signature": _BASE64,
     },
-    "required": ["origin", "tree_size", "root_hash", "time_ms", "signature"],
+    "required": ["origin", "tree_size", "root_hash"],
 }
 _PROOF = {"type": "array", "items": _BASE64, "maxItems": 128}
 _RECEIPT = {
@@ -110,11 +122,50 @@ _RECEIPT = {
         },
     ]
 }
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required or list(props)}
+
+
+_NAME = {"type": "string", "description": "a key name (C2SP signed-note)"}
+_WITNESSED = {
+    **_CHECKPOINT,
+    "properties": {
+        **_CHECKPOINT["properties"],
+        "source": {"type": "string", "enum": ["gateway", "receipt"]},
+        "cosignature": {
+            "type": ["string", "null"],
+            "contentEncoding": "base64",
+            "description": "the relay's tlog-cosignature (key ID, time, signature) for a"
+            " note, its threshold-cosignature/v1 signature for an old checkpoint; null for a"
+            " receipt's",
+        },
+    },
+    "required": [*_CHECKPOINT["required"], "source", "cosignature"],
+}
+_UPLOADED = _obj(
+    {
+        "acked_size": _INDEX,
+        "relay_id": _STRING,
+        "relay_key": _BASE64,
+        "cosignature": _BASE64,
+        "tree_size": _INDEX,
+    }
+)
 _SINCE = Query("since", _INDEX, "the first entry index to return")
 _LIMIT = Query("limit", {**_INDEX, "maximum": 2000}, "at most this many entries (<= 2000)")
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/openapi.json", "openapi", "This OpenAPI document.", Caller.ANYONE, (200,)),
+    Route(
+        "GET",
+        "/v1/openapi.json",
+        "openapi",
+        "This OpenAPI document.",
+        Caller.ANYONE,
+        (200,),
+        answer=_obj({"openapi": _STRING, "info": _OBJECT, "paths": _OBJECT}),
+    ),
     Route(
         "GET",
         "/healthz",
@@ -122,6 +173,7 @@ ROUTES: tuple[Route, ...] = (
         "Liveness: the relay process answers (it does not ask the database).",
         Caller.ANYONE,
         (200,),
+        answer=_obj({"status": {"type": "string", "enum": ["ok"]}}),
     ),
     Route(
         "GET",
@@ -130,6 +182,7 @@ ROUTES: tuple[Route, ...] = (
         "Readiness: the relay's database answers; 503 not_ready when it does not.",
         Caller.ANYONE,
         (200, 503),
+        answer=_obj({"status": {"type": "string", "enum": ["ready"]}}),
     ),
     Route(
         "GET",
@@ -146,6 +199,9 @@ ROUTES: tuple[Route, ...] = (
                 required=True,
             ),
         ),
+        answer=_obj(
+            {"relay_id": _STRING, "time_ms": _INDEX, "nonce": _STRING, "signature": _BASE64}
+        ),
     ),
     Route(
         "POST",
@@ -156,6 +212,7 @@ ROUTES: tuple[Route, ...] = (
         Caller.ANYONE,
         (200, 400, 409, 413, 429),
         body=("application/json", _RECEIPT),
+        answer=_obj({"witnessed": _INDEX}),
     ),
     Route(
         "POST",
@@ -165,6 +222,7 @@ ROUTES: tuple[Route, ...] = (
         Caller.GATEWAY,
         (200, 400, 401, 409, 413),
         body=(BATCH_CONTENT_TYPE, {"type": "string", "format": "binary"}),
+        answer=_UPLOADED,
     ),
     Route(
         "GET",
@@ -174,6 +232,7 @@ ROUTES: tuple[Route, ...] = (
         Caller.GATEWAY,
         (200, 400, 401),
         query=(Query("after", _INDEX, "the last mail id already read"),),
+        answer=_obj({"items": {"type": "array", "items": _obj({"id": _INDEX, "sealed": _BASE64})}}),
     ),
     Route(
         "GET",
@@ -183,6 +242,12 @@ ROUTES: tuple[Route, ...] = (
         Caller.OWNER,
         (200, 400, 401),
         query=(_SINCE, _LIMIT),
+        answer=_obj(
+            {
+                "held_size": _INDEX,
+                "entries": {"type": "array", "items": _obj({"index": _INDEX, "sealed": _BASE64})},
+            }
+        ),
     ),
     Route(
         "GET",
@@ -191,6 +256,14 @@ ROUTES: tuple[Route, ...] = (
         "Every witnessed checkpoint, with the relay's cosignatures.",
         Caller.OWNER,
         (200, 401),
+        answer=_obj(
+            {
+                "gateway_key": _BASE64,
+                "relay_id": _STRING,
+                "relay_key": _BASE64,
+                "checkpoints": {"type": "array", "items": _WITNESSED},
+            }
+        ),
     ),
     Route(
         "GET",
@@ -199,6 +272,16 @@ ROUTES: tuple[Route, ...] = (
         "The alarms the witness checks raised for this gateway.",
         Caller.OWNER,
         (200, 401),
+        answer=_obj(
+            {
+                "alarms": {
+                    "type": "array",
+                    "items": _obj(
+                        {"id": _INDEX, "time_ms": _INDEX, "code": _STRING, "detail": _STRING}
+                    ),
+                }
+            }
+        ),
     ),
     Route(
         "POST",
@@ -215,13 +298,63 @@ ROUTES: tuple[Route, ...] = (
                 "required": ["sealed"],
             },
         ),
+        answer=_obj({"id": _INDEX}),
+    ),
+    Route(
+        "GET",
+        WITNESS_PREFIX,
+        "witness_info",
+        "The witness's key name and vkey (C2SP signed-note, type 0x04), and its prefixes.",
+        Caller.ANYONE,
+        (200,),
+        answer=_obj(
+            {
+                "name": _NAME,
+                "vkey": {"type": "string", "description": "the cosigner vkey (type 0x04)"},
+                "submission_prefix": _STRING,
+                "monitoring_prefix": _STRING,
+            }
+        ),
+    ),
+    Route(
+        "POST",
+        WITNESS_PREFIX + "/add-checkpoint",
+        "witness_add_checkpoint",
+        "C2SP tlog-witness add-checkpoint: old size, consistency proof, signed checkpoint;"
+        " answers tlog-cosignature lines. For every registered gateway's log and every log"
+        " added with `threshold cloud witness-log`. Limited per client address and overall.",
+        Caller.ANYONE,
+        (200, 400, 403, 404, 409, 413, 422, 429),
+        body=("text/plain", {"type": "string"}),
+        media={
+            200: ("text/plain", {"type": "string", "description": "cosignature lines"}),
+            409: (
+                "text/x.tlog.size",
+                {"type": "string", "description": "the latest cosigned size and a newline"},
+            ),
+        },
+    ),
+    Route(
+        "GET",
+        WITNESS_PREFIX + "/{origin_hash}/checkpoint",
+        "witness_checkpoint",
+        "C2SP tlog-witness monitoring: the latest checkpoint cosigned for the log whose"
+        " origin's SHA-256 is origin_hash (lowercase hex), with the log's and the witness's"
+        " signatures.",
+        Caller.ANYONE,
+        (200, 404),
+        media={200: ("text/plain", {"type": "string", "description": "a signed note"})},
     ),
 )
 
 
-def _response(code: int) -> dict[str, Any]:
+def _response(route: Route, code: int) -> dict[str, Any]:
     media = PROBLEM_TYPE if code >= 400 else "application/json"
-    schema = {"$ref": "#/components/schemas/Problem"} if code >= 400 else _OBJECT
+    schema = {"$ref": "#/components/schemas/Problem"} if code >= 400 else route.answer
+    if schema is None and (route.media is None or code not in route.media):
+        raise ValueError(f"route {route.name} does not describe its {code} answer")
+    if route.media is not None and code in route.media:
+        media, schema = route.media[code]
     answer: dict[str, Any] = {
         "description": STATUS_TITLES.get(code, "Error"),
         "content": {media: {"schema": schema}},
@@ -232,7 +365,7 @@ def _response(code: int) -> dict[str, Any]:
 
 
 def _operation(route: Route) -> dict[str, Any]:
-    responses = {str(code): _response(code) for code in route.responses}
+    responses = {str(code): _response(route, code) for code in route.responses}
     # Anything else (a 404 for an unknown route, a 405, a 500) is problem+json too.
     responses["default"] = {
         "description": "Any other error",

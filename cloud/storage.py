@@ -21,6 +21,7 @@ batches had come one after the other.
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 import stat
 import tomllib
@@ -32,12 +33,15 @@ from typing import Protocol
 from cloud.errors import CloudError
 from cloud.wire import UploadBatch, WireReceipt
 from cloud.witness import Refused
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import Checkpoint, Format, SignedCheckpoint, log_origin
 
 CONFIG_FILE = "relay.toml"
 DATABASE_FILE = "relay.sqlite3"
 #: The Ed25519 cosignature over an accepted checkpoint (the relay's key is not storage's).
 Cosigner = Callable[[Checkpoint], bytes]
+#: One tlog-witness add-checkpoint decision (cloud.tlog_witness): given the origin's latest
+#: cosigned (size, root), or None, the new latest (size, root, cosigned note) to keep, or None.
+WitnessStep = Callable[[tuple[int, bytes] | None], tuple[int, bytes, str] | None]
 
 
 class StorageError(CloudError):
@@ -106,6 +110,28 @@ class GatewayRecord:
     gateway_id: str
     public_key: bytes
     owner_key: bytes
+
+
+def signed_from_row(
+    gateway_id: str, size: int, root: bytes, time_ms: int, signature: bytes
+) -> SignedCheckpoint:
+    """A witnessed checkpoint from its row: a 68-byte ``signature`` (key ID and Ed25519
+    signature) is a C2SP note, a 64-byte one ``threshold-checkpoint/v1``."""
+    if len(signature) == 4 + 64:
+        note = Checkpoint(log_origin(gateway_id), size, root, time_ms, Format.NOTE)
+        return SignedCheckpoint(note, signature[4:], signature[:4])
+    legacy = Checkpoint(gateway_id, size, root, time_ms, Format.LEGACY)
+    return SignedCheckpoint(legacy, signature)
+
+
+def origin_hash(origin: str) -> str:
+    """The monitoring path's name for a log (tlog-witness): lowercase hex SHA-256 of it."""
+    return hashlib.sha256(origin.encode()).hexdigest()
+
+
+def stored_signature(signed: SignedCheckpoint) -> bytes:
+    """What ``witnessed.signature`` keeps: the key ID (a note's) and the signature."""
+    return signed.key_id + signed.signature
 
 
 @dataclass(frozen=True)
@@ -201,6 +227,20 @@ class RelayStorage(Protocol):
     async def alarms(self, gateway_id: str) -> list[Alarm]: ...
 
     async def post_mail(self, gateway_id: str, sealed: bytes, now_ms: int) -> int: ...
+
+    async def add_witness_log(self, origin: str, vkey: str, now_ms: int) -> None:
+        """Trust ``vkey`` for ``origin`` as a C2SP witness (a log that is not a gateway's)."""
+
+    async def witness_log_vkey(self, origin: str) -> str | None:
+        """The vkey trusted for a log added by hand, or None."""
+
+    async def witness_add_checkpoint(self, origin: str, step: WitnessStep, now_ms: int) -> None:
+        """Run ``step`` on the origin's latest cosigned checkpoint and keep what it returns,
+        in one transaction that no other add-checkpoint for the origin interleaves with (the
+        atomicity tlog-witness asks for), across relay processes."""
+
+    async def witness_checkpoint(self, origin_hash: str) -> str | None:
+        """The cosigned note kept for the origin whose SHA-256 (hex) is ``origin_hash``."""
 
     async def mail_after(self, gateway_id: str, after: int, limit: int) -> list[MailItem]: ...
 

@@ -44,10 +44,14 @@ from cloud.storage import (
     UnknownGateway,
     UploadOutcome,
     WitnessedRecord,
+    WitnessStep,
+    origin_hash,
+    signed_from_row,
+    stored_signature,
 )
 from cloud.wire import UploadBatch, WireReceipt
 from cloud.witness import Accepted, FetchedNodes, NodeMissing, Refused, Witnessed
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import SignedCheckpoint
 
 Conn = AsyncConnection[tuple[Any, ...]]
 #: One key for the advisory lock that serialises migrations across relay processes.
@@ -358,7 +362,7 @@ class PostgresStorage:
                 "size": cp.tree_size,
                 "root": cp.root_hash,
                 "time": cp.time_ms,
-                "sig": accepted.checkpoint.signature,
+                "sig": stored_signature(accepted.checkpoint),
                 "cosig": cosignature,
                 "held": accepted.new_size,
                 "now": now_ms,
@@ -423,7 +427,7 @@ class PostgresStorage:
                 cp.tree_size,
                 cp.root_hash,
                 cp.time_ms,
-                signed.signature,
+                stored_signature(signed),
                 source,
                 cosignature,
             ),
@@ -437,9 +441,7 @@ class PostgresStorage:
         )
         return [
             WitnessedRecord(
-                SignedCheckpoint(
-                    Checkpoint(gateway_id, int(r[0]), bytes(r[1]), int(r[2])), bytes(r[3])
-                ),
+                signed_from_row(gateway_id, int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])),
                 str(r[4]),
                 None if r[5] is None else bytes(r[5]),
             )
@@ -485,3 +487,46 @@ class PostgresStorage:
             (gateway_id, after, limit),
         )
         return [MailItem(int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
+    # The standard witness (cloud.tlog_witness) -------------------------------------------------
+
+    async def add_witness_log(self, origin: str, vkey: str, now_ms: int) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO witness_log (origin, vkey, added_ms) VALUES (%s, %s, %s)"
+                " ON CONFLICT (origin) DO UPDATE SET vkey = excluded.vkey",
+                (origin, vkey, now_ms),
+            )
+
+    async def witness_log_vkey(self, origin: str) -> str | None:
+        row = await self._one("SELECT vkey FROM witness_log WHERE origin = %s", (origin,))
+        return None if row is None else str(row[0])
+
+    async def witness_add_checkpoint(self, origin: str, step: WitnessStep, now_ms: int) -> None:
+        digest = origin_hash(origin)
+        # The origin's row may not exist yet, so it cannot be locked: a transaction-scoped
+        # advisory lock on the origin's hash serialises add-checkpoints for it instead.
+        lock = int.from_bytes(bytes.fromhex(digest)[:8], "big", signed=True)
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            cur = await conn.execute(
+                "SELECT tree_size, root_hash FROM witness_latest WHERE origin = %s", (origin,)
+            )
+            row = await cur.fetchone()
+            kept = step(None if row is None else (int(row[0]), bytes(row[1])))
+            if kept is not None:
+                size, root, note = kept
+                await conn.execute(
+                    "INSERT INTO witness_latest"
+                    " (origin, origin_hash, tree_size, root_hash, note, updated_ms)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (origin) DO UPDATE SET"
+                    " tree_size = excluded.tree_size, root_hash = excluded.root_hash,"
+                    " note = excluded.note, updated_ms = excluded.updated_ms",
+                    (origin, digest, size, root, note, now_ms),
+                )
+
+    async def witness_checkpoint(self, origin_hash: str) -> str | None:
+        row = await self._one(
+            "SELECT note FROM witness_latest WHERE origin_hash = %s", (origin_hash,)
+        )
+        return None if row is None else str(row[0])

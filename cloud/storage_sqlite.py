@@ -33,10 +33,14 @@ from cloud.storage import (
     UnknownGateway,
     UploadOutcome,
     WitnessedRecord,
+    WitnessStep,
+    origin_hash,
+    signed_from_row,
+    stored_signature,
 )
 from cloud.wire import UploadBatch, WireReceipt
 from cloud.witness import Accepted, Refused, Witnessed
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import SignedCheckpoint
 
 T = TypeVar("T")
 
@@ -295,7 +299,7 @@ class SqliteLog:
                 cp.tree_size,
                 cp.root_hash,
                 cp.time_ms,
-                signed.signature,
+                stored_signature(signed),
                 source,
                 cosignature,
             ),
@@ -309,9 +313,7 @@ class SqliteLog:
         ).fetchall()
         return [
             WitnessedRecord(
-                SignedCheckpoint(
-                    Checkpoint(gateway_id, int(r[0]), bytes(r[1]), int(r[2])), bytes(r[3])
-                ),
+                signed_from_row(gateway_id, int(r[0]), bytes(r[1]), int(r[2]), bytes(r[3])),
                 str(r[4]),
                 None if r[5] is None else bytes(r[5]),
             )
@@ -326,6 +328,45 @@ class SqliteLog:
         return [(int(r[0]), bytes(r[1])) for r in rows]
 
     # Alarms and the mailbox ------------------------------------------------------------------
+
+    # The standard witness (cloud.tlog_witness) -------------------------------------------------
+
+    def add_witness_log(self, origin: str, vkey: str, now_ms: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO witness_log (origin, vkey, added_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (origin) DO UPDATE SET vkey = excluded.vkey",
+                (origin, vkey, now_ms),
+            )
+
+    def witness_log_vkey(self, origin: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT vkey FROM witness_log WHERE origin = ?", (origin,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def witness_add_checkpoint(self, origin: str, step: WitnessStep, now_ms: int) -> None:
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT tree_size, root_hash FROM witness_latest WHERE origin = ?", (origin,)
+            ).fetchone()
+            kept = step(None if row is None else (int(row[0]), bytes(row[1])))
+            if kept is not None:
+                size, root, note = kept
+                conn.execute(
+                    "INSERT INTO witness_latest"
+                    " (origin, origin_hash, tree_size, root_hash, note, updated_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET"
+                    " tree_size = excluded.tree_size, root_hash = excluded.root_hash,"
+                    " note = excluded.note, updated_ms = excluded.updated_ms",
+                    (origin, origin_hash(origin), size, root, note, now_ms),
+                )
+
+    def witness_checkpoint(self, digest: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT note FROM witness_latest WHERE origin_hash = ?", (digest,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def alarms(self, gateway_id: str) -> list[Alarm]:
         rows = self._conn.execute(
@@ -435,3 +476,15 @@ class SqliteStorage:
 
     async def mail_after(self, gateway_id: str, after: int, limit: int) -> list[MailItem]:
         return await self._call(lambda: self._log.mail_after(gateway_id, after, limit))
+
+    async def add_witness_log(self, origin: str, vkey: str, now_ms: int) -> None:
+        await self._call(lambda: self._log.add_witness_log(origin, vkey, now_ms))
+
+    async def witness_log_vkey(self, origin: str) -> str | None:
+        return await self._call(lambda: self._log.witness_log_vkey(origin))
+
+    async def witness_add_checkpoint(self, origin: str, step: WitnessStep, now_ms: int) -> None:
+        await self._call(lambda: self._log.witness_add_checkpoint(origin, step, now_ms))
+
+    async def witness_checkpoint(self, origin_hash: str) -> str | None:
+        return await self._call(lambda: self._log.witness_checkpoint(origin_hash))

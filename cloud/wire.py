@@ -33,8 +33,10 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from cloud.errors import CloudError
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store import cosignature
+from store.checkpoint import Checkpoint, Format, SignedCheckpoint
 from store.errors import InvalidEntry
+from store.note import NoteSignature
 
 MAGIC = b"TSB1"
 BATCH_CONTENT_TYPE = "application/x-threshold-batch"
@@ -96,16 +98,22 @@ def _int(value: object, what: str) -> int:
 
 
 def checkpoint_from_json(data: object) -> SignedCheckpoint:
+    """A checkpoint in its JSON form (``SignedCheckpoint.to_json``): a ``note`` member is a
+    C2SP signed note, and every other member given must repeat it; without ``note``, the
+    ``threshold-checkpoint/v1`` members."""
     if not isinstance(data, dict):
         raise MalformedMessage("checkpoint is not an object")
+    if "note" in data:
+        return _note_from_json(data)
     origin = data.get("origin")
     if not isinstance(origin, str):
         raise MalformedMessage("checkpoint origin is not a string")
     root = unb64(data.get("root_hash"), "checkpoint root")
     signature = unb64(data.get("signature"), "checkpoint signature")
-    cp = Checkpoint(
-        origin, _int(data.get("tree_size"), "tree size"), root, _int(data.get("time_ms"), "time")
-    )
+    if data.get("format", Format.LEGACY.value) != Format.LEGACY.value:
+        raise MalformedMessage("a checkpoint without a note is threshold-checkpoint/v1")
+    size = _int(data.get("tree_size"), "tree size")
+    cp = Checkpoint(origin, size, root, _int(data.get("time_ms"), "time"), Format.LEGACY)
     try:
         cp.message()
     except InvalidEntry as exc:
@@ -113,6 +121,22 @@ def checkpoint_from_json(data: object) -> SignedCheckpoint:
     if len(signature) != 64:
         raise MalformedMessage("checkpoint signature is not 64 bytes")
     return SignedCheckpoint(cp, signature)
+
+
+def _note_from_json(data: dict[str, Any]) -> SignedCheckpoint:
+    text = data["note"]
+    if not isinstance(text, str):
+        raise MalformedMessage("checkpoint note is not a string")
+    time_ms = _int(data.get("time_ms", 0), "time")
+    try:
+        signed = SignedCheckpoint.from_note(text, time_ms)
+    except InvalidEntry as exc:
+        raise MalformedMessage(f"checkpoint: {exc.message}") from None
+    shown = signed.to_json()
+    for name in ("format", "origin", "tree_size", "root_hash"):
+        if name in data and data[name] != shown[name]:
+            raise MalformedMessage(f"checkpoint {name} disagrees with its note")
+    return signed
 
 
 def proof_from_json(data: object) -> list[bytes]:
@@ -192,10 +216,16 @@ def decode_batch(body: bytes) -> UploadBatch:
 
 
 def cosignature_message(relay_id: str, checkpoint: Checkpoint) -> bytes:
+    """The legacy cosignature's message, for a ``threshold-checkpoint/v1`` checkpoint."""
     return COSIGNATURE_LINE + relay_id.encode() + b"\n" + checkpoint.message()
 
 
-def cosign(key: SigningKey, relay_id: str, checkpoint: Checkpoint) -> bytes:
+def cosign(key: SigningKey, relay_id: str, checkpoint: Checkpoint, now_s: int) -> bytes:
+    """The relay's cosignature: for a note checkpoint a C2SP ``tlog-cosignature`` (key name
+    ``relay_id``; the bytes are key ID || u64 time || signature, the base64 of a note
+    signature line), for a legacy checkpoint the ``threshold-cosignature/v1`` signature."""
+    if checkpoint.format is Format.NOTE:
+        return cosignature.cosign(key, relay_id, checkpoint.note_text(), now_s).blob
     return bytes(key.sign(cosignature_message(relay_id, checkpoint)).signature)
 
 
@@ -203,6 +233,13 @@ def verify_cosignature(
     relay_key: bytes, relay_id: str, checkpoint: Checkpoint, signature: bytes
 ) -> bool:
     try:
+        if checkpoint.format is Format.NOTE:
+            cosignature.check(
+                cosignature.verifier(relay_id, relay_key),
+                checkpoint.note_text(),
+                NoteSignature(relay_id, signature),
+            )
+            return True
         VerifyKey(relay_key).verify(cosignature_message(relay_id, checkpoint), signature)
     except (BadSignatureError, ValueError, InvalidEntry):
         return False
@@ -262,7 +299,10 @@ class WireReceipt:
                 unb64(data.get("leaf_bytes"), "receipt leaf"),
                 tuple(proof_from_json(data.get("inclusion_proof"))),
             )
-            return cls(checkpoint.checkpoint.origin, checkpoint, (entry,))
+            gateway = checkpoint.checkpoint.gateway_id
+            if gateway is None:
+                raise MalformedMessage("the receipt's checkpoint names no gateway")
+            return cls(_gateway(gateway, "receipt gateway"), checkpoint, (entry,))
         if not isinstance(data, dict):
             raise MalformedMessage("receipt is not an object with a gateway")
         gateway = _gateway(data.get("gateway"), "receipt gateway")

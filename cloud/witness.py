@@ -107,7 +107,7 @@ def check_batch(
     """Decide on one upload. ``witnessed`` must hold every witnessed checkpoint whose size is
     at least C's or lies in (held_size, max(held_size, batch.end)]."""
     cp = batch.checkpoint.checkpoint
-    if batch.gateway != gateway_id or cp.origin != gateway_id:
+    if batch.gateway != gateway_id or cp.gateway_id != gateway_id:
         return Refused(Finding.MALFORMED, "the batch or its checkpoint names another gateway")
     if not batch.checkpoint.verify(gateway_key):
         return Refused(Finding.BAD_SIGNATURE, f"checkpoint of size {cp.tree_size} is not signed")
@@ -170,7 +170,7 @@ def check_receipt(
 ) -> Refused | None:
     """None when the receipt is genuine and agrees with what the relay holds so far."""
     cp = receipt.checkpoint.checkpoint
-    if cp.origin != receipt.gateway or not receipt.checkpoint.verify(gateway_key):
+    if cp.gateway_id != receipt.gateway or not receipt.checkpoint.verify(gateway_key):
         return Refused(Finding.MALFORMED, "the receipt's checkpoint is not the gateway's")
     for index, leaf, proof in receipt.entries:
         if not merkle.verify_inclusion(

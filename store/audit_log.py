@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from store import commitment, merkle
-from store.checkpoint import Checkpoint, CheckpointSigner, SignedCheckpoint
+from store.checkpoint import Checkpoint, CheckpointSigner, Format, SignedCheckpoint
 from store.commitment import CommitmentKey, RowVerdict
 from store.entry import AuditEntry, EntrySealer, JsonValue, canonical_body, canonical_bytes
 from store.errors import NoSigningKey, StorageCorrupt
@@ -101,11 +101,13 @@ def insert_entry(
     time_ms: int,
     seal: EntrySealer | None,
     commitment_key: CommitmentKey | None = None,
+    visit: bytes | None = None,
 ) -> StoredEntry:
     """Append one entry at ``frontier.size`` and the tree nodes it completes.
 
     A sealed entry is in leaf format 2 when ``commitment_key`` is given (``store.commitment``),
-    in format 1 (the bare sealed box) otherwise. ``frontier`` is advanced; the caller owns
+    in format 3 when a ``visit`` secret is given too (the entry belongs to that visitor's
+    session), in format 1 (the bare sealed box) otherwise. ``frontier`` is advanced; the caller owns
     rolling it back if the transaction fails.
     """
     entry = AuditEntry(index=frontier.size, time_ms=time_ms, kind=kind, body=body)
@@ -117,10 +119,13 @@ def insert_entry(
         leaf = seal(encoded)
     else:
         entry_key = commitment_key.entry_key(entry.index)
-        leaf = commitment.format2_leaf(
-            commitment.tags(entry_key, time_ms, kind, body_text),
-            seal(commitment.sealed_payload(entry_key, encoded)),
-        )
+        field_tags = commitment.tags(entry_key, time_ms, kind, body_text)
+        sealed = seal(commitment.sealed_payload(entry_key, encoded))
+        if visit is None:
+            leaf = commitment.format2_leaf(field_tags, sealed)
+        else:
+            tag = commitment.visit_tag(visit, entry.index)
+            leaf = commitment.format3_leaf(field_tags, tag, sealed)
     digest = merkle.leaf_hash(leaf)
     conn.execute(
         "INSERT INTO audit_entry (idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash)"
@@ -158,43 +163,48 @@ def insert_checkpoint(
     if signer is None:
         raise NoSigningKey("this store was opened without the gateway key; it cannot sign")
     signed = signer.sign(frontier.size, frontier.root(), time_ms)
+    cp = signed.checkpoint
     conn.execute(
-        "INSERT INTO checkpoint (tree_size, time_ms, origin, root_hash, signature)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (frontier.size, time_ms, signer.origin, signed.checkpoint.root_hash, signed.signature),
+        "INSERT INTO checkpoint (tree_size, time_ms, origin, root_hash, signature, note_key_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (cp.tree_size, time_ms, cp.origin, cp.root_hash, signed.signature, signed.key_id),
     )
     return signed
 
 
+_SELECT_CHECKPOINT = (
+    "SELECT origin, tree_size, root_hash, time_ms, signature, note_key_id FROM checkpoint"
+)
+
+
 def _checkpoint(row: tuple[Any, ...]) -> SignedCheckpoint:
-    origin, size, root, time_ms, signature = row
+    """A row with a ``note_key_id`` is a signed note; without, ``threshold-checkpoint/v1``."""
+    origin, size, root, time_ms, signature, key_id = row
     assert isinstance(origin, str)
     assert isinstance(size, int)
     assert isinstance(time_ms, int)
-    return SignedCheckpoint(Checkpoint(origin, size, bytes(root), time_ms), bytes(signature))
+    if key_id is None:
+        legacy = Checkpoint(origin, size, bytes(root), time_ms, Format.LEGACY)
+        return SignedCheckpoint(legacy, bytes(signature))
+    cp = Checkpoint(origin, size, bytes(root), time_ms, Format.NOTE)
+    return SignedCheckpoint(cp, bytes(signature), bytes(key_id))
 
 
 def checkpoint_at(conn: sqlite3.Connection, size: int) -> SignedCheckpoint | None:
     row = conn.execute(
-        "SELECT origin, tree_size, root_hash, time_ms, signature"
-        " FROM checkpoint WHERE tree_size = ?",
+        _SELECT_CHECKPOINT + " WHERE tree_size = ?",
         (size,),
     ).fetchone()
     return None if row is None else _checkpoint(row)
 
 
 def latest_checkpoint(conn: sqlite3.Connection) -> SignedCheckpoint | None:
-    row = conn.execute(
-        "SELECT origin, tree_size, root_hash, time_ms, signature"
-        " FROM checkpoint ORDER BY tree_size DESC LIMIT 1"
-    ).fetchone()
+    row = conn.execute(_SELECT_CHECKPOINT + " ORDER BY tree_size DESC LIMIT 1").fetchone()
     return None if row is None else _checkpoint(row)
 
 
 def all_checkpoints(conn: sqlite3.Connection) -> list[SignedCheckpoint]:
-    rows = conn.execute(
-        "SELECT origin, tree_size, root_hash, time_ms, signature FROM checkpoint ORDER BY tree_size"
-    )
+    rows = conn.execute(_SELECT_CHECKPOINT + " ORDER BY tree_size")
     return [_checkpoint(row) for row in rows]
 
 

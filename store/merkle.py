@@ -284,6 +284,30 @@ class MemoryTree:
             self._levels[done.level] += done.hash
         return completed
 
+    @classmethod
+    def from_leaf_level(cls, leaves: bytes | bytearray) -> MemoryTree:
+        """The tree over the concatenated 32-byte leaf hashes ``leaves``, built level by level
+        (one hash call per node, no per-node objects): how the verifier builds a million."""
+        if len(leaves) % HASH_SIZE:
+            raise ValueError("leaf hashes are 32 bytes each")
+        tree = cls()
+        level = bytearray(leaves)
+        tree._levels = [level]
+        sha256 = hashlib.sha256
+        while len(level) >= 2 * HASH_SIZE:
+            above = bytearray()
+            pair = 2 * HASH_SIZE
+            for start in range(0, len(level) - pair + 1, pair):
+                above += sha256(b"\x01" + level[start : start + pair]).digest()
+            tree._levels.append(above)
+            level = above
+        tree._frontier = MerkleFrontier.load(tree, len(leaves) // HASH_SIZE)
+        return tree
+
+    def level_bytes(self, level: int) -> bytes:
+        """Every perfect node of ``level``, concatenated in index order."""
+        return bytes(self._levels[level]) if level < len(self._levels) else b""
+
     def node(self, level: int, index: int) -> bytes:
         if level >= len(self._levels) or not 0 <= index < len(self._levels[level]) // HASH_SIZE:
             raise KeyError(f"no perfect node at level {level} index {index}")

@@ -272,6 +272,22 @@ ALTER TABLE owner_device ADD COLUMN may_open INTEGER NOT NULL DEFAULT 0
 """
 
 
+def _checkpoint_note_migration() -> str:
+    """C2SP checkpoints (issue 12; store/checkpoint.py, docs/audit-log.md "Checkpoints").
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    A checkpoint row with a ``note_key_id`` is a ``tlog-checkpoint`` signed note (origin
+    ``threshold.example/gw/<id>``, ``time_ms`` not signed); rows from before keep NULL and
+    stay ``threshold-checkpoint/v1``, which still verifies. Nothing is rewritten. A
+    cosignature of a note checkpoint is a ``tlog-cosignature`` line (key ID, timestamp,
+    signature); ``witness`` is the cosigner's key name.
+    """
+    return """
+ALTER TABLE checkpoint ADD COLUMN note_key_id BLOB
+    CHECK (note_key_id IS NULL OR length(note_key_id) = 4);
+"""
+
+
 def _visitor_invitations_migration() -> str:
     """The owner's invitations of visitors, keys for people (docs/visitors.md).
 
@@ -313,6 +329,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V6,
     _owner_devices_migration(),
     _owner_device_may_open_migration(),
+    _checkpoint_note_migration(),
     _visitor_invitations_migration(),
 )
 LATEST_VERSION = len(MIGRATIONS)

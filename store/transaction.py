@@ -59,12 +59,20 @@ class StoreTransaction:
         return self.frontier.size
 
     def append(
-        self, kind: str, body: Mapping[str, JsonValue], time_ms: int | None = None
+        self,
+        kind: str,
+        body: Mapping[str, JsonValue],
+        time_ms: int | None = None,
+        *,
+        visit: bytes | None = None,
     ) -> StoredEntry:
-        """Append an audit entry; every ``checkpoint_every`` entries also sign a checkpoint."""
+        """Append an audit entry; every ``checkpoint_every`` entries also sign a checkpoint.
+
+        ``visit``: the visit secret of the session the entry belongs to (leaf format 3,
+        ``store.commitment.visit_secret``); it is used for the tag and not kept."""
         at = self._clock() if time_ms is None else time_ms
         stored = audit_log.insert_entry(
-            self._conn, self.frontier, kind, body, at, self._seal, self._commitment_key
+            self._conn, self.frontier, kind, body, at, self._seal, self._commitment_key, visit
         )
         if (
             self._signer is not None

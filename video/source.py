@@ -310,10 +310,13 @@ class StreamReader:
                     log.warning("camera %s: %s", redact_url(self.config.url), type(exc).__name__)
             with self._lock:
                 self._health.on_disconnected()
+            if not self._stop.is_set():
+                # Counted before the listeners hear of the failure, so that what they read
+                # (consecutive_failures, the next step of the schedule) is already this one's.
+                self._failures += 1
             self._notify()
             if self._stop.is_set():
                 break
-            self._failures += 1
             self._stop.wait(stepped_delay(self._failures, self.config.backoff_s))
         with self._lock:
             self._health.on_stopped()

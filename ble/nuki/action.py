@@ -7,6 +7,8 @@ Nuki BLE API §10 "Command usage examples":
 * Lock action: client -> Request Data(Challenge); lock -> Challenge(n);
   client -> Lock Action(action, app id, flags, n); lock -> Status ACCEPTED,
   Keyturner States (one or more, as the motor turns), Status COMPLETE.
+* Read config (§6, Request Config): client -> Request Data(Challenge); lock ->
+  Challenge(n); client -> Request Config(n); lock -> Config.
 
 Every frame is encrypted with the pairing's shared key (§4) under a fresh 24-byte nonce.
 The action frame is flagged ``is_action``: once it has been written, the outcome is unknown
@@ -20,9 +22,11 @@ import os
 from collections.abc import Callable
 
 from ble.exchange import SendFrame
+from ble.nuki.config import Config, RequestConfig
 from ble.nuki.events import (
     ActionAccepted,
     ActionCompleted,
+    ConfigReceived,
     Event,
     LockReportedError,
     StatesReceived,
@@ -46,6 +50,7 @@ class ExchangePhase(enum.Enum):
     IDLE = "idle"
     AWAIT_STATES = "await_states"
     AWAIT_CHALLENGE = "await_challenge"
+    AWAIT_CONFIG = "await_config"
     AWAIT_ACCEPTED = "await_accepted"
     AWAIT_COMPLETE = "await_complete"
     DONE = "done"
@@ -101,6 +106,29 @@ class StatesRead(KeyturnerExchange):
         if self.phase is ExchangePhase.AWAIT_STATES and isinstance(message, KeyturnerStates):
             self.phase = ExchangePhase.DONE
             return [StatesReceived(message)]
+        raise self._unexpected(message)
+
+
+class ConfigRead(KeyturnerExchange):
+    """Challenge, then Request Config, then Config: read-only, so safe to repeat."""
+
+    def start(self) -> list[Event]:
+        self.phase = ExchangePhase.AWAIT_CHALLENGE
+        request = RequestData(Challenge.COMMAND)
+        return [SendFrame(self._encrypt(request.COMMAND, request.encode()))]
+
+    def receive(self, frame: bytes) -> list[Event]:
+        message = self._open(frame)
+        if isinstance(message, ErrorReport):
+            self.phase = ExchangePhase.FAILED
+            return [LockReportedError(message)]
+        if self.phase is ExchangePhase.AWAIT_CHALLENGE and isinstance(message, Challenge):
+            self.phase = ExchangePhase.AWAIT_CONFIG
+            request = RequestConfig(message.nonce)
+            return [SendFrame(self._encrypt(request.COMMAND, request.encode()))]
+        if self.phase is ExchangePhase.AWAIT_CONFIG and isinstance(message, Config):
+            self.phase = ExchangePhase.DONE
+            return [ConfigReceived(message)]
         raise self._unexpected(message)
 
 

@@ -10,8 +10,8 @@ longitude f32 | auto unlatch u8 | pairing enabled u8 | button enabled u8 | LED e
 LED brightness u8 | current time (year u16, month, day, hour, minute, second) | timezone
 offset s16 (minutes) | DST mode u8 | has fob u8 | fob actions 1-3 u8 | single lock u8 |
 advertising mode u8 | has keypad u8 | firmware version [3] | hardware revision [2] |
-HomeKit status u8 | timezone id u16 (74 bytes); newer firmware appends device type u8 and
-capabilities u8 (and more), which older clients ignore.
+HomeKit status u8 | timezone id u16 (74 bytes); newer firmware appends device type u8,
+capabilities u8, then keypad 2.0 u8 and Matter status u8, which older clients ignore.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ class Config:
     # Appended by Smart Lock 3.0 and later firmware; None when the lock does not send it.
     device_type: int | None = None
     capabilities: int | None = None
+    # Appended by later firmware still (keypad 2.0, Matter); None when not sent.
+    has_keypad_v2: int | None = None
+    matter_status: int | None = None
 
     MIN_SIZE: ClassVar[int] = _BASE.size
 
@@ -111,6 +114,8 @@ class Config:
         )
         if self.device_type is not None:
             body += bytes([self.device_type, self.capabilities or 0])
+            if self.has_keypad_v2 is not None:
+                body += bytes([self.has_keypad_v2, self.matter_status or 0])
         return body
 
     @classmethod
@@ -176,4 +181,6 @@ class Config:
             timezone_id=int(timezone_id),
             device_type=tail[0] if len(tail) >= 1 else None,
             capabilities=tail[1] if len(tail) >= 2 else None,
+            has_keypad_v2=tail[2] if len(tail) >= 3 else None,
+            matter_status=tail[3] if len(tail) >= 4 else None,
         )

@@ -55,10 +55,17 @@ from ble.link import (
     discover,
 )
 from ble.nuki import gatt
-from ble.nuki.action import LockActionExchange, StatesRead
+from ble.nuki.action import ConfigRead, LockActionExchange, StatesRead
 from ble.nuki.advertisement import in_pairing_mode, looks_like_nuki, new_state_flag
+from ble.nuki.config import Config
 from ble.nuki.errors import error_for_report
-from ble.nuki.events import ActionCompleted, LockReportedError, Paired, StatesReceived
+from ble.nuki.events import (
+    ActionCompleted,
+    ConfigReceived,
+    LockReportedError,
+    Paired,
+    StatesReceived,
+)
 from ble.nuki.frames import NukiProtocolError
 from ble.nuki.messages import DoorSensorState, KeyturnerStates, LockAction, NukiLockState
 from ble.nuki.pairing import PairingClient
@@ -212,6 +219,16 @@ class NukiDriver:
                 logger.info("unreadable Keyturner States reply; asking once more")
                 return await self._read_states()
 
+    async def config(self) -> Config:
+        """The lock's configuration (name, Nuki ID, firmware, hardware; §6 Request Config),
+        what Nuki clients read on their first poll. Read-only: retried once if unreadable."""
+        async with self._link.operation():
+            try:
+                return await self._read_config()
+            except NukiProtocolError:
+                logger.info("unreadable Config reply; asking once more")
+                return await self._read_config()
+
     async def unlock(self) -> LockStatus:
         return await self._act(LockAction.UNLOCK)
 
@@ -274,6 +291,19 @@ class NukiDriver:
         states = next(e.states for e in events if isinstance(e, StatesReceived))
         return self._publish(states)
 
+    async def _read_config(self) -> Config:
+        exchange = ConfigRead(self.pairing.shared_key, self.pairing.auth_id, self._random)
+        try:
+            events = await self._link.run(exchange, self._on_event(exchange))
+        except LinkLost:
+            raise LockConnectionFailed(
+                "the connection to the lock dropped while reading its config; try again"
+            ) from None
+        except StepTimedOut:
+            await self._link.drop()
+            raise LockTimeout("the lock did not send its config in time") from None
+        return next(e.config for e in events if isinstance(e, ConfigReceived))
+
     async def _act(self, action: LockAction) -> LockStatus:
         verb = action.name.lower()
         async with self._link.operation():
@@ -335,7 +365,9 @@ class NukiDriver:
             status,
         )
 
-    def _on_event(self, exchange: StatesRead | LockActionExchange) -> Callable[[object], None]:
+    def _on_event(
+        self, exchange: StatesRead | LockActionExchange | ConfigRead
+    ) -> Callable[[object], None]:
         """What the driver does with the exchange's events other than frames to send."""
         seen: list[KeyturnerStates] = []
 

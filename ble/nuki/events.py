@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ble.exchange import SendFrame
+from ble.nuki.config import Config
 from ble.nuki.messages import ErrorReport, KeyturnerStates
 
 
@@ -24,6 +25,11 @@ class LockReportedError:
 @dataclass(frozen=True, slots=True)
 class StatesReceived:
     states: KeyturnerStates
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReceived:
+    config: Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,4 +59,12 @@ class Paired:
     result: PairingResult
 
 
-Event = SendFrame | LockReportedError | StatesReceived | ActionAccepted | ActionCompleted | Paired
+Event = (
+    SendFrame
+    | LockReportedError
+    | StatesReceived
+    | ConfigReceived
+    | ActionAccepted
+    | ActionCompleted
+    | Paired
+)

@@ -385,6 +385,9 @@ class KeyturnerStates:
     last_lock_action: int = 0
     last_action_completion: int = 0
     door_sensor: DoorSensorState = DoorSensorState.UNAVAILABLE
+    # Fields newer firmware appends (remote access, BLE and Wi-Fi strength and status, MQTT,
+    # Thread): kept as bytes, so a longer message round-trips.
+    tail: bytes = b""
 
     MIN_SIZE: ClassVar[int] = 13
     SIZE: ClassVar[int] = 21
@@ -417,7 +420,7 @@ class KeyturnerStates:
             self.last_action_completion,
             self.door_sensor,
             0,
-        )
+        ) + bytes(self.tail)
 
     @classmethod
     def decode(cls, payload: bytes) -> KeyturnerStates:
@@ -449,6 +452,7 @@ class KeyturnerStates:
             last_lock_action=last_action,
             last_action_completion=completion,
             door_sensor=door,
+            tail=bytes(payload[cls.SIZE :]),
         )
 
 

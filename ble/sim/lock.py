@@ -71,7 +71,7 @@ from ble.nuki.messages import (
     decode_message,
     decode_name,
 )
-from ble.nuki.models import TRAITS, NukiModel
+from ble.nuki.models import STATES_TAIL, TRAITS, NukiModel
 
 PAIRING = "pairing"
 USDIO = "usdio"
@@ -276,6 +276,7 @@ class VirtualNukiLock:
             battery_percent=self.battery_percent,
             last_lock_action=self.last_action,
             door_sensor=self.door,
+            tail=STATES_TAIL,
         )
 
     def config(self) -> Config:
@@ -288,6 +289,8 @@ class VirtualNukiLock:
             pairing_enabled=True,
             device_type=self.device_type,
             capabilities=0 if self.device_type is not None else None,
+            has_keypad_v2=0 if self.traits.config_matter else None,
+            matter_status=0 if self.traits.config_matter else None,
         )
 
     def connect(self) -> LockLink:

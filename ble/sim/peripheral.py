@@ -139,6 +139,11 @@ class VirtualNukiPeripheral:
         if adv_set is not None:
             await adv_set.set_advertising_data(data)
             await adv_set.set_scan_response_data(response)
+            if device.connections:
+                # The controller stopped the set when a central connected; the lock goes on
+                # beaconing while connected, so a watcher sees the new-state flag even while
+                # a connection lingers (enabling the same set again loses nothing).
+                await adv_set.start()
             return
         if device.legacy_advertiser is not None:  # a controller without extended advertising
             device.advertising_data, device.scan_response_data = data, response
@@ -202,6 +207,7 @@ class VirtualNukiPeripheral:
         self._sessions[connection] = session
         self._connected_at[connection] = asyncio.get_running_loop().time()
         self.idle.clear()
+        self._on_state_change()  # keep beaconing while connected
         connection.on(connection.EVENT_DISCONNECTION, lambda *_: self._on_disconnection(connection))
 
     def _on_disconnection(self, connection: Connection) -> None:

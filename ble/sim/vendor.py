@@ -87,7 +87,8 @@ class VirtualNukiVendor:
             data: dict[str, Any] = json.loads(state_file.read_text())
             lock = VirtualNukiLock.from_dict(data, motor_seconds=SIM_MOTOR_S)
         else:
-            lock = VirtualNukiLock(name=f"Nuki_SIM{site.position:05d}", motor_seconds=SIM_MOTOR_S)
+            # Named after its Nuki ID, as a real one is (Nuki_5A000001, ...).
+            lock = VirtualNukiLock(nuki_id=0x5A000001 + site.position, motor_seconds=SIM_MOTOR_S)
         lock.on_state_change(lambda: save_lock_state(state_file, lock))
         save_lock_state(state_file, lock)
         address = f"{SIM_ADDRESS_PREFIX}{site.position + 1:02X}"

@@ -118,6 +118,13 @@ class StoreLedger:
         #: be added between a replay's reading of the journal and its wipe.
         self._outage = asyncio.Lock()
         self._last_index: OrderedDict[str, int] = OrderedDict()
+        #: Visit secrets of the live sessions (never stored: only the tags derived from them).
+        self._visits: OrderedDict[str, bytes] = OrderedDict()
+
+    def bind_visit(self, session: str, secret: bytes) -> None:
+        self._visits[session] = secret
+        while len(self._visits) > 1000:
+            self._visits.popitem(last=False)
 
     async def append(
         self,
@@ -126,6 +133,7 @@ class StoreLedger:
         use: tuple[str, str, int] | None = None,
     ) -> bool:
         facts = session.facts
+        visit = self._visits.get(facts.session)
         async with self._outage:
             pending = self._pending()
 
@@ -137,7 +145,7 @@ class StoreLedger:
                     return False
                 index: int | None = None
                 for kind, body in entries:
-                    index = tx.append(kind, dict(body)).entry.index
+                    index = tx.append(kind, dict(body), visit=visit).entry.index
                 if index is not None:
                     self._last_index[facts.session] = index
                     while len(self._last_index) > 1000:

@@ -140,6 +140,11 @@ class Ledger(Protocol):
     async def receipt(self, session: str) -> dict[str, Any] | None:
         """A signed checkpoint and inclusion proof for the session's latest entry."""
 
+    def bind_visit(self, session: str, secret: bytes) -> None:
+        """The session's visit secret (``store.commitment.visit_secret`` of the visitor's
+        proof): every entry the session writes from now on carries its visit tag, so the
+        visitor's phone can find its own visit in the log (docs/api.md, "Receipts")."""
+
 
 class EntryWitness(Protocol):
     """The camera as the runner sees it; every method returns promptly (no I/O waits)."""

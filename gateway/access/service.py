@@ -90,6 +90,7 @@ from gateway.trust.verification import (
     verify_approval,
     verify_holder_proof,
 )
+from store.commitment import visit_secret
 from store.errors import StoreError
 
 log = logging.getLogger("threshold.access")
@@ -430,6 +431,8 @@ class AccessService:
                 self._refuse(admission.refusal, request.door, session)
             await self._deny(admission.facts, admission.holder_key, admission.refusal, now)
         facts = admission.facts
+        # Before the first entry: the session's entries carry the visitor's visit tag.
+        self.ledger.bind_visit(facts.session, visit_secret(request.proof))
         runner = SessionRunner(
             self._context,
             AccessSession(facts, use=admission.use),

@@ -58,7 +58,8 @@ async def access(request: web.Request) -> web.Response:
     body = await json_body(request, ROUTE_BY_NAME["access"])
     token = body["ticket"]
     if len(token) > MAX_TOKEN_CHARS:
-        raise Problem(400, "bad_token", f"tickets are at most {MAX_TOKEN_CHARS} characters")
+        # Check 1 of docs/tickets.md, section 6 (size): a ticket's refusal, 403 like the rest.
+        raise Problem(403, "bad_token", f"tickets are at most {MAX_TOKEN_CHARS} characters")
     key = peek_ticket_id(token)
     if not ctx.ticket_limiter.allow(key, time.monotonic()):
         raise Problem(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -139,7 +140,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def _body(request: web.Request, allowed: set[str]) -> Body:
-    raw = await read_body(request)
+    return parse_app_body(await read_body(request), allowed)
+
+
+def parse_app_body(raw: bytes, allowed: set[str]) -> Body:
+    """An app request's JSON object with only ``allowed`` fields, or BadAppRequest (pure:
+    tests/fuzz feeds it directly)."""
     if not raw:
         return {}
     try:
@@ -153,6 +159,15 @@ async def _body(request: web.Request, allowed: set[str]) -> Body:
     unknown = set(body) - allowed
     if unknown:
         raise BadAppRequest(f"unknown field {sorted(unknown)[0]!r}")
+    if b"\\u" in raw:
+        # JSON can spell a lone surrogate ("\\ud800"), which is no text: hashing an
+        # enrollment token made of one raised UnicodeEncodeError, a 500 on a public route.
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadAppRequest("the body holds a string that is not valid Unicode") from None
+        except RecursionError:
+            raise BadAppRequest("malformed JSON (nested too deeply)") from None
     return body
 
 
@@ -287,6 +302,7 @@ def handlers() -> dict[str, Handler]:
         except ValueError:
             raise BadAppRequest("Last-Event-ID must be an integer") from None
         subscription = app.feed.subscribe(session.device_id, after)
+        after_seq = app.feed.last_seq  # what comes after this was live, not replayed
         try:
             response = web.StreamResponse(
                 headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
@@ -303,6 +319,9 @@ def handlers() -> dict[str, Handler]:
                     break
                 data = json.dumps(item.notice.to_json(), separators=(",", ":"))
                 await response.write(f"id: {item.seq}\nevent: notice\ndata: {data}\n\n".encode())
+                if item.seq > after_seq:
+                    # A live notice (not one replayed on reconnect): how long it took.
+                    app.feed.delivered(time.perf_counter() - item.queued_at)
         except ConnectionError:
             pass  # the browser went away (a new page, a closed tab): nothing to tell it
         finally:

@@ -33,6 +33,8 @@ from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
 from gateway.mqtt.settings import MqttConfig
 from gateway.trust.base64url import b64u_decode
+from store import cosignature
+from store.errors import InvalidEntry
 
 GATEWAY_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DOOR_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -137,6 +139,16 @@ class CloudConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessConfig:
+    """``[witnesses.<label>]``: a C2SP tlog-witness the gateway submits its checkpoints to
+    (docs/audit-log.md, "Witnesses"): the submission prefix and the cosigner's vkey."""
+
+    label: str
+    url: str
+    vkey: str
+
+
+@dataclass(frozen=True, slots=True)
 class AppConfig:
     """``[app]``: the owner's web app (docs/owner-app.md), served by the API over HTTPS."""
 
@@ -176,6 +188,7 @@ class GatewayConfig:
     app: AppConfig = AppConfig()
     metrics: MetricsConfig = MetricsConfig()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    witnesses: tuple[WitnessConfig, ...] = ()
 
     @property
     def camera(self) -> CameraConfig:
@@ -361,6 +374,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
 
     mqtt = _parse_mqtt(root.table("mqtt"), directory)
 
+    witnesses = _parse_witnesses(root.table("witnesses"))
     doors = _parse_doors(root)
     cameras = _parse_cameras(root, directory, doors)
     root.check_unknown()
@@ -380,7 +394,26 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         app=app,
         metrics=metrics,
         mqtt=mqtt,
+        witnesses=witnesses,
     )
+
+
+def _parse_witnesses(t: _Table) -> tuple[WitnessConfig, ...]:
+    found: list[WitnessConfig] = []
+    for label in list(t.data):
+        w = t.table(label)
+        url = w.str_("url", required=True)
+        if not url.startswith(("https://", "http://127.0.0.1", "http://[::1]")):
+            raise w.fail("url", "must be https:// (plain http only to a witness on loopback)")
+        vkey = w.str_("vkey", required=True)
+        try:
+            cosignature.parse_cosigner_vkey(vkey)
+        except InvalidEntry as exc:
+            raise w.fail("vkey", f"is not a cosigner vkey ({exc.message})") from None
+        w.check_unknown()
+        found.append(WitnessConfig(label, url, vkey))
+    t.check_unknown()
+    return tuple(found)
 
 
 def _parse_cameras(
@@ -730,6 +763,13 @@ interval_s = 60.0
 # Seal every audit entry to the owner's key from the first one, relay or not, so the log can
 # go to a relay later unchanged (docs/audit-log.md, "Leaves, and sealing"). true.
 seal = true
+
+# Standard C2SP witnesses (tlog-witness) to cosign the log's checkpoints, one table each:
+# the witness's submission prefix and its cosigner vkey (docs/audit-log.md, "Witnesses").
+# The reference relay is one: `GET <relay>/v1/witness` shows its vkey.
+# [witnesses.relay]
+# url = "https://relay.example:8443/v1/witness"
+# vkey = "relay:<key>+<hex key ID>+<base64>"
 
 [metrics]
 # Prometheus metrics at http://BIND/metrics (docs/operations.md). Activity counts are

@@ -81,6 +81,7 @@ from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.owner.invitations import Visitors
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
+from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
 from gateway.trust.base64url import b64u_encode
 from gateway.trust.owner_request import OwnerAudience, OwnerRequestVerifier
 from gateway.trust.seal import Sealer
@@ -118,6 +119,11 @@ async def _checkpoint(store: Store) -> None:
         await store.checkpoint()
 
 
+async def _cosign(submitter: WitnessSubmitter) -> None:
+    # Each witness's outcome is logged by the submitter; one failing never fails the job.
+    await submitter.submit_all()
+
+
 @dataclass(frozen=True, slots=True)
 class Overrides:
     """Run-time changes to the configuration (tests, the demo, the benchmark)."""
@@ -151,7 +157,8 @@ class Gateway:
         #: The owner's notices: the access observer that turns each event into a notice for
         #: every notifier of its list (the app's live feed now; Web Push adds its own with
         #: ``notifier.add``).
-        self.feed = LiveFeed()
+        self.metrics = GatewayMetrics()
+        self.feed = LiveFeed(self.metrics.notification_delivery.labels("app").observe)
         self.notifier = OwnerNotifier([self.feed])
         #: The owner's web app, while the gateway runs with ``[app] enabled``.
         self.owner_app: OwnerApp | None = None
@@ -172,7 +179,7 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
-        self.metrics = GatewayMetrics()
+        self.witnesses: WitnessSubmitter | None = None
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -354,6 +361,14 @@ class Gateway:
         store = self.store
         self._jobs.start("purge expired challenges", lambda: _purge(store), PURGE_EVERY_S)
         self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
+        if cfg.witnesses:
+            submitter = WitnessSubmitter(
+                store,
+                tuple(WitnessEndpoint.parse(w.label, w.url, w.vkey) for w in cfg.witnesses),
+            )
+            self.witnesses = submitter
+            self._jobs.start("witness cosignatures", lambda: _cosign(submitter), CHECKPOINT_EVERY_S)
+            log.info("witnesses: %s", ", ".join(w.label for w in cfg.witnesses))
         log.info(
             "jobs: challenge purge every %ds, checkpoint every %ds",
             PURGE_EVERY_S,
@@ -389,7 +404,10 @@ class Gateway:
                 AppSettings(
                     rp_id=cfg.app.name,
                     zone=zoneinfo.ZoneInfo(cfg.timezone),
-                    clip_dirs=tuple(c.clip_dir or cfg.directory / DEFAULT_CLIPS for c in cameras)
+                    # Every camera's clip directory (the default when none is set).
+                    clip_dirs=tuple(
+                        {c.clip_dir or cfg.directory / DEFAULT_CLIPS: None for c in cameras}
+                    )
                     or (cfg.directory / DEFAULT_CLIPS,),
                     session_ttl_s=cfg.app.session_ttl_s,
                     enroll_ttl_s=cfg.app.enroll_ttl_s,
@@ -399,6 +417,7 @@ class Gateway:
                 feed=self.feed,
                 camera=ctx.camera,
                 cameras=ctx.cameras,
+                camera_doors=ctx.camera_doors,
             )
             ctx.owner_app = self.owner_app
             owner_app = self.owner_app

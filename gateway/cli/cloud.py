@@ -31,6 +31,7 @@ from gateway.trust.owner_mail import MAIL_KINDS, seal_mail
 from gateway.trust.seal import Unsealer
 from store.checkpoint import CheckpointSigner
 from store.db import Store
+from store.errors import InvalidEntry
 
 
 def _bind(text: str) -> tuple[str, int]:
@@ -83,6 +84,25 @@ def _register(args: argparse.Namespace) -> int:
 
     asyncio.run(register())
     print(f"registered gateway {args.gateway_id}")
+    return 0
+
+
+def _witness_log(args: argparse.Namespace) -> int:
+    """Make the relay a witness for one more log (its Ed25519 vkey), and print the relay's
+    own witness vkey, which the log's operator configures in turn."""
+
+    async def add() -> tuple[str, str]:
+        relay = Relay(Path(args.dir), storage=load_config(Path(args.dir), _path(args.config)))
+        try:
+            return await relay.add_witness_log(args.vkey), relay.witness_vkey
+        finally:
+            await relay.close()
+
+    try:
+        origin, vkey = asyncio.run(add())
+    except InvalidEntry as exc:
+        raise UsageError(f"--vkey: {exc.message}") from None
+    print(f"witnessing {origin}; this witness is {vkey}")
     return 0
 
 
@@ -318,6 +338,11 @@ def register(sub: Any) -> None:
     reg.add_argument("--gateway-key", required=True, help="public key (base64url) or its file")
     reg.add_argument("--owner-key", required=True, help="owner public key (base64url) or file")
     reg.set_defaults(handler=_register)
+    wlog = csub.add_parser("witness-log", help="cosign one more log as a C2SP witness")
+    wlog.add_argument("--dir", required=True)
+    wlog.add_argument("--config", help="the relay's relay.toml (default: DIR/relay.toml)")
+    wlog.add_argument("--vkey", required=True, help="the log's Ed25519 verifier key (vkey)")
+    wlog.set_defaults(handler=_witness_log)
     mail = csub.add_parser("post", help="post an owner-signed revocation list or approval")
     mail.add_argument("--cloud", required=True)
     mail.add_argument("--owner-key", required=True, help="the owner's secret key file")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from gateway.cli import gateway_trust
 from gateway.errors import UsageError
+from groundwork.files import write_file
 
 APPROVAL_WAIT_S = 330.0
 
@@ -81,7 +83,11 @@ async def _open(args: argparse.Namespace) -> int:
             )
             _step(started, f"done: session {view['state']}")
             if args.save_receipt and isinstance(view.get("receipt"), dict):
-                _save_receipt(args.save_receipt, view["receipt"])
+                receipt = dict(view["receipt"])
+                if client.last_open_proof is not None:
+                    # The visitor's secret for the visit tag (docs/api.md, "Receipts").
+                    receipt["visit_proof"] = base64.b64encode(client.last_open_proof).decode()
+                _save_receipt(args.save_receipt, receipt)
                 _step(started, f"receipt saved to {args.save_receipt}")
             return 0 if view["state"] == "closed" else 1
         except ApiProblem as p:
@@ -91,10 +97,10 @@ async def _open(args: argparse.Namespace) -> int:
 
 
 def _save_receipt(path: str, receipt: dict[str, Any]) -> None:
-    """Keep the receipt for ``threshold courier receipts upload`` (docs/cloud.md)."""
+    """Keep the receipt for ``threshold courier receipts upload`` (docs/cloud.md). Mode
+    0600: ``visit_proof`` is the visitor's secret."""
     try:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(receipt, handle)
+        write_file(Path(path), json.dumps(receipt).encode("utf-8"), replace=True)
     except OSError as exc:
         raise UsageError(f"cannot save the receipt to {path}: {exc.strerror}") from None
 

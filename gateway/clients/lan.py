@@ -148,6 +148,9 @@ class GatewayClient:
         if self.base_url.startswith("https://"):
             self.pin = KeyPin(parse_pin(fingerprint) if fingerprint else None)
         self._gateway_id: str | None = None
+        #: The proof of possession of the last ``open``: the visitor's secret for checking
+        #: its receipt's visit tag (docs/api.md, "Receipts").
+        self.last_open_proof: bytes | None = None
         connector = aiohttp.TCPConnector(ssl=self.pin or True, limit=0)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)
@@ -243,13 +246,13 @@ class GatewayClient:
     ) -> Reply:
         """Challenge, sign, present: the 201/202 reply, or ApiProblem."""
         nonce = await self.challenge()
+        proof = bytes(holder.sign(proof_message(gateway_id, nonce, jti, "open")).signature)
+        self.last_open_proof = proof
         body: dict[str, Any] = {
             "ticket": ticket,
             "door": door,
             "nonce": b64u_encode(nonce),
-            "proof": b64u_encode(
-                holder.sign(proof_message(gateway_id, nonce, jti, "open")).signature
-            ),
+            "proof": b64u_encode(proof),
         }
         if package_code is not None:
             body["package_code"] = package_code

@@ -29,7 +29,7 @@ def open_leaf(unseal: Unsealer, leaf: bytes) -> AuditEntry:
         raise InvalidEntry("the leaf is not sealed")
     entry_key, canonical = commitment.open_payload(unseal.open(commitment.leaf_sealed_box(leaf)))
     entry = decode_entry(canonical)
-    if form is commitment.LeafForm.SEALED_V2:
+    if form is not None and form.committed:
         if entry_key is None:
             raise InvalidEntry("a format-2 leaf whose seal holds no commitment key")
         field = commitment.bad_field(

@@ -72,8 +72,7 @@ class AppSettings:
     #: The WebAuthn relying party ID: the host name the app is served under (never an IP).
     rp_id: str
     zone: ZoneInfo
-    #: Where clips and snapshots are: every camera's directory (media outside them are never
-    #: served, whatever an entry names).
+    #: Where clips and snapshots may be read from (every camera's clip directory).
     clip_dirs: tuple[Path, ...] = ()
     session_ttl_s: float = 3600.0
     enroll_ttl_s: float = 600.0
@@ -139,14 +138,17 @@ class OwnerApp:
         feed: LiveFeed,
         camera: Camera | None = None,
         cameras: Mapping[str, Camera] | None = None,
+        camera_doors: Mapping[str, tuple[str, ...]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
         self.service = service
-        #: The first camera (the one shown by default) and every camera by name.
+        #: The first camera (the one shown without a name), and every camera by name with
+        #: the doors it watches (none: every door).
         self.camera = camera
         self.cameras: Mapping[str, Camera] = cameras or {}
+        self.camera_doors: Mapping[str, tuple[str, ...]] = camera_doors or {}
         self.feed = feed
         self.sessions = AppSessions(settings.session_ttl_s, clock)
         self.passkeys = Passkeys(settings.rp_id, f"https://{settings.rp_id}")
@@ -444,10 +446,14 @@ class OwnerApp:
         )
         return {
             "doors": list(doors),
-            "camera": self._camera_now(),
-            # Every camera, so the live view can switch between them (the first is "camera").
+            "camera": self._camera_now(self.camera),
             "cameras": [
-                {"name": name, "live": camera.live} for name, camera in self.cameras.items()
+                {
+                    "name": name,
+                    "doors": list(self.camera_doors.get(name, ())),
+                    **self._camera_now(c),
+                }
+                for name, c in self.cameras.items()
             ],
             "sessions": [_view_json(v) for v in open_views],
             "awaiting": [_view_json(v) for v in open_views if v.state == "awaiting_approval"],
@@ -471,10 +477,11 @@ class OwnerApp:
         out["session"] = next((v.id for v in open_views if v.door == door), None)
         return out
 
-    def _camera_now(self) -> dict[str, Any]:
-        if self.camera is None:
+    @staticmethod
+    def _camera_now(camera: Camera | None) -> dict[str, Any]:
+        if camera is None:
             return {"configured": False, "live": False}
-        health = self.camera.health()
+        health = camera.health()
         return {
             "configured": True,
             "live": health.live,
@@ -535,13 +542,11 @@ class OwnerApp:
         }
 
     def _media_path(self, value: Any) -> Path | None:
-        """The file an entry names, only if it is inside a camera's clip directory and
-        exists."""
-        roots = self.settings.clip_dirs
-        if not roots or not isinstance(value, str) or not value:
+        """The file an entry names, only if it is inside a clip directory and exists."""
+        if not isinstance(value, str) or not value:
             return None
         path = Path(value).resolve()
-        inside = any(path.is_relative_to(root.resolve()) for root in roots)
+        inside = any(path.is_relative_to(root.resolve()) for root in self.settings.clip_dirs)
         if not inside or not path.is_file():
             return None
         return path

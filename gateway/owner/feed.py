@@ -69,6 +69,8 @@ class OwnerNotifier:
 class FeedItem:
     seq: int
     notice: Notice
+    #: ``time.perf_counter()`` when the notice was handed to the feed.
+    queued_at: float = 0.0
 
 
 class Subscription:
@@ -106,7 +108,10 @@ class Subscription:
 class LiveFeed:
     """Notices to every open app stream (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delivered: Callable[[float], None] = lambda seconds: None) -> None:
+        #: Told the seconds from a notice reaching the feed to its being written to an open
+        #: stream (the gateway's metrics: notifier="app"); returns at once, never raises.
+        self.delivered = delivered
         self._streams: set[Subscription] = set()
         self._recent: collections.deque[FeedItem] = collections.deque(maxlen=KEEP_RECENT)
         self._seq = 0
@@ -121,7 +126,7 @@ class LiveFeed:
 
     def notify(self, notice: Notice) -> None:
         self._seq += 1
-        item = FeedItem(self._seq, notice)
+        item = FeedItem(self._seq, notice, time.perf_counter())
         self._recent.append(item)
         for stream in self._streams:
             try:

@@ -87,6 +87,7 @@ class Passkeys:
         return result
 
     def verify_registration(self, credential: Any, challenge: bytes) -> NewCredential:
+        _a_json_object(credential)
         try:
             verified = verify_registration_response(
                 credential=credential,
@@ -105,6 +106,7 @@ class Passkeys:
         self, credential: Any, challenge: bytes, public_key: bytes, sign_count: int
     ) -> int:
         """Verify an assertion by the credential with ``public_key``; the new sign count."""
+        _a_json_object(credential)
         try:
             verified = verify_authentication_response(
                 credential=credential,
@@ -118,6 +120,13 @@ class Passkeys:
         except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
             raise AssertionRefused(f"the passkey assertion does not verify ({exc})") from None
         return int(verified.new_sign_count)
+
+
+def _a_json_object(credential: Any) -> None:
+    """py_webauthn parses a dict or a JSON text and assumes one of them: anything else (a
+    missing ``credential``, a number) raised AttributeError, a 500 (found by tests/fuzz)."""
+    if not isinstance(credential, dict):
+        raise AssertionRefused("the credential must be a JSON object")
 
 
 def credential_id_of(credential: Any) -> bytes:

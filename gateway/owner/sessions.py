@@ -56,7 +56,9 @@ class AppSessions:
         return cookie, session
 
     def get(self, cookie: str | None) -> AppSession:
-        if not cookie or len(cookie) > 100:
+        # ASCII only (the cookies issued are base64url): a header byte that is not UTF-8 reaches
+        # Python as a lone surrogate, which hashing the cookie could not encode (a 500).
+        if not cookie or len(cookie) > 100 or not cookie.isascii():
             raise NotSignedIn("sign in with your passkey")
         session = self._by_key.get(_key(cookie))
         if session is None:
@@ -67,11 +69,15 @@ class AppSessions:
         return session
 
     def check_csrf(self, session: AppSession, token: str | None) -> None:
-        if token is None or not hmac.compare_digest(session.csrf.encode(), token.encode()):
+        if (
+            token is None
+            or not token.isascii()
+            or not hmac.compare_digest(session.csrf.encode(), token.encode())
+        ):
             raise CsrfRefused("missing or wrong CSRF token")
 
     def end(self, cookie: str | None) -> None:
-        if cookie:
+        if cookie and cookie.isascii():
             self._by_key.pop(_key(cookie), None)
 
     def end_device(self, device_id: str) -> int:

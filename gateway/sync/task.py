@@ -133,8 +133,10 @@ def read_ack(data: dict[str, Any]) -> tuple[int, str, bytes]:
         signature = base64.b64decode(cosignature, validate=True)
     except ValueError:
         raise SyncRefused("the relay's cosignature is not base64") from None
-    if len(signature) != 64:
-        raise SyncRefused("the relay's cosignature is not 64 bytes")
+    # A tlog-cosignature for a note checkpoint (key ID, time, signature: docs/cloud.md), a
+    # bare threshold-cosignature/v1 signature for a checkpoint still in the old format.
+    if len(signature) not in (4 + 8 + 64, 64):
+        raise SyncRefused("the relay's cosignature is not 76 (or 64) bytes")
     return new_acked, relay_id, signature
 
 

@@ -21,10 +21,25 @@ const app = {
     app.toastTimer = setTimeout(() => { toast.textContent = ""; }, 6000);
   },
 
+  shown: "",
+
   show(nodes, title) {
+    // Where the keyboard's focus was, if this only refreshes the same screen (a notice came).
+    const screen = `${location.hash}|${title}`;
+    const refresh = screen === app.shown;
+    const focused = refresh && main.contains(document.activeElement) ? document.activeElement : null;
+    const focusedId = focused && focused.id;
     main.replaceChildren(...[nodes].flat(3).filter(Boolean));
     document.title = title ? `${title} — Threshold` : "Threshold";
-    main.focus({ preventScroll: true });
+    app.shown = screen;
+    if (!refresh) {
+      // A new screen: its content takes the focus, so a screen reader reads it.
+      main.focus({ preventScroll: true });
+    } else if (focused) {
+      const again = focusedId && document.getElementById(focusedId);
+      (again || main).focus({ preventScroll: true });
+    }
+    // Otherwise a refresh leaves the focus where the owner put it (the header, a link).
   },
 
   go(route) {
@@ -239,11 +254,12 @@ async function render() {
         api("GET", "/v1/app/me")]);
       if (!current()) return;
       app.me = { ...app.me, ...me };
-      if (current()) app.show(screens.approve(app, visit, data.camera.live), "Visitor");
+      if (current()) app.show(screens.approve(app, visit, data), "Visitor");
     } else if (route.name === "live") {
       const data = await api("GET", "/v1/app/now");
-      const chosen = route.arg ? decodeURIComponent(route.arg) : "";
-      if (current()) app.show(screens.live(app, data.camera, data.cameras || [], chosen), "Live view");
+      const name = route.arg ? decodeURIComponent(route.arg) : "";
+      const chosen = data.cameras.find((c) => c.name === name);
+      if (current()) app.show(screens.live(app, chosen || data.camera, chosen ? name : ""), "Live view");
     } else if (route.name === "history") {
       const filters = Object.fromEntries(route.query);
       const data = await api("GET", `/v1/app/history?${route.query}`);
@@ -279,6 +295,12 @@ async function boot() {
     navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
   }
   window.addEventListener("hashchange", render);
+  // The skip link moves the focus to the content; followed as a link it would change the
+  // route (the hash) and leave the screen.
+  document.querySelector("a.skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    main.focus();
+  });
   if (enrollToken()) return startEnroll();
   if (!passkey.supported()) {
     app.show(screens.refused("Passkeys needed", "This browser cannot use passkeys."));

@@ -68,9 +68,22 @@ function doorCard(app, door) {
   );
 }
 
-export function now(app, data) {
+function cameraCard(data) {
   const cam = data.camera;
   const camText = !cam.configured ? "No camera configured" : cam.live ? "Live" : "Down";
+  if (data.cameras.length <= 1) {
+    return h("section", { class: "card", "aria-labelledby": "camera" }, h("h2", { id: "camera" }, "Camera"),
+      h("p", { class: cam.live ? "ok" : "bad", id: "camera-state" }, camText),
+      cam.configured ? h("a", { href: "#live" }, "Watch live") : null);
+  }
+  return h("section", { class: "card", "aria-labelledby": "camera" }, h("h2", { id: "camera" }, "Cameras"),
+    h("ul", { id: "cameras" }, data.cameras.map((c) => h("li", { "data-camera": c.name },
+      `${c.name}${c.doors.length ? ` (${c.doors.join(", ")})` : ""}: `,
+      h("span", { class: c.live ? "ok" : "bad" }, c.live ? "live" : "down"), " ",
+      h("a", { href: `#live/${encodeURIComponent(c.name)}`, "aria-label": `Watch ${c.name} live` }, "Watch live")))));
+}
+
+export function now(app, data) {
   const waiting = data.awaiting.map((s) => h("li", {},
     h("a", { href: `#approve/${s.session}` }, `${s.subject || "A visitor"} (${s.purpose}) at the ${s.door} door`)));
   return [
@@ -80,12 +93,7 @@ export function now(app, data) {
     waiting.length ? h("section", { class: "card", "aria-labelledby": "waiting" },
       h("h2", { id: "waiting" }, "Waiting for you"), h("ul", {}, waiting)) : null,
     h("div", { class: "grid" }, data.doors.map((d) => doorCard(app, d)),
-      h("section", { class: "card", "aria-labelledby": "camera" }, h("h2", { id: "camera" }, "Camera"),
-        h("p", { class: cam.live ? "ok" : "bad", id: "camera-state" }, camText),
-        (data.cameras || []).length > 1
-          ? h("ul", { id: "cameras" }, data.cameras.map((c) => h("li", {},
-            h("a", { href: `#live/${encodeURIComponent(c.name)}` }, c.name), c.live ? ": live" : ": down")))
-          : cam.configured ? h("a", { href: "#live" }, "Watch live") : null)),
+      cameraCard(data)),
     h("section", { class: "card", "aria-labelledby": "open" }, h("h2", { id: "open" }, "Open visits"),
       data.sessions.length ? h("ul", {}, data.sessions.map((s) => h("li", {},
         `${s.subject} (${s.purpose}), ${s.door} door: ${s.state.replace("_", " ")}`))) : h("p", {}, "None")),
@@ -99,7 +107,11 @@ export function now(app, data) {
 
 // -- approve -------------------------------------------------------------------------------------
 
-export function approve(app, s, cameraLive) {
+export function approve(app, s, now) {
+  // The camera watching this door (several cameras: the first that names it, or watches all).
+  const cam = now.cameras.find((c) => !c.doors.length || c.doors.includes(s.door));
+  const cameraLive = cam ? cam.live : now.camera.live;
+  const which = cam ? `camera=${encodeURIComponent(cam.name)}&` : "";
   const waiting = s.state === "awaiting_approval";
   const opens = app.me.may_open === true;
   return [
@@ -110,8 +122,8 @@ export function approve(app, s, cameraLive) {
         ["State", h("span", { id: "visit-state" }, s.state.replace("_", " "))]]),
       cameraLive ? [
         h("h2", {}, "At the door"),
-        h("img", { class: "view", src: `/v1/app/camera/snapshot?t=${Date.now()}`, alt: "Snapshot of the visitor at the door" }),
-        h("p", {}, h("a", { href: "#live" }, "Watch live")),
+        h("img", { class: "view", src: `/v1/app/camera/snapshot?${which}t=${Date.now()}`, alt: "Snapshot of the visitor at the door" }),
+        h("p", {}, h("a", { href: cam ? `#live/${encodeURIComponent(cam.name)}` : "#live" }, "Watch live")),
       ] : h("p", { class: "bad" }, "The camera is down: no picture of the visitor."),
       waiting && opens ? h("div", { class: "actions" },
         h("button", { id: "approve", onclick: () => app.decide(s.session, true) }, "Let them in"),
@@ -123,28 +135,16 @@ export function approve(app, s, cameraLive) {
 
 // -- live ----------------------------------------------------------------------------------------
 
-// With several cameras, `chosen` names the one shown (the first by default) and a row of links
-// switches between them; each link is a new route, so the old stream ends with the old screen.
-export function live(app, camera, cameras = [], chosen = "") {
-  const current = cameras.find((c) => c.name === chosen) || cameras[0];
-  const pick = cameras.length > 1 ? h("nav", { "aria-label": "Cameras", id: "camera-picker" },
-    cameras.map((c) => h("a", {
-      href: `#live/${encodeURIComponent(c.name)}`,
-      "aria-current": c === current ? "true" : null,
-    }, c.name))) : null;
-  const live = current ? current.live : camera.live;
-  if (!camera.configured || !live) {
-    return [h("h1", {}, "Live view"), pick, h("p", { class: "bad", role: "alert", id: "camera-down" },
+export function live(app, camera, name) {
+  if (!camera.configured || !camera.live) {
+    return [h("h1", {}, "Live view"), h("p", { class: "bad", role: "alert", id: "camera-down" },
       camera.configured ? "The camera is down." : "No camera is configured.")];
   }
-  const query = current && cameras.length > 1 ? `?camera=${encodeURIComponent(current.name)}` : "";
-  const img = h("img", {
-    class: "view", id: "live-view", src: `/v1/app/camera/live${query}`,
-    alt: current && cameras.length > 1 ? `The ${current.name} camera, live` : "The door camera, live",
-  });
+  const src = name ? `/v1/app/camera/live?camera=${encodeURIComponent(name)}` : "/v1/app/camera/live";
+  const img = h("img", { class: "view", id: "live-view", src, alt: `The ${name || "door"} camera, live` });
   img.addEventListener("error", () => img.replaceWith(h("p", { class: "bad", role: "alert", id: "camera-down" },
     "The camera is down or busy.")));
-  return [h("h1", {}, "Live view"), pick, img];
+  return [h("h1", {}, "Live view"), img];
 }
 
 // -- history -------------------------------------------------------------------------------------

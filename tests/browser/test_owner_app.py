@@ -11,6 +11,7 @@ docs/owner-app/.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 import pytest_asyncio
 
 from ble.driver import LockState
+from gateway.owner.notices import Notice, NoticeKind
 from gateway.trust.ticket import Camera as TicketCamera
 from gateway.trust.ticket import Purpose
 from tests.support.browser import Device, launch
@@ -86,8 +88,13 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 
 async def screenshot(device: Device, name: str) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    await device.page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+    """Render the screen. The docs' pictures are rewritten only when asked
+    (``THRESHOLD_DOCS_SCREENSHOTS=1``), so a test run leaves the checkout as it was."""
+    png = await device.page.screenshot(full_page=True)
+    assert png.startswith(b"\x89PNG"), name
+    if os.environ.get("THRESHOLD_DOCS_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        (DOCS / f"{name}.png").write_bytes(png)
 
 
 async def fetch(device: Device, method: str, path: str, body: Any = None, csrf: bool = True) -> Any:
@@ -166,6 +173,12 @@ async def test_a_courier_opens_the_door_and_the_owner_is_notified(world: World) 
         "() => window.__notified.some(t => t.includes('Courier at the front door'))"
     )
     await screenshot(owner, "now-courier")
+    # The operator's metrics time the app's hand-over as they do MQTT's (notifier="app").
+    delivered = world.h.gateway.metrics.registry.get_sample_value(
+        "threshold_notification_delivery_seconds_count", {"notifier": "app"}
+    )
+    assert delivered is not None
+    assert delivered >= 1
     await world.h.done(t, session)
     await world.h.wait_session(session, "closed")
     assert world.h.gateway.camera is not None
@@ -358,6 +371,100 @@ async def test_a_request_without_the_csrf_token_is_refused(world: World) -> None
     assert refused["body"]["code"] == "csrf_refused"
     allowed = await fetch(owner, "POST", "/v1/app/doors/front/lock", {})
     assert allowed["status"] == 200, allowed
+
+
+# -- the shell: one origin, a strict policy, installable, starts without the network --------------
+
+
+async def test_the_shell_is_strict_installable_and_starts_offline(world: World) -> None:
+    owner = world.owner
+    assert owner is not None
+    origin = world.app_url.removesuffix("/app/")
+    requested: list[str] = []
+    await owner.page.goto("about:blank")
+    owner.page.on("request", lambda request: requested.append(request.url))
+    response = await owner.page.goto(world.app_url + "#now")
+    assert response is not None
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+    # Nothing from any other origin: no CDN, no font, no script.
+    assert requested
+    assert all(url.startswith(origin + "/") for url in requested), requested
+    manifest = await owner.page.evaluate(
+        """async () => {
+            const link = document.querySelector("link[rel=manifest]");
+            return await (await fetch(link.href)).json();
+        }"""
+    )
+    assert (manifest["start_url"], manifest["display"]) == ("/app/", "standalone")
+    assert manifest["icons"]
+    # The service worker holds the shell: offline, the page still starts and says so.
+    await owner.page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    await owner.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    await owner.context.set_offline(True)
+    try:
+        await owner.page.reload()
+        await owner.page.locator("a.skip").wait_for(state="attached")
+        await owner.page.get_by_role("heading", name="Sign in").wait_for()
+        assert await owner.page.evaluate("document.querySelector('main').textContent") != ""
+    finally:
+        await owner.context.set_offline(False)
+    # Back online, the same page signs in again by itself (the cookie is still good).
+    await owner.page.reload()
+    await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+
+
+async def test_the_keyboard_alone_reaches_every_screen(world: World) -> None:
+    owner = world.owner
+    assert owner is not None
+    page = owner.page
+    await page.goto("about:blank")
+    await page.goto(world.app_url + "#now")
+    await page.get_by_role("heading", name="Now", level=1).wait_for()
+    active = "() => document.activeElement && document.activeElement.textContent.trim()"
+
+    async def top() -> None:
+        # A click on the page's top corner (the header): the next Tab starts there.
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.mouse.click(1, 1)
+
+    for name in ("Live", "History", "Devices", "Now"):
+        await top()
+        seen = []
+        for _ in range(8):
+            await page.keyboard.press("Tab")
+            seen.append(await page.evaluate(active))
+            if seen[-1] == name:
+                break
+        else:
+            raise AssertionError(f"Tab never reached the {name} link: {seen}")
+        await page.keyboard.press("Enter")
+        heading = {"Live": "Live view"}.get(name, name)
+        await page.get_by_role("heading", name=heading, level=1).wait_for()
+        # The screen's content takes the focus (a screen reader reads the new screen).
+        await page.wait_for_function("() => document.activeElement.id === 'main'")
+        if name == "History":
+            # The skip link, the page's first stop, moves the focus and stays on the screen.
+            await top()
+            await page.keyboard.press("Shift+Tab")
+            assert await page.evaluate(active) == "Skip to content"
+            await page.keyboard.press("Enter")
+            await page.wait_for_function("() => document.activeElement.id === 'main'")
+            assert await page.get_by_role("heading", name="History", level=1).count() == 1
+    # A notice refreshes the screen without taking the focus from where the owner put it.
+    await top()
+    await page.keyboard.press("Tab")
+    before = await page.evaluate(active)
+    assert before in ("Now", "Live", "History", "Devices")
+    text = "A refresh, not a new screen"
+    world.h.gateway.feed.notify(
+        Notice(NoticeKind.DOOR_RELOCKED, "front", "s-x", "", text, False, 0)
+    )
+    await page.locator("#feed li", has_text=text).wait_for()
+    assert await page.evaluate(active) == before
 
 
 # -- last: the audit log is tampered with ---------------------------------------------------------

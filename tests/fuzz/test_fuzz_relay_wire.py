@@ -26,10 +26,13 @@ from cloud.wire import (
     parse_json,
     proof_from_json,
 )
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import Checkpoint, SignedCheckpoint, log_origin
 from tests.fuzz.fuzzing import FUZZ, JSON, mutated, only
 
-CHECKPOINT = SignedCheckpoint(Checkpoint("gw-home-1", 3, bytes(32), 1_700_000_000_000), bytes(64))
+# A C2SP note checkpoint (origin threshold.example/gw/<id>, a key ID and a signature).
+CHECKPOINT = SignedCheckpoint(
+    Checkpoint(log_origin("gw-home-1"), 3, bytes(32), 1_700_000_000_000), bytes(64), bytes(4)
+)
 CHECKPOINT_JSON = CHECKPOINT.to_json()
 BATCH = UploadBatch("gw-home-1", 0, (b"a" * 40, b"b" * 50, b"c"), CHECKPOINT, (bytes(32),))
 RECEIPT = WireReceipt("gw-home-1", CHECKPOINT, ((2, b"leaf", (bytes(32), bytes(32))),)).to_json()

@@ -171,8 +171,15 @@ def test_truncation_resigned_with_another_key_needs_the_real_key(
     for size in [*sizes, keep]:
         forged = thief.sign(size, merkle.root_at(tree, size), 1)
         conn.execute(
-            "INSERT OR IGNORE INTO checkpoint VALUES (?, ?, ?, ?, ?)",
-            (size, 1, thief.origin, forged.checkpoint.root_hash, forged.signature),
+            "INSERT OR IGNORE INTO checkpoint VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                size,
+                1,
+                forged.checkpoint.origin,
+                forged.checkpoint.root_hash,
+                forged.signature,
+                forged.key_id,
+            ),
         )
     conn.execute("UPDATE gateway_identity SET public_key = ?", (thief.public_key,))
     conn.close()

@@ -40,6 +40,9 @@ def test_bench_store_small() -> None:
         "proof_ms_at_1m",
         "checkpoint_ms_at_1m",
         "db_bytes_per_entry",
+        "verify_entries_per_s",
+        "raw_sha256_entries_per_s",
+        "verify_vs_raw",
     }
     assert figures["entries"] == 3000
     assert all(value > 0 for value in figures.values())

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from gateway.clients.lan import ApiProblem, KeyPin
+from gateway.owner.history import Filters
 from gateway.trust.ticket import Camera as TicketCamera
 from tests.integration.test_metrics import scrape, value
 from tests.support.rtsp import RtspServerFactory, RtspTestServer, rtsp_server_factory, until
@@ -121,6 +122,23 @@ async def test_two_cameras_on_one_door_both_film_and_both_are_required(
         await owner_snapshot(h, "?camera=hall", 200)
         await owner_snapshot(h, "?camera=attic", 404, "unknown_camera")
         await owner_snapshot(h, "?camera=%3Cscript%3E", 400, "bad_request")
+
+        # The owner's web app shows both cameras and the doors they watch, and both clips of
+        # the visit, each from its own camera's directory, verified and playable.
+        app = h.gateway.owner_app
+        assert app is not None
+        now = await app.now()
+        assert [(c["name"], c["doors"], c["live"]) for c in now["cameras"]] == [
+            ("porch", ["front"], True),
+            ("hall", ["front"], True),
+        ]
+        history = await app.history(Filters())
+        (card,) = [c for c in history["visits"] if c["session"] == session]
+        assert sorted(clip["status"] for clip in card["clips"]) == ["verified", "verified"]
+        for clip in card["clips"]:
+            path, media_type = await app.media(clip["entry"])
+            assert media_type == "video/mp4"
+            assert path.is_file()
 
         # One of the door's cameras frozen: a ticket that requires the camera is refused.
         hall.freeze()

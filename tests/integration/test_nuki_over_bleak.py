@@ -5,6 +5,7 @@ Nuki lock on an in-process radio."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -27,7 +28,7 @@ from ble.nuki.messages import (
     NukiState,
     RequestData,
 )
-from ble.nuki.models import TRAITS
+from ble.nuki.models import TRAITS, NukiModel
 from ble.nuki.reassembly import is_plain_error_report
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
@@ -351,4 +352,70 @@ async def test_the_lock_advertises_as_its_model_does(nuki_bench: NukiBench) -> N
         await beacon_byte(lambda byte: byte == power)
     finally:
         await watch.stop()
+        await driver.close()
+
+
+async def test_the_driver_reads_the_config_and_asks_again_once(nuki_bench: NukiBench) -> None:
+    """The driver's side of Request Config (§6): challenge, Request Config, Config; the
+    model shows in it (device type from 3.0 on, the firmware's generation). Read-only, so
+    an unreadable reply is asked for once more."""
+    driver = nuki_bench.driver(await nuki_bench.pair())
+    lock = nuki_bench.lock
+    try:
+        config = await driver.config()
+        assert config.nuki_id == lock.nuki_id
+        assert config.name == lock.name
+        assert config.firmware == TRAITS[lock.model].firmware
+        assert config.device_type == TRAITS[lock.model].device_type
+        lock.faults.corrupt_crc_replies = 1
+        lock.faults.corrupt_only = Command.CONFIG
+        assert (await driver.config()).nuki_id == lock.nuki_id
+    finally:
+        await driver.close()
+    assert lock.count(Command.REQUEST_CONFIG) == 3
+
+
+async def test_messages_have_the_sizes_real_locks_send_whole(nuki_bench: NukiBench) -> None:
+    """Issue 13, point 1: real Smart Lock 2.0 and 4.0 locks were seen sending 81- and
+    132-byte messages in one notification. With current firmware's fields (pyNukiBT's
+    KeyturnerStates and Config) Keyturner States is 81 bytes encrypted and a 4.0's Config
+    132; on a 247-byte MTU each arrives in one indication."""
+    pairing = await nuki_bench.pair()
+    raw = await RawNukiClient.connect(nuki_bench.radio, pairing)
+    try:
+        states = await raw.request(
+            Command.REQUEST_DATA, RequestData(Command.KEYTURNER_STATES).encode()
+        )
+        challenge = await raw.request(Command.REQUEST_DATA, RequestData(Command.CHALLENGE).encode())
+        _, _, nonce = decode_encrypted(pairing.shared_key, b"".join(challenge))
+        config = await raw.request(Command.REQUEST_CONFIG, RequestConfig(nonce).encode())
+    finally:
+        await raw.close()
+    assert [len(piece) for piece in states] == [81]
+    expected_config = {
+        NukiModel.SMART_LOCK_2: 128,
+        NukiModel.SMART_LOCK_3: 130,
+        NukiModel.SMART_LOCK_4: 132,
+    }[nuki_bench.lock.model]
+    assert [len(piece) for piece in config] == [expected_config]
+    _, _, payload = decode_encrypted(pairing.shared_key, states[0])
+    assert KeyturnerStates.decode(payload).encode() == payload
+
+
+async def test_a_change_is_seen_while_a_connection_lingers(nuki_bench: NukiBench) -> None:
+    """The lock goes on beaconing while a central is connected: a door opened while the
+    driver's connection lingers after a read (idle disconnect not yet due) reaches the
+    subscriber through the beacon's flag at once, not after the link has gone idle."""
+    lingering = dataclasses.replace(TEST_TIMEOUTS, idle_disconnect_s=60.0)
+    driver = nuki_bench.driver(await nuki_bench.pair(), lingering)
+    recorder = StatusRecorder()
+    unsubscribe = driver.subscribe(recorder)
+    try:
+        await driver.status()
+        assert driver.connected
+        nuki_bench.lock.open_door()
+        await recorder.wait_for(lambda s: s.door is DoorState.OPEN)
+        assert driver.connected  # seen while the connection lingered
+    finally:
+        unsubscribe()
         await driver.close()

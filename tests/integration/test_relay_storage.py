@@ -82,7 +82,7 @@ class GatewayLog:
 
 
 def cosign(cp: Checkpoint) -> bytes:
-    return wire.cosign(RELAY, "relay:test", cp)
+    return wire.cosign(RELAY, "relay:test", cp, 1_790_000_000)
 
 
 async def opened(backend: RelayBackend, directory: Path) -> RelayStorage:

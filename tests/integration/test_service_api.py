@@ -256,3 +256,31 @@ async def test_garbage_gets_a_problem_never_a_500(tmp_path: Path) -> None:
                     assert isinstance(reply.body.get("code"), str), (route.path, reply)
                     assert "Traceback" not in json.dumps(reply.body)
         assert (await h.client.info())["gateway_id"] == GATEWAY_ID
+
+
+async def test_an_oversized_ticket_is_403_bad_token_like_any_malformed_one(
+    harness: GatewayHarness,
+) -> None:
+    """docs/api.md, "Problem codes": a ticket's refusal is 403 whatever the check, size
+    included (it was 400 for size alone); an owner document that does not verify is 400."""
+    body = {
+        "ticket": "v4.public." + "A" * 5000,
+        "door": "front",
+        "nonce": b64u_encode(bytes(32)),
+        "proof": b64u_encode(bytes(64)),
+    }
+    reply = await harness.client.request("POST", "/v1/access", raw=json.dumps(body).encode())
+    assert reply.status == 403
+    assert reply.body["code"] == "bad_token"
+    small = await harness.client.request(
+        "POST", "/v1/access", raw=json.dumps({**body, "ticket": "v4.public.AAAA"}).encode()
+    )
+    assert (small.status, small.body["code"]) == (403, "bad_token")
+    document = await harness.client.request(
+        "POST",
+        "/v1/access",
+        raw=json.dumps(
+            {**body, "ticket": "v4.public.AAAA", "revocations": "v4.public.AA"}
+        ).encode(),
+    )
+    assert (document.status, document.body["code"]) == (400, "bad_token")

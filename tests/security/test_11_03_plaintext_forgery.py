@@ -237,7 +237,12 @@ async def test_an_old_database_migrates_and_its_old_entries_still_verify(tmp_pat
     frontier = audit_log.load_frontier(conn)
     for n in range(3):
         audit_log.insert_entry(conn, frontier, "session.granted", {"n": n}, 1_790_000_000_000, seal)
-    audit_log.insert_checkpoint(conn, frontier, signer, 1_790_000_000_000)
+    legacy = signer.sign_legacy(frontier.size, frontier.root(), 1_790_000_000_000)
+    conn.execute(
+        "INSERT INTO checkpoint (tree_size, time_ms, origin, root_hash, signature)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (frontier.size, 1_790_000_000_000, signer.origin, frontier.root(), legacy.signature),
+    )
     conn.close()
     store = await open_store(db, signer, seal=seal)
     try:

@@ -3,8 +3,10 @@ log). Every input gets a problem+json 400, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import ssl
 
 import pytest
 
@@ -53,4 +55,51 @@ async def test_owner_time_header_of_superscript_digits_is_401_not_500(
         }
         reply = await harness.client.request("GET", "/v1/owner/events", headers=headers)
         assert (reply.status, reply.body.get("code")) == (401, "unauthorized"), (time_text, reply)
+    assert "internal error" not in caplog.text
+
+
+async def test_an_app_cookie_that_is_not_utf8_is_401_not_500(
+    harness: GatewayHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by tests/fuzz/test_fuzz_owner_app.py: a header byte that is not UTF-8 reaches
+    Python as a lone surrogate, and hashing such a session cookie raised UnicodeEncodeError,
+    a 500 on the owner app for anyone on the LAN. Sent as raw bytes over TLS, as an attacker
+    would (an HTTP client library would refuse to send them)."""
+    caplog.set_level(logging.ERROR)
+    gateway = harness.gateway
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the probe reads the answer, whatever the key
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port, ssl=context)
+    try:
+        writer.write(
+            b"GET /v1/app/me HTTP/1.1\r\nHost: localhost\r\n"
+            b"Cookie: __Host-threshold-session=ab\xffcd\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 "), head
+    assert json.loads(body)["code"] == "not_signed_in"
+    assert "internal error" not in caplog.text
+
+
+async def test_an_enrollment_token_that_is_not_unicode_is_400_not_500(
+    harness: GatewayHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by tests/fuzz/test_fuzz_owner_app.py: a lone surrogate spelled in JSON
+    (``"\\ud800"``) as the token of the public ``POST /v1/app/enroll/options`` reached the
+    token's hash, which could not encode it: a 500 for anyone on the LAN."""
+    caplog.set_level(logging.ERROR)
+    app = harness.gateway.owner_app
+    assert app is not None
+    reply = await harness.client.request(
+        "POST",
+        "/v1/app/enroll/options",
+        raw=b'{"token": "\\ud800"}',
+        headers={"Origin": app.origin},
+    )
+    assert (reply.status, reply.body.get("code")) == (400, "bad_request"), reply
     assert "internal error" not in caplog.text

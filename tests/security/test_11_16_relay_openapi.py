@@ -37,14 +37,17 @@ async def test_the_openapi_document_matches_the_router_and_the_route_table(
         assert documented == routed == {(r.method, r.path) for r in ROUTES}
         for path, ops in doc["paths"].items():
             for method, op in ops.items():
+                route = next(r for r in ROUTES if r.path == path and r.method.lower() == method)
                 for code, answer in op["responses"].items():
+                    if code != "default" and route.media and int(code) in route.media:
+                        continue  # tlog-witness fixes the 409's body: the size, as text
                     if code == "default" or int(code) >= 400:
                         assert list(answer["content"]) == [PROBLEM_TYPE], (method, path, code)
                 if "{gw}" in path:
                     assert {"name": "gw", "in": "path"}.items() <= op["parameters"][0].items()
         # Each documented route is served: no "no such route" for any of them.
         for method, path in documented:
-            concrete = path.replace("{gw}", GATEWAY_ID)
+            concrete = path.replace("{gw}", GATEWAY_ID).replace("{origin_hash}", "00" * 32)
             answer = await raw_request(port, method, concrete)
             assert answer.status != 404 or answer.json["code"] != "not_found", (method, path)
     finally:
@@ -58,7 +61,7 @@ async def test_a_wrong_method_is_a_problem_with_an_allow_header(
     try:
         for route in ROUTES:
             allowed = {r.method for r in ROUTES if r.path == route.path}
-            path = route.path.replace("{gw}", GATEWAY_ID)
+            path = route.path.replace("{gw}", GATEWAY_ID).replace("{origin_hash}", "00" * 32)
             for method in EVERY_METHOD:
                 if method in allowed:
                     continue

@@ -66,6 +66,7 @@ class MemoryLedger:
         self._challenges: dict[bytes, ChallengeRecord] = {}
         self._floor: datetime | None = None
         self.revocation_tokens: list[str] = []
+        self.visits: dict[str, bytes] = {}
         self._revocations = HeldRevocations()
 
     def kinds(self, session: str | None = None) -> list[str]:
@@ -211,3 +212,6 @@ class MemoryLedger:
 
     async def receipt(self, session: str) -> dict[str, Any] | None:
         return None
+
+    def bind_visit(self, session: str, secret: bytes) -> None:
+        self.visits[session] = secret

@@ -14,7 +14,7 @@ from nacl.signing import SigningKey
 
 from cloud.ratelimit import Rate
 from cloud.relay import Relay, RelayServer
-from store.checkpoint import Checkpoint, SignedCheckpoint
+from store.checkpoint import CheckpointSigner
 from tests.support.cloud import GATEWAY_ID, Parties
 from tests.support.relay_backend import RelayBackend
 
@@ -93,9 +93,8 @@ async def raw_request(
 
 def forged_receipt(gateway_id: str, tree_size: int = 8) -> dict[str, Any]:
     """A well-formed receipt whose checkpoint is signed by a key the gateway never had."""
-    checkpoint = Checkpoint(gateway_id, tree_size, os.urandom(32), 1_800_000_000_000)
-    signature = SigningKey.generate().sign(checkpoint.message()).signature
-    signed = SignedCheckpoint(checkpoint, bytes(signature))
+    signer = CheckpointSigner(SigningKey.generate(), gateway_id)
+    signed = signer.sign(tree_size, os.urandom(32), 1_800_000_000_000)
     return {"gateway": gateway_id, "checkpoint": signed.to_json(), "entries": []}
 
 

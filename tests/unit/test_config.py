@@ -337,3 +337,25 @@ def test_mqtt_settings(tmp_path: Path) -> None:
     data["mqtt"] = {"host": "broker.lan", "port": 8883, "commands": True}
     with pytest.raises(ConfigError, match=r"mqtt\.commands: needs an authenticated"):
         parse(data, tmp_path)
+
+
+def test_the_witnesses_table_is_validated(tmp_path: Path) -> None:
+    from store import cosignature, note
+
+    vkey = cosignature.verifier("witness.example/w1", bytes(range(32))).vkey()
+    good = {**base(), "witnesses": {"w1": {"url": "https://witness.example/w", "vkey": vkey}}}
+    cfg = parse(good, tmp_path)
+    assert [(w.label, w.url, w.vkey) for w in cfg.witnesses] == [
+        ("w1", "https://witness.example/w", vkey)
+    ]
+    assert parse(base(), tmp_path).witnesses == ()
+    ed25519 = note.ed25519_verifier("witness.example/w1", bytes(range(32))).vkey()
+    for bad, problem in [
+        ({"url": "https://w.example", "vkey": ed25519}, "witnesses.w1.vkey"),
+        ({"url": "http://w.example", "vkey": vkey}, "witnesses.w1.url"),
+        ({"url": "https://w.example", "vkey": vkey, "extra": 1}, "witnesses.w1.extra"),
+        ({"vkey": vkey}, "witnesses.w1.url"),
+        ({"url": "https://w.example", "vkey": vkey[:-2]}, "witnesses.w1.vkey"),
+    ]:
+        with pytest.raises(ConfigError, match=problem):
+            parse({**base(), "witnesses": {"w1": bad}}, tmp_path)

@@ -477,3 +477,54 @@ def test_verify_ticket_never_raises_on_garbage(text: str) -> None:
 
 
 TOKEN = HOUSE.delegated()
+
+
+def test_doc_rules_for_iat_times_and_the_footer() -> None:
+    """docs/tickets.md, sections 2 and 3: iat is informational (a future iat, or one after
+    exp, is accepted); offsets and fractional seconds are allowed; an unknown footer member
+    is bad_token."""
+    import base64
+    import json
+
+    from gateway.trust.claims import parse_time
+    from gateway.trust.envelope import TokenKind, unwrap
+    from gateway.trust.reasons import Reason, TicketError
+    from gateway.trust.ticket import ticket_from_claims as read_ticket
+
+    assert parse_time("2026-06-03T11:00:00+02:00") == parse_time("2026-06-03T09:00:00Z")
+    assert parse_time("2026-06-03T09:00:00.5Z").microsecond == 500000
+    for bad in (
+        "2026-06-03t09:00:00Z",
+        "2026-06-03T09:00:00z",
+        "2026-06-03T09:00:00",
+        "2026-06-03T09:00:60Z",
+    ):
+        with pytest.raises(TicketError):
+            parse_time(bad)
+
+    claims = {
+        "v": 1,
+        "iss": "owner",
+        "sub": "courier",
+        "aud": "gw-1",
+        "jti": "t-1",
+        "iat": "2026-06-03T09:00:00Z",
+        "nbf": "2026-06-03T09:00:00Z",
+        "exp": "2026-06-03T10:00:00Z",
+        "door": "front",
+        "purpose": "guest",
+        "cnf": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+    }
+    for iat in ("2026-06-03T09:30:00Z", "2026-06-03T10:00:01Z", "2030-01-01T00:00:00Z"):
+        assert read_ticket(dict(claims, iat=iat)).exp == parse_time(claims["exp"])
+    with pytest.raises(TicketError) as caught:
+        read_ticket(dict(claims, iat="1790000000"))
+    assert caught.value.reason is Reason.MALFORMED_CLAIMS
+
+    footer = base64.urlsafe_b64encode(json.dumps({"kid": "k4.pid.x", "extra": "1"}).encode())
+    token = "v4.public." + "A" * 120 + "." + footer.decode().rstrip("=")
+    with pytest.raises(TicketError) as caught:
+        unwrap(token, TokenKind.TICKET)
+    assert caught.value.reason is Reason.BAD_TOKEN
+    plain = base64.urlsafe_b64encode(json.dumps({"kid": "k4.pid.x"}).encode())
+    assert unwrap("v4.public." + "A" * 120 + "." + plain.decode().rstrip("="), TokenKind.TICKET)
