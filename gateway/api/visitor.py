@@ -124,7 +124,7 @@ def handlers() -> dict[str, Handler]:
         visitors = visitors_of(request)
         terms = visitors.terms(body["terms"])
         try:
-            visitors.household.certified()
+            visitors.household.check_terms(terms.doors, terms.kind.purpose, terms.schedule)
         except HouseholdUncertified as exc:
             raise Problem(409, exc.code, exc.message) from None
         act = Act(ActKind.INVITE, terms.digest())

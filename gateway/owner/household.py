@@ -28,7 +28,7 @@ from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.certificate import IssuerCertificate, verify_certificate
 from gateway.trust.keys import TrustAnchors
 from gateway.trust.reasons import TicketError
-from gateway.trust.schedule import WeeklyWindow, within
+from gateway.trust.schedule import WeeklyWindow, format_hours, within
 from gateway.trust.ticket import MAX_LIFETIME, Camera, Purpose, Ticket, sign_ticket
 from groundwork.files import PUBLIC, write_file
 
@@ -149,6 +149,24 @@ class Household:
                 "threshold owner household-issuer --certify --door NAME"
             )
         return self.cert
+
+    def check_terms(
+        self, doors: tuple[str, ...], purpose: Purpose, schedule: tuple[WeeklyWindow, ...]
+    ) -> None:
+        """Refuse, when inviting, what the certificate would refuse when claiming."""
+        cert = self.certified()
+        outside = [d for d in doors if cert.doors is not None and d not in cert.doors]
+        if outside:
+            raise HouseholdRefused(
+                f"the owner's certificate does not cover door {outside[0]}: re-certify the "
+                "household issuer with that door"
+            )
+        if cert.purposes is None or purpose not in cert.purposes:
+            raise HouseholdRefused(f"the owner's certificate does not cover {purpose.value}")
+        if cert.hours is not None and not within(schedule, [cert.hours]):
+            raise HouseholdRefused(
+                f"the schedule goes beyond the certificate's hours ({format_hours(cert.hours)})"
+            )
 
     def issue(
         self,

@@ -197,7 +197,8 @@ class Visitors:
     async def invite(self, terms: VisitTerms, by_device: str, by_name: str) -> dict[str, Any]:
         """Record the invitation and answer its one-time link (the caller checked the
         device's fresh assertion over ``terms.digest()``)."""
-        self.household.certified()  # no link that could not be claimed
+        # No link that could not be claimed: the certificate's caps are checked now.
+        self.household.check_terms(terms.doors, terms.kind.purpose, terms.schedule)
         token = b64u_encode(secrets.token_bytes(32))
         invitation_id = "inv-" + secrets.token_hex(6)
         stored = {**terms.to_json(), "invited_by": by_name}

@@ -85,6 +85,9 @@ async def test_certify_once_with_the_root_key_then_issue_within_the_caps(
         gateway_id=GATEWAY_ID, ticket=token, jti=ticket.jti, holder=holder, door="front"
     )
     assert reply.status == 201
+    with pytest.raises(HouseholdRefused, match="door back"):
+        visitors.household.check_terms(("front", "back"), Purpose.SERVICE, ())
+    visitors.household.check_terms(("front",), Purpose.GUEST, ())
     with pytest.raises(HouseholdRefused, match="delivery"):
         visitors.household.issue(
             holder_key=bytes(holder.verify_key),
