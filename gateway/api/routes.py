@@ -627,6 +627,57 @@ APP_ROUTES: tuple[Route, ...] = (
 
 ROUTES += APP_ROUTES
 
+_HOUSEHOLD_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "public_key": _S,
+        "gateway_id": _S,
+        "certificate": {"type": ["string", "null"]},
+        "allowances": {"type": "array", "items": _S},
+    },
+    "required": ["public_key", "gateway_id", "certificate", "allowances"],
+}
+_VISIT_TICKET = {
+    "type": "object",
+    "properties": {"door": _S, "jti": _S, "ticket": _S, "exp": _S},
+    "required": ["door", "jti", "ticket", "exp"],
+}
+_VISIT_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "description": "An invitation as the visitor's page shows it (docs/visitors.md).",
+    "properties": {
+        "invitation": _S,
+        "gateway_id": _S,
+        "zone": _S,
+        "name": _S,
+        "kind": {"type": "string", "enum": ["cleaner", "dog_walker", "guest"]},
+        "doors": {"type": "array", "items": _S},
+        "schedule": {"type": "array", "items": {"type": "object"}},
+        "days": {"type": "integer"},
+        "uses": {"type": "integer"},
+        "camera_required": {"type": "boolean"},
+        "invited_by": _S,
+        "ends": _S,
+        "claimed": {"type": "boolean"},
+        "revoked": {"type": "boolean"},
+        "next_window": {"type": ["object", "null"]},
+        "tickets": {"type": "array", "items": _VISIT_TICKET},
+    },
+    "required": [
+        "invitation",
+        "gateway_id",
+        "zone",
+        "name",
+        "kind",
+        "doors",
+        "schedule",
+        "ends",
+        "claimed",
+        "revoked",
+        "next_window",
+    ],
+}
+
 #: Keys for people (docs/visitors.md): the household issuer (root key), the owner app's
 #: invitations (the app's session and a passkey) and the visitor's page and its routes.
 VISITOR_ROUTES: tuple[Route, ...] = (
@@ -637,6 +688,7 @@ VISITOR_ROUTES: tuple[Route, ...] = (
         "The household issuer: its public key, its certificate (or null) and what it allows.",
         owner=True,
         responses=(200, 401, 404),
+        answer=_HOUSEHOLD_ANSWER,
     ),
     Route(
         "POST",
@@ -647,6 +699,7 @@ VISITOR_ROUTES: tuple[Route, ...] = (
         owner=True,
         request_schema=_obj({"certificate": _TOKEN}, ["certificate"]),
         responses=(200, 400, 401, 404),
+        answer=_HOUSEHOLD_ANSWER,
     ),
 )
 _TERMS = {"type": "object"}
@@ -708,6 +761,7 @@ VISITOR_ROUTES += (
         "What an invitation link offers, before it is accepted (nothing is spent).",
         request_schema=_obj({"token": _S}, ["token"]),
         responses=(200, 400, 403, 404, 409, 410),
+        answer=_VISIT_ANSWER,
     ),
     Route(
         "POST",
@@ -717,6 +771,7 @@ VISITOR_ROUTES += (
         "tickets bound to that key are issued (409 invitation_used for a second claim).",
         request_schema=_obj({"token": _S, "public_key": _B64_32}, ["token", "public_key"]),
         responses=(201, 400, 403, 404, 409, 410),
+        answer=_VISIT_ANSWER,
     ),
     Route(
         "POST",
@@ -724,6 +779,7 @@ VISITOR_ROUTES += (
         "visit_challenge",
         "A single-use nonce to sign for a renewal (valid 30 s).",
         responses=(201,),
+        answer={"type": "object", "properties": {"nonce": _S}, "required": ["nonce"]},
     ),
     Route(
         "POST",
@@ -742,6 +798,7 @@ VISITOR_ROUTES += (
             ["invitation", "nonce", "proof"],
         ),
         responses=(200, 400, 403, 404, 410),
+        answer=_VISIT_ANSWER,
     ),
 )
 ROUTES += VISITOR_ROUTES
