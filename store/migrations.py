@@ -288,6 +288,38 @@ ALTER TABLE checkpoint ADD COLUMN note_key_id BLOB
 """
 
 
+def _visitor_invitations_migration() -> str:
+    """The owner's invitations of visitors, keys for people (docs/visitors.md).
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    The link is stored as the SHA-256 of its secret; it is claimed once (the visitor's public
+    key is written once, a trigger refuses a second); an invitation is never deleted
+    (``revoked_ms`` is set), so the audit log's invitation ids always resolve.
+    """
+    return """
+CREATE TABLE visitor_invitation (
+    invitation_id   TEXT PRIMARY KEY,
+    token_hash      BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    terms           TEXT NOT NULL,
+    invited_by      TEXT NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    link_expires_ms INTEGER NOT NULL,
+    ends_ms         INTEGER NOT NULL,
+    holder_key      BLOB CHECK (holder_key IS NULL OR length(holder_key) = 32),
+    claimed_ms      INTEGER,
+    revoked_ms      INTEGER
+);
+CREATE UNIQUE INDEX visitor_invitation_holder ON visitor_invitation (holder_key)
+    WHERE holder_key IS NOT NULL;
+CREATE TRIGGER visitor_invitation_claimed_once BEFORE UPDATE OF holder_key ON visitor_invitation
+WHEN OLD.holder_key IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'an invitation is claimed once'); END;
+CREATE TRIGGER visitor_invitation_revoked_stays BEFORE UPDATE OF revoked_ms ON visitor_invitation
+WHEN OLD.revoked_ms IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a revoked invitation stays revoked'); END;
+"""
+
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _V2,
@@ -298,6 +330,7 @@ MIGRATIONS: tuple[str, ...] = (
     _owner_devices_migration(),
     _owner_device_may_open_migration(),
     _checkpoint_note_migration(),
+    _visitor_invitations_migration(),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -19,6 +19,7 @@ from store.commitment import CommitmentKey
 from store.devices import DeviceTables
 from store.entry import EntrySealer, JsonValue
 from store.errors import IntegrityViolation
+from store.invitations import InvitationTables
 from store.merkle import MerkleFrontier
 from store.state import StateTables
 
@@ -47,6 +48,8 @@ class StoreTransaction:
         self.state = StateTables(conn)
         #: The owner's devices and enrollment links (store.devices).
         self.devices = DeviceTables(conn)
+        #: The owner's invitations of visitors (store.invitations).
+        self.invitations = InvitationTables(conn)
 
     def now_ms(self) -> int:
         return self._clock()

@@ -81,6 +81,7 @@ from gateway.access.session import (
 from gateway.errors import GatewayError
 from gateway.trust.approval import decode_approval
 from gateway.trust.clock import floor_ahead
+from gateway.trust.revocation import Revocation, RevokedKind, key_text
 from gateway.trust.verification import (
     ChallengeRecord,
     HeldRevocations,
@@ -134,6 +135,10 @@ class AccessService:
         #: Every revocation held (the ledger's union), read at start and replaced by what
         #: the ledger holds after each list it adds.
         self._revocations = HeldRevocations()
+        #: Keys stopped on this gateway only (a visitor's invitation withdrawn in the owner
+        #: app, docs/visitors.md), checked with the owner's lists; held in memory, given again
+        #: at each start by their owner (gateway.owner.invitations).
+        self._local_revocations = HeldRevocations()
         self._memory_challenges: dict[bytes, ChallengeRecord] = {}
         #: Requests refused before any signature verified, or without the holder's proof of
         #: possession (not audited: see gateway.access.admission).
@@ -410,7 +415,7 @@ class AccessService:
                 session_id=_new_session_id(),
                 challenge=challenge,
                 store_failed=store_failed,
-                revocations=self._revocations,
+                revocations=self._held(),
                 time_floor=floor,
                 camera_live=self.camera_live(request.door),
                 storage_writable=self._context.health.writable,
@@ -628,7 +633,7 @@ class AccessService:
                 request,
                 ApprovalFacts(
                     now=self.clock(),
-                    revocations=self._revocations,
+                    revocations=self._held(),
                     time_floor=floor,
                     camera_live=self.camera_live(request.door),
                     storage_writable=store_ok and self._context.health.writable,
@@ -651,6 +656,20 @@ class AccessService:
             f"approved too late: {refusal.code.value} ({refusal.detail})",
         )
         self._refuse(voided, facts.door, facts.session)
+
+    def revoke_here(self, public_key: bytes, until: datetime) -> None:
+        """Stop a holder's key on this gateway at once, until ``until`` (its tickets' end)."""
+        entry = Revocation(RevokedKind.KEY, key_text(public_key), until)
+        self._local_revocations = HeldRevocations.of(
+            [*self._local_revocations.entries(), entry], None
+        )
+
+    def _held(self) -> HeldRevocations:
+        """The owner's lists and this gateway's own stopped keys, as one."""
+        if not self._local_revocations:
+            return self._revocations
+        entries = [*self._revocations.entries(), *self._local_revocations.entries()]
+        return HeldRevocations.of(entries, self._revocations.seq)
 
     async def set_revocations(self, token: str) -> int:
         """Add an owner-signed list (see :meth:`_accept_revocations`); the highest ``seq``

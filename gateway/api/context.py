@@ -17,6 +17,7 @@ from gateway.access.service import AccessService
 from gateway.api.listener import ConnectionLimits
 from gateway.api.ratelimit import RateLimiter
 from gateway.owner.app import OwnerApp
+from gateway.owner.invitations import Visitors
 from gateway.owner.sessions import AppSession
 from gateway.trust.owner_request import OwnerRequestVerifier
 from video.camera import Camera
@@ -53,6 +54,9 @@ class ApiContext:
     #: The owner's web app (docs/owner-app.md); None when ``[app] enabled = false``, and then
     #: its routes answer 404.
     owner_app: OwnerApp | None = None
+    #: Keys for people: the household issuer and the invitations (docs/visitors.md); None
+    #: when the gateway runs without the owner app.
+    visitors: Visitors | None = None
 
 
 CTX: web.AppKey[ApiContext] = web.AppKey("threshold_ctx", ApiContext)

@@ -626,6 +626,182 @@ APP_ROUTES: tuple[Route, ...] = (
 )
 
 ROUTES += APP_ROUTES
+
+_HOUSEHOLD_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "public_key": _S,
+        "gateway_id": _S,
+        "certificate": {"type": ["string", "null"]},
+        "allowances": {"type": "array", "items": _S},
+    },
+    "required": ["public_key", "gateway_id", "certificate", "allowances"],
+}
+_VISIT_TICKET = {
+    "type": "object",
+    "properties": {"door": _S, "jti": _S, "ticket": _S, "exp": _S},
+    "required": ["door", "jti", "ticket", "exp"],
+}
+_VISIT_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "description": "An invitation as the visitor's page shows it (docs/visitors.md).",
+    "properties": {
+        "invitation": _S,
+        "gateway_id": _S,
+        "zone": _S,
+        "name": _S,
+        "kind": {"type": "string", "enum": ["cleaner", "dog_walker", "guest"]},
+        "doors": {"type": "array", "items": _S},
+        "schedule": {"type": "array", "items": {"type": "object"}},
+        "days": {"type": "integer"},
+        "uses": {"type": "integer"},
+        "camera_required": {"type": "boolean"},
+        "invited_by": _S,
+        "ends": _S,
+        "claimed": {"type": "boolean"},
+        "revoked": {"type": "boolean"},
+        "next_window": {"type": ["object", "null"]},
+        "tickets": {"type": "array", "items": _VISIT_TICKET},
+    },
+    "required": [
+        "invitation",
+        "gateway_id",
+        "zone",
+        "name",
+        "kind",
+        "doors",
+        "schedule",
+        "ends",
+        "claimed",
+        "revoked",
+        "next_window",
+    ],
+}
+
+#: Keys for people (docs/visitors.md): the household issuer (root key), the owner app's
+#: invitations (the app's session and a passkey) and the visitor's page and its routes.
+VISITOR_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/v1/owner/household-issuer",
+        "owner_household",
+        "The household issuer: its public key, its certificate (or null) and what it allows.",
+        owner=True,
+        responses=(200, 401, 404),
+        answer=_HOUSEHOLD_ANSWER,
+    ),
+    Route(
+        "POST",
+        "/v1/owner/household-issuer",
+        "owner_household_certify",
+        "Give the household issuer a (new) owner-signed certificate: purposes service and "
+        "guest only, named doors, tickets of at most 7 days; recorded.",
+        owner=True,
+        request_schema=_obj({"certificate": _TOKEN}, ["certificate"]),
+        responses=(200, 400, 401, 404),
+        answer=_HOUSEHOLD_ANSWER,
+    ),
+)
+_TERMS = {"type": "object"}
+_B64_32 = _NONCE
+VISITOR_ROUTES += (
+    Route(
+        "POST",
+        "/v1/app/invitations/options",
+        "app_invitation_options",
+        "The passkey challenge for inviting a visitor with these terms (it commits to them).",
+        request_schema=_obj({"terms": _TERMS}, ["terms"]),
+        responses=(200, *_JSON_ERRORS, 409),
+        app_session=True,
+    ),
+    Route(
+        "POST",
+        "/v1/app/invitations",
+        "app_invite",
+        "Invite a visitor: the terms, with a fresh passkey assertion over them; a one-time "
+        "link (and its QR code as SVG), recorded.",
+        request_schema=_obj(
+            {"terms": _TERMS, "ceremony": _S, "credential": _OBJ},
+            ["terms", "ceremony", "credential"],
+        ),
+        responses=(201, *_JSON_ERRORS, 409),
+        app_session=True,
+    ),
+    Route(
+        "GET",
+        "/v1/app/invitations",
+        "app_invitations",
+        "Every invitation: its terms, whether claimed or revoked, its next window.",
+        responses=(200, 401),
+        app_session=True,
+    ),
+    Route(
+        "POST",
+        "/v1/app/invitations/{invitation}/revoke",
+        "app_invitation_revoke",
+        "Withdraw an invitation: the visitor's key stops at once on this gateway; recorded.",
+        responses=(200, *_JSON_ERRORS, 404),
+        app_session=True,
+    ),
+    Route(
+        "GET", "/visit/", "visit_page", "The visitor's page (text/html).", media_type="text/html"
+    ),
+    Route(
+        "GET",
+        "/visit/{asset}",
+        "visit_asset",
+        "A file of the visitor's page (script, style).",
+        responses=(200, 404),
+        media_type="text/plain",
+    ),
+    Route(
+        "POST",
+        "/v1/visit/preview",
+        "visit_preview",
+        "What an invitation link offers, before it is accepted (nothing is spent).",
+        request_schema=_obj({"token": _S}, ["token"]),
+        responses=(200, 400, 403, 404, 409, 410),
+        answer=_VISIT_ANSWER,
+    ),
+    Route(
+        "POST",
+        "/v1/visit/claim",
+        "visit_claim",
+        "Accept an invitation with the visitor's Ed25519 public key: the link is spent and "
+        "tickets bound to that key are issued (409 invitation_used for a second claim).",
+        request_schema=_obj({"token": _S, "public_key": _B64_32}, ["token", "public_key"]),
+        responses=(201, 400, 403, 404, 409, 410),
+        answer=_VISIT_ANSWER,
+    ),
+    Route(
+        "POST",
+        "/v1/visit/challenge",
+        "visit_challenge",
+        "A single-use nonce to sign for a renewal (valid 30 s).",
+        responses=(201,),
+        answer={"type": "object", "properties": {"nonce": _S}, "required": ["nonce"]},
+    ),
+    Route(
+        "POST",
+        "/v1/visit/renew",
+        "visit_renew",
+        "Fresh tickets (mode renew) or the invitation as it stands (mode status: revoked, "
+        "next window) for the visitor's page that proves it holds the invitation's key "
+        "(Ed25519 over the proof message with the invitation id and the mode as action).",
+        request_schema=_obj(
+            {
+                "invitation": _S,
+                "nonce": _NONCE,
+                "proof": _PROOF,
+                "mode": {"type": "string", "enum": ["renew", "status"]},
+            },
+            ["invitation", "nonce", "proof"],
+        ),
+        responses=(200, 400, 403, 404, 410),
+        answer=_VISIT_ANSWER,
+    ),
+)
+ROUTES += VISITOR_ROUTES
 ROUTE_BY_NAME = {route.name: route for route in ROUTES}
 STREAMING_PATHS = frozenset(route.path for route in ROUTES if route.streaming)
 

@@ -17,7 +17,7 @@ import ssl
 
 from aiohttp import web
 
-from gateway.api import courier, owner, owner_app
+from gateway.api import courier, owner, owner_app, visitor
 from gateway.api.camera import live_view, owner_cameras, owner_snapshot
 from gateway.api.context import CTX, ApiContext, Handler
 from gateway.api.listener import MAX_LINE, Listener
@@ -30,6 +30,7 @@ def _handlers(ctx: ApiContext) -> dict[str, Handler]:
     camera_live = live_view(ctx)
     return {
         **owner_app.handlers(),
+        **visitor.handlers(),
         "app_live_view": camera_live,
         "info": courier.info,
         "openapi": courier.openapi,
@@ -57,6 +58,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     )
     app[CTX] = ctx
     app.on_response_prepare.append(owner_app.security_headers)
+    app.on_response_prepare.append(visitor.visit_headers)
     app.on_shutdown.append(owner_app.end_streams)
     handlers = _handlers(ctx)
     for route in ROUTES:

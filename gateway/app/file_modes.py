@@ -2,7 +2,8 @@
 
 The gateway's secrets on disk: its key (audit checkpoints), the database and its SQLite
 ``-wal``/``-shm`` companions (the locks' shared keys, the owner's history), its outage
-journal (``<database>.outage``: visits not yet in the database), the TLS key,
+journal (``<database>.outage``: visits not yet in the database), the household issuer's key
+(``household-issuer.key``: it signs visitors' tickets), the TLS key,
 a real lock's pairing file (``lock-<door>.json``) and a virtual lock's state
 (``sim-lock-<door>.json``, which holds its authorizations). Any group or other permission
 bit on one of them refuses the start with one line naming every such file and the
@@ -25,6 +26,7 @@ from ble.sim.vendor import sim_state_file
 from gateway.app.config import GatewayConfig
 from gateway.app.locks import pairing_file
 from gateway.errors import ConfigError
+from gateway.owner.household import key_path as household_key_path
 from store.outage_journal import journal_path
 
 
@@ -47,6 +49,7 @@ def secret_files(config: GatewayConfig) -> tuple[SecretFile, ...]:
         SecretFile(db.with_name(db.name + "-wal"), "recent database pages"),
         SecretFile(db.with_name(db.name + "-shm"), "the database's shared memory"),
         SecretFile(journal_path(db), "visits the database could not record yet"),
+        SecretFile(household_key_path(config.directory), "the household issuer's key"),
     ]
     if config.api.tls:
         files.append(SecretFile(config.api.tls_key, "the TLS key"))

@@ -78,6 +78,7 @@ from gateway.errors import GatewayError
 from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
 from gateway.owner.app import AppSettings, OwnerApp
 from gateway.owner.feed import LiveFeed, OwnerNotifier
+from gateway.owner.invitations import Visitors
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
@@ -161,6 +162,8 @@ class Gateway:
         self.notifier = OwnerNotifier([self.feed])
         #: The owner's web app, while the gateway runs with ``[app] enabled``.
         self.owner_app: OwnerApp | None = None
+        #: Keys for people (docs/visitors.md); with the owner app only.
+        self.visitors: Visitors | None = None
         self.store: Store | None = None
         self.journal: OutageJournal | None = None
         self.locks: LockFleet | None = None
@@ -417,6 +420,18 @@ class Gateway:
                 camera_doors=ctx.camera_doors,
             )
             ctx.owner_app = self.owner_app
+            owner_app = self.owner_app
+            self.visitors = ctx.visitors = Visitors(
+                cfg.directory,
+                TrustAnchors.of(cfg.owner_public_key),
+                cfg.gateway_id,
+                self.store,
+                zone=zoneinfo.ZoneInfo(cfg.timezone),
+                doors=frozenset(self.service.doors),
+                origin=lambda: owner_app.origin,
+                revoke_here=self.service.revoke_here,
+            )
+            await self.visitors.restore_revocations()
         port = cfg.api.port if o.port is None else o.port
         try:
             self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)

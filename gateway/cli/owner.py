@@ -1,6 +1,7 @@
 """``threshold owner``: the reference owner client (approve/deny, events, lock/unlock,
 ``clock reset``: a time floor found ahead of the gateway's clock set back to it, and the owner
-app's devices: enroll, devices, rename-device, revoke-device).
+app's devices: enroll, devices, rename-device, revoke-device; and ``household-issuer``, the
+key that signs visitors' tickets, certified once by the root key: docs/visitors.md).
 
 Every request is signed with the owner key for this gateway's id and TLS key (docs/api.md,
 "Request signature"), and the gateway is always authenticated first: ``--pin-fingerprint``,
@@ -112,6 +113,45 @@ async def _enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _household(args: argparse.Namespace) -> int:
+    """Show the household issuer; with ``--certify``, sign its certificate with the root key
+    (the only time the root key is needed for visitors: the app issues within it)."""
+    from gateway.owner.household import household_certificate
+    from gateway.trust.base64url import b64u_decode
+    from gateway.trust.certificate import sign_certificate
+    from gateway.trust.schedule import parse_hours
+
+    owner = _owner_key(args.owner_key)
+    client, info = await gateway_trust.open_gateway(args)
+    async with client:
+        shown = await client.owner(owner, "GET", "/v1/owner/household-issuer")
+        if args.certify:
+            doors = tuple(args.door or info.get("doors") or ())
+            hours = parse_hours(args.hours) if args.hours else None
+            cert = household_certificate(
+                b64u_decode(str(shown["public_key"])),
+                str(info["gateway_id"]),
+                tuple(str(d) for d in doors),
+                datetime.now(UTC),
+                days=args.days,
+                hours=hours,
+            )
+            token = sign_certificate(cert, bytes(owner) + bytes(owner.verify_key))
+            body = {"certificate": token}
+            shown = await client.owner(owner, "POST", "/v1/owner/household-issuer", body)
+    print(f"household issuer key: {shown['public_key']}")
+    if not shown["certificate"]:
+        print(
+            "not certified yet: run this again with --certify (and --door NAME for each door "
+            "visitors may open)",
+            file=sys.stderr,
+        )
+        return 0
+    for line in shown["allowances"]:
+        print(line)
+    return 0
+
+
 def terminal_qr(text: str) -> str:
     """``text`` as a QR code drawn with block characters (for a phone's camera)."""
     import io
@@ -209,6 +249,18 @@ def register(sub: Any) -> None:
     rn.add_argument("name")
     common(rn)
     rn.set_defaults(handler=lambda a: asyncio.run(_devices(a, "rename")))
+    hh = osub.add_parser(
+        "household-issuer",
+        help="show the household issuer (visitors' tickets); --certify signs its caps once",
+    )
+    hh.add_argument("--certify", action="store_true", help="sign a (new) certificate")
+    hh.add_argument(
+        "--door", action="append", help="a door visitors may open (repeat; default: every door)"
+    )
+    hh.add_argument("--hours", help="every day's hours visitors may come, e.g. 07:00-21:00")
+    hh.add_argument("--days", type=int, default=365, help="the certificate's life (days)")
+    common(hh)
+    hh.set_defaults(handler=lambda a: asyncio.run(_household(a)))
     clock = osub.add_parser("clock", help="the gateway's time floor")
     csub = clock.add_subparsers(dest="clock_command", metavar="ACTION")
     csub.required = True

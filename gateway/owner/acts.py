@@ -35,12 +35,15 @@ class ActKind(enum.StrEnum):
     DENY = "deny"
     UNLOCK = "unlock"
     LOCK = "lock"
+    #: Invite a visitor (docs/visitors.md): the target is the terms' digest, so the passkey
+    #: signs over exactly these terms.
+    INVITE = "invite"
 
 
 #: Acts that let someone in: each needs a fresh user-verified assertion over the act.
 OPENS_DOOR = frozenset({ActKind.APPROVE, ActKind.UNLOCK})
 #: Acts done with an assertion (the door-opening ones, the refusal of a visitor, sign-in).
-NEEDS_ASSERTION = OPENS_DOOR | {ActKind.DENY, ActKind.SIGN_IN}
+NEEDS_ASSERTION = OPENS_DOOR | {ActKind.DENY, ActKind.SIGN_IN, ActKind.INVITE}
 _MEMBER_MAY = frozenset({ActKind.SIGN_IN, ActKind.LOCK})
 
 
@@ -66,6 +69,7 @@ class Act:
             ActKind.DENY: "turn away the visitor of session",
             ActKind.UNLOCK: "unlock door",
             ActKind.LOCK: "lock door",
+            ActKind.INVITE: "invite a visitor with terms",
         }
         return f"{words[self.kind]} {self.target}".strip()
 

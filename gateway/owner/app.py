@@ -289,13 +289,7 @@ class OwnerApp:
         self, session: AppSession, act: Act, ceremony_id: Any, credential: Any
     ) -> dict[str, Any]:
         """Check the fresh assertion over exactly ``act`` by this device, then do it."""
-        await self._check_act(session, act)
-        challenge, ceremony = self._take(ceremony_id, "assert")
-        if ceremony.act != act or ceremony.device_id != session.device_id:
-            raise AssertionRefused("this assertion was made for another act or device")
-        device = await self._verified_device(credential, challenge, session.device_id)
-        # Read again with the assertion: a permission taken back meanwhile counts.
-        self._check_role(session, act, device)
+        device = await self.authorise(session, act, ceremony_id, credential)
         by = f"device:{device.device_id}"
         log.info("owner act %s by %s", act.describe(), by)
         if act.kind in (ActKind.APPROVE, ActKind.DENY):
@@ -305,6 +299,20 @@ class OwnerApp:
             status = await self.service.owner_lock(act.target, "unlock", by=by)
             return {"door": act.target, "lock": status.lock.value, "door_state": status.door.value}
         raise BadAppRequest(f"a {act.kind.value} act is not done with a passkey")
+
+    async def authorise(
+        self, session: AppSession, act: Act, ceremony_id: Any, credential: Any
+    ) -> DeviceRecord:
+        """The device that made a fresh assertion over exactly ``act``, allowed to do it; the
+        caller then does it (an invitation: :mod:`gateway.owner.invitations`)."""
+        await self._check_act(session, act)
+        challenge, ceremony = self._take(ceremony_id, "assert")
+        if ceremony.act != act or ceremony.device_id != session.device_id:
+            raise AssertionRefused("this assertion was made for another act or device")
+        device = await self._verified_device(credential, challenge, session.device_id)
+        # Read again with the assertion: a permission taken back meanwhile counts.
+        self._check_role(session, act, device)
+        return device
 
     async def lock(self, session: AppSession, door: str) -> dict[str, Any]:
         """Lock by hand: it lets nobody in, so the signed-in session is enough."""

@@ -2,6 +2,7 @@
 import { api, ApiError, setCsrf } from "./api.js";
 import * as passkey from "./passkey.js";
 import * as screens from "./screens.js";
+import * as visitors from "./visitors.js";
 
 const h = screens.h;
 const main = document.getElementById("main");
@@ -263,6 +264,9 @@ async function render() {
       const filters = Object.fromEntries(route.query);
       const data = await api("GET", `/v1/app/history?${route.query}`);
       if (current()) app.show(screens.history(app, data, filters), "History");
+    } else if (route.name === "visitors") {
+      const data = await api("GET", "/v1/app/invitations");
+      if (current()) app.show(visitors.screen(app, data), "Visitors");
     } else if (route.name === "devices") {
       const data = await api("GET", "/v1/app/devices");
       if (current()) app.show(screens.devices(app, data.devices), "Devices");

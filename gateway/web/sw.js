@@ -3,7 +3,7 @@
 const VERSION = "__SHELL_VERSION__";
 const SHELL = [
   "/app/", "/app/app.js", "/app/api.js", "/app/passkey.js", "/app/screens.js",
-  "/app/chart.js", "/app/app.css", "/app/manifest.webmanifest", "/app/icon.svg",
+  "/app/chart.js", "/app/visitors.js", "/app/schedule.js", "/app/app.css", "/app/manifest.webmanifest", "/app/icon.svg",
 ];
 
 self.addEventListener("install", (event) => {

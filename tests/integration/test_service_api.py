@@ -43,7 +43,9 @@ async def test_openapi_document_matches_the_router(harness: GatewayHarness) -> N
     assert documented == {(r.method, r.path) for r in ROUTES}
     # And each documented route answers something other than "no such route".
     for method, path in documented:
-        concrete = path.replace("{session}", "s-none").replace("{asset}", "app.js")
+        concrete = path.replace("/visit/{asset}", "/visit/visit.js")
+        concrete = concrete.replace("{session}", "s-none").replace("{asset}", "app.js")
+        concrete = concrete.replace("{invitation}", "inv-none")
         concrete = concrete.replace("{device}", "d-none").replace("{door}", "front")
         concrete = concrete.replace("{entry}", "1")
         reply = await harness.client.request(method, concrete)
@@ -96,6 +98,7 @@ async def _owner_routes_refuse_everything_but_a_fresh_owner_signature(
         "/v1/owner/devices/{device}/rename",
         "/v1/owner/devices/{device}/revoke",
         "/v1/owner/devices/{device}/permission",
+        "/v1/owner/household-issuer",
     }
     # A courier's genuine credentials: a ticket and a valid proof of possession.
     t = harness.ticket()

@@ -1,0 +1,172 @@
+"""An invitation's terms and its schedule's next window: pure (docs/visitors.md).
+
+The owner's app sends the terms as JSON; :func:`parse_terms` checks every field (a typed
+:class:`~gateway.owner.errors.BadAppRequest` otherwise) into :class:`VisitTerms`. The weekly
+windows are the ticket's own (:class:`~gateway.trust.schedule.WeeklyWindow`), evaluated by
+the door on the gateway's wall clock; :func:`next_window` answers "when may I come next" with
+that same evaluator (:func:`~gateway.trust.schedule.allows`), so what the visitor's page says
+and what the door does cannot disagree, DST changes included.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from typing import Any
+
+from gateway.owner.errors import BadAppRequest
+from gateway.trust.claims import IDENTIFIER
+from gateway.trust.reasons import TicketError
+from gateway.trust.schedule import WeeklyWindow, allows
+from gateway.trust.ticket import MAX_USES, MAX_WINDOWS, Purpose
+
+MAX_NAME = 40
+MAX_DAYS = 366
+MAX_DOORS = 8
+
+
+class VisitorKind(enum.StrEnum):
+    CLEANER = "cleaner"
+    DOG_WALKER = "dog_walker"
+    GUEST = "guest"
+
+    @property
+    def purpose(self) -> Purpose:
+        return Purpose.GUEST if self is VisitorKind.GUEST else Purpose.SERVICE
+
+    @property
+    def words(self) -> str:
+        return self.value.replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class VisitTerms:
+    """What the owner grants: who, why, which doors, when, for how long, how often."""
+
+    name: str
+    kind: VisitorKind
+    doors: tuple[str, ...]
+    schedule: tuple[WeeklyWindow, ...]
+    days: int
+    uses: int
+    camera_required: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "doors": list(self.doors),
+            "schedule": [w.to_claim() for w in self.schedule],
+            "days": self.days,
+            "uses": self.uses,
+            "camera_required": self.camera_required,
+        }
+
+    def digest(self) -> str:
+        """What the owner's passkey assertion commits to (64 hex characters: an act target)."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadAppRequest(f"{key} must be a whole number from {low} to {high}")
+    return value
+
+
+def parse_terms(body: Any, doors_known: frozenset[str]) -> VisitTerms:
+    """The terms of an invitation from the app's JSON, or BadAppRequest naming the field."""
+    fields = {"name", "kind", "doors", "schedule", "days", "uses", "camera_required"}
+    if not isinstance(body, dict) or set(body) != fields:
+        raise BadAppRequest(f"terms must be an object with exactly {', '.join(sorted(fields))}")
+    name = " ".join(str(body["name"]).split()) if isinstance(body["name"], str) else ""
+    if not 0 < len(name) <= MAX_NAME or not name.isprintable():
+        raise BadAppRequest(f"name is 1 to {MAX_NAME} printable characters")
+    try:
+        kind = VisitorKind(body["kind"])
+    except ValueError:
+        raise BadAppRequest("kind is cleaner, dog_walker or guest") from None
+    doors = body["doors"]
+    if (
+        not isinstance(doors, list)
+        or not 0 < len(doors) <= MAX_DOORS
+        or len(set(map(str, doors))) != len(doors)
+        or not all(isinstance(d, str) and IDENTIFIER.fullmatch(d) for d in doors)
+    ):
+        raise BadAppRequest("doors is a list of distinct door names")
+    unknown = sorted(set(doors) - doors_known)
+    if unknown:
+        raise BadAppRequest(f"no door {unknown[0]} on this gateway")
+    raw = body["schedule"]
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_WINDOWS:
+        raise BadAppRequest(f"schedule is a list of 1 to {MAX_WINDOWS} weekly windows")
+    windows: list[WeeklyWindow] = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"days", "start", "end"}:
+            raise BadAppRequest("a window is {days, start, end}")
+        days = item["days"]
+        if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
+            raise BadAppRequest("a window's days are names mon..sun")
+        try:
+            windows.append(WeeklyWindow.from_claim(days, item["start"], item["end"]))
+        except TicketError as exc:
+            raise BadAppRequest(f"schedule: {exc.message}") from None
+    camera = body["camera_required"]
+    if not isinstance(camera, bool):
+        raise BadAppRequest("camera_required must be true or false")
+    return VisitTerms(
+        name=name,
+        kind=kind,
+        doors=tuple(doors),
+        schedule=tuple(windows),
+        days=_int(body, "days", 1, MAX_DAYS),
+        uses=_int(body, "uses", 1, MAX_USES),
+        camera_required=camera,
+    )
+
+
+def next_window(
+    windows: tuple[WeeklyWindow, ...], now: datetime, zone: tzinfo
+) -> tuple[datetime, datetime] | None:
+    """The window now open or the next one to open, as (first, last allowed minute + 1),
+    found with the door's own evaluator; None if none opens within 8 days."""
+    minute = timedelta(minutes=1)
+    start = now.replace(second=0, microsecond=0)
+
+    def ok(moment: datetime) -> bool:
+        return allows(windows, moment, zone)
+
+    first = start if ok(now) else _first_open(windows, now, zone)
+    if first is None:
+        return None
+    end = first
+    # Walk to the window's end minute by minute (a day at most): the evaluator decides.
+    limit = first + timedelta(days=1, minutes=1)
+    while end < limit and ok(end):
+        end += minute
+    return first, end
+
+
+def _first_open(windows: tuple[WeeklyWindow, ...], now: datetime, zone: tzinfo) -> datetime | None:
+    """The first minute after ``now`` the evaluator allows: each window's start on each of
+    the next 8 local days, then (a start inside a spring-forward gap) the minutes after."""
+    local = now.astimezone(zone)
+    candidates: list[datetime] = []
+    for offset in range(9):
+        day = (local + timedelta(days=offset)).date()
+        for window in windows:
+            if day.weekday() in window.days:
+                at = datetime.combine(day, time(window.start // 60, window.start % 60), zone)
+                candidates.append(at)
+    for at in sorted(c.astimezone(now.tzinfo) for c in candidates):
+        if at <= now:
+            continue
+        for step in range(0, 121):
+            moment = at + timedelta(minutes=step)
+            if allows(windows, moment, zone):
+                return moment
+    return None

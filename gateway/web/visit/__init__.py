@@ -1,0 +1,1 @@
+"""The visitor's page (docs/visitors.md): served by the gateway as it is, no build step."""

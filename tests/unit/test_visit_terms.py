@@ -1,0 +1,82 @@
+"""An invitation's terms (gateway.owner.visit_terms): every field checked, a typed refusal
+naming it; the digest a passkey signs over changes with any term."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.owner.acts import ActKind, Role, may
+from gateway.owner.errors import BadAppRequest
+from gateway.owner.visit_terms import VisitorKind, next_window, parse_terms
+from gateway.trust.schedule import WeeklyWindow
+from gateway.trust.ticket import Purpose
+
+DOORS = frozenset({"front", "back"})
+GOOD: dict[str, Any] = {
+    "name": "Maria",
+    "kind": "dog_walker",
+    "doors": ["front"],
+    "schedule": [{"days": ["mon", "thu"], "start": "09:00", "end": "12:00"}],
+    "days": 30,
+    "uses": 5,
+    "camera_required": True,
+}
+
+
+def test_good_terms_parse_and_map_to_purposes() -> None:
+    terms = parse_terms(GOOD, DOORS)
+    assert terms.kind is VisitorKind.DOG_WALKER
+    assert terms.kind.purpose is Purpose.SERVICE
+    assert VisitorKind.GUEST.purpose is Purpose.GUEST
+    assert len(terms.digest()) == 64
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 41}, "name"),
+        ({"kind": "plumber"}, "kind"),
+        ({"doors": []}, "doors"),
+        ({"doors": ["front", "front"]}, "doors"),
+        ({"doors": ["garage"]}, "no door garage"),
+        ({"schedule": []}, "schedule"),
+        ({"schedule": [{"days": ["mon"], "start": "09:00", "end": "09:00"}]}, "schedule"),
+        ({"schedule": [{"days": ["funday"], "start": "09:00", "end": "10:00"}]}, "schedule"),
+        ({"days": 0}, "days"),
+        ({"days": True}, "days"),
+        ({"uses": 1001}, "uses"),
+        ({"camera_required": "yes"}, "camera_required"),
+        ({"extra": 1}, "exactly"),
+    ],
+)
+def test_bad_terms_are_refused_by_field(change: dict[str, Any], words: str) -> None:
+    with pytest.raises(BadAppRequest, match=words):
+        parse_terms({**GOOD, **change}, DOORS)
+
+
+def test_the_digest_commits_to_every_term() -> None:
+    base = parse_terms(GOOD, DOORS).digest()
+    for change in ({"uses": 6}, {"doors": ["back"]}, {"camera_required": False}):
+        assert parse_terms({**GOOD, **change}, DOORS).digest() != base
+
+
+def test_next_window_now_open_and_next_week() -> None:
+    zone = ZoneInfo("Europe/London")
+    windows = (WeeklyWindow.parse("mon 09:00-12:00"),)
+    monday_ten = datetime(2026, 3, 30, 9, 0, tzinfo=UTC)  # 10:00 BST
+    named = next_window(windows, monday_ten, zone)
+    assert named == (monday_ten, datetime(2026, 3, 30, 11, 0, tzinfo=UTC))
+    after = next_window(windows, datetime(2026, 3, 30, 11, 30, tzinfo=UTC), zone)
+    assert after is not None
+    assert after[0] == datetime(2026, 4, 6, 8, 0, tzinfo=UTC)
+
+
+def test_a_member_invites_only_if_the_owner_allowed_it_to_open_doors() -> None:
+    assert may(Role.OWNER, ActKind.INVITE)
+    assert not may(Role.MEMBER, ActKind.INVITE)
+    assert may(Role.MEMBER, ActKind.INVITE, may_open=True)
