@@ -11,7 +11,6 @@ docs/owner-app/.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from gateway.owner.notices import Notice, NoticeKind
 from gateway.trust.ticket import Camera as TicketCamera
 from gateway.trust.ticket import Purpose
 from tests.support.browser import Device, launch
+from tests.support.browser import screenshot as browser_screenshot
 from tests.support.service import GatewayHarness, running_harness
 from video.testvideo import generate_test_video
 
@@ -88,13 +88,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 
 async def screenshot(device: Device, name: str) -> None:
-    """Render the screen. The docs' pictures are rewritten only when asked
-    (``THRESHOLD_DOCS_SCREENSHOTS=1``), so a test run leaves the checkout as it was."""
-    png = await device.page.screenshot(full_page=True)
-    assert png.startswith(b"\x89PNG"), name
-    if os.environ.get("THRESHOLD_DOCS_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        (DOCS / f"{name}.png").write_bytes(png)
+    await browser_screenshot(device, DOCS, name)
 
 
 async def fetch(device: Device, method: str, path: str, body: Any = None, csrf: bool = True) -> Any:

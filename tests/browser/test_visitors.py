@@ -23,7 +23,7 @@ import pytest_asyncio
 from ble.driver import LockState
 from gateway.owner.household import household_certificate
 from gateway.trust.certificate import sign_certificate
-from tests.support.browser import Device, launch
+from tests.support.browser import Device, launch, screenshot
 from tests.support.service import GATEWAY_ID, GatewayHarness, running_harness, secret64
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -67,8 +67,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 
 async def shot(device: Device, name: str) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    await device.page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+    await screenshot(device, DOCS, name)
 
 
 def shift_gateway_clock(world: World, by: timedelta) -> None:

@@ -112,3 +112,18 @@ class Device:
 
     async def close(self) -> None:
         await self.context.close()
+
+
+async def screenshot(device: Device, docs: Path, name: str) -> None:
+    """Render the page as a PNG. The docs' pictures (``docs/<name>.png``) are rewritten only
+    when asked (``THRESHOLD_DOCS_SCREENSHOTS=1``), so a test run leaves the checkout as it
+    was."""
+    png = await device.page.screenshot(full_page=True)
+    assert png.startswith(b"\x89PNG"), name
+    if os.environ.get("THRESHOLD_DOCS_SCREENSHOTS") == "1":
+        _keep(docs / f"{name}.png", png)
+
+
+def _keep(path: Path, png: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
