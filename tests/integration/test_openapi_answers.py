@@ -23,17 +23,15 @@ from tests.support.cloud import (
     start_relay,
     sync_for,
 )
-from tests.support.json_schema import every_success_schema_says_something, problems
+from tests.support.json_schema import (
+    answer_schema,
+    every_success_schema_says_something,
+    problems,
+)
 from tests.support.relay_attack import raw_request
 from tests.support.service import GatewayHarness, harness
 
 __all__ = ["harness"]
-
-
-def _answer(doc: dict[str, Any], method: str, path: str, code: int) -> dict[str, Any]:
-    content = doc["paths"][path][method.lower()]["responses"][str(code)]["content"]
-    schema: dict[str, Any] = content["application/json"]["schema"]
-    return schema
 
 
 async def test_the_gateway_answers_what_its_document_says(harness: GatewayHarness) -> None:
@@ -42,14 +40,14 @@ async def test_the_gateway_answers_what_its_document_says(harness: GatewayHarnes
     assert every_success_schema_says_something(doc) == []
 
     def holds(value: Any, method: str, path: str, code: int) -> None:
-        found = problems(value, _answer(doc, method, path, code), doc)
+        found = problems(value, answer_schema(doc, method, path, code), doc)
         assert found == [], (method, path, found)
 
     holds(doc, "GET", "/v1/openapi.json", 200)
     info = await client.info()
     holds(info, "GET", "/v1/info", 200)
     # The checker is not vacuous: a wrong answer is caught.
-    assert problems({**info, "doors": "front"}, _answer(doc, "GET", "/v1/info", 200), doc)
+    assert problems({**info, "doors": "front"}, answer_schema(doc, "GET", "/v1/info", 200), doc)
     holds(
         (await client.call("POST", "/v1/challenges", expect=(201,))).body,
         "POST",
@@ -88,7 +86,7 @@ async def test_the_owner_app_answers_what_its_document_says(harness: GatewayHarn
     assert app is not None
 
     def holds(value: Any, method: str, path: str, code: int = 200) -> None:
-        found = problems(value, _answer(doc, method, path, code), doc)
+        found = problems(value, answer_schema(doc, method, path, code), doc)
         assert found == [], (method, path, found)
 
     root = harness.keys.owner
@@ -122,7 +120,7 @@ async def test_the_owner_app_answers_what_its_document_says(harness: GatewayHarn
 
     me = await call("GET", "/v1/app/me")
     holds(me, "GET", "/v1/app/me")
-    assert problems({**me, "admin": True}, _answer(doc, "GET", "/v1/app/me", 200), doc)
+    assert problems({**me, "admin": True}, answer_schema(doc, "GET", "/v1/app/me", 200), doc)
     # A delivery (with its snapshot and clip entries) and a visitor waiting for the owner.
     t = harness.ticket(purpose=Purpose.DELIVERY, package_codes=("PKG-1",))
     opened = await harness.open(t, package_code="PKG-1")
@@ -177,13 +175,13 @@ async def test_the_relay_answers_what_its_document_says(tmp_path: Path) -> None:
         assert every_success_schema_says_something(doc) == []
 
         def holds(value: Any, method: str, path: str, code: int) -> None:
-            found = problems(value, _answer(doc, method, path, code), doc)
+            found = problems(value, answer_schema(doc, method, path, code), doc)
             assert found == [], (method, path, found)
 
         holds(doc, "GET", "/v1/openapi.json", 200)
         witness = (await raw_request(port, "GET", "/v1/witness")).json
         holds(witness, "GET", "/v1/witness", 200)
-        assert problems({"name": "x"}, _answer(doc, "GET", "/v1/witness", 200), doc)
+        assert problems({"name": "x"}, answer_schema(doc, "GET", "/v1/witness", 200), doc)
         time_answer = await raw_request(port, "GET", "/v1/time?nonce=" + "a1" * 10)
         holds(time_answer.json, "GET", "/v1/time", 200)
         for n in range(3):
