@@ -440,6 +440,14 @@ async def test_the_passkey_ceremonies_answer_what_the_document_says(world: World
     history = (await fetch(owner, "GET", "/v1/app/history"))["body"]
     assert any(visit["clips"] for visit in history["visits"])
     await world.holds(history, "GET", "/v1/app/history")
+    # A clip is no JSON: it comes as one of the media types the document names.
+    doc = (await world.h.client.call("GET", "/v1/openapi.json")).body
+    media = doc["paths"]["/v1/app/media/{entry}"]["get"]["responses"]["200"]["content"]
+    entry = next(c["entry"] for v in history["visits"] for c in v["clips"] if c["verified"])
+    kind = await owner.page.evaluate(
+        "async (path) => (await fetch(path)).headers.get('Content-Type')", f"/v1/app/media/{entry}"
+    )
+    assert kind in media
     # A new device's enrollment answers who it now is; the root key then revokes it.
     laptop = await Device.open(world.browser)
     try:

@@ -13,6 +13,7 @@ import aiohttp
 
 from gateway.api.owner_app import COOKIE, CSRF_HEADER
 from gateway.clients.cloud import owner_get, owner_post
+from gateway.clients.lan import KeyPin
 from gateway.owner.acts import Role
 from gateway.trust.ticket import Purpose
 from store.transaction import StoreTransaction
@@ -121,6 +122,18 @@ async def test_the_owner_app_answers_what_its_document_says(harness: GatewayHarn
     me = await call("GET", "/v1/app/me")
     holds(me, "GET", "/v1/app/me")
     assert problems({**me, "admin": True}, answer_schema(doc, "GET", "/v1/app/me", 200), doc)
+    # The feed is not JSON: its documented media type, then the Server-Sent Events framing.
+    feed = doc["paths"]["/v1/app/events/stream"]["get"]["responses"]["200"]["content"]
+    async with (
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=KeyPin(harness.gateway.fingerprint)),
+            timeout=aiohttp.ClientTimeout(total=15),
+        ) as http,
+        http.get(harness.url + "/v1/app/events/stream", headers=signed_in) as stream,
+    ):
+        assert stream.status == 200
+        assert list(feed) == [stream.content_type] == ["text/event-stream"]
+        assert await stream.content.readline() == b"retry: 2000\n"
     # A delivery (with its snapshot and clip entries) and a visitor waiting for the owner.
     t = harness.ticket(purpose=Purpose.DELIVERY, package_codes=("PKG-1",))
     opened = await harness.open(t, package_code="PKG-1")
