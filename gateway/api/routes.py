@@ -26,7 +26,7 @@ class Route:
     request_schema: dict[str, Any] | None = None
     responses: tuple[int, ...] = (200,)
     media_type: str = "application/json"  # of the success response
-    #: Further media types the success response may have (a file route: clip or snapshot).
+    #: Further media types of the success response (a clip or a snapshot; the app's files).
     also_media_types: tuple[str, ...] = ()
     streaming: bool = False  # a long-lived response: not counted against admission
     query: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects, "in": "query"
