@@ -25,6 +25,7 @@ from gateway.trust.ticket import Camera as TicketCamera
 from gateway.trust.ticket import Purpose
 from tests.support.browser import Device, launch
 from tests.support.browser import screenshot as browser_screenshot
+from tests.support.json_schema import answer_schema, problems
 from tests.support.service import GatewayHarness, running_harness
 from video.testvideo import generate_test_video
 
@@ -62,6 +63,12 @@ class World:
     async def events(self) -> list[dict[str, Any]]:
         reply = await self.h.client.owner(self.h.keys.owner, "GET", "/v1/owner/events?limit=1000")
         return list(reply["events"])
+
+    async def holds(self, answer: Any, method: str, path: str) -> None:
+        """``answer`` is what /v1/openapi.json says ``method path`` answers (docs/api.md)."""
+        doc = (await self.h.client.call("GET", "/v1/openapi.json")).body
+        found = problems(answer, answer_schema(doc, method, path, 200), doc)
+        assert found == [], (method, path, found)
 
     async def enroll(self, device: Device, link: str) -> None:
         await device.page.goto(link)
@@ -367,6 +374,88 @@ async def test_a_request_without_the_csrf_token_is_refused(world: World) -> None
     assert allowed["status"] == 200, allowed
 
 
+ENROLL = """async (token) => {
+    const passkey = await import("/app/passkey.js");
+    const post = async (path, body) => {
+        const headers = {"Content-Type": "application/json"};
+        const r = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
+        return {status: r.status, body: await r.json()};
+    };
+    const opts = await post("/v1/app/enroll/options", {token});
+    const credential = await passkey.create(opts.body.options);
+    return await post("/v1/app/enroll", {ceremony: opts.body.ceremony, credential});
+}"""
+SIGN_IN = """async () => {
+    const passkey = await import("/app/passkey.js");
+    const post = async (path, body) => {
+        const headers = {"Content-Type": "application/json"};
+        const r = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
+        return {status: r.status, body: await r.json()};
+    };
+    const opts = await post("/v1/app/signin/options", {});
+    const credential = await passkey.get(opts.body.options);
+    return await post("/v1/app/signin", {ceremony: opts.body.ceremony, credential});
+}"""
+
+
+async def test_the_passkey_ceremonies_answer_what_the_document_says(world: World) -> None:
+    """The answers only a passkey reaches (enroll, sign in, an act of each kind), and what
+    the app shows with a camera, held against /v1/openapi.json (the other routes are held
+    in tests/integration/test_openapi_answers.py)."""
+    owner = world.owner
+    assert owner is not None
+    await owner.page.goto(world.app_url + "#now")
+    await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+    signed_in = await owner.page.evaluate(SIGN_IN)
+    assert signed_in["status"] == 200, signed_in
+    await world.holds(signed_in["body"], "POST", "/v1/app/signin")
+    # An approval: the act answers the session.
+    survey = world.h.ticket(purpose=Purpose.SURVEY, subject="Ola Oneof")
+    session = (await world.h.open(survey)).body["session"]
+    approved = await owner.page.evaluate(ASSERT, [{"kind": "approve", "target": session}, False])
+    assert approved["first"]["status"] == 200, approved
+    await world.holds(approved["first"]["body"], "POST", "/v1/app/acts")
+    await world.h.wait_session(session, "open")
+    await world.h.done(survey, session)
+    await world.h.wait_session(session, "closed")
+    await world.h.wait_lock(LockState.LOCKED)
+    # An unlock by hand: the act answers the door; locked again from the app.
+    unlocked = await owner.page.evaluate(ASSERT, [{"kind": "unlock", "target": "front"}, False])
+    assert unlocked["first"]["status"] == 200, unlocked
+    await world.holds(unlocked["first"]["body"], "POST", "/v1/app/acts")
+    await world.h.wait_lock(LockState.UNLOCKED)
+    locked = await fetch(owner, "POST", "/v1/app/doors/front/lock", {})
+    assert locked["status"] == 200, locked
+    await world.h.wait_lock(LockState.LOCKED)
+    # With the camera: its health in "now", the snapshots and clips in the history.
+    now = await fetch(owner, "GET", "/v1/app/now")
+    assert now["body"]["camera"]["configured"] is True
+    await world.holds(now["body"], "GET", "/v1/app/now")
+    history = (await fetch(owner, "GET", "/v1/app/history"))["body"]
+    assert any(visit["clips"] for visit in history["visits"])
+    await world.holds(history, "GET", "/v1/app/history")
+    # A clip is no JSON: it comes as one of the media types the document names.
+    doc = (await world.h.client.call("GET", "/v1/openapi.json")).body
+    media = doc["paths"]["/v1/app/media/{entry}"]["get"]["responses"]["200"]["content"]
+    entry = next(c["entry"] for v in history["visits"] for c in v["clips"] if c["verified"])
+    kind = await owner.page.evaluate(
+        "async (path) => (await fetch(path)).headers.get('Content-Type')", f"/v1/app/media/{entry}"
+    )
+    assert kind in media
+    # A new device's enrollment answers who it now is; the root key then revokes it.
+    laptop = await Device.open(world.browser)
+    try:
+        link = await world.link("owner", "Ada's laptop")
+        await laptop.page.goto(world.app_url + "manifest.webmanifest")
+        enrolled = await laptop.page.evaluate(ENROLL, link.split("#enroll=", 1)[1])
+        assert enrolled["status"] == 200, enrolled
+        await world.holds(enrolled["body"], "POST", "/v1/app/enroll")
+    finally:
+        await laptop.close()
+    device = enrolled["body"]["device"]
+    await world.h.client.owner(world.h.keys.owner, "POST", f"/v1/owner/devices/{device}/revoke")
+
+
 # -- the shell: one origin, a strict policy, installable, starts without the network --------------
 
 
@@ -483,6 +572,9 @@ async def test_a_tampered_row_shows_unverified(world: World) -> None:
     await owner.page.goto(world.app_url + "#now")
     await owner.page.goto(world.app_url + "#history")
     await owner.page.locator("#log-state", has_text="does not verify").wait_for()
+    history = (await fetch(owner, "GET", "/v1/app/history"))["body"]
+    assert history["log"]["ok"] is False
+    await world.holds(history, "GET", "/v1/app/history")
     card = owner.page.locator("article.visit", has_text="courier").first
     assert await card.locator("[data-verified]").get_attribute("data-verified") == "false"
     assert await card.locator("[data-clip-status]").get_attribute("data-clip-status") == (

@@ -12,10 +12,12 @@ docs/visitors.md go to docs/visitors/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -24,6 +26,7 @@ from ble.driver import LockState
 from gateway.owner.household import household_certificate
 from gateway.trust.certificate import sign_certificate
 from tests.support.browser import Device, launch, screenshot
+from tests.support.json_schema import answer_schema, problems
 from tests.support.service import GATEWAY_ID, GatewayHarness, running_harness, secret64
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -39,6 +42,8 @@ class World:
         self.owner: Device | None = None
         self.cleaner: Device | None = None
         self.link = ""
+        #: The owner app's answers about invitations, as the page received them.
+        self.answers: list[Any] = []
 
     async def events(self) -> list[dict[str, Any]]:
         reply = await self.h.client.owner(self.h.keys.owner, "GET", "/v1/owner/events?limit=1000")
@@ -93,6 +98,10 @@ async def test_the_owner_invites_a_cleaner_with_a_passkey(world: World) -> None:
         expect=(201,),
     )
     world.owner = owner = await Device.open(world.browser)
+    owner.page.on(
+        "response",
+        lambda r: world.answers.append(r) if "/v1/app/invitations" in r.url else None,
+    )
     await owner.page.goto(str(made["link"]))
     await owner.page.get_by_role("button", name="Create a passkey").click()
     await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
@@ -242,6 +251,27 @@ async def test_the_owner_withdraws_the_key_and_the_cleaner_is_refused(world: Wor
     await shot(cleaner, "visitor-revoked")
     assert world.h.sim.lock.lock_state.name == "LOCKED"
     assert any(e["kind"] == "visitor.revoked" for e in await world.events())
+
+    # Every answer the page got about invitations is what /v1/openapi.json says.
+    doc = (await world.h.client.call("GET", "/v1/openapi.json")).body
+    seen = set()
+    for response in world.answers:
+        request = response.request
+        path = re.sub(
+            r"^/v1/app/invitations/[^/]+/revoke$",
+            "/v1/app/invitations/{invitation}/revoke",
+            urlsplit(response.url).path,
+        )
+        schema = answer_schema(doc, request.method, path, response.status)
+        found = problems(await response.json(), schema, doc)
+        assert found == [], (request.method, path, found)
+        seen.add((request.method, path))
+    assert seen >= {
+        ("POST", "/v1/app/invitations/options"),
+        ("POST", "/v1/app/invitations"),
+        ("GET", "/v1/app/invitations"),
+        ("POST", "/v1/app/invitations/{invitation}/revoke"),
+    }, seen
 
 
 # -- the schedule editor against the gateway's evaluator, across DST changes -------------------

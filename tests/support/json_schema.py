@@ -65,6 +65,13 @@ def problems(value: Any, schema: dict[str, Any], doc: dict[str, Any], at: str = 
     return found
 
 
+def answer_schema(doc: dict[str, Any], method: str, path: str, code: int) -> dict[str, Any]:
+    """The JSON schema ``doc`` gives the ``code`` answer of ``method path``."""
+    content = doc["paths"][path][method.lower()]["responses"][str(code)]["content"]
+    schema: dict[str, Any] = content["application/json"]["schema"]
+    return schema
+
+
 def every_success_schema_says_something(doc: dict[str, Any]) -> list[str]:
     """The JSON success answers whose schema is a bare ``{"type": "object"}``."""
     bare = []
