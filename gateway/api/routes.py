@@ -919,6 +919,7 @@ _VISIT_ANSWER: dict[str, Any] = {
         "schedule": {"type": "array", "items": {"type": "object"}},
         "days": {"type": "integer"},
         "uses": {"type": "integer"},
+        "uses_total": {"type": "integer"},
         "camera_required": {"type": "boolean"},
         "invited_by": _S,
         "ends": _S,

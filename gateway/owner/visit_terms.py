@@ -53,8 +53,12 @@ class VisitTerms:
     days: int
     uses: int
     camera_required: bool
+    #: At most this many openings for the whole arrangement, across renewals and doors
+    #: (None: ``uses`` per ticket, as before). See :func:`use_key`.
+    uses_total: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {} if self.uses_total is None else {"uses_total": self.uses_total}
         return {
             "name": self.name,
             "kind": self.kind.value,
@@ -63,6 +67,7 @@ class VisitTerms:
             "days": self.days,
             "uses": self.uses,
             "camera_required": self.camera_required,
+            **extra,
         }
 
     def digest(self) -> str:
@@ -81,8 +86,9 @@ def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
 def parse_terms(body: Any, doors_known: frozenset[str]) -> VisitTerms:
     """The terms of an invitation from the app's JSON, or BadAppRequest naming the field."""
     fields = {"name", "kind", "doors", "schedule", "days", "uses", "camera_required"}
-    if not isinstance(body, dict) or set(body) != fields:
-        raise BadAppRequest(f"terms must be an object with exactly {', '.join(sorted(fields))}")
+    if not isinstance(body, dict) or not fields <= set(body) <= fields | {"uses_total"}:
+        listed = ", ".join(sorted(fields))
+        raise BadAppRequest(f"terms must be an object with exactly {listed} (uses_total optional)")
     name = " ".join(str(body["name"]).split()) if isinstance(body["name"], str) else ""
     if not 0 < len(name) <= MAX_NAME or not name.isprintable():
         raise BadAppRequest(f"name is 1 to {MAX_NAME} printable characters")
@@ -126,7 +132,26 @@ def parse_terms(body: Any, doors_known: frozenset[str]) -> VisitTerms:
         days=_int(body, "days", 1, MAX_DAYS),
         uses=_int(body, "uses", 1, MAX_USES),
         camera_required=camera,
+        uses_total=None
+        if body.get("uses_total") is None
+        else _int(body, "uses_total", 1, MAX_USES),
     )
+
+
+def use_key(invitation_id: str, terms: dict[str, Any]) -> tuple[str | None, int]:
+    """The ticket id and ``uses`` claim the invitation's tickets carry.
+
+    The door counts uses per (issuer key, ticket id) atomically in the store
+    (``store.state.StateTables.consume_use``). With ``uses_total`` every ticket of the
+    arrangement, for every door and every renewal, carries the same id derived from the
+    invitation, so that one count is the arrangement's: it spends exactly ``uses_total``
+    openings in all, racing requests included. Without it each ticket gets a fresh id
+    (None here) and ``uses`` counts per ticket, as before.
+    """
+    total = terms.get("uses_total")
+    if total is None:
+        return None, int(terms["uses"])
+    return f"v-{invitation_id}-all", int(total)
 
 
 def next_window(

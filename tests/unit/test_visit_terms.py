@@ -11,7 +11,7 @@ import pytest
 
 from gateway.owner.acts import ActKind, Role, may
 from gateway.owner.errors import BadAppRequest
-from gateway.owner.visit_terms import VisitorKind, next_window, parse_terms
+from gateway.owner.visit_terms import VisitorKind, next_window, parse_terms, use_key
 from gateway.trust.schedule import WeeklyWindow
 from gateway.trust.ticket import Purpose
 
@@ -52,6 +52,8 @@ def test_good_terms_parse_and_map_to_purposes() -> None:
         ({"uses": 1001}, "uses"),
         ({"camera_required": "yes"}, "camera_required"),
         ({"extra": 1}, "exactly"),
+        ({"uses_total": 0}, "uses_total"),
+        ({"uses_total": "3"}, "uses_total"),
     ],
 )
 def test_bad_terms_are_refused_by_field(change: dict[str, Any], words: str) -> None:
@@ -61,7 +63,13 @@ def test_bad_terms_are_refused_by_field(change: dict[str, Any], words: str) -> N
 
 def test_the_digest_commits_to_every_term() -> None:
     base = parse_terms(GOOD, DOORS).digest()
-    for change in ({"uses": 6}, {"doors": ["back"]}, {"camera_required": False}):
+    changes: tuple[dict[str, Any], ...] = (
+        {"uses": 6},
+        {"doors": ["back"]},
+        {"camera_required": False},
+        {"uses_total": 5},
+    )
+    for change in changes:
         assert parse_terms({**GOOD, **change}, DOORS).digest() != base
 
 
@@ -80,3 +88,18 @@ def test_a_member_invites_only_if_the_owner_allowed_it_to_open_doors() -> None:
     assert may(Role.OWNER, ActKind.INVITE)
     assert not may(Role.MEMBER, ActKind.INVITE)
     assert may(Role.MEMBER, ActKind.INVITE, may_open=True)
+
+
+def test_uses_in_all_give_every_ticket_the_arrangement_s_one_count() -> None:
+    """With uses_total, every ticket (each door, each renewal) carries one id derived from
+    the invitation and the total as its uses: the store's count is then the arrangement's.
+    Without, a fresh id per ticket and ``uses`` per ticket, as before."""
+    plain = parse_terms(GOOD, DOORS)
+    assert plain.uses_total is None
+    assert "uses_total" not in plain.to_json()
+    assert use_key("inv-1", plain.to_json()) == (None, 5)
+    total = parse_terms({**GOOD, "uses_total": 3}, DOORS)
+    assert total.uses_total == 3
+    assert use_key("inv-1", total.to_json()) == ("v-inv-1-all", 3)
+    assert use_key("inv-2", total.to_json())[0] != "v-inv-1-all"
+    assert parse_terms({**GOOD, "uses_total": None}, DOORS).uses_total is None
