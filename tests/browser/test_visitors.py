@@ -117,6 +117,8 @@ async def test_the_owner_invites_a_cleaner_with_a_passkey(world: World) -> None:
     await page.locator("input[name=w0-start]").fill("00:00")
     await page.locator("input[name=w0-end]").fill("23:59")
     await page.get_by_label("Only when the camera is working").set_checked(False)
+    # Twice in all: once in the window below, once after the renewal; the third is refused.
+    await page.get_by_label("Door openings in all").fill("2")
     await shot(owner, "invite-form")
     await page.get_by_role("button", name="Invite with my passkey").click()
     link = page.locator("#invitation-link")
@@ -134,6 +136,7 @@ async def test_the_owner_invites_a_cleaner_with_a_passkey(world: World) -> None:
     assert len(invited) == 1
     assert invited[0]["body"]["by"].startswith("device:d-")
     assert invited[0]["body"]["name"] == "Maria"
+    assert invited[0]["body"]["uses_total"] == 2
 
 
 async def test_the_cleaner_claims_opens_inside_the_window_and_leaves(world: World) -> None:
@@ -145,6 +148,7 @@ async def test_the_cleaner_claims_opens_inside_the_window_and_leaves(world: Worl
     await page.get_by_role("button", name="Accept and make my key").click()
     await page.get_by_role("heading", name="Hello Maria").wait_for()
     await shot(cleaner, "visitor-home")
+    assert await page.locator("#uses").text_content() == "You may open the door 2 times in all."
     # The key is in IndexedDB, as a CryptoKey that cannot be exported.
     extractable = await page.evaluate(
         """async () => {
@@ -226,6 +230,28 @@ async def test_the_weekly_renewal_happens_by_itself(world: World) -> None:
     await cleaner.page.get_by_role("heading", name="Hello Maria").wait_for()
     after = [e for e in await world.events() if e["kind"] == "visitor.renewed"]
     assert len(after) == len(before) + 1
+
+
+async def test_the_openings_in_all_hold_across_the_renewal(world: World) -> None:
+    """The second opening is on the renewed ticket; the third is refused in words: renewing
+    gave no openings back (uses_total, counted by the gateway's store)."""
+    cleaner = world.cleaner
+    assert cleaner is not None
+    page = cleaner.page
+    await page.get_by_role("button", name="Open the door").click()
+    await page.get_by_role("heading", name="The door is open").wait_for()
+    await world.h.wait_lock(LockState.UNLOCKED)
+    await page.get_by_role("button", name="I have left").click()
+    await page.get_by_role("heading", name="Hello Maria").wait_for()
+    await world.h.wait_lock(LockState.LOCKED)
+    await page.get_by_role("button", name="Open the door").click()
+    refusal = page.locator(".refusal[data-code=uses_exhausted]")
+    await refusal.wait_for()
+    words = await refusal.text_content() or ""
+    assert "as many times as the owner allowed in all (2 times)" in words
+    assert "Contact the owner" in words
+    await shot(cleaner, "visitor-uses-spent")
+    assert world.h.sim.lock.lock_state.name == "LOCKED"
 
 
 async def test_the_owner_withdraws_the_key_and_the_cleaner_is_refused(world: World) -> None:
