@@ -920,6 +920,7 @@ _VISIT_ANSWER: dict[str, Any] = {
         "days": {"type": "integer"},
         "uses": {"type": "integer"},
         "uses_total": {"type": "integer"},
+        "uses_per_window": {"type": "integer"},
         "camera_required": {"type": "boolean"},
         "invited_by": _S,
         "ends": _S,

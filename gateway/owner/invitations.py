@@ -46,7 +46,7 @@ from gateway.owner.visit_terms import (
     VisitTerms,
     next_window,
     parse_terms,
-    use_key,
+    use_rule,
 )
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.certificate import allowances
@@ -385,7 +385,9 @@ class Visitors:
         terms = _terms_of(record)
         kind = VisitorKind(terms["kind"])
         ends = datetime.fromtimestamp(record.ends_ms / 1000, UTC)
-        jti, uses = use_key(record.invitation_id, terms)
+        rule = use_rule(record.invitation_id, terms, _windows(terms), now, self.zone)
+        if rule is None:
+            raise InvitationEnded("none of your times opens in the coming week")
         out = []
         for door in terms["doors"]:
             ticket, token = self.household.issue(
@@ -393,13 +395,13 @@ class Visitors:
                 holder=f"{terms['name']} ({kind.words})"[:64],
                 door=door,
                 purpose=kind.purpose,
-                nbf=now - timedelta(minutes=1),
-                exp=min(ends, now + MAX_LIFETIME - timedelta(minutes=1)),
-                uses=uses,
+                nbf=rule.nbf or now - timedelta(minutes=1),
+                exp=min(ends, rule.exp or now + MAX_LIFETIME - timedelta(minutes=1)),
+                uses=rule.uses,
                 schedule=_windows(terms),
                 camera=Camera.REQUIRED if terms["camera_required"] else Camera.PREFERRED,
                 now=now,
-                jti=jti,
+                jti=rule.jti,
             )
             out.append(Issued(door, ticket.jti, token, ticket.exp))
         return out
