@@ -919,6 +919,8 @@ _VISIT_ANSWER: dict[str, Any] = {
         "schedule": {"type": "array", "items": {"type": "object"}},
         "days": {"type": "integer"},
         "uses": {"type": "integer"},
+        "uses_total": {"type": "integer"},
+        "uses_per_window": {"type": "integer"},
         "camera_required": {"type": "boolean"},
         "invited_by": _S,
         "ends": _S,

@@ -181,6 +181,7 @@ class Household:
         schedule: tuple[WeeklyWindow, ...],
         camera: Camera,
         now: datetime,
+        jti: str | None = None,
     ) -> tuple[Ticket, str]:
         """A ticket for ``holder_key`` within the certificate's caps (exp cut to them)."""
         cert = self.certified()
@@ -199,7 +200,7 @@ class Household:
             iss=ISSUER_NAME,
             sub=holder,
             aud=cert.aud,
-            jti="v-" + secrets.token_hex(8),
+            jti=jti or "v-" + secrets.token_hex(8),
             iat=now,
             nbf=nbf,
             exp=exp,

@@ -41,7 +41,13 @@ from gateway.owner.household import (
     load_household,
     store_certificate,
 )
-from gateway.owner.visit_terms import VisitorKind, VisitTerms, next_window, parse_terms
+from gateway.owner.visit_terms import (
+    VisitorKind,
+    VisitTerms,
+    next_window,
+    parse_terms,
+    use_rule,
+)
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.certificate import allowances
 from gateway.trust.keys import TrustAnchors, key_id
@@ -379,6 +385,9 @@ class Visitors:
         terms = _terms_of(record)
         kind = VisitorKind(terms["kind"])
         ends = datetime.fromtimestamp(record.ends_ms / 1000, UTC)
+        rule = use_rule(record.invitation_id, terms, _windows(terms), now, self.zone)
+        if rule is None:
+            raise InvitationEnded("none of your times opens in the coming week")
         out = []
         for door in terms["doors"]:
             ticket, token = self.household.issue(
@@ -386,12 +395,13 @@ class Visitors:
                 holder=f"{terms['name']} ({kind.words})"[:64],
                 door=door,
                 purpose=kind.purpose,
-                nbf=now - timedelta(minutes=1),
-                exp=min(ends, now + MAX_LIFETIME - timedelta(minutes=1)),
-                uses=int(terms["uses"]),
+                nbf=rule.nbf or now - timedelta(minutes=1),
+                exp=min(ends, rule.exp or now + MAX_LIFETIME - timedelta(minutes=1)),
+                uses=rule.uses,
                 schedule=_windows(terms),
                 camera=Camera.REQUIRED if terms["camera_required"] else Camera.PREFERRED,
                 now=now,
+                jti=rule.jti,
             )
             out.append(Issued(door, ticket.jti, token, ticket.exp))
         return out

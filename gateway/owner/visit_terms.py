@@ -14,7 +14,7 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from gateway.owner.errors import BadAppRequest
@@ -26,6 +26,7 @@ from gateway.trust.ticket import MAX_USES, MAX_WINDOWS, Purpose
 MAX_NAME = 40
 MAX_DAYS = 366
 MAX_DOORS = 8
+MINUTES_A_DAY = 24 * 60
 
 
 class VisitorKind(enum.StrEnum):
@@ -53,8 +54,17 @@ class VisitTerms:
     days: int
     uses: int
     camera_required: bool
+    #: At most this many openings for the whole arrangement, across renewals and doors
+    #: (None: ``uses`` per ticket, as before). See :func:`use_key`.
+    uses_total: int | None = None
+    #: At most this many openings in each window of the schedule (one visit), across doors
+    #: (None: no such count). Exclusive with ``uses_total``. See :func:`use_rule`.
+    uses_per_window: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {} if self.uses_total is None else {"uses_total": self.uses_total}
+        if self.uses_per_window is not None:
+            extra["uses_per_window"] = self.uses_per_window
         return {
             "name": self.name,
             "kind": self.kind.value,
@@ -63,6 +73,7 @@ class VisitTerms:
             "days": self.days,
             "uses": self.uses,
             "camera_required": self.camera_required,
+            **extra,
         }
 
     def digest(self) -> str:
@@ -81,8 +92,14 @@ def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
 def parse_terms(body: Any, doors_known: frozenset[str]) -> VisitTerms:
     """The terms of an invitation from the app's JSON, or BadAppRequest naming the field."""
     fields = {"name", "kind", "doors", "schedule", "days", "uses", "camera_required"}
-    if not isinstance(body, dict) or set(body) != fields:
-        raise BadAppRequest(f"terms must be an object with exactly {', '.join(sorted(fields))}")
+    optional = {"uses_total", "uses_per_window"}
+    if not isinstance(body, dict) or not fields <= set(body) <= fields | optional:
+        listed = ", ".join(sorted(fields))
+        raise BadAppRequest(
+            f"terms must be an object with exactly {listed} (and optional use counts)"
+        )
+    if body.get("uses_total") is not None and body.get("uses_per_window") is not None:
+        raise BadAppRequest("uses_per_window or uses_total: one count, not both")
     name = " ".join(str(body["name"]).split()) if isinstance(body["name"], str) else ""
     if not 0 < len(name) <= MAX_NAME or not name.isprintable():
         raise BadAppRequest(f"name is 1 to {MAX_NAME} printable characters")
@@ -126,7 +143,88 @@ def parse_terms(body: Any, doors_known: frozenset[str]) -> VisitTerms:
         days=_int(body, "days", 1, MAX_DAYS),
         uses=_int(body, "uses", 1, MAX_USES),
         camera_required=camera,
+        uses_total=None
+        if body.get("uses_total") is None
+        else _int(body, "uses_total", 1, MAX_USES),
+        uses_per_window=None
+        if body.get("uses_per_window") is None
+        else _int(body, "uses_per_window", 1, MAX_USES),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class UseRule:
+    """What one issue of the invitation's tickets carries for the door's use count.
+
+    The door counts uses per (issuer key, ticket id) atomically in the store
+    (``store.state.StateTables.consume_use``), so the rule is in the ticket id and ``uses``:
+
+    * ``uses_total``: every ticket of the arrangement (every door, every renewal) carries
+      one id derived from the invitation, ``uses = uses_total``: the count is the
+      arrangement's.
+    * ``uses_per_window``: the ticket is valid for one window only (``nbf``/``exp`` the
+      window's, as the door's evaluator finds it) and carries an id derived from the
+      invitation and the window's start: the count is the visit's, and a renewal inside the
+      same window carries the same id, so renewing gives nothing back.
+    * neither: a fresh id per ticket (``jti`` None) and ``uses`` per ticket, as before.
+    """
+
+    jti: str | None
+    uses: int
+    nbf: datetime | None = None
+    exp: datetime | None = None
+
+
+def use_rule(
+    invitation_id: str,
+    terms: dict[str, Any],
+    windows: tuple[WeeklyWindow, ...],
+    now: datetime,
+    zone: tzinfo,
+) -> UseRule | None:
+    """The rule for tickets issued ``now`` (see :class:`UseRule`); None when counting per
+    window and no window opens within 8 days (nothing to issue)."""
+    total = terms.get("uses_total")
+    if total is not None:
+        return UseRule(f"v-{invitation_id}-all", int(total))
+    per_window = terms.get("uses_per_window")
+    if per_window is None:
+        return UseRule(None, int(terms["uses"]))
+    span = visit_span(windows, now, zone)
+    if span is None:
+        return None
+    first, end = span
+    return UseRule(
+        f"v-{invitation_id}-w{int(first.timestamp()) // 60}", int(per_window), first, end
+    )
+
+
+def visit_span(
+    windows: tuple[WeeklyWindow, ...], now: datetime, zone: tzinfo
+) -> tuple[datetime, datetime] | None:
+    """The occurrence of a schedule window (a window on one local day: one visit) that
+    contains ``now``, else the next to begin, as (start, end) in UTC; None if none begins
+    within 8 days.
+
+    Fixed by the schedule, not by ``now``: asked again at any minute of the same visit, the
+    answer is the same, so the visit's count (keyed on its start) is one. The span is the
+    wall-clock window read in ``zone``; the door's evaluator still decides every minute (the
+    ticket carries the schedule), so across a DST change the span only bounds the ticket.
+    """
+    local = now.astimezone(zone).date()
+    spans: list[tuple[datetime, datetime]] = []
+    for offset in range(-1, 9):
+        day = local + timedelta(days=offset)
+        for w in windows:
+            if day.weekday() not in w.days:
+                continue
+            start = datetime.combine(day, time(w.start // 60, w.start % 60), zone)
+            end_day = day + timedelta(days=1) if w.wraps or w.end == MINUTES_A_DAY else day
+            end_minute = w.end % MINUTES_A_DAY
+            end = datetime.combine(end_day, time(end_minute // 60, end_minute % 60), zone)
+            spans.append((start.astimezone(UTC), end.astimezone(UTC)))
+    ahead = sorted(span for span in spans if span[1] > now)
+    return ahead[0] if ahead else None
 
 
 def next_window(

@@ -35,6 +35,8 @@ function readTerms(form, doors) {
     end: fs.querySelector("input[name$=-end]").value,
   })).filter((w) => w.days.length);
   const picked = doors.filter((d) => form.querySelector(`input[name=door][value="${d}"]`).checked);
+  const total = form.querySelector("[name=uses_total]");
+  const perVisit = form.querySelector("[name=uses_per_window]");
   return {
     name: form.querySelector("[name=name]").value,
     kind: form.querySelector("[name=kind]").value,
@@ -43,6 +45,11 @@ function readTerms(form, doors) {
     days: Number(form.querySelector("[name=days]").value),
     uses: Number(form.querySelector("[name=uses]").value),
     camera_required: form.querySelector("[name=camera]").checked,
+    // Empty: no limit in all (the per-ticket count alone); else a count for the whole
+    // arrangement, across renewals and doors, kept by the gateway's store.
+    ...(total.value ? { uses_total: Number(total.value) } : {}),
+    // The same per visit (each window of the schedule); the gateway takes one of the two.
+    ...(perVisit.value ? { uses_per_window: Number(perVisit.value) } : {}),
   };
 }
 
@@ -86,6 +93,8 @@ export function screen(app, data) {
     } }, "Add another time"),
     h("label", {}, "For how many days", h("input", { name: "days", type: "number", min: 1, max: 366, value: 90 })),
     h("label", {}, "Door openings per ticket (a ticket lasts up to a week)", h("input", { name: "uses", type: "number", min: 1, max: 1000, value: 10 })),
+    h("label", {}, "Door openings per visit, in each of the times above (empty: no limit)", h("input", { name: "uses_per_window", type: "number", min: 1, max: 1000 })),
+    h("label", {}, "Door openings in all, over the entire arrangement (empty: no limit)", h("input", { name: "uses_total", type: "number", min: 1, max: 1000 })),
     h("label", { class: "day" }, h("input", { type: "checkbox", name: "camera", checked: true }), "Only when the camera is working"),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Invite with my passkey")));
   // The editor's preview: the next week's windows as the home's clock will have them.

@@ -6,7 +6,8 @@ the Visitors screen; the cleaner's opens the link, makes a non-extractable WebCr
 key, opens the door inside the window (the lock unlocks), leaves with ``done`` and keeps the
 receipt, is refused outside the window with the next window named, and renews the weekly
 ticket by itself when its clock is a week on. A third context opening the claimed link is
-refused; the owner withdraws the key and the cleaner is refused at once. Screenshots for
+refused; the cleaner's two openings "in all" hold across the renewal; the owner withdraws the
+key and the cleaner is refused at once; a dog walker opens once per visit. Screenshots for
 docs/visitors.md go to docs/visitors/.
 """
 
@@ -117,6 +118,8 @@ async def test_the_owner_invites_a_cleaner_with_a_passkey(world: World) -> None:
     await page.locator("input[name=w0-start]").fill("00:00")
     await page.locator("input[name=w0-end]").fill("23:59")
     await page.get_by_label("Only when the camera is working").set_checked(False)
+    # Twice in all: once in the window below, once after the renewal; the third is refused.
+    await page.get_by_label("Door openings in all").fill("2")
     await shot(owner, "invite-form")
     await page.get_by_role("button", name="Invite with my passkey").click()
     link = page.locator("#invitation-link")
@@ -134,6 +137,7 @@ async def test_the_owner_invites_a_cleaner_with_a_passkey(world: World) -> None:
     assert len(invited) == 1
     assert invited[0]["body"]["by"].startswith("device:d-")
     assert invited[0]["body"]["name"] == "Maria"
+    assert invited[0]["body"]["uses_total"] == 2
 
 
 async def test_the_cleaner_claims_opens_inside_the_window_and_leaves(world: World) -> None:
@@ -145,6 +149,7 @@ async def test_the_cleaner_claims_opens_inside_the_window_and_leaves(world: Worl
     await page.get_by_role("button", name="Accept and make my key").click()
     await page.get_by_role("heading", name="Hello Maria").wait_for()
     await shot(cleaner, "visitor-home")
+    assert await page.locator("#uses").text_content() == "You may open the door 2 times in all."
     # The key is in IndexedDB, as a CryptoKey that cannot be exported.
     extractable = await page.evaluate(
         """async () => {
@@ -228,6 +233,28 @@ async def test_the_weekly_renewal_happens_by_itself(world: World) -> None:
     assert len(after) == len(before) + 1
 
 
+async def test_the_openings_in_all_hold_across_the_renewal(world: World) -> None:
+    """The second opening is on the renewed ticket; the third is refused in words: renewing
+    gave no openings back (uses_total, counted by the gateway's store)."""
+    cleaner = world.cleaner
+    assert cleaner is not None
+    page = cleaner.page
+    await page.get_by_role("button", name="Open the door").click()
+    await page.get_by_role("heading", name="The door is open").wait_for()
+    await world.h.wait_lock(LockState.UNLOCKED)
+    await page.get_by_role("button", name="I have left").click()
+    await page.get_by_role("heading", name="Hello Maria").wait_for()
+    await world.h.wait_lock(LockState.LOCKED)
+    await page.get_by_role("button", name="Open the door").click()
+    refusal = page.locator(".refusal[data-code=uses_exhausted]")
+    await refusal.wait_for()
+    words = await refusal.text_content() or ""
+    assert "as many times as the owner allowed in all (2 times)" in words
+    assert "Contact the owner" in words
+    await shot(cleaner, "visitor-uses-spent")
+    assert world.h.sim.lock.lock_state.name == "LOCKED"
+
+
 async def test_the_owner_withdraws_the_key_and_the_cleaner_is_refused(world: World) -> None:
     owner, cleaner = world.owner, world.cleaner
     assert owner is not None
@@ -289,6 +316,54 @@ DST_SCHEDULE = [
     {"days": ["mon", "thu"], "start": "09:00", "end": "12:00"},
     {"days": ["sun"], "start": "01:15", "end": "01:45"},
 ]
+
+
+async def test_a_dog_walker_opens_once_per_visit(world: World) -> None:
+    """ "Door openings per visit" = 1: the walker opens once, the second press in the same
+    visit is refused in words that name the next visit."""
+    owner = world.owner
+    assert owner is not None
+    page = owner.page
+    await page.goto(f"{world.h.gateway.app_url}#now")
+    await page.get_by_role("heading", name="Now", level=1).wait_for()
+    await page.get_by_role("link", name="Visitors").click()
+    await page.get_by_role("heading", name="Visitors", level=1).wait_for()
+    await page.get_by_label("Name").fill("Sam")
+    await page.get_by_label("Who").select_option("dog_walker")
+    today = DAYS[datetime.now(UTC).weekday()]
+    for box in await page.locator("fieldset.window input[type=checkbox]").all():
+        await box.set_checked(await box.get_attribute("value") == today)
+    await page.locator("input[name=w0-start]").fill("00:00")
+    await page.locator("input[name=w0-end]").fill("23:59")
+    await page.get_by_label("Only when the camera is working").set_checked(False)
+    await page.get_by_label("Door openings per visit").fill("1")
+    await page.get_by_role("button", name="Invite with my passkey").click()
+    link = page.locator("#invitation-link")
+    await link.wait_for()
+    walker = await Device.open(world.browser)
+    try:
+        await walker.page.goto((await link.text_content() or "").strip())
+        await walker.page.get_by_role("button", name="Accept and make my key").click()
+        await walker.page.get_by_role("heading", name="Hello Sam").wait_for()
+        uses = await walker.page.locator("#uses").text_content()
+        assert uses == "You may open the door once each visit."
+        await walker.page.get_by_role("button", name="Open the door").click()
+        await walker.page.get_by_role("heading", name="The door is open").wait_for()
+        await world.h.wait_lock(LockState.UNLOCKED)
+        await walker.page.get_by_role("button", name="I have left").click()
+        await walker.page.get_by_role("heading", name="Hello Sam").wait_for()
+        await world.h.wait_lock(LockState.LOCKED)
+        await walker.page.get_by_role("button", name="Open the door").click()
+        refusal = walker.page.locator(".refusal[data-code=uses_exhausted]")
+        await refusal.wait_for()
+        words = await refusal.text_content() or ""
+        assert "as many times as the owner allowed for this visit (once)" in words
+        assert "next visit" in words
+        assert world.h.sim.lock.lock_state.name == "LOCKED"
+    finally:
+        await walker.close()
+    invited = [e for e in await world.events() if e["kind"] == "visitor.invited"]
+    assert invited[-1]["body"]["uses_per_window"] == 1
 
 
 def gateway_intervals(zone: str, start: datetime, end: datetime) -> list[list[int]]:

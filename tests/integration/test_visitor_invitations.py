@@ -243,3 +243,146 @@ async def test_a_withdrawn_key_stays_stopped_after_a_restart(tmp_path: Any) -> N
     finally:
         await client.close()
         await gateway.stop()
+
+
+async def _open_and_leave(h: GatewayHarness, ticket: dict[str, Any], phone: SigningKey) -> None:
+    opened = await h.client.open(
+        gateway_id=GATEWAY_ID,
+        ticket=ticket["ticket"],
+        jti=ticket["jti"],
+        holder=phone,
+        door="front",
+    )
+    assert opened.status == 201
+    await h.client.done(
+        gateway_id=GATEWAY_ID, session_id=opened.body["session"], jti=ticket["jti"], holder=phone
+    )
+
+
+async def test_uses_in_all_hold_across_renewals_and_races(certified: GatewayHarness) -> None:
+    """``uses_total`` counts the whole arrangement: a renewal does not give the uses back,
+    and requests racing for the last uses spend exactly what is left (the store's count)."""
+    from gateway.clients.lan import ApiProblem
+    from gateway.trust.keys import key_id
+
+    h = certified
+    token = await _invite(h, uses_total=4)
+    phone = SigningKey.generate()
+    claimed = await h.client.request(
+        "POST",
+        "/v1/visit/claim",
+        {"token": token, "public_key": b64u_encode(bytes(phone.verify_key))},
+    )
+    assert claimed.status == 201, claimed.body
+    assert claimed.body["uses_total"] == 4
+    first = claimed.body["tickets"][0]
+    await _open_and_leave(h, first, phone)
+
+    renewed = await _renew(h, claimed.body["invitation"], phone)
+    assert renewed.status == 200
+    second = renewed.body["tickets"][0]
+    assert second["jti"] == first["jti"]  # the arrangement's one count, not a fresh one
+    await _open_and_leave(h, second, phone)
+
+    # Ten requests race for the two uses left, on the very count the door keeps.
+    store = h.gateway.store
+    assert store is not None
+    kid = key_id(_visitors(h).household.public_key)
+    answers = await asyncio.gather(*(store.consume_use(kid, second["jti"], 4) for _ in range(10)))
+    assert sum(a.granted for a in answers) == 2
+
+    for t in (first, second):
+        with pytest.raises(ApiProblem) as spent:
+            await h.client.open(
+                gateway_id=GATEWAY_ID, ticket=t["ticket"], jti=t["jti"], holder=phone, door="front"
+            )
+        assert spent.value.code == "uses_exhausted"
+    # A further renewal still carries the spent count.
+    third = (await _renew(h, claimed.body["invitation"], phone)).body["tickets"][0]
+    with pytest.raises(ApiProblem) as still:
+        await h.client.open(
+            gateway_id=GATEWAY_ID,
+            ticket=third["ticket"],
+            jti=third["jti"],
+            holder=phone,
+            door="front",
+        )
+    assert still.value.code == "uses_exhausted"
+
+
+async def test_without_uses_in_all_each_ticket_counts_its_own(certified: GatewayHarness) -> None:
+    h = certified
+    token = await _invite(h, uses=1)
+    phone = SigningKey.generate()
+    claimed = await h.client.request(
+        "POST",
+        "/v1/visit/claim",
+        {"token": token, "public_key": b64u_encode(bytes(phone.verify_key))},
+    )
+    assert "uses_total" not in claimed.body
+    await _open_and_leave(h, claimed.body["tickets"][0], phone)
+    renewed = await _renew(h, claimed.body["invitation"], phone)
+    await _open_and_leave(h, renewed.body["tickets"][0], phone)
+
+
+def _set_clocks(h: GatewayHarness, by: timedelta) -> None:
+    """Simulated time: the door's and the invitations' clock moved ``by``."""
+    service = h.gateway.service
+    assert service is not None
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + by
+
+    service.clock = clock
+    _visitors(h).clock = clock
+
+
+async def test_uses_per_visit_hold_across_renewals_and_races(certified: GatewayHarness) -> None:
+    """``uses_per_window``: each visit (a schedule window on one day) has its own count; a
+    renewal in the same visit gives nothing back, racing requests spend exactly what is left,
+    and the next visit starts afresh."""
+    from gateway.clients.lan import ApiProblem
+    from gateway.trust.keys import key_id
+
+    h = certified
+    now = datetime.now(UTC)
+    noon = (now + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    _set_clocks(h, noon - now)  # tomorrow at noon: well inside that day's window
+    token = await _invite(h, uses_per_window=3)
+    phone = SigningKey.generate()
+    claimed = await h.client.request(
+        "POST",
+        "/v1/visit/claim",
+        {"token": token, "public_key": b64u_encode(bytes(phone.verify_key))},
+    )
+    assert claimed.status == 201, claimed.body
+    assert claimed.body["uses_per_window"] == 3
+    first = claimed.body["tickets"][0]
+    await _open_and_leave(h, first, phone)
+
+    renewed = await _renew(h, claimed.body["invitation"], phone)
+    second = renewed.body["tickets"][0]
+    assert second["jti"] == first["jti"]  # the same visit, the same count
+    await _open_and_leave(h, second, phone)
+
+    store = h.gateway.store
+    assert store is not None
+    kid = key_id(_visitors(h).household.public_key)
+    answers = await asyncio.gather(*(store.consume_use(kid, second["jti"], 3) for _ in range(10)))
+    assert sum(a.granted for a in answers) == 1
+
+    with pytest.raises(ApiProblem) as spent:
+        await h.client.open(
+            gateway_id=GATEWAY_ID,
+            ticket=second["ticket"],
+            jti=second["jti"],
+            holder=phone,
+            door="front",
+        )
+    assert spent.value.code == "uses_exhausted"
+
+    # The next day's visit: a renewal gives its own ticket and count.
+    _set_clocks(h, noon - now + timedelta(days=1))
+    nextday = (await _renew(h, claimed.body["invitation"], phone)).body["tickets"][0]
+    assert nextday["jti"] != first["jti"]
+    await _open_and_leave(h, nextday, phone)

@@ -133,8 +133,14 @@ function words(err, view) {
     case "not_yet_valid":
       return ["Your key is not valid yet.", nextWindowWords(view)];
     case "uses_exhausted":
-      return ["You have used this key as many times as the owner allowed this week.",
-        "Contact the owner if you need to come in again."];
+      return [view && view.uses_total
+        ? `You have opened the door as many times as the owner allowed in all (${times(view.uses_total)}).`
+        : view && view.uses_per_window
+          ? `You have opened the door as many times as the owner allowed for this visit (${times(view.uses_per_window)}).`
+          : "You have used this key as many times as the owner allowed this week.",
+        view && view.uses_per_window && !view.uses_total
+          ? "You can open it again on your next visit; contact the owner if you need to come in now."
+          : "Contact the owner if you need to come in again."];
     case "lock_unavailable":
       return ["The lock did not answer.", "Try again in a moment; if it goes on, contact the owner."];
     case "invitation_used":
@@ -147,6 +153,10 @@ function words(err, view) {
     default:
       return ["The door did not open.", `Try again; if it goes on, contact the owner (${err.code}).`];
   }
+}
+
+function times(n) {
+  return n === 1 ? "once" : `${n} times`;
 }
 
 function refusal(err, view) {
@@ -243,6 +253,8 @@ async function home(notice) {
     doors.map(open),
     h("h2", {}, `Your times (${view.zone})`), schedule(view),
     h("p", { class: "small" }, `Your key works until ${when(view.ends, view.zone)}; it renews by itself.`),
+    view.uses_total ? h("p", { class: "small", id: "uses" }, `You may open the door ${times(view.uses_total)} in all.`) : null,
+    view.uses_per_window ? h("p", { class: "small", id: "uses" }, `You may open the door ${times(view.uses_per_window)} each visit.`) : null,
     receipts(state));
 }
 
