@@ -23,6 +23,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,9 @@ class Cluster:
     password: str
     bin_dir: Path
     _databases: int = field(default=0)
+    #: Stops the cluster if the process that started it dies without :meth:`stop` (a killed
+    #: test run), so no server outlives its test.
+    watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -133,6 +137,10 @@ class Cluster:
                 timeout=60,
             )
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.watchdog is not None:
+            # It sees the directory gone and exits within its poll interval.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.watchdog.wait(timeout=5)
 
 
 def _as_server_user(argv: list[str]) -> list[str]:
@@ -147,6 +155,35 @@ def _run_server(argv: list[str], timeout: float) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"{Path(argv[0]).name} failed: {result.stderr.strip()[-2000:]}")
+
+
+# Runs beside the test process: once that process is gone (killed, timed out) and the
+# cluster's directory still exists, stop the server at once and delete the directory.
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+parent, root, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+while os.path.exists(root):
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        subprocess.run(stop, capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        break
+    time.sleep(0.2)
+"""
+
+
+def _start_watchdog(root: Path, bin_dir: Path) -> subprocess.Popen[bytes]:
+    stop = _as_server_user(
+        [str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(root), *stop],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a signal to the test's process group does not reach it
+    )
 
 
 def start_cluster(*, durable: bool = False, settings: dict[str, str] | None = None) -> Cluster:
@@ -214,4 +251,10 @@ def start_cluster(*, durable: bool = False, settings: dict[str, str] | None = No
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    return Cluster(root=root, port=port, password=password, bin_dir=bin_dir)
+    return Cluster(
+        root=root,
+        port=port,
+        password=password,
+        bin_dir=bin_dir,
+        watchdog=_start_watchdog(root, bin_dir),
+    )
