@@ -623,6 +623,12 @@ class AccessService:
         except StoreError as exc:
             log.error("store failed while checking an approval (%s)", exc.code)
             floor, store_ok = None, False
+        # Another approval (a second device, a mailbox copy) may have decided it meanwhile.
+        if runner.machine.state is not SessionState.AWAITING_APPROVAL:
+            raise AccessRefused(
+                AccessCode.NOT_AWAITING_APPROVAL,
+                f"session is {runner.machine.state.value}, not awaiting approval",
+            )
         # From here to the event there is no await: the facts are those of this moment.
         if request is None:
             refusal: Refusal | None = Refusal(

@@ -201,3 +201,26 @@ async def test_an_approval_from_the_owner_app_after_the_revocation_does_not_open
     view = await h.client.session(session)
     assert (view["state"], view["reason"]) == ("denied", "approval_voided")
     assert unlocks(h) == 0
+
+
+async def test_two_devices_approving_at_once_open_the_door_once(harness: GatewayHarness) -> None:
+    """Two owner devices tap "approve" on the same notice together: the re-check reads the
+    store (an await), so both could pass the state check; one opens, the other is told the
+    session is no longer waiting, never a protocol error."""
+    h = harness
+    service = h.gateway.service
+    assert service is not None
+    t = h.ticket(purpose=Purpose.SURVEY, subject="surveyor", uses=3)
+    session = await waiting_session(h, t)
+
+    results = await asyncio.gather(
+        service.decide(session, True, by="device d-000000000001"),
+        service.decide(session, True, by="device d-000000000002"),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1, results
+    assert isinstance(refused[0], AccessRefused), refused
+    assert refused[0].code is AccessCode.NOT_AWAITING_APPROVAL
+    await h.wait_session(session, "open", WAIT)
+    assert unlocks(h) == 1
