@@ -47,6 +47,7 @@ from gateway.access.errors import AccessCode, Refusal
 from gateway.access.policy import (
     Allow,
     AwaitApproval,
+    Decision,
     GatewayFacts,
     PolicyRules,
     Refuse,
@@ -199,12 +200,8 @@ def admit(request: AccessRequest, facts: RequestFacts, settings: AccessSettings)
     if facts.store_failed and not emergency:
         detail = "the gateway's store failed; failing closed"
         return Refused(Refusal(AccessCode.STORAGE_UNAVAILABLE, detail), session, ticket.cnf)
-    decision = decide(
-        _terms(ticket),
-        package_code=request.package_code,
-        facts=GatewayFacts(camera_live=facts.camera_live, storage_writable=facts.storage_writable),
-        rules=settings.rules,
-        clock_alarm=verdict.alarm,
+    decision = _purpose_decision(
+        ticket, request, facts.camera_live, facts.storage_writable, settings, verdict.alarm
     )
     if isinstance(decision, Refuse):
         return refused(decision.code, decision.detail)
@@ -234,16 +231,31 @@ def admit_approved(
     ticket = verdict.claims
     if ticket is None or not verdict.allowed:
         return Refusal(AccessCode.of(verdict.reason), verdict.detail)
-    decision = decide(
-        _terms(ticket),
-        package_code=request.package_code,
-        facts=GatewayFacts(camera_live=facts.camera_live, storage_writable=facts.storage_writable),
-        rules=settings.rules,
-        clock_alarm=verdict.alarm,
+    decision = _purpose_decision(
+        ticket, request, facts.camera_live, facts.storage_writable, settings, verdict.alarm
     )
     if isinstance(decision, Refuse):
         return Refusal(decision.code, decision.detail)
     return None
+
+
+def _purpose_decision(
+    ticket: Ticket,
+    request: AccessRequest,
+    camera_live: bool,
+    storage_writable: bool,
+    settings: AccessSettings,
+    clock_alarm: bool,
+) -> Decision:
+    """The purpose policy over the gateway's facts of this moment: the same call at the
+    request and again when the owner approves."""
+    return decide(
+        _terms(ticket),
+        package_code=request.package_code,
+        facts=GatewayFacts(camera_live=camera_live, storage_writable=storage_writable),
+        rules=settings.rules,
+        clock_alarm=clock_alarm,
+    )
 
 
 def _terms(ticket: Ticket) -> TicketTerms:
