@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,18 @@ class LoopbackCa:
         return cls(key, cert)
 
     def server_context(self, host: str, directory: Path) -> ssl.SSLContext:
+        cert_file, key_file = self.issue(host, directory)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_file, key_file)
+        return context
+
+    def ca_file(self, directory: Path) -> Path:
+        path = directory / "loopback-ca.pem"
+        path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def issue(self, host: str, directory: Path) -> tuple[Path, Path]:
+        """A certificate for ``host`` (and 127.0.0.1): its PEM file and its key's."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         cert = (
@@ -62,7 +75,12 @@ class LoopbackCa:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
             .sign(self.key, hashes.SHA256())
         )
         cert_file, key_file = directory / f"{host}.crt", directory / f"{host}.key"
@@ -74,9 +92,7 @@ class LoopbackCa:
                 serialization.NoEncryption(),
             )
         )
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert_file, key_file)
-        return context
+        return cert_file, key_file
 
     def client_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
