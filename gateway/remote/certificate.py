@@ -136,6 +136,9 @@ class RemoteCertificate:
         #: Set each time a new certificate is written (the TLS listeners reload on it).
         self.renewed = asyncio.Event()
 
+    async def close(self) -> None:
+        await self._api.close()
+
     @property
     def current(self) -> CertificateInfo | None:
         return read_certificate(self.path)

@@ -25,11 +25,15 @@ class RemoteConfig:
     acme_ca_file: str | None = None
     #: The contact address given to the ACME server (optional, RFC 8555 §7.3).
     acme_email: str | None = None
-    #: Renew when less than this fraction of the certificate's lifetime is left.
-    renew_fraction: float = 1 / 3
+    #: Renew when less than this fraction of the certificate's lifetime is left (0.3 of a
+    #: 90-day certificate is 27 days, near Let's Encrypt's advice of 30).
+    renew_fraction: float = 0.3
+    #: The port browsers reach the relay's SNI front on (443 for a real relay).
+    public_port: int = 443
     #: The owner app on the home network under the same name (docs/remote.md, "At home"):
-    #: HOST:PORT to listen on with the remote certificate; empty: not served on the LAN.
-    lan_listen: str = ""
+    #: the address to serve it on with the remote certificate; None: not served on the LAN.
+    lan_host: str | None = None
+    lan_port: int = 443
 
     @property
     def host_name(self) -> str:
@@ -38,4 +42,13 @@ class RemoteConfig:
     @property
     def origin(self) -> str:
         """The app's origin through the relay (and, with a local DNS override, at home)."""
-        return f"https://{self.host_name}"
+        return _origin(self.host_name, self.public_port)
+
+    @property
+    def lan_origin(self) -> str | None:
+        """The app's origin on the home network (the same when the ports agree)."""
+        return None if self.lan_host is None else _origin(self.host_name, self.lan_port)
+
+
+def _origin(host: str, port: int) -> str:
+    return f"https://{host}" if port == 443 else f"https://{host}:{port}"

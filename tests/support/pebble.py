@@ -59,10 +59,17 @@ class Pebble:
     tls: ssl.SSLContext
 
     async def root_pem(self) -> str:
-        """Pebble's issuing root (it makes a new one each start)."""
+        """Pebble's root (it makes a new one each start)."""
+        return await self._management("/roots/0")
+
+    async def intermediate_pem(self) -> str:
+        """Pebble's issuing intermediate (new each start too)."""
+        return await self._management("/intermediates/0")
+
+    async def _management(self, path: str) -> str:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(self.management_url + "/roots/0", ssl=self.tls) as response,
+            session.get(self.management_url + path, ssl=self.tls) as response,
         ):
             assert response.status == 200
             return await response.text()

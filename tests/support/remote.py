@@ -155,10 +155,13 @@ async def start_remote_relay(
     port: int = 0,
     front_port: int = 0,
     unassigned: tuple[Gateway, ...] = (),
+    challenge_dns: str | None = None,
 ) -> tuple[RelayServer, str]:
-    """A relay routing ``<name>.relay.test`` to each named gateway (all registered)."""
+    """A relay routing ``<name>.relay.test`` to each named gateway (all registered),
+    publishing DNS-01 records through ``challenge_dns`` (pebble-challtestsrv) if given."""
     table = NameTable(DOMAIN, {name: gw.gateway_id for name, gw in names.items()})
-    relay = Relay(directory, remote=RemoteConfig(table, "127.0.0.1", front_port, None, None))
+    remote = RemoteConfig(table, "127.0.0.1", front_port, None, challenge_dns)
+    relay = Relay(directory, remote=remote)
     for gateway in (*names.values(), *unassigned):
         await relay.register_gateway(
             gateway.gateway_id, bytes(gateway.key.verify_key), bytes(gateway.owner.verify_key)
@@ -188,15 +191,30 @@ async def tls_exchange(
 
 
 @dataclass
-class RecordingProxy:
-    """A TCP proxy in front of the relay's SNI front: every byte the relay's side reads from
-    and writes to a browser, recorded."""
+class Recording:
+    """One connection through the proxy: what the relay's side read, and wrote."""
 
-    upstream_port: int
     to_relay: bytearray = field(default_factory=bytearray)
     from_relay: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class RecordingProxy:
+    """A TCP proxy in front of the relay's SNI front: every byte the relay's side reads from
+    and writes to a browser, recorded per connection."""
+
+    upstream_port: int
+    connections: list[Recording] = field(default_factory=list)
     server: asyncio.Server | None = None
     port: int = 0
+
+    @property
+    def to_relay(self) -> bytes:
+        return b"".join(bytes(c.to_relay) for c in self.connections)
+
+    @property
+    def from_relay(self) -> bytes:
+        return b"".join(bytes(c.from_relay) for c in self.connections)
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -209,6 +227,8 @@ class RecordingProxy:
         except OSError:
             writer.close()
             return
+        recording = Recording()
+        self.connections.append(recording)
 
         async def pump(
             src: asyncio.StreamReader, dst: asyncio.StreamWriter, log: bytearray
@@ -225,7 +245,8 @@ class RecordingProxy:
                     dst.close()
 
         await asyncio.gather(
-            pump(reader, up_writer, self.to_relay), pump(up_reader, writer, self.from_relay)
+            pump(reader, up_writer, recording.to_relay),
+            pump(up_reader, writer, recording.from_relay),
         )
 
     async def stop(self) -> None:
@@ -233,15 +254,20 @@ class RecordingProxy:
             self.server.close()
 
 
-def tls_records_only(stream: bytes) -> bool:
-    """Whether ``stream`` parses as back-to-back TLS records (RFC 8446 §5.1: content type
-    20-23, version 0x0301-0x0304, a length), to its last byte."""
+def tls_records_only(stream: bytes, *, cut: bool = False) -> bool:
+    """Whether one connection's ``stream`` parses as back-to-back TLS records (RFC 8446
+    §5.1: content type 20-23, version 0x0301-0x0304, a length of at most 2^14 + 256), to its
+    last byte; with ``cut``, the last record may be cut short (a connection the relay's
+    restart closed mid-record)."""
     at = 0
     while at < len(stream):
         if at + 5 > len(stream):
-            return False
+            return cut
         kind, major, minor = stream[at], stream[at + 1], stream[at + 2]
+        length = int.from_bytes(stream[at + 3 : at + 5], "big")
         if kind not in (20, 21, 22, 23) or major != 3 or not 1 <= minor <= 4:
             return False
-        at += 5 + int.from_bytes(stream[at + 3 : at + 5], "big")
-    return at == len(stream)
+        if length > 2**14 + 256:
+            return False
+        at += 5 + length
+    return at == len(stream) or cut
