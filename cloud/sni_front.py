@@ -106,6 +106,15 @@ class SniFront:
         )
         return TunnelGrant(host_name, token, aes_key, aes_iv, TOKEN_TTL_S)
 
+    def drop(self, host_name: str) -> bool:
+        """Close the tunnel of ``host_name`` (an operator's cut; the gateway reconnects with a
+        new token). Whether there was one."""
+        peer = self._peers.get_peer(host_name)
+        if peer is None or peer.multiplexer is None:
+            return False
+        peer.multiplexer.shutdown()
+        return True
+
     def connected(self, host_name: str) -> bool:
         """Whether the gateway for ``host_name`` has a tunnel up."""
         return bool(self._peers.peer_available(host_name))

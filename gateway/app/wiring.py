@@ -198,6 +198,7 @@ class Gateway:
         self.tunnel: RemoteTunnel | None = None
         self.remote_listeners: list[Listener] = []
         self._remote_context: ssl.SSLContext | None = None
+        self._remote_check: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
@@ -573,7 +574,13 @@ class Gateway:
                 self._remote_context.load_cert_chain(certificate.path)
                 log.info("remote: certificate renewed for %s", remote.host_name)
 
+        self._remote_check = check
         self._jobs.start("remote certificate", check, REMOTE_CERT_CHECK_EVERY_S)
+
+    async def check_remote_certificate(self) -> None:
+        """Run the remote certificate's check now (renewed if due, the listeners reloaded)."""
+        if self._remote_check is not None:
+            await self._remote_check()
 
     async def _open_remote(
         self,

@@ -131,7 +131,8 @@ class RemoteCertificate:
         self._settings = settings
         self.path = directory / CERTIFICATE_FILE
         self._account_path = directory / ACCOUNT_KEY_FILE
-        self._clock = clock
+        #: The time renewal is judged by (a test moves it to the certificate's last days).
+        self.clock = clock
         self._lock = asyncio.Lock()
         #: Set each time a new certificate is written (the TLS listeners reload on it).
         self.renewed = asyncio.Event()
@@ -148,7 +149,7 @@ class RemoteCertificate:
         if info is None or self._settings.host_name not in info.names:
             return True
         return renewal_due(
-            info.not_before, info.not_after, self._clock(), self._settings.renew_fraction
+            info.not_before, info.not_after, self.clock(), self._settings.renew_fraction
         )
 
     async def ensure(self) -> bool:

@@ -17,6 +17,8 @@ import asyncio
 import base64
 import hashlib
 import socket
+import ssl
+import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +238,62 @@ async def test_the_relay_restarts_and_the_app_carries_on(away: Away) -> None:
     await owner.page.goto(away.app_url + "#now")
     await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
     await _approve_and_open(away, owner)
+
+
+async def test_the_tunnel_drops_and_the_apps_feed_reconnects(away: Away) -> None:
+    owner = away.owner
+    tunnel = away.service.tunnel
+    assert owner is not None
+    assert tunnel is not None
+    await owner.page.goto(away.app_url + "#now")
+    await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+    await owner.page.wait_for_function("() => window.__feedOpen === true")
+    await owner.page.evaluate("() => { window.__feedOpen = false; window.__notified = []; }")
+    assert away.relay.relay.front is not None
+    assert away.relay.relay.front.drop(HOME)
+    await asyncio.wait_for(tunnel.down.wait(), WAIT)
+    await asyncio.wait_for(tunnel.up.wait(), WAIT)
+    # The page was not reloaded: its live feed reconnects through the new tunnel by itself,
+    # and the next notice reaches it.
+    await owner.page.wait_for_function("() => window.__feedOpen === true", timeout=WAIT * 1000)
+    await _approve_and_open(away, owner)
+    notified = await owner.page.evaluate("() => window.__notified")
+    assert any("approval" in text.lower() for text in notified), notified
+
+
+async def _served_serial(away: Away) -> int:
+    """The serial of the certificate a browser gets for the remote name now, verified under
+    Pebble's root."""
+    context = ssl.create_default_context(cadata=await away.pebble.root_pem())
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", away.proxy.port, ssl=context, server_hostname=HOME),
+        WAIT,
+    )
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        return int(x509.load_der_x509_certificate(der).serial_number)
+    finally:
+        writer.close()
+
+
+async def test_the_certificate_nears_expiry_and_is_renewed_in_service(away: Away) -> None:
+    owner = away.owner
+    certificate = away.service.remote_certificate
+    assert owner is not None
+    assert certificate is not None
+    before = await _served_serial(away)
+    info = certificate.current
+    assert info is not None
+    assert not certificate.due()
+    # A fifth of its lifetime left: due (the threshold is 0.3).
+    certificate.clock = lambda: info.not_after - (info.not_after - info.not_before) / 5
+    await away.service.check_remote_certificate()
+    after = await _served_serial(away)
+    assert after != before
+    assert stat.S_IMODE(certificate.path.stat().st_mode) == 0o600
+    # The app carries on under the new certificate.
+    await owner.page.goto(away.app_url + "#now")
+    await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
 
 
 async def test_the_relay_saw_only_tls_records(away: Away) -> None:
