@@ -83,7 +83,7 @@ from gateway.owner.invitations import Visitors
 from gateway.remote.certificate import RemoteCertificate
 from gateway.remote.errors import RemoteError
 from gateway.remote.relay_api import RelayAccess, RelayApi
-from gateway.remote.tunnel import RemoteTunnel
+from gateway.remote.tunnel import REMOTE_STATUS_FILE, RemoteTunnel
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
@@ -610,7 +610,12 @@ class Gateway:
                     remote.lan_port,
                     exc.strerror,
                 )
-        self.tunnel = RemoteTunnel(RelayApi(access), remote.name, ("127.0.0.1", tunnel_end.port))
+        self.tunnel = RemoteTunnel(
+            RelayApi(access),
+            remote.name,
+            ("127.0.0.1", tunnel_end.port),
+            status_file=cfg.directory / REMOTE_STATUS_FILE,
+        )
         await self.tunnel.start()
         log.info("remote: tunnel to %s for %s", cfg.cloud.url, remote.origin)
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import json
 import logging
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from snitun.client.client_peer import ClientPeer
 from snitun.client.connector import Connector
@@ -35,8 +37,11 @@ from gateway.remote.schedule import (
     failures_after,
     reconnect_delay,
 )
+from groundwork.files import write_file
 
 log = logging.getLogger("threshold.remote")
+#: The tunnel's status beside the configuration, for ``threshold remote status``.
+REMOTE_STATUS_FILE = "remote-status.json"
 
 
 class TunnelState(enum.Enum):
@@ -77,12 +82,14 @@ class RemoteTunnel:
         *,
         backoff_cap_s: float = BACKOFF_CAP_S,
         min_retry_s: float = MIN_RETRY_S,
+        status_file: Path | None = None,
     ) -> None:
         self._api = api
         self._name = name
         self._endpoint = endpoint
         self._cap = backoff_cap_s
         self._minimum = min_retry_s
+        self._status_file = status_file
         self._task: asyncio.Task[None] | None = None
         self._peer: ClientPeer | None = None
         self.status = TunnelStatus()
@@ -105,6 +112,14 @@ class RemoteTunnel:
         await self._api.close()
         self.up.clear()
         self.status.state = TunnelState.STOPPED
+        self._save_status()
+
+    def _save_status(self) -> None:
+        """The status for ``threshold remote status`` (no secret in it)."""
+        if self._status_file is None:
+            return
+        with contextlib.suppress(OSError):
+            write_file(self._status_file, json.dumps(self.status.to_json()).encode(), replace=True)
 
     async def _close_peer(self) -> None:
         peer, self._peer = self._peer, None
@@ -134,6 +149,7 @@ class RemoteTunnel:
                 self.up.clear()
                 await self._close_peer()
             self.down.set()
+            self._save_status()
             failures = failures_after(failures, up_s)
             delay = reconnect_delay(
                 failures, cap_s=self._cap, minimum_s=self._minimum, jitter=random.random
@@ -156,6 +172,7 @@ class RemoteTunnel:
         self.status.openings += 1
         self.down.clear()
         self.up.set()
+        self._save_status()
         log.info("remote tunnel up for %s", grant.host_name)
         await peer.wait()
         return time.monotonic() - started

@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import socket
 import ssl
 import stat
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,6 +297,28 @@ async def test_the_certificate_nears_expiry_and_is_renewed_in_service(away: Away
     # The app carries on under the new certificate.
     await owner.page.goto(away.app_url + "#now")
     await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+
+
+async def test_remote_status_shows_the_name_the_certificate_and_the_tunnel(away: Away) -> None:
+    config = away.h.directory / "threshold.toml"
+    assert config.is_file()
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway", "remote", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["host_name"] == HOME
+    assert status["certificate"]["names"] == [HOME]
+    assert status["certificate"]["renewal_due"] is False
+    assert status["tunnel"]["state"] == "up"
+    assert status["tunnel"]["openings"] >= 3  # first, after the relay's restart, after the cut
+    assert "token" not in result.stdout
+    assert "aes" not in result.stdout
 
 
 async def test_the_relay_saw_only_tls_records(away: Away) -> None:
