@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from cryptography import x509
@@ -113,7 +114,9 @@ class Away:
         )
 
 
-def _configure(config: Path, relay_url: str, pebble: Pebble, public_port: int) -> None:
+def _configure(
+    config: Path, relay_url: str, pebble: Pebble, public_port: int, lan_port: int
+) -> None:
     set_cloud(config, relay_url)
     set_config(config, "app", "name", f'"{HOME}"')
     set_config(config, "remote", "enabled", "true")
@@ -124,6 +127,9 @@ def _configure(config: Path, relay_url: str, pebble: Pebble, public_port: int) -
     text = config.read_text().replace(
         '# acme_ca_file = "acme-ca.pem"', f'acme_ca_file = "{pebble.ca_file}"', 1
     )
+    # The app on the home network under the same name (the router's override is Chromium's
+    # host-resolver rule here: the name is 127.0.0.1 either way).
+    text = text.replace('# lan_bind = "0.0.0.0:443"', f'lan_bind = "127.0.0.1:{lan_port}"', 1)
     config.write_text(text)
 
 
@@ -147,7 +153,8 @@ async def away(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Away]:
         )
         proxy = RecordingProxy(front_port)
         await proxy.start()
-        _configure(config, relay_url, pebble, proxy.port)
+        lan_port = _free_port()
+        _configure(config, relay_url, pebble, proxy.port, lan_port)
         text = config.read_text().replace('url = ""', f'url = "{video}"', 1)
         config.write_text(text)
         service = await start_gateway(config, client_rate_per_minute=100_000)
@@ -319,6 +326,66 @@ async def test_remote_status_shows_the_name_the_certificate_and_the_tunnel(away:
     assert status["tunnel"]["openings"] >= 3  # first, after the relay's restart, after the cut
     assert "token" not in result.stdout
     assert "aes" not in result.stdout
+
+
+async def test_at_home_with_the_internet_down_the_same_passkey_works_on_the_lan(
+    away: Away,
+) -> None:
+    owner = away.owner
+    lan = away.service.config.remote.lan_origin
+    assert owner is not None
+    assert lan is not None
+    assert lan != f"https://{HOME}:{away.proxy.port}"
+    await away.relay.stop()  # no relay: the internet is down
+    try:
+        home = lan + "/app/"
+        await owner.context.clear_cookies()
+        await owner.page.goto(home)
+        await owner.page.get_by_role("button", name="Sign in with a passkey").click()
+        await owner.page.get_by_role("heading", name="Now", level=1).wait_for()
+        # An act bound to a passkey assertion from the LAN origin, under the one RP ID.
+        survey = away.h.ticket(purpose=Purpose.SURVEY, subject="Sam at home")
+        session = (await away.h.open(survey)).body["session"]
+        await owner.page.goto(home + f"#approve/{session}")
+        await owner.page.get_by_role("button", name="Let them in").click()
+        await away.h.wait_lock(LockState.UNLOCKED, WAIT)
+        await away.h.done(survey, session)
+        await away.h.wait_lock(LockState.LOCKED, WAIT)
+    finally:
+        await away.start_relay()
+    tunnel = away.service.tunnel
+    assert tunnel is not None
+    await asyncio.wait_for(tunnel.up.wait(), WAIT)
+
+
+async def test_the_app_takes_its_two_origins_and_no_other(away: Away) -> None:
+    """Under the one name, the remote origin and the LAN origin pass the origin check (and
+    then want a session); the same host on another port, or another host, is refused."""
+    lan = away.service.config.remote.lan_origin
+    assert lan is not None
+    port = int(lan.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cadata=await away.pebble.root_pem())
+    answers = {}
+    async with aiohttp.ClientSession() as session:
+        for origin in (
+            f"https://{HOME}:{away.proxy.port}",
+            lan,
+            f"https://{HOME}:1",
+            f"https://{HOME}",
+            "https://evil.example",
+        ):
+            async with session.post(
+                f"https://127.0.0.1:{port}/v1/app/signin/options",
+                headers={"Origin": origin, "Host": f"{HOME}:{port}"},
+                ssl=context,
+                server_hostname=HOME,
+                json={},
+            ) as response:
+                answers[origin] = (response.status, (await response.json()).get("code"))
+    assert answers[f"https://{HOME}:{away.proxy.port}"][0] == 200
+    assert answers[lan][0] == 200
+    for refused in (f"https://{HOME}:1", f"https://{HOME}", "https://evil.example"):
+        assert answers[refused] == (403, "csrf_refused"), (refused, answers[refused])
 
 
 async def test_the_relay_saw_only_tls_records(away: Away) -> None:
