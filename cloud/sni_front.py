@@ -54,6 +54,8 @@ FIRST_BYTES_S = 10.0
 #: A ClientHello is one TLS record: at most 2^14 bytes of payload (RFC 8446 §5.1).
 MAX_RECORD = 5 + 2**14
 TLS_HANDSHAKE = 0x16
+#: A Fernet token's base64 starts with "g" (its version byte, 0x80).
+TUNNEL_TOKEN = b"g"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +163,10 @@ class SniFront:
                     hello = header + await reader.readexactly(length)
                     server_name = parse_tls_sni(hello).lower()
                     token = b""
-                else:
+                elif first == TUNNEL_TOKEN:
                     token = first + await reader.read(2048)
+                else:
+                    raise ParseSNIError  # neither a TLS handshake nor a tunnel token
         except (TimeoutError, asyncio.IncompleteReadError, ParseSNIError, OSError):
             self._close(writer)
             return
