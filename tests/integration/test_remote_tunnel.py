@@ -5,6 +5,8 @@ TLS records only, and the tunnel's recovery when it drops or the relay restarts.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import socket
 from pathlib import Path
 
@@ -93,3 +95,41 @@ async def test_the_tunnel_comes_back_after_the_relay_restarts(tmp_path: Path) ->
         await tunnel.stop()
         await server.stop()
         await endpoint.stop()
+
+
+async def test_a_large_stream_arrives_whole_both_ways(tmp_path: Path) -> None:
+    """Megabytes each way through the relay and the tunnel's 64 KiB messages, byte for byte."""
+    ca = LoopbackCa.new()
+    gateway = Gateway("gw-home", SigningKey.generate())
+    blob = os.urandom(6 * 1024 * 1024 + 123)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received = await reader.readexactly(len(blob))
+        writer.write(hashlib.sha256(received).digest() + blob)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(
+        serve, "127.0.0.1", 0, ssl=ca.server_context(HOME, tmp_path)
+    )
+    port = int(server.sockets[0].getsockname()[1])
+    relay, url = await start_remote_relay(tmp_path / "relay", {"home": gateway})
+    assert relay.relay.front is not None
+    tunnel = gateway.tunnel(url, "home", port)
+    try:
+        await tunnel.start()
+        await asyncio.wait_for(tunnel.up.wait(), WAIT_S)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", relay.relay.front.port, ssl=ca.client_context(), server_hostname=HOME
+        )
+        writer.write(blob)
+        await writer.drain()
+        digest = await asyncio.wait_for(reader.readexactly(32), WAIT_S)
+        back = await asyncio.wait_for(reader.readexactly(len(blob)), WAIT_S)
+        writer.close()
+        assert digest == hashlib.sha256(blob).digest()
+        assert back == blob
+    finally:
+        await tunnel.stop()
+        await relay.stop()
+        server.close()
