@@ -42,15 +42,25 @@ from aiohttp import web
 from nacl.signing import SigningKey
 
 from cloud import routes, tlog_witness, wire, witness
+from cloud.dns_publisher import ChallengeTestServer, DnsPublisher, DnsPublishFailed
 from cloud.errors import BodyTooLarge, CloudError, RateLimited
 from cloud.metrics import IngestMetrics, metrics_app
 from cloud.ratelimit import Rate, RequestBudget
+from cloud.remote_config import RemoteConfig
+from cloud.remote_names import (
+    NameNotRouted,
+    NameNotYours,
+    RemoteNameError,
+    challenge_name,
+    check_label,
+)
 from cloud.signed_request import (
     OWNER,
     RequestAuthError,
     RequestVerifier,
     gateway_principal,
 )
+from cloud.sni_front import SniFront, load_or_create_tunnel_key
 from cloud.storage import (
     DATABASE_FILE,
     NonceClaim,
@@ -147,6 +157,8 @@ class Relay:
         receipts_per_client: Rate = RECEIPTS_PER_CLIENT,
         receipts_overall: Rate = RECEIPTS_OVERALL,
         max_clients: int = 10_000,
+        remote: RemoteConfig | None = None,
+        dns: DnsPublisher | None = None,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
@@ -170,6 +182,14 @@ class Relay:
             receipts_per_client, receipts_overall, max_clients=max_clients
         )
         self._openapi = routes.openapi_document()
+        # Remote reach (docs/remote.md): the SNI front and the DNS-01 publisher, if offered.
+        self.remote = remote
+        self.front = (
+            None if remote is None else SniFront(remote.names, load_or_create_tunnel_key(directory))
+        )
+        if dns is None and remote is not None and remote.challenge_dns is not None:
+            dns = ChallengeTestServer(remote.challenge_dns)
+        self.dns = dns
 
     async def open(self) -> RelayStorage:
         """The storage, opened (and migrated) on first use."""
@@ -207,6 +227,9 @@ class Relay:
             "owner_checkpoints": self._owner_checkpoints,
             "owner_alarms": self._owner_alarms,
             "owner_post_mail": self._owner_post_mail,
+            "tunnel": self._tunnel,
+            "acme_challenge_set": self._acme_challenge_set,
+            "acme_challenge_clear": self._acme_challenge_clear,
             "witness_info": self._witness_info,
             "witness_add_checkpoint": self._witness_add_checkpoint,
             "witness_checkpoint": self._witness_checkpoint,
@@ -223,6 +246,14 @@ class Relay:
             return problem(401, exc.code, exc.message)
         except UnknownGateway as exc:
             return problem(404, exc.code, exc.message)
+        except (NameNotRouted, RemoteNotOffered) as exc:
+            return problem(404, exc.code, exc.message)
+        except NameNotYours as exc:
+            return problem(403, exc.code, exc.message)
+        except RemoteNameError as exc:
+            return problem(400, exc.code, exc.message)
+        except DnsPublishFailed as exc:
+            return problem(502, exc.code, exc.message)
         except OwnerMismatch as exc:
             return problem(403, exc.code, exc.message)
         except MalformedMessage as exc:
@@ -586,6 +617,67 @@ class Relay:
         item_id = await (await self.open()).post_mail(gateway_id, sealed, self._clock())
         return web.json_response({"id": item_id}, status=201)
 
+    # Remote reach (docs/remote.md) -----------------------------------------------------------
+
+    def _own_host(self, gateway_id: str, name: object) -> str:
+        """The host name of ``name`` if the relay routes it to this (authenticated) gateway."""
+        if self.front is None:
+            raise RemoteNotOffered("this relay has no SNI front ([remote] in relay.toml)")
+        if not isinstance(name, str):
+            raise MalformedMessage("name is the gateway's remote name")
+        return self.front.names.owned_by(check_label(name), gateway_id)
+
+    def _json_object(self, body: bytes, what: str) -> dict[str, Any]:
+        data = wire.parse_json(body, what)
+        if not isinstance(data, dict):
+            raise MalformedMessage(f"a {what} is a JSON object")
+        return data
+
+    async def _tunnel(self, request: web.Request) -> web.Response:
+        gateway_id, body = await self._as_gateway(request)
+        host = self._own_host(gateway_id, self._json_object(body, "tunnel request").get("name"))
+        assert self.front is not None
+        assert self.remote is not None
+        grant = self.front.issue(host)
+        port = self.remote.public_port or self.front.port
+        # Only the name is logged: the token and its AES key are secrets.
+        log.info("tunnel token issued for %s", host)
+        return web.json_response(
+            {
+                "host_name": grant.host_name,
+                "token": grant.token.decode("ascii"),
+                "aes_key": grant.aes_key.hex(),
+                "aes_iv": grant.aes_iv.hex(),
+                "valid_s": grant.valid_s,
+                "port": port,
+            }
+        )
+
+    def _challenge_record(self, gateway_id: str, name: object) -> tuple[str, DnsPublisher]:
+        host = self._own_host(gateway_id, name)
+        if self.dns is None:
+            raise RemoteNotOffered("this relay publishes no DNS-01 challenges")
+        assert self.front is not None
+        label = host[: -len(self.front.names.domain) - 1]
+        return challenge_name(label, self.front.names.domain), self.dns
+
+    async def _acme_challenge_set(self, request: web.Request) -> web.Response:
+        gateway_id, body = await self._as_gateway(request)
+        data = self._json_object(body, "challenge")
+        value = data.get("value")
+        # The DNS-01 value is the base64url SHA-256 of the key authorization: 43 characters.
+        if not isinstance(value, str) or not _CHALLENGE_VALUE.fullmatch(value):
+            raise MalformedMessage("value is the base64url digest of the key authorization")
+        record, dns = self._challenge_record(gateway_id, data.get("name"))
+        await dns.set_txt(record, value)
+        return web.json_response({"record": record})
+
+    async def _acme_challenge_clear(self, request: web.Request) -> web.Response:
+        gateway_id, _ = await self._as_gateway(request)
+        record, dns = self._challenge_record(gateway_id, request.query.get("name"))
+        await dns.clear_txt(record)
+        return web.json_response({"record": record})
+
     async def held(self, gateway_id: str) -> int:
         """How many entries the relay holds for a gateway."""
         return await (await self.open()).held_size(gateway_id)
@@ -598,6 +690,13 @@ class Relay:
 
 
 _QUERY_INT = re.compile(r"[0-9]{1,16}")
+_CHALLENGE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class RemoteNotOffered(CloudError):
+    """The relay has no SNI front (or no DNS publisher) configured."""
+
+    code = "remote_not_offered"
 
 
 def _query_int(request: web.Request, name: str, default: int) -> int:
@@ -645,6 +744,9 @@ class RelayServer:
         await site.start()
         # The runner has this one site, so its first address is the port the OS chose.
         self.port = int(self._runner.addresses[0][1])
+        remote = self.relay.remote
+        if self.relay.front is not None and remote is not None and sock is None:
+            await self.relay.front.start(remote.host, remote.port)
         if metrics_port is not None:
             self._metrics_runner = web.AppRunner(metrics_app(self.relay.metrics), access_log=None)
             await self._metrics_runner.setup()
@@ -655,6 +757,8 @@ class RelayServer:
         return f"{scheme}://{host}:{self.port}"
 
     async def stop(self) -> None:
+        if self.relay.front is not None:
+            await self.relay.front.stop()
         for runner in (self._runner, self._metrics_runner):
             if runner is not None:
                 await runner.cleanup()

@@ -25,13 +25,15 @@ STATUS_TITLES: dict[int, str] = {
     201: "Created",
     400: "Malformed request",
     401: "Signature missing, stale, replayed or wrong",
-    404: "No such route",
+    404: "No such route (or remote name routed by this relay)",
     405: "Method not allowed",
     409: "Refused by the witness checks (the finding is the code)",
-    403: "The checkpoint is not signed by the log's trusted key",
+    403: "The checkpoint is not signed by the log's trusted key; or the remote name is another"
+    " gateway's",
     413: "Request body too large",
     422: "The checkpoint is not consistent with the witness's view of the log",
     429: "Too many requests (Retry-After says when to retry)",
+    502: "The DNS provider did not take the challenge record",
     503: "Not ready (the relay's database does not answer)",
 }
 
@@ -233,6 +235,46 @@ ROUTES: tuple[Route, ...] = (
         (200, 400, 401),
         query=(Query("after", _INDEX, "the last mail id already read"),),
         answer=_obj({"items": {"type": "array", "items": _obj({"id": _INDEX, "sealed": _BASE64})}}),
+    ),
+    Route(
+        "POST",
+        "/v1/gateways/{gw}/tunnel",
+        "tunnel",
+        "A short-lived snitun token for the gateway's own remote name (docs/remote.md); 404"
+        " remote_not_offered without an SNI front, 404 name_not_routed, 403 name_not_yours.",
+        Caller.GATEWAY,
+        (200, 400, 401, 403, 404),
+        body=("application/json", _obj({"name": _STRING})),
+        answer=_obj(
+            {
+                "host_name": _STRING,
+                "token": _STRING,
+                "aes_key": _STRING,
+                "aes_iv": _STRING,
+                "valid_s": _INDEX,
+                "port": _INDEX,
+            }
+        ),
+    ),
+    Route(
+        "PUT",
+        "/v1/gateways/{gw}/acme-challenge",
+        "acme_challenge_set",
+        "Publish the DNS-01 TXT record (RFC 8555 §8.4) for the gateway's own remote name.",
+        Caller.GATEWAY,
+        (200, 400, 401, 403, 404, 502),
+        body=("application/json", _obj({"name": _STRING, "value": _STRING})),
+        answer=_obj({"record": _STRING}),
+    ),
+    Route(
+        "DELETE",
+        "/v1/gateways/{gw}/acme-challenge",
+        "acme_challenge_clear",
+        "Withdraw the DNS-01 TXT record of the gateway's own remote name.",
+        Caller.GATEWAY,
+        (200, 400, 401, 403, 404, 502),
+        query=(Query("name", _STRING, "the remote name", required=True),),
+        answer=_obj({"record": _STRING}),
     ),
     Route(
         "GET",

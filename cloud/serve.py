@@ -33,6 +33,7 @@ from aiohttp import web
 
 from cloud.metrics import MULTIPROC_ENV, metrics_app
 from cloud.relay import Relay, RelayServer, load_or_create_relay_key, relay_id_of
+from cloud.remote_config import load_remote_config
 from cloud.storage import Backend, StorageConfig, StorageConfigError, load_config, open_storage
 
 log = logging.getLogger("threshold.relay.serve")
@@ -66,13 +67,20 @@ async def run_relay(
     announce: Callable[[str], None] = print,
 ) -> None:
     storage = load_config(directory, config)
+    remote = load_remote_config(directory, config)
     if not 1 <= workers <= MAX_WORKERS:
         raise StorageConfigError(f"--workers is 1 to {MAX_WORKERS}")
+    if remote is not None and workers != 1:
+        # Each gateway's tunnel lives in one process; a browser's connection must reach that
+        # process, which N workers accepting on one socket cannot promise.
+        raise StorageConfigError("[remote] (the SNI front) runs in a single relay process")
     if workers == 1:
-        server = RelayServer(Relay(directory, storage=storage))
+        server = RelayServer(Relay(directory, storage=storage, remote=remote))
         try:
             url = await server.start(host, port, metrics_port=metrics_port)
             announce(f"relay {server.relay.relay_id} listening on {url}")
+            if server.relay.front is not None:
+                announce(f"SNI front on port {server.relay.front.port}")
             if metrics_port is not None:
                 announce(f"metrics on http://127.0.0.1:{server.metrics_port}/metrics")
             await _until_stopped(seconds)

@@ -4,7 +4,8 @@
 # Debian's GStreamer RTSP server (the test camera; plugins-bad for its H.265 and AAC
 # encoders, as real cameras send), ffmpeg (the benchmarks' reference), Chromium (the owner
 # app's browser tests drive it by path: no browser is ever downloaded) and PostgreSQL (the
-# relay's fleet backend: tests start throw-away clusters with its binaries).
+# relay's fleet backend: tests start throw-away clusters with its binaries) and Pebble (the
+# ACME test server and its challenge test DNS server, pebble-challtestsrv: docs/remote.md).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,7 @@ fi
 if [ "$want_test" -eq 1 ]; then
     for pkg in gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base \
                gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
-               ffmpeg openssl systemd mosquitto chromium postgresql; do
+               ffmpeg openssl systemd mosquitto chromium postgresql pebble; do
         need_pkg "$pkg"
     done
 fi

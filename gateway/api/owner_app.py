@@ -220,7 +220,7 @@ async def app_session(request: web.Request, handler: Handler) -> web.StreamRespo
         if request.path.startswith(APP_PREFIX):
             if request.method != "GET":
                 origin = request.headers.get("Origin")
-                if origin != app.origin:
+                if origin not in app.origins:
                     raise CsrfRefused(f"requests come from the app's origin {app.origin} only")
             if request.path not in _PUBLIC:
                 session = app.sessions.get(request.cookies.get(COOKIE))

@@ -32,6 +32,7 @@ from typing import Any
 from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
 from gateway.mqtt.settings import MqttConfig
+from gateway.remote.settings import RemoteConfig
 from gateway.trust.base64url import b64u_decode
 from store import cosignature
 from store.errors import InvalidEntry
@@ -189,6 +190,7 @@ class GatewayConfig:
     metrics: MetricsConfig = MetricsConfig()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     witnesses: tuple[WitnessConfig, ...] = ()
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
 
     @property
     def camera(self) -> CameraConfig:
@@ -375,6 +377,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     mqtt = _parse_mqtt(root.table("mqtt"), directory)
 
     witnesses = _parse_witnesses(root.table("witnesses"))
+    remote = _parse_remote(root.table("remote"), directory, cloud, app)
     doors = _parse_doors(root)
     cameras = _parse_cameras(root, directory, doors)
     root.check_unknown()
@@ -395,6 +398,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         metrics=metrics,
         mqtt=mqtt,
         witnesses=witnesses,
+        remote=remote,
     )
 
 
@@ -543,6 +547,49 @@ def _parse_cloud(t: _Table) -> CloudConfig:
     )
     t.check_unknown()
     return cloud
+
+
+_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _parse_remote(t: _Table, directory: Path, cloud: CloudConfig, app: AppConfig) -> RemoteConfig:
+    d = RemoteConfig()
+    enabled = t.bool_("enabled", d.enabled)
+    name = t.str_("name", d.name)
+    domain = t.str_("domain", d.domain)
+    acme_ca = t.opt_str("acme_ca_file")
+    lan = t.opt_str("lan_bind")
+    lan_host, lan_port = (None, d.lan_port) if lan is None else parse_bind(lan, t)
+    remote = RemoteConfig(
+        enabled=enabled,
+        name=name,
+        domain=domain,
+        acme_directory=t.str_("acme_directory", d.acme_directory),
+        acme_ca_file=None if acme_ca is None else str(_path(directory, t, "acme_ca_file", acme_ca)),
+        acme_email=t.opt_str("acme_email"),
+        renew_fraction=t.float_("renew_fraction", d.renew_fraction, 0.05, 0.9),
+        public_port=t.int_("public_port", d.public_port, 1, 65535),
+        lan_host=lan_host,
+        lan_port=lan_port,
+    )
+    t.check_unknown()
+    if not enabled:
+        return remote
+    if not _LABEL_RE.fullmatch(name):
+        raise t.fail("name", "must be one lower-case DNS label (the name the relay assigned)")
+    if not HOST_NAME_RE.fullmatch(domain):
+        raise t.fail("domain", "must be the relay's lower-case domain")
+    if not remote.acme_directory.startswith("https://"):
+        raise t.fail("acme_directory", "must be an https:// ACME directory URL")
+    if cloud.url is None:
+        raise t.fail("enabled", "needs [cloud] url: the tunnel goes to the gateway's relay")
+    if not app.enabled or app.name != remote.host_name:
+        # Passkeys are bound to the app's name: one name home and away (docs/remote.md).
+        raise t.fail(
+            "enabled",
+            f'needs the owner app under the remote name: [app] name = "{remote.host_name}"',
+        )
+    return remote
 
 
 _TOPIC_RE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
@@ -801,6 +848,25 @@ name = "localhost"
 # A signed-in session lasts this long (s); an enrollment link this long. 3600 / 600.
 session_ttl_s = 3600
 enroll_ttl_s = 600
+
+[remote]
+# Reach from anywhere through the relay (docs/remote.md): an outbound tunnel to [cloud] url,
+# TLS ending here with a certificate for NAME.DOMAIN from ACME (DNS-01 via the relay). Off
+# unless enabled; then [app] name must be NAME.DOMAIN. false.
+enabled = false
+# The name the relay's operator assigned to this gateway, and the relay's domain.
+name = ""
+domain = ""
+acme_directory = "https://acme-v02.api.letsencrypt.org/directory"
+# acme_ca_file = "acme-ca.pem"
+# acme_email = "owner@example.org"
+# Renew when less than this fraction of the certificate's lifetime is left. 0.3.
+renew_fraction = 0.3
+# The port browsers use on the relay. 443.
+public_port = 443
+# The app on the home network under the same name, with the same certificate (the router's
+# DNS then points NAME.DOMAIN at this gateway). Off unless set.
+# lan_bind = "0.0.0.0:443"
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

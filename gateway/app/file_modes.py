@@ -3,7 +3,8 @@
 The gateway's secrets on disk: its key (audit checkpoints), the database and its SQLite
 ``-wal``/``-shm`` companions (the locks' shared keys, the owner's history), its outage
 journal (``<database>.outage``: visits not yet in the database), the household issuer's key
-(``household-issuer.key``: it signs visitors' tickets), the TLS key,
+(``household-issuer.key``: it signs visitors' tickets), the TLS key, the remote name's key
+and certificate (``remote.pem``) and ACME account key (``remote-acme-account.key``),
 a real lock's pairing file (``lock-<door>.json``) and a virtual lock's state
 (``sim-lock-<door>.json``, which holds its authorizations). Any group or other permission
 bit on one of them refuses the start with one line naming every such file and the
@@ -27,6 +28,7 @@ from gateway.app.config import GatewayConfig
 from gateway.app.locks import pairing_file
 from gateway.errors import ConfigError
 from gateway.owner.household import key_path as household_key_path
+from gateway.remote.certificate import ACCOUNT_KEY_FILE, CERTIFICATE_FILE
 from store.outage_journal import journal_path
 
 
@@ -53,6 +55,9 @@ def secret_files(config: GatewayConfig) -> tuple[SecretFile, ...]:
     ]
     if config.api.tls:
         files.append(SecretFile(config.api.tls_key, "the TLS key"))
+    if config.remote.enabled:
+        files.append(SecretFile(config.directory / CERTIFICATE_FILE, "the remote name's TLS key"))
+        files.append(SecretFile(config.directory / ACCOUNT_KEY_FILE, "the ACME account key"))
     if config.mqtt.password_file is not None:
         files.append(SecretFile(config.mqtt.password_file, "the MQTT broker password"))
     for door in config.doors:

@@ -41,6 +41,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from aiohttp import web
+from nacl.signing import SigningKey
 
 from ble.driver import LockDriver, LockStatus
 from ble.errors import LockError
@@ -79,6 +80,10 @@ from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
 from gateway.owner.app import AppSettings, OwnerApp
 from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.owner.invitations import Visitors
+from gateway.remote.certificate import RemoteCertificate
+from gateway.remote.errors import RemoteError
+from gateway.remote.relay_api import RelayAccess, RelayApi
+from gateway.remote.tunnel import REMOTE_STATUS_FILE, RemoteTunnel
 from gateway.sync.mailbox import AccessMailbox
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
@@ -105,6 +110,8 @@ SHUTDOWN_CLIP_BUDGET_S = 1.0
 PURGE_EVERY_S = 60
 CHECKPOINT_EVERY_S = 600
 TLS_RENEWAL_CHECK_EVERY_S = 86400
+#: How often the remote certificate's expiry is checked (and a failed ACME order retried).
+REMOTE_CERT_CHECK_EVERY_S = 3600
 
 
 async def _purge(store: Store) -> None:
@@ -185,6 +192,13 @@ class Gateway:
         self._metrics_runner: web.AppRunner | None = None
         #: Home Assistant's bridge while ``[mqtt] host`` is set.
         self.mqtt: MqttBridge | None = None
+        #: Remote reach (``[remote]``, docs/remote.md): the certificate, the tunnel and the
+        #: listeners serving the app under the remote name (loopback for the tunnel, LAN).
+        self.remote_certificate: RemoteCertificate | None = None
+        self.tunnel: RemoteTunnel | None = None
+        self.remote_listeners: list[Listener] = []
+        self._remote_context: ssl.SSLContext | None = None
+        self._remote_check: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
@@ -444,6 +458,8 @@ class Gateway:
         self.port = self._listener.port
         if self.owner_app is not None:
             self.owner_app.bind(self.port)
+        if cfg.remote.enabled:
+            await self._start_remote(cfg, ctx, key)
         log.info(
             "api: listening on %s (%s)",
             self.url,
@@ -529,6 +545,80 @@ class Gateway:
         self.metrics_url = f"http://{host}:{bound}/metrics"
         log.info("metrics: %s", self.metrics_url)
 
+    async def _start_remote(self, cfg: GatewayConfig, ctx: ApiContext, key: SigningKey) -> None:
+        """Remote reach: the certificate (obtained or renewed now if due, then checked every
+        hour), and once there is one, the app served under the remote name and the tunnel.
+        A relay or ACME server out of reach costs remote reach only, never the start."""
+        remote = cfg.remote
+        assert cfg.cloud.url is not None  # the configuration requires it
+        access = RelayAccess(cfg.cloud.url, cfg.gateway_id, key, pin_sha256=cfg.cloud.pin_sha256)
+        certificate = RemoteCertificate(RelayApi(access), remote, cfg.directory)
+        self.remote_certificate = certificate
+        if self.owner_app is not None:
+            lan = remote.lan_origin
+            self.owner_app.reach(remote.origin, *(() if lan is None else (lan,)))
+
+        async def check() -> None:
+            try:
+                renewed = await certificate.ensure()
+            except RemoteError as exc:
+                # Retried at the next check; the current certificate (if any) keeps serving.
+                log.warning("remote: no certificate for %s: %s", remote.host_name, exc.message)
+                return
+            if certificate.current is None:
+                return
+            if self._remote_context is None:
+                await self._open_remote(cfg, ctx, certificate, access)
+            elif renewed:
+                # New handshakes use the new certificate; open connections keep theirs.
+                self._remote_context.load_cert_chain(certificate.path)
+                log.info("remote: certificate renewed for %s", remote.host_name)
+
+        self._remote_check = check
+        self._jobs.start("remote certificate", check, REMOTE_CERT_CHECK_EVERY_S)
+
+    async def check_remote_certificate(self) -> None:
+        """Run the remote certificate's check now (renewed if due, the listeners reloaded)."""
+        if self._remote_check is not None:
+            await self._remote_check()
+
+    async def _open_remote(
+        self,
+        cfg: GatewayConfig,
+        ctx: ApiContext,
+        certificate: RemoteCertificate,
+        access: RelayAccess,
+    ) -> None:
+        context = server_context(certificate.path, certificate.path)
+        self._remote_context = context
+        # The tunnel's end: snitun's Connector joins each relay channel to this listener, so
+        # the owner's TLS ends here, in the gateway, with the remote name's certificate.
+        tunnel_end = await serve_api(ctx, "127.0.0.1", 0, context)
+        self.remote_listeners.append(tunnel_end)
+        remote = cfg.remote
+        if remote.lan_host is not None:
+            try:
+                self.remote_listeners.append(
+                    await serve_api(ctx, remote.lan_host, remote.lan_port, context)
+                )
+                log.info("remote: the app on the home network at %s", remote.lan_origin)
+            except OSError as exc:
+                log.warning(
+                    "remote: cannot listen on %s:%d (%s); the app is reachable through the"
+                    " relay only",
+                    remote.lan_host,
+                    remote.lan_port,
+                    exc.strerror,
+                )
+        self.tunnel = RemoteTunnel(
+            RelayApi(access),
+            remote.name,
+            ("127.0.0.1", tunnel_end.port),
+            status_file=cfg.directory / REMOTE_STATUS_FILE,
+        )
+        await self.tunnel.start()
+        log.info("remote: tunnel to %s for %s", cfg.cloud.url, remote.origin)
+
     async def _tls(self, cfg: GatewayConfig) -> ssl.SSLContext:
         """The server context, after renewing the certificate (same key) if it is due; a
         daily job renews it again while the gateway runs (``gateway.app.tls``)."""
@@ -556,6 +646,10 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self._mdns.stop()
         await self._jobs.stop()
+        if self.tunnel is not None:
+            await self.tunnel.stop()
+        if self.remote_certificate is not None:
+            await self.remote_certificate.close()
         if self.sync is not None:
             await self.sync.stop()
         if self.service is not None:
@@ -578,6 +672,8 @@ class Gateway:
         self.feed.end_all()
         if self._listener is not None:
             await self._listener.stop()
+        for listener in self.remote_listeners:
+            await listener.stop()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
         if self.locks is not None:

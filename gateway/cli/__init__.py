@@ -41,6 +41,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.systemd",
     "gateway.cli.status",
     "gateway.cli.mqtt",
+    "gateway.cli.remote",
     "gateway.cli.courier",
     "gateway.cli.owner",
     "gateway.cli.cloud",

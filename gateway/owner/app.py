@@ -161,9 +161,21 @@ class OwnerApp:
         suffix = "" if port == 443 else f":{port}"
         self.passkeys.origin = f"https://{self.settings.rp_id}{suffix}"
 
+    def reach(self, origin: str, *also: str) -> None:
+        """Remote reach (docs/remote.md): the app's origin through the relay, and the same
+        name on the home network's port; all under the one RP ID, so one passkey serves."""
+        self.passkeys.origin = origin
+        self.passkeys.also = tuple(o for o in also if o != origin)
+
     @property
     def origin(self) -> str:
+        """The app's origin: the one its links name."""
         return self.passkeys.origin
+
+    @property
+    def origins(self) -> list[str]:
+        """Every origin the app answers (the CSRF origin check, the ceremonies)."""
+        return self.passkeys.origins
 
     # -- ceremonies ----------------------------------------------------------------------------
 

@@ -48,12 +48,19 @@ class NewCredential:
 
 
 class Passkeys:
-    """The relying party: ``rp_id`` (a host name) and the app's one ``origin``."""
+    """The relying party: ``rp_id`` (a host name), the app's ``origin`` and, with remote
+    reach, its other origin under the same name (``also``: the home network's port)."""
 
     def __init__(self, rp_id: str, origin: str, rp_name: str = "Threshold") -> None:
         self.rp_id = rp_id
         self.origin = origin
+        self.also: tuple[str, ...] = ()
         self.rp_name = rp_name
+
+    @property
+    def origins(self) -> list[str]:
+        """Every origin a ceremony may come from (all under ``rp_id``)."""
+        return [self.origin, *self.also]
 
     def registration_options(
         self, challenge: bytes, user_id: bytes, user_name: str, exclude: list[bytes]
@@ -93,7 +100,7 @@ class Passkeys:
                 credential=credential,
                 expected_challenge=challenge,
                 expected_rp_id=self.rp_id,
-                expected_origin=self.origin,
+                expected_origin=self.origins,
                 require_user_verification=True,
             )
         except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
@@ -112,7 +119,7 @@ class Passkeys:
                 credential=credential,
                 expected_challenge=challenge,
                 expected_rp_id=self.rp_id,
-                expected_origin=self.origin,
+                expected_origin=self.origins,
                 credential_public_key=public_key,
                 credential_current_sign_count=sign_count,
                 require_user_verification=True,

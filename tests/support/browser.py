@@ -45,13 +45,22 @@ def chromium_or_fail() -> str:
 @contextlib.asynccontextmanager
 async def launch(cert_path: Path) -> AsyncIterator[Any]:
     """Chromium (a fresh profile) trusting ``cert_path``, ``localhost`` on 127.0.0.1."""
+    async with launch_trusting([chromium_spki_pin(cert_path)], "localhost") as browser:
+        yield browser
+
+
+@contextlib.asynccontextmanager
+async def launch_trusting(spki_pins: list[str], host: str) -> AsyncIterator[Any]:
+    """Chromium (a fresh profile) accepting chains with one of ``spki_pins`` (base64 SHA-256
+    of a SubjectPublicKeyInfo: a CA's, for the remote tests) and resolving ``host`` to
+    127.0.0.1."""
     from playwright.async_api import async_playwright
 
     executable = chromium_or_fail()
     args = [
         *ARGS,
-        f"--ignore-certificate-errors-spki-list={chromium_spki_pin(cert_path)}",
-        "--host-resolver-rules=MAP localhost 127.0.0.1",
+        f"--ignore-certificate-errors-spki-list={','.join(spki_pins)}",
+        f"--host-resolver-rules=MAP {host} 127.0.0.1",
     ]
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=executable, args=args, timeout=30_000)

@@ -36,6 +36,7 @@ from gateway.app.provision import init_gateway, parse_door_arg
 from gateway.app.tls import tls_fingerprint
 from gateway.errors import ConfigError, UsageError
 from gateway.mqtt.settings import MqttConfig
+from gateway.remote.settings import RemoteConfig
 from gateway.trust.base64url import b64u_encode
 
 OWNER = b64u_encode(bytes(SigningKey.generate().verify_key))
@@ -213,6 +214,8 @@ _ANSWERS = {
     ("mqtt", "ca_file"),
     ("mqtt", "username"),
     ("mqtt", "password_file"),
+    ("remote", "acme_ca_file"),
+    ("remote", "acme_email"),
 }
 _DEFAULTS: dict[str, object] = {
     "api": ApiConfig(),
@@ -223,6 +226,7 @@ _DEFAULTS: dict[str, object] = {
     "cloud": CloudConfig(),
     "metrics": MetricsConfig(),
     "mqtt": MqttConfig(),
+    "remote": RemoteConfig(),
 }
 
 
@@ -256,6 +260,8 @@ def test_every_dataclass_default_is_shown_in_the_template() -> None:
         ("camera", "clip_dir"),
         ("metrics", "host"),
         ("metrics", "port"),
+        ("remote", "lan_host"),  # lan_bind, shown commented out (off by default)
+        ("remote", "lan_port"),
     }
     for table, default in _DEFAULTS.items():
         for f in dataclasses.fields(default):  # type: ignore[arg-type]
@@ -359,3 +365,32 @@ def test_the_witnesses_table_is_validated(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ConfigError, match=problem):
             parse({**base(), "witnesses": {"w1": bad}}, tmp_path)
+
+
+def test_remote_settings(tmp_path: Path) -> None:
+    assert not parse(base(), tmp_path).remote.enabled
+    data = base()
+    data["cloud"] = {"url": "https://relay.example"}
+    data["app"] = {"name": "home.relay.example"}
+    data["remote"] = {"enabled": True, "name": "home", "domain": "relay.example"}
+    remote = parse(data, tmp_path).remote
+    assert remote.host_name == "home.relay.example"
+    assert remote.origin == "https://home.relay.example"
+    assert remote.lan_origin is None
+    data["remote"] = {**data["remote"], "lan_bind": "0.0.0.0:8443"}
+    assert parse(data, tmp_path).remote.lan_origin == "https://home.relay.example:8443"
+    # Fail closed: one name for the app home and away, a relay to tunnel to, a DNS label.
+    data["app"] = {"name": "localhost"}
+    with pytest.raises(ConfigError, match=r'\[app\] name = "home.relay.example"'):
+        parse(data, tmp_path)
+    data["app"] = {"name": "home.relay.example"}
+    data["cloud"] = {}
+    with pytest.raises(ConfigError, match=r"needs \[cloud\] url"):
+        parse(data, tmp_path)
+    data["cloud"] = {"url": "https://relay.example"}
+    data["remote"] = {"enabled": True, "name": "Home_1", "domain": "relay.example"}
+    with pytest.raises(ConfigError, match=r"remote\.name"):
+        parse(data, tmp_path)
+    data["remote"] = {"enabled": True, "name": "home", "domain": "relay.example", "x": 1}
+    with pytest.raises(ConfigError, match="x"):
+        parse(data, tmp_path)
