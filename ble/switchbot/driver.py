@@ -231,6 +231,7 @@ class SwitchBotDriver:
         self._battery: int | None = None
         self._battery_low = False
         self._sequence: int | None = None
+        self._stale = False
         self._watcher: AdvertisementWatch | None = None
         self._refresh: asyncio.Task[None] | None = None
         self._closed = False
@@ -412,11 +413,15 @@ class SwitchBotDriver:
         previous, self._sequence = self._sequence, parsed.sequence
         if previous is None or previous == parsed.sequence:
             return
+        # A change during a read may have come after the lock answered: read again after.
+        self._stale = True
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.get_running_loop().create_task(self._refresh_status())
 
     async def _refresh_status(self) -> None:
-        try:
-            await self.status()
-        except LockError as exc:
-            logger.info("could not read the lock after it advertised a change: %s", exc)
+        while self._stale and not self._closed:
+            self._stale = False
+            try:
+                await self.status()
+            except LockError as exc:
+                logger.info("could not read the lock after it advertised a change: %s", exc)
