@@ -5,13 +5,16 @@ number, scanning, a revoked key."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from ble.driver import DoorState, LockState
 from ble.errors import LockNotAuthorized
 from ble.switchbot.driver import SwitchBotCredentials, SwitchBotDriver, scan_switchbot
 from ble.switchbot.messages import Command, SwitchBotAction
-from tests.support.nuki import StatusRecorder
+from tests.support.nuki import WAIT, StatusRecorder
 from tests.support.switchbot import SWITCHBOT_TIMEOUTS, SwitchBotBench, switchbot_bench
 
 __all__ = ["switchbot_bench"]
@@ -89,3 +92,61 @@ async def test_a_key_the_lock_does_not_know_is_not_authorized(
     finally:
         await driver.close()
     assert switchbot_bench.lock.count(Command.ACTION) == 0
+
+
+async def heard_by_pyswitchbot(bench: SwitchBotBench) -> dict[str, Any]:
+    """The lock's advertisement as heard on the virtual radio through bleak, parsed by
+    pySwitchbot's public parser (Home Assistant's, written against real locks)."""
+    from bleak import BleakScanner
+    from switchbot import parse_advertisement_data
+
+    address = bench.peripheral.address
+    expected = bench.lock.sequence
+    heard: dict[str, Any] = {}
+    current = asyncio.Event()
+
+    def on_advertisement(device: Any, adv: Any) -> None:
+        if device.address.upper() != address:
+            return
+        parsed = parse_advertisement_data(device, adv)
+        data = parsed.data if parsed is not None else {}
+        if data.get("data", {}).get("sequence_number") == expected:
+            heard.update(data)
+            current.set()
+
+    scanner = BleakScanner(on_advertisement, **bench.transport.scanner_kwargs())
+    await scanner.start()
+    try:
+        async with asyncio.timeout(WAIT):
+            await current.wait()
+    finally:
+        await scanner.stop()
+    return heard
+
+
+async def test_an_independent_parser_reads_the_advertisement_as_ours_does(
+    switchbot_bench: SwitchBotBench,
+) -> None:
+    """lock.md, "Lock Broadcast Message": pySwitchbot sees a Lock ('o'), its battery, the
+    sequence number, the bolt and the door, before and after changes."""
+    from switchbot import LockStatus as PyLockStatus
+    from switchbot import SwitchbotModel
+
+    lock = switchbot_bench.lock
+    first = await heard_by_pyswitchbot(switchbot_bench)
+    assert (first["model"], first["modelName"]) == ("o", SwitchbotModel.LOCK)
+    data = first["data"]
+    assert data["battery"] == lock.battery_percent
+    assert data["calibration"] is True
+    assert data["status"] is PyLockStatus.LOCKED
+    assert data["door_open"] is False
+
+    lock.turn_knob(locked=False)
+    lock.open_door()
+    lock.set_battery(55)
+    data = (await heard_by_pyswitchbot(switchbot_bench))["data"]
+    assert (data["status"], data["door_open"], data["battery"]) == (
+        PyLockStatus.UNLOCKED,
+        True,
+        55,
+    )
