@@ -411,9 +411,11 @@ class SwitchBotDriver:
         if parsed is None:
             return
         previous, self._sequence = self._sequence, parsed.sequence
-        if previous is None or previous == parsed.sequence:
+        if previous == parsed.sequence:
             return
-        # A change during a read may have come after the lock answered: read again after.
+        # The first advertisement heard counts as a change: subscribers start from a state
+        # read, not from whatever happened before the watch began. A change during a read
+        # may have come after the lock answered: read again after.
         self._stale = True
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.get_running_loop().create_task(self._refresh_status())
