@@ -1,6 +1,7 @@
 """The virtual SwitchBot Lock's brain: the lock's side of the SwitchBot Lock protocol, pure.
 
-What it implements: the advertisement of OpenWonderLabs/SwitchBotAPI-BLE,
+What it implements, as the original Lock or the Lock Pro (:mod:`ble.switchbot.models`): the
+advertisement of OpenWonderLabs/SwitchBotAPI-BLE,
 ``devicetypes/lock.md`` ("Lock Broadcast Message": manufacturer data with the sequence
 number, Lock Info and alarm bytes; SCAN_RSP service data with the device type and battery),
 and the encrypted command layer of :mod:`ble.switchbot.frames`: the plain IV request, then
@@ -49,6 +50,7 @@ from ble.switchbot.messages import (
     SwitchBotAction,
     classify,
 )
+from ble.switchbot.models import SwitchBotModel
 
 # At or below this the lock answers "OK, low battery" (0x06).
 LOW_BATTERY_PERCENT = 20
@@ -99,12 +101,14 @@ class VirtualSwitchBotLock:
         mac: bytes = bytes.fromhex("C04E5B000001"),
         *,
         keys: dict[int, bytes] | None = None,
+        model: SwitchBotModel = SwitchBotModel.LOCK,
         motor_seconds: float = 0.05,
         battery_percent: int = 87,
         firmware_tenths: int = 63,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.mac = mac
+        self.model = model
         self.keys = keys if keys is not None else {DEFAULT_KEY_ID: random_bytes(16)}
         self.motor_seconds = motor_seconds
         self.battery_percent = battery_percent
@@ -184,6 +188,7 @@ class VirtualSwitchBotLock:
     def to_dict(self) -> dict[str, Any]:
         return {
             "vendor": "switchbot",
+            "model": self.model.value,
             "mac": self.mac.hex(),
             "keys": {f"{key_id:02x}": key.hex() for key_id, key in self.keys.items()},
             "position": self.position.name,
@@ -197,6 +202,7 @@ class VirtualSwitchBotLock:
         lock = cls(
             bytes.fromhex(data["mac"]),
             keys={int(k, 16): bytes.fromhex(v) for k, v in data["keys"].items()},
+            model=SwitchBotModel(data.get("model", SwitchBotModel.LOCK.value)),
             battery_percent=int(data["battery_percent"]),
             **kwargs,
         )
@@ -244,7 +250,7 @@ class SwitchBotLockLink:
 
     def notification(self) -> Notify:
         """The current Lock Info, as this link's notification (only once notifying)."""
-        return Notify(self._encrypted(NOTIFICATION, self.lock.info.encode(), None))
+        return Notify(self._encrypted(NOTIFICATION, self.lock.info.encode(self.lock.model), None))
 
     def write(self, data: bytes) -> list[Effect]:
         effects = self._answer(data)
@@ -256,7 +262,7 @@ class SwitchBotLockLink:
         try:
             request = decode_request(data)
             if request.plain:
-                command, _ = classify(request.body)
+                command, _ = classify(request.body, lock.model)
                 if command is not Command.IV:
                     raise SwitchBotProtocolError("not_encrypted", "a plain command")
                 return self._iv_reply(request.body[-1])
@@ -265,13 +271,13 @@ class SwitchBotLockLink:
                 raise SwitchBotProtocolError("unknown_key", "a key id without an IV")
             if request.iv_head != self.iv[:2]:
                 raise SwitchBotProtocolError("bad_iv", "another connection's IV")
-            command, action = classify(ctr(key, self.iv, request.body))
+            command, action = classify(ctr(key, self.iv, request.body), lock.model)
         except SwitchBotProtocolError:
             return [Notify(encode_reply(Result.ERROR))]
         lock.command_log.append(LoggedCommand(command, action))
         result = Result.OK_LOW_BATTERY if lock.battery_percent <= LOW_BATTERY_PERCENT else Result.OK
         if command is Command.LOCK_INFO:
-            return [self._reply(command, result, lock.info.encode())]
+            return [self._reply(command, result, lock.info.encode(lock.model))]
         if command is Command.BASIC_INFO:
             basic = BasicInfo(lock.battery_percent, lock.firmware_tenths)
             return [self._reply(command, result, basic.encode())]

@@ -101,8 +101,10 @@ class VirtualSwitchBotPeripheral:
         if self._stopped:
             return
         lock = self.lock
-        data = advertising_data(lock.mac, lock.sequence, lock.info)
-        response = scan_response_data(lock.battery_percent)
+        data = advertising_data(
+            lock.mac, lock.sequence, lock.info, lock.battery_percent, lock.model
+        )
+        response = scan_response_data(lock.battery_percent, lock.model)
         adv_set = self.device.legacy_advertising_set
         if adv_set is not None:
             await adv_set.set_advertising_data(data)

@@ -8,6 +8,8 @@
 * SCAN_RSP carries service data under the 16-bit UUID 0xFD3D: the device type in bits 6-0
   of byte 0 (``o``, 0x6F, for the lock), a reserved byte, and the battery in bits 6-0 of
   byte 2.
+* The Lock Pro (``$``, 0x24; not in the document) carries a longer manufacturer data with
+  the battery in it (:mod:`ble.switchbot.models`).
 
 An advertisement is not authenticated: anyone can broadcast one. The driver takes a new
 sequence number only as a hint to read the state over the encrypted link, never as the
@@ -23,9 +25,8 @@ from dataclasses import dataclass
 from ble.switchbot.frames import SwitchBotProtocolError
 from ble.switchbot.gatt import COMPANY_ID, SERVICE_DATA_UUID, SERVICE_DATA_UUID16
 from ble.switchbot.messages import LockInfo
+from ble.switchbot.models import TRAITS, SwitchBotModel, model_of_device_type
 
-DEVICE_TYPE_LOCK = 0x6F  # 'o'
-MANUFACTURER_BYTES = 10
 _FLAGS_GENERAL_DISCOVERABLE_NO_BR_EDR = 0x06
 _AD_FLAGS = 0x01
 _AD_MANUFACTURER = 0xFF
@@ -34,6 +35,7 @@ _AD_SERVICE_DATA_UUID16 = 0x16
 
 @dataclass(frozen=True, slots=True)
 class LockAdvertisement:
+    model: SwitchBotModel
     mac: bytes
     sequence: int
     info: LockInfo
@@ -49,44 +51,84 @@ def mac_bytes(address: str) -> bytes:
     return bytes.fromhex(address.replace(":", ""))
 
 
-def manufacturer_payload(mac: bytes, sequence: int, info: LockInfo) -> bytes:
-    """The manufacturer data after the company ID."""
-    return mac + bytes([sequence]) + info.encode() + b"\x00"
+def manufacturer_payload(
+    mac: bytes,
+    sequence: int,
+    info: LockInfo,
+    battery_percent: int = 0,
+    model: SwitchBotModel = SwitchBotModel.LOCK,
+) -> bytes:
+    """The manufacturer data after the company ID. The original Lock: MAC, sequence, Lock
+    Info (2 bytes), a reserved byte (lock.md). The Lock Pro: MAC, sequence, Lock Info bytes
+    0-1, the battery, a double-lock byte, the alarm byte (pySwitchbot's reading)."""
+    if model is SwitchBotModel.LOCK_PRO:
+        encoded = info.encode(model)
+        return (
+            mac + bytes([sequence]) + encoded[:2] + bytes([battery_percent & 0x7F, 0, encoded[5]])
+        )
+    return mac + bytes([sequence]) + info.encode(model) + b"\x00"
 
 
-def service_payload(battery_percent: int) -> bytes:
-    return bytes([DEVICE_TYPE_LOCK, 0x00, battery_percent & 0x7F])
+def service_payload(battery_percent: int, model: SwitchBotModel = SwitchBotModel.LOCK) -> bytes:
+    return bytes([TRAITS[model].device_type, 0x00, battery_percent & 0x7F])
 
 
 def _ad(ad_type: int, data: bytes) -> bytes:
     return bytes([len(data) + 1, ad_type]) + data
 
 
-def advertising_data(mac: bytes, sequence: int, info: LockInfo) -> bytes:
+def advertising_data(
+    mac: bytes,
+    sequence: int,
+    info: LockInfo,
+    battery_percent: int = 0,
+    model: SwitchBotModel = SwitchBotModel.LOCK,
+) -> bytes:
     flags = _ad(_AD_FLAGS, bytes([_FLAGS_GENERAL_DISCOVERABLE_NO_BR_EDR]))
-    payload = struct.pack("<H", COMPANY_ID) + manufacturer_payload(mac, sequence, info)
+    payload = struct.pack("<H", COMPANY_ID) + manufacturer_payload(
+        mac, sequence, info, battery_percent, model
+    )
     return flags + _ad(_AD_MANUFACTURER, payload)
 
 
-def scan_response_data(battery_percent: int) -> bytes:
+def scan_response_data(battery_percent: int, model: SwitchBotModel = SwitchBotModel.LOCK) -> bytes:
     uuid = struct.pack("<H", SERVICE_DATA_UUID16)
-    return _ad(_AD_SERVICE_DATA_UUID16, uuid + service_payload(battery_percent))
+    return _ad(_AD_SERVICE_DATA_UUID16, uuid + service_payload(battery_percent, model))
 
 
 def decode(
-    manufacturer_data: Mapping[int, bytes], service_data: Mapping[str, bytes]
+    manufacturer_data: Mapping[int, bytes],
+    service_data: Mapping[str, bytes],
+    model: SwitchBotModel | None = None,
 ) -> LockAdvertisement | None:
     """The lock's advertisement, or None when this is not a SwitchBot Lock's (or the parts
-    heard so far are too short to tell)."""
+    heard so far are too short to tell). The model comes from the scan response's device
+    type, else from ``model`` (the one the owner configured), else from the length."""
     service = service_data.get(SERVICE_DATA_UUID)
-    if service is not None and (len(service) < 3 or service[0] & 0x7F != DEVICE_TYPE_LOCK):
-        return None
+    if service is not None:
+        if len(service) < 3:
+            return None
+        model = model_of_device_type(service[0])
+        if model is None:
+            return None
     payload = manufacturer_data.get(COMPANY_ID)
-    if payload is None or len(payload) < MANUFACTURER_BYTES - 1:
+    if payload is None:
+        return None
+    if model is None:
+        model = (
+            SwitchBotModel.LOCK_PRO
+            if len(payload) >= TRAITS[SwitchBotModel.LOCK_PRO].manufacturer_bytes
+            else SwitchBotModel.LOCK
+        )
+    if len(payload) < TRAITS[model].manufacturer_bytes - 1:
         return None
     try:
-        info = LockInfo.decode(payload[7:9])
+        if model is SwitchBotModel.LOCK_PRO:
+            info = LockInfo.decode(payload[7:9] + bytes(3) + payload[11:12], model)
+            battery: int | None = payload[9] & 0x7F
+        else:
+            info = LockInfo.decode(payload[7:9], model)
+            battery = service[2] & 0x7F if service is not None else None
     except SwitchBotProtocolError:  # not a lock's Lock Info byte
         return None
-    battery = service[2] & 0x7F if service is not None else None
-    return LockAdvertisement(bytes(payload[:6]), payload[6], info, battery)
+    return LockAdvertisement(model, bytes(payload[:6]), payload[6], info, battery)

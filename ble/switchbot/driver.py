@@ -73,6 +73,7 @@ from ble.switchbot.exchanges import (
 )
 from ble.switchbot.frames import KEY_BYTES, SwitchBotProtocolError
 from ble.switchbot.messages import LockInfo, Position, SwitchBotAction
+from ble.switchbot.models import SwitchBotModel
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +84,15 @@ class SwitchBotCredentials:
     issued for it (secret: keep it in a file of mode 0600, never in logs).
 
     ``to_json``/``from_json``: ``{"vendor": "switchbot", "address": ..., "key_id": "XX",
-    "encryption_key": "<32 hex digits>"}``, the key id and key as pySwitchbot's
-    ``retrieve_encryption_key`` prints them.
+    "encryption_key": "<32 hex digits>", "model": "lock"}``, the key id and key as
+    pySwitchbot's ``retrieve_encryption_key`` prints them; ``model`` is ``lock`` (the
+    default) or ``lock-pro``.
     """
 
     address: str
     key_id: int
     encryption_key: bytes = field(repr=False)
+    model: SwitchBotModel = SwitchBotModel.LOCK
 
     @property
     def key(self) -> SwitchBotKey:
@@ -101,6 +104,7 @@ class SwitchBotCredentials:
             "address": self.address,
             "key_id": f"{self.key_id:02x}",
             "encryption_key": self.encryption_key.hex(),
+            "model": self.model.value,
         }
 
     @classmethod
@@ -114,7 +118,8 @@ class SwitchBotCredentials:
             key = bytes.fromhex(str(data["encryption_key"]))
             if len(key) != KEY_BYTES:
                 raise ValueError("encryption_key must be 32 hex digits")
-            return cls(str(data["address"]).upper(), key_id, key)
+            model = SwitchBotModel(str(data.get("model", SwitchBotModel.LOCK.value)))
+            return cls(str(data["address"]).upper(), key_id, key, model)
         except (KeyError, TypeError, ValueError) as exc:
             raise LockProtocolError(f"the SwitchBot key data is unusable ({exc})") from None
 
@@ -153,6 +158,7 @@ CHANNEL = Channel(gatt.RX, WholeFrames, write_characteristic=gatt.TX, write_resp
 @dataclass(frozen=True, slots=True)
 class FoundSwitchBot:
     address: str
+    model: SwitchBotModel
     sequence: int
     battery_percent: int | None
     rssi: int | None
@@ -176,6 +182,7 @@ def status_from_info(
             Position.UNLOCKING: LockState.UNLOCKING,
             # The bolt is not fully out: the door is not secured.
             Position.NOT_FULLY_LOCKED: LockState.UNLOCKED,
+            Position.HALF_LOCKED: LockState.UNLOCKED,
         }[info.position]
     return LockStatus(
         lock=lock,
@@ -206,7 +213,9 @@ async def scan_switchbot(transport: BleakTransport, scan_s: float = 5.0) -> list
         parsed = advertisement.decode(adv.manufacturer_data, adv.service_data)
         if parsed is not None:
             found.append(
-                FoundSwitchBot(adv.address, parsed.sequence, parsed.battery_percent, adv.rssi)
+                FoundSwitchBot(
+                    adv.address, parsed.model, parsed.sequence, parsed.battery_percent, adv.rssi
+                )
             )
     return sorted(found, key=lambda lock: lock.address)
 
@@ -294,7 +303,7 @@ class SwitchBotDriver:
 
     # -- operations ----------------------------------------------------------------------
     async def _read_status(self) -> LockStatus:
-        exchange = StatusRead(self.credentials.key)
+        exchange = StatusRead(self.credentials.key, self.credentials.model)
         try:
             events = await self._link.run(exchange, self._on_event)
         except LinkLost:
@@ -312,7 +321,7 @@ class SwitchBotDriver:
     async def _act(self, action: SwitchBotAction) -> LockStatus:
         verb = action.name.lower()
         async with self._link.operation():
-            exchange = ActionExchange(self.credentials.key, action)
+            exchange = ActionExchange(self.credentials.key, action, self.credentials.model)
             progress = ExchangeProgress()
             try:
                 events = await self._link.run(
@@ -407,7 +416,9 @@ class SwitchBotDriver:
     def _on_advertisement(self, adv: Advertisement) -> None:
         if adv.address != self.credentials.address.upper():
             return
-        parsed = advertisement.decode(adv.manufacturer_data, adv.service_data)
+        parsed = advertisement.decode(
+            adv.manufacturer_data, adv.service_data, self.credentials.model
+        )
         if parsed is None:
             return
         previous, self._sequence = self._sequence, parsed.sequence

@@ -29,8 +29,6 @@ from ble.switchbot.frames import (
 )
 from ble.switchbot.messages import (
     BASIC_INFO,
-    ENABLE_NOTIFICATIONS,
-    LOCK_INFO,
     BasicInfo,
     IvReply,
     LockInfo,
@@ -39,7 +37,10 @@ from ble.switchbot.messages import (
     SwitchBotAction,
     action_request,
     iv_request,
+    lock_info_request,
+    notifications_request,
 )
+from ble.switchbot.models import SwitchBotModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ class Phase(enum.Enum):
 
 
 _TARGETS = {
-    SwitchBotAction.LOCK: (Position.LOCKED, Position.NOT_FULLY_LOCKED),
+    SwitchBotAction.LOCK: (Position.LOCKED, Position.NOT_FULLY_LOCKED, Position.HALF_LOCKED),
     SwitchBotAction.UNLOCK: (Position.UNLOCKED, Position.NOT_FULLY_LOCKED),
     SwitchBotAction.UNLATCH: (Position.UNLOCKED, Position.NOT_FULLY_LOCKED),
 }
@@ -101,8 +102,9 @@ _TARGETS = {
 class _Session:
     """The IV step and the decryption every exchange shares."""
 
-    def __init__(self, key: SwitchBotKey) -> None:
+    def __init__(self, key: SwitchBotKey, model: SwitchBotModel = SwitchBotModel.LOCK) -> None:
         self._key = key
+        self.model = model
         self._iv: bytes | None = None
         self.phase = Phase.AWAIT_IV
 
@@ -135,7 +137,7 @@ class _Session:
         assert self._iv is not None
         body = ctr(self._key.key, self._iv, reply.body)
         if reply.notification:
-            return self._notified(LockInfo.decode(body))
+            return self._notified(LockInfo.decode(body, self.model))
         if not Result.ok(reply.result):
             return self._refused(reply.result)
         return self._replied(reply.result, body)
@@ -157,19 +159,19 @@ class _Session:
 class StatusRead(_Session):
     """IV, lock info, basic info: read-only."""
 
-    def __init__(self, key: SwitchBotKey) -> None:
-        super().__init__(key)
+    def __init__(self, key: SwitchBotKey, model: SwitchBotModel = SwitchBotModel.LOCK) -> None:
+        super().__init__(key, model)
         self._info: LockInfo | None = None
         self._low_battery = False
 
     def _after_iv(self) -> list[object]:
         self.phase = Phase.AWAIT_LOCK_INFO
-        return [self._send(LOCK_INFO)]
+        return [self._send(lock_info_request(self.model))]
 
     def _replied(self, result: int, body: bytes) -> list[object]:
         self._low_battery |= result == Result.OK_LOW_BATTERY
         if self.phase is Phase.AWAIT_LOCK_INFO:
-            self._info = LockInfo.decode(body)
+            self._info = LockInfo.decode(body, self.model)
             self.phase = Phase.AWAIT_BASIC_INFO
             return [self._send(BASIC_INFO)]
         if self.phase is Phase.AWAIT_BASIC_INFO and self._info is not None:
@@ -182,21 +184,26 @@ class ActionExchange(_Session):
     """IV, notifications on, the action, its reply, then notifications until the bolt
     rests in the action's target position or sticks."""
 
-    def __init__(self, key: SwitchBotKey, action: SwitchBotAction) -> None:
-        super().__init__(key)
+    def __init__(
+        self,
+        key: SwitchBotKey,
+        action: SwitchBotAction,
+        model: SwitchBotModel = SwitchBotModel.LOCK,
+    ) -> None:
+        super().__init__(key, model)
         self.action = action
         self._low_battery = False
         self.last_info: LockInfo | None = None
 
     def _after_iv(self) -> list[object]:
         self.phase = Phase.AWAIT_NOTIFICATIONS_ON
-        return [self._send(ENABLE_NOTIFICATIONS)]
+        return [self._send(notifications_request(self.model))]
 
     def _replied(self, result: int, body: bytes) -> list[object]:
         self._low_battery |= result == Result.OK_LOW_BATTERY
         if self.phase is Phase.AWAIT_NOTIFICATIONS_ON:
             self.phase = Phase.AWAIT_ACTION_REPLY
-            return [self._send(action_request(self.action), is_action=True)]
+            return [self._send(action_request(self.action, self.model), is_action=True)]
         if self.phase is Phase.AWAIT_ACTION_REPLY:
             self.phase = Phase.AWAIT_REST
             if self.last_info is not None and self._rests(self.last_info):

@@ -1,12 +1,13 @@
 """SwitchBot Lock command bodies, results and state payloads, pure.
 
-The lock state byte and the alarm byte are documented in OpenWonderLabs/SwitchBotAPI-BLE,
-``devicetypes/lock.md``, "Lock Broadcast Message", Bytes 15 and 16 of the advertisement
-("Lock Info": calibration, lock status, door status; "Double lock control source": the
-alarms). The lock reports the same two bytes in reply to its lock-info command and in its
-notifications. The command bodies and the result codes are the ones SwitchBot's own clients
-send to the original SwitchBot Lock (``o``, 0x6F); they are not in the published document
-and are taken from what pySwitchbot sends to real locks (read, not copied).
+The lock state byte and the alarm byte of the original Lock are documented in
+OpenWonderLabs/SwitchBotAPI-BLE, ``devicetypes/lock.md``, "Lock Broadcast Message", Bytes 15
+and 16 of the advertisement ("Lock Info": calibration, lock status, door status; "Double
+lock control source": the alarms). The lock reports the same bytes in reply to its
+lock-info command and in its notifications. The Lock Pro's longer Lock Info, the command
+bodies and the result codes are the ones SwitchBot's own clients send to real locks; they
+are not in the published document and are taken from what pySwitchbot sends and reads
+(read, not copied; :mod:`ble.switchbot.models`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ import enum
 from dataclasses import dataclass
 
 from ble.switchbot.frames import SwitchBotProtocolError
+from ble.switchbot.models import TRAITS, SwitchBotModel
 
-# Command bodies, after the 0x57 magic and the key/IV header.
+# Command bodies, after the 0x57 magic and the key/IV header; the lock info, notifications
+# and action bodies differ by model (ble.switchbot.models).
 IV_REQUEST = bytes.fromhex("0f2103")  # followed by the key id; answered in plain
-LOCK_INFO = bytes.fromhex("0f4f8101")
 BASIC_INFO = bytes.fromhex("02")
-# Ask the lock to notify state changes on RX for this connection (0x1E: for 30 s).
-ENABLE_NOTIFICATIONS = bytes.fromhex("0e01001e00008101")
-ACTION_PREFIX = bytes.fromhex("0f4e010110")
 
 # The IV reply's mode byte: 0 is AES-128-CTR; newer firmware may answer 1 (AES-GCM).
 MODE_CTR = 0
@@ -60,6 +59,7 @@ class Position(enum.IntEnum):
     LOCKING_STOP = 0b100  # "Stuck"
     UNLOCKING_STOP = 0b101  # "Stuck"
     NOT_FULLY_LOCKED = 0b110  # EU lock type only
+    HALF_LOCKED = 0b111  # Lock Pro's 4-bit status only (EU lock types)
 
     @property
     def moving(self) -> bool:
@@ -84,21 +84,33 @@ def iv_request(key_id: int) -> bytes:
     return IV_REQUEST + bytes([key_id])
 
 
-def action_request(action: SwitchBotAction) -> bytes:
-    return ACTION_PREFIX + bytes([action])
+def lock_info_request(model: SwitchBotModel) -> bytes:
+    return TRAITS[model].lock_info
 
 
-def classify(body: bytes) -> tuple[Command, SwitchBotAction | None]:
-    """What a decrypted (or plain) request body asks; unknown bodies raise."""
+def notifications_request(model: SwitchBotModel) -> bytes:
+    return TRAITS[model].notifications
+
+
+def action_request(action: SwitchBotAction, model: SwitchBotModel = SwitchBotModel.LOCK) -> bytes:
+    return TRAITS[model].action_prefix + bytes([action])
+
+
+def classify(
+    body: bytes, model: SwitchBotModel = SwitchBotModel.LOCK
+) -> tuple[Command, SwitchBotAction | None]:
+    """What a decrypted (or plain) request body asks a ``model`` lock; unknown bodies raise."""
+    traits = TRAITS[model]
+    prefix = traits.action_prefix
     if len(body) == len(IV_REQUEST) + 1 and body.startswith(IV_REQUEST):
         return Command.IV, None
-    if body == LOCK_INFO:
+    if body == traits.lock_info:
         return Command.LOCK_INFO, None
     if body == BASIC_INFO:
         return Command.BASIC_INFO, None
-    if body == ENABLE_NOTIFICATIONS:
+    if body == traits.notifications:
         return Command.NOTIFICATIONS, None
-    if len(body) == len(ACTION_PREFIX) + 1 and body.startswith(ACTION_PREFIX):
+    if len(body) == len(prefix) + 1 and body.startswith(prefix):
         try:
             return Command.ACTION, SwitchBotAction(body[-1])
         except ValueError:
@@ -133,7 +145,8 @@ class IvReply:
 
 @dataclass(frozen=True, slots=True)
 class LockInfo:
-    """lock.md Bytes 15-16: the bolt, the door and the alarms."""
+    """The bolt, the door and the alarms. The original Lock's two bytes are lock.md's Bytes
+    15-16; the Lock Pro's six are pySwitchbot's reading (:mod:`ble.switchbot.models`)."""
 
     calibrated: bool
     position: Position
@@ -142,9 +155,14 @@ class LockInfo:
     unlocked_alarm: bool = False
     auto_lock_paused: bool = False
 
-    BYTES = 2
-
-    def encode(self) -> bytes:
+    def encode(self, model: SwitchBotModel = SwitchBotModel.LOCK) -> bytes:
+        if model is SwitchBotModel.LOCK_PRO:
+            first = (0x80 if self.calibrated else 0) | (self.position << 3)
+            second = (0x10 if self.door_open else 0) | (0x08 if self.auto_lock_paused else 0)
+            alarms = (0x80 if self.unclosed_alarm else 0) | (0x40 if self.unlocked_alarm else 0)
+            return bytes([first, second, 0, 0, 0, alarms])
+        if self.position is Position.HALF_LOCKED:
+            raise SwitchBotProtocolError("bad_body", "the original Lock has no half-locked state")
         first = (0x80 if self.calibrated else 0) | (self.position << 4)
         first |= 0x04 if self.door_open else 0
         second = (0x20 if self.unclosed_alarm else 0) | (0x10 if self.unlocked_alarm else 0)
@@ -152,17 +170,28 @@ class LockInfo:
         return bytes([first, second])
 
     @classmethod
-    def decode(cls, body: bytes) -> LockInfo:
-        if len(body) < cls.BYTES:
+    def decode(cls, body: bytes, model: SwitchBotModel = SwitchBotModel.LOCK) -> LockInfo:
+        size = TRAITS[model].info_bytes
+        if len(body) < size:
             raise SwitchBotProtocolError("bad_body", f"a {len(body)}-byte lock info")
+        if model is SwitchBotModel.LOCK_PRO:
+            if body[0] & 0x40:
+                raise SwitchBotProtocolError("bad_body", "an undefined lock status")
+            return cls(
+                calibrated=bool(body[0] & 0x80),
+                position=Position((body[0] >> 3) & 0b111),
+                door_open=bool(body[1] & 0x10),
+                unclosed_alarm=bool(body[5] & 0x80),
+                unlocked_alarm=bool(body[5] & 0x40),
+                auto_lock_paused=bool(body[1] & 0x08),
+            )
         first, second = body[0], body[1]
-        try:
-            position = Position((first >> 4) & 0b111)
-        except ValueError:
-            raise SwitchBotProtocolError("bad_body", "an undefined lock status") from None
+        status = (first >> 4) & 0b111
+        if status == Position.HALF_LOCKED:  # lock.md defines 000b-110b only
+            raise SwitchBotProtocolError("bad_body", "an undefined lock status")
         return cls(
             calibrated=bool(first & 0x80),
-            position=position,
+            position=Position(status),
             door_open=bool(first & 0x04),
             unclosed_alarm=bool(second & 0x20),
             unlocked_alarm=bool(second & 0x10),

@@ -21,34 +21,43 @@ from ble.switchbot.frames import (
 )
 from ble.switchbot.gatt import COMPANY_ID, SERVICE_DATA_UUID
 from ble.switchbot.messages import BasicInfo, IvReply, LockInfo, SwitchBotAction, classify
+from ble.switchbot.models import SwitchBotModel
 from tests.fuzz.fuzzing import FUZZ, only
 
 KEY = SwitchBotKey(0x2A, bytes(range(16)))
 IV = bytes(range(16))
 
 
+MODELS = st.sampled_from(list(SwitchBotModel))
+
+
 @FUZZ
-@given(st.binary(max_size=40))
-def test_frame_and_body_decoding_raise_only_protocol_errors(data: bytes) -> None:
+@given(st.binary(max_size=40), MODELS)
+def test_frame_and_body_decoding_raise_only_protocol_errors(
+    data: bytes, model: SwitchBotModel
+) -> None:
     reply = only(SwitchBotProtocolError, lambda: decode_reply(data))
     if reply is not None:
         only(SwitchBotProtocolError, lambda: IvReply.decode(reply.header, reply.body))
     only(SwitchBotProtocolError, lambda: decode_request(data))
-    only(SwitchBotProtocolError, lambda: LockInfo.decode(data))
+    only(SwitchBotProtocolError, lambda: LockInfo.decode(data, model))
     only(SwitchBotProtocolError, lambda: BasicInfo.decode(data))
-    only(SwitchBotProtocolError, lambda: classify(data))
+    only(SwitchBotProtocolError, lambda: classify(data, model))
 
 
 @FUZZ
 @given(
     st.sampled_from([StatusRead, ActionExchange]),
+    MODELS,
     st.lists(st.binary(max_size=24), max_size=6),
 )
 def test_exchanges_fed_garbage_after_a_good_iv_raise_only_protocol_errors(
-    kind: type[StatusRead] | type[ActionExchange], frames: list[bytes]
+    kind: type[StatusRead] | type[ActionExchange], model: SwitchBotModel, frames: list[bytes]
 ) -> None:
     exchange = (
-        StatusRead(KEY) if kind is StatusRead else ActionExchange(KEY, SwitchBotAction.UNLOCK)
+        StatusRead(KEY, model)
+        if kind is StatusRead
+        else ActionExchange(KEY, SwitchBotAction.UNLOCK, model)
     )
     exchange.start()
     exchange.receive(encode_reply(0x01, IV))
@@ -71,15 +80,18 @@ def test_any_advertisement_decodes_or_is_not_a_lock(
     manufacturer: dict[int, bytes], service: dict[str, bytes]
 ) -> None:
     heard = advertisement.decode(manufacturer, service)
+    only(SwitchBotProtocolError, lambda: advertisement.decode(manufacturer, {}, None))
     if heard is not None:
         assert 0 <= heard.sequence <= 255
         assert heard.battery_percent is None or 0 <= heard.battery_percent <= 127
 
 
 @FUZZ
-@given(st.lists(st.binary(max_size=24), max_size=6))
-def test_the_virtual_lock_answers_garbage_without_raising(writes: list[bytes]) -> None:
-    lock = VirtualSwitchBotLock()
+@given(MODELS, st.lists(st.binary(max_size=24), max_size=6))
+def test_the_virtual_lock_answers_garbage_without_raising(
+    model: SwitchBotModel, writes: list[bytes]
+) -> None:
+    lock = VirtualSwitchBotLock(model=model)
     link = lock.connect()
     for data in writes:
         effects = link.write(data)

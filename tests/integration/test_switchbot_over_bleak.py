@@ -14,6 +14,7 @@ from ble.driver import DoorState, LockState
 from ble.errors import LockNotAuthorized
 from ble.switchbot.driver import SwitchBotCredentials, SwitchBotDriver, scan_switchbot
 from ble.switchbot.messages import Command, SwitchBotAction
+from ble.switchbot.models import SwitchBotModel
 from tests.support.nuki import WAIT, StatusRecorder
 from tests.support.switchbot import SWITCHBOT_TIMEOUTS, SwitchBotBench, switchbot_bench
 
@@ -84,7 +85,7 @@ async def test_a_key_the_lock_does_not_know_is_not_authorized(
     switchbot_bench: SwitchBotBench,
 ) -> None:
     known = switchbot_bench.credentials()
-    wrong = SwitchBotCredentials(known.address, known.key_id + 1, known.encryption_key)
+    wrong = SwitchBotCredentials(known.address, known.key_id + 1, known.encryption_key, known.model)
     driver = SwitchBotDriver(wrong, switchbot_bench.transport, SWITCHBOT_TIMEOUTS)
     try:
         with pytest.raises(LockNotAuthorized):
@@ -127,14 +128,18 @@ async def heard_by_pyswitchbot(bench: SwitchBotBench) -> dict[str, Any]:
 async def test_an_independent_parser_reads_the_advertisement_as_ours_does(
     switchbot_bench: SwitchBotBench,
 ) -> None:
-    """lock.md, "Lock Broadcast Message": pySwitchbot sees a Lock ('o'), its battery, the
-    sequence number, the bolt and the door, before and after changes."""
+    """lock.md, "Lock Broadcast Message": pySwitchbot sees a Lock ('o') or a Lock Pro ('$'),
+    its battery, the sequence number, the bolt and the door, before and after changes."""
     from switchbot import LockStatus as PyLockStatus
     from switchbot import SwitchbotModel
 
     lock = switchbot_bench.lock
     first = await heard_by_pyswitchbot(switchbot_bench)
-    assert (first["model"], first["modelName"]) == ("o", SwitchbotModel.LOCK)
+    expected = {
+        SwitchBotModel.LOCK: ("o", SwitchbotModel.LOCK),
+        SwitchBotModel.LOCK_PRO: ("$", SwitchbotModel.LOCK_PRO),
+    }[lock.model]
+    assert (first["model"], first["modelName"]) == expected
     data = first["data"]
     assert data["battery"] == lock.battery_percent
     assert data["calibration"] is True

@@ -49,7 +49,9 @@ async def test_a_forged_advertisement_is_a_cue_to_read_never_the_state(
         adv_set = switchbot_bench.peripheral.device.legacy_advertising_set
         assert adv_set is not None
         await adv_set.set_advertising_data(
-            advertising_data(lock.mac, (lock.sequence + 17) % 255 + 1, forged)
+            advertising_data(
+                lock.mac, (lock.sequence + 17) % 255 + 1, forged, lock.battery_percent, lock.model
+            )
         )
         async with asyncio.timeout(WAIT):
             await read.wait()  # the forged number made the driver read the real lock

@@ -28,6 +28,7 @@ from ble.sim.switchbot_lock import VirtualSwitchBotLock
 from ble.sim.vendor import SimulatedDoor
 from ble.switchbot.messages import Command as SwitchBotCommand
 from ble.switchbot.messages import Position, SwitchBotAction
+from ble.switchbot.models import SwitchBotModel
 from tests.support.nuki import LOCK_ADDRESS, TEST_TIMEOUTS, WAIT, bumble_transport
 from tests.support.switchbot import SWITCHBOT_TIMEOUTS, open_switchbot_bench
 
@@ -46,6 +47,8 @@ _SWITCHBOT_BOLT = {
     Position.LOCKING: LockState.LOCKING,
     Position.LOCKING_STOP: LockState.JAMMED,
     Position.UNLOCKING_STOP: LockState.JAMMED,
+    Position.NOT_FULLY_LOCKED: LockState.UNLOCKED,
+    Position.HALF_LOCKED: LockState.UNLOCKED,
 }
 
 
@@ -207,10 +210,10 @@ async def _nuki_bench(radio: VirtualRadio, model: NukiModel) -> LockBench:
     return LockBench(radio, VirtualLockView(lock), peripheral, driver)
 
 
-async def _switchbot_bench(radio: VirtualRadio) -> LockBench:
+async def _switchbot_bench(radio: VirtualRadio, model: SwitchBotModel) -> LockBench:
     from ble.switchbot.driver import SwitchBotDriver
 
-    bench = await open_switchbot_bench(radio)
+    bench = await open_switchbot_bench(radio, model)
 
     async def driver(timeouts: dict[str, float]) -> SwitchBotDriver:
         return SwitchBotDriver(
@@ -224,18 +227,18 @@ async def _switchbot_bench(radio: VirtualRadio) -> LockBench:
 
 LOCK_VENDORS = [
     *(f"nuki-{model.value}" for model in NukiModel),
-    "switchbot",
+    *(f"switchbot-{model.value}" for model in SwitchBotModel),
 ]
 
 
 @pytest.fixture(params=LOCK_VENDORS)
 async def lock_bench(request: pytest.FixtureRequest) -> AsyncIterator[LockBench]:
-    """A virtual lock on a virtual radio; every test using it runs once per vendor (and the
-    Nuki once per model)."""
+    """A virtual lock on a virtual radio; every test using it runs once per vendor and model
+    (the Nuki 2.0, 3.0 and 4.0; the SwitchBot Lock and Lock Pro)."""
     async with VirtualRadio() as radio:
         kind: str = request.param
-        if kind == "switchbot":
-            bench = await _switchbot_bench(radio)
+        if kind.startswith("switchbot-"):
+            bench = await _switchbot_bench(radio, SwitchBotModel(kind.removeprefix("switchbot-")))
         else:
             bench = await _nuki_bench(radio, NukiModel(kind.removeprefix("nuki-")))
         try:

@@ -41,6 +41,7 @@ from ble.switchbot.messages import (
     SwitchBotAction,
     iv_request,
 )
+from ble.switchbot.models import SwitchBotModel
 
 MAC = bytes.fromhex("C04E5B000001")
 KEY = bytes(range(16))
@@ -112,7 +113,7 @@ def test_decoding_an_advertisement() -> None:
     # Bit 7 of the type and battery bytes is reserved: ignored.
     service = {SERVICE_DATA_UUID: bytes([0x80 | 0x6F, 0x00, 0x80 | 42])}
     heard = advertisement.decode(manufacturer, service)
-    assert heard == advertisement.LockAdvertisement(MAC, 200, info, 42)
+    assert heard == advertisement.LockAdvertisement(SwitchBotModel.LOCK, MAC, 200, info, 42)
     assert advertisement.decode(manufacturer, {}) is not None  # before the scan response
     assert advertisement.decode(manufacturer, {SERVICE_DATA_UUID: b"H\x00\x40"}) is None  # a Bot
     assert advertisement.decode({0x004C: b"\x02\x15"}, {}) is None
@@ -124,6 +125,31 @@ def test_the_sequence_number_runs_1_to_255_and_skips_0() -> None:
     assert advertisement.next_sequence(1) == 2
     assert advertisement.next_sequence(254) == 255
     assert advertisement.next_sequence(255) == 1
+
+
+def test_the_lock_pro_layout_is_the_one_pyswitchbot_reads() -> None:
+    """The Lock Pro ('$') is not in lock.md. Its layout is pySwitchbot's (written against
+    real Lock Pros; the same parser checks the virtual Lock Pro's advertisement in
+    tests/integration/test_switchbot_over_bleak.py): status in bits 6-3 of Lock Info byte
+    0, the door in bit 4 of byte 1, the alarms in byte 5; in the advertisement the battery
+    follows Lock Info's first two bytes."""
+    pro = SwitchBotModel.LOCK_PRO
+    info = LockInfo(True, Position.UNLOCKING, door_open=True, unclosed_alarm=True)
+    assert info.encode(pro) == bytes([0x80 | 0b0011 << 3, 0x10, 0, 0, 0, 0x80])
+    assert LockInfo.decode(info.encode(pro), pro) == info
+    half = LockInfo.decode(bytes([0x80 | 0b0111 << 3, 0, 0, 0, 0, 0]), pro)
+    assert half.position is Position.HALF_LOCKED
+    with pytest.raises(SwitchBotProtocolError):
+        LockInfo.decode(bytes([0x80 | 0b1000 << 3, 0, 0, 0, 0, 0]), pro)
+    with pytest.raises(SwitchBotProtocolError):
+        LockInfo.decode(info.encode(), pro)  # the original Lock's two bytes
+    payload = advertisement.manufacturer_payload(MAC, 9, info, 77, pro)
+    assert len(payload) == 12
+    assert (payload[6], payload[9]) == (9, 77)
+    service = {SERVICE_DATA_UUID: advertisement.service_payload(77, pro)}
+    assert service[SERVICE_DATA_UUID][0] == ord("$")
+    heard = advertisement.decode({COMPANY_ID: payload}, service)
+    assert heard == advertisement.LockAdvertisement(pro, MAC, 9, info, 77)
 
 
 # -- the encrypted command layer ------------------------------------------------------------
@@ -187,20 +213,22 @@ def run(exchange: StatusRead | ActionExchange, lock: VirtualSwitchBotLock) -> li
     return events
 
 
-def test_a_status_read() -> None:
-    lock = VirtualSwitchBotLock(MAC, battery_percent=64)
+@pytest.mark.parametrize("model", list(SwitchBotModel))
+def test_a_status_read(model: SwitchBotModel) -> None:
+    lock = VirtualSwitchBotLock(MAC, battery_percent=64, model=model)
     key = SwitchBotKey(lock.key_id, lock.keys[lock.key_id])
-    events = run(StatusRead(key), lock)
+    events = run(StatusRead(key, model), lock)
     (received,) = [e for e in events if isinstance(e, StatusReceived)]
     assert received.info.position is Position.LOCKED
     assert received.basic.battery_percent == 64
     assert not received.low_battery
 
 
-def test_an_unlock_ends_when_the_bolt_rests() -> None:
-    lock = VirtualSwitchBotLock(MAC)
+@pytest.mark.parametrize("model", list(SwitchBotModel))
+def test_an_unlock_ends_when_the_bolt_rests(model: SwitchBotModel) -> None:
+    lock = VirtualSwitchBotLock(MAC, model=model)
     key = SwitchBotKey(lock.key_id, lock.keys[lock.key_id])
-    exchange = ActionExchange(key, SwitchBotAction.UNLOCK)
+    exchange = ActionExchange(key, SwitchBotAction.UNLOCK, model)
     events = run(exchange, lock)
     actions = [e for e in events if isinstance(e, SendFrame) and e.is_action]
     assert len(actions) == 1
@@ -208,6 +236,13 @@ def test_an_unlock_ends_when_the_bolt_rests() -> None:
     assert notified == [Position.UNLOCKING, Position.UNLOCKED]
     assert events[-1] == ActionEnded(LockInfo(True, Position.UNLOCKED, False), False)
     assert exchange.done
+
+
+def test_a_lock_pro_refuses_the_original_locks_commands() -> None:
+    lock = VirtualSwitchBotLock(MAC, model=SwitchBotModel.LOCK_PRO)
+    key = SwitchBotKey(lock.key_id, lock.keys[lock.key_id])
+    events = run(StatusRead(key, SwitchBotModel.LOCK), lock)
+    assert events[-1] == CommandRefused("await_lock_info", 0x00)
 
 
 def test_an_unknown_key_id_is_refused_before_anything_is_sent() -> None:
