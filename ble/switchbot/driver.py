@@ -78,6 +78,13 @@ from ble.switchbot.models import SwitchBotModel
 logger = logging.getLogger(__name__)
 
 
+def _hex_field(data: Mapping[str, Any], name: str, shape: str) -> bytes:
+    try:
+        return bytes.fromhex(str(data[name]))
+    except ValueError:
+        raise ValueError(f"{name} must be {shape}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class SwitchBotCredentials:
     """A SwitchBot Lock's address with the key id and encryption key the vendor account
@@ -112,14 +119,14 @@ class SwitchBotCredentials:
         try:
             if data.get("vendor", "switchbot") != "switchbot":
                 raise ValueError(f"written for a {data.get('vendor')!r} lock")
-            key_id = int(str(data["key_id"]), 16)
-            if not 0 < key_id <= 0xFF:
+            key_id = _hex_field(data, "key_id", "two hex digits, not 00")
+            if len(key_id) != 1 or key_id == b"\x00":
                 raise ValueError("key_id must be two hex digits, not 00")
-            key = bytes.fromhex(str(data["encryption_key"]))
+            key = _hex_field(data, "encryption_key", "32 hex digits")
             if len(key) != KEY_BYTES:
                 raise ValueError("encryption_key must be 32 hex digits")
             model = SwitchBotModel(str(data.get("model", SwitchBotModel.LOCK.value)))
-            return cls(str(data["address"]).upper(), key_id, key, model)
+            return cls(str(data["address"]).upper(), key_id[0], key, model)
         except (KeyError, TypeError, ValueError) as exc:
             raise LockProtocolError(f"the SwitchBot key data is unusable ({exc})") from None
 

@@ -47,9 +47,10 @@ class SwitchBotVendor:
         offered = await site.pairings.offered(site.door)
         if offered is None:
             raise LockNotPaired(
-                f"door {site.door}: SwitchBot Lock {address} has no key; retrieve its key id "
-                "and encryption key from the SwitchBot account and leave them in the door's "
-                "lock file (docs/locks.md, 'SwitchBot Lock')"
+                f"door {site.door}: SwitchBot Lock {address} has no key; keep the key id and "
+                "encryption key from the SwitchBot account with 'threshold lock switchbot-key "
+                f"--address {address} --key-id XX --store lock-{site.door}.json' in the "
+                "gateway's directory (docs/locks.md, 'Setting up a SwitchBot Lock')"
             )
         try:
             credentials = SwitchBotCredentials.from_json(offered)

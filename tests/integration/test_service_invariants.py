@@ -325,7 +325,7 @@ async def test_a_real_switchbot_door_needs_its_key_file_private_then_imports_it(
     set_config(config, "lock", "timeout_s", "1")
     with pytest.raises(LockSetupError) as refused:
         await start_gateway(config)
-    assert "encryption key" in refused.value.message
+    assert "threshold lock switchbot-key --address AA:BB:CC:DD:EE:02" in refused.value.message
     key = SwitchBotCredentials("AA:BB:CC:DD:EE:02", 0x2A, bytes(range(16)))
     key_file = tmp_path / "gw" / "lock-gate.json"
     write_file(key_file, _json.dumps({"version": 1, "lock": key.to_json()}).encode())
