@@ -3,7 +3,8 @@ real locks) run unchanged against the virtual SwitchBot Lock, once per model, th
 project's Bumble backend: the virtual lock must behave like the real ones, not like our
 reading of the documentation. The library discovers the lock from its advertisement,
 negotiates the IV, enables notifications, unlocks and locks (its commands and its own
-result checks), and reads the lock info and basic info.
+result checks), hears the bolt come to rest through the lock's notification, and reads the
+lock info and basic info.
 
 bleak picks BlueZ on Linux and the library passes no ``backend=``, so the test hands it
 bleak-retry-connector's client class with the Bumble backend bound, in the name the library
@@ -100,10 +101,16 @@ async def test_pyswitchbot_unlocks_locks_and_reads_the_virtual_lock(
         retry_count=0,
     )
     client.update_from_advertisement(advertisement)
+    changed = asyncio.Event()
+    client.subscribe(changed.set)
     try:
         async with asyncio.timeout(WAIT):
             assert await client.unlock() is True
-        assert lock.position in (Position.UNLOCKING, Position.UNLOCKED)
+            # The library hears the bolt come to rest through the lock's notification.
+            while client.get_lock_status() is not switchbot.LockStatus.UNLOCKED:
+                changed.clear()
+                await changed.wait()
+        assert lock.position is Position.UNLOCKED
         async with asyncio.timeout(WAIT):
             info = await client.get_basic_info()
         assert info is not None
