@@ -11,6 +11,15 @@ backend and host, the Nuki codecs and crypto.
 * ``round_trips_per_unlock``: messages exchanged per unlock, against the protocol minimum
   (challenge request, challenge, action, ACCEPTED, Keyturner States, COMPLETE = 6).
 
+The same for the SwitchBot Lock driver against the virtual SwitchBot Lock (issue 13, "a
+second vendor"), compared with the Nuki in the same run:
+
+* ``switchbot_cold_unlock_ms``, ``switchbot_warm_unlock_ms``;
+* ``switchbot_vs_nuki_warm``: the SwitchBot warm unlock over the Nuki's;
+* ``switchbot_round_trips_per_unlock`` against ``switchbot_protocol_minimum`` (IV request,
+  IV, notifications on, its reply, the action, its reply, the resting notification = 7;
+  the lock also notifies the bolt moving).
+
 And the lock's radio time (issue 13, "state without polling"), the time a central is
 connected to it, which is what drains a lock's batteries:
 
@@ -49,8 +58,14 @@ from ble.link import BleakTransport
 from ble.nuki.driver import NukiDriver, NukiPairing, NukiTimeouts, pair_nuki
 from ble.sim.lock import VirtualNukiLock
 from ble.sim.peripheral import VirtualNukiPeripheral
+from ble.sim.switchbot_lock import VirtualSwitchBotLock
+from ble.sim.switchbot_peripheral import VirtualSwitchBotPeripheral
+from ble.switchbot.advertisement import mac_bytes
+from ble.switchbot.driver import SwitchBotCredentials, SwitchBotDriver, SwitchBotTimeouts
 
 PROTOCOL_MINIMUM = 6
+SWITCHBOT_PROTOCOL_MINIMUM = 7
+SWITCHBOT_ADDRESS = "C0:4E:5B:00:00:01"
 ADDRESS = "C0:4E:01:5A:00:01"
 # A typical day at a front door: 6 visits let in by the gateway (an unlock and the relock
 # each), the door opened and closed by hand 10 times, the knob turned by hand 4 times.
@@ -108,6 +123,53 @@ async def measure(runs: int) -> dict[str, object]:
         "round_trips_per_unlock": statistics.median(messages),
         "protocol_minimum": PROTOCOL_MINIMUM,
         "vs_minimum": round(statistics.median(messages) / PROTOCOL_MINIMUM, 3),
+    }
+
+
+async def measure_switchbot(runs: int, nuki_warm_ms: float) -> dict[str, object]:
+    async with VirtualRadio() as radio:
+        lock = VirtualSwitchBotLock(mac_bytes(SWITCHBOT_ADDRESS), motor_seconds=0.0)
+        peripheral = await VirtualSwitchBotPeripheral.join(radio, lock, SWITCHBOT_ADDRESS)
+        transport = BleakTransport(
+            scanner_backend=BumbleScanner,
+            client_backend=BumbleClient,
+            options={"bumble_adapter": radio.adapter},
+        )
+        timeouts = SwitchBotTimeouts(
+            scan_s=5, connect_s=10, step_s=5, motor_s=5, idle_disconnect_s=60
+        )
+        key = SwitchBotCredentials(SWITCHBOT_ADDRESS, lock.key_id, lock.keys[lock.key_id])
+
+        cold: list[float] = []
+        for _ in range(runs):
+            driver = SwitchBotDriver(key, transport, timeouts)
+            started = time.perf_counter()
+            await driver.unlock()
+            cold.append((time.perf_counter() - started) * 1000)
+            await driver.lock()
+            await driver.close()
+
+        warm: list[float] = []
+        messages: list[int] = []
+        driver = SwitchBotDriver(key, transport, timeouts)
+        await driver.status()  # connect once
+        for _ in range(runs):
+            sent, received = driver.frames_sent, driver.frames_received
+            started = time.perf_counter()
+            await driver.unlock()
+            warm.append((time.perf_counter() - started) * 1000)
+            messages.append(driver.frames_sent - sent + driver.frames_received - received)
+            await driver.lock()
+        await driver.close()
+        await peripheral.close()
+
+    warm_ms = statistics.median(warm)
+    return {
+        "switchbot_cold_unlock_ms": round(statistics.median(cold), 2),
+        "switchbot_warm_unlock_ms": round(warm_ms, 2),
+        "switchbot_vs_nuki_warm": round(warm_ms / nuki_warm_ms, 3),
+        "switchbot_round_trips_per_unlock": statistics.median(messages),
+        "switchbot_protocol_minimum": SWITCHBOT_PROTOCOL_MINIMUM,
     }
 
 
@@ -229,6 +291,8 @@ def main() -> int:
     if samples < 1:
         parser.error("--radio-samples must be at least 1")
     figures = asyncio.run(measure(runs))
+    nuki_warm_ms = float(str(figures["warm_unlock_ms"]))
+    figures.update(asyncio.run(measure_switchbot(runs, nuki_warm_ms)))
     figures.update(asyncio.run(measure_radio_time(samples)))
     print(json.dumps(figures))
     return 0

@@ -1,6 +1,6 @@
 """The lock driver interface: what the gateway needs from any smart lock, whatever the vendor.
 
-Vendor drivers (``ble.nuki``) implement :class:`LockDriver` over the BLE link
+Vendor drivers (``ble.nuki``, ``ble.switchbot``) implement :class:`LockDriver` over the BLE link
 (:mod:`ble.link`) and are built by the vendor registry (:mod:`ble.vendors`); the gateway
 depends on this module only, as bleak's facade depends only on its abstract backend.
 """

@@ -113,11 +113,19 @@ class Framer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """Where a vendor's frames travel: the characteristic written and indicated, and a
-    factory for the framer that reassembles its indications."""
+    """Where a vendor's frames travel: the characteristic indicated (or notified), the one
+    written (the same unless ``write_characteristic`` names another, as SwitchBot's TX/RX
+    pair does), whether writes ask for a response, and a factory for the framer that
+    reassembles its indications."""
 
     characteristic: str
     framer: Callable[[], Framer]
+    write_characteristic: str | None = None
+    write_response: bool = True
+
+    @property
+    def written(self) -> str:
+        return self.write_characteristic or self.characteristic
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +290,9 @@ class _Connection:
             raise LinkLost("the connection to the lock is gone")
         try:
             async with asyncio.timeout(limit_s):
-                await self.client.write_gatt_char(self.channel.characteristic, data, response=True)
+                await self.client.write_gatt_char(
+                    self.channel.written, data, response=self.channel.write_response
+                )
         except TimeoutError:
             raise StepTimedOut(f"the lock did not take a write within {limit_s:g} s") from None
         except (BleakError, OSError) as exc:

@@ -1,8 +1,9 @@
 """The lock vendors a door can name, and the factory that builds each one's driver.
 
-A door's lock spec is ``VENDOR:ADDRESS`` (``nuki:AA:BB:CC:DD:EE:FF``, later
-``switchbot:...``) or a bare vendor name for a vendor without an address (``sim``, the
-virtual Nuki lock on an in-process radio). :data:`VENDORS` maps the vendor name to a
+A door's lock spec is ``VENDOR:ADDRESS`` (``nuki:AA:BB:CC:DD:EE:FF``,
+``switchbot:AA:BB:CC:DD:EE:FF``) or a bare vendor name for a vendor without an address
+(``sim``, the virtual Nuki lock on an in-process radio; ``sim-switchbot``, the virtual
+SwitchBot Lock). :data:`VENDORS` maps the vendor name to a
 :class:`Vendor`; its factory makes a :class:`LockVendor`, which opens one
 :class:`ble.driver.LockDriver` per door from a :class:`DoorSite`: what the gateway lends a
 vendor for that door (where its pairing is kept, a directory for its files, the name the lock
@@ -112,6 +113,18 @@ def _virtual_nuki() -> LockVendor:
     return VirtualNukiVendor()
 
 
+def _virtual_switchbot() -> LockVendor:
+    from ble.sim.switchbot_vendor import VirtualSwitchBotVendor
+
+    return VirtualSwitchBotVendor()
+
+
+def _switchbot() -> LockVendor:
+    from ble.switchbot.vendor import SwitchBotVendor
+
+    return SwitchBotVendor()
+
+
 def _nuki() -> LockVendor:
     from ble.nuki.vendor import NukiVendor
 
@@ -121,6 +134,8 @@ def _nuki() -> LockVendor:
 VENDORS: Mapping[str, Vendor] = {
     "sim": Vendor("sim", False, _virtual_nuki, "sim"),
     "nuki": Vendor("nuki", True, _nuki, "nuki:ADDRESS"),
+    "sim-switchbot": Vendor("sim-switchbot", False, _virtual_switchbot, "sim-switchbot"),
+    "switchbot": Vendor("switchbot", True, _switchbot, "switchbot:ADDRESS"),
 }
 
 

@@ -53,7 +53,7 @@ CAMERA_NAME_RE = DOOR_NAME_RE
 class DoorConfig:
     name: str
     #: The vendor's name in :data:`ble.vendors.VENDORS`: ``sim`` (the virtual Nuki lock, in
-    #: process) or ``nuki``.
+    #: process), ``sim-switchbot`` (the virtual SwitchBot Lock), ``nuki`` or ``switchbot``.
     lock: str
     #: The lock's BLE address (vendors of real locks only).
     address: str | None = None
@@ -657,7 +657,7 @@ def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
 
 
 def parse_lock_spec(spec: str, name: str, table: _Table | None = None) -> DoorConfig:
-    """A lock spec the vendor registry knows: ``sim`` or ``nuki:AA:BB:CC:DD:EE:FF``."""
+    """A lock spec the vendor registry knows: ``sim``, ``nuki:AA:BB:CC:DD:EE:FF``, ..."""
 
     def fail(problem: str) -> ConfigError:
         if table is not None:
@@ -868,7 +868,8 @@ public_port = 443
 # DNS then points NAME.DOMAIN at this gateway). Off unless set.
 # lan_bind = "0.0.0.0:443"
 
-# One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
+# One [[door]] per lock. lock = "sim" (the virtual Nuki lock), "sim-switchbot" (the virtual
+# SwitchBot Lock), "nuki:AA:BB:CC:DD:EE:FF" or "switchbot:AA:BB:CC:DD:EE:FF".
 {doors}"""
 
 

@@ -5,7 +5,8 @@ The gateway's secrets on disk: its key (audit checkpoints), the database and its
 journal (``<database>.outage``: visits not yet in the database), the household issuer's key
 (``household-issuer.key``: it signs visitors' tickets), the TLS key, the remote name's key
 and certificate (``remote.pem``) and ACME account key (``remote-acme-account.key``),
-a real lock's pairing file (``lock-<door>.json``) and a virtual lock's state
+a real lock's pairing or key file (``lock-<door>.json``: a Nuki's shared key, a SwitchBot
+Lock's encryption key) and a virtual lock's state
 (``sim-lock-<door>.json``, which holds its authorizations). Any group or other permission
 bit on one of them refuses the start with one line naming every such file and the
 ``chmod 600`` that fixes it.
@@ -61,7 +62,7 @@ def secret_files(config: GatewayConfig) -> tuple[SecretFile, ...]:
     if config.mqtt.password_file is not None:
         files.append(SecretFile(config.mqtt.password_file, "the MQTT broker password"))
     for door in config.doors:
-        if door.lock == "sim":
+        if door.lock in ("sim", "sim-switchbot"):
             files.append(SecretFile(sim_state_file(config.directory, door.name), "a lock's keys"))
         else:
             files.append(SecretFile(pairing_file(config, door.name), "a lock's shared key"))

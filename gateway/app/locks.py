@@ -1,10 +1,12 @@
 """The gateway's locks: one :class:`ble.driver.LockDriver` per configured door.
 
 Which driver a door gets is the vendor registry's business (:mod:`ble.vendors`): the door's
-lock spec (``sim``, ``nuki:ADDRESS``) names the vendor, whose factory builds the driver. This
-module lends each vendor what only the gateway has: the store that keeps each door's pairing
-(and imports one that ``threshold lock pair --store`` left in ``lock-<door>.json``), the
-configuration directory, and the name the lock lists the gateway under.
+lock spec (``sim``, ``nuki:ADDRESS``, ``sim-switchbot``, ``switchbot:ADDRESS``) names the
+vendor, whose factory builds the driver. This module lends each vendor what only the gateway
+has: the store that keeps each door's pairing or key (and imports one the owner left in
+``lock-<door>.json``: a Nuki pairing from ``threshold lock pair --store``, a SwitchBot
+Lock's key id and encryption key), the configuration directory, and the name the lock lists
+the gateway under.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class LockFleet:
             for name, door in self.doors.items()
             if isinstance(door.handle, SimulatedDoor)
         }
+
+    @property
+    def handles(self) -> dict[str, object]:
+        """What each door's vendor exposes besides the driver (a virtual lock, for tests)."""
+        return {name: door.handle for name, door in self.doors.items() if door.handle}
 
     def operation_budgets(self) -> list[float]:
         """Each driver's longest call. The gateway never waits less, so it never cuts a

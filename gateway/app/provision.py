@@ -59,7 +59,10 @@ class InitResult:
 def parse_door_arg(text: str) -> DoorConfig:
     name, sep, spec = text.partition("=")
     if not sep or not name:
-        raise UsageError(f"--door {text!r}: expected NAME=LOCK (LOCK is sim or nuki:ADDRESS)")
+        raise UsageError(
+            f"--door {text!r}: expected NAME=LOCK (LOCK is sim, sim-switchbot, nuki:ADDRESS "
+            "or switchbot:ADDRESS)"
+        )
     try:
         return parse_lock_spec(spec, name)
     except Exception as exc:

@@ -3,7 +3,10 @@
 * ``threshold lock scan``: Nuki locks advertising nearby (those in pairing mode marked);
 * ``threshold lock pair --name N [--address A]``: pair with a Nuki in pairing mode and store
   the pairing (mode 0600; it holds the shared key);
-* ``threshold lock status|unlock|lock|unlatch``: one command, one JSON line of status.
+* ``threshold lock status|unlock|lock|unlatch``: one command, one JSON line of status;
+* ``threshold lock switchbot-key --address A --key-id XX --store FILE``: keep a SwitchBot
+  Lock's key id and encryption key (read from standard input, never from the command line)
+  in FILE, mode 0600, for the gateway to import as the door's ``lock-<door>.json``.
 
 Real hardware goes through the platform's bleak backend. ``--sim`` uses the virtual Nuki on
 an in-process Bumble radio instead, through the same bleak code; its state (bolt, door,
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from ble.nuki.driver import (
     pair_nuki,
     scan_nuki,
 )
+from gateway.app.config import BLE_ADDRESS_RE
 from gateway.errors import UsageError
 from groundwork.files import write_file
 
@@ -176,6 +181,43 @@ def _run_command(args: argparse.Namespace) -> int:
     return asyncio.run(_with_transport(args, work))
 
 
+def _run_switchbot_key(args: argparse.Namespace) -> int:
+    from ble.switchbot.driver import SwitchBotCredentials
+
+    # The key on the command line would land in the shell's history and in ps.
+    line = sys.stdin.readline().strip()
+    try:
+        credentials = SwitchBotCredentials.from_json(
+            {
+                "address": args.address,
+                "key_id": args.key_id,
+                "encryption_key": line,
+                "model": args.model,
+            }
+        )
+    except LockError as exc:
+        raise UsageError(
+            f"{exc.message}; give the key id and key the SwitchBot account issued"
+        ) from None
+    if not BLE_ADDRESS_RE.fullmatch(credentials.address):
+        raise UsageError(f"--address {args.address!r} is not a Bluetooth address")
+    store = _store_path(args)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"version": 1, "lock": credentials.to_json()}, indent=1).encode()
+    write_file(store, data, replace=True)
+    print(
+        json.dumps(
+            {
+                "stored": credentials.address,
+                "key_id": f"{credentials.key_id:02x}",
+                "model": credentials.model.value,
+                "store": str(store),
+            }
+        )
+    )
+    return 0
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sim", action="store_true", help="use the virtual Nuki lock (in-process Bumble radio)"
@@ -216,3 +258,21 @@ def register(sub: Any) -> None:
         command = commands.add_parser(name, help=text)
         _common(command)
         command.set_defaults(handler=_run_command)
+    key = commands.add_parser(
+        "switchbot-key",
+        help="keep a SwitchBot Lock's key id and encryption key (the key read from stdin)",
+    )
+    key.add_argument("--address", required=True, help="the lock's Bluetooth address")
+    key.add_argument("--key-id", required=True, help="two hex digits, from the SwitchBot account")
+    key.add_argument(
+        "--model",
+        choices=["lock", "lock-pro"],
+        default="lock",
+        help="the original SwitchBot Lock or the Lock Pro (default %(default)s)",
+    )
+    key.add_argument(
+        "--store",
+        required=True,
+        help="where to keep it (mode 0600): the gateway's lock-<door>.json",
+    )
+    key.set_defaults(handler=_run_switchbot_key)

@@ -1,5 +1,6 @@
-"""The session runner over an in-memory Ledger and the real virtual Nuki lock (bleak over
-Bumble): the fail-closed rules, emergency single use, the observer, the camera stall."""
+"""The session runner over an in-memory Ledger and a real virtual lock (bleak over Bumble),
+once per vendor (the Nuki at each model, the SwitchBot Lock): the fail-closed rules,
+emergency single use, the observer, the camera stall, the verified relock."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from ble.nuki.frames import Command
-from ble.nuki.messages import LockAction
 from gateway.access.admission import AccessSettings
 from gateway.access.errors import AccessCode, AccessRefused
 from gateway.access.observer import (
@@ -37,9 +36,10 @@ from gateway.access.session import (
 )
 from gateway.trust.keys import TrustAnchors
 from tests.support.ledger import MemoryLedger
-from tests.support.nuki import WAIT, NukiBench, nuki_bench
+from tests.support.locks import LockBench, lock_bench
+from tests.support.nuki import WAIT
 
-__all__ = ["nuki_bench"]
+__all__ = ["lock_bench"]
 
 
 class Events:
@@ -60,7 +60,7 @@ class Events:
 
 @dataclass
 class Door:
-    bench: NukiBench
+    bench: LockBench
     ledger: MemoryLedger
     events: Events
     context: SessionContext
@@ -82,16 +82,16 @@ class Door:
         )
 
     def unlocks(self) -> int:
-        return self.bench.lock.count(Command.LOCK_ACTION, LockAction.UNLOCK)
+        return self.bench.view.unlocks()
 
     @property
     def bolt(self) -> str:
-        return self.bench.lock.lock_state.name
+        return self.bench.view.bolt.name
 
 
 @pytest.fixture
-async def door(nuki_bench: NukiBench) -> AsyncIterator[Door]:
-    driver = nuki_bench.driver(await nuki_bench.pair())
+async def door(lock_bench: LockBench) -> AsyncIterator[Door]:
+    driver = await lock_bench.driver()
     ledger = MemoryLedger("gw-runner")
     events = Events()
     tasks: set[asyncio.Task[Any]] = set()
@@ -107,7 +107,7 @@ async def door(nuki_bench: NukiBench) -> AsyncIterator[Door]:
     )
     context = SessionContext(settings, ledger, events, spawn, lambda: None)
     try:
-        yield Door(nuki_bench, ledger, events, context, DoorSlot("front", driver), tasks)
+        yield Door(lock_bench, ledger, events, context, DoorSlot("front", driver), tasks)
     finally:
         for task in list(tasks):
             task.cancel()

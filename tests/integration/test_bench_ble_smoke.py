@@ -24,6 +24,12 @@ def test_ble_benchmark_prints_one_json_line() -> None:
     assert figures["warm_vs_cold"] > 0
     assert figures["protocol_minimum"] == 6
     assert figures["round_trips_per_unlock"] >= 6
+    # The second vendor, against the Nuki in the same run.
+    assert figures["switchbot_cold_unlock_ms"] > 0
+    assert figures["switchbot_warm_unlock_ms"] > 0
+    assert figures["switchbot_vs_nuki_warm"] > 0
+    assert figures["switchbot_protocol_minimum"] == 7
+    assert figures["switchbot_round_trips_per_unlock"] >= 7
     # The radio time: the event-driven day is a fraction of the polled one (each poll holds
     # the lock connected for the idle disconnect at least).
     assert figures["connected_s_per_day"] > 0

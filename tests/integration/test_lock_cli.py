@@ -57,3 +57,49 @@ def test_real_radio_without_adapter_or_lock_is_one_line_exit_1(tmp_path: Path) -
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert "no_bluetooth_adapter" in result.stderr or "lock_not_found" in result.stderr
+
+
+def test_a_switchbot_key_is_read_from_stdin_and_kept_private(tmp_path: Path) -> None:
+    store = tmp_path / "lock-gate.json"
+    key = "00112233445566778899aabbccddeeff"
+    argv = ["switchbot-key", "--address", "aa:bb:cc:dd:ee:02", "--key-id", "2A"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "lock",
+            *argv,
+            "--model",
+            "lock-pro",
+            "--store",
+            str(store),
+        ],
+        input=key + "\n",
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    assert key not in result.stdout  # the key is never printed
+    assert json.loads(result.stdout)["stored"] == "AA:BB:CC:DD:EE:02"
+    assert stat.S_IMODE(os.stat(store).st_mode) == 0o600
+    kept = json.loads(store.read_text())["lock"]
+    assert kept == {
+        "vendor": "switchbot",
+        "address": "AA:BB:CC:DD:EE:02",
+        "key_id": "2a",
+        "encryption_key": key,
+        "model": "lock-pro",
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "gateway", "lock", *argv, "--store", str(tmp_path / "x.json")],
+        input="not hex\n",
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert "encryption_key" in bad.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -1,31 +1,51 @@
 """The access-session invariants (numbered in gateway.access.session's docstring), each
-against the real stack: the real store, the virtual Nuki lock through bleak/Bumble and its
-command log."""
+against the real stack: the real store, a virtual lock through bleak/Bumble and its command
+log, once per vendor (a ``sim`` door's virtual Nuki, a ``sim-switchbot`` door's virtual
+SwitchBot Lock)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ble.driver import LockState
-from ble.nuki.frames import Command
-from ble.nuki.messages import LockAction
 from gateway.access.ports import SessionRecord
 from gateway.access.runner import SessionView
 from gateway.access.session import AuditValue
 from gateway.clients.lan import ApiProblem
-from tests.support.service import WAIT, GatewayHarness, harness, running_harness
+from tests.support.locks import VirtualLockView, view_of
+from tests.support.service import WAIT, GatewayHarness, running_harness
 
-__all__ = ["harness"]
+
+@pytest.fixture(params=["sim", "sim-switchbot"])
+def lock_spec(request: pytest.FixtureRequest) -> str:
+    """The front door's lock: each test runs once per vendor's virtual lock."""
+    spec: str = request.param
+    return spec
 
 
-def action_count(h: GatewayHarness, action: LockAction) -> int:
-    return h.sim.lock.count(Command.LOCK_ACTION, action)
+def front_door_lock(spec: str) -> Callable[[Path], None]:
+    def configure(config: Path) -> None:
+        text = config.read_text()
+        assert 'lock = "sim"' in text, "the template's door changed"
+        config.write_text(text.replace('lock = "sim"', f'lock = "{spec}"', 1))
+
+    return configure
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, lock_spec: str) -> AsyncIterator[GatewayHarness]:
+    async with running_harness(tmp_path / "gw", configure=front_door_lock(lock_spec)) as h:
+        yield h
+
+
+def lock_of(h: GatewayHarness) -> VirtualLockView:
+    assert h.gateway.locks is not None
+    return view_of(h.gateway.locks.handles["front"])
 
 
 async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
@@ -50,13 +70,7 @@ async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
 
     ledger.append = recording_append  # type: ignore[method-assign]
 
-    class LockReceived(list[Any]):
-        def append(self, item: Any) -> None:
-            if item.command is Command.LOCK_ACTION:
-                order.append(("lock", item.action.name))
-            super().append(item)
-
-    harness.sim.lock.command_log = LockReceived(harness.sim.lock.command_log)
+    lock_of(harness).on_action(lambda name: order.append(("lock", name)))
     t = harness.ticket()
     await harness.open(t, package_code="PKG-1")
     assert ("lock", "UNLOCK") in order
@@ -66,7 +80,7 @@ async def test_write_ahead_granted_is_durable_before_the_unlock_leaves(
 
 async def test_no_blind_unlock_retry_when_the_link_drops(harness: GatewayHarness) -> None:
     """Invariant 2: the link drops during the unlock; the gateway reads, never re-sends."""
-    harness.sim.lock.faults.drop_link_on_action = 1
+    lock_of(harness).faults.drop_link_on_action = 1
     t = harness.ticket()
     outcome: object
     try:
@@ -74,13 +88,13 @@ async def test_no_blind_unlock_retry_when_the_link_drops(harness: GatewayHarness
     except ApiProblem as exc:  # the reading decides the answer; the count is the invariant
         outcome = exc.code
     assert outcome in (201, "lock_unavailable")
-    assert action_count(harness, LockAction.UNLOCK) == 1
+    assert lock_of(harness).unlocks() == 1
     service = harness.gateway.service
     assert service is not None
     # Whatever the reading said, the session ends with the door locked or open-and-held.
     (view,) = service.sessions()
     assert view.state in ("open", "failed", "relocking", "closed", "alarm")
-    assert action_count(harness, LockAction.UNLOCK) == 1
+    assert lock_of(harness).unlocks() == 1
 
 
 async def test_relock_when_the_door_closes_after_opening(harness: GatewayHarness) -> None:
@@ -96,26 +110,21 @@ async def test_relock_when_the_door_closes_after_opening(harness: GatewayHarness
 
     # Let the driver consume the unlock's own "new state" flag first, so that the door's
     # change is a fresh flag (a person needs longer than this to reach the handle).
-    flag = asyncio.Event()
-    harness.sim.lock.on_state_change(flag.set)
-    async with asyncio.timeout(WAIT):
-        while harness.sim.lock.new_state_available:
-            flag.clear()
-            await flag.wait()
-    harness.sim.lock.open_door()
+    await lock_of(harness).settled()
+    lock_of(harness).open_door()
     # A person takes seconds to walk through; wait until the gateway has seen the door open.
     await service.wait_for(lambda: seen().door_opened, WAIT)
     assert seen().state == "open"
-    harness.sim.lock.close_door()
+    lock_of(harness).close_door()
     await harness.wait_session(session_id, "closed")
-    await harness.wait_lock(LockState.LOCKED)
+    await lock_of(harness).wait_bolt(LockState.LOCKED)
 
 
 async def test_relock_when_open_s_runs_out(harness: GatewayHarness) -> None:
     t = harness.ticket(open_s=1)
     session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
     await harness.wait_session(session_id, "closed", 5)
-    await harness.wait_lock(LockState.LOCKED)
+    await lock_of(harness).wait_bolt(LockState.LOCKED)
     events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
     causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
     assert causes == ["open_timeout"]
@@ -131,13 +140,8 @@ async def test_a_door_left_open_past_open_s_is_told_to_the_owner(
     session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
     service = harness.gateway.service
     assert service is not None
-    flag = asyncio.Event()
-    harness.sim.lock.on_state_change(flag.set)
-    async with asyncio.timeout(WAIT):
-        while harness.sim.lock.new_state_available:
-            flag.clear()
-            await flag.wait()
-    harness.sim.lock.open_door()
+    await lock_of(harness).settled()
+    lock_of(harness).open_door()
     await service.wait_for(lambda: getattr(service.view(session_id), "door_opened", False), WAIT)
     await harness.wait_session(session_id, "relocking", 5)
     kinds = []
@@ -155,37 +159,40 @@ async def test_a_door_left_open_past_open_s_is_told_to_the_owner(
     events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
     (relocking,) = [e["body"] for e in events if e["kind"] == "session.relocking"]
     assert (relocking["cause"], relocking["door_left_open"]) == ("open_timeout", True)
-    harness.sim.lock.close_door()
+    lock_of(harness).close_door()
 
 
-async def test_relock_failure_raises_alarm_and_retries_until_locked(tmp_path: Path) -> None:
+async def test_relock_failure_raises_alarm_and_retries_until_locked(
+    tmp_path: Path, lock_spec: str
+) -> None:
     settings = {
         ("lock", "relock_retry_initial_s"): "0.05",
         ("lock", "relock_retry_max_s"): "0.2",
     }
-    async with running_harness(tmp_path / "gw", settings=settings) as h:
+    configure = front_door_lock(lock_spec)
+    async with running_harness(tmp_path / "gw", settings=settings, configure=configure) as h:
         t = h.ticket()
         session_id = (await h.open(t, package_code="PKG-1")).body["session"]
-        h.sim.lock.faults.jam_motor = True
+        lock_of(h).faults.jam_motor = True
         done = asyncio.ensure_future(h.done(t, session_id))
         await h.wait_session(session_id, "alarm")
-        h.sim.lock.faults.jam_motor = False
+        lock_of(h).faults.jam_motor = False
         await h.wait_session(session_id, "closed")
         await asyncio.wait_for(done, WAIT)
-        await h.wait_lock(LockState.LOCKED)
+        await lock_of(h).wait_bolt(LockState.LOCKED)
         events = (await h.client.owner(h.keys.owner, "GET", "/v1/owner/events"))["events"]
         kinds = [e["kind"] for e in events if e["body"].get("session") == session_id]
         assert "alarm.raised" in kinds
         assert kinds[-1] == "session.closed"
 
 
-async def test_shutdown_relocks_open_sessions(tmp_path: Path) -> None:
-    async with running_harness(tmp_path / "gw") as h:
+async def test_shutdown_relocks_open_sessions(tmp_path: Path, lock_spec: str) -> None:
+    async with running_harness(tmp_path / "gw", configure=front_door_lock(lock_spec)) as h:
         t = h.ticket(open_s=600)
         await h.open(t, package_code="PKG-1")
-        sim = h.sim
-        assert sim.lock.lock_state.name == "UNLOCKED"
-    assert sim.lock.lock_state.name == "LOCKED"
+        lock = lock_of(h)
+        assert lock.bolt is LockState.UNLOCKED
+    assert lock.bolt is LockState.LOCKED
 
 
 async def test_camera_stays_false_without_a_camera(harness: GatewayHarness) -> None:
@@ -201,34 +208,30 @@ async def test_a_stalled_camera_relocks_early(harness: GatewayHarness) -> None:
     session_id = (await harness.open(t, package_code="PKG-1")).body["session"]
     assert service.camera_stalled() == 1  # what the camera component reports
     await harness.wait_session(session_id, "closed")
-    await harness.wait_lock(LockState.LOCKED)
+    await lock_of(harness).wait_bolt(LockState.LOCKED)
     events = (await harness.client.owner(harness.keys.owner, "GET", "/v1/owner/events"))["events"]
     causes = [e["body"].get("cause") for e in events if e["kind"] == "session.relocking"]
     assert causes == ["camera_stalled"]
 
 
-async def test_shutdown_during_an_unlock_relocks_after_it(tmp_path: Path) -> None:
-    async with running_harness(tmp_path / "gw") as h:
+async def test_shutdown_during_an_unlock_relocks_after_it(tmp_path: Path, lock_spec: str) -> None:
+    async with running_harness(tmp_path / "gw", configure=front_door_lock(lock_spec)) as h:
         service = h.gateway.service
         assert service is not None
-        h.sim.lock.faults.reply_delay_s = 0.3  # a slow lock: the unlock is still in flight
+        lock_of(h).faults.reply_delay_s = 0.3  # a slow lock: the unlock is still in flight
         t = h.ticket(open_s=600)
         request = asyncio.ensure_future(h.open(t, package_code="PKG-1"))
         await service.wait_for(
             lambda: any(v.state == "unlocking" for v in service.sessions()),
             WAIT,
         )
-        sim = h.sim
+        lock = lock_of(h)
         async with asyncio.timeout(WAIT):
             await h.gateway.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(request, WAIT)
-    assert sim.lock.lock_state.name == "LOCKED"
-    assert action_count_of(sim, LockAction.UNLOCK) == 1
-
-
-def action_count_of(sim: Any, action: LockAction) -> int:
-    return int(sim.lock.count(Command.LOCK_ACTION, action))
+    assert lock.bolt is LockState.LOCKED
+    assert lock.unlocks() == 1
 
 
 async def test_owner_lock_relocks_a_session_holding_the_door(harness: GatewayHarness) -> None:
@@ -298,6 +301,47 @@ async def test_a_real_nuki_door_needs_its_pairing_then_imports_it(tmp_path: Path
         stored = await gateway.store.lock_pairing("garage")
         assert stored is not None
         assert NukiPairing.from_json(_json.loads(stored.data)) == pairing
+    finally:
+        async with asyncio.timeout(WAIT):
+            await gateway.stop()
+
+
+async def test_a_real_switchbot_door_needs_its_key_file_private_then_imports_it(
+    tmp_path: Path,
+) -> None:
+    """The owner leaves the key id and encryption key from the SwitchBot account in
+    lock-<door>.json: refused while the file is open to others, imported once it is 0600."""
+    import json as _json
+
+    from ble.switchbot.driver import SwitchBotCredentials
+    from gateway.app.file_modes import SecretFileExposed
+    from gateway.app.locks import LockSetupError
+    from groundwork.files import write_file
+    from tests.support.service import Keys, make_gateway_dir, set_config, start_gateway
+
+    config = await make_gateway_dir(tmp_path / "gw", Keys())
+    text = config.read_text() + '\n[[door]]\nname = "gate"\nlock = "switchbot:AA:BB:CC:DD:EE:02"\n'
+    config.write_text(text)
+    set_config(config, "lock", "timeout_s", "1")
+    with pytest.raises(LockSetupError) as refused:
+        await start_gateway(config)
+    assert "threshold lock switchbot-key --address AA:BB:CC:DD:EE:02" in refused.value.message
+    key = SwitchBotCredentials("AA:BB:CC:DD:EE:02", 0x2A, bytes(range(16)))
+    key_file = tmp_path / "gw" / "lock-gate.json"
+    write_file(key_file, _json.dumps({"version": 1, "lock": key.to_json()}).encode())
+    key_file.chmod(0o640)
+    with pytest.raises(SecretFileExposed) as exposed:
+        await start_gateway(config)
+    assert "lock-gate.json" in exposed.value.message
+    key_file.chmod(0o600)
+    gateway = await start_gateway(config)
+    try:
+        assert gateway.store is not None
+        assert gateway.locks is not None
+        assert set(gateway.locks.drivers) == {"front", "gate"}
+        stored = await gateway.store.lock_pairing("gate")
+        assert stored is not None
+        assert SwitchBotCredentials.from_json(_json.loads(stored.data)) == key
     finally:
         async with asyncio.timeout(WAIT):
             await gateway.stop()

@@ -104,16 +104,29 @@ async def test_a_vendor_is_built_once_for_its_doors_and_closed_after_them() -> N
 
 async def test_an_unknown_vendor_is_a_typed_error() -> None:
     with pytest.raises(UnknownLockVendor) as info:
-        await VendorRegistry().open(LockSpec("switchbot", "AA:BB:CC:DD:EE:01"), site("front"))
+        await VendorRegistry().open(LockSpec("yale", "AA:BB:CC:DD:EE:01"), site("front"))
     assert info.value.code == "lock_vendor_unknown"
-    assert "'sim' or 'nuki:ADDRESS'" in info.value.message
+    assert "'sim' or 'nuki:ADDRESS' or 'sim-switchbot' or 'switchbot:ADDRESS'" in (
+        info.value.message
+    )
 
 
 def test_the_config_accepts_the_registry_specs_and_nothing_else() -> None:
-    assert set(VENDORS) == {"sim", "nuki"}
+    assert set(VENDORS) == {"sim", "nuki", "sim-switchbot", "switchbot"}
     assert parse_lock_spec("sim", "front").lock == "sim"
+    assert parse_lock_spec("sim-switchbot", "front").lock == "sim-switchbot"
     door = parse_lock_spec("nuki:aa:bb:cc:dd:ee:01", "front")
     assert (door.lock, door.address) == ("nuki", "AA:BB:CC:DD:EE:01")
-    for bad in ("switchbot:AA:BB:CC:DD:EE:01", "nuki", "sim:AA:BB:CC:DD:EE:01", "nuki:nope"):
+    door = parse_lock_spec("switchbot:aa:bb:cc:dd:ee:02", "front")
+    assert (door.lock, door.address) == ("switchbot", "AA:BB:CC:DD:EE:02")
+    for bad in (
+        "yale:AA:BB:CC:DD:EE:01",
+        "nuki",
+        "switchbot",
+        "sim:AA:BB:CC:DD:EE:01",
+        "sim-switchbot:AA:BB:CC:DD:EE:01",
+        "nuki:nope",
+        "switchbot:nope",
+    ):
         with pytest.raises(ConfigError):
             parse_lock_spec(bad, "front")
