@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,6 +210,11 @@ PARALLEL_FROM = 1 << 16
 #: The smallest range a worker is given (a power of two: ranges start at multiples of their
 #: size, so the tree levels a worker builds are the whole tree's nodes over its range).
 _MIN_RANGE_BITS = 14
+
+
+def default_workers() -> int:
+    """How many processes ``audit verify`` uses: the CPUs this process may use, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def _ranges(size: int, workers: int) -> list[tuple[int, int]]:

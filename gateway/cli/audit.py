@@ -20,7 +20,6 @@ import asyncio
 import base64
 import binascii
 import json
-import os
 import sqlite3
 import stat
 import time
@@ -36,7 +35,13 @@ from store.checkpoint import CheckpointSigner
 from store.errors import InvalidEntry
 from store.migrations import schema_version
 from store.sqlite_errors import from_sqlite
-from store.verify import export_records, open_read_only, reading_key, verify_log
+from store.verify import (
+    default_workers,
+    export_records,
+    open_read_only,
+    reading_key,
+    verify_log,
+)
 
 
 def decode_b64(text: str, what: str) -> bytes:
@@ -84,11 +89,6 @@ def _open(path: str) -> sqlite3.Connection:
     return open_read_only(path)
 
 
-def default_jobs() -> int:
-    """``audit verify``'s processes: the CPUs this process may use, at most 4."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
-
-
 def _verify(args: argparse.Namespace) -> int:
     if args.jobs is not None and not 1 <= args.jobs <= 64:
         raise UsageError("--jobs must be 1 to 64")
@@ -101,7 +101,7 @@ def _verify(args: argparse.Namespace) -> int:
             key,
             key_file=key_file,
             clip_files=not args.no_clip_files,
-            workers=args.jobs if args.jobs is not None else default_jobs(),
+            workers=args.jobs if args.jobs is not None else default_workers(),
         )
     finally:
         conn.close()
