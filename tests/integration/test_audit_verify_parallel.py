@@ -167,3 +167,17 @@ def test_a_changed_tree_node_is_found_in_several_processes(
     assert one == two
     assert one["first_bad_index"] == 200 << 3
     assert "tree node level 3 index 200" in str(one["problem"])
+
+
+def test_the_cli_takes_jobs_and_refuses_a_bad_count(log: Path) -> None:
+    from tests.support.cli import run_cli
+
+    reports = []
+    for jobs in ("1", "2"):
+        result = run_cli("audit", "verify", "--db", str(log), "--no-clip-files", "--jobs", jobs)
+        assert result.returncode == 0, result.stderr
+        reports.append(result.stdout)
+    assert reports[0] == reports[1]
+    result = run_cli("audit", "verify", "--db", str(log), "--jobs", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "threshold: --jobs must be 1 to 64"
