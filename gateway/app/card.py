@@ -55,9 +55,10 @@ def _url(host: str, port: int) -> str:
 def card_url(bind_host: str, port: int, lan_addresses: tuple[str, ...]) -> str:
     """The card's ``url`` for a gateway bound to ``bind_host:port``.
 
-    A gateway bound to one address is reached there. Bound to every address, it is reached
-    at this host's one LAN address; with several (or none) the owner must choose, because a
-    card holds one address and a wrong guess would send phones nowhere.
+    A gateway bound to one address is reached there. Bound to every address of a family
+    (``0.0.0.0``, ``::``), it is reached at this host's one LAN address of that family;
+    with several (or none) the owner must choose, because a card holds one address and a
+    wrong guess would send phones nowhere.
     """
     if port == 0:
         raise CardAddressError("[api] bind has port 0 (any free port): give the card --url")
@@ -67,13 +68,17 @@ def card_url(bind_host: str, port: int, lan_addresses: tuple[str, ...]) -> str:
         unspecified = False  # a host name: phones resolve it
     if not unspecified:
         return _url(bind_host, port)
-    if len(lan_addresses) != 1:
-        found = ", ".join(lan_addresses) if lan_addresses else "none"
+    # 0.0.0.0 listens on IPv4 only, and :: on IPv6 only (gateway.api.listener sets
+    # IPV6_V6ONLY).
+    version = ipaddress.ip_address(bind_host).version
+    candidates = tuple(a for a in lan_addresses if ipaddress.ip_address(a).version == version)
+    if len(candidates) != 1:
+        found = ", ".join(candidates) if candidates else "none"
         raise CardAddressError(
-            f"[api] bind is every address and this host has {len(lan_addresses)} LAN "
-            f"address(es) ({found}): choose one with --url https://ADDRESS:{port}"
+            f"[api] bind is every IPv{version} address and this host has {len(candidates)} "
+            f"such LAN address(es) ({found}): choose one with --url https://ADDRESS:{port}"
         )
-    return _url(lan_addresses[0], port)
+    return _url(candidates[0], port)
 
 
 def parse_card_url(text: str) -> str:

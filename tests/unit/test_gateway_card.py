@@ -18,12 +18,17 @@ def test_a_gateway_bound_to_one_address_is_reached_there() -> None:
 
 
 def test_bound_to_every_address_the_one_lan_address_is_used_and_several_are_refused() -> None:
-    assert card_url("0.0.0.0", 8443, ("192.168.1.20",)) == "https://192.168.1.20:8443"
-    assert card_url("::", 8443, ("fd00::20",)) == "https://[fd00::20]:8443"
+    # the usual home host: one IPv4 address and IPv6 ones besides; 0.0.0.0 is IPv4 only
+    home = ("192.168.1.20", "fd00::2", "2001:db8::7")
+    assert card_url("0.0.0.0", 8443, home) == "https://192.168.1.20:8443"
+    # and :: is IPv6 only (the listener sets IPV6_V6ONLY): two of those, choose
+    with pytest.raises(CardAddressError, match=re.escape("(fd00::2, 2001:db8::7)")):
+        card_url("::", 8443, home)
+    assert card_url("::", 8443, ("192.168.1.20", "fd00::20")) == "https://[fd00::20]:8443"
     with pytest.raises(CardAddressError, match=re.escape("192.168.1.20, 10.0.0.5")):
         card_url("0.0.0.0", 8443, ("192.168.1.20", "10.0.0.5"))
     with pytest.raises(CardAddressError, match="none"):
-        card_url("0.0.0.0", 8443, ())
+        card_url("0.0.0.0", 8443, ("fd00::2",))
     with pytest.raises(CardAddressError, match="port 0"):
         card_url("127.0.0.1", 0, ())
 
