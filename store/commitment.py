@@ -276,9 +276,12 @@ def fast_row_check(key: CommitmentKey) -> RowCheck:
     # HMAC-SHA256 (RFC 2104) written out over hashlib: H((k ^ opad) || H((k ^ ipad) || m)).
     # OpenSSL 3's one-shot HMAC (hmac.digest) fetches the digest again on every call and
     # costs twice as much as these hashlib calls; a test checks both agree on random inputs.
+    # The entry key's inner and outer states after K's padded block are computed once and
+    # copied per row; the time is formatted straight into the hashed bytes (``%d`` is the
+    # decimal ``str(time_ms)`` of the tag's definition).
     block = key.secret.ljust(64, b"\x00")
     entry_inner = hashlib.sha256(block.translate(_IPAD) + _ENTRY_KEY_LABEL)
-    entry_outer = block.translate(_OPAD)
+    entry_outer = hashlib.sha256(block.translate(_OPAD))
     sha256 = hashlib.sha256
     pack = _U64.pack
     zeros = bytes(64 - KEY_BYTES)
@@ -300,12 +303,14 @@ def fast_row_check(key: CommitmentKey) -> RowCheck:
             return False
         inner = entry_inner.copy()
         inner.update(pack(index))
-        padded = sha256(entry_outer + inner.digest()).digest() + zeros
+        outer = entry_outer.copy()
+        outer.update(inner.digest())
+        padded = outer.digest() + zeros
         i_key, o_key = padded.translate(ipad), padded.translate(opad)
         found = (
-            sha256(
-                o_key + sha256(i_key + b"time_ms\x00" + str(time_ms).encode()).digest()
-            ).digest()[:TAG_BYTES]
+            sha256(o_key + sha256(b"%btime_ms\x00%d" % (i_key, time_ms)).digest()).digest()[
+                :TAG_BYTES
+            ]
             + sha256(o_key + sha256(i_key + b"kind\x00" + kind.encode()).digest()).digest()[
                 :TAG_BYTES
             ]

@@ -256,6 +256,24 @@ class MerkleFrontier:
         return result
 
 
+def perfect_levels(leaves: bytes | bytearray) -> list[bytearray]:
+    """Every level of perfect nodes over the concatenated 32-byte hashes ``leaves``: the
+    leaves themselves, then each level above while it has at least one node (one hash call
+    per node). For leaves starting at a multiple of 2**k, levels up to k are exactly the
+    whole tree's nodes over them: how the verifier's workers build their parts."""
+    level = bytearray(leaves)
+    levels = [level]
+    sha256 = hashlib.sha256
+    pair = 2 * HASH_SIZE
+    while len(level) >= pair:
+        above = bytearray()
+        for start in range(0, len(level) - pair + 1, pair):
+            above += sha256(b"\x01" + level[start : start + pair]).digest()
+        levels.append(above)
+        level = above
+    return levels
+
+
 class MemoryTree:
     """A whole tree in memory, each level packed in one bytearray (32 bytes per node).
 
@@ -288,20 +306,30 @@ class MemoryTree:
     def from_leaf_level(cls, leaves: bytes | bytearray) -> MemoryTree:
         """The tree over the concatenated 32-byte leaf hashes ``leaves``, built level by level
         (one hash call per node, no per-node objects): how the verifier builds a million."""
-        if len(leaves) % HASH_SIZE:
+        return cls.from_levels([leaves])
+
+    @classmethod
+    def from_levels(cls, lower: Sequence[bytes | bytearray]) -> MemoryTree:
+        """The tree whose lowest levels (level 0 = the leaf hashes, then each level of
+        perfect nodes above) are ``lower``, concatenated 32-byte hashes; the levels above
+        are built from the top one given. The levels given must be the perfect nodes of the
+        leaves given (:func:`perfect_levels` of aligned chunks, joined level by level);
+        only their sizes are checked here, the verifier compares every node it was given
+        with the stored tree."""
+        if not lower:
+            raise ValueError("at least the leaf level is needed")
+        size, rest = divmod(len(lower[0]), HASH_SIZE)
+        if rest:
             raise ValueError("leaf hashes are 32 bytes each")
+        for level, nodes in enumerate(lower):
+            if len(nodes) != (size >> level) * HASH_SIZE:
+                raise ValueError(f"level {level} has the wrong number of nodes")
         tree = cls()
-        level = bytearray(leaves)
-        tree._levels = [level]
-        sha256 = hashlib.sha256
-        while len(level) >= 2 * HASH_SIZE:
-            above = bytearray()
-            pair = 2 * HASH_SIZE
-            for start in range(0, len(level) - pair + 1, pair):
-                above += sha256(b"\x01" + level[start : start + pair]).digest()
-            tree._levels.append(above)
-            level = above
-        tree._frontier = MerkleFrontier.load(tree, len(leaves) // HASH_SIZE)
+        levels = [bytearray(nodes) for nodes in lower]
+        tree._levels = levels[:-1] + perfect_levels(levels[-1])
+        while len(tree._levels) > 1 and not tree._levels[-1]:
+            tree._levels.pop()  # levels given above the highest node the leaves make
+        tree._frontier = MerkleFrontier.load(tree, size)
         return tree
 
     def level_bytes(self, level: int) -> bytes:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,28 +123,52 @@ def _clip_facts(scan: _Scan, idx: int, kind: str, body: str) -> None:
         scan.deleted.add(parsed["recorded_entry"])
 
 
-def _scan_entries(
+@dataclass
+class _Part:
+    """What the scan of one range of entries learns (what a worker process sends back)."""
+
+    #: The perfect levels over the range's leaf hashes (merkle.perfect_levels).
+    levels: list[bytearray]
+    unchecked: int = 0
+    recorded: dict[int, tuple[str, str, int]] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
+    #: The range's first failure as data (index, problem, field): a worker cannot raise it.
+    failure: tuple[int | None, str, str | None] | None = None
+
+
+def _scan_range(
     conn: sqlite3.Connection,
     key: CommitmentKey | None,
     committed_from: int | None,
-    key_problem: str | None = None,
-) -> _Scan:
+    key_problem: str | None,
+    start: int = 0,
+    end: int | None = None,
+) -> _Part:
+    """Check the entries ``start <= idx < end`` (every entry without ``end``), in order."""
+    if end is None:
+        rows = conn.execute(
+            "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash FROM audit_entry"
+            " ORDER BY idx"
+        )
+    else:
+        rows = conn.execute(
+            "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash FROM audit_entry"
+            " WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, end),
+        )
     scan = _Scan(MemoryTree())
-    rows = conn.execute(
-        "SELECT idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash FROM audit_entry"
-        " ORDER BY idx"
-    )
     # The hot loop of a million rows: the committed rows that verify take the fast path
     # (commitment.fast_row_check); everything else, and every failure, goes through
     # check_row, which names the field. Leaf hashes are collected in one buffer and the tree
-    # is built level by level afterwards (MemoryTree.from_leaf_level).
+    # levels are built from it afterwards (merkle.perfect_levels).
     fast = None if key is None else commitment.fast_row_check(key)
     sha256 = hashlib.sha256
     clip_kinds = ("clip.recorded", "clip.deleted")
     leaves = bytearray()
-    for size, (idx, time_ms, kind, body, sealed, leaf, stored_hash) in enumerate(rows):
-        if idx != size:
-            raise _Failure(size, f"entry {size} is missing", field="index")
+    expected = start
+    for idx, time_ms, kind, body, sealed, leaf, stored_hash in rows:
+        if idx != expected:
+            raise _Failure(expected, f"entry {expected} is missing", field="index")
         if type(leaf) is not bytes:
             leaf = bytes(leaf)
         if fast is None or not fast(idx, time_ms, kind, body, sealed, leaf):
@@ -158,7 +183,112 @@ def _scan_entries(
                 idx, f"entry {idx}: stored leaf hash does not match its bytes", field="leaf_hash"
             )
         leaves += digest
-    scan.tree = MemoryTree.from_leaf_level(leaves)
+        expected += 1
+    if end is not None and expected != end:
+        raise _Failure(expected, f"entry {expected} is missing", field="index")
+    return _Part(merkle.perfect_levels(leaves), scan.unchecked, scan.recorded, scan.deleted)
+
+
+def _scan_part(
+    job: tuple[str, CommitmentKey | None, int | None, str | None, int, int],
+) -> _Part:
+    """A worker process's share of the scan: its own read-only connection, one range."""
+    uri, key, committed_from, key_problem, start, end = job
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        try:
+            return _scan_range(conn, key, committed_from, key_problem, start, end)
+        except _Failure as failure:
+            return _Part([], failure=(failure.index, failure.problem, failure.field))
+    finally:
+        conn.close()
+
+
+#: Below this many entries one process verifies faster than starting others.
+PARALLEL_FROM = 1 << 16
+#: The smallest range a worker is given (a power of two: ranges start at multiples of their
+#: size, so the tree levels a worker builds are the whole tree's nodes over its range).
+_MIN_RANGE_BITS = 14
+
+
+def default_workers() -> int:
+    """How many processes ``audit verify`` uses: the CPUs this process may use, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def _ranges(size: int, workers: int) -> list[tuple[int, int]]:
+    """About four ranges per worker (a shared machine evens out), each a power of two long
+    and aligned to its length, the last one shorter."""
+    bits = max(_MIN_RANGE_BITS, (size // (4 * workers)).bit_length() - 1)
+    step = 1 << bits
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def _parallel_scan(
+    conn: sqlite3.Connection,
+    database: Path,
+    key: CommitmentKey | None,
+    committed_from: int | None,
+    key_problem: str | None,
+    workers: int,
+) -> _Scan | None:
+    """The scan split over ``workers`` processes by index range; None when it cannot be
+    (then the caller scans in this process: every check is made either way)."""
+    count, low, high = conn.execute(
+        "SELECT COUNT(*), MIN(idx), MAX(idx) FROM audit_entry"
+    ).fetchone()
+    if count < PARALLEL_FROM or low != 0 or high != count - 1:
+        return None  # small, or indexes with a gap: the sequential scan names the gap
+    import concurrent.futures
+    import multiprocessing
+
+    uri = database.resolve().as_uri() + "?mode=ro"
+    jobs = [
+        (uri, key, committed_from, key_problem, start, end)
+        for start, end in _ranges(count, workers)
+    ]
+    try:
+        # spawn, not fork: verify_log may run inside a threaded process (the gateway).
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            parts = list(pool.map(_scan_part, jobs))
+    except (OSError, concurrent.futures.process.BrokenProcessPool):
+        return None
+    scan = _Scan(MemoryTree())
+    for part in parts:
+        if part.failure is not None:
+            index, problem, name = part.failure
+            raise _Failure(index, problem, field=name)
+        scan.unchecked += part.unchecked
+        scan.recorded.update(part.recorded)
+        scan.deleted |= part.deleted
+    height = len(parts[0].levels)
+    joined = [
+        b"".join(part.levels[level] for part in parts if level < len(part.levels))
+        for level in range(height)
+    ]
+    scan.tree = MemoryTree.from_levels(joined)
+    return scan
+
+
+def _scan_entries(
+    conn: sqlite3.Connection,
+    key: CommitmentKey | None,
+    committed_from: int | None,
+    key_problem: str | None = None,
+    *,
+    database: Path | None = None,
+    workers: int = 1,
+) -> _Scan:
+    if workers > 1 and database is not None:
+        scan = _parallel_scan(conn, database, key, committed_from, key_problem, workers)
+        if scan is not None:
+            return scan
+    part = _scan_range(conn, key, committed_from, key_problem)
+    scan = _Scan(MemoryTree.from_levels(part.levels), part.unchecked)
+    scan.recorded, scan.deleted = part.recorded, part.deleted
     return scan
 
 
@@ -350,10 +480,35 @@ def verify_log(
     *,
     key_file: Path | None = None,
     clip_files: bool = True,
+    workers: int = 1,
 ) -> VerifyReport:
     """Check the whole log on ``conn``. ``public_key`` overrides the key stored in the DB;
     ``key_file`` the commitment key's file (default: beside the database); ``clip_files``
-    False skips hashing the clip files (the clip index is still checked)."""
+    False skips hashing the clip files (the clip index is still checked). ``workers`` > 1
+    checks the entries of a large log in that many processes, by index range (the same
+    checks; the first bad index is still the one named)."""
+    # One read snapshot for everything (the gateway may be appending meanwhile): entries
+    # never change once written, so workers reading ranges of it see the same rows.
+    began = not conn.in_transaction
+    try:
+        if began:
+            conn.execute("BEGIN")
+    except sqlite3.Error as exc:
+        raise from_sqlite(exc, "verify the audit log") from None
+    try:
+        return _verify_log(conn, public_key, key_file, clip_files, workers)
+    finally:
+        if began and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _verify_log(
+    conn: sqlite3.Connection,
+    public_key: bytes | None,
+    key_file: Path | None,
+    clip_files: bool,
+    workers: int,
+) -> VerifyReport:
     try:
         identity = audit_log.gateway_identity(conn)
         key = public_key if public_key is not None else (identity[1] if identity else None)
@@ -379,7 +534,9 @@ def verify_log(
             except CommitmentKeyError as exc:
                 key_problem = exc.message
         try:
-            scan = _scan_entries(conn, commit_key, committed_from, key_problem)
+            scan = _scan_entries(
+                conn, commit_key, committed_from, key_problem, database=database, workers=workers
+            )
             tree = scan.tree
             _check_stored_nodes(conn, tree)
             attested = _check_checkpoints(conn, tree, key, origin)

@@ -101,10 +101,11 @@ def certificate_names(
 
 def host_names(gateway_id: str, bind_host: str) -> CertificateNames:
     """:func:`certificate_names` with this host's name and LAN addresses."""
-    return certificate_names(gateway_id, bind_host, socket.gethostname(), _lan_addresses())
+    return certificate_names(gateway_id, bind_host, socket.gethostname(), lan_addresses())
 
 
-def _lan_addresses() -> tuple[str, ...]:
+def lan_addresses() -> tuple[str, ...]:
+    """This host's usable addresses: neither loopback, link-local nor unspecified."""
     found: set[str] = set()
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None):

@@ -72,6 +72,7 @@ from gateway.app.metrics import (
     ScrapeSources,
 )
 from gateway.app.metrics_server import serve_metrics
+from gateway.app.seal_keys import SealKeyPool
 from gateway.app.supervisor import JobState, Supervisor
 from gateway.app.systemd_notify import SystemdNotifier
 from gateway.app.tls import refresh_certificate, server_context, tls_fingerprint
@@ -172,6 +173,7 @@ class Gateway:
         #: Keys for people (docs/visitors.md); with the owner app only.
         self.visitors: Visitors | None = None
         self.store: Store | None = None
+        self._seal_keys: SealKeyPool | None = None
         self.journal: OutageJournal | None = None
         self.locks: LockFleet | None = None
         self.service: AccessService | None = None
@@ -252,9 +254,14 @@ class Gateway:
         self.public_key = b64u_encode(bytes(key.verify_key))
         # Entries are sealed to the owner from the first one, so the log can go to the cloud
         # whenever sync is configured (docs/cloud.md); the plaintext stays beside them here.
-        seal = Sealer(cfg.owner_public_key) if cfg.cloud.seal else None
+        # Each entry's ephemeral seal key is made ahead by a thread (gateway.app.seal_keys).
+        if cfg.cloud.seal:
+            self._seal_keys = SealKeyPool(Sealer(cfg.owner_public_key))
+            self._seal_keys.start()
         self.store = await Store.open(
-            cfg.database, signer=CheckpointSigner(key, cfg.gateway_id), seal=seal
+            cfg.database,
+            signer=CheckpointSigner(key, cfg.gateway_id),
+            seal=None if self._seal_keys is None else self._seal_keys.seal,
         )
         log.info("store: %s open, %d audit entries", cfg.database, self.store.tree_size)
 
@@ -682,6 +689,8 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
+        if self._seal_keys is not None:
+            self._seal_keys.close()
         if self.journal is not None:
             self.journal.close()
         log.info("stopped")

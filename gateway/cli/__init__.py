@@ -40,6 +40,7 @@ _GROUPS: tuple[str, ...] = (
     "gateway.cli.backup",
     "gateway.cli.systemd",
     "gateway.cli.status",
+    "gateway.cli.card",
     "gateway.cli.mqtt",
     "gateway.cli.remote",
     "gateway.cli.courier",

@@ -1,8 +1,10 @@
 """``threshold audit``: verify, read and export the tamper-evident audit log; sign checkpoints.
 
-* ``verify --db PATH [--gateway-pub B64] [--commit-key FILE] [--no-clip-files]``: one JSON
-  report; exit 0 when the whole log holds. Every readable row is checked against its leaf
-  (the commitment key beside the database), and every clip file against its entry.
+* ``verify --db PATH [--gateway-pub B64] [--commit-key FILE] [--no-clip-files] [--jobs N]``:
+  one JSON report; exit 0 when the whole log holds. Every readable row is checked against
+  its leaf (the commitment key beside the database), and every clip file against its entry.
+  A log of 65,536 entries or more is checked by ``--jobs`` processes (default: the CPUs this
+  process may use, at most 4), by index range; the checks and the report are the same.
 * ``tail --db PATH [-n N] [--follow]``: the last entries as human-readable lines, each
   marked ``[unverified: ...]`` when its readable copy does not match its leaf.
 * ``export --db PATH [--since INDEX]``: JSON Lines, each entry with its inclusion proof.
@@ -33,7 +35,13 @@ from store.checkpoint import CheckpointSigner
 from store.errors import InvalidEntry
 from store.migrations import schema_version
 from store.sqlite_errors import from_sqlite
-from store.verify import export_records, open_read_only, reading_key, verify_log
+from store.verify import (
+    default_workers,
+    export_records,
+    open_read_only,
+    reading_key,
+    verify_log,
+)
 
 
 def decode_b64(text: str, what: str) -> bytes:
@@ -82,11 +90,19 @@ def _open(path: str) -> sqlite3.Connection:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.jobs is not None and not 1 <= args.jobs <= 64:
+        raise UsageError("--jobs must be 1 to 64")
     key = _gateway_pub(args)
     conn = _open(args.db)
     key_file = None if args.commit_key is None else Path(args.commit_key)
     try:
-        report = verify_log(conn, key, key_file=key_file, clip_files=not args.no_clip_files)
+        report = verify_log(
+            conn,
+            key,
+            key_file=key_file,
+            clip_files=not args.no_clip_files,
+            workers=args.jobs if args.jobs is not None else default_workers(),
+        )
     finally:
         conn.close()
     print(json.dumps(report.to_json()))
@@ -196,6 +212,12 @@ def register(sub: Any) -> None:
         "--no-clip-files",
         action="store_true",
         help="check the clip index against the log but do not hash the clip files",
+    )
+    verify.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="processes checking a large log's entries (default: the CPUs, at most 4)",
     )
     verify.set_defaults(handler=_translating(_verify))
 

@@ -20,6 +20,10 @@ def test_bench_store_small() -> None:
             "200",
             "--samples",
             "20",
+            "--rounds",
+            "2",
+            "--verify-rounds",
+            "1",
         ],
         capture_output=True,
         text=True,
@@ -40,9 +44,12 @@ def test_bench_store_small() -> None:
         "proof_ms_at_1m",
         "checkpoint_ms_at_1m",
         "db_bytes_per_entry",
+        "verify_processes",
         "verify_entries_per_s",
+        "verify_1proc_entries_per_s",
         "raw_sha256_entries_per_s",
         "verify_vs_raw",
+        "verify_1proc_vs_raw",
     }
     assert figures["entries"] == 3000
     assert all(value > 0 for value in figures.values())
