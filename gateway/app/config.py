@@ -32,6 +32,7 @@ from typing import Any
 from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
 from gateway.mqtt.settings import MqttConfig
+from gateway.push.settings import SUBJECT_RE, PushConfig
 from gateway.trust.base64url import b64u_decode
 from store import cosignature
 from store.errors import InvalidEntry
@@ -189,6 +190,7 @@ class GatewayConfig:
     metrics: MetricsConfig = MetricsConfig()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     witnesses: tuple[WitnessConfig, ...] = ()
+    push: PushConfig = field(default_factory=PushConfig)
 
     @property
     def camera(self) -> CameraConfig:
@@ -373,6 +375,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     m.check_unknown()
 
     mqtt = _parse_mqtt(root.table("mqtt"), directory)
+    push = _parse_push(root.table("push"), directory)
 
     witnesses = _parse_witnesses(root.table("witnesses"))
     doors = _parse_doors(root)
@@ -395,6 +398,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         metrics=metrics,
         mqtt=mqtt,
         witnesses=witnesses,
+        push=push,
     )
 
 
@@ -585,6 +589,23 @@ def _parse_mqtt(t: _Table, directory: Path) -> MqttConfig:
         discovery_prefix=discovery_prefix,
         commands=commands,
     )
+
+
+def _parse_push(t: _Table, directory: Path) -> PushConfig:
+    d = PushConfig()
+    subject = t.str_("subject", d.subject)
+    if not SUBJECT_RE.fullmatch(subject):
+        raise t.fail("subject", "must be a mailto: address or an https: URL (RFC 8292)")
+    ca_text = t.opt_str("ca_file")
+    push = PushConfig(
+        enabled=t.bool_("enabled", d.enabled),
+        subject=subject,
+        ttl_s=t.int_("ttl_s", d.ttl_s, 10, 3600),
+        ca_file=None if ca_text is None else _path(directory, t, "ca_file", ca_text),
+        key_file=_path(directory, t, "key_file", str(d.key_file)),
+    )
+    t.check_unknown()
+    return push
 
 
 def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
@@ -801,6 +822,19 @@ name = "localhost"
 # A signed-in session lasts this long (s); an enrollment link this long. 3600 / 600.
 session_ttl_s = 3600
 enroll_ttl_s = 600
+
+[push]
+# Web Push to the owner's devices that subscribe in the app (docs/owner-app.md,
+# "Notifications"): padded, encrypted end to end, signed with the VAPID key below. true.
+enabled = true
+# How a push service reaches whoever runs this gateway (RFC 8292 "sub"): mailto: or https:.
+subject = "mailto:owner@threshold.invalid"
+# A push older than this (s) is dropped, never sent late; also the push service's TTL. 300.
+ttl_s = 300
+# The VAPID key (P-256, PEM, mode 0600), made at init or first start. "vapid.key".
+key_file = "vapid.key"
+# Extra CA certificates trusted for push services besides the system's (a private one).
+# ca_file = "push-ca.pem"
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock) or "nuki:AA:BB:CC:DD:EE:FF".
 {doors}"""

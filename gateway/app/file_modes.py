@@ -3,7 +3,8 @@
 The gateway's secrets on disk: its key (audit checkpoints), the database and its SQLite
 ``-wal``/``-shm`` companions (the locks' shared keys, the owner's history), its outage
 journal (``<database>.outage``: visits not yet in the database), the household issuer's key
-(``household-issuer.key``: it signs visitors' tickets), the TLS key,
+(``household-issuer.key``: it signs visitors' tickets), the TLS key, the VAPID key
+(``vapid.key``: pushes to the owner's devices are signed with it),
 a real lock's pairing file (``lock-<door>.json``) and a virtual lock's state
 (``sim-lock-<door>.json``, which holds its authorizations). Any group or other permission
 bit on one of them refuses the start with one line naming every such file and the
@@ -53,6 +54,8 @@ def secret_files(config: GatewayConfig) -> tuple[SecretFile, ...]:
     ]
     if config.api.tls:
         files.append(SecretFile(config.api.tls_key, "the TLS key"))
+    if config.push.enabled:
+        files.append(SecretFile(config.push.key_file, "the Web Push (VAPID) key"))
     if config.mqtt.password_file is not None:
         files.append(SecretFile(config.mqtt.password_file, "the MQTT broker password"))
     for door in config.doors:

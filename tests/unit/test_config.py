@@ -36,6 +36,7 @@ from gateway.app.provision import init_gateway, parse_door_arg
 from gateway.app.tls import tls_fingerprint
 from gateway.errors import ConfigError, UsageError
 from gateway.mqtt.settings import MqttConfig
+from gateway.push.settings import PushConfig
 from gateway.trust.base64url import b64u_encode
 
 OWNER = b64u_encode(bytes(SigningKey.generate().verify_key))
@@ -213,6 +214,7 @@ _ANSWERS = {
     ("mqtt", "ca_file"),
     ("mqtt", "username"),
     ("mqtt", "password_file"),
+    ("push", "ca_file"),
 }
 _DEFAULTS: dict[str, object] = {
     "api": ApiConfig(),
@@ -223,6 +225,7 @@ _DEFAULTS: dict[str, object] = {
     "cloud": CloudConfig(),
     "metrics": MetricsConfig(),
     "mqtt": MqttConfig(),
+    "push": PushConfig(),
 }
 
 
