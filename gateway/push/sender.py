@@ -11,7 +11,7 @@ subscribed devices from the store, and for each device that wants this kind of n
 * pads it to the one size (:mod:`gateway.push.message`), encrypts it to the device (RFC 8291
   aes128gcm, by pywebpush on http-ece) and POSTs it with pywebpush's aiohttp sender
   (``WebPusher.send_async``) and the VAPID header (:mod:`gateway.push.vapid`), with a
-  ``TTL`` of what is left of the window and ``Urgency: high`` for what cannot wait;
+  ``TTL`` of what is left of the window and ``Urgency: high`` (all alike);
 * a push service that answers 404 or 410 has dropped the subscription: it is deleted; one
   that cannot be reached is tried again with backoff while the window lasts.
 
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pywebpush import WebPusher
 
-from gateway.owner.notices import Notice, NoticeKind
+from gateway.owner.notices import Notice
 from gateway.push.message import message_for, padded_payload, ttl_left
 from gateway.push.settings import PushConfig
 from gateway.push.vapid import VapidSigner
@@ -49,10 +49,9 @@ IN_FLIGHT = 16
 SEND_TIMEOUT_S = 10.0
 RETRY_INITIAL_S = 1.0
 RETRY_CAP_S = 30.0
-#: Kinds a push service should deliver at once, waking the device (RFC 8030 §5.3).
-URGENT = frozenset(
-    {NoticeKind.APPROVAL_NEEDED, NoticeKind.EMERGENCY_ENTRY, NoticeKind.RELOCK_FAILED}
-)
+#: Every push is an alert that should wake the device (RFC 8030 §5.3), and one urgency for
+#: all keeps the header from telling the push service an approval from a courier.
+URGENCY = "high"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +193,7 @@ class PushSender:
                 log.info("push: a %s notice was dropped, past its window", item.notice.kind.value)
                 return
             try:
-                status = await self._post(subscription, payload, ttl, item.notice.kind)
+                status = await self._post(subscription, payload, ttl)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 attempt += 1
                 delay = doubling_delay(attempt, RETRY_INITIAL_S, RETRY_CAP_S)
@@ -217,9 +216,7 @@ class PushSender:
             await self._count("sent")
             self.delivered(self._clock() - item.at)
 
-    async def _post(
-        self, subscription: PushSubscriptionRecord, payload: bytes, ttl: int, kind: NoticeKind
-    ) -> int:
+    async def _post(self, subscription: PushSubscriptionRecord, payload: bytes, ttl: int) -> int:
         assert self._session is not None
         if not subscription.endpoint.startswith("https://"):
             raise aiohttp.InvalidURL(subscription.endpoint)  # the schema allows only https
@@ -232,7 +229,7 @@ class PushSender:
         }
         headers = {
             **self.signer.headers(audience(subscription.endpoint)),
-            "Urgency": "high" if kind in URGENT else "normal",
+            "Urgency": URGENCY,
         }
         pusher = WebPusher(info, aiohttp_session=self._session)
         response = await pusher.send_async(
