@@ -34,6 +34,7 @@ import aiohttp
 from pywebpush import WebPusher
 
 from gateway.owner.notices import Notice
+from gateway.push.errors import PayloadTooLarge
 from gateway.push.message import message_for, padded_payload, ttl_left
 from gateway.push.settings import PushConfig
 from gateway.push.vapid import VapidSigner
@@ -157,7 +158,11 @@ class PushSender:
             except Exception:
                 log.exception("push: cannot read the subscriptions")
                 continue
-            payload = padded_payload(message_for(item.notice))
+            try:
+                payload = padded_payload(message_for(item.notice))
+            except PayloadTooLarge:
+                log.exception("push: a %s notice does not fit", item.notice.kind.value)
+                continue
             for subscription in subscriptions:
                 if item.notice.kind.value not in subscription.kinds:
                     await self._count("skipped")
@@ -183,6 +188,16 @@ class PushSender:
         self._slots.release()
 
     async def _deliver(
+        self, subscription: PushSubscriptionRecord, payload: bytes, item: _Queued
+    ) -> None:
+        try:
+            await self._deliver_once(subscription, payload, item)
+        except Exception:
+            # A push is a bystander: whatever went wrong is logged and counted, never raised.
+            log.exception("push: device %s: the push failed", subscription.device_id)
+            await self._count("failed")
+
+    async def _deliver_once(
         self, subscription: PushSubscriptionRecord, payload: bytes, item: _Queued
     ) -> None:
         attempt = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import stat
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -127,6 +128,8 @@ async def test_a_courier_push_arrives_encrypted_padded_and_signed(
     settings = await subscribe(app, device)
     assert h.gateway.push is not None
     assert settings["vapid_public_key"] == h.gateway.push.signer.public_key
+    # The VAPID key was made by `threshold init`, private like the other secret files.
+    assert stat.S_IMODE(h.gateway.config.push.key_file.stat().st_mode) == 0o600
 
     t = h.ticket(subject="Cam Courier")
     reply = await h.open(t, package_code="PKG-1")

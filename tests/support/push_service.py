@@ -21,8 +21,9 @@ import datetime as dt
 import json
 import os
 import ssl
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from gateway.app.tls import host_names, make_certificate, new_key_pem
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def b64u(raw: bytes) -> str:
@@ -64,6 +67,8 @@ class PushService:
     answers: dict[str, int] = field(default_factory=dict)
     #: Tokens whose requests are held, never answered (until the service stops).
     hang: set[str] = field(default_factory=set)
+    #: Told of each push as it arrives (the service in a process of its own reports them).
+    on_receive: Callable[[Received], None] | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -82,17 +87,21 @@ class PushService:
         at = time.perf_counter()
         token = request.match_info["token"]
         body = await request.read()
-        async with self._arrived:
-            self.received.append(
-                Received(token, {k.lower(): v for k, v in request.headers.items()}, body, at)
-            )
-            self._arrived.notify_all()
+        got = Received(token, {k.lower(): v for k, v in request.headers.items()}, body, at)
+        if self.on_receive is not None:
+            self.on_receive(got)
+        await self.arrived(got)
         if token in self.hang:
             await self._release.wait()
         status = self.answers.get(token, 201)
         return web.Response(
             status=status, headers={"Location": f"{self.origin}/m/{len(self.received)}"}
         )
+
+    async def arrived(self, got: Received) -> None:
+        async with self._arrived:
+            self.received.append(got)
+            self._arrived.notify_all()
 
     async def wait_for(self, count: int, timeout_s: float = 15.0) -> list[Received]:
         """Wait until ``count`` pushes have arrived (in all); return them all."""
@@ -124,9 +133,7 @@ async def running_push_service(directory: Path) -> AsyncIterator[PushService]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=service.ssl_context())
     await site.start()
-    server = site._server
-    assert server is not None
-    service.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    service.port = int(runner.addresses[0][1])
     try:
         yield service
     finally:
@@ -183,3 +190,70 @@ def verify_vapid(authorization: str, public_key_b64u: str) -> dict[str, Any]:
     except InvalidSignature:
         raise AssertionError("the VAPID JWT's signature does not verify") from None
     return dict(json.loads(unb64u(payload_b64)))
+
+
+# -- the same service in a process of its own (the benchmark: its arrival times are then not
+# delayed by the gateway's event loop; time.perf_counter is CLOCK_MONOTONIC, one clock for
+# every process of the machine).
+
+
+@contextlib.asynccontextmanager
+async def push_service_process(directory: Path) -> AsyncIterator[PushService]:
+    """A :class:`PushService` whose server runs in a child process (``python -m
+    tests.support.push_service DIR``); ``received`` and ``wait_for`` work as in-process, the
+    arrival times taken in the child. ``answers`` and ``hang`` are not carried over."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.support.push_service",
+        str(directory),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    assert process.stdout is not None
+    assert process.stdin is not None
+    try:
+        async with asyncio.timeout(30):
+            first = json.loads(await process.stdout.readline())
+        service = PushService(directory, port=int(first["port"]))
+
+        async def read() -> None:
+            assert process.stdout is not None
+            while line := await process.stdout.readline():
+                r = json.loads(line)
+                await service.arrived(
+                    Received(r["token"], r["headers"], unb64u(r["body"]), r["at"])
+                )
+
+        reader = asyncio.create_task(read())
+        try:
+            yield service
+        finally:
+            reader.cancel()
+    finally:
+        process.stdin.close()
+        try:
+            async with asyncio.timeout(10):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _serve(directory: Path) -> None:
+    def report(got: Received) -> None:
+        line = {"token": got.token, "headers": got.headers, "body": b64u(got.body), "at": got.at}
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+
+    async with running_push_service(directory) as service:
+        service.on_receive = report
+        sys.stdout.write(json.dumps({"port": service.port}) + "\n")
+        sys.stdout.flush()
+        # Until the parent closes our standard input (or goes away).
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(Path(sys.argv[1])))
