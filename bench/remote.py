@@ -14,8 +14,9 @@ Prints one JSON line:
   gateway's remote name to the first JPEG frame of its live view (the owner-signed live view
   route), through the relay, and to the gateway's LAN listener for the same name (medians);
   ``first_frame_vs_lan``, their ratio;
-- ``push_ms_p99``: PUSH HELPER: null until the merger wires ``bench/push.py``'s measurement in
-  (the marked place in :func:`run`).
+- ``push_ms_p99``, ``push_vs_reference``: from a grant's audit commit to its Web Push arriving
+  at a push service on loopback (``bench/push.py``'s measurement, ``--push-visits`` visits),
+  and its ratio to a bare HTTPS POST of the same size started at the same commit.
 
 The relay and the splice each run in their own process (``--relay-child``,
 ``--splice-child``), so each CPU figure belongs to one side; the gateway (a real one: file
@@ -48,6 +49,7 @@ if sys.path and Path(sys.path[0]).resolve() == _REPO / "bench":
 
 from nacl.signing import SigningKey  # noqa: E402
 
+from bench.push import measure_push  # noqa: E402
 from cloud.relay import Relay, RelayServer  # noqa: E402
 from cloud.remote_config import RemoteConfig  # noqa: E402
 from cloud.remote_names import NameTable  # noqa: E402
@@ -263,7 +265,9 @@ async def _first_frame_once(
 # The run ----------------------------------------------------------------------------------------
 
 
-async def run(megabytes: int, frames: int, profile: str | None = None) -> dict[str, Any]:
+async def run(
+    megabytes: int, frames: int, profile: str | None = None, push_visits: int = 100
+) -> dict[str, Any]:
     total = megabytes * 1_000_000
     with tempfile.TemporaryDirectory(prefix="threshold-bench-remote-") as tmp:
         root = Path(tmp)
@@ -372,10 +376,10 @@ async def run(megabytes: int, frames: int, profile: str | None = None) -> dict[s
         "first_frame_ms_relay": round(first_relay, 1),
         "first_frame_ms_lan": round(first_lan, 1),
         "first_frame_vs_lan": round(first_relay / first_lan, 2),
-        # PUSH HELPER: the merger sets this from bench/push.py's measurement function
-        # (from the grant's commit to the push request leaving the gateway; target <= 500).
-        "push_ms_p99": None,
     }
+    pushed = await measure_push(push_visits)
+    figures["push_ms_p99"] = pushed["push_ms_p99"]
+    figures["push_vs_reference"] = pushed["push_vs_reference"]
     return figures
 
 
@@ -383,6 +387,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="remote reach benchmark (one JSON line)")
     parser.add_argument("--megabytes", type=int, default=256, help="bulk stream size per run")
     parser.add_argument("--frames", type=int, default=20, help="first-frame samples per path")
+    parser.add_argument("--push-visits", type=int, default=100, help="visits timed for push")
     parser.add_argument(
         "--profile-relay", metavar="FILE", help="cProfile the relay's process into FILE"
     )
@@ -395,7 +400,11 @@ def main() -> int:
     if args.splice_child:
         asyncio.run(splice_child(*args.splice_child))
         return 0
-    print(json.dumps(asyncio.run(run(args.megabytes, args.frames, args.profile_relay))))
+    print(
+        json.dumps(
+            asyncio.run(run(args.megabytes, args.frames, args.profile_relay, args.push_visits))
+        )
+    )
     return 0
 
 

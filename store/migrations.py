@@ -320,6 +320,32 @@ BEGIN SELECT RAISE(ABORT, 'a revoked invitation stays revoked'); END;
 """
 
 
+def _push_subscriptions_migration() -> str:
+    """The owner's devices' Web Push subscriptions (docs/owner-app.md, "Notifications").
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    At most one subscription per device (a device is one browser: subscribing again replaces
+    it), with the kinds of notice it wants (a JSON list). The endpoint is a capability (whoever
+    holds it can push to the device) and the keys decrypt nothing but are the device's: the
+    row is deleted, never kept, when the device unsubscribes, when its push service says the
+    subscription is gone (404, 410), and when the device is revoked (the trigger below, so no
+    code path can forget it).
+    """
+    return """
+CREATE TABLE push_subscription (
+    device_id   TEXT PRIMARY KEY REFERENCES owner_device (device_id),
+    endpoint    TEXT NOT NULL UNIQUE CHECK (endpoint LIKE 'https://%'),
+    p256dh      BLOB NOT NULL CHECK (length(p256dh) = 65),
+    auth        BLOB NOT NULL CHECK (length(auth) = 16),
+    kinds       TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TRIGGER push_subscription_ends_with_device AFTER UPDATE OF revoked_ms ON owner_device
+WHEN NEW.revoked_ms IS NOT NULL
+BEGIN DELETE FROM push_subscription WHERE device_id = NEW.device_id; END;
+"""
+
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _V2,
@@ -331,6 +357,7 @@ MIGRATIONS: tuple[str, ...] = (
     _owner_device_may_open_migration(),
     _checkpoint_note_migration(),
     _visitor_invitations_migration(),
+    _push_subscriptions_migration(),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

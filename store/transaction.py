@@ -21,6 +21,7 @@ from store.entry import EntrySealer, JsonValue
 from store.errors import IntegrityViolation
 from store.invitations import InvitationTables
 from store.merkle import MerkleFrontier
+from store.push import PushTables
 from store.state import StateTables
 
 
@@ -50,6 +51,8 @@ class StoreTransaction:
         self.devices = DeviceTables(conn)
         #: The owner's invitations of visitors (store.invitations).
         self.invitations = InvitationTables(conn)
+        #: The owner's devices' Web Push subscriptions (store.push).
+        self.push = PushTables(conn)
 
     def now_ms(self) -> int:
         return self._clock()

@@ -396,6 +396,29 @@ def handlers() -> dict[str, Handler]:
         await owner_app_of(request).revoke(request[APP_SESSION], request.match_info["device"])
         return web.json_response({"device": request.match_info["device"], "revoked": True})
 
+    async def push(request: web.Request) -> web.StreamResponse:
+        return web.json_response(await owner_app_of(request).push_settings(request[APP_SESSION]))
+
+    async def push_subscribe(request: web.Request) -> web.StreamResponse:
+        body = await _body(request, {"subscription", "kinds"})
+        app = owner_app_of(request)
+        out = await app.push_subscribe(
+            request[APP_SESSION], body.get("subscription"), body.get("kinds")
+        )
+        return web.json_response(out)
+
+    async def push_preferences(request: web.Request) -> web.StreamResponse:
+        body = await _body(request, {"kinds"})
+        if "kinds" not in body:
+            raise BadAppRequest("kinds is required")
+        app = owner_app_of(request)
+        return web.json_response(await app.push_preferences(request[APP_SESSION], body["kinds"]))
+
+    async def push_unsubscribe(request: web.Request) -> web.StreamResponse:
+        await _body(request, set())
+        app = owner_app_of(request)
+        return web.json_response(await app.push_unsubscribe(request[APP_SESSION]))
+
     # The root key's routes (the owner_signature middleware has checked the signature).
 
     async def owner_enroll(request: web.Request) -> web.StreamResponse:
@@ -462,6 +485,10 @@ def handlers() -> dict[str, Handler]:
         "app_device_rename": rename,
         "app_device_revoke": revoke,
         "app_device_permission": permission,
+        "app_push": push,
+        "app_push_subscribe": push_subscribe,
+        "app_push_preferences": push_preferences,
+        "app_push_unsubscribe": push_unsubscribe,
         "owner_enrollments": owner_enroll,
         "owner_devices": owner_devices,
         "owner_device_rename": owner_rename,

@@ -612,6 +612,31 @@ _HISTORY = _obj(
 _RENAMED = _obj({"device": _S}, ["device"])
 _PERMITTED = _obj({"device": _S, "may_open": {"type": "boolean"}}, ["device", "may_open"])
 _REVOKED = _obj({"device": _S, "revoked": {"type": "boolean"}}, ["device", "revoked"])
+_PUSH_KINDS = {"type": "array", "items": _S}
+_PUSH = _obj(
+    {
+        "available": {"type": "boolean"},
+        "vapid_public_key": _NULLABLE_S,
+        "subscribed": {"type": "boolean"},
+        "kinds": _PUSH_KINDS,
+        "choices": {
+            "type": "array",
+            "items": _obj({"kind": _S, "label": _S}, ["kind", "label"]),
+        },
+    },
+    ["available", "vapid_public_key", "subscribed", "kinds", "choices"],
+)
+_PUSH_SUBSCRIPTION = {
+    "type": "object",
+    "description": "The browser's PushSubscription as JSON (toJSON()): an https endpoint and"
+    " its keys p256dh (65 bytes) and auth (16 bytes), base64url.",
+    "properties": {
+        "endpoint": _S,
+        "expirationTime": {"type": ["number", "null"]},
+        "keys": _obj({"p256dh": _B64U, "auth": _B64U}, ["p256dh", "auth"]),
+    },
+    "required": ["endpoint", "keys"],
+}
 _SSE = {
     "type": "string",
     "description": "Server-Sent Events: `event: notice` with `id:` its sequence number and"
@@ -833,6 +858,47 @@ APP_ROUTES: tuple[Route, ...] = (
         responses=(200, *_JSON_ERRORS, 404),
         app_session=True,
         answer=_PERMITTED,
+    ),
+    Route(
+        "GET",
+        "/v1/app/push",
+        "app_push",
+        "This device's Web Push subscription, the kinds it wants, and the gateway's VAPID key.",
+        responses=(200, 401),
+        app_session=True,
+        answer=_PUSH,
+    ),
+    Route(
+        "POST",
+        "/v1/app/push/subscribe",
+        "app_push_subscribe",
+        "Subscribe this device to Web Push (replacing its subscription), with the kinds of"
+        " notice it wants (default: all).",
+        request_schema=_obj(
+            {"subscription": _PUSH_SUBSCRIPTION, "kinds": _PUSH_KINDS}, ["subscription"]
+        ),
+        responses=(200, *_JSON_ERRORS),
+        app_session=True,
+        answer=_PUSH,
+    ),
+    Route(
+        "POST",
+        "/v1/app/push/preferences",
+        "app_push_preferences",
+        "The kinds of notice this device wants pushed.",
+        request_schema=_obj({"kinds": _PUSH_KINDS}, ["kinds"]),
+        responses=(200, *_JSON_ERRORS),
+        app_session=True,
+        answer=_PUSH,
+    ),
+    Route(
+        "POST",
+        "/v1/app/push/unsubscribe",
+        "app_push_unsubscribe",
+        "Stop pushing to this device (its subscription is deleted).",
+        responses=(200, *_JSON_ERRORS),
+        app_session=True,
+        answer=_PUSH,
     ),
     Route(
         "POST",

@@ -32,6 +32,7 @@ from typing import Any
 from ble.vendors import VENDORS, spec_examples
 from gateway.errors import ConfigError
 from gateway.mqtt.settings import MqttConfig
+from gateway.push.settings import SUBJECT_RE, PushConfig
 from gateway.remote.settings import RemoteConfig
 from gateway.trust.base64url import b64u_decode
 from store import cosignature
@@ -191,6 +192,7 @@ class GatewayConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     witnesses: tuple[WitnessConfig, ...] = ()
     remote: RemoteConfig = field(default_factory=RemoteConfig)
+    push: PushConfig = field(default_factory=PushConfig)
 
     @property
     def camera(self) -> CameraConfig:
@@ -375,6 +377,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
     m.check_unknown()
 
     mqtt = _parse_mqtt(root.table("mqtt"), directory)
+    push = _parse_push(root.table("push"), directory)
 
     witnesses = _parse_witnesses(root.table("witnesses"))
     remote = _parse_remote(root.table("remote"), directory, cloud, app)
@@ -399,6 +402,7 @@ def parse(data: Mapping[str, Any], directory: Path) -> GatewayConfig:
         mqtt=mqtt,
         witnesses=witnesses,
         remote=remote,
+        push=push,
     )
 
 
@@ -634,6 +638,23 @@ def _parse_mqtt(t: _Table, directory: Path) -> MqttConfig:
     )
 
 
+def _parse_push(t: _Table, directory: Path) -> PushConfig:
+    d = PushConfig()
+    subject = t.str_("subject", d.subject)
+    if not SUBJECT_RE.fullmatch(subject):
+        raise t.fail("subject", "must be a mailto: address or an https: URL (RFC 8292)")
+    ca_text = t.opt_str("ca_file")
+    push = PushConfig(
+        enabled=t.bool_("enabled", d.enabled),
+        subject=subject,
+        ttl_s=t.int_("ttl_s", d.ttl_s, 10, 3600),
+        ca_file=None if ca_text is None else _path(directory, t, "ca_file", ca_text),
+        key_file=_path(directory, t, "key_file", str(d.key_file)),
+    )
+    t.check_unknown()
+    return push
+
+
 def _parse_doors(root: _Table) -> tuple[DoorConfig, ...]:
     raw = root._get("door")
     if raw is None:
@@ -867,6 +888,19 @@ public_port = 443
 # The app on the home network under the same name, with the same certificate (the router's
 # DNS then points NAME.DOMAIN at this gateway). Off unless set.
 # lan_bind = "0.0.0.0:443"
+
+[push]
+# Web Push to the owner's devices that subscribe in the app (docs/owner-app.md,
+# "Notifications"): padded, encrypted end to end, signed with the VAPID key below. true.
+enabled = true
+# How a push service reaches whoever runs this gateway (RFC 8292 "sub"): mailto: or https:.
+subject = "mailto:owner@threshold.invalid"
+# A push older than this (s) is dropped, never sent late; also the push service's TTL. 300.
+ttl_s = 300
+# The VAPID key (P-256, PEM, mode 0600), made at init or first start. "vapid.key".
+key_file = "vapid.key"
+# Extra CA certificates trusted for push services besides the system's (a private one).
+# ca_file = "push-ca.pem"
 
 # One [[door]] per lock. lock = "sim" (the virtual Nuki lock), "sim-switchbot" (the virtual
 # SwitchBot Lock), "nuki:AA:BB:CC:DD:EE:FF" or "switchbot:AA:BB:CC:DD:EE:FF".

@@ -4,9 +4,10 @@ The gateway's secrets on disk: its key (audit checkpoints), the database and its
 ``-wal``/``-shm`` companions (the locks' shared keys, the owner's history), its outage
 journal (``<database>.outage``: visits not yet in the database), the household issuer's key
 (``household-issuer.key``: it signs visitors' tickets), the TLS key, the remote name's key
-and certificate (``remote.pem``) and ACME account key (``remote-acme-account.key``),
-a real lock's pairing or key file (``lock-<door>.json``: a Nuki's shared key, a SwitchBot
-Lock's encryption key) and a virtual lock's state
+and certificate (``remote.pem``) and ACME account key (``remote-acme-account.key``), the
+VAPID key (``vapid.key``: pushes to the owner's devices are signed with it), a real lock's
+pairing or key file (``lock-<door>.json``: a Nuki's shared key, a SwitchBot Lock's
+encryption key) and a virtual lock's state
 (``sim-lock-<door>.json``, which holds its authorizations). Any group or other permission
 bit on one of them refuses the start with one line naming every such file and the
 ``chmod 600`` that fixes it.
@@ -59,6 +60,8 @@ def secret_files(config: GatewayConfig) -> tuple[SecretFile, ...]:
     if config.remote.enabled:
         files.append(SecretFile(config.directory / CERTIFICATE_FILE, "the remote name's TLS key"))
         files.append(SecretFile(config.directory / ACCOUNT_KEY_FILE, "the ACME account key"))
+    if config.push.enabled:
+        files.append(SecretFile(config.push.key_file, "the Web Push (VAPID) key"))
     if config.mqtt.password_file is not None:
         files.append(SecretFile(config.mqtt.password_file, "the MQTT broker password"))
     for door in config.doors:

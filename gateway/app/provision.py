@@ -28,6 +28,7 @@ from gateway.app.identity import new_signing_key_text
 from gateway.app.tls import host_names, make_certificate, new_key_pem, tls_fingerprint
 from gateway.errors import UsageError
 from gateway.owner.household import ensure_key as ensure_household_key
+from gateway.push.vapid import ensure_key as ensure_vapid_key
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.seal import Sealer
 from groundwork.files import PUBLIC, write_file
@@ -126,6 +127,8 @@ def init_gateway(
     # The household issuer's key (visitors' tickets); the owner certifies it later with
     # threshold owner household-issuer --certify (the root key is not on the gateway).
     ensure_household_key(directory)
+    # The VAPID key: pushes to the owner's devices are signed with it (docs/owner-app.md).
+    ensure_vapid_key(directory / "vapid.key")
     key_pem = new_key_pem()
     cert_pem = make_certificate(
         key_pem, gateway_id, host_names(gateway_id, host), datetime.now(UTC)

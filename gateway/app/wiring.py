@@ -81,6 +81,9 @@ from gateway.mqtt.bridge import BridgeSetup, MqttBridge, read_password
 from gateway.owner.app import AppSettings, OwnerApp
 from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.owner.invitations import Visitors
+from gateway.push.sender import PushSender, client_ssl
+from gateway.push.vapid import VapidSigner
+from gateway.push.vapid import ensure_key as ensure_vapid_key
 from gateway.remote.certificate import RemoteCertificate
 from gateway.remote.errors import RemoteError
 from gateway.remote.relay_api import RelayAccess, RelayApi
@@ -201,6 +204,8 @@ class Gateway:
         self.remote_listeners: list[Listener] = []
         self._remote_context: ssl.SSLContext | None = None
         self._remote_check: Callable[[], Awaitable[None]] | None = None
+        #: Web Push to the owner's devices, with the app and ``[push] enabled``.
+        self.push: PushSender | None = None
 
     @classmethod
     def from_file(cls, path: Path, overrides: Overrides = Overrides()) -> Gateway:
@@ -453,6 +458,8 @@ class Gateway:
                 revoke_here=self.service.revoke_here,
             )
             await self.visitors.restore_revocations()
+            if cfg.push.enabled:
+                await self._start_push(cfg, self.owner_app)
         port = cfg.api.port if o.port is None else o.port
         try:
             self._listener = await serve_api(ctx, cfg.api.host, port, ssl_context)
@@ -668,6 +675,8 @@ class Gateway:
                 log.exception("camera: close failed")
         for task in list(self._background):
             task.cancel()
+        if self.push is not None:
+            await self.push.stop()
         if self.mqtt is not None:
             # After the relocks, so Home Assistant sees the doors' last states, then offline.
             await self.mqtt.stop()
@@ -694,6 +703,24 @@ class Gateway:
         if self.journal is not None:
             self.journal.close()
         log.info("stopped")
+
+    async def _start_push(self, cfg: GatewayConfig, owner_app: OwnerApp) -> None:
+        """Web Push (docs/owner-app.md, "Notifications"): the VAPID key (made the first
+        time), the sender as one more of the owner notifier's notifiers."""
+        assert self.store is not None
+        key = await asyncio.to_thread(ensure_vapid_key, cfg.push.key_file)
+        signer = VapidSigner(key, cfg.push.subject)
+        self.push = PushSender(
+            self.store,
+            signer,
+            cfg.push,
+            ssl_context=await asyncio.to_thread(client_ssl, cfg.push),
+            delivered=self.metrics.notification_delivery.labels("push").observe,
+        )
+        await self.push.start()
+        self.notifier.add(self.push)
+        owner_app.push_key = signer.public_key
+        log.info("push: Web Push on (window %d s)", cfg.push.ttl_s)
 
 
 def _mqtt_bridge(

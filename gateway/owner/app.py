@@ -49,11 +49,13 @@ from gateway.owner.errors import (
 from gateway.owner.feed import LiveFeed
 from gateway.owner.history import ClipCheck, Filters, LogEntry, visit_cards, visits_per_day
 from gateway.owner.passkeys import Passkeys, credential_id_of
+from gateway.owner.push_prefs import PUSH_KINDS, parse_kinds, parse_subscription
 from gateway.owner.sessions import AppSession, AppSessions
 from gateway.trust.base64url import b64u_decode, b64u_encode
 from store import audit_log
 from store.db import Store
 from store.devices import DeviceRecord, DeviceTables, EnrollmentOutcome
+from store.push import PushTables
 from store.transaction import StoreTransaction
 from store.verify import verify_log
 from video.camera import Camera
@@ -155,6 +157,9 @@ class OwnerApp:
         self._clock = clock
         self._ceremonies: OrderedDict[bytes, _Ceremony] = OrderedDict()
         self._hashes: dict[tuple[str, int, int], str] = {}
+        #: The gateway's VAPID public key (the app's ``applicationServerKey``), or None when
+        #: Web Push is off (``[push] enabled = false``).
+        self.push_key: str | None = None
 
     def bind(self, port: int) -> None:
         """The app's one origin, once the API's port is known."""
@@ -447,6 +452,62 @@ class OwnerApp:
         log.info(
             "owner device %s revoked by %s (%d sessions, %d streams)", device_id, by, ended, streams
         )
+
+    # -- Web Push (docs/owner-app.md, "Notifications") -------------------------------------------
+
+    async def push_settings(self, session: AppSession) -> dict[str, Any]:
+        """Whether this device is subscribed, to what, and the key to subscribe with."""
+        record = await self.store.read(lambda c: PushTables(c).of_device(session.device_id))
+        return {
+            "available": self.push_key is not None,
+            "vapid_public_key": self.push_key,
+            "subscribed": record is not None,
+            "kinds": list(record.kinds) if record is not None else [],
+            "choices": [{"kind": k.value, "label": label} for k, label in PUSH_KINDS.items()],
+        }
+
+    async def push_subscribe(
+        self, session: AppSession, subscription: Any, kinds: Any
+    ) -> dict[str, Any]:
+        """Subscribe this device (replacing its subscription), recorded with its choices (the
+        endpoint is a capability: it is stored, never written to the log)."""
+        if self.push_key is None:
+            raise BadAppRequest("Web Push is off on this gateway ([push] enabled)")
+        parsed = parse_subscription(subscription)
+        chosen = parse_kinds(kinds)
+        device_id = session.device_id
+
+        def write(tx: StoreTransaction) -> None:
+            tx.push.put(device_id, parsed.endpoint, parsed.p256dh, parsed.auth, chosen, tx.now_ms())
+            tx.append("owner.push_subscribed", {"device": device_id, "kinds": list(chosen)})
+
+        await self.store.transact(write)
+        log.info("owner device %s subscribed to Web Push", device_id)
+        return await self.push_settings(session)
+
+    async def push_preferences(self, session: AppSession, kinds: Any) -> dict[str, Any]:
+        chosen = parse_kinds(kinds)
+        device_id = session.device_id
+
+        def write(tx: StoreTransaction) -> bool:
+            if not tx.push.set_kinds(device_id, chosen):
+                return False
+            tx.append("owner.push_preferences", {"device": device_id, "kinds": list(chosen)})
+            return True
+
+        if not await self.store.transact(write):
+            raise BadAppRequest("this device is not subscribed to notifications")
+        return await self.push_settings(session)
+
+    async def push_unsubscribe(self, session: AppSession) -> dict[str, Any]:
+        device_id = session.device_id
+
+        def write(tx: StoreTransaction) -> None:
+            if tx.push.remove(device_id):
+                tx.append("owner.push_unsubscribed", {"device": device_id})
+
+        await self.store.transact(write)
+        return await self.push_settings(session)
 
     # -- what is happening now -----------------------------------------------------------------
 

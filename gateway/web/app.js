@@ -194,6 +194,55 @@ const app = {
     render();
   },
 
+  // -- Web Push on this device (docs/owner-app.md, "Notifications") ---------------------------
+  async pushOn(push, kinds) {
+    try {
+      if (!("PushManager" in window) || !navigator.serviceWorker) {
+        throw new Error("This browser cannot receive notifications.");
+      }
+      if (await Notification.requestPermission() !== "granted") {
+        throw new Error("Notifications are blocked for this app: allow them in the browser's settings.");
+      }
+      const registration = await navigator.serviceWorker.ready;
+      // A browser that cannot reach its push service may never answer: say so, not spin.
+      const subscription = await Promise.race([
+        registration.pushManager.subscribe({
+          userVisibleOnly: true, applicationServerKey: fromB64u(push.vapid_public_key),
+        }),
+        new Promise((_, reject) => setTimeout(
+          () => reject(new Error("The browser's push service did not answer: try again later.")), 30000)),
+      ]);
+      await api("POST", "/v1/app/push/subscribe", { subscription: subscription.toJSON(), kinds });
+      app.say("Notifications are on for this device.");
+    } catch (err) {
+      app.say(message(err));
+    }
+    render();
+  },
+
+  async pushKinds(kinds) {
+    try {
+      await api("POST", "/v1/app/push/preferences", { kinds });
+      app.say("Saved.");
+    } catch (err) {
+      app.say(message(err));
+    }
+    render();
+  },
+
+  async pushOff() {
+    try {
+      const registration = await navigator.serviceWorker?.ready;
+      const subscription = registration && await registration.pushManager.getSubscription();
+      if (subscription) await subscription.unsubscribe();
+      await api("POST", "/v1/app/push/unsubscribe", {});
+      app.say("Notifications are off for this device.");
+    } catch (err) {
+      app.say(message(err));
+    }
+    render();
+  },
+
   async revoke(device) {
     if (!confirm(`Revoke ${device.name}? It is signed out at once.`)) return;
     try {
@@ -205,6 +254,11 @@ const app = {
     render();
   },
 };
+
+function fromB64u(text) {
+  const raw = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
 
 function message(err) {
   if (err instanceof ApiError) return err.message;
@@ -254,7 +308,12 @@ async function render() {
         api("GET", "/v1/app/me")]);
       if (!current()) return;
       app.me = { ...app.me, ...me };
-      if (current()) app.show(screens.approve(app, visit, data), "Visitor");
+      const choice = route.query.get("choice");
+      if (current()) {
+        app.show(screens.approve(app, visit, data, choice), "Visitor");
+        const chosen = choice && document.getElementById(choice);
+        if (chosen) chosen.focus();
+      }
     } else if (route.name === "live") {
       const data = await api("GET", "/v1/app/now");
       const name = route.arg ? decodeURIComponent(route.arg) : "";
@@ -268,8 +327,8 @@ async function render() {
       const data = await api("GET", "/v1/app/invitations");
       if (current()) app.show(visitors.screen(app, data), "Visitors");
     } else if (route.name === "devices") {
-      const data = await api("GET", "/v1/app/devices");
-      if (current()) app.show(screens.devices(app, data.devices), "Devices");
+      const [data, push] = await Promise.all([api("GET", "/v1/app/devices"), api("GET", "/v1/app/push")]);
+      if (current()) app.show(screens.devices(app, data.devices, push), "Devices");
     } else {
       const data = await api("GET", "/v1/app/now");
       if (current()) app.show(screens.now(app, data), "Now");

@@ -107,7 +107,7 @@ export function now(app, data) {
 
 // -- approve -------------------------------------------------------------------------------------
 
-export function approve(app, s, now) {
+export function approve(app, s, now, choice) {
   // The camera watching this door (several cameras: the first that names it, or watches all).
   const cam = now.cameras.find((c) => !c.doors.length || c.doors.includes(s.door));
   const cameraLive = cam ? cam.live : now.camera.live;
@@ -125,9 +125,16 @@ export function approve(app, s, now) {
         h("img", { class: "view", src: `/v1/app/camera/snapshot?${which}t=${Date.now()}`, alt: "Snapshot of the visitor at the door" }),
         h("p", {}, h("a", { href: cam ? `#live/${encodeURIComponent(cam.name)}` : "#live" }, "Watch live")),
       ] : h("p", { class: "bad" }, "The camera is down: no picture of the visitor."),
+      // From a notification's Approve or Deny: that choice is preselected (it has the focus,
+      // and says so), and still needs the owner's press and passkey, never done by itself.
+      waiting && opens && (choice === "approve" || choice === "deny") ? h("p", { id: "choice-note", class: "warn" },
+        choice === "approve" ? "You chose to let them in: confirm with your passkey." :
+          "You chose to turn them away: confirm with your passkey.") : null,
       waiting && opens ? h("div", { class: "actions" },
-        h("button", { id: "approve", onclick: () => app.decide(s.session, true) }, "Let them in"),
-        h("button", { id: "deny", class: "danger", onclick: () => app.decide(s.session, false) }, "Turn away")) : null,
+        h("button", { id: "approve", "data-chosen": choice === "approve" ? "true" : null,
+          onclick: () => app.decide(s.session, true) }, "Let them in"),
+        h("button", { id: "deny", class: "danger", "data-chosen": choice === "deny" ? "true" : null,
+          onclick: () => app.decide(s.session, false) }, "Turn away")) : null,
       waiting && !opens ? h("p", { class: "warn", id: "member-note" },
         "Only an owner device, or one the owner allowed, can let a visitor in.") : null),
   ];
@@ -206,10 +213,11 @@ export function history(app, data, filters) {
 
 // -- devices -------------------------------------------------------------------------------------
 
-export function devices(app, list) {
+export function devices(app, list, push) {
   const owner = app.me.role === "owner";
   return [
     h("h1", {}, "Devices"),
+    pushSettings(app, push),
     h("ul", { class: "feed" }, list.map((d) => {
       const self = d.device === app.me.device;
       const input = h("input", { name: "name", value: d.name, "aria-label": `New name for ${d.name}` });
@@ -231,4 +239,27 @@ export function devices(app, list) {
 
 export async function load(path) {
   return api("GET", path);
+}
+
+// -- notifications (Web Push) on this device -----------------------------------------------------
+
+function pushSettings(app, push) {
+  if (!push || !push.available) return null;
+  const boxes = push.choices.map((c) => h("input", {
+    type: "checkbox", name: "kind", value: c.kind, id: `push-${c.kind}`,
+    checked: push.subscribed ? push.kinds.includes(c.kind) : true,
+  }));
+  const chosen = () => boxes.filter((b) => b.checked).map((b) => b.value);
+  return h("section", { class: "card", "aria-labelledby": "push-title", id: "push-settings" },
+    h("h2", { id: "push-title" }, "Notifications on this device"),
+    h("p", {}, push.subscribed
+      ? "This device is told at once, even with the app closed, about:"
+      : "Off. Turned on, this device is told at once, even with the app closed. The push service of its browser learns only that a notification came, and when."),
+    h("fieldset", {}, h("legend", {}, "Tell me when"),
+      push.choices.map((c, i) => h("div", {}, boxes[i], h("label", { for: `push-${c.kind}` }, c.label)))),
+    h("div", { class: "actions" },
+      push.subscribed ? [
+        h("button", { class: "secondary", id: "push-save", onclick: () => app.pushKinds(chosen()) }, "Save"),
+        h("button", { class: "danger", id: "push-off", onclick: () => app.pushOff() }, "Turn off notifications"),
+      ] : h("button", { id: "push-on", onclick: () => app.pushOn(push, chosen()) }, "Turn on notifications")));
 }

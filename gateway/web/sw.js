@@ -35,13 +35,52 @@ self.addEventListener("fetch", (event) => {
   );
 });
 
+// A push from the gateway (docs/owner-app.md, "Notifications"): padded JSON in the owner's
+// words and the app's route to open. An approval offers Approve and Deny; each only opens the
+// approval screen with that choice preselected: a service worker cannot make a passkey
+// assertion, so nothing is ever approved from here.
+self.addEventListener("push", (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch (err) {
+    message = {};
+  }
+  const options = {
+    body: message.body || "Something happened at your door.",
+    tag: message.tag || message.kind || "threshold",
+    icon: "/app/icon.svg",
+    data: { route: message.route || "now", kind: message.kind || "" },
+  };
+  if (message.at_ms) options.timestamp = message.at_ms;
+  if (message.kind === "approval_needed") {
+    options.actions = [{ action: "approve", title: "Approve" }, { action: "deny", title: "Deny" }];
+  }
+  if (message.kind === "approval_needed" || message.kind === "emergency_entry") {
+    options.requireInteraction = true;
+  }
+  event.waitUntil(self.registration.showNotification(message.title || "Threshold", options));
+});
+
+// Where a click on a notification (or on one of its actions) takes the owner.
+function clickTarget(data, action) {
+  const route = (data && (data.route || data.screen)) || "";
+  const safe = /^[a-z]+(\/[A-Za-z0-9_-]+)?$/.test(route) ? route : "now";
+  const choice = safe.startsWith("approve/") && (action === "approve" || action === "deny")
+    ? `?choice=${action}` : "";
+  return `/app/#${safe}${choice}`;
+}
+self.clickTarget = clickTarget;
+
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const target = event.notification.data && event.notification.data.screen;
+  const target = clickTarget(event.notification.data, event.action);
   event.waitUntil(self.clients.matchAll({ type: "window" }).then((list) => {
     for (const client of list) {
-      if ("focus" in client) return client.focus();
+      if ("navigate" in client && "focus" in client) {
+        return client.focus().then((focused) => focused.navigate(target));
+      }
     }
-    return self.clients.openWindow("/app/" + (target ? "#" + target : ""));
+    return self.clients.openWindow(target);
   }));
 });

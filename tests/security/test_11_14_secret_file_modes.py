@@ -36,7 +36,14 @@ def test_threshold_run_refuses_a_world_readable_database(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     "name",
-    ["threshold.db", "threshold.db-wal", "threshold.db-shm", "tls.key", "sim-lock-front.json"],
+    [
+        "threshold.db",
+        "threshold.db-wal",
+        "threshold.db-shm",
+        "tls.key",
+        "sim-lock-front.json",
+        "vapid.key",
+    ],
 )
 async def test_every_secret_file_is_checked(tmp_path: Path, name: str) -> None:
     config = await make_gateway_dir(tmp_path / "gw", Keys())

@@ -36,6 +36,7 @@ from gateway.app.provision import init_gateway, parse_door_arg
 from gateway.app.tls import tls_fingerprint
 from gateway.errors import ConfigError, UsageError
 from gateway.mqtt.settings import MqttConfig
+from gateway.push.settings import PushConfig
 from gateway.remote.settings import RemoteConfig
 from gateway.trust.base64url import b64u_encode
 
@@ -216,6 +217,7 @@ _ANSWERS = {
     ("mqtt", "password_file"),
     ("remote", "acme_ca_file"),
     ("remote", "acme_email"),
+    ("push", "ca_file"),
 }
 _DEFAULTS: dict[str, object] = {
     "api": ApiConfig(),
@@ -227,6 +229,7 @@ _DEFAULTS: dict[str, object] = {
     "metrics": MetricsConfig(),
     "mqtt": MqttConfig(),
     "remote": RemoteConfig(),
+    "push": PushConfig(),
 }
 
 
