@@ -377,13 +377,40 @@ class Store:
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         return await self.read(audit_log.latest_checkpoint)
 
-    async def checked_entries(self, since: int, limit: int) -> list[CheckedEntry]:
-        """Entries from ``since`` on (at most ``limit``), each checked against its leaf: what
-        the owner's views show (docs/audit-log.md, "What is shown is what is signed")."""
+    async def scheduled_checkpoint(self) -> SignedCheckpoint | None:
+        """The checkpoint of the paced upload's boundary (docs/privacy.md): the one the relay
+        and the witnesses are shown; None before the first upload slot."""
+
+        def read(conn: sqlite3.Connection) -> SignedCheckpoint | None:
+            held = StateTables(conn).upload_boundary()
+            return None if held is None else audit_log.checkpoint_at(conn, held[0])
+
+        return await self.read(read)
+
+    async def upload_boundary(self) -> tuple[int, int] | None:
+        """(boundary, slots closed) of the paced upload; None before the first slot."""
+        return await self._state_read(lambda s: s.upload_boundary())
+
+    async def checked_entries(
+        self, since: int, limit: int, *, hide_kind: str | None = None
+    ) -> list[CheckedEntry]:
+        """Entries from ``since`` on (at most ``limit``, none of kind ``hide_kind``), each
+        checked against its leaf: what the owner's views show (docs/audit-log.md, "What is
+        shown is what is signed")."""
         key = self._commitment_key
 
         def read(conn: sqlite3.Connection) -> list[CheckedEntry]:
-            rows = audit_log.iter_checked(conn, key, since)
+            # Hidden only when the leaf says so too: a row whose readable kind was edited to
+            # ``hide_kind`` fails its check and is shown, flagged, like any other edit.
+            rows = (
+                checked
+                for checked in audit_log.iter_checked(conn, key, since)
+                if not (
+                    hide_kind is not None
+                    and checked.verified
+                    and checked.stored.entry.kind == hide_kind
+                )
+            )
             return [checked for checked, _ in zip(rows, range(limit), strict=False)]
 
         return await self.read(read)

@@ -320,6 +320,23 @@ BEGIN SELECT RAISE(ABORT, 'a revoked invitation stays revoked'); END;
 """
 
 
+def _upload_schedule_migration() -> str:
+    """The paced upload's schedule (docs/privacy.md): the tree size the last closed upload
+    slot sealed off (``boundary``; the relay is shown exactly that prefix and a checkpoint
+    of it) and how many slots have closed.
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    """
+    return """
+CREATE TABLE upload_schedule (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    boundary INTEGER NOT NULL CHECK (boundary >= 0),
+    slots_closed INTEGER NOT NULL CHECK (slots_closed >= 0),
+    closed_ms INTEGER NOT NULL
+);
+"""
+
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _V2,
@@ -331,6 +348,7 @@ MIGRATIONS: tuple[str, ...] = (
     _owner_device_may_open_migration(),
     _checkpoint_note_migration(),
     _visitor_invitations_migration(),
+    _upload_schedule_migration(),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -58,7 +58,7 @@ from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.routes import API_VERSION
 from gateway.api.server import serve as serve_api
-from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
+from gateway.app.config import DEFAULT_CLIPS, CloudConfig, GatewayConfig, load
 from gateway.app.config import CameraConfig as CameraSettings
 from gateway.app.file_modes import refuse_exposed, secret_files
 from gateway.app.identity import load_signing_key
@@ -80,6 +80,7 @@ from gateway.owner.app import AppSettings, OwnerApp
 from gateway.owner.feed import LiveFeed, OwnerNotifier
 from gateway.owner.invitations import Visitors
 from gateway.sync.mailbox import AccessMailbox
+from gateway.sync.pacing import PacingConfig
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
 from gateway.trust.base64url import b64u_encode
@@ -122,6 +123,15 @@ async def _checkpoint(store: Store) -> None:
 async def _cosign(submitter: WitnessSubmitter) -> None:
     # Each witness's outcome is logged by the submitter; one failing never fails the job.
     await submitter.submit_all()
+
+
+def pacing_of(cloud: CloudConfig) -> PacingConfig | None:
+    """The paced upload's settings from ``[cloud]`` (docs/privacy.md), None when not paced."""
+    if not cloud.paced:
+        return None
+    return PacingConfig(
+        cloud.interval_s, cloud.slots, cloud.interval_s * cloud.jitter, cloud.queue_bound
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +361,7 @@ class Gateway:
                     pin_sha256=cfg.cloud.pin_sha256,
                     relay_key=cfg.cloud.relay_public_key,
                     status_file=cfg.database.with_name("sync-status.json"),
+                    pacing=pacing_of(cfg.cloud),
                 ),
                 AccessMailbox(self.service),
             )
@@ -365,6 +376,8 @@ class Gateway:
             submitter = WitnessSubmitter(
                 store,
                 tuple(WitnessEndpoint.parse(w.label, w.url, w.vkey) for w in cfg.witnesses),
+                # Paced: witnesses are shown the scheduled checkpoints only (docs/privacy.md).
+                scheduled=cfg.cloud.url is not None and cfg.cloud.paced,
             )
             self.witnesses = submitter
             self._jobs.start("witness cosignatures", lambda: _cosign(submitter), CHECKPOINT_EVERY_S)

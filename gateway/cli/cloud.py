@@ -248,8 +248,9 @@ def _owner_log(args: argparse.Namespace) -> int:
     for problem in log.problems:
         print(f"PROBLEM {problem}")
     print(
-        f"gateway {args.gateway}: {len(log.entries)} entries, verified up to "
-        f"{log.verified_size} by signed checkpoints"
+        f"gateway {args.gateway}: {len(log.entries)} entries"
+        + (f" (and {log.padding} padding)" if log.padding else "")
+        + f", verified up to {log.verified_size} by signed checkpoints"
     )
     for entry in log.entries:
         body = json.dumps(entry.body, sort_keys=True, ensure_ascii=False)
