@@ -72,26 +72,36 @@ def wall_clock_ms() -> int:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a visitor's phone keeps: its entry, a signed checkpoint, and the proof linking them."""
+    """What a visitor's phone keeps: its entry, a signed checkpoint, and the proof linking them.
+
+    ``checkpoint`` is None for a *pending* receipt (docs/api.md, "Receipts"): the gateway's
+    uploads are paced, and the entry is not yet under a scheduled checkpoint; the phone asks
+    again (``done``) after the next upload slot for the completed receipt."""
 
     entry: StoredEntry
-    checkpoint: SignedCheckpoint
+    checkpoint: SignedCheckpoint | None
     inclusion_proof: list[bytes]
 
     def to_json(self) -> dict[str, Any]:
         """The receipt as a phone stores it (hashes and bytes in standard base64)."""
         entry = self.entry.entry
-        return {
+        out: dict[str, Any] = {
             "index": entry.index,
             "time_ms": entry.time_ms,
             "kind": entry.kind,
             "sealed": self.entry.sealed,
             "leaf_bytes": base64.b64encode(self.entry.leaf_bytes).decode("ascii"),
-            "inclusion_proof": [base64.b64encode(p).decode("ascii") for p in self.inclusion_proof],
-            "checkpoint": self.checkpoint.to_json(),
         }
+        if self.checkpoint is None:
+            out["pending"] = True
+            return out
+        out["inclusion_proof"] = [base64.b64encode(p).decode("ascii") for p in self.inclusion_proof]
+        out["checkpoint"] = self.checkpoint.to_json()
+        return out
 
     def verify(self, gateway_public_key: bytes) -> bool:
+        if self.checkpoint is None:
+            return False
         cp = self.checkpoint.checkpoint
         return self.checkpoint.verify(gateway_public_key) and merkle.verify_inclusion(
             merkle.leaf_hash(self.entry.leaf_bytes),
@@ -431,17 +441,33 @@ class Store:
             lambda conn: merkle.consistency_proof(SqlitePerfectNodes(conn), old_size, new_size)
         )
 
-    async def receipt(self, index: int) -> Receipt:
-        """Entry ``index`` with a checkpoint covering it (signed now if needed) and its proof."""
-        checkpoint = await self.latest_checkpoint()
-        if checkpoint is None or checkpoint.checkpoint.tree_size <= index:
-            checkpoint = await self.checkpoint()
-        size = checkpoint.checkpoint.tree_size
+    async def receipt(self, index: int, *, scheduled: bool = False) -> Receipt:
+        """Entry ``index`` with a checkpoint covering it (signed now if needed) and its proof.
+
+        ``scheduled`` (the paced upload, docs/privacy.md): only the first scheduled checkpoint
+        covering the entry will do, the one the relay is shown too; before its slot has
+        closed the receipt is pending (no checkpoint, no proof). A checkpoint signed at the
+        visit would give the visit's time and index to whoever the phone shows it to."""
+        if scheduled:
+
+            def first(conn: sqlite3.Connection) -> SignedCheckpoint | None:
+                row = conn.execute(
+                    "SELECT MIN(tree_size) FROM scheduled_checkpoint WHERE tree_size > ?",
+                    (index,),
+                ).fetchone()
+                return None if row[0] is None else audit_log.checkpoint_at(conn, int(row[0]))
+
+            checkpoint = await self.read(first)
+        else:
+            checkpoint = await self.latest_checkpoint()
+            if checkpoint is None or checkpoint.checkpoint.tree_size <= index:
+                checkpoint = await self.checkpoint()
+        size = None if checkpoint is None else checkpoint.checkpoint.tree_size
 
         def build(conn: sqlite3.Connection) -> tuple[StoredEntry | None, list[bytes]]:
             stored = audit_log.read_entry(conn, index)
-            if stored is None:
-                return None, []
+            if stored is None or size is None:
+                return stored, []
             return stored, merkle.inclusion_proof(SqlitePerfectNodes(conn), index, size)
 
         stored, proof = await self.read(build)

@@ -323,7 +323,7 @@ BEGIN SELECT RAISE(ABORT, 'a revoked invitation stays revoked'); END;
 def _upload_schedule_migration() -> str:
     """The paced upload's schedule (docs/privacy.md): the tree size the last closed upload
     slot sealed off (``boundary``; the relay is shown exactly that prefix and a checkpoint
-    of it) and how many slots have closed.
+    of it), how many slots have closed, and the size of every slot's checkpoint.
 
     Kept in a function of its own so it can be renumbered beside other migrations at a merge.
     """
@@ -333,6 +333,11 @@ CREATE TABLE upload_schedule (
     boundary INTEGER NOT NULL CHECK (boundary >= 0),
     slots_closed INTEGER NOT NULL CHECK (slots_closed >= 0),
     closed_ms INTEGER NOT NULL
+);
+-- The checkpoints the slots signed: the only ones the relay and the witnesses see, and the
+-- ones a visitor's receipt is completed with (docs/api.md, "Receipts").
+CREATE TABLE scheduled_checkpoint (
+    tree_size INTEGER PRIMARY KEY REFERENCES checkpoint (tree_size)
 );
 """
 

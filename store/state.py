@@ -427,6 +427,9 @@ class StateTables:
             " closed_ms = excluded.closed_ms",
             (boundary, slots_closed, now_ms),
         )
+        self._conn.execute(
+            "INSERT OR IGNORE INTO scheduled_checkpoint (tree_size) VALUES (?)", (boundary,)
+        )
 
     def add_cosignature(self, tree_size: int, witness: str, signature: bytes, now_ms: int) -> None:
         self._conn.execute(

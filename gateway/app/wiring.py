@@ -282,7 +282,12 @@ class Gateway:
                 "replaying before any request",
                 len(self.journal.pending),
             )
-        ledger = StoreLedger(self.store, cfg.gateway_id, self.journal)
+        ledger = StoreLedger(
+            self.store,
+            cfg.gateway_id,
+            self.journal,
+            scheduled_receipts=pacing_of(cfg.cloud) is not None and cfg.cloud.url is not None,
+        )
         cameras = list(cfg.cameras)
         if o.camera_url:
             cameras[0:1] = [dataclasses.replace(cfg.camera, url=o.camera_url)]

@@ -264,7 +264,17 @@ def _upload_receipts(args: argparse.Namespace) -> int:
         # wire.parse_json: a file nested past the JSON parser's depth or holding a number past
         # the digit limit is malformed like any other, not an internal error.
         try:
-            receipts.append(WireReceipt.from_json(parse_json(Path(name).read_bytes(), "receipt")))
+            data = parse_json(Path(name).read_bytes(), "receipt")
+            if isinstance(data, dict) and data.get("pending") is True:
+                raise UsageError(
+                    f"receipt {name} is pending: the gateway completes it after its next "
+                    "upload slot (ask again with done, docs/api.md)"
+                )
+            full = WireReceipt.from_json(data)
+            # Only the checkpoint goes to the relay: no index, no leaf, no proof, so the
+            # relay cannot tell which entry, or which visit, the receipt was for
+            # (docs/privacy.md).
+            receipts.append(WireReceipt(full.gateway, full.checkpoint, ()))
         except OSError as exc:
             raise UsageError(f"cannot read receipt {name}: {exc.strerror}") from None
         except MalformedMessage as exc:

@@ -1,0 +1,119 @@
+"""Receipts under paced uploads (issue 19, docs/api.md "Receipts", docs/privacy.md).
+
+At ``done`` the courier's phone no longer gets a checkpoint signed at that moment (its size
+would be the entry's index and its time the departure): it gets a *pending* receipt (its
+entry's leaf, which already carries the visit tag) and completes it by asking again after the
+next upload slot, against the slot's scheduled checkpoint: the very checkpoint the relay was
+shown. What the phone then uploads to the relay is that checkpoint alone: no index, no leaf,
+no proof, so the relay cannot tell which entry of the slot, or which visit, it was for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from cloud.relay import RelayServer
+from gateway.trust.base64url import b64u_decode
+from store import merkle
+from store.checkpoint import SignedCheckpoint
+from tests.support.observer import REPO, paced_gateway
+from tests.support.service import WAIT
+
+
+async def forced_slot(h: object) -> None:
+    sync = h.gateway.sync  # type: ignore[attr-defined]
+    sync.round_done.clear()
+    sync.sync_now()
+    await asyncio.wait_for(sync.round_done.wait(), WAIT)
+    assert sync.status.last_error is None, sync.status.last_error
+
+
+async def test_a_receipt_completes_against_the_next_scheduled_checkpoint(tmp_path: Path) -> None:
+    async with paced_gateway(tmp_path, interval_s=3600.0, slots=8, jitter_s=0.0) as (
+        h,
+        _proxy,
+        relay,
+    ):
+        await asyncio.wait_for(h.gateway.sync.round_done.wait(), WAIT)  # type: ignore[union-attr]
+        courier = h.ticket()
+        session = (await h.open(courier, package_code="PKG-1")).body["session"]
+        await h.wait_session(session, "open")
+        pending = (await h.done(courier, session))["receipt"]
+        # Pending: the entry is still queued for the next slot. The phone holds its leaf (with
+        # its visit tag: format 3) but nothing that dates the visit or places it in the log.
+        assert pending["pending"] is True
+        assert "checkpoint" not in pending
+        assert "inclusion_proof" not in pending
+        assert base64.b64decode(pending["leaf_bytes"])[0] == 0x03
+
+        await forced_slot(h)
+        await h.wait_session(session, "closed")
+        receipt = (await h.done(courier, session))["receipt"]
+        assert "pending" not in receipt
+        assert receipt["index"] == pending["index"]
+        assert receipt["leaf_bytes"] == pending["leaf_bytes"]
+        checkpoint = SignedCheckpoint.from_note(receipt["checkpoint"]["note"])
+        gateway_key = b64u_decode((await h.client.info())["public_key"])
+        assert checkpoint.verify(gateway_key)
+        proof = [base64.b64decode(p) for p in receipt["inclusion_proof"]]
+        assert merkle.verify_inclusion(
+            merkle.leaf_hash(base64.b64decode(receipt["leaf_bytes"])),
+            receipt["index"],
+            checkpoint.checkpoint.tree_size,
+            proof,
+            checkpoint.checkpoint.root_hash,
+        )
+        # The checkpoint is the slot's: the boundary the relay holds, not the entry's index.
+        boundary = await h.gateway.store.upload_boundary()  # type: ignore[union-attr]
+        assert boundary is not None
+        assert checkpoint.checkpoint.tree_size == boundary[0]
+        assert checkpoint.checkpoint.tree_size > receipt["index"] + 1
+
+        # The phone uploads it (later, batched); the relay is given the checkpoint alone.
+        server = RelayServer(relay)
+        url = await server.start()
+        try:
+            saved = tmp_path / "receipt.json"
+            saved.write_text(json.dumps(receipt))
+            pending_file = tmp_path / "pending.json"
+            pending_file.write_text(json.dumps(pending))
+            refused = await asyncio.to_thread(
+                cli, "receipts", "upload", "--cloud", url, str(pending_file)
+            )
+            assert refused.returncode == 2
+            assert "pending" in refused.stderr
+            assert "Traceback" not in refused.stderr
+            shown = await asyncio.to_thread(cli, "receipts", "upload", "--cloud", url, str(saved))
+            assert shown.returncode == 0, shown.stderr
+        finally:
+            await server.stop()
+        # The relay keeps a witnessed checkpoint of the slot's size, from a receipt: the row
+        # has no index and no leaf to keep.
+        rows = await asyncio.to_thread(receipt_rows, relay.directory / "relay.sqlite3")
+        assert rows == [checkpoint.checkpoint.tree_size]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "courier", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def receipt_rows(path: Path) -> list[int]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT tree_size FROM witnessed WHERE source = 'receipt'")
+        return [int(row[0]) for row in rows]
+    finally:
+        conn.close()
