@@ -517,6 +517,14 @@ class Gateway:
                 out[entry.name] = CameraFacts(h.live, h.fps, h.reconnects, h.dropped_packets)
             return out
 
+        def queue_facts() -> tuple[int, float, bool] | None:
+            if sync is None:
+                return None
+            st = sync.status
+            if st.queued is None or st.queue_delay_s is None:
+                return None
+            return st.queued, st.queue_delay_s, bool(st.queue_over_bound)
+
         def sync_facts() -> tuple[int, int | None, int] | None:
             if sync is None:
                 return None
@@ -525,7 +533,12 @@ class Gateway:
 
         self.metrics.registry.register(
             GatewayCollector(
-                ScrapeSources(camera_facts, sync_facts, lambda: str(cfg.database.resolve()))
+                ScrapeSources(
+                    camera_facts,
+                    sync_facts,
+                    lambda: str(cfg.database.resolve()),
+                    upload_queue=queue_facts,
+                )
             )
         )
         port = (

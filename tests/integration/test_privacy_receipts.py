@@ -22,8 +22,9 @@ from cloud.relay import RelayServer
 from gateway.trust.base64url import b64u_decode
 from store import merkle
 from store.checkpoint import SignedCheckpoint
+from tests.support.cli import run_cli
 from tests.support.observer import REPO, paced_gateway
-from tests.support.service import WAIT
+from tests.support.service import WAIT, set_config
 
 
 async def forced_slot(h: object) -> None:
@@ -75,6 +76,16 @@ async def test_a_receipt_completes_against_the_next_scheduled_checkpoint(tmp_pat
         assert checkpoint.checkpoint.tree_size == boundary[0]
         assert checkpoint.checkpoint.tree_size > receipt["index"] + 1
 
+        # ``threshold status`` shows the paced upload's queue and its delay.
+        assert h.gateway.metrics_url is not None
+        port = h.gateway.metrics_url.rsplit(":", 1)[1].split("/")[0]
+        config = tmp_path / "gw" / "threshold.toml"
+        set_config(config, "metrics", "bind", f'"127.0.0.1:{port}"')
+        status = await asyncio.to_thread(run_cli, "status", "--config", str(config))
+        assert "ok   upload queue: paced: 0 entries queued, the last leaves within 0 s" in (
+            status.stdout
+        ), status.stdout
+
         # The phone uploads it (later, batched); the relay is given the checkpoint alone.
         server = RelayServer(relay)
         url = await server.start()
@@ -115,5 +126,55 @@ def receipt_rows(path: Path) -> list[int]:
     try:
         rows = conn.execute("SELECT tree_size FROM witnessed WHERE source = 'receipt'")
         return [int(row[0]) for row in rows]
+    finally:
+        conn.close()
+
+
+async def test_sync_now_on_a_paced_log_sends_only_what_the_slots_sealed_off(
+    tmp_path: Path,
+) -> None:
+    """``threshold sync now`` must not send the queue ahead of its slots: the relay would
+    see it, and the next slot's smaller checkpoint would look like a truncation."""
+    async with paced_gateway(tmp_path, interval_s=3600.0, slots=8, jitter_s=0.0) as (
+        h,
+        _proxy,
+        relay,
+    ):
+        sync = h.gateway.sync
+        store = h.gateway.store
+        assert sync is not None
+        assert store is not None
+        await asyncio.wait_for(sync.round_done.wait(), WAIT)
+        courier = h.ticket()
+        session = (await h.open(courier, package_code="PKG-1")).body["session"]
+        await h.done(courier, session)
+        await h.wait_session(session, "closed")
+        boundary = await store.upload_boundary()
+        assert boundary is not None
+        assert store.tree_size > boundary[0], "the visit waits in the queue"
+        config = tmp_path / "gw" / "threshold.toml"
+        shown = await asyncio.to_thread(run_cli, "sync", "now", "--config", str(config))
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert await relay_held(relay) == boundary[0]
+        await forced_slot(h)
+        assert await relay_held(relay) == boundary[0] + 8
+        assert await relay_alarms(relay) == []
+
+
+async def relay_held(relay: object) -> int:
+    path = relay.directory / "relay.sqlite3"  # type: ignore[attr-defined]
+    return await asyncio.to_thread(_count, path, "SELECT COUNT(*) FROM entry")
+
+
+async def relay_alarms(relay: object) -> list[int]:
+    path = relay.directory / "relay.sqlite3"  # type: ignore[attr-defined]
+    count = await asyncio.to_thread(_count, path, "SELECT COUNT(*) FROM alarm")
+    return [count] if count else []
+
+
+def _count(path: Path, query: str) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(conn.execute(query).fetchone()[0])
     finally:
         conn.close()
