@@ -773,7 +773,7 @@ motion_fps = 4
 # relay_public_key = "<the relay's Ed25519 key, base64url>"
 # Seconds between upload slots. 60. Uploads are paced (docs/privacy.md): every interval one
 # exchange carries exactly `slots` entries, real ones or padding only the owner can tell
-# apart, so the relay sees the same thing on a quiet day and a busy one. About 3.9 MB a day
+# apart, so the relay sees the same thing on a quiet day and a busy one. About 7.7 MB a day
 # at the defaults; the queue's delay shows in `threshold status`.
 interval_s = 60.0
 # Entries per slot. 4. Real entries beyond it wait for the next slots.
