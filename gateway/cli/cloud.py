@@ -174,6 +174,11 @@ def _status(args: argparse.Namespace) -> int:
         status = json.loads(status_file.read_text("utf-8"))
     print(f"backlog: {size - acked} entries (log {size}, acknowledged {acked})")
     print(f"last success: {_stamp(status.get('last_success_ms') or acked_ms)}")
+    queued, delay = status.get("queued"), status.get("queue_delay_s")
+    if isinstance(queued, int) and isinstance(delay, (int, float)):
+        # The paced upload (docs/privacy.md): what waits for a slot, and for how long.
+        over = " (past [cloud] queue_bound)" if status.get("queue_over_bound") else ""
+        print(f"upload queue: {queued} entries, the last leaves within {delay:.0f} s{over}")
     error = status.get("last_error")
     print(
         f"last error: {error} at {_stamp(status.get('last_error_ms'))}"

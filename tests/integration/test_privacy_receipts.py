@@ -18,13 +18,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nacl.signing import SigningKey
+
 from cloud.relay import RelayServer
 from gateway.trust.base64url import b64u_decode
+from gateway.trust.seal import Sealer
 from store import merkle
 from store.checkpoint import SignedCheckpoint
 from tests.support.cli import run_cli
 from tests.support.observer import REPO, paced_gateway
 from tests.support.service import WAIT, set_config
+from tests.support.store import new_signer, open_store
 
 
 async def forced_slot(h: object) -> None:
@@ -153,6 +157,9 @@ async def test_sync_now_on_a_paced_log_sends_only_what_the_slots_sealed_off(
         assert boundary is not None
         assert store.tree_size > boundary[0], "the visit waits in the queue"
         config = tmp_path / "gw" / "threshold.toml"
+        # The task's status (as of its last slot) shows the queue to ``sync status`` too.
+        status = await asyncio.to_thread(run_cli, "sync", "status", "--config", str(config))
+        assert "upload queue: 0 entries, the last leaves within 0 s" in status.stdout, status.stdout
         shown = await asyncio.to_thread(run_cli, "sync", "now", "--config", str(config))
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert await relay_held(relay) == boundary[0]
@@ -178,3 +185,31 @@ def _count(path: Path, query: str) -> int:
         return int(conn.execute(query).fetchone()[0])
     finally:
         conn.close()
+
+
+async def test_a_row_edited_to_look_like_padding_is_shown_not_hidden(tmp_path: Path) -> None:
+    """The attack: someone with the disk edits an entry's readable kind to ``sync.padding``
+    so the owner's views would skip it. Padding is hidden only when the leaf says so too:
+    the edited row fails its check and is shown, flagged."""
+    db = tmp_path / "threshold.db"
+    owner = SigningKey.generate()
+    signer = new_signer()
+    store = await open_store(db, signer, checkpoint_every=0, seal=Sealer(bytes(owner.verify_key)))
+    try:
+        await store.append("sync.padding", {})
+        await store.append("session.open", {"holder": "someone"})
+        await store.append("sync.padding", {})
+    finally:
+        await store.close()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER audit_entry_no_update")
+    conn.execute("UPDATE audit_entry SET kind = 'sync.padding' WHERE idx = 1")
+    conn.commit()
+    conn.close()
+    store = await open_store(db, signer, seal=Sealer(bytes(owner.verify_key)))
+    try:
+        shown = await store.checked_entries(0, 10, hide_kind="sync.padding")
+    finally:
+        await store.close()
+    assert [(c.stored.entry.index, c.verified) for c in shown] == [(1, False)]
+    assert shown[0].verdict.field == "kind"
