@@ -26,6 +26,7 @@ from gateway.trust.seal import Sealer
 from store import merkle
 from store.checkpoint import SignedCheckpoint
 from tests.support.cli import run_cli
+from tests.support.json_schema import answer_schema, problems
 from tests.support.observer import REPO, paced_gateway
 from tests.support.service import WAIT, set_config
 from tests.support.store import new_signer, open_store
@@ -56,11 +57,20 @@ async def test_a_receipt_completes_against_the_next_scheduled_checkpoint(tmp_pat
         assert "checkpoint" not in pending
         assert "inclusion_proof" not in pending
         assert base64.b64decode(pending["leaf_bytes"])[0] == 0x03
+        # Both forms are what the gateway's OpenAPI document says a receipt is.
+        doc = (await h.client.call("GET", "/v1/openapi.json")).body
+        receipt_schema = answer_schema(doc, "POST", "/v1/access/{session}/done", 200)
+        assert not any("receipt" in p for p in problems({"receipt": pending}, receipt_schema, doc))
 
         await forced_slot(h)
         await h.wait_session(session, "closed")
         receipt = (await h.done(courier, session))["receipt"]
         assert "pending" not in receipt
+        assert not any("receipt" in p for p in problems({"receipt": receipt}, receipt_schema, doc))
+        assert any(
+            "receipt" in p
+            for p in problems({"receipt": {**receipt, "pending": True}}, receipt_schema, doc)
+        )
         assert receipt["index"] == pending["index"]
         assert receipt["leaf_bytes"] == pending["leaf_bytes"]
         checkpoint = SignedCheckpoint.from_note(receipt["checkpoint"]["note"])
