@@ -21,8 +21,9 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from cloud.relay import RelayServer
-from gateway.trust.base64url import b64u_decode
+from gateway.trust.base64url import b64u_decode, b64u_encode
 from gateway.trust.seal import Sealer
+from groundwork.files import write_file
 from store import merkle
 from store.checkpoint import SignedCheckpoint
 from tests.support.cli import run_cli
@@ -223,3 +224,63 @@ async def test_a_row_edited_to_look_like_padding_is_shown_not_hidden(tmp_path: P
         await store.close()
     assert [(c.stored.entry.index, c.verified) for c in shown] == [(1, False)]
     assert shown[0].verdict.field == "kind"
+
+
+async def test_the_courier_cli_waits_for_a_pending_receipt_then_uploads_it(
+    tmp_path: Path,
+) -> None:
+    """``threshold courier open --save-receipt`` asks again until the slot closed, saves the
+    completed receipt (with the visit's proof), and ``receipts upload`` sends its checkpoint."""
+    async with paced_gateway(tmp_path, interval_s=2.0, slots=8, jitter_s=0.0) as (
+        h,
+        _proxy,
+        relay,
+    ):
+        t = h.ticket(package_codes=("BOX-9",))
+        holder = tmp_path / "holder.key"
+        write_file(
+            holder, (b64u_encode(bytes(t.holder) + bytes(t.holder.verify_key)) + "\n").encode()
+        )
+        ticket = tmp_path / "ticket.txt"
+        ticket.write_text(t.token + "\n")
+        saved = tmp_path / "receipt.json"
+        fp = h.gateway.fingerprint
+        assert fp is not None
+        opened = await asyncio.to_thread(
+            run_cli,
+            "courier",
+            "open",
+            "--gateway",
+            h.url,
+            "--ticket",
+            str(ticket),
+            "--holder-key",
+            str(holder),
+            "--door",
+            "front",
+            "--package-code",
+            "BOX-9",
+            "--done-after",
+            "0",
+            "--pin-fingerprint",
+            fp,
+            "--save-receipt",
+            str(saved),
+            "--receipt-wait",
+            "30",
+        )
+        assert opened.returncode == 0, opened.stdout + opened.stderr
+        assert "receipt pending: waiting for the gateway's next upload slot" in opened.stdout
+        receipt = json.loads(saved.read_text())
+        assert "pending" not in receipt
+        assert receipt["visit_proof"]
+        boundary = await h.gateway.store.upload_boundary()  # type: ignore[union-attr]
+        assert boundary is not None
+        assert (receipt["checkpoint"]["tree_size"] - boundary[0]) % 8 == 0
+        server = RelayServer(relay)
+        url = await server.start()
+        try:
+            shown = await asyncio.to_thread(cli, "receipts", "upload", "--cloud", url, str(saved))
+            assert shown.returncode == 0, shown.stderr
+        finally:
+            await server.stop()
