@@ -88,7 +88,7 @@ from gateway.trust.owner_request import OwnerAudience, OwnerRequestVerifier
 from gateway.trust.seal import Sealer
 from gateway.trust.verification import TrustAnchors
 from store.checkpoint import CheckpointSigner
-from store.db import Store
+from store.db import DEFAULT_CHECKPOINT_EVERY, Store
 from store.outage_journal import OutageJournal, journal_path
 from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
@@ -189,6 +189,8 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
+        #: Uploads are paced (docs/privacy.md): the upload slots sign every checkpoint.
+        self._paced = False
         self.witnesses: WitnessSubmitter | None = None
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
@@ -249,8 +251,16 @@ class Gateway:
         # Entries are sealed to the owner from the first one, so the log can go to the cloud
         # whenever sync is configured (docs/cloud.md); the plaintext stays beside them here.
         seal = Sealer(cfg.owner_public_key) if cfg.cloud.seal else None
+        # Paced uploads (docs/privacy.md): every checkpoint at an upload boundary must be the
+        # slot's own. A checkpoint signed on an event (every N entries, on a timer) could
+        # land on a later boundary and be reused there, carrying the event's time; so the
+        # slots are the only checkpoints, and they come every interval anyway.
+        paced = self._paced = cfg.cloud.url is not None and pacing_of(cfg.cloud) is not None
         self.store = await Store.open(
-            cfg.database, signer=CheckpointSigner(key, cfg.gateway_id), seal=seal
+            cfg.database,
+            signer=CheckpointSigner(key, cfg.gateway_id),
+            seal=seal,
+            checkpoint_every=0 if paced else DEFAULT_CHECKPOINT_EVERY,
         )
         log.info("store: %s open, %d audit entries", cfg.database, self.store.tree_size)
 
@@ -376,7 +386,8 @@ class Gateway:
 
         store = self.store
         self._jobs.start("purge expired challenges", lambda: _purge(store), PURGE_EVERY_S)
-        self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
+        if not paced:
+            self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
         if cfg.witnesses:
             submitter = WitnessSubmitter(
                 store,
@@ -614,8 +625,9 @@ class Gateway:
         if self.locks is not None:
             await self.locks.close()
         if self.store is not None:
-            with contextlib.suppress(Exception):
-                await self.store.checkpoint()  # everything this run wrote, attested
+            if not self._paced:  # paced: only the slots sign checkpoints (see _start)
+                with contextlib.suppress(Exception):
+                    await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
         if self.journal is not None:
             self.journal.close()

@@ -89,6 +89,9 @@ class RecordingProxy:
 
     def __init__(self, upstream_port: int) -> None:
         self._upstream_port = upstream_port
+        #: After this many uploads nothing more is forwarded: the relay then holds exactly
+        #: that many slots on both days, whatever the gateway was about to send next.
+        self.max_uploads: int | None = None
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.requests: list[Request] = []
@@ -114,6 +117,8 @@ class RecordingProxy:
                 request = await _read_message(reader)
                 if request is None:
                     return
+                if self.max_uploads is not None and self.uploads() >= self.max_uploads:
+                    return  # the capture is complete: the gateway sees the relay go away
                 at = time.monotonic()
                 up_writer.write(request)
                 await up_writer.drain()
@@ -329,6 +334,7 @@ async def observe_day(
         gateway = h.gateway
         assert gateway.sync is not None
         assert gateway.store is not None
+        proxy.max_uploads = intervals
         await wait_uploads(proxy, 1, WAIT)
         first_visit_index = gateway.store.tree_size
         if busy:
