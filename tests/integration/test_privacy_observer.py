@@ -4,10 +4,11 @@ quiet one.
 Two gateways run the same number of upload slots on a fast schedule, side by side: one has
 a busy day (two deliveries, a cleaner, an emergency, a survey the owner approves), the other
 nobody at the door. Everything the relay could see is captured: every request between
-gateway and relay through a recording proxy (time, route, bytes each way) and every row the
-relay stores (each value's size). The two captures must be the same, slot by slot: the same
-requests, the same sizes, the same stored rows, and times whose difference from the slot
-grid is within the jitter (plus scheduling noise on a shared machine). A nearest-centroid
+gateway and relay through a recording proxy (time, route, bytes each way), every row the
+relay stores (each value's size), and the sizes and times of the checkpoints it witnessed.
+The two captures must be the same, slot by slot: the same requests, the same sizes, the same
+stored rows and checkpoint sizes, and times whose difference from the slot grid is within
+the jitter (plus scheduling noise on a shared machine). A nearest-centroid
 classifier, told which day each slot came from and tested leave-one-out, does no better than
 chance. And the owner loses nothing: after the busy day drains, the history read back from
 the relay shows every visit, in order, and the log verifies.
@@ -16,6 +17,7 @@ the relay shows every visit, in order, and the log verifies.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from pathlib import Path
 
@@ -118,6 +120,21 @@ async def test_the_relay_cannot_tell_a_busy_day_from_a_quiet_one(tmp_path: Path)
     late = [off for off in ob + oq if not -NOISE_S <= off <= JITTER_S + NOISE_S]
     assert len(late) <= 0.1 * len(ob + oq), (ob, oq)
     assert ks_distance(ob, oq) <= 1.949 * math.sqrt(2 / INTERVALS), (ob, oq)
+
+    # The checkpoints the relay witnessed: the same sizes, one a slot, at the slots' times.
+    assert [size for size, _ in busy.checkpoints] == [size for size, _ in quiet.checkpoints]
+    sizes = [size for size, _ in busy.checkpoints]
+    assert len(sizes) == INTERVALS
+    assert {b - a for a, b in itertools.pairwise(sizes)} == {SLOTS}
+    cb = [
+        t / 1000 - busy.checkpoints[0][1] / 1000 - n * INTERVAL_S
+        for n, (_, t) in enumerate(busy.checkpoints)
+    ]
+    cq = [
+        t / 1000 - quiet.checkpoints[0][1] / 1000 - n * INTERVAL_S
+        for n, (_, t) in enumerate(quiet.checkpoints)
+    ]
+    assert ks_distance(cb, cq) <= 1.949 * math.sqrt(2 / INTERVALS), (cb, cq)
 
     # A classifier told which day each slot came from does no better than chance: within
     # three standard deviations of 1/2 for this many slots.

@@ -195,6 +195,18 @@ def relay_rows(directory: Path) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
+def relay_checkpoints(directory: Path) -> list[tuple[int, int]]:
+    """The gateway checkpoints the relay witnessed: (tree size, time in ms), by size."""
+    conn = sqlite3.connect(f"file:{directory / 'relay.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT tree_size, time_ms FROM witnessed WHERE source = 'gateway' ORDER BY tree_size"
+        ).fetchall()
+        return [(int(size), int(at)) for size, at in rows]
+    finally:
+        conn.close()
+
+
 def _size(value: object) -> object:
     if isinstance(value, bytes):
         return ("bytes", len(value))
@@ -221,6 +233,8 @@ class Day:
     log_problems: list[str] = field(default_factory=list)
     verify_ok: bool = False
     padding: int = 0
+    #: (tree size, time in ms) of every checkpoint the relay witnessed from the gateway.
+    checkpoints: list[tuple[int, int]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -344,6 +358,7 @@ async def observe_day(
         await gateway.sync.stop()
         day.requests = list(proxy.requests)
         day.rows = relay_rows(directory / "cloud")
+        day.checkpoints = relay_checkpoints(directory / "cloud")
         store = gateway.store
         day.queue_delays_s = await _queue_delays(store, first_visit_index, slots)
         view = await _owner_view(relay, h)
@@ -441,6 +456,7 @@ def day_from_json(data: dict[str, Any]) -> Day:
     day.log_problems = list(data["log_problems"])
     day.verify_ok = bool(data["verify_ok"])
     day.padding = int(data["padding"])
+    day.checkpoints = [(int(a), int(b)) for a, b in data["checkpoints"]]
     return day
 
 
