@@ -372,6 +372,10 @@ class CloudSync:
         only to carry slots an outage kept back)."""
         pacer = self._pacer
         assert pacer is not None
+        # The slot's checkpoint is dated when the exchange began (what the relay sees anyway
+        # from the first request), not when it was signed: the time between the two is the
+        # gateway's processing, which a busy home would lengthen.
+        started_ms = self._clock()
         self.status.state = SyncState.SYNCING
         exchange = time.monotonic() >= self._quiet_until
         failure: BaseException | None = None
@@ -381,7 +385,7 @@ class CloudSync:
                 await self.pull_time(self._mailbox)
             except SyncError as exc:
                 failure = exc
-        plan = await self._close_slots(pacer, due)
+        plan = await self._close_slots(pacer, due, started_ms)
         if exchange and failure is None:
             checkpoint = await self._store.scheduled_checkpoint()
             assert checkpoint is not None
@@ -395,12 +399,12 @@ class CloudSync:
             self.status.last_error = None
         return plan
 
-    async def _close_slots(self, pacer: UploadPacer, due: int) -> SlotPlan:
+    async def _close_slots(self, pacer: UploadPacer, due: int, started_ms: int) -> SlotPlan:
         def close(tx: StoreTransaction) -> SlotPlan:
             plan = pacer.plan(tx.tree_size, due)
             for _ in range(plan.padding):
                 tx.append(PADDING_KIND, {})
-            tx.checkpoint_at(plan.boundary)
+            tx.checkpoint_at(plan.boundary, started_ms)
             tx.state.set_upload_boundary(plan.boundary, pacer.slots_closed + due, tx.now_ms())
             return plan
 
