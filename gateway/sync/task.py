@@ -369,7 +369,10 @@ class CloudSync:
     async def slot_once(self, due: int = 1) -> SlotPlan:
         """One paced exchange closing ``due`` slots. The requests are the same every time:
         one mailbox poll, one signed time, one upload of the slots' entries (more than one
-        only to carry slots an outage kept back)."""
+        only to carry slots an outage kept back). The slot is closed first, before any
+        request: then what happens between the requests is network and reading, never a
+        write that could wait behind the door's, and whatever the mailbox and the time
+        write goes up in the next slot."""
         pacer = self._pacer
         assert pacer is not None
         # The slot's checkpoint is dated when the exchange began (what the relay sees anyway
@@ -379,13 +382,13 @@ class CloudSync:
         self.status.state = SyncState.SYNCING
         exchange = time.monotonic() >= self._quiet_until
         failure: BaseException | None = None
+        plan = await self._close_slots(pacer, due, started_ms)
         if exchange and self._mailbox is not None:
             try:
                 await self.pull_mailbox(self._mailbox, once=True)
                 await self.pull_time(self._mailbox)
             except SyncError as exc:
                 failure = exc
-        plan = await self._close_slots(pacer, due, started_ms)
         if exchange and failure is None:
             checkpoint = await self._store.scheduled_checkpoint()
             assert checkpoint is not None

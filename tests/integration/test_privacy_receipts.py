@@ -97,7 +97,8 @@ async def test_a_receipt_completes_against_the_next_scheduled_checkpoint(tmp_pat
         config = tmp_path / "gw" / "threshold.toml"
         set_config(config, "metrics", "bind", f'"127.0.0.1:{port}"')
         status = await asyncio.to_thread(run_cli, "status", "--config", str(config))
-        assert "ok   upload queue: paced: 0 entries queued, the last leaves within 0 s" in (
+        # One entry waits: the relay's signed time, written during the slot's exchange.
+        assert "ok   upload queue: paced: 1 entries queued, the last leaves within 60 min" in (
             status.stdout
         ), status.stdout
 
@@ -170,7 +171,9 @@ async def test_sync_now_on_a_paced_log_sends_only_what_the_slots_sealed_off(
         config = tmp_path / "gw" / "threshold.toml"
         # The task's status (as of its last slot) shows the queue to ``sync status`` too.
         status = await asyncio.to_thread(run_cli, "sync", "status", "--config", str(config))
-        assert "upload queue: 0 entries, the last leaves within 0 s" in status.stdout, status.stdout
+        assert "upload queue: 1 entries, the last leaves within 3600 s" in status.stdout, (
+            status.stdout
+        )
         shown = await asyncio.to_thread(run_cli, "sync", "now", "--config", str(config))
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert await relay_held(relay) == boundary[0]

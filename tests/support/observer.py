@@ -151,6 +151,8 @@ class Exchange:
     routes: tuple[str, ...]
     sent: int
     received: int
+    #: From the first request to the last: what the gateway's processing could stretch.
+    span_s: float = 0.0
 
 
 def exchanges(requests: list[Request]) -> list[Exchange]:
@@ -166,6 +168,7 @@ def exchanges(requests: list[Request]) -> list[Exchange]:
                     tuple(r.route for r in pending),
                     sum(r.sent for r in pending),
                     sum(r.received for r in pending),
+                    pending[-1].at_s - pending[0].at_s,
                 )
             )
             pending = []
