@@ -25,8 +25,8 @@ the default 60 s interval. Prints one JSON line:
 
 The fast clock is limited by the test rig, not the gateway: the virtual lock's BLE stack
 (Bumble) runs in the gateway's process and formats every HCI packet, so on a loaded machine
-the busy day's exchanges lag by a fraction of a second; at 2 s slots that stays within the
-jitter, at 1 s it does not always.
+the busy day's exchanges lag now and then by up to a second: ``times_ks`` (the
+distributions) is the figure to read, ``times_max_s`` shows the worst single slot.
 """
 
 from __future__ import annotations
