@@ -10,6 +10,7 @@ lookups at any log size; see ``store.merkle``.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -105,10 +106,10 @@ def insert_entry(
 ) -> StoredEntry:
     """Append one entry at ``frontier.size`` and the tree nodes it completes.
 
-    A sealed entry is in leaf format 2 when ``commitment_key`` is given (``store.commitment``),
-    in format 3 when a ``visit`` secret is given too (the entry belongs to that visitor's
-    session), in format 1 (the bare sealed box) otherwise. ``frontier`` is advanced; the caller owns
-    rolling it back if the transaction fails.
+    A sealed entry is in leaf format 3 when ``commitment_key`` is given (``store.commitment``),
+    with the visit tag of ``visit`` when the entry belongs to that visitor's session and a
+    random one otherwise; in format 1 (the bare sealed box) without a commitment key.
+    ``frontier`` is advanced; the caller owns rolling it back if the transaction fails.
     """
     entry = AuditEntry(index=frontier.size, time_ms=time_ms, kind=kind, body=body)
     encoded = canonical_bytes(entry)
@@ -121,11 +122,16 @@ def insert_entry(
         entry_key = commitment_key.entry_key(entry.index)
         field_tags = commitment.tags(entry_key, time_ms, kind, body_text)
         sealed = seal(commitment.sealed_payload(entry_key, encoded))
-        if visit is None:
-            leaf = commitment.format2_leaf(field_tags, sealed)
-        else:
-            tag = commitment.visit_tag(visit, entry.index)
-            leaf = commitment.format3_leaf(field_tags, tag, sealed)
+        # Every sealed leaf is format 3 (docs/privacy.md): an entry outside any visit gets 16
+        # random bytes where a visit's entry has its HMAC tag, so the relay cannot tell from
+        # a leaf's first byte or length that it belongs to a visit. Without ``v`` a random
+        # tag and a real one look alike; the visitor's own check matches only its own.
+        tag = (
+            os.urandom(commitment.VISIT_TAG_BYTES)
+            if visit is None
+            else commitment.visit_tag(visit, entry.index)
+        )
+        leaf = commitment.format3_leaf(field_tags, tag, sealed)
     digest = merkle.leaf_hash(leaf)
     conn.execute(
         "INSERT INTO audit_entry (idx, time_ms, kind, body, sealed, leaf_bytes, leaf_hash)"
@@ -163,6 +169,34 @@ def insert_checkpoint(
     if signer is None:
         raise NoSigningKey("this store was opened without the gateway key; it cannot sign")
     signed = signer.sign(frontier.size, frontier.root(), time_ms)
+    cp = signed.checkpoint
+    conn.execute(
+        "INSERT INTO checkpoint (tree_size, time_ms, origin, root_hash, signature, note_key_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (cp.tree_size, time_ms, cp.origin, cp.root_hash, signed.signature, signed.key_id),
+    )
+    return signed
+
+
+def insert_checkpoint_at(
+    conn: sqlite3.Connection,
+    frontier: MerkleFrontier,
+    signer: CheckpointSigner | None,
+    size: int,
+    time_ms: int,
+) -> SignedCheckpoint:
+    """Sign the tree's first ``size`` entries (a prefix of the log: the paced upload's
+    boundary, docs/privacy.md); reuse the stored one if there is one at that size."""
+    if size == frontier.size:
+        return insert_checkpoint(conn, frontier, signer, time_ms)
+    if not 0 <= size < frontier.size:
+        raise StorageCorrupt(f"no prefix of {size} entries in a log of {frontier.size}")
+    existing = checkpoint_at(conn, size)
+    if existing is not None:
+        return existing
+    if signer is None:
+        raise NoSigningKey("this store was opened without the gateway key; it cannot sign")
+    signed = signer.sign(size, merkle.root_at(SqlitePerfectNodes(conn), size), time_ms)
     cp = signed.checkpoint
     conn.execute(
         "INSERT INTO checkpoint (tree_size, time_ms, origin, root_hash, signature, note_key_id)"

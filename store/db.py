@@ -72,26 +72,36 @@ def wall_clock_ms() -> int:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a visitor's phone keeps: its entry, a signed checkpoint, and the proof linking them."""
+    """What a visitor's phone keeps: its entry, a signed checkpoint, and the proof linking them.
+
+    ``checkpoint`` is None for a *pending* receipt (docs/api.md, "Receipts"): the gateway's
+    uploads are paced, and the entry is not yet under a scheduled checkpoint; the phone asks
+    again (``done``) after the next upload slot for the completed receipt."""
 
     entry: StoredEntry
-    checkpoint: SignedCheckpoint
+    checkpoint: SignedCheckpoint | None
     inclusion_proof: list[bytes]
 
     def to_json(self) -> dict[str, Any]:
         """The receipt as a phone stores it (hashes and bytes in standard base64)."""
         entry = self.entry.entry
-        return {
+        out: dict[str, Any] = {
             "index": entry.index,
             "time_ms": entry.time_ms,
             "kind": entry.kind,
             "sealed": self.entry.sealed,
             "leaf_bytes": base64.b64encode(self.entry.leaf_bytes).decode("ascii"),
-            "inclusion_proof": [base64.b64encode(p).decode("ascii") for p in self.inclusion_proof],
-            "checkpoint": self.checkpoint.to_json(),
         }
+        if self.checkpoint is None:
+            out["pending"] = True
+            return out
+        out["inclusion_proof"] = [base64.b64encode(p).decode("ascii") for p in self.inclusion_proof]
+        out["checkpoint"] = self.checkpoint.to_json()
+        return out
 
     def verify(self, gateway_public_key: bytes) -> bool:
+        if self.checkpoint is None:
+            return False
         cp = self.checkpoint.checkpoint
         return self.checkpoint.verify(gateway_public_key) and merkle.verify_inclusion(
             merkle.leaf_hash(self.entry.leaf_bytes),
@@ -377,13 +387,40 @@ class Store:
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         return await self.read(audit_log.latest_checkpoint)
 
-    async def checked_entries(self, since: int, limit: int) -> list[CheckedEntry]:
-        """Entries from ``since`` on (at most ``limit``), each checked against its leaf: what
-        the owner's views show (docs/audit-log.md, "What is shown is what is signed")."""
+    async def scheduled_checkpoint(self) -> SignedCheckpoint | None:
+        """The checkpoint of the paced upload's boundary (docs/privacy.md): the one the relay
+        and the witnesses are shown; None before the first upload slot."""
+
+        def read(conn: sqlite3.Connection) -> SignedCheckpoint | None:
+            held = StateTables(conn).upload_boundary()
+            return None if held is None else audit_log.checkpoint_at(conn, held[0])
+
+        return await self.read(read)
+
+    async def upload_boundary(self) -> tuple[int, int] | None:
+        """(boundary, slots closed) of the paced upload; None before the first slot."""
+        return await self._state_read(lambda s: s.upload_boundary())
+
+    async def checked_entries(
+        self, since: int, limit: int, *, hide_kind: str | None = None
+    ) -> list[CheckedEntry]:
+        """Entries from ``since`` on (at most ``limit``, none of kind ``hide_kind``), each
+        checked against its leaf: what the owner's views show (docs/audit-log.md, "What is
+        shown is what is signed")."""
         key = self._commitment_key
 
         def read(conn: sqlite3.Connection) -> list[CheckedEntry]:
-            rows = audit_log.iter_checked(conn, key, since)
+            # Hidden only when the leaf says so too: a row whose readable kind was edited to
+            # ``hide_kind`` fails its check and is shown, flagged, like any other edit.
+            rows = (
+                checked
+                for checked in audit_log.iter_checked(conn, key, since)
+                if not (
+                    hide_kind is not None
+                    and checked.verified
+                    and checked.stored.entry.kind == hide_kind
+                )
+            )
             return [checked for checked, _ in zip(rows, range(limit), strict=False)]
 
         return await self.read(read)
@@ -404,17 +441,33 @@ class Store:
             lambda conn: merkle.consistency_proof(SqlitePerfectNodes(conn), old_size, new_size)
         )
 
-    async def receipt(self, index: int) -> Receipt:
-        """Entry ``index`` with a checkpoint covering it (signed now if needed) and its proof."""
-        checkpoint = await self.latest_checkpoint()
-        if checkpoint is None or checkpoint.checkpoint.tree_size <= index:
-            checkpoint = await self.checkpoint()
-        size = checkpoint.checkpoint.tree_size
+    async def receipt(self, index: int, *, scheduled: bool = False) -> Receipt:
+        """Entry ``index`` with a checkpoint covering it (signed now if needed) and its proof.
+
+        ``scheduled`` (the paced upload, docs/privacy.md): only the first scheduled checkpoint
+        covering the entry will do, the one the relay is shown too; before its slot has
+        closed the receipt is pending (no checkpoint, no proof). A checkpoint signed at the
+        visit would give the visit's time and index to whoever the phone shows it to."""
+        if scheduled:
+
+            def first(conn: sqlite3.Connection) -> SignedCheckpoint | None:
+                row = conn.execute(
+                    "SELECT MIN(tree_size) FROM scheduled_checkpoint WHERE tree_size > ?",
+                    (index,),
+                ).fetchone()
+                return None if row[0] is None else audit_log.checkpoint_at(conn, int(row[0]))
+
+            checkpoint = await self.read(first)
+        else:
+            checkpoint = await self.latest_checkpoint()
+            if checkpoint is None or checkpoint.checkpoint.tree_size <= index:
+                checkpoint = await self.checkpoint()
+        size = None if checkpoint is None else checkpoint.checkpoint.tree_size
 
         def build(conn: sqlite3.Connection) -> tuple[StoredEntry | None, list[bytes]]:
             stored = audit_log.read_entry(conn, index)
-            if stored is None:
-                return None, []
+            if stored is None or size is None:
+                return stored, []
             return stored, merkle.inclusion_proof(SqlitePerfectNodes(conn), index, size)
 
         stored, proof = await self.read(build)

@@ -346,6 +346,28 @@ BEGIN DELETE FROM push_subscription WHERE device_id = NEW.device_id; END;
 """
 
 
+def _upload_schedule_migration() -> str:
+    """The paced upload's schedule (docs/privacy.md): the tree size the last closed upload
+    slot sealed off (``boundary``; the relay is shown exactly that prefix and a checkpoint
+    of it), how many slots have closed, and the size of every slot's checkpoint.
+
+    Kept in a function of its own so it can be renumbered beside other migrations at a merge.
+    """
+    return """
+CREATE TABLE upload_schedule (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    boundary INTEGER NOT NULL CHECK (boundary >= 0),
+    slots_closed INTEGER NOT NULL CHECK (slots_closed >= 0),
+    closed_ms INTEGER NOT NULL
+);
+-- The checkpoints the slots signed: the only ones the relay and the witnesses see, and the
+-- ones a visitor's receipt is completed with (docs/api.md, "Receipts").
+CREATE TABLE scheduled_checkpoint (
+    tree_size INTEGER PRIMARY KEY REFERENCES checkpoint (tree_size)
+);
+"""
+
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _V2,
@@ -358,6 +380,7 @@ MIGRATIONS: tuple[str, ...] = (
     _checkpoint_note_migration(),
     _visitor_invitations_migration(),
     _push_subscriptions_migration(),
+    _upload_schedule_migration(),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

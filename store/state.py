@@ -410,6 +410,27 @@ class StateTables:
             (size, now_ms),
         )
 
+    def upload_boundary(self) -> tuple[int, int] | None:
+        """(boundary, slots closed) of the paced upload (docs/privacy.md); None before the
+        first slot."""
+        row = self._conn.execute(
+            "SELECT boundary, slots_closed FROM upload_schedule WHERE singleton = 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def set_upload_boundary(self, boundary: int, slots_closed: int, now_ms: int) -> None:
+        """Record that the upload slots have sealed off the first ``boundary`` entries."""
+        self._conn.execute(
+            "INSERT INTO upload_schedule (singleton, boundary, slots_closed, closed_ms)"
+            " VALUES (1, ?, ?, ?) ON CONFLICT (singleton) DO UPDATE SET"
+            " boundary = excluded.boundary, slots_closed = excluded.slots_closed,"
+            " closed_ms = excluded.closed_ms",
+            (boundary, slots_closed, now_ms),
+        )
+        self._conn.execute(
+            "INSERT OR IGNORE INTO scheduled_checkpoint (tree_size) VALUES (?)", (boundary,)
+        )
+
     def add_cosignature(self, tree_size: int, witness: str, signature: bytes, now_ms: int) -> None:
         self._conn.execute(
             "INSERT OR IGNORE INTO checkpoint_cosignature"

@@ -90,6 +90,11 @@ class StoreTransaction:
         at = self._clock() if time_ms is None else time_ms
         return audit_log.insert_checkpoint(self._conn, self.frontier, self._signer, at)
 
+    def checkpoint_at(self, size: int, time_ms: int | None = None) -> SignedCheckpoint:
+        """Sign the log's first ``size`` entries (a prefix; or reuse the one at that size)."""
+        at = self._clock() if time_ms is None else time_ms
+        return audit_log.insert_checkpoint_at(self._conn, self.frontier, self._signer, size, at)
+
     def ack_tree_size(self, size: int, now_ms: int | None = None) -> None:
         """Record the cloud's acknowledged tree size: never beyond the log, never backwards."""
         if not 0 <= size <= self.frontier.size:

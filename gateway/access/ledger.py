@@ -30,6 +30,7 @@ from gateway.trust.revocation import (
     RevokedKind,
     verify_legacy_revocations,
 )
+from gateway.trust.seal import PADDING_KIND
 from gateway.trust.verification import ChallengeRecord
 from store.db import Store
 from store.errors import DoorBusy, StorageIOError, StoreError
@@ -110,10 +111,19 @@ def _save_session(
 class StoreLedger:
     """The production :class:`~gateway.access.ports.Ledger`."""
 
-    def __init__(self, store: Store, gateway_id: str, journal: OutageJournal | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        gateway_id: str,
+        journal: OutageJournal | None = None,
+        *,
+        scheduled_receipts: bool = False,
+    ) -> None:
         self.store = store
         self.gateway_id = gateway_id
         self._journal = journal
+        #: The upload is paced (docs/privacy.md): receipts wait for a scheduled checkpoint.
+        self._scheduled_receipts = scheduled_receipts
         #: Held across every session write, journal append and replay, so a record cannot
         #: be added between a replay's reading of the journal and its wipe.
         self._outage = asyncio.Lock()
@@ -274,11 +284,14 @@ class StoreLedger:
 
     async def receipt(self, session: str) -> dict[str, Any] | None:
         """The visitor's receipt: the session's latest entry, a signed checkpoint covering it
-        and the inclusion proof (docs/cloud.md, "Receipts": the phone is a witness)."""
+        and the inclusion proof (docs/cloud.md, "Receipts": the phone is a witness). With
+        paced uploads the checkpoint is the first scheduled one covering the entry, and
+        until its slot has closed the receipt is pending (docs/api.md, "Receipts")."""
         index = self._last_index.get(session)
         if index is None:
             return None
-        return (await self.store.receipt(index)).to_json()
+        receipt = await self.store.receipt(index, scheduled=self._scheduled_receipts)
+        return receipt.to_json()
 
     async def issue_challenge(self, ttl: timedelta, now: datetime) -> ChallengeRecord:
         nonce = await self.store.issue_challenge(int(ttl.total_seconds() * 1000))
@@ -393,5 +406,7 @@ class StoreLedger:
 
     async def events(self, since: int, limit: int) -> list[dict[str, Any]]:
         """Each entry as the store checked it against its signed leaf: ``verified`` is True
-        only when every shown field is what the leaf commits to (docs/audit-log.md)."""
-        return [checked.to_json() for checked in await self.store.checked_entries(since, limit)]
+        only when every shown field is what the leaf commits to (docs/audit-log.md). The paced
+        upload's padding (docs/privacy.md) is left out: it says nothing about the home."""
+        entries = await self.store.checked_entries(since, limit, hide_kind=PADDING_KIND)
+        return [checked.to_json() for checked in entries]

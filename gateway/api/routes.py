@@ -154,26 +154,34 @@ CHECKPOINT_SCHEMA: dict[str, Any] = {
     },
     "required": ["format", "origin", "tree_size", "root_hash", "time_ms"],
 }
+_RECEIPT_FIELDS = {
+    "index": _INT,
+    "time_ms": _INT,
+    "kind": _S,
+    "sealed": {"type": "boolean"},
+    "leaf_bytes": _B64,
+}
 _RECEIPT = {
-    "description": "docs/api.md, Receipts.",
-    "type": ["object", "null"],
-    "properties": {
-        "index": _INT,
-        "time_ms": _INT,
-        "kind": _S,
-        "sealed": {"type": "boolean"},
-        "leaf_bytes": _B64,
-        "inclusion_proof": {"type": "array", "items": _B64},
-        "checkpoint": CHECKPOINT_SCHEMA,
-    },
-    "required": [
-        "index",
-        "time_ms",
-        "kind",
-        "sealed",
-        "leaf_bytes",
-        "inclusion_proof",
-        "checkpoint",
+    "description": "docs/api.md, Receipts: complete, or pending until the entry's upload "
+    "slot has closed (paced uploads, docs/privacy.md), or null if the store failed.",
+    "oneOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "properties": {
+                **_RECEIPT_FIELDS,
+                "inclusion_proof": {"type": "array", "items": _B64},
+                "checkpoint": CHECKPOINT_SCHEMA,
+            },
+            "required": [*_RECEIPT_FIELDS, "inclusion_proof", "checkpoint"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {**_RECEIPT_FIELDS, "pending": {"type": "boolean", "enum": [True]}},
+            "required": [*_RECEIPT_FIELDS, "pending"],
+            "additionalProperties": False,
+        },
     ],
 }
 _DONE = {

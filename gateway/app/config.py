@@ -138,6 +138,13 @@ class CloudConfig:
     pin_sha256: bytes | None = None
     relay_public_key: bytes | None = None
     seal: bool = True
+    #: Constant-rate upload (docs/privacy.md): every ``interval_s`` one exchange carries
+    #: exactly ``slots`` entries, real or padding, late by a random draw of up to ``jitter``
+    #: times the interval.
+    paced: bool = True
+    slots: int = 4
+    jitter: float = 0.05
+    queue_bound: int = 240
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,7 +555,13 @@ def _parse_cloud(t: _Table) -> CloudConfig:
         pin_sha256=pin,
         relay_public_key=relay,
         seal=t.bool_("seal", d_cloud.seal),
+        paced=t.bool_("paced", d_cloud.paced),
+        slots=t.int_("slots", d_cloud.slots, 1, 500),
+        jitter=t.float_("jitter", d_cloud.jitter, 0.0, 0.5),
+        queue_bound=t.int_("queue_bound", d_cloud.queue_bound, 1, 10_000_000),
     )
+    if cloud.queue_bound < cloud.slots:
+        raise t.fail("queue_bound", "must be at least slots")
     t.check_unknown()
     return cloud
 
@@ -826,8 +839,19 @@ motion_fps = 4
 # url = "https://relay.example:8443"
 # pin_sha256 = "<hex SHA-256 of the relay's certificate>"
 # relay_public_key = "<the relay's Ed25519 key, base64url>"
-# Seconds between sync rounds. 60.
+# Seconds between upload slots. 60. Uploads are paced (docs/privacy.md): every interval one
+# exchange carries exactly `slots` entries, real ones or padding only the owner can tell
+# apart, so the relay sees the same thing on a quiet day and a busy one. About 7.7 MB a day
+# at the defaults; the queue's delay shows in `threshold status`.
 interval_s = 60.0
+# Entries per slot. 4. Real entries beyond it wait for the next slots.
+slots = 4
+# Random delay of each exchange after its slot's time, as a fraction of interval_s. 0.05.
+jitter = 0.05
+# Entries waiting past which `threshold status` warns (the upload stays paced). 240.
+queue_bound = 240
+# false: upload every entry at the next round instead (the relay then sees how many).
+paced = true
 # Seal every audit entry to the owner's key from the first one, relay or not, so the log can
 # go to a relay later unchanged (docs/audit-log.md, "Leaves, and sealing"). true.
 seal = true

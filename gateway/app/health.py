@@ -177,6 +177,29 @@ def assess(
             )
         else:
             out.append(Finding("relay", True, f"synced {last:.0f} s ago, {backlog:.0f} waiting"))
+        queued = _one(samples, "threshold_sync_queued_entries")
+        delay = _one(samples, "threshold_sync_queue_delay_seconds")
+        if queued is not None and delay is not None:
+            if _one(samples, "threshold_sync_queue_over_bound"):
+                out.append(
+                    Finding(
+                        "upload queue",
+                        False,
+                        f"{queued:.0f} entries wait for an upload slot, the last for "
+                        f"{_span(delay)}: past [cloud] queue_bound",
+                        "nothing is lost (the log is local first) and uploads stay paced; "
+                        "raise [cloud] slots if this is the new normal (docs/privacy.md)",
+                    )
+                )
+            else:
+                out.append(
+                    Finding(
+                        "upload queue",
+                        True,
+                        f"paced: {queued:.0f} entries queued, the last leaves within "
+                        f"{_span(delay)}",
+                    )
+                )
         cosigned = _one(samples, "threshold_cosignature_age_seconds")
         if cosigned is not None and cosigned > COSIGNATURE_STALE_S:
             out.append(

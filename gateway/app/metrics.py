@@ -236,6 +236,9 @@ class ScrapeSources:
     #: The database file (read on its own read-only connection at scrape time).
     database: Callable[[], str | None]
     wall_clock: Callable[[], float] = time.time
+    #: ``(queued entries, seconds the last of them waits, over the bound)`` of the paced
+    #: upload (docs/privacy.md), or None when the upload is not paced.
+    upload_queue: Callable[[], tuple[int, float, bool] | None] = lambda: None
 
 
 class GatewayCollector(Collector):
@@ -289,6 +292,24 @@ class GatewayCollector(Collector):
                     "Seconds since the last successful sync round",
                     value=max(0, now_ms - last_success_ms) / 1000,
                 )
+        queue = self._sources.upload_queue()
+        if queue is not None:
+            queued, delay_s, over = queue
+            yield GaugeMetricFamily(
+                "threshold_sync_queued_entries",
+                "Entries waiting for an upload slot (docs/privacy.md)",
+                value=queued,
+            )
+            yield GaugeMetricFamily(
+                "threshold_sync_queue_delay_seconds",
+                "How long the last queued entry waits for its upload slot",
+                value=delay_s,
+            )
+            yield GaugeMetricFamily(
+                "threshold_sync_queue_over_bound",
+                "1 when more entries wait than [cloud] queue_bound",
+                value=int(over),
+            )
 
     def _audit(self, now_ms: int) -> Iterator[GaugeMetricFamily]:
         database = self._sources.database()

@@ -59,7 +59,7 @@ from gateway.api.mdns import MdnsAdvertiser, service_info
 from gateway.api.ratelimit import RateLimiter
 from gateway.api.routes import API_VERSION
 from gateway.api.server import serve as serve_api
-from gateway.app.config import DEFAULT_CLIPS, GatewayConfig, load
+from gateway.app.config import DEFAULT_CLIPS, CloudConfig, GatewayConfig, load
 from gateway.app.config import CameraConfig as CameraSettings
 from gateway.app.file_modes import refuse_exposed, secret_files
 from gateway.app.identity import load_signing_key
@@ -89,6 +89,7 @@ from gateway.remote.errors import RemoteError
 from gateway.remote.relay_api import RelayAccess, RelayApi
 from gateway.remote.tunnel import REMOTE_STATUS_FILE, RemoteTunnel
 from gateway.sync.mailbox import AccessMailbox
+from gateway.sync.pacing import PacingConfig
 from gateway.sync.task import CloudSync, SyncConfig
 from gateway.sync.witnesses import WitnessEndpoint, WitnessSubmitter
 from gateway.trust.base64url import b64u_encode
@@ -96,7 +97,7 @@ from gateway.trust.owner_request import OwnerAudience, OwnerRequestVerifier
 from gateway.trust.seal import Sealer
 from gateway.trust.verification import TrustAnchors
 from store.checkpoint import CheckpointSigner
-from store.db import Store
+from store.db import DEFAULT_CHECKPOINT_EVERY, Store
 from store.outage_journal import OutageJournal, journal_path
 from video.camera import Camera, CameraConfig
 from video.motion import MotionConfig
@@ -133,6 +134,15 @@ async def _checkpoint(store: Store) -> None:
 async def _cosign(submitter: WitnessSubmitter) -> None:
     # Each witness's outcome is logged by the submitter; one failing never fails the job.
     await submitter.submit_all()
+
+
+def pacing_of(cloud: CloudConfig) -> PacingConfig | None:
+    """The paced upload's settings from ``[cloud]`` (docs/privacy.md), None when not paced."""
+    if not cloud.paced:
+        return None
+    return PacingConfig(
+        cloud.interval_s, cloud.slots, cloud.interval_s * cloud.jitter, cloud.queue_bound
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +201,8 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self.sync: CloudSync | None = None
+        #: Uploads are paced (docs/privacy.md): the upload slots sign every checkpoint.
+        self._paced = False
         self.witnesses: WitnessSubmitter | None = None
         #: Where Prometheus scrapes (``http://127.0.0.1:PORT/metrics``), None when off.
         self.metrics_url: str | None = None
@@ -263,10 +275,16 @@ class Gateway:
         if cfg.cloud.seal:
             self._seal_keys = SealKeyPool(Sealer(cfg.owner_public_key))
             self._seal_keys.start()
+        # Paced uploads (docs/privacy.md): every checkpoint at an upload boundary must be the
+        # slot's own. A checkpoint signed on an event (every N entries, on a timer) could
+        # land on a later boundary and be reused there, carrying the event's time; so the
+        # slots are the only checkpoints, and they come every interval anyway.
+        paced = self._paced = cfg.cloud.url is not None and pacing_of(cfg.cloud) is not None
         self.store = await Store.open(
             cfg.database,
             signer=CheckpointSigner(key, cfg.gateway_id),
             seal=None if self._seal_keys is None else self._seal_keys.seal,
+            checkpoint_every=0 if paced else DEFAULT_CHECKPOINT_EVERY,
         )
         log.info("store: %s open, %d audit entries", cfg.database, self.store.tree_size)
 
@@ -298,7 +316,12 @@ class Gateway:
                 "replaying before any request",
                 len(self.journal.pending),
             )
-        ledger = StoreLedger(self.store, cfg.gateway_id, self.journal)
+        ledger = StoreLedger(
+            self.store,
+            cfg.gateway_id,
+            self.journal,
+            scheduled_receipts=pacing_of(cfg.cloud) is not None and cfg.cloud.url is not None,
+        )
         cameras = list(cfg.cameras)
         if o.camera_url:
             cameras[0:1] = [dataclasses.replace(cfg.camera, url=o.camera_url)]
@@ -377,6 +400,7 @@ class Gateway:
                     pin_sha256=cfg.cloud.pin_sha256,
                     relay_key=cfg.cloud.relay_public_key,
                     status_file=cfg.database.with_name("sync-status.json"),
+                    pacing=pacing_of(cfg.cloud),
                 ),
                 AccessMailbox(self.service),
             )
@@ -386,11 +410,14 @@ class Gateway:
 
         store = self.store
         self._jobs.start("purge expired challenges", lambda: _purge(store), PURGE_EVERY_S)
-        self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
+        if not paced:
+            self._jobs.start("checkpoint", lambda: _checkpoint(store), CHECKPOINT_EVERY_S)
         if cfg.witnesses:
             submitter = WitnessSubmitter(
                 store,
                 tuple(WitnessEndpoint.parse(w.label, w.url, w.vkey) for w in cfg.witnesses),
+                # Paced: witnesses are shown the scheduled checkpoints only (docs/privacy.md).
+                scheduled=cfg.cloud.url is not None and cfg.cloud.paced,
             )
             self.witnesses = submitter
             self._jobs.start("witness cosignatures", lambda: _cosign(submitter), CHECKPOINT_EVERY_S)
@@ -529,6 +556,14 @@ class Gateway:
                 out[entry.name] = CameraFacts(h.live, h.fps, h.reconnects, h.dropped_packets)
             return out
 
+        def queue_facts() -> tuple[int, float, bool] | None:
+            if sync is None:
+                return None
+            st = sync.status
+            if st.queued is None or st.queue_delay_s is None:
+                return None
+            return st.queued, st.queue_delay_s, bool(st.queue_over_bound)
+
         def sync_facts() -> tuple[int, int | None, int] | None:
             if sync is None:
                 return None
@@ -537,7 +572,12 @@ class Gateway:
 
         self.metrics.registry.register(
             GatewayCollector(
-                ScrapeSources(camera_facts, sync_facts, lambda: str(cfg.database.resolve()))
+                ScrapeSources(
+                    camera_facts,
+                    sync_facts,
+                    lambda: str(cfg.database.resolve()),
+                    upload_queue=queue_facts,
+                )
             )
         )
         port = (
@@ -695,8 +735,9 @@ class Gateway:
         if self.locks is not None:
             await self.locks.close()
         if self.store is not None:
-            with contextlib.suppress(Exception):
-                await self.store.checkpoint()  # everything this run wrote, attested
+            if not self._paced:  # paced: only the slots sign checkpoints (see _start)
+                with contextlib.suppress(Exception):
+                    await self.store.checkpoint()  # everything this run wrote, attested
             await self.store.close()
         if self._seal_keys is not None:
             self._seal_keys.close()

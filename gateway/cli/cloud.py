@@ -174,6 +174,11 @@ def _status(args: argparse.Namespace) -> int:
         status = json.loads(status_file.read_text("utf-8"))
     print(f"backlog: {size - acked} entries (log {size}, acknowledged {acked})")
     print(f"last success: {_stamp(status.get('last_success_ms') or acked_ms)}")
+    queued, delay = status.get("queued"), status.get("queue_delay_s")
+    if isinstance(queued, int) and isinstance(delay, (int, float)):
+        # The paced upload (docs/privacy.md): what waits for a slot, and for how long.
+        over = " (past [cloud] queue_bound)" if status.get("queue_over_bound") else ""
+        print(f"upload queue: {queued} entries, the last leaves within {delay:.0f} s{over}")
     error = status.get("last_error")
     print(
         f"last error: {error} at {_stamp(status.get('last_error_ms'))}"
@@ -248,8 +253,9 @@ def _owner_log(args: argparse.Namespace) -> int:
     for problem in log.problems:
         print(f"PROBLEM {problem}")
     print(
-        f"gateway {args.gateway}: {len(log.entries)} entries, verified up to "
-        f"{log.verified_size} by signed checkpoints"
+        f"gateway {args.gateway}: {len(log.entries)} entries"
+        + (f" (and {log.padding} padding)" if log.padding else "")
+        + f", verified up to {log.verified_size} by signed checkpoints"
     )
     for entry in log.entries:
         body = json.dumps(entry.body, sort_keys=True, ensure_ascii=False)
@@ -263,7 +269,17 @@ def _upload_receipts(args: argparse.Namespace) -> int:
         # wire.parse_json: a file nested past the JSON parser's depth or holding a number past
         # the digit limit is malformed like any other, not an internal error.
         try:
-            receipts.append(WireReceipt.from_json(parse_json(Path(name).read_bytes(), "receipt")))
+            data = parse_json(Path(name).read_bytes(), "receipt")
+            if isinstance(data, dict) and data.get("pending") is True:
+                raise UsageError(
+                    f"receipt {name} is pending: the gateway completes it after its next "
+                    "upload slot (ask again with done, docs/api.md)"
+                )
+            full = WireReceipt.from_json(data)
+            # Only the checkpoint goes to the relay: no index, no leaf, no proof, so the
+            # relay cannot tell which entry, or which visit, the receipt was for
+            # (docs/privacy.md).
+            receipts.append(WireReceipt(full.gateway, full.checkpoint, ()))
         except OSError as exc:
             raise UsageError(f"cannot read receipt {name}: {exc.strerror}") from None
         except MalformedMessage as exc:

@@ -21,6 +21,8 @@ from gateway.errors import UsageError
 from groundwork.files import write_file
 
 APPROVAL_WAIT_S = 330.0
+#: How often a pending receipt is asked for again (each ask is a fresh challenge and proof).
+RECEIPT_POLL_S = 5.0
 
 
 def _read_ticket(value: str) -> str:
@@ -82,6 +84,10 @@ async def _open(args: argparse.Namespace) -> int:
                 gateway_id=gateway_id, session_id=session_id, jti=jti, holder=holder
             )
             _step(started, f"done: session {view['state']}")
+            if args.save_receipt:
+                view = await _complete_receipt(
+                    client, view, args, gateway_id, session_id, jti, holder, started
+                )
             if args.save_receipt and isinstance(view.get("receipt"), dict):
                 receipt = dict(view["receipt"])
                 if client.last_open_proof is not None:
@@ -94,6 +100,35 @@ async def _open(args: argparse.Namespace) -> int:
             _step(started, f"refused: {p.code} ({p.detail})")
             print(f"threshold: {p.code}", flush=True)
             return 1
+
+
+async def _complete_receipt(
+    client: Any,
+    view: dict[str, Any],
+    args: argparse.Namespace,
+    gateway_id: str,
+    session_id: str,
+    jti: str,
+    holder: Any,
+    started: float,
+) -> dict[str, Any]:
+    """A gateway with paced uploads answers ``done`` with a pending receipt (docs/api.md,
+    "Receipts"): ask again, up to ``--receipt-wait`` seconds, until its upload slot closed."""
+    deadline = time.monotonic() + args.receipt_wait
+    while _pending(view) and time.monotonic() < deadline:
+        _step(started, "receipt pending: waiting for the gateway's next upload slot")
+        await asyncio.sleep(min(RECEIPT_POLL_S, max(0.0, deadline - time.monotonic())))
+        view = await client.done(
+            gateway_id=gateway_id, session_id=session_id, jti=jti, holder=holder
+        )
+    if _pending(view):
+        _step(started, "receipt still pending: saved as is (it cannot be uploaded yet)")
+    return view
+
+
+def _pending(view: dict[str, Any]) -> bool:
+    receipt = view.get("receipt")
+    return isinstance(receipt, dict) and receipt.get("pending") is True
 
 
 def _save_receipt(path: str, receipt: dict[str, Any]) -> None:
@@ -120,6 +155,8 @@ async def _await_owner(client: Any, session_id: str, started: float) -> str:
 def _run(args: argparse.Namespace) -> int:
     if args.done_after < 0:
         raise UsageError("--done-after must be >= 0")
+    if args.receipt_wait < 0:
+        raise UsageError("--receipt-wait must be >= 0")
     return asyncio.run(_open(args))
 
 
@@ -136,4 +173,11 @@ def register(sub: Any) -> None:
     op.add_argument("--done-after", type=float, default=5.0, help="seconds inside (default 5)")
     gateway_trust.add_arguments(op)
     op.add_argument("--save-receipt", metavar="FILE", help="keep the visit's receipt here")
+    op.add_argument(
+        "--receipt-wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="with --save-receipt: how long to wait for a pending receipt (default 120)",
+    )
     op.set_defaults(handler=_run)

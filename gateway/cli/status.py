@@ -59,7 +59,12 @@ def _status(args: argparse.Namespace) -> int:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     findings = assess(
         samples,
-        checkpoint_every_s=CHECKPOINT_EVERY_S,
+        # Paced uploads sign a checkpoint every slot and no other (docs/privacy.md).
+        checkpoint_every_s=(
+            config.cloud.interval_s
+            if config.cloud.url and config.cloud.paced
+            else CHECKPOINT_EVERY_S
+        ),
         sync_interval_s=config.cloud.interval_s if config.cloud.url else None,
         clock_skew_s=config.policy.clock_skew_s,
     )

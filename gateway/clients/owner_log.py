@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cloud import wire
-from gateway.trust.seal import SealError, Unsealer
+from gateway.trust.seal import PADDING_KIND, SealError, Unsealer
 from store import commitment, merkle
 from store.checkpoint import SignedCheckpoint
 from store.entry import AuditEntry, canonical_body, decode_entry
@@ -58,6 +58,9 @@ class OwnerLog:
     entries: list[AuditEntry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     verified_size: int = 0
+    #: Padding entries of the paced upload (docs/privacy.md): verified with the rest, opened
+    #: by the owner's key, counted here and left out of ``entries``.
+    padding: int = 0
 
 
 def verify_and_open(
@@ -82,6 +85,9 @@ def verify_and_open(
             continue
         if entry.index != index:
             log.problems.append(f"entry {index} carries index {entry.index}: moved")
+            continue
+        if entry.kind == PADDING_KIND:
+            log.padding += 1
             continue
         log.entries.append(entry)
     for seen in checkpoints:

@@ -49,6 +49,7 @@ from cloud import wire
 from cloud.errors import CloudError
 from cloud.signed_request import gateway_principal, sign_request
 from gateway.errors import GatewayError
+from gateway.sync.pacing import PADDING_KIND, PacingConfig, SlotPlan, UploadPacer
 from gateway.sync.schedule import (
     BACKOFF_CAP_S,
     MIN_RETRY_S,
@@ -60,6 +61,7 @@ from gateway.trust.seal import Unsealer
 from groundwork.files import write_file
 from store.checkpoint import SignedCheckpoint
 from store.db import Store
+from store.transaction import StoreTransaction
 
 MAX_BATCH_ENTRIES = wire.MAX_BATCH_ENTRIES
 MAX_BATCH_BYTES = wire.MAX_BATCH_BYTES
@@ -173,6 +175,13 @@ class SyncStatus:
     last_error_ms: int | None = None
     next_attempt_ms: int | None = None
     uploaded_entries: int = 0
+    #: The paced upload (docs/privacy.md): entries waiting for a slot, how long the last of
+    #: them will wait, and whether the queue is past its bound. None when not paced.
+    queued: int | None = None
+    queue_delay_s: float | None = None
+    queue_over_bound: bool | None = None
+    slot_interval_s: float | None = None
+    slot_entries: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -194,6 +203,9 @@ class SyncConfig:
     probe_interval_s: float = 2.0
     #: No failed round is retried sooner than this (gateway.sync.schedule.MIN_RETRY_S).
     min_retry_s: float = MIN_RETRY_S
+    #: Constant-rate upload (gateway.sync.pacing, docs/privacy.md); None: every round
+    #: uploads the whole backlog (the relay then sees how many entries each round carries).
+    pacing: PacingConfig | None = None
 
 
 def now_ms() -> int:
@@ -238,6 +250,7 @@ class CloudSync:
         *,
         clock: Callable[[], int] = now_ms,
         on_ack: Callable[[int], None] | None = None,
+        on_slot: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._on_ack = on_ack
@@ -250,12 +263,16 @@ class CloudSync:
         self._mail_cursor = 0
         self._unsealer = Unsealer(bytes(config.gateway_key))
         self._relay_held: int | None = None
+        self._pacer: UploadPacer | None = None
+        self._on_slot = on_slot
+        self._quiet_until = 0.0
         self.status = SyncStatus()
         self.round_done = asyncio.Event()
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._supervise(), name="cloud-sync")
+            loop = self._paced() if self._config.pacing is not None else self._supervise()
+            self._task = asyncio.create_task(loop, name="cloud-sync")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -305,6 +322,107 @@ class CloudSync:
             self.round_done.set()
             await self._sleep(delay, probe=probe)
 
+    # The paced upload (docs/privacy.md) ---------------------------------------------------------
+
+    async def _paced(self) -> None:
+        """One exchange per slot, on the clock, whatever happens at home: the mailbox poll,
+        the relay's time, then closing the due slots (padding, a checkpoint of exactly the
+        new boundary) and uploading up to it. A failure changes nothing in the rhythm: the
+        slot is closed locally all the same and the next exchange carries it."""
+        pacing = self._config.pacing
+        assert pacing is not None
+        held = await self._store.upload_boundary()
+        acked = await self._store.acked_tree_size()
+        if held is not None and held[0] < acked:
+            # Unpaced rounds ran since the last slot (``paced = false`` for a while): the
+            # slots go on from what the relay holds.
+            held = (acked, held[1])
+        pacer = UploadPacer(pacing, *(held if held is not None else (None, 0)))
+        self._pacer = pacer
+        pacer.start(time.monotonic())
+        while True:
+            wait = pacer.next_at() - time.monotonic()
+            if wait > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            due = pacer.take_due(time.monotonic(), random.random())
+            try:
+                await self.slot_once(due)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Supervision: the error goes to the status; the next slot comes on time.
+                self._record_error(exc)
+                self.status.state = SyncState.BACKING_OFF
+                hint = exc.retry_after_s if isinstance(exc, SyncUnavailable) else None
+                if hint is not None:
+                    self._quiet_until = time.monotonic() + hint
+            self.status.next_attempt_ms = self._clock() + int(
+                max(0.0, pacer.next_at() - time.monotonic()) * 1000
+            )
+            self._save_status()
+            self.round_done.set()
+            if self._on_slot is not None:
+                self._on_slot()
+
+    async def slot_once(self, due: int = 1) -> SlotPlan:
+        """One paced exchange closing ``due`` slots. The requests are the same every time:
+        one mailbox poll, one signed time, one upload of the slots' entries (more than one
+        only to carry slots an outage kept back). The slot is closed first, before any
+        request: then what happens between the requests is network and reading, never a
+        write that could wait behind the door's, and whatever the mailbox and the time
+        write goes up in the next slot."""
+        pacer = self._pacer
+        assert pacer is not None
+        # The slot's checkpoint is dated when the exchange began (what the relay sees anyway
+        # from the first request), not when it was signed: the time between the two is the
+        # gateway's processing, which a busy home would lengthen.
+        started_ms = self._clock()
+        self.status.state = SyncState.SYNCING
+        exchange = time.monotonic() >= self._quiet_until
+        failure: BaseException | None = None
+        plan = await self._close_slots(pacer, due, started_ms)
+        if exchange and self._mailbox is not None:
+            try:
+                await self.pull_mailbox(self._mailbox, once=True)
+                await self.pull_time(self._mailbox)
+            except SyncError as exc:
+                failure = exc
+        if exchange and failure is None:
+            checkpoint = await self._store.scheduled_checkpoint()
+            assert checkpoint is not None
+            await self.upload_backlog(checkpoint)
+        self._show_queue(pacer)
+        if failure is not None:
+            raise failure
+        if exchange:
+            self.status.state = SyncState.IDLE
+            self.status.last_success_ms = self._clock()
+            self.status.last_error = None
+        return plan
+
+    async def _close_slots(self, pacer: UploadPacer, due: int, started_ms: int) -> SlotPlan:
+        def close(tx: StoreTransaction) -> SlotPlan:
+            plan = pacer.plan(tx.tree_size, due)
+            for _ in range(plan.padding):
+                tx.append(PADDING_KIND, {})
+            tx.checkpoint_at(plan.boundary, started_ms)
+            tx.state.set_upload_boundary(plan.boundary, pacer.slots_closed + due, tx.now_ms())
+            return plan
+
+        plan = await self._store.transact(close)
+        pacer.closed(plan)
+        return plan
+
+    def _show_queue(self, pacer: UploadPacer) -> None:
+        queue = pacer.queue(self._store.tree_size)
+        self.status.queued = queue.queued
+        self.status.queue_delay_s = queue.delay_s
+        self.status.queue_over_bound = queue.over_bound
+        self.status.slot_interval_s = pacer.config.interval_s
+        self.status.slot_entries = pacer.config.slots
+
     async def _sleep(self, delay: float, *, probe: bool) -> None:
         self._wake.clear()
         started = time.monotonic()
@@ -349,8 +467,20 @@ class CloudSync:
     # One round ---------------------------------------------------------------------------------
 
     async def run_round(self) -> None:
-        """One round with its outcome kept in the status (``threshold sync now``)."""
+        """One round with its outcome kept in the status (``threshold sync now``). On a log
+        whose upload is paced it delivers only what the slots have sealed off, with their
+        checkpoint: the queue waits for its slots (docs/privacy.md), and a checkpoint larger
+        than the slots' would make the next slot's look like a truncation to the relay."""
         try:
+            scheduled = await self._store.scheduled_checkpoint()
+            if scheduled is not None and self._config.pacing is None:
+                if self._mailbox is not None:
+                    await self.pull_mailbox(self._mailbox)
+                await self.upload_backlog(scheduled)
+                self.status.last_success_ms = self._clock()
+                self.status.last_error = None
+                self._save_status()
+                return
             await self.sync_once()
         except SyncError as exc:
             self._record_error(exc)
@@ -402,20 +532,25 @@ class CloudSync:
             raise SyncUnavailable(f"relay answered {status}", retry, answered=True)
         return status, relay_answer(raw, status)
 
-    async def upload_backlog(self) -> int:
-        """Upload everything above the acknowledged size; return how many entries went up."""
+    async def upload_backlog(self, scheduled: SignedCheckpoint | None = None) -> int:
+        """Upload everything above the acknowledged size; return how many entries went up.
+
+        With ``scheduled`` (the paced upload), only up to that checkpoint's size, and with
+        that checkpoint: the relay is shown exactly the prefix the slots sealed off."""
         store = self._store
         sent = 0
         acked = await store.acked_tree_size()
         if self._relay_held is not None:
             acked = min(acked, self._relay_held)
         while True:
-            size = store.tree_size
+            size = store.tree_size if scheduled is None else scheduled.checkpoint.tree_size
             self.status.backlog = size - acked
             self.status.acked_size = acked
             if acked >= size:
                 return sent
-            checkpoint = await store.latest_checkpoint()
+            checkpoint = scheduled
+            if checkpoint is None:
+                checkpoint = await store.latest_checkpoint()
             if checkpoint is None or checkpoint.checkpoint.tree_size < size:
                 checkpoint = await store.checkpoint()
             cp_size = checkpoint.checkpoint.tree_size
@@ -473,7 +608,8 @@ class CloudSync:
         self.status.uploaded_entries += max(0, new_acked - stored_acked)
         return new_acked
 
-    async def pull_mailbox(self, handler: MailboxHandler) -> int:
+    async def pull_mailbox(self, handler: MailboxHandler, *, once: bool = False) -> int:
+        """Apply the owner's mail; ``once``: one request (the paced rhythm), whatever it held."""
         applied = 0
         while True:
             path = f"/v1/gateways/{self._config.gateway_id}/mailbox?after={self._mail_cursor}"
@@ -497,6 +633,8 @@ class CloudSync:
                         await handler.apply_approval(token)
                 self._mail_cursor = max(self._mail_cursor, int(item["id"]))
                 applied += 1
+            if once:
+                return applied
 
     async def pull_time(self, handler: MailboxHandler) -> int | None:
         """Ask for the relay's signed time and hand it to ``handler``, which may raise the

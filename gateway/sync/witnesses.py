@@ -124,14 +124,28 @@ def _keep(tx: StoreTransaction, *, size: int, name: str, blob: bytes) -> None:
 class WitnessSubmitter:
     """Sends the current checkpoint to every configured witness (one round per call)."""
 
-    def __init__(self, store: Store, witnesses: tuple[WitnessEndpoint, ...]) -> None:
+    def __init__(
+        self, store: Store, witnesses: tuple[WitnessEndpoint, ...], *, scheduled: bool = False
+    ) -> None:
         self._store = store
         self._witnesses = witnesses
+        #: Submit only the paced upload's scheduled checkpoint (docs/privacy.md): a witness
+        #: is another observer, shown exactly what the relay is shown.
+        self._scheduled = scheduled
 
     async def submit_all(self) -> list[Outcome]:
         if not self._witnesses:
             return []
-        signed = await self._store.checkpoint()
+        if self._scheduled:
+            held = await self._store.scheduled_checkpoint()
+            if held is None:
+                return [
+                    Outcome(w.label, None, "waiting for the first upload slot")
+                    for w in self._witnesses
+                ]
+            signed = held
+        else:
+            signed = await self._store.checkpoint()
         if signed.checkpoint.format is not Format.NOTE:
             # An old-format checkpoint at the current size (a database upgraded with no new
             # entry yet) is not a C2SP note; the next entry's checkpoint will be.

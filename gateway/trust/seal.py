@@ -55,6 +55,10 @@ from gateway.errors import GatewayError
 
 SEAL_OVERHEAD = 48
 SMALLEST_CLASS = 512
+#: The kind of the paced upload's padding entries (gateway.sync.pacing, docs/privacy.md):
+#: sealed like every entry, so only the owner (and the gateway, locally) can tell them from
+#: real ones; the owner's tools count them and leave them out of the history.
+PADDING_KIND = "sync.padding"
 LARGEST_CLASS = 128 * 1024
 _LENGTH = struct.Struct(">I")
 

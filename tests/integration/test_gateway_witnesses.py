@@ -101,3 +101,40 @@ async def test_a_forgotten_cosignature_is_recovered_from_the_409(tmp_path: Path)
     finally:
         await first.close()
         await server.stop()
+
+
+async def test_a_paced_gateway_shows_witnesses_only_the_scheduled_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """With paced uploads (docs/privacy.md) a witness is another observer: it is submitted
+    the checkpoint of the last upload slot, never the log as it stands (which would show the
+    queue, and so when entries were written)."""
+    parties = new_parties()
+    server, url = await start_relay(tmp_path / "relay", parties)
+    store = await open_sealed_store(tmp_path / "gw.db", parties)
+    try:
+        witness = await _witness(url)
+        submitter = WitnessSubmitter(store, (witness,), scheduled=True)
+        await _append(store, 3, "a")
+        [before] = await submitter.submit_all()
+        assert (before.tree_size, before.error) == (None, "waiting for the first upload slot")
+
+        def close_slot(tx: Any) -> None:
+            while tx.tree_size < 4:
+                tx.append("sync.padding", {})
+            tx.checkpoint_at(4)
+            tx.state.set_upload_boundary(4, 1, tx.now_ms())
+
+        await store.transact(close_slot)
+        await _append(store, 5, "queued")  # the queue: written, not yet in a slot
+        [outcome] = await submitter.submit_all()
+        assert (outcome.tree_size, outcome.error) == (4, None)
+        sizes = await store.read(
+            lambda conn: [
+                row[0] for row in conn.execute("SELECT tree_size FROM checkpoint_cosignature")
+            ]
+        )
+        assert sizes == [4]
+    finally:
+        await store.close()
+        await server.stop()

@@ -1,6 +1,6 @@
 """Leaf format 3: a visit's entries carry visit tags that only the visitor's proof opens,
 and are otherwise checked exactly as format 2 (the readable copy against the field tags;
-the owner opens the seal)."""
+the owner opens the seal). Every other sealed entry is format 3 too, with a random tag."""
 
 from __future__ import annotations
 
@@ -36,15 +36,18 @@ async def test_visit_entries_are_format_3_verify_and_open(tmp_path: Path) -> Non
     assert all(c.verified for c in shown)
     leaves = [c.stored.leaf_bytes for c in shown]
     forms = [commitment.leaf_form(leaf) for leaf in leaves]
-    assert forms == [
-        commitment.LeafForm.SEALED_V2,
-        *[commitment.LeafForm.SEALED_V3] * 3,
-        commitment.LeafForm.SEALED_V2,
-    ]
+    # Every sealed leaf is format 3 and of one length (docs/privacy.md): the relay cannot
+    # pick a visit's entries out by their first byte or their size.
+    assert forms == [commitment.LeafForm.SEALED_V3] * 5
+    assert len({len(leaf) for leaf in leaves}) == 1
     tags = [commitment.leaf_visit_tag(leaf) for leaf in leaves[1:4]]
     assert tags == [commitment.visit_tag(visit, i) for i in (1, 2, 3)]
     assert len(set(tags)) == 3  # a different tag per entry: nothing links them without v
-    assert commitment.leaf_visit_tag(leaves[0]) is None
+    # The entries outside the visit carry random tags, which v does not match.
+    for i in (0, 4):
+        other = commitment.leaf_visit_tag(leaves[i])
+        assert other is not None
+        assert other != commitment.visit_tag(visit, i)
     unseal = Unsealer(bytes(owner))
     assert open_leaf(unseal, leaves[2]).body == {"n": 1}
 

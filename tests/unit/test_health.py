@@ -112,3 +112,25 @@ def test_a_time_floor_far_ahead_of_the_clock_is_named_with_the_reset() -> None:
     )
     assert len(lines) == 1
     assert lines[0].startswith("FIX  clock: the time floor is 90 s ahead")
+
+
+def test_the_paced_upload_queue_shows_its_delay_and_its_bound() -> None:
+    """``threshold status`` shows how long the queue of the paced upload makes entries wait
+    (docs/privacy.md), and names a queue past ``[cloud] queue_bound``."""
+    paced = {
+        **HEALTHY,
+        "threshold_sync_queued_entries": 7,
+        "threshold_sync_queue_delay_seconds": 120,
+        "threshold_sync_queue_over_bound": 0,
+    }
+    found = assess(samples(**paced), checkpoint_every_s=600, sync_interval_s=60)
+    assert bad(found) == []
+    queue = [f.line() for f in found if f.subject == "upload queue"]
+    assert queue == ["ok   upload queue: paced: 7 entries queued, the last leaves within 2 min"]
+    over = {**paced, "threshold_sync_queued_entries": 900, "threshold_sync_queue_over_bound": 1}
+    over["threshold_sync_queue_delay_seconds"] = 13_500
+    assert bad(assess(samples(**over), checkpoint_every_s=600, sync_interval_s=60)) == [
+        "FIX  upload queue: 900 entries wait for an upload slot, the last for 3.8 h: past "
+        "[cloud] queue_bound -> nothing is lost (the log is local first) and uploads stay "
+        "paced; raise [cloud] slots if this is the new normal (docs/privacy.md)"
+    ]
