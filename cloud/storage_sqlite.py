@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -82,6 +83,30 @@ def _statements(script: str) -> Iterator[str]:
         raise StorageError("a migration ends in an incomplete statement")
 
 
+#: How long an opening process waits for another to finish switching the file to WAL.
+_WAL_WAIT_S = 10.0
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL, waiting for a concurrent opener (``--workers N`` start
+    together on one file). SQLite answers a journal-mode change that meets another
+    connection's lock with SQLITE_BUSY at once, without the busy handler (it would deadlock
+    waiting), so the wait is here: bounded, then the error stands."""
+    deadline = time.monotonic() + _WAL_WAIT_S
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 class SqliteLog:
     """The synchronous work, run in :class:`SqliteStorage`'s thread."""
 
@@ -93,7 +118,7 @@ class SqliteLog:
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(conn)
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 5000")
         log = cls(conn)
