@@ -194,15 +194,24 @@ async def _notifications(device: Device, tag: str) -> list[dict[str, Any]]:
 
 
 async def _shown(device: Device, tag: str) -> None:
-    """Wait until the service worker shows a notification tagged ``tag``."""
-    await device.page.wait_for_function(
-        """async (tag) => {
-            const reg = await navigator.serviceWorker.ready;
-            return (await reg.getNotifications({tag})).length > 0;
-        }""",
-        arg=tag,
-        polling=50,
-        timeout=WAIT * 1000,
+    """Wait until the service worker shows a notification tagged ``tag``.
+
+    Not ``wait_for_function``: it takes an async predicate's promise for a truthy answer and
+    returns at once (seen: the test then read an empty list). ``evaluate`` awaits it."""
+    await asyncio.wait_for(
+        device.page.evaluate(
+            """async ([tag, ms]) => {
+                const reg = await navigator.serviceWorker.ready;
+                const end = Date.now() + ms;
+                while (Date.now() < end) {
+                    if ((await reg.getNotifications({tag})).length > 0) return;
+                    await new Promise((done) => setTimeout(done, 50));
+                }
+                throw new Error(`no notification tagged ${tag} was shown`);
+            }""",
+            [tag, WAIT * 1000],
+        ),
+        WAIT + 5,
     )
 
 
