@@ -130,6 +130,23 @@ def start_ffmpeg(url: str, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
+#: How long ffmpeg may take to start writing (its header needs the stream's first keyframe).
+FFMPEG_START_S = 30.0
+
+
+async def ffmpeg_writing(process: subprocess.Popen[bytes], out: Path) -> None:
+    """Wait until ffmpeg has written its file's header, so the window measures it copying
+    (on a loaded machine it once got no keyframe before the window ended, and wrote
+    nothing). ffmpeg gives no other sign, so the file is looked at every 0.1 s."""
+    deadline = time.monotonic() + FFMPEG_START_S
+    while not await asyncio.to_thread(has_data, out):
+        if process.poll() is not None:
+            raise SystemExit(f"bench: ffmpeg exited ({process.returncode}) before writing")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: ffmpeg wrote nothing in {FFMPEG_START_S:.0f} s")
+        await asyncio.sleep(0.1)
+
+
 async def recording_cpu(
     url: str, seconds: float, clips: Path, *, motion: bool, ffmpeg_out: Path | None
 ) -> tuple[float, float | None, float]:
@@ -150,6 +167,8 @@ async def recording_cpu(
                 raise SystemExit("bench: the test camera never went live")
             recording = await camera.start_clip("bench")
             await asyncio.sleep(WARM_UP_S)
+            if process is not None and ffmpeg_out is not None:
+                await ffmpeg_writing(process, ffmpeg_out)
             ours_before, ff_before = cpu_s(), None
             if process is not None:
                 ff_before = proc_cpu_s(process.pid)
