@@ -25,7 +25,6 @@ watcher then reads the states once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ble.driver import DoorState, LockState, LockStatus, StatusCallback
+from ble.driver import DoorState, LockState, LockStatus
 from ble.errors import (
     LinkLost,
     LockConnectionFailed,
@@ -54,6 +53,7 @@ from ble.link import (
     LockLink,
     discover,
 )
+from ble.linked_driver import LinkedLockDriver
 from ble.nuki import gatt
 from ble.nuki.action import ConfigRead, LockActionExchange, StatesRead
 from ble.nuki.advertisement import in_pairing_mode, looks_like_nuki, new_state_flag
@@ -185,7 +185,7 @@ async def scan_nuki(transport: BleakTransport, scan_s: float = 5.0) -> list[Foun
     return sorted(locks, key=lambda lock: lock.address)
 
 
-class NukiDriver:
+class NukiDriver(LinkedLockDriver):
     """A paired Nuki Smart Lock, driven over the BLE link. Implements
     :class:`ble.driver.LockDriver`."""
 
@@ -200,14 +200,10 @@ class NukiDriver:
         self.transport = transport or BleakTransport()
         self.timeouts = timeouts or NukiTimeouts()
         self._random = random_bytes
-        self._link = LockLink(
-            pairing.address, KEYTURNER, self.transport, self.timeouts, pairing.name
+        super().__init__(
+            LockLink(pairing.address, KEYTURNER, self.transport, self.timeouts, pairing.name)
         )
-        self._callbacks: list[StatusCallback] = []
         self._last: LockStatus | None = None
-        self._watcher: AdvertisementWatch | None = None
-        self._refresh: asyncio.Task[None] | None = None
-        self._closed = False
 
     # -- LockDriver ----------------------------------------------------------------------
     async def status(self) -> LockStatus:
@@ -237,44 +233,6 @@ class NukiDriver:
 
     async def unlatch(self) -> LockStatus:
         return await self._act(LockAction.UNLATCH)
-
-    def subscribe(self, callback: StatusCallback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        if self._watcher is None and not self._closed:
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(self._start_watcher())
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-            if not self._callbacks and self._watcher is not None:
-                watcher, self._watcher = self._watcher, None
-                with contextlib.suppress(RuntimeError):
-                    asyncio.get_running_loop().create_task(watcher.stop())
-
-        return unsubscribe
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._refresh is not None:
-            self._refresh.cancel()
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            await watcher.stop()
-        await self._link.close()
-
-    @property
-    def connected(self) -> bool:
-        return self._link.connected
-
-    @property
-    def frames_sent(self) -> int:
-        """Frames written to the lock, for the benchmark's round-trip figure."""
-        return self._link.frames_sent
-
-    @property
-    def frames_received(self) -> int:
-        return self._link.frames_received
 
     # -- operations ----------------------------------------------------------------------
     async def _read_states(self) -> LockStatus:

@@ -31,14 +31,13 @@ has the whole account.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ble.driver import DoorState, LockState, LockStatus, StatusCallback
+from ble.driver import DoorState, LockState, LockStatus
 from ble.errors import (
     LinkLost,
     LockConnectionFailed,
@@ -60,6 +59,7 @@ from ble.link import (
     LockLink,
     discover,
 )
+from ble.linked_driver import LinkedLockDriver
 from ble.switchbot import advertisement, gatt
 from ble.switchbot.exchanges import (
     ActionEnded,
@@ -227,7 +227,7 @@ async def scan_switchbot(transport: BleakTransport, scan_s: float = 5.0) -> list
     return sorted(found, key=lambda lock: lock.address)
 
 
-class SwitchBotDriver:
+class SwitchBotDriver(LinkedLockDriver):
     """A SwitchBot Lock, driven over the BLE link with the owner's key. Implements
     :class:`ble.driver.LockDriver`."""
 
@@ -241,16 +241,14 @@ class SwitchBotDriver:
         self.credentials = credentials
         self.transport = transport or BleakTransport()
         self.timeouts = timeouts or SwitchBotTimeouts()
-        self._link = LockLink(credentials.address, CHANNEL, self.transport, self.timeouts, name)
-        self._callbacks: list[StatusCallback] = []
+        super().__init__(
+            LockLink(credentials.address, CHANNEL, self.transport, self.timeouts, name)
+        )
         self._last: LockStatus | None = None
         self._battery: int | None = None
         self._battery_low = False
         self._sequence: int | None = None
         self._stale = False
-        self._watcher: AdvertisementWatch | None = None
-        self._refresh: asyncio.Task[None] | None = None
-        self._closed = False
 
     # -- LockDriver ----------------------------------------------------------------------
     async def status(self) -> LockStatus:
@@ -270,43 +268,6 @@ class SwitchBotDriver:
 
     async def unlatch(self) -> LockStatus:
         return await self._act(SwitchBotAction.UNLATCH)
-
-    def subscribe(self, callback: StatusCallback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        if self._watcher is None and not self._closed:
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(self._start_watcher())
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-            if not self._callbacks and self._watcher is not None:
-                watcher, self._watcher = self._watcher, None
-                with contextlib.suppress(RuntimeError):
-                    asyncio.get_running_loop().create_task(watcher.stop())
-
-        return unsubscribe
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._refresh is not None:
-            self._refresh.cancel()
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            await watcher.stop()
-        await self._link.close()
-
-    @property
-    def connected(self) -> bool:
-        return self._link.connected
-
-    @property
-    def frames_sent(self) -> int:
-        return self._link.frames_sent
-
-    @property
-    def frames_received(self) -> int:
-        return self._link.frames_received
 
     # -- operations ----------------------------------------------------------------------
     async def _read_status(self) -> LockStatus:
