@@ -36,9 +36,10 @@ from bleak.exc import (
 from bumble import hci
 from bumble.controller import Controller
 from bumble.device import Advertisement, Device
-from bumble.host import Host
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, TransportSink, TransportSource
+
+from ble.bumble_backend.host import QuietHost
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class BumbleAdapter:
             return
         endpoint = await self._opener()
         try:
-            host = Host(controller_source=endpoint.source, controller_sink=endpoint.sink)
+            host = QuietHost(controller_source=endpoint.source, controller_sink=endpoint.sink)
             device = Device(
                 name="threshold",
                 address=hci.Address(self._address) if self._address else None,

@@ -67,6 +67,10 @@ MAX_BATCH_ENTRIES = wire.MAX_BATCH_ENTRIES
 MAX_BATCH_BYTES = wire.MAX_BATCH_BYTES
 DEFAULT_INTERVAL_S = 60.0
 REQUEST_TIMEOUT_S = 30.0
+#: How far ahead of its exchange a paced slot is closed: a tenth of the interval, at most
+#: two seconds (closing takes milliseconds; behind a burst of the door's writes, hundreds).
+PREPARE_LEAD_FRACTION = 0.1
+PREPARE_LEAD_MAX_S = 2.0
 
 
 class SyncError(GatewayError):
@@ -325,10 +329,11 @@ class CloudSync:
     # The paced upload (docs/privacy.md) ---------------------------------------------------------
 
     async def _paced(self) -> None:
-        """One exchange per slot, on the clock, whatever happens at home: the mailbox poll,
-        the relay's time, then closing the due slots (padding, a checkpoint of exactly the
-        new boundary) and uploading up to it. A failure changes nothing in the rhythm: the
-        slot is closed locally all the same and the next exchange carries it."""
+        """One exchange per slot, on the clock, whatever happens at home: shortly before the
+        slot's time, closing it (padding, a checkpoint of exactly the new boundary); at its
+        time, the mailbox poll, the relay's time and the upload up to the boundary. A
+        failure changes nothing in the rhythm: the slot is closed locally all the same and
+        the next exchange carries it."""
         pacing = self._config.pacing
         assert pacing is not None
         held = await self._store.upload_boundary()
@@ -341,14 +346,22 @@ class CloudSync:
         self._pacer = pacer
         pacer.start(time.monotonic())
         while True:
-            wait = pacer.next_at() - time.monotonic()
-            if wait > 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            due = pacer.take_due(time.monotonic(), random.random())
+            at = pacer.next_at()
+            # The slot is closed (padding, its checkpoint) a little before the exchange's
+            # time and the exchange then waits for that time: closing is a write that queues
+            # behind the door's, so a busy home would otherwise start its exchanges late,
+            # and the relay could learn the lag (docs/privacy.md, "Timing").
+            lead = min(PREPARE_LEAD_MAX_S, pacing.interval_s * PREPARE_LEAD_FRACTION)
+            woken = await self._wait_until(at - lead)
+            now = time.monotonic()
+            send_at = now if woken else max(now, at)
+            due = pacer.take_due(send_at, random.random())
             try:
-                await self.slot_once(due)
+                plan = await self._close_slots(
+                    pacer, due, self._clock() + int((send_at - now) * 1000)
+                )
+                await self._wait_until(send_at)
+                await self._exchange(pacer, plan)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -367,22 +380,22 @@ class CloudSync:
                 self._on_slot()
 
     async def slot_once(self, due: int = 1) -> SlotPlan:
-        """One paced exchange closing ``due`` slots. The requests are the same every time:
-        one mailbox poll, one signed time, one upload of the slots' entries (more than one
-        only to carry slots an outage kept back). The slot is closed first, before any
-        request: then what happens between the requests is network and reading, never a
-        write that could wait behind the door's, and whatever the mailbox and the time
-        write goes up in the next slot."""
+        """One paced exchange closing ``due`` slots now (the paced loop closes each slot a
+        little ahead of its exchange instead; see :meth:`_paced`)."""
         pacer = self._pacer
         assert pacer is not None
-        # The slot's checkpoint is dated when the exchange began (what the relay sees anyway
-        # from the first request), not when it was signed: the time between the two is the
-        # gateway's processing, which a busy home would lengthen.
-        started_ms = self._clock()
+        plan = await self._close_slots(pacer, due, self._clock())
+        return await self._exchange(pacer, plan)
+
+    async def _exchange(self, pacer: UploadPacer, plan: SlotPlan) -> SlotPlan:
+        """The requests of a closed slot, the same every time: one mailbox poll, one signed
+        time, one upload of the slots' entries (more than one only to carry slots an outage
+        kept back). The slot was closed first, before any request: then what happens
+        between the requests is network and reading, never a write that could wait behind
+        the door's, and whatever the mailbox and the time write goes up in the next slot."""
         self.status.state = SyncState.SYNCING
         exchange = time.monotonic() >= self._quiet_until
         failure: BaseException | None = None
-        plan = await self._close_slots(pacer, due, started_ms)
         if exchange and self._mailbox is not None:
             try:
                 await self.pull_mailbox(self._mailbox, once=True)
@@ -401,6 +414,18 @@ class CloudSync:
             self.status.last_success_ms = self._clock()
             self.status.last_error = None
         return plan
+
+    async def _wait_until(self, moment: float) -> bool:
+        """Sleep until ``moment`` (monotonic seconds); True if :meth:`sync_now` cut it short."""
+        wait = moment - time.monotonic()
+        if wait <= 0:
+            return False
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        except TimeoutError:
+            return False
+        return True
 
     async def _close_slots(self, pacer: UploadPacer, due: int, started_ms: int) -> SlotPlan:
         def close(tx: StoreTransaction) -> SlotPlan:

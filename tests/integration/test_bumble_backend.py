@@ -5,6 +5,7 @@ a real HCI transport on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from bleak import BleakClient, BleakScanner
@@ -21,6 +22,7 @@ from bleak_retry_connector import (
     BleakNotFoundError,
     establish_connection,
 )
+from bumble import hci
 
 from ble.bumble_backend import (
     BumbleAdapter,
@@ -81,6 +83,41 @@ async def test_scanner_reports_the_advertisement_as_bleak_types(
     assert adv.service_uuids == [ECHO_SERVICE_UUID]
     assert adv.manufacturer_data == {MANUFACTURER_ID: b"\x01"}
     assert -127 <= adv.rssi <= 20
+
+
+async def test_advertising_reports_are_formatted_only_for_a_debug_log_that_is_on(
+    virtual_radio: VirtualRadio,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bumble builds the text of every HCI packet for its debug log even when the level is
+    off; at a beacon every 20 ms that was a fifth of a busy gateway's CPU
+    (ble/bumble_backend/host.py). Reports still arrive, without the text; with Bumble's
+    debug log on, the text is there as before."""
+    formatted: list[str] = []
+    original = hci.HCI_Event.__str__
+
+    def counting(event: hci.HCI_Event) -> str:
+        formatted.append(event.name)
+        return original(event)
+
+    monkeypatch.setattr(hci.HCI_Event, "__str__", counting)
+    await EchoPeripheral.join(virtual_radio, ADDRESS, name="Ech")
+
+    async def reports(count: int) -> None:
+        seen: asyncio.Queue[AdvertisementData] = asyncio.Queue()
+        async with BleakScanner(lambda _d, a: seen.put_nowait(a), backend=BumbleScanner):
+            for _ in range(count):
+                await asyncio.wait_for(seen.get(), WAIT)
+
+    await reports(10)
+    assert [name for name in formatted if "ADVERTISING_REPORT" in name] == []
+
+    caplog.set_level(logging.DEBUG, logger="bumble.host")
+    caplog.set_level(logging.DEBUG, logger="bumble.controller")
+    await reports(3)
+    assert any("ADVERTISING_REPORT" in name for name in formatted)
+    assert "CONTROLLER -> HOST" in caplog.text
 
 
 async def test_find_device_by_address_and_by_name(virtual_radio: VirtualRadio) -> None:  # noqa: F811
