@@ -169,7 +169,14 @@ async def _registration(device: Device, origin: str) -> str:
 
     device.cdp.on("ServiceWorker.workerRegistrationUpdated", seen)
     await device.cdp.send("ServiceWorker.enable")
-    return await asyncio.wait_for(found, WAIT)
+    registration = await asyncio.wait_for(found, WAIT)
+    # A push delivered to a worker still installing is dropped without a word (seen on a
+    # loaded machine: no notification, 2 runs in 3): deliver only once a worker is active.
+    await asyncio.wait_for(
+        device.page.evaluate("navigator.serviceWorker.ready.then((r) => r.active.state)"),
+        WAIT,
+    )
+    return registration
 
 
 async def _deliver(device: Device, origin: str, registration: str, plain: bytes) -> None:
@@ -193,26 +200,43 @@ async def _notifications(device: Device, tag: str) -> list[dict[str, Any]]:
     )
 
 
-async def _shown(device: Device, tag: str) -> None:
-    """Wait until the service worker shows a notification tagged ``tag``.
+async def _shown(device: Device, tag: str, wait_s: float = WAIT) -> bool:
+    """Whether the service worker shows a notification tagged ``tag`` within ``wait_s``.
 
     Not ``wait_for_function``: it takes an async predicate's promise for a truthy answer and
     returns at once (seen: the test then read an empty list). ``evaluate`` awaits it."""
-    await asyncio.wait_for(
-        device.page.evaluate(
-            """async ([tag, ms]) => {
-                const reg = await navigator.serviceWorker.ready;
-                const end = Date.now() + ms;
-                while (Date.now() < end) {
-                    if ((await reg.getNotifications({tag})).length > 0) return;
-                    await new Promise((done) => setTimeout(done, 50));
-                }
-                throw new Error(`no notification tagged ${tag} was shown`);
-            }""",
-            [tag, WAIT * 1000],
-        ),
-        WAIT + 5,
+    return bool(
+        await asyncio.wait_for(
+            device.page.evaluate(
+                """async ([tag, ms]) => {
+                    const reg = await navigator.serviceWorker.ready;
+                    const end = Date.now() + ms;
+                    while (Date.now() < end) {
+                        if ((await reg.getNotifications({tag})).length > 0) return true;
+                        await new Promise((done) => setTimeout(done, 50));
+                    }
+                    return false;
+                }""",
+                [tag, wait_s * 1000],
+            ),
+            wait_s + 5,
+        )
     )
+
+
+async def _pushed_and_shown(world: World, plain: bytes, tag: str) -> None:
+    """Hand the service worker the gateway's plaintext, as its push service would, until it
+    shows the notification. DevTools' ``deliverPushMessage`` now and then loses a message on
+    a loaded machine (seen: 1 run in 6, the worker active, no push event, no error); a push
+    service delivers again what was not acknowledged, and so does this, at most three
+    times. What is shown is then checked whole."""
+    owner = world.owner
+    assert owner is not None
+    for _ in range(3):
+        await _deliver(owner, world.origin, world.registration, plain)
+        if await _shown(owner, tag, WAIT / 3):
+            return
+    raise AssertionError(f"no notification tagged {tag} was shown after three deliveries")
 
 
 async def test_the_service_worker_shows_the_approval_with_approve_and_deny(world: World) -> None:
@@ -227,8 +251,7 @@ async def test_the_service_worker_shows_the_approval_with_approve_and_deny(world
     assert json.loads(plain)["route"] == f"approve/{session}"
 
     # The service worker gets the gateway's exact plaintext and shows it.
-    await _deliver(owner, world.origin, world.registration, plain)
-    await _shown(owner, session)
+    await _pushed_and_shown(world, plain, session)
     (note,) = await _notifications(owner, session)
     assert note["title"] == "Threshold"
     assert note["body"] == "Survey waiting for your approval at the front door"
@@ -275,9 +298,8 @@ async def test_a_courier_push_opens_the_live_view(world: World) -> None:
     reply = await world.h.open(t, package_code="PKG-2")
     received = await world.push.wait_for(before + 1)
     plain = world.keys.decrypt(received[-1].body)
-    await _deliver(owner, world.origin, world.registration, plain)
     tag = reply.body["session"]
-    await _shown(owner, tag)
+    await _pushed_and_shown(world, plain, tag)
     shown = await _notifications(owner, tag)
     assert shown[0]["body"] == "Courier at the front door"
     assert shown[0]["actions"] == []
