@@ -379,14 +379,6 @@ class CloudSync:
             if self._on_slot is not None:
                 self._on_slot()
 
-    async def slot_once(self, due: int = 1) -> SlotPlan:
-        """One paced exchange closing ``due`` slots now (the paced loop closes each slot a
-        little ahead of its exchange instead; see :meth:`_paced`)."""
-        pacer = self._pacer
-        assert pacer is not None
-        plan = await self._close_slots(pacer, due, self._clock())
-        return await self._exchange(pacer, plan)
-
     async def _exchange(self, pacer: UploadPacer, plan: SlotPlan) -> SlotPlan:
         """The requests of a closed slot, the same every time: one mailbox poll, one signed
         time, one upload of the slots' entries (more than one only to carry slots an outage
