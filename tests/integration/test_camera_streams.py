@@ -167,7 +167,9 @@ async def test_a_clock_that_jumps_keeps_the_camera_live_and_the_clip_whole(
     (gap,) = result.gaps
     assert gap.cause == cause
     assert gap.jump_s == pytest.approx(jump_by, abs=0.3)
-    assert 0 <= gap.gap_s <= 1.0  # until the next keyframe: at most a keyframe interval
+    # Until the next keyframe: at most a keyframe interval, measured by arrival times, which
+    # a loaded machine delays (seen: 1.197 s in a full run beside other jobs).
+    assert 0 <= gap.gap_s <= 1.0 + 0.4
     # The clip lasts as long as the visit did: pre-roll, then the wall time recorded. The
     # bug this guards is seconds wide (6 s of the visit lost, or a 20 s frozen frame); the
     # test's own wall clock runs up to ~0.4 s late on a loaded machine.
