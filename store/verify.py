@@ -558,7 +558,7 @@ class _QuickCheck:
             self._pool.shutdown(wait=True)
 
     def result(self) -> str:
-        """ "ok", or what SQLite found wrong; raises ``sqlite3.Error`` as the pragma does."""
+        """The file's verdict: "ok" or what SQLite found wrong (raises as the pragma does)."""
         if self._result is None:
             found = None if self._future is None else self._future.result()
             if found is None:
