@@ -7,8 +7,8 @@ Prints one JSON line:
   sealing (with the gateway's seal key pool, ``gateway.app.seal_keys``, as wired), leaf and
   node hashes, tree nodes, time floor, checkpoints every 256 entries;
 - ``raw_sqlite_commits_per_s``: the reference, measured in the same run: plain ``sqlite3``,
-  same pragmas, one comparable row (time, kind, body, 32-byte hash, and as many leaf bytes
-  as a sealed leaf) per commit;
+  same pragmas, one comparable row (time, kind, the same body, the sealed flag, a 32-byte
+  hash, and as many leaf bytes as the subject's sealed leaf: format 3, 625) per commit;
 - ``durable_vs_raw``: the median over ``--rounds`` rounds of ``--appends`` of each, the
   reference and the subject alternating commit by commit (the VM's fsync latency swings
   several-fold within a second), of their ratio (target >= 0.5); the two rates are medians;
@@ -30,8 +30,8 @@ Prints one JSON line:
   (reference, then default, then one process) of the ratios (target >= 0.3).
 
 Every log is sealed to an owner key, so its leaves are in the gateway's default format
-(format 2: field tags and a sealed box, docs/audit-log.md). The large log is built with
-10,000 appends per transaction and a checkpoint every 4,096 entries.
+(format 3: field tags, a visit tag and a sealed box, docs/audit-log.md). The large log is
+built with 10,000 appends per transaction and a checkpoint every 4,096 entries.
 
     .venv/bin/python bench/store.py            # full run, about eight minutes
     .venv/bin/python bench/store.py --entries 5000 --appends 300   # smoke size
@@ -68,8 +68,10 @@ from store.transaction import StoreTransaction  # noqa: E402
 from store.verify import default_workers, verify_log  # noqa: E402
 
 CHECKPOINT_EVERY = 4096
-#: A format-2 leaf of the smallest size class: 0x02, three 16-byte tags, a sealed box of 512.
-SEALED_LEAF_BYTES = 1 + 3 * 16 + 512 + 48
+#: A sealed leaf of the smallest size class as the store writes every one (format 3, since
+#: the uniform leaves of docs/privacy.md): 0x03, three 16-byte field tags, a 16-byte visit
+#: tag, a sealed box of 512 bytes.
+SEALED_LEAF_BYTES = 1 + 3 * 16 + 16 + 512 + 48
 BODY = {"door": "front", "ticket": "01J9Z3Q8W6XK2M4N5P7R8S9T0V", "purpose": "delivery"}
 
 
@@ -115,18 +117,20 @@ class RawLog:
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.execute(
             "CREATE TABLE entry (idx INTEGER PRIMARY KEY, time_ms INTEGER, kind TEXT,"
-            " body TEXT, leaf_bytes BLOB, leaf_hash BLOB)"
+            " body TEXT, sealed INTEGER, leaf_bytes BLOB, leaf_hash BLOB)"
         )
-        self._body = json.dumps(BODY, sort_keys=True, separators=(",", ":"))
+        # The subject's body (``alternating_rates`` adds ``n``), serialised once: the
+        # reference does no work but the database's.
+        self._body = json.dumps({**BODY, "n": 0}, sort_keys=True, separators=(",", ":"))
         self._next = 0
 
     def commit(self) -> None:
         """One row, one durable commit. As many leaf bytes as the subject's sealed leaf
-        (format 2, the 512-byte class), fresh for every row as a sealed box is."""
+        (format 3, the 512-byte class), fresh for every row as a sealed box is."""
         leaf = os.urandom(SEALED_LEAF_BYTES)
         self._conn.execute("BEGIN IMMEDIATE")
         self._conn.execute(
-            "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO entry VALUES (?, ?, ?, ?, 1, ?, ?)",
             (
                 self._next,
                 time.time_ns() // 1_000_000,

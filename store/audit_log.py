@@ -19,7 +19,7 @@ from typing import Any
 from store import commitment, merkle
 from store.checkpoint import Checkpoint, CheckpointSigner, Format, SignedCheckpoint
 from store.commitment import CommitmentKey, RowVerdict
-from store.entry import AuditEntry, EntrySealer, JsonValue, canonical_body, canonical_bytes
+from store.entry import AuditEntry, EntrySealer, JsonValue, encode
 from store.errors import NoSigningKey, StorageCorrupt
 from store.merkle import MerkleFrontier
 
@@ -94,6 +94,9 @@ def load_frontier(conn: sqlite3.Connection) -> MerkleFrontier:
     return MerkleFrontier.load(SqlitePerfectNodes(conn), tree_size(conn))
 
 
+_INSERT_NODE = "INSERT INTO merkle_node (level, idx, hash) VALUES (?, ?, ?)"
+
+
 def insert_entry(
     conn: sqlite3.Connection,
     frontier: MerkleFrontier,
@@ -112,15 +115,16 @@ def insert_entry(
     ``frontier`` is advanced; the caller owns rolling it back if the transaction fails.
     """
     entry = AuditEntry(index=frontier.size, time_ms=time_ms, kind=kind, body=body)
-    encoded = canonical_bytes(entry)
-    body_text = canonical_body(body).decode("utf-8")
+    body_bytes, encoded = encode(entry)
+    body_text = body_bytes.decode("utf-8")
     if seal is None:
         leaf = encoded
     elif commitment_key is None:
         leaf = seal(encoded)
     else:
-        entry_key = commitment_key.entry_key(entry.index)
-        field_tags = commitment.tags(entry_key, time_ms, kind, body_text)
+        entry_key, field_tags = commitment.entry_tagger(commitment_key)(
+            entry.index, time_ms, kind, body_text
+        )
         sealed = seal(commitment.sealed_payload(entry_key, encoded))
         # Every sealed leaf is format 3 (docs/privacy.md): an entry outside any visit gets 16
         # random bytes where a visit's entry has its HMAC tag, so the relay cannot tell from
@@ -147,11 +151,11 @@ def insert_entry(
         ),
     )
     completed = frontier.append(digest)
-    if completed:
-        conn.executemany(
-            "INSERT INTO merkle_node (level, idx, hash) VALUES (?, ?, ?)",
-            [(node.level, node.index, node.hash) for node in completed],
-        )
+    if len(completed) == 1:  # the commonest case; executemany costs more for one row
+        node = completed[0]
+        conn.execute(_INSERT_NODE, (node.level, node.index, node.hash))
+    elif completed:
+        conn.executemany(_INSERT_NODE, [(node.level, node.index, node.hash) for node in completed])
     conn.execute("UPDATE time_floor SET time_ms = MAX(time_ms, ?) WHERE singleton = 1", (time_ms,))
     return StoredEntry(entry, seal is not None, leaf, digest)
 

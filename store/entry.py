@@ -31,6 +31,8 @@ MAX_DEPTH = 16
 MAX_SAFE_INTEGER = 2**53 - 1
 _KIND = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 _KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+#: Types whose every value is valid (exactly these: a subclass goes the long way).
+_FLAT = frozenset((str, bool, type(None)))
 
 EntrySealer = Callable[[bytes], bytes]
 """Turns canonical entry bytes into the sealed bytes that are hashed and synced."""
@@ -63,15 +65,20 @@ def _check_value(value: object, depth: int, where: str) -> None:
         if abs(value) > MAX_SAFE_INTEGER:
             raise InvalidEntry(f"integer at {where} is outside +/-(2**53 - 1)")
         return
+    # Every append checks its body: a string, null or boolean one level down is accepted
+    # here without a call and without formatting its path (only an error needs the path).
+    flat = depth < MAX_DEPTH
     if isinstance(value, list | tuple):
         for position, item in enumerate(value):
-            _check_value(item, depth + 1, f"{where}[{position}]")
+            if not (flat and type(item) in _FLAT):
+                _check_value(item, depth + 1, f"{where}[{position}]")
         return
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str) or _KEY.fullmatch(key) is None:
                 raise InvalidEntry(f"object key {key!r} at {where} is not [A-Za-z0-9_.-]{{1,64}}")
-            _check_value(item, depth + 1, f"{where}.{key}")
+            if not (flat and type(item) in _FLAT):
+                _check_value(item, depth + 1, f"{where}.{key}")
         return
     raise InvalidEntry(
         f"value at {where} has type {type(value).__name__}; floats and "
@@ -102,21 +109,29 @@ def canonical_body(body: Mapping[str, JsonValue]) -> bytes:
 
 def canonical_bytes(entry: AuditEntry) -> bytes:
     """The canonical encoding of ``entry`` (see the module docstring)."""
+    return encode(entry)[1]
+
+
+def encode(entry: AuditEntry) -> tuple[bytes, bytes]:
+    """(the canonical body, the canonical entry bytes), the body checked and serialised once.
+
+    The entry's bytes are put together around the body's rather than serialised again: the
+    other fields are a checked kind (a dotted lower-case name: nothing JSON escapes) and two
+    integers, and the keys ``b i k t v`` are already in sorted order, so this is exactly what
+    ``json.dumps`` of the whole object with sorted keys gives (a test checks)."""
     check_kind(entry.kind)
     for name, number in (("index", entry.index), ("time_ms", entry.time_ms)):
         if isinstance(number, bool) or not isinstance(number, int):
             raise InvalidEntry(f"entry {name} must be an integer")
         if not 0 <= number <= MAX_SAFE_INTEGER:
             raise InvalidEntry(f"entry {name} {number} is outside 0..2**53 - 1")
-    canonical_body(entry.body)
-    return _dumps(
-        {
-            "b": entry.body,
-            "i": entry.index,
-            "k": entry.kind,
-            "t": entry.time_ms,
-            "v": ENCODING_VERSION,
-        }
+    body = canonical_body(entry.body)
+    return body, b'{"b":%b,"i":%d,"k":"%b","t":%d,"v":%d}' % (
+        body,
+        entry.index,
+        entry.kind.encode("ascii"),
+        entry.time_ms,
+        ENCODING_VERSION,
     )
 
 

@@ -8,6 +8,12 @@ hands each one out exactly once: it leaves the pool when taken. When the pool is
 burst of appends, or no thread started) the key is made on the spot, as before. The total
 work is the same; what changes is that it is off the append's path.
 
+The thread refills in batches: it is woken when the pool is down to half its depth and then
+makes keys until it is full, rather than being woken for each key taken. Woken during an
+append, it competed with the append's thread for the GIL at each of that append's SQLite
+calls (docs/audit-log.md, "Performance"); now that happens in one append of every
+``depth / 2``, and a gateway, whose appends come a few per visit, never drains it that far.
+
 The keys are secret (each is one entry's box key) and live only in this process's memory,
 like the entries themselves before they are sealed; nothing is written anywhere.
 """
@@ -31,6 +37,7 @@ class SealKeyPool:
             raise ValueError("a seal key pool holds at least one key")
         self._sealer = sealer
         self._depth = depth
+        self._low = depth // 2  # refill from here, up to depth
         self._keys: collections.deque[SealKey] = collections.deque()
         lock = threading.Lock()
         self._wanted = threading.Condition(lock)  # the refiller waits for a taken key
@@ -58,7 +65,8 @@ class SealKeyPool:
         """A key nobody else gets: made ahead when one is ready, else now."""
         with self._wanted:
             key = self._keys.popleft() if self._keys else None
-            self._wanted.notify()
+            if len(self._keys) <= self._low:
+                self._wanted.notify()
         return key if key is not None else self._sealer.fresh_key()
 
     def seal(self, entry: bytes) -> bytes:
@@ -85,13 +93,16 @@ class SealKeyPool:
     def _refill(self) -> None:
         while True:
             with self._wanted:
-                while not self._closed and len(self._keys) >= self._depth:
+                while not self._closed and len(self._keys) > self._low:
                     self._wanted.wait()
                 if self._closed:
                     return
-            key = self._sealer.fresh_key()  # outside the lock: appends never wait for it
-            with self._wanted:
-                if self._closed:
-                    return
-                self._keys.append(key)
-                self._made.notify_all()
+            while True:  # a batch: up to full
+                key = self._sealer.fresh_key()  # outside the lock: appends never wait for it
+                with self._wanted:
+                    if self._closed:
+                        return
+                    self._keys.append(key)
+                    self._made.notify_all()
+                    if len(self._keys) >= self._depth:
+                        break

@@ -181,3 +181,18 @@ def test_the_cli_takes_jobs_and_refuses_a_bad_count(log: Path) -> None:
     result = run_cli("audit", "verify", "--db", str(log), "--jobs", "0")
     assert result.returncode == 2
     assert result.stderr.strip() == "threshold: --jobs must be 1 to 64"
+
+
+def test_a_damaged_file_is_reported_as_damaged_in_one_process_and_several(
+    log: Path, tmp_path: Path, small_ranges: None
+) -> None:
+    """The file's own check (PRAGMA quick_check) runs beside the scan now: a damaged page is
+    still reported as damage, not as whatever the scan made of it."""
+    path = _copy(log, tmp_path)
+    data = bytearray(path.read_bytes())
+    data[40 * 4096] = 0x07  # no b-tree page has this type
+    path.write_bytes(bytes(data))
+    one, two = _both(path)
+    assert one == two
+    assert one["ok"] is False
+    assert str(one["problem"]).startswith("database damaged: ")

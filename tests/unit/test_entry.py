@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from store.entry import (
     AuditEntry,
+    canonical_body,
     canonical_bytes,
     decode_entry,
+    encode,
     leaf_bytes,
 )
 from store.errors import InvalidEntry
@@ -111,6 +113,14 @@ def test_round_trip_and_agreement_with_plain_json(
     data = canonical_bytes(entry)
     assert decode_entry(data) == entry
     assert json.loads(data) == {"b": body, "i": index, "k": "event.happened", "t": time_ms, "v": 1}
+    # encode() puts the bytes together around the body's: exactly the whole object's dump.
+    whole = json.dumps(
+        {"b": body, "i": index, "k": "event.happened", "t": time_ms, "v": 1},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    assert encode(entry) == (canonical_body(body), whole)  # type: ignore[arg-type]
 
 
 @settings(deadline=None)

@@ -102,3 +102,21 @@ def test_a_closed_or_unstarted_pool_makes_keys_on_the_spot_and_keeps_none() -> N
         pool.start()
     with pytest.raises(ValueError, match="at least one"):
         SealKeyPool(sealer, depth=0)
+
+
+def test_the_pool_refills_in_batches_from_half_its_depth() -> None:
+    # The refilling thread is woken only once the pool is down to half (then fills it up):
+    # not for every key taken, which made it compete with each append for the GIL.
+    _, sealer = _owner()
+    pool = SealKeyPool(sealer, depth=16)
+    pool.start()
+    try:
+        assert pool.wait_ready(16, WAIT_S)
+        for _ in range(7):
+            pool.take()
+        assert pool.ready == 9  # above half: nobody was woken to refill
+        pool.take()  # down to half: refilled, up to full
+        assert pool.wait_ready(16, WAIT_S)
+        assert pool.ready == 16
+    finally:
+        pool.close()

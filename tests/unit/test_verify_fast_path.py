@@ -71,6 +71,21 @@ def test_the_written_out_hmac_is_hmac() -> None:
         assert commitment.fast_row_check(key)(index, time_ms, kind, body, 1, leaf)
 
 
+def test_the_appenders_tagger_gives_the_defined_key_and_tags() -> None:
+    """commitment.entry_tagger (the append's HMAC over hashlib) is entry_key and tags."""
+    rng = random.Random(11)
+    for _ in range(200):
+        key = CommitmentKey(os.urandom(32))
+        index, time_ms = rng.randrange(2**53), rng.randrange(2**53)
+        kind = rng.choice(["session.granted", "clip.recorded", "a.b"])
+        body = '{"s":"' + "é" * rng.randrange(40) + '"}'
+        entry_key = key.entry_key(index)
+        assert commitment.entry_tagger(key)(index, time_ms, kind, body) == (
+            entry_key,
+            commitment.tags(entry_key, time_ms, kind, body),
+        )
+
+
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 7, 8, 9, 100, 257])
 def test_the_bulk_tree_is_the_incremental_tree(size: int) -> None:
     leaves = [merkle.leaf_hash(os.urandom(8)) for _ in range(size)]
