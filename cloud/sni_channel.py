@@ -6,10 +6,12 @@ channel API (``create_channel``, ``MultiplexerChannel.read``/``write``, ``delete
 with the same outcomes: the ClientHello goes first, bytes go both ways undecrypted, a channel
 the gateway closes closes the connection, a connection that closes (or fails) closes the
 channel, and a connection silent both ways for :data:`IDLE_S` is closed along with its
-channel. It differs in cost only: ``SNIProxy`` starts a task, an ``asyncio.wait`` and a timer
-for every message it carries, and reads 4 KiB at a time from the owner; here each direction
-is one task for the connection's life, and the idle timer is one timer handle that is moved
-only when it fires.
+channel. It differs in cost: ``SNIProxy`` starts a task, an ``asyncio.wait`` and a timer for
+every message it carries; here each direction is one task for the connection's life, and the
+idle timer is one timer handle that is moved only when it fires. And in what it holds for an
+owner that reads slower than its gateway sends: ``SNIProxy`` awaits each write's drain, so the
+backlog waits in the channel's queue (up to 8000 messages); here it waits in the transport's
+buffer, counted in bytes, and past :data:`OWNER_BACKLOG` the connection is aborted.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ IDLE_S = 60.0
 #: tunnel queue holds 12000 messages: 48 MB). The bulk of a live view goes the other way.
 OWNER_READ = 4096
 #: Bytes the relay holds for an owner's connection that reads slower than its gateway sends
-#: (snitun has no flow control): past this the connection is closed, as snitun closes it when
-#: its channel queue is full (8000 messages, up to 8000 x the gateway's message size).
+#: (snitun has no flow control): past this the connection is aborted and its channel closed,
+#: as snitun drops a channel whose queue is full (8000 messages: 8000 x the message size).
 OWNER_BACKLOG = 16 * 1024 * 1024
 
 
