@@ -6,10 +6,11 @@ one listening port carries both kinds of connection, told apart by their first b
 
 * ``0x16`` (a TLS handshake record, RFC 8446 §5.1): an owner's browser. The front reads the
   whole first record (the ClientHello), takes its server name (RFC 6066 §3), refuses any name
-  the relay does not route (the connection is closed; nothing is answered), and hands the
-  connection to snitun's ``SNIProxy``, which opens a channel on the named gateway's
-  multiplexer and copies bytes both ways. The front never holds a key for the owner's TLS:
-  the handshake ends in the gateway.
+  the relay does not route (the connection is closed; nothing is answered), opens a channel
+  on the named gateway's snitun multiplexer and copies bytes both ways
+  (:mod:`cloud.sni_channel`: what snitun's ``SNIProxy`` does, at a fraction of its cost per
+  message). The front never holds a key for the owner's TLS: the handshake ends in the
+  gateway.
 * ``g`` (a Fernet token, base64 of version byte 0x80): a gateway's tunnel. snitun's
   ``PeerListener`` decrypts the token with the relay's tunnel key (``DIR/remote.key``, 0600),
   runs its AES challenge with the key the token carries, and registers the peer under the
@@ -35,7 +36,6 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from snitun.exceptions import ParseSNIError
 from snitun.server.listener_peer import PeerListener
-from snitun.server.listener_sni import SNIProxy
 from snitun.server.peer_manager import PeerManager
 from snitun.server.sni import parse_tls_sni
 from snitun.utils.aes import generate_aes_keyset
@@ -43,6 +43,7 @@ from snitun.utils.server import generate_client_token
 
 from cloud.errors import CloudError
 from cloud.remote_names import NameTable
+from cloud.sni_channel import carry
 from groundwork.files import write_file
 
 log = logging.getLogger("threshold.relay.sni")
@@ -94,7 +95,6 @@ class SniFront:
         self.names = names
         self._key = tunnel_key
         self._peers = PeerManager([tunnel_key])
-        self._sni = SNIProxy(self._peers)
         self._tunnels = PeerListener(self._peers)
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -173,13 +173,14 @@ class SniFront:
         if token:
             await self._tunnels.handle_connection(reader, writer, data=token)
             return
-        if not self.names.routes(server_name) or not self.connected(server_name):
+        peer = self._peers.get_peer(server_name) if self.names.routes(server_name) else None
+        if peer is None or not peer.is_ready or peer.multiplexer is None:
             # Nothing is answered for a name the relay does not route, or whose gateway has
             # no tunnel up: the browser sees the connection closed.
             log.debug("refused a connection for an unrouted or absent name")
             self._close(writer)
             return
-        await self._sni.handle_connection(reader, writer, data=hello, sni=server_name)
+        await carry(peer.multiplexer, hello, reader, writer)
 
     @staticmethod
     def _close(writer: asyncio.StreamWriter) -> None:

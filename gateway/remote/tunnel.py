@@ -72,10 +72,13 @@ class TunnelStatus:
         }
 
 
-#: Bytes read from the gateway's listener per multiplexer message. snitun's own Connector
-#: reads 4 KiB; the relay's cost is per message (bench/remote.py), so a message carries up to
-#: 64 KiB (a TLS record is at most 16 KiB: four records).
-ENDPOINT_READ = 64 * 1024
+#: Bytes read from the gateway's listener per multiplexer message, and the reader's buffer
+#: limit so that a read can find that many waiting. snitun's own Connector reads 4 KiB; the
+#: relay's cost is per message (bench/remote.py, docs/remote.md "Figures"): 64 KiB messages
+#: cost the relay 2.5 CPU-s per GB, 256 KiB ones about half as much. A live view's frame is
+#: one message whatever this is (it is read as it is written); only a transfer that outruns
+#: the tunnel fills a message.
+ENDPOINT_READ = 256 * 1024
 
 
 class TunnelEndpoint:
@@ -89,7 +92,9 @@ class TunnelEndpoint:
 
     async def handler(self, multiplexer: Multiplexer, channel: MultiplexerChannel) -> None:
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await asyncio.open_connection(
+                self.host, self.port, limit=ENDPOINT_READ
+            )
         except OSError:
             log.warning("remote: the gateway's own listener refused a tunnel connection")
             with contextlib.suppress(MultiplexerTransportError):

@@ -1,10 +1,12 @@
 """Attacks on remote reach (docs/remote.md): a gateway claiming another's name, names the
 relay does not route, forged and unsigned tunnel requests, a tunnel token the relay never
-issued, and a connection for a name whose gateway is away."""
+issued, a connection for a name whose gateway is away, and an owner's connection that stops
+reading (what the relay holds for it is bounded in bytes)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 import time
@@ -20,6 +22,7 @@ from snitun.client.connector import Connector
 from snitun.exceptions import SniTunConnectionError
 from snitun.utils.server import generate_client_token
 
+from cloud import sni_channel
 from cloud.signed_request import gateway_principal, sign_request
 from gateway.remote.errors import RelayRefused
 from gateway.remote.relay_api import RelayAccess, RelayApi
@@ -168,3 +171,59 @@ async def test_garbage_on_the_front_is_closed(tmp_path: Path) -> None:
             writer.close()
     finally:
         await server.stop()
+
+
+def _client_hello(server_name: str) -> bytes:
+    """The first flight of a TLS client for ``server_name`` (its ClientHello record)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname=server_name)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+async def test_an_owner_connection_that_stops_reading_is_cut_at_a_byte_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """snitun has no flow control: a gateway sends as fast as its tunnel goes, whatever the
+    owner reads. The relay holds at most ``OWNER_BACKLOG`` bytes for a connection (here 1 MiB,
+    to keep the test short), then aborts it and closes its channel, so the gateway stops."""
+    monkeypatch.setattr(sni_channel, "OWNER_BACKLOG", 1 << 20)
+    home = Gateway("gw-home", SigningKey.generate())
+    server, url = await start_remote_relay(tmp_path, {"home": home})
+    assert server.relay.front is not None
+    sent = 0
+    stopped = asyncio.Event()
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        block = b"x" * 65536
+        try:
+            while sent < 1 << 30:
+                writer.write(block)
+                await writer.drain()
+                sent += len(block)
+        except ConnectionError:
+            pass
+        finally:
+            stopped.set()
+            writer.close()
+
+    endpoint = await asyncio.start_server(flood, "127.0.0.1", 0)
+    tunnel = home.tunnel(url, "home", int(endpoint.sockets[0].getsockname()[1]))
+    try:
+        await tunnel.start()
+        await asyncio.wait_for(tunnel.up.wait(), WAIT_S)
+        # The owner sends its ClientHello and then reads nothing.
+        _, writer = await asyncio.open_connection("127.0.0.1", server.relay.front.port)
+        writer.write(_client_hello(HOME))
+        await writer.drain()
+        await asyncio.wait_for(stopped.wait(), WAIT_S)
+        # The bound, the relay's and the gateway's socket buffers and what was in flight: far
+        # from the gigabyte the gateway would have sent.
+        assert sent < 64 << 20
+        writer.close()
+    finally:
+        await tunnel.stop()
+        await server.stop()
+        endpoint.close()
