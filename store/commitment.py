@@ -162,9 +162,11 @@ EntryTagger = Callable[[int, int, str, str], tuple[bytes, bytes]]
 @functools.lru_cache(maxsize=4)
 def entry_tagger(key: CommitmentKey) -> EntryTagger:
     """``tag(index, time_ms, kind, body_text)``: (entry key, the three field tags), equal to
-    ``key.entry_key(index)`` and :func:`tags` but computed as :func:`fast_row_check` does
-    (HMAC over hashlib, ``K``'s padded blocks hashed once per key, not once per entry). The
-    appender calls it once per entry; a test checks it against the definitions."""
+    ``key.entry_key(index)`` and :func:`tags` but computed faster (HMAC over hashlib,
+    ``K``'s padded blocks hashed once per key, not once per entry; the time formatted
+    straight into the hashed bytes, ``%d`` being the definition's ``str(time_ms)``). The
+    appender calls it once per entry and :func:`fast_row_check` once per row; a test checks
+    it against the definitions."""
     entry_inner, entry_outer = _entry_key_states(key)
     sha256 = hashlib.sha256
     pack = _U64.pack
@@ -323,17 +325,11 @@ def fast_row_check(key: CommitmentKey) -> RowCheck:
     fast path": the caller asks :func:`check_row`, which names the field. Equivalent for
     every row the gateway can have written: equal tags mean the columns are the values the
     gateway committed, which passed the same well-formedness rules when appended."""
-    # HMAC-SHA256 (RFC 2104) written out over hashlib: H((k ^ opad) || H((k ^ ipad) || m)).
-    # OpenSSL 3's one-shot HMAC (hmac.digest) fetches the digest again on every call and
-    # costs twice as much as these hashlib calls; a test checks both agree on random inputs.
-    # The entry key's inner and outer states after K's padded block are computed once and
-    # copied per row; the time is formatted straight into the hashed bytes (``%d`` is the
-    # decimal ``str(time_ms)`` of the tag's definition).
-    entry_inner, entry_outer = _entry_key_states(key)
-    sha256 = hashlib.sha256
-    pack = _U64.pack
-    zeros = bytes(64 - KEY_BYTES)
-    ipad, opad = _IPAD, _OPAD
+    # The tags come from :func:`entry_tagger`: HMAC-SHA256 (RFC 2104) written out over
+    # hashlib, the entry key's states after K's padded block computed once per key. OpenSSL
+    # 3's one-shot HMAC (hmac.digest) fetches the digest again on every call and costs twice
+    # as much; a test checks both agree on random inputs.
+    tagger = entry_tagger(key)
     equal = hmac.compare_digest
     v2_extra = _HEADER + SEAL_OVERHEAD
     v3_extra = v2_extra + VISIT_TAG_BYTES
@@ -349,24 +345,7 @@ def fast_row_check(key: CommitmentKey) -> RowCheck:
         n = len(leaf) - (v2_extra if head == FORMAT_2 else v3_extra if head == FORMAT_3 else 0)
         if head not in (FORMAT_2, FORMAT_3) or n < 512 or n & (n - 1):
             return False
-        inner = entry_inner.copy()
-        inner.update(pack(index))
-        outer = entry_outer.copy()
-        outer.update(inner.digest())
-        padded = outer.digest() + zeros
-        i_key, o_key = padded.translate(ipad), padded.translate(opad)
-        found = (
-            sha256(o_key + sha256(b"%btime_ms\x00%d" % (i_key, time_ms)).digest()).digest()[
-                :TAG_BYTES
-            ]
-            + sha256(o_key + sha256(i_key + b"kind\x00" + kind.encode()).digest()).digest()[
-                :TAG_BYTES
-            ]
-            + sha256(o_key + sha256(i_key + b"body\x00" + body.encode()).digest()).digest()[
-                :TAG_BYTES
-            ]
-        )
-        return equal(found, leaf[1:_HEADER])
+        return equal(tagger(index, time_ms, kind, body)[1], leaf[1:_HEADER])
 
     return check
 
