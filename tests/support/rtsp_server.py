@@ -17,6 +17,16 @@ a camera whose clock was reset; see :class:`JumpingProxy`), a new resolution mid
 (``--resize-at S --resize-to WxH``), UDP only (``--udp-only``: a TCP transport request is
 answered 461), and a user name and password (``--user``/``--password``: basic
 authentication).
+
+Like a real camera, it encodes from start-up whether or not anyone watches: an in-process
+viewer (:class:`StandingViewer`) holds the one shared pipeline open, and the URL is printed
+only once that viewer has received video. This is also what keeps GStreamer 1.22's RTSP
+server alive: when several clients PLAY a shared media that is still starting, one of them
+can find a stream with a transport but no segment yet, and ``gst_rtsp_media_get_rates``
+aborts the whole process on a ``g_assert`` (seen with four cameras connecting at once, one
+run in three). A media that is already playing has its segment, so clients joining it never
+hit that window. Servers whose clock jumps or whose resolution changes start cold instead,
+because those timers count from their one client's connection.
 """
 
 from __future__ import annotations
@@ -172,6 +182,48 @@ def resize_later(media: Any, args: argparse.Namespace) -> None:
     GLib.timeout_add(int(args.resize_at * 1000), resize)
 
 
+#: How long the standing viewer may take to receive the first video (x264 at 1080p on a
+#: loaded machine is the slow case).
+STANDING_VIEWER_S = 20.0
+
+
+class StandingViewer:
+    """An RTSP client inside the server process that keeps the shared pipeline playing."""
+
+    def __init__(self, url: str, args: argparse.Namespace, on_video: Any) -> None:
+        self.pipeline = Gst.Pipeline.new("standing-viewer")
+        source = Gst.ElementFactory.make("rtspsrc")
+        source.set_property("location", url)
+        source.set_property("latency", 0)
+        lower = GstRtsp.RTSPLowerTrans.UDP if args.udp_only else GstRtsp.RTSPLowerTrans.TCP
+        source.set_property("protocols", lower)
+        if args.user:
+            source.set_property("user-id", args.user)
+            source.set_property("user-pw", args.password)
+        source.connect("pad-added", self._pad_added)
+        self.pipeline.add(source)
+        self.on_video = on_video
+        self.seen = threading.Event()
+
+    def start(self) -> None:
+        self.pipeline.set_state(Gst.State.PLAYING)
+
+    def _pad_added(self, _source: Any, pad: Any) -> None:
+        sink = Gst.ElementFactory.make("fakesink")
+        sink.set_property("sync", False)
+        sink.set_property("async", False)
+        self.pipeline.add(sink)
+        sink.sync_state_with_parent()
+        pad.link(sink.get_static_pad("sink"))
+        pad.add_probe(Gst.PadProbeType.BUFFER, self._buffer)
+
+    def _buffer(self, _pad: Any, _info: Any) -> Any:
+        if not self.seen.is_set():
+            self.seen.set()
+            GLib.idle_add(self.on_video)
+        return Gst.PadProbeReturn.REMOVE
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="TCP port, 0 for a free one")
@@ -249,9 +301,32 @@ def main() -> int:
         proxy = JumpingProxy(port, args.jump_at, args.jump_by)
         proxy.serve()
         port = proxy.port
-    print(f"URL rtsp://127.0.0.1:{port}{args.path}", flush=True)
+    url = f"rtsp://127.0.0.1:{port}{args.path}"
+
+    def announce() -> bool:
+        print(f"URL {url}", flush=True)
+        return False
+
+    viewer: StandingViewer | None = None
+    if args.jump_by or args.resize_at:
+        announce()
+    else:
+        viewer = StandingViewer(
+            f"rtsp://127.0.0.1:{server.get_bound_port()}{args.path}", args, announce
+        )
+        viewer.start()
+
+        def no_video() -> bool:
+            if not viewer.seen.is_set():
+                print(f"ERROR no video from the pipeline in {STANDING_VIEWER_S:.0f} s", flush=True)
+                loop.quit()
+            return False
+
+        GLib.timeout_add(int(STANDING_VIEWER_S * 1000), no_video)
     loop.run()
-    return 0
+    if viewer is not None:
+        viewer.pipeline.set_state(Gst.State.NULL)
+    return 0 if viewer is None or viewer.seen.is_set() else 1
 
 
 if __name__ == "__main__":
