@@ -314,9 +314,7 @@ def main() -> int:
     if args.jump_by or args.resize_at or args.audio != "none":
         announce()
     else:
-        viewer = StandingViewer(
-            f"rtsp://127.0.0.1:{server.get_bound_port()}{args.path}", args, announce
-        )
+        viewer = StandingViewer(url, args, announce)  # no relay in front: the server's port
         viewer.start()
 
         def no_video() -> bool:
