@@ -79,7 +79,11 @@ class ConnectionLimits:
     head_s: float = 5.0
     idle_s: float = 15.0
     body_s: float = 5.0
-    backlog: int = 128
+    #: The kernel's queue of completed handshakes not yet accepted. A flood of connections
+    #: overflowed 128 (Linux then drops new SYNs too), and a courier's connection made just
+    #: after it waited a second for its SYN to be sent again; the accept loop drains the
+    #: queue each turn and evicts, so a deep queue costs kernel memory only, no descriptors.
+    backlog: int = 1024
 
 
 class Phase(enum.Enum):
